@@ -1,0 +1,112 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// The resource types this server stores and serves.
+///
+/// The six CARIN Blue Button 2.x resources come first. Adding a type here is the one
+/// place that makes it known to routing, storage, search and the CapabilityStatement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ResourceType {
+    Patient,
+    Coverage,
+    ExplanationOfBenefit,
+    Organization,
+    Practitioner,
+    RelatedPerson,
+}
+
+/// A path segment or `resourceType` that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown or unsupported resource type")]
+pub struct UnknownResourceType;
+
+impl ResourceType {
+    /// Every type, in the order the CapabilityStatement lists them.
+    pub const ALL: [ResourceType; 6] = [
+        ResourceType::Patient,
+        ResourceType::Coverage,
+        ResourceType::ExplanationOfBenefit,
+        ResourceType::Organization,
+        ResourceType::Practitioner,
+        ResourceType::RelatedPerson,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Patient => "Patient",
+            ResourceType::Coverage => "Coverage",
+            ResourceType::ExplanationOfBenefit => "ExplanationOfBenefit",
+            ResourceType::Organization => "Organization",
+            ResourceType::Practitioner => "Practitioner",
+            ResourceType::RelatedPerson => "RelatedPerson",
+        }
+    }
+
+    /// The CARIN Blue Button profiles a server of this type supports. The first entry is
+    /// the one the CapabilityStatement names as the resource's base profile.
+    pub const fn carin_profiles(self) -> &'static [&'static str] {
+        match self {
+            ResourceType::Patient => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient"],
+            ResourceType::Coverage => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage"],
+            ResourceType::ExplanationOfBenefit => &[
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit",
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Inpatient-Institutional",
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Outpatient-Institutional",
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Professional-NonClinician",
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Oral",
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Pharmacy",
+            ],
+            ResourceType::Organization => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization"],
+            ResourceType::Practitioner => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Practitioner"],
+            ResourceType::RelatedPerson => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-RelatedPerson"],
+        }
+    }
+
+    /// Whether resources of this type belong to one member's patient compartment.
+    ///
+    /// Organization and Practitioner are directory data: readable with the matching
+    /// scope, never owned by a member.
+    pub const fn is_member_owned(self) -> bool {
+        !matches!(self, ResourceType::Organization | ResourceType::Practitioner)
+    }
+}
+
+impl fmt::Display for ResourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResourceType {
+    type Err = UnknownResourceType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResourceType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(UnknownResourceType)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_case_sensitive() {
+        for t in ResourceType::ALL {
+            assert_eq!(t.as_str().parse::<ResourceType>(), Ok(t));
+        }
+        assert_eq!("patient".parse::<ResourceType>(), Err(UnknownResourceType));
+        assert_eq!("Observation".parse::<ResourceType>(), Err(UnknownResourceType));
+    }
+
+    #[test]
+    fn directory_types_are_not_member_owned() {
+        assert!(ResourceType::ExplanationOfBenefit.is_member_owned());
+        assert!(!ResourceType::Practitioner.is_member_owned());
+        assert!(!ResourceType::Organization.is_member_owned());
+    }
+}

@@ -1,0 +1,117 @@
+//! The storage port.
+//!
+//! Everything the API and the ingest pipeline need from storage is [`ResourceStore`]:
+//! versioned writes with optimistic concurrency, reads of the current or a past
+//! version, and ordered, paged listings of a *partition*. A partition is what one
+//! DynamoDB `Query` can serve, so no search ever needs a table scan:
+//!
+//! * [`Partition::Compartment`]: one member's resources of one type, newest first.
+//!   Every member-owned search (Patient, Coverage, ExplanationOfBenefit,
+//!   RelatedPerson) is served here, because authorization already limits it to the
+//!   token's member.
+//! * [`Partition::Type`]: every current resource of a directory type
+//!   (Organization, Practitioner), for searches with no selective parameter.
+//! * [`Partition::Lookup`]: a directory type's look-up terms (names, address parts,
+//!   identifiers) with a prefix, for `name=smi`, `identifier=123`.
+//!
+//! The remaining parameters are then matched in memory against the stored
+//! [`fhir_search::SearchIndex`]. Adapters: `store-dynamodb` and `store-redb`.
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod record;
+
+pub use record::{ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition};
+
+use std::future::Future;
+
+use fhir::ResourceType;
+
+/// Errors every adapter reports the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: someone else wrote first. Re-read and retry.
+    #[error("write conflict on {resource_type}/{id}: the current version is not the expected one")]
+    Conflict { resource_type: ResourceType, id: String },
+    /// The stored bytes could not be decoded. Never caused by a client request.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend failed (network, throttling after retries, disk).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage port. Implementations: DynamoDB (on AWS) and redb (embedded, local).
+///
+/// All methods take `&self`; implementations are shared across concurrent requests.
+pub trait ResourceStore: Send + Sync {
+    /// Writes a new version of a resource.
+    ///
+    /// The store assigns `version_id` (previous + 1, or 1) and `last_updated` (now, and
+    /// always later than the previous version's), writes `meta.versionId` and
+    /// `meta.lastUpdated` into the stored body, keeps every earlier version readable,
+    /// and maintains the partitions the record belongs to. The write happens only if
+    /// `condition` holds, atomically; otherwise it returns [`StoreError::Conflict`].
+    fn put(&self, write: ResourceWrite) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
+
+    /// The current version, including a deleted tombstone (`deleted == true`).
+    fn get(
+        &self,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<ResourceRecord>>> + Send;
+
+    /// One past or current version.
+    fn get_version(
+        &self,
+        resource_type: ResourceType,
+        id: &str,
+        version_id: u64,
+    ) -> impl Future<Output = StoreResult<Option<ResourceRecord>>> + Send;
+
+    /// The current versions of many resources (for `_include`); missing ones are left out.
+    fn get_many(
+        &self,
+        keys: &[(ResourceType, String)],
+    ) -> impl Future<Output = StoreResult<Vec<ResourceRecord>>> + Send;
+
+    /// One page of a partition, in sort-key order (descending when asked).
+    fn list(&self, query: ListQuery) -> impl Future<Output = StoreResult<ListPage>> + Send;
+}
+
+/// Read-modify-write with retry: the way to update a resource without losing a
+/// concurrent writer's change.
+///
+/// `change` receives the current version (if any) and returns the next body, or
+/// `None` to leave the resource as it is. On a conflict the current version is read
+/// again and `change` runs again.
+pub async fn update_with<S, F>(
+    store: &S,
+    resource_type: ResourceType,
+    id: &str,
+    mut change: F,
+) -> StoreResult<Option<ResourceRecord>>
+where
+    S: ResourceStore + ?Sized,
+    F: FnMut(Option<&ResourceRecord>) -> Option<ResourceWrite>,
+{
+    const ATTEMPTS: usize = 16;
+    for _ in 0..ATTEMPTS {
+        let current = store.get(resource_type, id).await?;
+        let Some(mut write) = change(current.as_ref()) else {
+            return Ok(None);
+        };
+        write.condition = match &current {
+            Some(record) => WriteCondition::VersionIs(record.version_id),
+            None => WriteCondition::Absent,
+        };
+        match store.put(write).await {
+            Ok(record) => return Ok(Some(record)),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Conflict { resource_type, id: id.to_owned() })
+}
