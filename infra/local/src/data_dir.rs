@@ -1,0 +1,120 @@
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::RunnerError;
+
+/// The runner's data directory:
+///
+/// ```text
+/// DIR/fhir.redb         the embedded store
+/// DIR/issuer/           the local token issuer's RSA key (created on first start)
+/// DIR/cursor.key        the secret that seals paging cursors
+/// DIR/members.txt       the demo members' Patient ids, one per line
+/// DIR/server.json       the base URL `serve` last used, so `token` names it as audience
+/// ```
+///
+/// `members` and `token` read only the small files, never the store, so they work
+/// while `serve` holds the store open.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ServerInfo {
+    base_url: String,
+}
+
+/// The base URL when `serve` has never run: its default.
+const DEFAULT_BASE_URL: &str = "http://localhost:8080";
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn ensure(&self) -> Result<(), RunnerError> {
+        fs::create_dir_all(&self.root).map_err(|e| self.io(&self.root, e))
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("fhir.redb")
+    }
+
+    pub fn issuer_dir(&self) -> PathBuf {
+        self.root.join("issuer")
+    }
+
+    pub fn members(&self) -> Result<Vec<String>, RunnerError> {
+        let path = self.root.join("members.txt");
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
+    pub fn write_members(&self, members: &[String]) -> Result<(), RunnerError> {
+        let mut text = members.join("\n");
+        text.push('\n');
+        self.write_private(&self.root.join("members.txt"), text.as_bytes())
+    }
+
+    pub fn base_url(&self) -> Result<String, RunnerError> {
+        let path = self.root.join("server.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<ServerInfo>(&bytes)
+                .map(|info| info.base_url)
+                .map_err(|e| RunnerError::Invalid(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_BASE_URL.to_owned()),
+            Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
+    pub fn write_base_url(&self, base_url: &str) -> Result<(), RunnerError> {
+        let info = serde_json::to_vec_pretty(&ServerInfo { base_url: base_url.to_owned() })
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        self.write_private(&self.root.join("server.json"), &info)
+    }
+
+    /// The cursor secret, made on first use from the system's secure random source.
+    pub fn cursor_secret(&self) -> Result<Vec<u8>, RunnerError> {
+        let path = self.root.join("cursor.key");
+        match fs::read(&path) {
+            Ok(secret) if secret.len() >= 32 => return Ok(secret),
+            Ok(_) => return Err(RunnerError::Invalid(format!("{} is too short", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(&path, e)),
+        }
+        let mut secret = vec![0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| RunnerError::Invalid("no secure random source".into()))?;
+        self.write_private(&path, &secret)?;
+        Ok(secret)
+    }
+
+    /// Writes a file readable by its owner only: keys and member ids are sensitive.
+    fn write_private(&self, path: &Path, contents: &[u8]) -> Result<(), RunnerError> {
+        self.ensure()?;
+        let temp = path.with_extension("tmp");
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp).map_err(|e| self.io(&temp, e))?;
+        file.write_all(contents).map_err(|e| self.io(&temp, e))?;
+        file.sync_all().map_err(|e| self.io(&temp, e))?;
+        // Rename is atomic: a concurrent reader sees the old file or the new one.
+        fs::rename(&temp, path).map_err(|e| self.io(path, e))
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> RunnerError {
+        RunnerError::Io { path: path.display().to_string(), source }
+    }
+}

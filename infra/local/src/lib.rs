@@ -1,0 +1,26 @@
+//! The local runner as a library, so tests and benchmarks start the very server that
+//! `patient-access serve` starts.
+
+pub mod commands;
+mod data_dir;
+mod demo;
+mod server;
+
+pub use data_dir::DataDir;
+pub use demo::load_demo_data;
+pub use server::{LocalServer, router};
+
+/// Why a runner command failed. Shown to the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("data directory {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("the embedded store: {0}")]
+    Store(String),
+    #[error("the local token issuer: {0}")]
+    Issuer(String),
+    #[error("could not listen on port {port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -1,0 +1,91 @@
+//! `patient-access`: the whole Patient Access API on a laptop.
+//!
+//! ```text
+//! patient-access serve   [--data DIR] [--port N]   every handler on one port, demo data loaded
+//! patient-access members [--data DIR]              the demo members' Patient ids
+//! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
+//! ```
+//! These flags, the default port 8080 and the data directory layout are a contract:
+//! scripts outside the repository use them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use patient_access::{DataDir, RunnerError, commands};
+
+#[derive(Parser)]
+#[command(name = "patient-access", version, about = "The Patient Access API, locally, with no AWS account")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every FHIR endpoint on one localhost port, over the embedded store.
+    Serve {
+        /// Where the embedded store, keys and demo data live.
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The base URL clients use (defaults to http://localhost:PORT).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Print the demo members' Patient ids, one per line.
+    Members {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+    },
+    /// Print a signed access token for one member, for curl and tests.
+    Token {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// The member's Patient id (see `members`).
+        #[arg(long)]
+        patient: String,
+        /// SMART scopes, e.g. "patient/*.rs" or "patient/ExplanationOfBenefit.read".
+        #[arg(long, default_value = "patient/*.rs")]
+        scope: String,
+        /// The client the token is issued to.
+        #[arg(long, default_value = "local-dev-client")]
+        client_id: String,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), RunnerError> {
+    match cli.command {
+        Command::Serve { data, port, base_url } => {
+            let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
+            commands::serve(DataDir::new(data), port, base_url).await
+        }
+        Command::Members { data } => commands::members(&DataDir::new(data)),
+        Command::Token { data, patient, scope, client_id, minutes } => {
+            commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use bytes::Bytes;
+use fhir::ResourceType;
+use fhir_api::{ApiConfig, ApiError, JsonFlavour, OAuthUris, ResourceApi, error_response, metadata_response};
+use fhir_store::ResourceStore;
+use http::{Request, Response, StatusCode};
+use smart_auth::{CursorSealer, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
+
+/// Every Lambda handler behind one port, routed the way API Gateway routes them.
+pub struct LocalServer<S> {
+    apis: HashMap<ResourceType, ResourceApi<S>>,
+    config: Arc<ApiConfig>,
+    jwks: serde_json::Value,
+}
+
+impl<S: ResourceStore + 'static> LocalServer<S> {
+    pub fn new(store: Arc<S>, issuer: &LocalIssuer, cursor_secret: &[u8], base_url: &str) -> Result<Self, String> {
+        let mut config = ApiConfig::new(base_url);
+        config.oauth = Some(local_oauth_uris(&config.base_url));
+        let config = Arc::new(config);
+        let verifier = Arc::new(TokenVerifier::new(VerifierConfig::new(
+            config.base_url.clone(),
+            config.base_url.clone(),
+            Arc::new(StaticJwks::new(issuer.jwks())),
+        )));
+        let sealer = Arc::new(CursorSealer::from_secret(cursor_secret).map_err(|e| e.to_string())?);
+        let apis = ResourceType::ALL
+            .into_iter()
+            .map(|t| {
+                let api = ResourceApi::new(t, Arc::clone(&store), Arc::clone(&verifier), Arc::clone(&sealer), Arc::clone(&config));
+                (t, api)
+            })
+            .collect();
+        Ok(LocalServer { apis, config, jwks: issuer.jwks_json() })
+    }
+
+    /// Routes one request: `/metadata`, the issuer's JWKS, or a resource type's handler.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let path = request.uri().path();
+        if path == "/metadata" {
+            return metadata_response(&self.config, &request);
+        }
+        if path == "/.well-known/jwks.json" {
+            let mut response = Response::new(Bytes::from(self.jwks.to_string()));
+            response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            return response;
+        }
+        let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        match first_segment.parse::<ResourceType>().ok().and_then(|t| self.apis.get(&t)) {
+            Some(api) => api.handle(request).await,
+            None => error_response(&ApiError::NotFound(format!("no endpoint at /{first_segment}")), JsonFlavour::Fhir),
+        }
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+}
+
+/// Where the authorization server's endpoints live locally (issue "Member sign-in").
+fn local_oauth_uris(base_url: &str) -> OAuthUris {
+    OAuthUris {
+        authorize: format!("{base_url}/authorize"),
+        token: format!("{base_url}/token"),
+        revoke: format!("{base_url}/revoke"),
+        introspect: format!("{base_url}/introspect"),
+        manage: format!("{base_url}/connected-apps"),
+    }
+}
+
+/// The axum app: one catch-all route into [`LocalServer::handle`].
+pub fn router<S: ResourceStore + 'static>(server: Arc<LocalServer<S>>) -> Router {
+    Router::new().fallback(dispatch::<S>).with_state(server)
+}
+
+async fn dispatch<S: ResourceStore + 'static>(
+    State(server): State<Arc<LocalServer<S>>>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let limit = server.max_body_bytes();
+    let response = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => server.handle(Request::from_parts(parts, bytes)).await,
+        Err(_) => {
+            let mut response = error_response(&ApiError::PayloadTooLarge { limit }, JsonFlavour::Fhir);
+            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            response
+        }
+    };
+    response.map(Body::from)
+}

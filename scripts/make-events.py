@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes events/: one realistic API Gateway HTTP API (payload 2.0) event per route.
+
+The events are used three ways: by Rust tests (include_str!), by `cargo lambda invoke
+--data-file`, and by `sam local invoke -e`. Run this script after changing routes;
+the test command checks that events/ is up to date.
+"""
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+# The demo member and resources from demo-data with its default seed.
+PATIENT = "patient-1"
+IDS = {
+    "Patient": PATIENT,
+    "Coverage": "coverage-1",
+    "ExplanationOfBenefit": "eob-1-1",
+    "Organization": "org-payer",
+    "Practitioner": "practitioner-1",
+    "RelatedPerson": "relatedperson-1",
+}
+SEARCHES = {
+    "Patient": "_id=" + PATIENT,
+    "Coverage": "patient=" + PATIENT + "&_include=Coverage:payor",
+    "ExplanationOfBenefit": "patient=" + PATIENT + "&type=professional&_include=ExplanationOfBenefit:coverage",
+    "Organization": "name=health",
+    "Practitioner": "name=smi",
+    "RelatedPerson": "patient=" + PATIENT,
+}
+KEBAB = {
+    "Patient": "patient",
+    "Coverage": "coverage",
+    "ExplanationOfBenefit": "explanation-of-benefit",
+    "Organization": "organization",
+    "Practitioner": "practitioner",
+    "RelatedPerson": "related-person",
+}
+TOKEN = "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImxvY2FsIiwidHlwIjoiSldUIn0.REPLACE_WITH_patient-access_token.SIGNATURE"
+
+
+def event(method, route_key, path, query="", body=None, content_type=None, authorized=True):
+    headers = {
+        "accept": "application/fhir+json",
+        "accept-encoding": "gzip",
+        "host": "abc123xyz.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "carin-client/1.0",
+        "x-amzn-trace-id": "Root=1-6742f0a1-1b2c3d4e5f60718293a4b5c6",
+        "x-forwarded-for": "198.51.100.7",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
+    if authorized:
+        headers["authorization"] = TOKEN
+    if content_type:
+        headers["content-type"] = content_type
+    proxy = path.split("/", 2)[2] if path.count("/") >= 2 else None
+    ev = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123xyz",
+            "domainName": "abc123xyz.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123xyz",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.7",
+                "userAgent": "carin-client/1.0",
+            },
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "24/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795514400000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        params = {}
+        for pair in query.split("&"):
+            k, _, v = pair.partition("=")
+            params[k] = params[k] + "," + v if k in params else v
+        ev["queryStringParameters"] = params
+    if proxy:
+        ev["pathParameters"] = {"proxy": proxy}
+    if body is not None:
+        ev["body"] = body
+    return ev
+
+
+def main():
+    EVENTS.mkdir(exist_ok=True)
+    wanted = {}
+    for rtype, name in KEBAB.items():
+        rid = IDS[rtype]
+        wanted[f"{name}-read.json"] = event("GET", f"ANY /{rtype}/{{proxy+}}", f"/{rtype}/{rid}")
+        wanted[f"{name}-vread.json"] = event("GET", f"ANY /{rtype}/{{proxy+}}", f"/{rtype}/{rid}/_history/1")
+        wanted[f"{name}-search.json"] = event("GET", f"ANY /{rtype}", f"/{rtype}", SEARCHES[rtype])
+        wanted[f"{name}-search-post.json"] = event(
+            "POST", f"ANY /{rtype}/{{proxy+}}", f"/{rtype}/_search",
+            body=SEARCHES[rtype], content_type="application/x-www-form-urlencoded")
+    wanted["metadata.json"] = event("GET", "GET /metadata", "/metadata", authorized=False)
+    check = "--check" in sys.argv
+    stale = []
+    for name, ev in wanted.items():
+        text = json.dumps(ev, indent=2, sort_keys=True) + "\n"
+        path = EVENTS / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        sys.exit("events/ is out of date (run scripts/make-events.py): " + ", ".join(stale))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+//! `GET /metadata`: the CapabilityStatement, generated from what is implemented.
+//!
+//! Resource types come from [`ResourceType::ALL`], search parameters and includes from
+//! the search crate's own tables, so the statement cannot claim a parameter the
+//! server does not evaluate, nor miss one it does.
+
+use fhir::{CARIN_BB_CAPABILITY_STATEMENT, FHIR_VERSION, ResourceType};
+use fhir_search::{ParamKind, includes, search_params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ApiConfig;
+
+/// The OAuth 2.0 endpoints of the authorization server (SMART `oauth-uris`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthUris {
+    pub authorize: String,
+    pub token: String,
+    pub revoke: String,
+    pub introspect: String,
+    /// Where a member manages connected apps.
+    pub manage: String,
+}
+
+pub fn capability_statement(config: &ApiConfig, software_version: &str) -> Value {
+    let resources: Vec<Value> = ResourceType::ALL.into_iter().map(resource_capability).collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-24",
+        "publisher": "Patient Access API",
+        "kind": "instance",
+        "instantiates": [CARIN_BB_CAPABILITY_STATEMENT],
+        "software": {"name": "patient-access", "version": software_version},
+        "implementation": {"description": "CMS Patient Access API (CARIN Blue Button)", "url": config.base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json", "application/fhir+json", "application/json"],
+        "rest": [{
+            "mode": "server",
+            "security": security(config),
+            "resource": resources,
+        }],
+    })
+}
+
+fn security(config: &ApiConfig) -> Value {
+    let mut security = json!({
+        "cors": true,
+        "service": [{
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR",
+            }],
+        }],
+        "description": "SMART App Launch (standalone, patient context). Bearer tokens are RS256 JWTs; \
+            every read, search and _include is limited to the token's patient and scopes.",
+    });
+    if let Some(oauth) = &config.oauth {
+        let uris = [
+            ("authorize", &oauth.authorize),
+            ("token", &oauth.token),
+            ("revoke", &oauth.revoke),
+            ("introspect", &oauth.introspect),
+            ("manage", &oauth.manage),
+        ];
+        let extension: Vec<Value> =
+            uris.iter().map(|(name, url)| json!({"url": name, "valueUri": url})).collect();
+        security["extension"] = json!([{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": extension,
+        }]);
+    }
+    security
+}
+
+fn resource_capability(resource_type: ResourceType) -> Value {
+    let profiles = resource_type.carin_profiles();
+    let params: Vec<Value> = search_params(resource_type)
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "definition": p.definition,
+                "type": kind_code(p.kind),
+                "documentation": p.documentation,
+            })
+        })
+        .collect();
+    let includes: Vec<String> =
+        includes(resource_type).iter().map(|i| format!("{resource_type}:{}", i.param)).collect();
+    let mut resource = json!({
+        "type": resource_type.as_str(),
+        "profile": profiles.first().copied().unwrap_or_default(),
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+        "versioning": "versioned",
+        "readHistory": false,
+        "updateCreate": false,
+        "conditionalRead": "not-supported",
+        "referencePolicy": ["literal", "local", "resolves"],
+        "searchParam": params,
+    });
+    if profiles.len() > 1 {
+        resource["supportedProfile"] = json!(profiles[1..]);
+    }
+    if !includes.is_empty() {
+        let mut all = includes;
+        all.push(format!("{resource_type}:*"));
+        if resource_type == ResourceType::ExplanationOfBenefit {
+            // Supported as `_include:iterate`, after ExplanationOfBenefit:coverage.
+            all.push("Coverage:payor".to_owned());
+        }
+        resource["searchInclude"] = json!(all);
+    }
+    resource
+}
+
+fn kind_code(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Token => "token",
+        ParamKind::String => "string",
+        ParamKind::Date => "date",
+        ParamKind::Reference => "reference",
+    }
+}
+
+/// Answers `GET /metadata` (no token needed, as FHIR and Inferno expect).
+pub fn metadata_response(config: &ApiConfig, request: &http::Request<bytes::Bytes>) -> http::Response<bytes::Bytes> {
+    let format = crate::format_param(request);
+    let flavour = match crate::negotiate::negotiate(format.as_deref(), request.headers()) {
+        Ok(flavour) => flavour,
+        Err(error) => return crate::error_response(&error, crate::JsonFlavour::Fhir),
+    };
+    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
+        let error = crate::ApiError::MethodNotAllowed { method: request.method().to_string(), allow: "GET" };
+        return crate::error_response(&error, flavour);
+    }
+    let body = capability_statement(config, env!("CARGO_PKG_VERSION")).to_string();
+    crate::json_response(http::StatusCode::OK, bytes::Bytes::from(body), flavour)
+}
