@@ -112,7 +112,11 @@ impl DateTest {
     /// Builds a test, widening the range for `ap` by 10% of its distance from
     /// `now_ms`, and at least one day (the spec's recommendation for dates).
     pub fn new(prefix: Prefix, range: DateRange, now_ms: i64) -> Self {
-        let range = if prefix == Prefix::Ap { widen_for_ap(range, now_ms) } else { range };
+        let range = if prefix == Prefix::Ap {
+            widen_for_ap(range, now_ms)
+        } else {
+            range
+        };
         DateTest { prefix, range }
     }
 
@@ -185,7 +189,12 @@ pub fn parse_range(text: &str) -> Option<DateRange> {
         10 => {
             expect(bytes, 4, b'-')?;
             expect(bytes, 7, b'-')?;
-            Some(calendar_range(year, digits(bytes, 5, 2)?, digits(bytes, 8, 2)?, Step::Day)?)
+            Some(calendar_range(
+                year,
+                digits(bytes, 5, 2)?,
+                digits(bytes, 8, 2)?,
+                Step::Day,
+            )?)
         }
         _ => parse_date_time(bytes, year),
     }
@@ -239,7 +248,9 @@ fn parse_date_time(b: &[u8], year: u32) -> Option<DateRange> {
         }
     }
     let offset = parse_offset(&b[at..])?;
-    let start = day + i64::from(hour) * 3_600_000 + i64::from(minute) * 60_000
+    let start = day
+        + i64::from(hour) * 3_600_000
+        + i64::from(minute) * 60_000
         + i64::from(second) * 1_000
         + millis
         - offset;
@@ -336,7 +347,13 @@ mod tests {
     #[test]
     fn date_times_take_the_precision_of_their_seconds_or_fraction() {
         let r = range("2019-11-01T10:00:00Z");
-        assert_eq!((r.start, r.end), (Some(ms("2019-11-01T10:00:00Z")), Some(ms("2019-11-01T10:00:01Z"))));
+        assert_eq!(
+            (r.start, r.end),
+            (
+                Some(ms("2019-11-01T10:00:00Z")),
+                Some(ms("2019-11-01T10:00:01Z"))
+            )
+        );
         let f = range("2019-11-01T10:00:00.5Z");
         assert_eq!(f.end.unwrap() - f.start.unwrap(), 100);
         let m = range("2019-11-01T10:00:00.123456Z");
@@ -348,21 +365,174 @@ mod tests {
 
     #[test]
     fn offsets_are_applied_and_a_space_stands_for_plus() {
-        assert_eq!(range("2019-11-01T02:00:00+02:00").start, Some(ms("2019-11-01T00:00:00Z")));
-        assert_eq!(range("2019-11-01T00:00:00-05:00").start, Some(ms("2019-11-01T05:00:00Z")));
-        assert_eq!(range("2019-11-01T00:00:00 00:00"), range("2019-11-01T00:00:00+00:00"));
+        assert_eq!(
+            range("2019-11-01T02:00:00+02:00").start,
+            Some(ms("2019-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            range("2019-11-01T00:00:00-05:00").start,
+            Some(ms("2019-11-01T05:00:00Z"))
+        );
+        assert_eq!(
+            range("2019-11-01T00:00:00 00:00"),
+            range("2019-11-01T00:00:00+00:00")
+        );
         assert_eq!(range("2019-11-01T00:00:00"), range("2019-11-01T00:00:00Z"));
     }
 
     #[test]
     fn malformed_dates_are_rejected() {
         for bad in [
-            "", "notadate", "19", "2019-1", "2019-13", "2019-02-30", "2019-11-01T", "2019-11-01T25:00:00Z",
-            "2019-11-01T10:00:00+1:00", "2019-11-01T10:00:00.Z", "0000", "2019-11-01T10:00:61Z",
-            "2019-11-01T10:00:00+15:00", "2019/11/01", "２０１９", "2019-11-01T10:00:00Zjunk",
+            "",
+            "notadate",
+            "19",
+            "2019-1",
+            "2019-13",
+            "2019-02-30",
+            "2019-11-01T",
+            "2019-11-01T25:00:00Z",
+            "2019-11-01T10:00:00+1:00",
+            "2019-11-01T10:00:00.Z",
+            "0000",
+            "2019-11-01T10:00:61Z",
+            "2019-11-01T10:00:00+15:00",
+            "2019/11/01",
+            "２０１９",
+            "2019-11-01T10:00:00Zjunk",
         ] {
             assert_eq!(parse_range(bad), None, "{bad}");
         }
+    }
+
+    /// Search value `2019-11-02` (one day) against target ranges, for every prefix.
+    /// Columns: eq ne gt lt ge le sa eb ap (ap is ±1 day here: "now" is the day itself).
+    #[test]
+    fn prefix_table_for_one_day_search_value() {
+        let day = |d: &str| range(d);
+        let period = |a: &str, b: &str| DateRange::new(range(a).start, range(b).end);
+        let open_from = |a: &str| DateRange::new(range(a).start, None);
+        let open_until = |b: &str| DateRange::new(None, range(b).end);
+        let cases: Vec<(&str, DateRange, [bool; 9])> = vec![
+            //                                          eq     ne     gt     lt     ge     le     sa     eb     ap
+            (
+                "same day",
+                day("2019-11-02"),
+                [true, false, false, false, true, true, false, false, true],
+            ),
+            (
+                "an instant inside",
+                range("2019-11-02T10:00:00Z"),
+                [true, false, false, false, true, true, false, false, true],
+            ),
+            (
+                "day before",
+                day("2019-11-01"),
+                [false, true, false, true, false, true, false, true, true],
+            ),
+            (
+                "day after",
+                day("2019-11-03"),
+                [false, true, true, false, true, false, true, false, true],
+            ),
+            (
+                "week before",
+                day("2019-10-20"),
+                [false, true, false, true, false, true, false, true, false],
+            ),
+            (
+                "week after",
+                day("2019-11-20"),
+                [false, true, true, false, true, false, true, false, false],
+            ),
+            (
+                "period around",
+                period("2019-11-01", "2019-11-05"),
+                [false, true, true, true, true, true, false, false, true],
+            ),
+            (
+                "period ending on it",
+                period("2019-10-01", "2019-11-02"),
+                [false, true, false, true, false, true, false, false, true],
+            ),
+            (
+                "period starting on it",
+                period("2019-11-02", "2019-12-01"),
+                [false, true, true, false, true, false, false, false, true],
+            ),
+            (
+                "open from before",
+                open_from("2019-10-01"),
+                [false, true, true, true, true, true, false, false, true],
+            ),
+            (
+                "open until after",
+                open_until("2019-12-01"),
+                [false, true, true, true, true, true, false, false, true],
+            ),
+            (
+                "open from after",
+                open_from("2019-11-03"),
+                [false, true, true, false, true, false, true, false, true],
+            ),
+            (
+                "open until before",
+                open_until("2019-11-01"),
+                [false, true, false, true, false, true, false, true, true],
+            ),
+        ];
+        let now = range("2019-11-02").start.unwrap();
+        for (label, target, expected) in cases {
+            for (prefix, want) in Prefix::ALL.into_iter().zip(expected) {
+                let test = DateTest::new(prefix, range("2019-11-02"), now);
+                assert_eq!(test.matches(&target), want, "{} {label}", prefix.as_str());
+            }
+        }
+    }
+
+    /// The R4 definitions, checked over a grid of ranges: ge = gt or eq, le = lt or
+    /// eq, ne = not eq, sa implies gt, eb implies lt, eq implies ap, and sa/eb never
+    /// overlap the search range.
+    #[test]
+    fn prefix_relations_hold_over_a_grid_of_ranges() {
+        let points: Vec<Option<i64>> = std::iter::once(None)
+            .chain((0..6).map(|i| Some(i * DAY_MS)))
+            .collect();
+        let ranges: Vec<DateRange> = points
+            .iter()
+            .flat_map(|s| points.iter().map(move |e| DateRange::new(*s, *e)))
+            .filter(DateRange::is_valid)
+            .collect();
+        let finite: Vec<&DateRange> = ranges
+            .iter()
+            .filter(|r| r.start.is_some() && r.end.is_some())
+            .collect();
+        for search in finite {
+            let t = |p| DateTest::new(p, *search, 0);
+            for target in &ranges {
+                let m = |p| t(p).matches(target);
+                assert_eq!(m(Prefix::Ge), m(Prefix::Gt) || m(Prefix::Eq));
+                assert_eq!(m(Prefix::Le), m(Prefix::Lt) || m(Prefix::Eq));
+                assert_eq!(m(Prefix::Ne), !m(Prefix::Eq));
+                assert!(!m(Prefix::Sa) || m(Prefix::Gt));
+                assert!(!m(Prefix::Eb) || m(Prefix::Lt));
+                assert!(!m(Prefix::Eq) || m(Prefix::Ap));
+                assert!(!(m(Prefix::Sa) || m(Prefix::Eb)) || !search.overlaps(target));
+            }
+        }
+    }
+
+    #[test]
+    fn ap_tolerance_is_a_tenth_of_the_distance_from_now_and_at_least_a_day() {
+        let now = range("2020-01-01").start.unwrap();
+        let ten_years_ago = DateTest::new(Prefix::Ap, range("2010-01-01"), now);
+        assert!(
+            ten_years_ago.matches(&range("2009-01-05")),
+            "within ~1 year of 2010"
+        );
+        assert!(!ten_years_ago.matches(&range("2008-06-01")));
+        let today = DateTest::new(Prefix::Ap, range("2020-01-01"), now);
+        assert!(today.matches(&range("2020-01-02")));
+        assert!(!today.matches(&range("2020-01-03")));
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub struct SearchError {
 
 impl SearchError {
     pub fn new(param: impl Into<String>, reason: impl Into<String>) -> Self {
-        SearchError { param: param.into(), reason: reason.into() }
+        SearchError {
+            param: param.into(),
+            reason: reason.into(),
+        }
     }
 }

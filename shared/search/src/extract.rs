@@ -19,7 +19,11 @@ const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
 /// per-type rules). Unparseable or foreign values are skipped, never an error: a
 /// stored resource must always be indexable.
 pub fn index_resource(resource_type: ResourceType, resource: &Value) -> SearchIndex {
-    let mut ix = Indexer { resource_type, resource, index: SearchIndex::default() };
+    let mut ix = Indexer {
+        resource_type,
+        resource,
+        index: SearchIndex::default(),
+    };
     match resource_type {
         ResourceType::ExplanationOfBenefit => ix.explanation_of_benefit(),
         ResourceType::Coverage => ix.coverage(),
@@ -64,7 +68,11 @@ impl Indexer<'_> {
         self.reference("beneficiary", &["beneficiary"], &[Patient]);
         self.reference("payor", &["payor"], &[]);
         self.reference("subscriber", &["subscriber"], &[Patient, RelatedPerson]);
-        self.reference("policy-holder", &["policyHolder"], &[Patient, RelatedPerson, Organization]);
+        self.reference(
+            "policy-holder",
+            &["policyHolder"],
+            &[Patient, RelatedPerson, Organization],
+        );
     }
 
     fn patient(&mut self) {
@@ -94,7 +102,15 @@ impl Indexer<'_> {
             }
         }
         for address in values_at(self.resource, &["address"]) {
-            for field in ["text", "line", "city", "district", "state", "postalCode", "country"] {
+            for field in [
+                "text",
+                "line",
+                "city",
+                "district",
+                "state",
+                "postalCode",
+                "country",
+            ] {
                 for part in strings_at(address, &[field]) {
                     self.string("address", part, true);
                 }
@@ -122,7 +138,10 @@ impl Indexer<'_> {
     /// include's targets, or `targets` for reference params that are not includes.
     fn reference(&mut self, param: &str, path: &[&str], targets: &[ResourceType]) {
         let allowed = include_def(self.resource_type, param).map_or(targets, |d| d.targets);
-        for reference in values_at(self.resource, path).into_iter().filter_map(literal_reference) {
+        for reference in values_at(self.resource, path)
+            .into_iter()
+            .filter_map(literal_reference)
+        {
             let entry = (param.to_owned(), reference);
             if allowed.contains(&entry.1.resource_type) && !self.index.references.contains(&entry) {
                 self.index.references.push(entry);
@@ -156,7 +175,11 @@ impl Indexer<'_> {
     }
 
     fn token(&mut self, param: &str, system: Option<&str>, code: &str) {
-        let entry = TokenValue { param: param.to_owned(), system: system.map(str::to_owned), code: code.to_owned() };
+        let entry = TokenValue {
+            param: param.to_owned(),
+            system: system.map(str::to_owned),
+            code: code.to_owned(),
+        };
         if !code.is_empty() && !self.index.tokens.contains(&entry) {
             self.index.tokens.push(entry);
         }
@@ -167,7 +190,13 @@ impl Indexer<'_> {
     /// Directory types (`lookup`) also get one look-up term per part under `name`.
     fn human_names(&mut self, lookup: bool) {
         for name in values_at(self.resource, &["name"]) {
-            for (field, key) in [("text", "name"), ("family", "family"), ("given", "given"), ("prefix", "name"), ("suffix", "name")] {
+            for (field, key) in [
+                ("text", "name"),
+                ("family", "family"),
+                ("given", "given"),
+                ("prefix", "name"),
+                ("suffix", "name"),
+            ] {
                 for part in strings_at(name, &[field]) {
                     self.string(key, part, false);
                     if lookup {
@@ -214,14 +243,21 @@ impl Indexer<'_> {
             let side = |key: &str| period.get(key).and_then(Value::as_str).map(parse_range);
             let (start, end) = match (side("start"), side("end")) {
                 (None, None) | (Some(None), _) | (_, Some(None)) => continue,
-                (start, end) => (start.flatten().and_then(|r| r.start), end.flatten().and_then(|r| r.end)),
+                (start, end) => (
+                    start.flatten().and_then(|r| r.start),
+                    end.flatten().and_then(|r| r.end),
+                ),
             };
             self.push_date(param, DateRange::new(start, end));
         }
     }
 
     fn push_date(&mut self, param: &str, range: DateRange) {
-        let entry = DateValue { param: param.to_owned(), start: range.start, end: range.end };
+        let entry = DateValue {
+            param: param.to_owned(),
+            start: range.start,
+            end: range.end,
+        };
         if range.is_valid() && !self.index.dates.contains(&entry) {
             self.index.dates.push(entry);
         }
@@ -230,7 +266,10 @@ impl Indexer<'_> {
 
 /// A literal reference we can resolve; logical-only and contained ones are skipped.
 fn literal_reference(value: &Value) -> Option<Reference> {
-    value.get("reference").and_then(Value::as_str).and_then(Reference::parse)
+    value
+        .get("reference")
+        .and_then(Value::as_str)
+        .and_then(Reference::parse)
 }
 
 /// Every value at `path`, flattening arrays at each step (FHIRPath-style).
@@ -250,5 +289,8 @@ fn values_at<'a>(value: &'a Value, path: &[&str]) -> Vec<&'a Value> {
 }
 
 fn strings_at<'a>(value: &'a Value, path: &[&str]) -> Vec<&'a str> {
-    values_at(value, path).into_iter().filter_map(Value::as_str).collect()
+    values_at(value, path)
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect()
 }

@@ -58,7 +58,11 @@ impl StringValue {
     pub fn new(param: &str, value: &str) -> Self {
         let folded = crate::text::fold(value);
         let folded = (folded != value).then_some(folded);
-        StringValue { param: param.to_owned(), value: value.to_owned(), folded }
+        StringValue {
+            param: param.to_owned(),
+            value: value.to_owned(),
+            folded,
+        }
     }
 
     /// The case- and accent-folded form.

@@ -29,8 +29,12 @@ pub use date::{DateRange, Prefix};
 pub use error::SearchError;
 pub use extract::index_resource;
 pub use index::{DateValue, SearchIndex, StringValue, TokenValue};
-pub use params::{IncludeDef, ParamKind, SearchParamDef, include_def, includes, search_param, search_params};
-pub use query::{Handling, IncludeRequest, LookupHint, SearchRequest, parse_search, parse_search_at};
+pub use params::{
+    IncludeDef, ParamKind, SearchParamDef, include_def, includes, search_param, search_params,
+};
+pub use query::{
+    Handling, IncludeRequest, LookupHint, SearchRequest, parse_search, parse_search_at,
+};
 pub use text::fold;
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ impl SearchRequest {
     /// True when the resource `id`, last updated at `last_updated`, with search
     /// index `index`, satisfies every criterion.
     pub fn matches(&self, id: &str, last_updated: &Instant, index: &SearchIndex) -> bool {
-        self.criteria.iter().all(|c| c.matches(id, last_updated, index))
+        self.criteria
+            .iter()
+            .all(|c| c.matches(id, last_updated, index))
     }
 }
 
@@ -25,7 +27,10 @@ impl Criterion {
     fn matches(&self, id: &str, last_updated: &Instant, index: &SearchIndex) -> bool {
         let name = self.def.name;
         match (name, self.def.kind) {
-            ("_id", _) => self.values.iter().any(|t| matches!(t, Test::Id(v) if v == id)),
+            ("_id", _) => self
+                .values
+                .iter()
+                .any(|t| matches!(t, Test::Id(v) if v == id)),
             ("_lastUpdated", _) => {
                 self.dates_match(&[DateRange::instant(last_updated.unix_millis())])
             }
@@ -39,25 +44,35 @@ impl Criterion {
                 self.dates_match(&targets)
             }
             (_, ParamKind::Token) => {
-                let values: Vec<&TokenValue> = index.tokens.iter().filter(|t| t.param == name).collect();
+                let values: Vec<&TokenValue> =
+                    index.tokens.iter().filter(|t| t.param == name).collect();
                 self.values.iter().any(|t| matches!(t, Test::Token(test) if values.iter().any(|v| token_matches(test, v))))
             }
             (_, ParamKind::String) => {
                 let keys = string_keys(name);
-                let values: Vec<&StringValue> =
-                    index.strings.iter().filter(|s| keys.contains(&s.param.as_str())).collect();
+                let values: Vec<&StringValue> = index
+                    .strings
+                    .iter()
+                    .filter(|s| keys.contains(&s.param.as_str()))
+                    .collect();
                 self.values.iter().any(|t| matches!(t, Test::String(test) if values.iter().any(|v| string_matches(test, v))))
             }
             (_, ParamKind::Reference) => {
-                let refs: Vec<&Reference> =
-                    index.references.iter().filter(|(p, _)| p == name).map(|(_, r)| r).collect();
+                let refs: Vec<&Reference> = index
+                    .references
+                    .iter()
+                    .filter(|(p, _)| p == name)
+                    .map(|(_, r)| r)
+                    .collect();
                 self.values.iter().any(|t| matches!(t, Test::Reference(want) if refs.iter().any(|r| same_resource(want, r))))
             }
         }
     }
 
     fn dates_match(&self, targets: &[DateRange]) -> bool {
-        self.values.iter().any(|t| matches!(t, Test::Date(test) if date_matches(test, targets)))
+        self.values
+            .iter()
+            .any(|t| matches!(t, Test::Date(test) if date_matches(test, targets)))
     }
 }
 

@@ -245,21 +245,47 @@ pub fn search_param(resource_type: ResourceType, name: &str) -> Option<&'static 
 use ResourceType::{Coverage, Organization, Patient, Practitioner, RelatedPerson};
 
 const EOB_INCLUDES: &[IncludeDef] = &[
-    IncludeDef { param: "patient", targets: &[Patient] },
-    IncludeDef { param: "provider", targets: &[Practitioner, Organization] },
-    IncludeDef { param: "care-team", targets: &[Practitioner, Organization] },
-    IncludeDef { param: "coverage", targets: &[Coverage] },
-    IncludeDef { param: "insurer", targets: &[Organization] },
-    IncludeDef { param: "payee", targets: &[Practitioner, Organization, Patient, RelatedPerson] },
+    IncludeDef {
+        param: "patient",
+        targets: &[Patient],
+    },
+    IncludeDef {
+        param: "provider",
+        targets: &[Practitioner, Organization],
+    },
+    IncludeDef {
+        param: "care-team",
+        targets: &[Practitioner, Organization],
+    },
+    IncludeDef {
+        param: "coverage",
+        targets: &[Coverage],
+    },
+    IncludeDef {
+        param: "insurer",
+        targets: &[Organization],
+    },
+    IncludeDef {
+        param: "payee",
+        targets: &[Practitioner, Organization, Patient, RelatedPerson],
+    },
 ];
 
 const COVERAGE_INCLUDES: &[IncludeDef] = &[
-    IncludeDef { param: "payor", targets: &[Organization, Patient, RelatedPerson] },
-    IncludeDef { param: "patient", targets: &[Patient] },
+    IncludeDef {
+        param: "payor",
+        targets: &[Organization, Patient, RelatedPerson],
+    },
+    IncludeDef {
+        param: "patient",
+        targets: &[Patient],
+    },
 ];
 
-const RELATED_PERSON_INCLUDES: &[IncludeDef] =
-    &[IncludeDef { param: "patient", targets: &[Patient] }];
+const RELATED_PERSON_INCLUDES: &[IncludeDef] = &[IncludeDef {
+    param: "patient",
+    targets: &[Patient],
+}];
 
 /// The `_include`s supported with `resource_type` as the source (`Source:param`).
 /// `Source:*` means all of them.
@@ -304,9 +330,18 @@ mod tests {
 
     #[test]
     fn carin_requires_eight_eob_search_parameters() {
-        let names: Vec<_> = search_params(ResourceType::ExplanationOfBenefit).iter().map(|p| p.name).collect();
+        let names: Vec<_> = search_params(ResourceType::ExplanationOfBenefit)
+            .iter()
+            .map(|p| p.name)
+            .collect();
         for required in [
-            "_id", "patient", "_lastUpdated", "type", "identifier", "service-date", "service-start-date",
+            "_id",
+            "patient",
+            "_lastUpdated",
+            "type",
+            "identifier",
+            "service-date",
+            "service-start-date",
             "billable-period-start",
         ] {
             assert!(names.contains(&required), "{required}");
@@ -316,8 +351,21 @@ mod tests {
 
     #[test]
     fn carin_requires_six_named_eob_includes_and_coverage_payor() {
-        let eob: Vec<_> = includes(ResourceType::ExplanationOfBenefit).iter().map(|i| i.param).collect();
-        assert_eq!(eob, ["patient", "provider", "care-team", "coverage", "insurer", "payee"]);
+        let eob: Vec<_> = includes(ResourceType::ExplanationOfBenefit)
+            .iter()
+            .map(|i| i.param)
+            .collect();
+        assert_eq!(
+            eob,
+            [
+                "patient",
+                "provider",
+                "care-team",
+                "coverage",
+                "insurer",
+                "payee"
+            ]
+        );
         assert!(include_def(ResourceType::Coverage, "payor").is_some());
     }
 
@@ -325,7 +373,11 @@ mod tests {
     fn definitions_are_canonical_urls() {
         for t in ResourceType::ALL {
             for p in search_params(t) {
-                assert!(p.definition.starts_with("http://hl7.org/fhir/"), "{}", p.definition);
+                assert!(
+                    p.definition.starts_with("http://hl7.org/fhir/"),
+                    "{}",
+                    p.definition
+                );
                 assert!(!p.documentation.is_empty());
             }
         }

@@ -158,8 +158,12 @@ pub fn parse_search_at(
         parser.parameter(name, value)?;
     }
     let mut request = parser.request;
-    request.criteria.sort_by_cached_key(|c| (c.key(), c.raw.clone()));
-    request.criteria.dedup_by(|a, b| a.key() == b.key() && a.raw == b.raw);
+    request
+        .criteria
+        .sort_by_cached_key(|c| (c.key(), c.raw.clone()));
+    request
+        .criteria
+        .dedup_by(|a, b| a.key() == b.key() && a.raw == b.raw);
     Ok(request)
 }
 
@@ -189,7 +193,10 @@ impl Parser {
             _ => match search_param(self.resource_type(), base) {
                 Some(def) => self.criterion(def, name, modifier, value),
                 None => {
-                    let reason = format!("is not a supported search parameter for {}", self.resource_type());
+                    let reason = format!(
+                        "is not a supported search parameter for {}",
+                        self.resource_type()
+                    );
                     self.ignore(name, &reason)
                 }
             },
@@ -210,7 +217,12 @@ impl Parser {
     }
 
     /// `_count` must be a positive whole number; the API clamps it to its maximum.
-    fn count(&mut self, name: &str, modifier: Option<&str>, value: &str) -> Result<(), SearchError> {
+    fn count(
+        &mut self,
+        name: &str,
+        modifier: Option<&str>,
+        value: &str,
+    ) -> Result<(), SearchError> {
         if modifier.is_some() {
             return Err(SearchError::new(name, "takes no modifier"));
         }
@@ -219,26 +231,43 @@ impl Parser {
             .parse::<u32>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| SearchError::new(name, format!("'{value}' is not a positive whole number")))?;
+            .ok_or_else(|| {
+                SearchError::new(name, format!("'{value}' is not a positive whole number"))
+            })?;
         if self.request.count.is_some_and(|c| c != count) {
-            return Err(SearchError::new(name, "was given more than once with different values"));
+            return Err(SearchError::new(
+                name,
+                "was given more than once with different values",
+            ));
         }
         self.request.count = Some(count);
         Ok(())
     }
 
-    fn include(&mut self, name: &str, modifier: Option<&str>, value: &str) -> Result<(), SearchError> {
+    fn include(
+        &mut self,
+        name: &str,
+        modifier: Option<&str>,
+        value: &str,
+    ) -> Result<(), SearchError> {
         let iterate = match modifier {
             None => false,
             Some("iterate" | "recurse") => true,
             Some(other) => {
-                return Err(SearchError::new(name, format!("the modifier ':{other}' is not supported; use :iterate")));
+                return Err(SearchError::new(
+                    name,
+                    format!("the modifier ':{other}' is not supported; use :iterate"),
+                ));
             }
         };
         for piece in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match self.include_value(piece, iterate) {
                 Ok(include) => {
-                    let list = if iterate { &mut self.request.iterate_includes } else { &mut self.request.includes };
+                    let list = if iterate {
+                        &mut self.request.iterate_includes
+                    } else {
+                        &mut self.request.includes
+                    };
                     if !list.contains(&include) {
                         list.push(include);
                     }
@@ -255,28 +284,45 @@ impl Parser {
         let (source, param, target) = match parts.as_slice() {
             [s, p] => (*s, *p, None),
             [s, p, t] => (*s, *p, Some(*t)),
-            _ => return Err(format!("'{piece}' is not of the form Type:parameter or Type:parameter:TargetType")),
+            _ => {
+                return Err(format!(
+                    "'{piece}' is not of the form Type:parameter or Type:parameter:TargetType"
+                ));
+            }
         };
-        let source: ResourceType =
-            source.parse().map_err(|_| format!("'{source}' is not a resource type this server supports"))?;
+        let source: ResourceType = source
+            .parse()
+            .map_err(|_| format!("'{source}' is not a resource type this server supports"))?;
         if !iterate && source != self.resource_type() {
-            return Err(format!("'{piece}' does not start with the searched type {}; use _include:iterate", self.resource_type()));
+            return Err(format!(
+                "'{piece}' does not start with the searched type {}; use _include:iterate",
+                self.resource_type()
+            ));
         }
         let def = match param {
             "*" => None,
-            _ => Some(include_def(source, param).ok_or_else(|| format!("'{source}:{param}' is not a supported include"))?),
+            _ => Some(
+                include_def(source, param)
+                    .ok_or_else(|| format!("'{source}:{param}' is not a supported include"))?,
+            ),
         };
         let target = match target {
             None => None,
             Some(t) => {
-                let t: ResourceType = t.parse().map_err(|_| format!("'{t}' is not a resource type this server supports"))?;
+                let t: ResourceType = t
+                    .parse()
+                    .map_err(|_| format!("'{t}' is not a resource type this server supports"))?;
                 if def.is_some_and(|d| !d.targets.contains(&t)) {
                     return Err(format!("'{source}:{param}' never refers to {t}"));
                 }
                 Some(t)
             }
         };
-        Ok(IncludeRequest { source, param: def.map(|d| d.param), target })
+        Ok(IncludeRequest {
+            source,
+            param: def.map(|d| d.param),
+            target,
+        })
     }
 
     fn criterion(
@@ -294,13 +340,21 @@ impl Parser {
         let mut raw = Vec::new();
         for piece in split_unescaped(value, ',') {
             if piece.is_empty() {
-                return Err(SearchError::new(name, "has an empty value in its comma-separated list"));
+                return Err(SearchError::new(
+                    name,
+                    "has an empty value in its comma-separated list",
+                ));
             }
             let (test, canonical) = self.value(def, name, modifier.as_deref(), piece)?;
             values.push(test);
             raw.push(canonical);
         }
-        self.request.criteria.push(Criterion { def, modifier, values, raw });
+        self.request.criteria.push(Criterion {
+            def,
+            modifier,
+            values,
+            raw,
+        });
         Ok(())
     }
 
@@ -321,7 +375,10 @@ impl Parser {
                 Ok((Test::Date(test.0), test.1))
             }
             ParamKind::Token => Ok((Test::Token(token_value(name, piece)?), piece.to_owned())),
-            ParamKind::String => Ok((Test::String(string_value(modifier, piece)), piece.to_owned())),
+            ParamKind::String => Ok((
+                Test::String(string_value(modifier, piece)),
+                piece.to_owned(),
+            )),
             ParamKind::Reference => {
                 let reference = reference_value(self.resource_type(), def, name, modifier, piece)?;
                 Ok((Test::Reference(reference), piece.to_owned()))
@@ -339,7 +396,9 @@ fn check_modifier(
     name: &str,
     modifier: Option<&str>,
 ) -> Result<Option<String>, SearchError> {
-    let Some(modifier) = modifier else { return Ok(None) };
+    let Some(modifier) = modifier else {
+        return Ok(None);
+    };
     let ok = match def.kind {
         ParamKind::String => matches!(modifier, "exact" | "contains"),
         ParamKind::Reference => modifier
@@ -350,7 +409,13 @@ fn check_modifier(
     if ok {
         Ok(Some(modifier.to_owned()))
     } else {
-        Err(SearchError::new(name, format!("the modifier ':{modifier}' is not supported for {}", def.name)))
+        Err(SearchError::new(
+            name,
+            format!(
+                "the modifier ':{modifier}' is not supported for {}",
+                def.name
+            ),
+        ))
     }
 }
 
@@ -375,9 +440,16 @@ fn date_value(name: &str, piece: &str, now_ms: i64) -> Result<(DateTest, String)
 /// `code`, `|code`, `system|code` or `system|`.
 fn token_value(name: &str, piece: &str) -> Result<TokenTest, SearchError> {
     let Some((system, code)) = split_once_unescaped(piece, '|') else {
-        return Ok(TokenTest { system: SystemTest::Any, code: Some(unescape(piece)) });
+        return Ok(TokenTest {
+            system: SystemTest::Any,
+            code: Some(unescape(piece)),
+        });
     };
-    let system = if system.is_empty() { SystemTest::Absent } else { SystemTest::Exact(unescape(system)) };
+    let system = if system.is_empty() {
+        SystemTest::Absent
+    } else {
+        SystemTest::Exact(unescape(system))
+    };
     let code = (!code.is_empty()).then(|| unescape(code));
     if system == SystemTest::Absent && code.is_none() {
         return Err(SearchError::new(name, "'|' needs a system, a code or both"));
@@ -388,9 +460,18 @@ fn token_value(name: &str, piece: &str) -> Result<TokenTest, SearchError> {
 fn string_value(modifier: Option<&str>, piece: &str) -> StringTest {
     let text = unescape(piece);
     match modifier {
-        Some("exact") => StringTest { mode: StringMode::Exact, needle: text },
-        Some("contains") => StringTest { mode: StringMode::Contains, needle: fold(&text) },
-        _ => StringTest { mode: StringMode::StartsWith, needle: fold(&text) },
+        Some("exact") => StringTest {
+            mode: StringMode::Exact,
+            needle: text,
+        },
+        Some("contains") => StringTest {
+            mode: StringMode::Contains,
+            needle: fold(&text),
+        },
+        _ => StringTest {
+            mode: StringMode::StartsWith,
+            needle: fold(&text),
+        },
     }
 }
 
@@ -409,17 +490,34 @@ fn reference_value(
         Reference::parse(&text)
     } else {
         let bare_type = typed.or_else(|| targets.first().copied());
-        bare_type.filter(|_| is_valid_id(&text)).map(|t| Reference::new(t, text.clone()))
+        bare_type
+            .filter(|_| is_valid_id(&text))
+            .map(|t| Reference::new(t, text.clone()))
     };
-    let reference = reference
-        .ok_or_else(|| SearchError::new(name, format!("'{text}' is not a valid reference (expected an id or Type/id)")))?;
-    let allowed = targets.contains(&reference.resource_type) && typed.is_none_or(|t| t == reference.resource_type);
+    let reference = reference.ok_or_else(|| {
+        SearchError::new(
+            name,
+            format!("'{text}' is not a valid reference (expected an id or Type/id)"),
+        )
+    })?;
+    let allowed = targets.contains(&reference.resource_type)
+        && typed.is_none_or(|t| t == reference.resource_type);
     if !allowed {
-        return Err(SearchError::new(name, format!("'{text}' does not refer to a {}", targets_text(targets))));
+        return Err(SearchError::new(
+            name,
+            format!("'{text}' does not refer to a {}", targets_text(targets)),
+        ));
     }
-    Ok(Reference { version: None, ..reference })
+    Ok(Reference {
+        version: None,
+        ..reference
+    })
 }
 
 fn targets_text(targets: &[ResourceType]) -> String {
-    targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" or ")
+    targets
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }

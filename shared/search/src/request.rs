@@ -44,8 +44,11 @@ impl SearchRequest {
     /// parameters. Two requests that search the same thing give the same string,
     /// so it can bind a paging cursor; parsing it again gives the same request.
     pub fn canonical_query(&self) -> String {
-        let mut pairs: Vec<(String, String)> =
-            self.criteria.iter().map(|c| (c.key(), c.raw.join(","))).collect();
+        let mut pairs: Vec<(String, String)> = self
+            .criteria
+            .iter()
+            .map(|c| (c.key(), c.raw.join(",")))
+            .collect();
         pairs.sort();
         pairs.dedup();
         let mut includes: Vec<String> = self.includes.iter().map(include_text).collect();
@@ -53,7 +56,11 @@ impl SearchRequest {
         let mut iterate: Vec<String> = self.iterate_includes.iter().map(include_text).collect();
         iterate.sort();
         pairs.extend(includes.into_iter().map(|v| ("_include".to_owned(), v)));
-        pairs.extend(iterate.into_iter().map(|v| ("_include:iterate".to_owned(), v)));
+        pairs.extend(
+            iterate
+                .into_iter()
+                .map(|v| ("_include:iterate".to_owned(), v)),
+        );
         pairs
             .iter()
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
@@ -80,11 +87,20 @@ impl SearchRequest {
         })
     }
 
-    fn value_sets(&self, name: &str, pick: impl Fn(&Test) -> Option<String>) -> Option<Vec<String>> {
+    fn value_sets(
+        &self,
+        name: &str,
+        pick: impl Fn(&Test) -> Option<String>,
+    ) -> Option<Vec<String>> {
         self.criteria
             .iter()
             .filter(|c| c.def.name == name)
-            .map(|c| c.values.iter().filter_map(&pick).collect::<BTreeSet<String>>())
+            .map(|c| {
+                c.values
+                    .iter()
+                    .filter_map(&pick)
+                    .collect::<BTreeSet<String>>()
+            })
             .reduce(|a, b| a.intersection(&b).cloned().collect())
             .map(|set| set.into_iter().collect())
     }
@@ -95,7 +111,11 @@ impl SearchRequest {
     pub fn last_updated_bounds(&self) -> (Option<Instant>, Option<Instant>) {
         let mut from: Option<i64> = None;
         let mut to: Option<i64> = None;
-        for criterion in self.criteria.iter().filter(|c| c.def.name == "_lastUpdated") {
+        for criterion in self
+            .criteria
+            .iter()
+            .filter(|c| c.def.name == "_lastUpdated")
+        {
             let bounds: Vec<(Option<i64>, Option<i64>)> = criterion
                 .values
                 .iter()
@@ -109,7 +129,10 @@ impl SearchRequest {
             from = max_option(from, lower);
             to = min_option(to, upper);
         }
-        (from.and_then(Instant::from_unix_millis), to.and_then(Instant::from_unix_millis))
+        (
+            from.and_then(Instant::from_unix_millis),
+            to.and_then(Instant::from_unix_millis),
+        )
     }
 
     /// For directory types (Organization, Practitioner): a look-up term prefix that
@@ -119,13 +142,18 @@ impl SearchRequest {
         if self.resource_type.is_member_owned() {
             return None;
         }
-        ["identifier", "name", "address"].into_iter().find_map(|param| {
-            self.criteria
-                .iter()
-                .filter(|c| c.def.name == param && c.values.len() == 1)
-                .find_map(|c| hint_prefix(&c.values[0]))
-                .map(|prefix| LookupHint { param: lookup_param(param), prefix })
-        })
+        ["identifier", "name", "address"]
+            .into_iter()
+            .find_map(|param| {
+                self.criteria
+                    .iter()
+                    .filter(|c| c.def.name == param && c.values.len() == 1)
+                    .find_map(|c| hint_prefix(&c.values[0]))
+                    .map(|prefix| LookupHint {
+                        param: lookup_param(param),
+                        prefix,
+                    })
+            })
     }
 }
 
@@ -158,12 +186,18 @@ fn include_text(include: &IncludeRequest) -> String {
 
 /// The lowest lower bound among OR-ed values; unbounded if any is.
 fn union_lower(bounds: &[(Option<i64>, Option<i64>)]) -> Option<i64> {
-    bounds.iter().map(|b| b.0).try_fold(i64::MAX, |acc, b| b.map(|b| acc.min(b)))
+    bounds
+        .iter()
+        .map(|b| b.0)
+        .try_fold(i64::MAX, |acc, b| b.map(|b| acc.min(b)))
 }
 
 /// The highest upper bound among OR-ed values; unbounded if any is.
 fn union_upper(bounds: &[(Option<i64>, Option<i64>)]) -> Option<i64> {
-    bounds.iter().map(|b| b.1).try_fold(i64::MIN, |acc, b| b.map(|b| acc.max(b)))
+    bounds
+        .iter()
+        .map(|b| b.1)
+        .try_fold(i64::MIN, |acc, b| b.map(|b| acc.max(b)))
 }
 
 fn max_option(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use crate::*;
 
-use ResourceType::{Coverage, ExplanationOfBenefit as Eob, Organization, Patient, Practitioner, RelatedPerson};
+use ResourceType::{
+    Coverage, ExplanationOfBenefit as Eob, Organization, Patient, Practitioner, RelatedPerson,
+};
 
 const NOW: &str = "2026-01-01T00:00:00Z";
 const UPDATED: &str = "2025-06-01T12:00:00.123Z";
@@ -24,18 +26,32 @@ fn pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn parse(rt: ResourceType, query: &str) -> Result<SearchRequest, SearchError> {
-    parse_search_at(rt, &pairs(query), Handling::Lenient, &Instant::parse(NOW).unwrap())
+    parse_search_at(
+        rt,
+        &pairs(query),
+        Handling::Lenient,
+        &Instant::parse(NOW).unwrap(),
+    )
 }
 
 fn strict(rt: ResourceType, query: &str) -> Result<SearchRequest, SearchError> {
-    parse_search_at(rt, &pairs(query), Handling::Strict, &Instant::parse(NOW).unwrap())
+    parse_search_at(
+        rt,
+        &pairs(query),
+        Handling::Strict,
+        &Instant::parse(NOW).unwrap(),
+    )
 }
 
 /// Does `resource` (id from its body, last updated at UPDATED) match `query`?
 fn hits(rt: ResourceType, query: &str, resource: &Value) -> bool {
     let request = parse(rt, query).unwrap_or_else(|e| panic!("{query}: {e}"));
     let id = resource["id"].as_str().unwrap_or("x");
-    request.matches(id, &Instant::parse(UPDATED).unwrap(), &index_resource(rt, resource))
+    request.matches(
+        id,
+        &Instant::parse(UPDATED).unwrap(),
+        &index_resource(rt, resource),
+    )
 }
 
 fn eob() -> Value {
@@ -132,32 +148,58 @@ fn related_person() -> Value {
 }
 
 fn refs(index: &SearchIndex, param: &str) -> Vec<String> {
-    index.references.iter().filter(|(p, _)| p == param).map(|(_, r)| r.relative()).collect()
+    index
+        .references
+        .iter()
+        .filter(|(p, _)| p == param)
+        .map(|(_, r)| r.relative())
+        .collect()
 }
 
 // ---------------------------------------------------------------- index: compartment
 
 #[test]
 fn eob_compartment_is_its_patient_reference() {
-    assert_eq!(index_resource(Eob, &eob()).compartment.as_deref(), Some("A"));
+    assert_eq!(
+        index_resource(Eob, &eob()).compartment.as_deref(),
+        Some("A")
+    );
 }
 
 #[test]
 fn coverage_compartment_is_the_beneficiary_not_another_patient_it_mentions() {
-    let c = json!({"beneficiary": {"reference": "Patient/B"}, "payor": [{"reference": "Patient/A"}]});
-    assert_eq!(index_resource(Coverage, &c).compartment.as_deref(), Some("B"));
+    let c =
+        json!({"beneficiary": {"reference": "Patient/B"}, "payor": [{"reference": "Patient/A"}]});
+    assert_eq!(
+        index_resource(Coverage, &c).compartment.as_deref(),
+        Some("B")
+    );
 }
 
 #[test]
 fn patient_compartment_is_its_own_id_and_related_person_its_patient() {
-    assert_eq!(index_resource(Patient, &patient()).compartment.as_deref(), Some("A"));
-    assert_eq!(index_resource(RelatedPerson, &related_person()).compartment.as_deref(), Some("A"));
+    assert_eq!(
+        index_resource(Patient, &patient()).compartment.as_deref(),
+        Some("A")
+    );
+    assert_eq!(
+        index_resource(RelatedPerson, &related_person())
+            .compartment
+            .as_deref(),
+        Some("A")
+    );
 }
 
 #[test]
 fn directory_types_and_non_patient_references_give_no_compartment() {
-    assert_eq!(index_resource(Organization, &organization()).compartment, None);
-    assert_eq!(index_resource(Practitioner, &practitioner()).compartment, None);
+    assert_eq!(
+        index_resource(Organization, &organization()).compartment,
+        None
+    );
+    assert_eq!(
+        index_resource(Practitioner, &practitioner()).compartment,
+        None
+    );
     let odd = eob_with(json!({"patient": {"reference": "Organization/O1"}}));
     assert_eq!(index_resource(Eob, &odd).compartment, None);
     let contained = eob_with(json!({"patient": {"reference": "#p"}}));
@@ -171,12 +213,23 @@ fn eob_references_cover_every_include_and_skip_foreign_types() {
     let ix = index_resource(Eob, &eob());
     assert_eq!(refs(&ix, "patient"), ["Patient/A"]);
     assert_eq!(refs(&ix, "provider"), ["Practitioner/P1"]);
-    assert_eq!(refs(&ix, "care-team"), ["Practitioner/P2", "Organization/O3"]);
+    assert_eq!(
+        refs(&ix, "care-team"),
+        ["Practitioner/P2", "Organization/O3"]
+    );
     assert_eq!(refs(&ix, "coverage"), ["Coverage/C1"]);
     assert_eq!(refs(&ix, "insurer"), ["Organization/O1"]);
     assert_eq!(refs(&ix, "payee"), ["Organization/O2"]);
-    let versioned = ix.references.iter().find(|(_, r)| r.id == "O3").map(|(_, r)| r.version);
-    assert_eq!(versioned, Some(Some(2)), "versions are kept for vread-style includes");
+    let versioned = ix
+        .references
+        .iter()
+        .find(|(_, r)| r.id == "O3")
+        .map(|(_, r)| r.version);
+    assert_eq!(
+        versioned,
+        Some(Some(2)),
+        "versions are kept for vread-style includes"
+    );
 }
 
 #[test]
@@ -213,7 +266,10 @@ fn organization_lookup_terms_cover_name_alias_and_address_parts() {
     for part in ["100 main st", "springfield", "ma", "01101", "us"] {
         assert!(has("address", part), "{part}");
     }
-    assert!(!terms.iter().any(|(p, _)| p == "identifier"), "Organization has no identifier search");
+    assert!(
+        !terms.iter().any(|(p, _)| p == "identifier"),
+        "Organization has no identifier search"
+    );
 }
 
 #[test]
@@ -229,7 +285,9 @@ fn the_index_is_compact_and_round_trips_through_json() {
 
 #[test]
 fn unparseable_values_are_skipped_not_fatal() {
-    let bad = eob_with(json!({"billablePeriod": {"start": "soon"}, "item": "nope", "type": 7, "identifier": [{}]}));
+    let bad = eob_with(
+        json!({"billablePeriod": {"start": "soon"}, "item": "nope", "type": 7, "identifier": [{}]}),
+    );
     let ix = index_resource(Eob, &bad);
     assert!(ix.dates.is_empty() && ix.tokens.is_empty());
     let _ = index_resource(Patient, &json!([1, 2, 3]));
@@ -240,7 +298,12 @@ fn unparseable_values_are_skipped_not_fatal() {
 
 #[test]
 fn patient_accepts_a_bare_id_a_relative_and_an_absolute_reference() {
-    for q in ["patient=A", "patient=Patient/A", "patient=https://fhir.example.org/r4/Patient/A", "patient:Patient=A"] {
+    for q in [
+        "patient=A",
+        "patient=Patient/A",
+        "patient=https://fhir.example.org/r4/Patient/A",
+        "patient:Patient=A",
+    ] {
         assert!(hits(Eob, q, &eob()), "{q}");
     }
     assert!(!hits(Eob, "patient=B", &eob()));
@@ -267,10 +330,21 @@ fn id_matches_one_or_any_of_several() {
 #[test]
 fn identifier_matches_by_value_by_system_and_value_and_systemless() {
     assert!(hits(Eob, "identifier=CLM-1", &eob()));
-    assert!(hits(Eob, "identifier=https://plan.example.org/claim|CLM-1", &eob()));
-    assert!(hits(Eob, "identifier=https://plan.example.org/claim|", &eob()));
+    assert!(hits(
+        Eob,
+        "identifier=https://plan.example.org/claim|CLM-1",
+        &eob()
+    ));
+    assert!(hits(
+        Eob,
+        "identifier=https://plan.example.org/claim|",
+        &eob()
+    ));
     assert!(!hits(Eob, "identifier=https://other|CLM-1", &eob()));
-    assert!(!hits(Eob, "identifier=|CLM-1", &eob()), "|value matches only identifiers without a system");
+    assert!(
+        !hits(Eob, "identifier=|CLM-1", &eob()),
+        "|value matches only identifiers without a system"
+    );
     assert!(hits(Eob, "identifier=|NOSYS-1", &eob()));
     assert!(parse(Eob, "identifier=|").is_err());
 }
@@ -289,7 +363,11 @@ fn an_escaped_comma_is_part_of_the_value_not_an_or() {
 #[test]
 fn type_matches_by_code_by_system_and_code_and_by_any_of_several() {
     assert!(hits(Eob, "type=pharmacy", &eob()));
-    assert!(hits(Eob, "type=http://terminology.hl7.org/CodeSystem/claim-type|pharmacy", &eob()));
+    assert!(hits(
+        Eob,
+        "type=http://terminology.hl7.org/CodeSystem/claim-type|pharmacy",
+        &eob()
+    ));
     assert!(hits(Eob, "type=pharmacy,oral", &eob()));
     assert!(!hits(Eob, "type=oral", &eob()));
     assert!(!hits(Eob, "type=|pharmacy", &eob()));
@@ -305,7 +383,10 @@ fn token_codes_compare_case_sensitively_as_fhir_defines() {
 #[test]
 fn service_date_eq_matches_an_item_served_on_that_day() {
     assert!(hits(Eob, "service-date=2019-11-02", &eob()));
-    assert!(hits(Eob, "service-date=2019-11", &eob()), "the month contains the whole billable period");
+    assert!(
+        hits(Eob, "service-date=2019-11", &eob()),
+        "the month contains the whole billable period"
+    );
 }
 
 #[test]
@@ -332,11 +413,17 @@ fn service_date_sa_eb_and_ne_follow_r4() {
     let only_period = eob_with(json!({"item": null}));
     assert!(hits(Eob, "service-date=sa2019-10-31", &only_period));
     assert!(!hits(Eob, "service-date=sa2019-11-01", &only_period));
-    assert!(hits(Eob, "service-date=sa2019-11-01", &eob()), "an item on 11-02 starts after the 1st");
+    assert!(
+        hits(Eob, "service-date=sa2019-11-01", &eob()),
+        "an item on 11-02 starts after the 1st"
+    );
     assert!(hits(Eob, "service-date=eb2019-11-06", &only_period));
     assert!(!hits(Eob, "service-date=eb2019-11-05", &only_period));
     assert!(hits(Eob, "service-date=ne2018", &eob()));
-    assert!(!hits(Eob, "service-date=ne2019-11-02", &eob()), "ne: no value may equal the day");
+    assert!(
+        !hits(Eob, "service-date=ne2019-11-02", &eob()),
+        "ne: no value may equal the day"
+    );
 }
 
 #[test]
@@ -349,9 +436,19 @@ fn service_date_matches_open_ended_periods() {
 
 #[test]
 fn service_start_date_uses_billable_start_served_date_and_served_period_start() {
-    assert!(hits(Eob, "service-start-date=ge2019-01-01&service-start-date=lt2020-01-01", &eob()));
-    assert!(hits(Eob, "service-start-date=2019-11-03", &eob()), "item.servicedPeriod.start");
-    assert!(hits(Eob, "service-start-date=2019-11-02", &eob()), "item.servicedDate");
+    assert!(hits(
+        Eob,
+        "service-start-date=ge2019-01-01&service-start-date=lt2020-01-01",
+        &eob()
+    ));
+    assert!(
+        hits(Eob, "service-start-date=2019-11-03", &eob()),
+        "item.servicedPeriod.start"
+    );
+    assert!(
+        hits(Eob, "service-start-date=2019-11-02", &eob()),
+        "item.servicedDate"
+    );
     assert!(!hits(Eob, "service-start-date=2019-11-04", &eob()));
     assert!(!hits(Eob, "service-start-date=ge2020-01-01", &eob()));
 }
@@ -360,7 +457,10 @@ fn service_start_date_uses_billable_start_served_date_and_served_period_start() 
 fn billable_period_start_at_month_precision_matches_any_start_in_that_month() {
     assert!(hits(Eob, "billable-period-start=2019-11", &eob()));
     assert!(!hits(Eob, "billable-period-start=2019-12", &eob()));
-    assert!(!hits(Eob, "billable-period-start=2019-11-02", &eob()), "the item dates do not count here");
+    assert!(
+        !hits(Eob, "billable-period-start=2019-11-02", &eob()),
+        "the item dates do not count here"
+    );
 }
 
 #[test]
@@ -386,7 +486,11 @@ fn last_updated_equals_the_exact_instant_and_its_coarser_precisions() {
     ] {
         assert!(hits(Eob, q, &eob()), "{q}");
     }
-    assert!(!hits(Eob, "_lastUpdated=gt2025-06-01T12:00:00.123Z", &eob()));
+    assert!(!hits(
+        Eob,
+        "_lastUpdated=gt2025-06-01T12:00:00.123Z",
+        &eob()
+    ));
     assert!(!hits(Eob, "_lastUpdated=2025-06-01T12:00:00.124Z", &eob()));
 }
 
@@ -396,7 +500,11 @@ fn last_updated_equals_the_exact_instant_and_its_coarser_precisions() {
 fn combined_parameters_intersect() {
     let q = "patient=A&type=pharmacy&service-date=ge2019-01-01&_lastUpdated=lt2026-01-01";
     assert!(hits(Eob, q, &eob()));
-    assert!(!hits(Eob, "patient=A&type=oral&service-date=ge2019-01-01", &eob()));
+    assert!(!hits(
+        Eob,
+        "patient=A&type=oral&service-date=ge2019-01-01",
+        &eob()
+    ));
     assert!(!hits(Eob, "patient=B&type=pharmacy", &eob()));
 }
 
@@ -406,7 +514,10 @@ fn targets(query: &str, source: &Value, rt: ResourceType) -> Vec<String> {
     let r = parse(rt, query).unwrap();
     let ix = index_resource(rt, source);
     let includes = r.includes().iter().chain(r.iterate_includes());
-    includes.flat_map(|i| i.targets_of(&ix)).map(|r| r.relative()).collect()
+    includes
+        .flat_map(|i| i.targets_of(&ix))
+        .map(|r| r.relative())
+        .collect()
 }
 
 #[test]
@@ -430,7 +541,12 @@ fn include_star_selects_every_reference_and_nothing_else() {
     let mut got = targets("_include=ExplanationOfBenefit:*", &eob(), Eob);
     got.sort();
     let mut want = vec![
-        "Coverage/C1", "Organization/O1", "Organization/O2", "Organization/O3", "Patient/A", "Practitioner/P1",
+        "Coverage/C1",
+        "Organization/O1",
+        "Organization/O2",
+        "Organization/O3",
+        "Patient/A",
+        "Practitioner/P1",
         "Practitioner/P2",
     ];
     want.sort();
@@ -439,24 +555,42 @@ fn include_star_selects_every_reference_and_nothing_else() {
 
 #[test]
 fn an_include_target_type_filters_the_references() {
-    let got = targets("_include=ExplanationOfBenefit:care-team:Organization", &eob(), Eob);
+    let got = targets(
+        "_include=ExplanationOfBenefit:care-team:Organization",
+        &eob(),
+        Eob,
+    );
     assert_eq!(got, ["Organization/O3"]);
     assert!(strict(Eob, "_include=ExplanationOfBenefit:insurer:Patient").is_err());
 }
 
 #[test]
 fn include_iterate_coverage_payor_is_accepted_alongside_eob_coverage() {
-    let r = parse(Eob, "patient=A&_include=ExplanationOfBenefit:coverage&_include:iterate=Coverage:payor").unwrap();
+    let r = parse(
+        Eob,
+        "patient=A&_include=ExplanationOfBenefit:coverage&_include:iterate=Coverage:payor",
+    )
+    .unwrap();
     assert_eq!(r.includes().len(), 1);
     let iterate = r.iterate_includes();
-    assert_eq!(iterate, [IncludeRequest { source: Coverage, param: Some("payor"), target: None }]);
+    assert_eq!(
+        iterate,
+        [IncludeRequest {
+            source: Coverage,
+            param: Some("payor"),
+            target: None
+        }]
+    );
     let payors: Vec<Reference> = iterate[0].targets_of(&index_resource(Coverage, &coverage()));
     assert_eq!(payors, [Reference::new(Organization, "O1")]);
 }
 
 #[test]
 fn coverage_payor_include_brings_the_payor() {
-    assert_eq!(targets("_id=C1&_include=Coverage:payor", &coverage(), Coverage), ["Organization/O1"]);
+    assert_eq!(
+        targets("_id=C1&_include=Coverage:payor", &coverage(), Coverage),
+        ["Organization/O1"]
+    );
 }
 
 #[test]
@@ -482,7 +616,12 @@ fn unknown_parameters_are_ignored_and_left_out_of_the_self_link() {
 fn unknown_parameters_are_rejected_under_strict_handling() {
     let err = strict(Eob, "foo=bar").unwrap_err();
     assert_eq!(err.param, "foo");
-    for q in ["_revinclude=Provenance:target", "_elements=id", "_total=accurate", "_contained=true"] {
+    for q in [
+        "_revinclude=Provenance:target",
+        "_elements=id",
+        "_total=accurate",
+        "_contained=true",
+    ] {
         assert!(strict(Eob, q).is_err(), "{q}");
     }
     assert!(strict(Eob, "patient=A&_count=5&_format=json&_pretty=true").is_ok());
@@ -490,7 +629,13 @@ fn unknown_parameters_are_rejected_under_strict_handling() {
 
 #[test]
 fn unsupported_modifiers_are_rejected_even_when_lenient() {
-    for q in ["type:text=x", "type:not=x", "service-date:missing=true", "_id:exact=E1", "name:fuzzy=x"] {
+    for q in [
+        "type:text=x",
+        "type:not=x",
+        "service-date:missing=true",
+        "_id:exact=E1",
+        "name:fuzzy=x",
+    ] {
         let rt = if q.starts_with("name") { Patient } else { Eob };
         assert!(parse(rt, q).is_err(), "{q}");
     }
@@ -502,7 +647,14 @@ fn unsupported_modifiers_are_rejected_even_when_lenient() {
 fn count_must_be_a_positive_whole_number() {
     assert_eq!(parse(Eob, "_count=5").unwrap().count(), Some(5));
     assert_eq!(parse(Eob, "patient=A").unwrap().count(), None);
-    for bad in ["_count=0", "_count=-1", "_count=ten", "_count=", "_count=99999999999", "_count=5&_count=6"] {
+    for bad in [
+        "_count=0",
+        "_count=-1",
+        "_count=ten",
+        "_count=",
+        "_count=99999999999",
+        "_count=5&_count=6",
+    ] {
         assert!(parse(Eob, bad).is_err(), "{bad}");
     }
 }
@@ -519,7 +671,11 @@ fn canonical_query_is_stable_encoded_and_leaves_out_paging_and_format() {
 #[test]
 fn canonical_query_parses_back_to_the_same_request() {
     let q = "identifier=http://x|y%20z&name:contains=mü&_include:iterate=Coverage:payor";
-    let original = parse(Patient, "identifier=http://x|y z&name:contains=mü&_include:iterate=Coverage:payor").unwrap();
+    let original = parse(
+        Patient,
+        "identifier=http://x|y z&name:contains=mü&_include:iterate=Coverage:payor",
+    )
+    .unwrap();
     let canonical = original.canonical_query();
     let decoded: Vec<(String, String)> = canonical
         .split('&')
@@ -528,7 +684,13 @@ fn canonical_query_parses_back_to_the_same_request() {
             (percent_decode(k), percent_decode(v))
         })
         .collect();
-    let again = parse_search_at(Patient, &decoded, Handling::Strict, &Instant::parse(NOW).unwrap()).unwrap();
+    let again = parse_search_at(
+        Patient,
+        &decoded,
+        Handling::Strict,
+        &Instant::parse(NOW).unwrap(),
+    )
+    .unwrap();
     assert_eq!(again, original, "{q}");
 }
 
@@ -559,10 +721,20 @@ fn empty_values_are_ignored_leniently() {
 
 #[test]
 fn patient_name_is_a_case_and_accent_insensitive_prefix_of_any_part() {
-    for q in ["name=muller", "name=MÜLLER-S", "name=zoe", "name=anne", "name=dr", "name=Dr. Zoë"] {
+    for q in [
+        "name=muller",
+        "name=MÜLLER-S",
+        "name=zoe",
+        "name=anne",
+        "name=dr",
+        "name=Dr. Zoë",
+    ] {
         assert!(hits(Patient, q, &patient()), "{q}");
     }
-    assert!(!hits(Patient, "name=smith", &patient()), "starts-with, not contains");
+    assert!(
+        !hits(Patient, "name=smith", &patient()),
+        "starts-with, not contains"
+    );
     assert!(hits(Patient, "name:contains=smith", &patient()));
     assert!(hits(Patient, "name:exact=Zoë", &patient()));
     assert!(!hits(Patient, "name:exact=zoe", &patient()));
@@ -578,9 +750,17 @@ fn family_and_given_search_only_their_own_parts() {
 
 #[test]
 fn patient_birthdate_gender_identifier_and_the_us_core_combinations() {
-    assert!(hits(Patient, "name=muller&birthdate=1970-01-01", &patient()));
+    assert!(hits(
+        Patient,
+        "name=muller&birthdate=1970-01-01",
+        &patient()
+    ));
     assert!(hits(Patient, "gender=female&name=zoe", &patient()));
-    assert!(hits(Patient, "gender=http://hl7.org/fhir/administrative-gender|female", &patient()));
+    assert!(hits(
+        Patient,
+        "gender=http://hl7.org/fhir/administrative-gender|female",
+        &patient()
+    ));
     assert!(hits(Patient, "birthdate=1970&family=muller", &patient()));
     assert!(hits(Patient, "birthdate=lt1971", &patient()));
     assert!(!hits(Patient, "birthdate=1970-01-02", &patient()));
@@ -596,7 +776,11 @@ fn coverage_patient_searches_the_beneficiary() {
     assert!(hits(Coverage, "patient=A", &coverage()));
     assert!(hits(Coverage, "patient=Patient/A", &coverage()));
     assert!(!hits(Coverage, "patient=B", &coverage()));
-    assert_eq!(parse(Coverage, "type=x").unwrap().ignored(), ["type"], "not a Coverage parameter");
+    assert_eq!(
+        parse(Coverage, "type=x").unwrap().ignored(),
+        ["type"],
+        "not a Coverage parameter"
+    );
 }
 
 #[test]
@@ -612,7 +796,11 @@ fn organization_name_covers_alias_and_address_covers_every_part() {
 #[test]
 fn practitioner_and_related_person_searches() {
     assert!(hits(Practitioner, "name=nunez", &practitioner()));
-    assert!(hits(Practitioner, "identifier=http://hl7.org/fhir/sid/us-npi|9941339108", &practitioner()));
+    assert!(hits(
+        Practitioner,
+        "identifier=http://hl7.org/fhir/sid/us-npi|9941339108",
+        &practitioner()
+    ));
     assert!(hits(RelatedPerson, "patient=A&name=bob", &related_person()));
     assert!(!hits(RelatedPerson, "patient=B", &related_person()));
 }
@@ -633,16 +821,30 @@ fn ids_and_patient_ids_intersect_repeated_criteria() {
 fn last_updated_bounds_narrow_conservatively() {
     let at = |s: &str| Some(Instant::parse(s).unwrap());
     let r = parse(Eob, "_lastUpdated=ge2025-01-01&_lastUpdated=lt2025-02-01").unwrap();
-    assert_eq!(r.last_updated_bounds(), (at("2025-01-01T00:00:00Z"), at("2025-02-01T00:00:00Z")));
+    assert_eq!(
+        r.last_updated_bounds(),
+        (at("2025-01-01T00:00:00Z"), at("2025-02-01T00:00:00Z"))
+    );
     let eq = parse(Eob, "_lastUpdated=2025-06").unwrap();
-    assert_eq!(eq.last_updated_bounds(), (at("2025-06-01T00:00:00Z"), at("2025-07-01T00:00:00Z")));
+    assert_eq!(
+        eq.last_updated_bounds(),
+        (at("2025-06-01T00:00:00Z"), at("2025-07-01T00:00:00Z"))
+    );
     let gt = parse(Eob, "_lastUpdated=gt2025-06-01").unwrap();
     assert_eq!(gt.last_updated_bounds(), (at("2025-06-02T00:00:00Z"), None));
     let le = parse(Eob, "_lastUpdated=le2025-06-01").unwrap();
     assert_eq!(le.last_updated_bounds(), (None, at("2025-06-02T00:00:00Z")));
-    assert_eq!(parse(Eob, "_lastUpdated=ne2025").unwrap().last_updated_bounds(), (None, None));
+    assert_eq!(
+        parse(Eob, "_lastUpdated=ne2025")
+            .unwrap()
+            .last_updated_bounds(),
+        (None, None)
+    );
     let or = parse(Eob, "_lastUpdated=2025-01,2025-03").unwrap();
-    assert_eq!(or.last_updated_bounds(), (at("2025-01-01T00:00:00Z"), at("2025-04-01T00:00:00Z")));
+    assert_eq!(
+        or.last_updated_bounds(),
+        (at("2025-01-01T00:00:00Z"), at("2025-04-01T00:00:00Z"))
+    );
     let mixed = parse(Eob, "_lastUpdated=2025-01,ne2025-03").unwrap();
     assert_eq!(mixed.last_updated_bounds(), (None, None));
 }
@@ -650,7 +852,13 @@ fn last_updated_bounds_narrow_conservatively() {
 #[test]
 fn last_updated_bounds_never_exclude_a_match() {
     let prefixes = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"];
-    let values = ["2025-06", "2025-06-01", "2025-06-01T12:00:00Z", "2025-06-01T12:00:00.123Z", "2025"];
+    let values = [
+        "2025-06",
+        "2025-06-01",
+        "2025-06-01T12:00:00Z",
+        "2025-06-01T12:00:00.123Z",
+        "2025",
+    ];
     let base = Instant::parse(UPDATED).unwrap().unix_millis();
     for p in prefixes {
         for v in values {
@@ -670,14 +878,29 @@ fn last_updated_bounds_never_exclude_a_match() {
 #[test]
 fn lookup_hints_prefer_identifier_then_name_and_skip_contains_and_ors() {
     let hint = |rt, q| parse(rt, q).unwrap().lookup_hint();
-    let h = |p: &'static str, s: &str| Some(LookupHint { param: p, prefix: s.to_owned() });
-    assert_eq!(hint(Practitioner, "name=Núñ&identifier=http://x|9941339108"), h("identifier", "9941339108"));
+    let h = |p: &'static str, s: &str| {
+        Some(LookupHint {
+            param: p,
+            prefix: s.to_owned(),
+        })
+    };
+    assert_eq!(
+        hint(Practitioner, "name=Núñ&identifier=http://x|9941339108"),
+        h("identifier", "9941339108")
+    );
     assert_eq!(hint(Practitioner, "name=Núñ"), h("name", "nun"));
-    assert_eq!(hint(Organization, "address=Springfield"), h("address", "springfield"));
+    assert_eq!(
+        hint(Organization, "address=Springfield"),
+        h("address", "springfield")
+    );
     assert_eq!(hint(Organization, "name:exact=Acmé"), h("name", "acme"));
     assert_eq!(hint(Organization, "name:contains=acme"), None);
     assert_eq!(hint(Organization, "name=a,b"), None);
-    assert_eq!(hint(Patient, "name=zoe"), None, "member-owned types use the compartment");
+    assert_eq!(
+        hint(Patient, "name=zoe"),
+        None,
+        "member-owned types use the compartment"
+    );
 }
 
 // ---------------------------------------------------------------- robustness
@@ -685,19 +908,50 @@ fn lookup_hints_prefer_identifier_then_name_and_skip_contains_and_ors() {
 #[test]
 fn no_input_makes_parsing_or_matching_panic() {
     let nasty = [
-        "", "=", "&&", "a", "_count", "service-date=gt", "service-date=ge2019-11-01T00:00:00+99:99", "service-date=2019-11-01T",
-        "service-date=é2019", "service-date=ap0001", "service-date=ap9998-12-31T23:59:59.999Z", "identifier=\\", "identifier=a\\",
-        "identifier=|||", "_id=,", "_include=:", "_include=::::", "_include=ExplanationOfBenefit", "patient=Patient/",
-        "patient=/", "patient=Patient/A/_history/x", "name:=x", ":=x", "type:=x", "_lastUpdated=ap2019",
-        "service-date=2019-11-01T00:00:00.99999999999999999999Z", "identifier=😀|😀", "service-date=gt😀",
+        "",
+        "=",
+        "&&",
+        "a",
+        "_count",
+        "service-date=gt",
+        "service-date=ge2019-11-01T00:00:00+99:99",
+        "service-date=2019-11-01T",
+        "service-date=é2019",
+        "service-date=ap0001",
+        "service-date=ap9998-12-31T23:59:59.999Z",
+        "identifier=\\",
+        "identifier=a\\",
+        "identifier=|||",
+        "_id=,",
+        "_include=:",
+        "_include=::::",
+        "_include=ExplanationOfBenefit",
+        "patient=Patient/",
+        "patient=/",
+        "patient=Patient/A/_history/x",
+        "name:=x",
+        ":=x",
+        "type:=x",
+        "_lastUpdated=ap2019",
+        "service-date=2019-11-01T00:00:00.99999999999999999999Z",
+        "identifier=😀|😀",
+        "service-date=gt😀",
     ];
     let ix = index_resource(Eob, &eob());
     for rt in ResourceType::ALL {
         for q in nasty {
             for handling in [Handling::Lenient, Handling::Strict] {
-                if let Ok(r) = parse_search_at(rt, &pairs(q), handling, &Instant::parse(NOW).unwrap()) {
+                if let Ok(r) =
+                    parse_search_at(rt, &pairs(q), handling, &Instant::parse(NOW).unwrap())
+                {
                     let _ = r.matches("E1", &Instant::parse(UPDATED).unwrap(), &ix);
-                    let _ = (r.canonical_query(), r.ids(), r.patient_ids(), r.last_updated_bounds(), r.lookup_hint());
+                    let _ = (
+                        r.canonical_query(),
+                        r.ids(),
+                        r.patient_ids(),
+                        r.last_updated_bounds(),
+                        r.lookup_hint(),
+                    );
                 }
             }
         }
@@ -707,5 +961,8 @@ fn no_input_makes_parsing_or_matching_panic() {
 #[test]
 fn search_errors_read_as_plain_diagnostics() {
     let err = parse(Eob, "_count=0").unwrap_err();
-    assert_eq!(err.to_string(), "search parameter '_count': '0' is not a positive whole number");
+    assert_eq!(
+        err.to_string(),
+        "search parameter '_count': '0' is not a positive whole number"
+    );
 }

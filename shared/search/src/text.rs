@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn percent_encoding_protects_plus_and_pipes() {
-        assert_eq!(percent_encode("gt2019-11-01T00:00:00+00:00"), "gt2019-11-01T00%3A00%3A00%2B00%3A00".replace("%3A", ":"));
+        assert_eq!(
+            percent_encode("gt2019-11-01T00:00:00+00:00"),
+            "gt2019-11-01T00%3A00%3A00%2B00%3A00".replace("%3A", ":")
+        );
         assert_eq!(percent_encode("http://x|y z"), "http://x%7Cy%20z");
         assert_eq!(percent_encode("é"), "%C3%A9");
     }
