@@ -183,12 +183,12 @@ pub fn parse_range(text: &str) -> Option<DateRange> {
     match bytes.len() {
         4 => Some(calendar_range(year, 1, 1, Step::Year)?),
         7 => {
-            expect(bytes, 4, b'-')?;
+            expect_byte(bytes, 4, b'-')?;
             Some(calendar_range(year, digits(bytes, 5, 2)?, 1, Step::Month)?)
         }
         10 => {
-            expect(bytes, 4, b'-')?;
-            expect(bytes, 7, b'-')?;
+            expect_byte(bytes, 4, b'-')?;
+            expect_byte(bytes, 7, b'-')?;
             Some(calendar_range(
                 year,
                 digits(bytes, 5, 2)?,
@@ -220,10 +220,10 @@ fn calendar_range(year: u32, month: u32, day: u32, step: Step) -> Option<DateRan
 
 /// `YYYY-MM-DDThh:mm[:ss[.fff…]][Z|±hh:mm| hh:mm]`.
 fn parse_date_time(b: &[u8], year: u32) -> Option<DateRange> {
-    expect(b, 4, b'-')?;
-    expect(b, 7, b'-')?;
-    expect(b, 10, b'T')?;
-    expect(b, 13, b':')?;
+    expect_byte(b, 4, b'-')?;
+    expect_byte(b, 7, b'-')?;
+    expect_byte(b, 10, b'T')?;
+    expect_byte(b, 13, b':')?;
     let day = day_start_ms(year, digits(b, 5, 2)?, digits(b, 8, 2)?)?;
     let (hour, minute) = (digits(b, 11, 2)?, digits(b, 14, 2)?);
     if hour > 23 || minute > 59 {
@@ -306,7 +306,7 @@ fn digits(b: &[u8], at: usize, len: usize) -> Option<u32> {
     })
 }
 
-fn expect(b: &[u8], at: usize, want: u8) -> Option<()> {
+fn expect_byte(b: &[u8], at: usize, want: u8) -> Option<()> {
     (b.get(at) == Some(&want)).then_some(())
 }
 
