@@ -175,6 +175,54 @@ mod tests {
         assert!(err.is_server_fault());
     }
 
+    /// Serves one canned HTTP response on loopback and returns the URL.
+    async fn serve_once(status: &str, body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let status = status.to_owned();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+            let _ = socket.shutdown().await;
+        });
+        format!("http://127.0.0.1:{}/.well-known/jwks.json", addr.port())
+    }
+
+    #[tokio::test]
+    async fn fetches_and_parses_a_key_set_over_http() {
+        let body = br#"{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#;
+        let url = serve_once("200 OK", body.to_vec()).await;
+        let set = HttpJwks::new(url).unwrap().fetch().await.unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert!(set.find("k1").is_some());
+    }
+
+    #[tokio::test]
+    async fn oversized_error_and_garbage_responses_are_keys_unavailable() {
+        let huge = format!(
+            r#"{{"keys":[],"pad":"{}"}}"#,
+            "x".repeat(HttpJwks::MAX_BODY_BYTES)
+        );
+        for (status, body) in [
+            ("200 OK", huge.into_bytes()),
+            ("500 Internal Server Error", br#"{"keys":[]}"#.to_vec()),
+            ("302 Found", Vec::new()),
+            ("200 OK", b"<html>not json</html>".to_vec()),
+        ] {
+            let url = serve_once(status, body).await;
+            let err = HttpJwks::new(url).unwrap().fetch().await.unwrap_err();
+            assert!(err.is_server_fault(), "{status}");
+        }
+    }
+
     #[tokio::test]
     async fn static_source_can_be_replaced() {
         let source = StaticJwks::default();
