@@ -1,0 +1,327 @@
+//! Implementation guides (TR3s) and their loop tables.
+//!
+//! Loops are data, not code: each guide is a table of "segment S with
+//! qualifier Q opens loop L under parent P". The generic recogniser in
+//! [`crate::loops`] walks those tables, so adding a guide is adding rows.
+//! Loop ids and triggers follow the pyx12 5010 maps for 837P (X222A1), 837I
+//! (X223A2), 835 (X221A1) and 834 (X220A1); the 837D rows (X224A2) follow the
+//! dental TR3 layout, which has no public pyx12 map.
+
+use std::fmt;
+
+/// The transaction types this reader understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionKind {
+    /// 837 professional claim (005010X222A1/A2).
+    Professional,
+    /// 837 institutional claim (005010X223A2/A3).
+    Institutional,
+    /// 837 dental claim (005010X224A2/A3).
+    Dental,
+    /// 835 remittance advice (005010X221A1).
+    Remittance,
+    /// 834 benefit enrolment (005010X220A1).
+    Enrollment,
+}
+
+/// An identified implementation guide: the kind plus the exact version
+/// string the sender used (so errata versions remain visible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Guide {
+    /// Which transaction.
+    pub kind: TransactionKind,
+    /// The implementation convention reference, e.g. `005010X222A1`.
+    pub version: &'static str,
+}
+
+/// The supported (ST01, version) pairs.
+const SUPPORTED: &[(&str, &str, TransactionKind)] = &[
+    ("837", "005010X222A1", TransactionKind::Professional),
+    ("837", "005010X222A2", TransactionKind::Professional),
+    ("837", "005010X223A2", TransactionKind::Institutional),
+    ("837", "005010X223A3", TransactionKind::Institutional),
+    ("837", "005010X224A2", TransactionKind::Dental),
+    ("837", "005010X224A3", TransactionKind::Dental),
+    ("835", "005010X221A1", TransactionKind::Remittance),
+    ("834", "005010X220A1", TransactionKind::Enrollment),
+];
+
+impl Guide {
+    /// Identifies the guide from ST01 and ST03, falling back to GS08 when ST03
+    /// is absent (common in 835s). ST03 wins when both are present because it
+    /// is the set's own claim (GS08 is sometimes stale, e.g. `X222` on an
+    /// institutional set).
+    pub fn identify(st01: &str, st03: Option<&str>, gs08: Option<&str>) -> Result<Self, String> {
+        let version = st03.or(gs08).unwrap_or("");
+        SUPPORTED
+            .iter()
+            .find(|(id, v, _)| *id == st01 && *v == version)
+            .map(|(_, v, kind)| Self {
+                kind: *kind,
+                version: v,
+            })
+            .ok_or_else(|| {
+                let shown = if version.is_empty() {
+                    "no version"
+                } else {
+                    version
+                };
+                format!("transaction set {st01} ({shown}) is not supported")
+            })
+    }
+
+    /// The loop table of this guide.
+    pub(crate) fn table(&self) -> LoopTable {
+        match self.kind {
+            TransactionKind::Professional => LoopTable {
+                defs: &[CLAIM_837, PROFESSIONAL_837],
+                closers: &[],
+            },
+            TransactionKind::Institutional => LoopTable {
+                defs: &[CLAIM_837, INSTITUTIONAL_837],
+                closers: &[],
+            },
+            TransactionKind::Dental => LoopTable {
+                defs: &[CLAIM_837, DENTAL_837],
+                closers: &[],
+            },
+            TransactionKind::Remittance => LoopTable {
+                defs: &[REMITTANCE_835],
+                closers: &[],
+            },
+            TransactionKind::Enrollment => LoopTable {
+                defs: &[ENROLLMENT_834],
+                closers: ENROLLMENT_CLOSERS,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Guide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = match self.kind {
+            TransactionKind::Professional => "837P",
+            TransactionKind::Institutional => "837I",
+            TransactionKind::Dental => "837D",
+            TransactionKind::Remittance => "835",
+            TransactionKind::Enrollment => "834",
+        };
+        write!(f, "{st} {}", self.version)
+    }
+}
+
+/// Id of the implicit root loop holding ST, the header segments and SE.
+pub const ROOT_LOOP: &str = "HEADER";
+
+/// One row: `segment` (with element `qualifier.0` in `qualifier.1`) opens
+/// loop `id` when a loop `parent` is open. For `HL` the qualifier is HL03 and
+/// the parent is found through HL02 instead of the open-loop stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoopDef {
+    pub id: &'static str,
+    pub parent: &'static str,
+    pub segment: &'static str,
+    pub qualifier: Option<(usize, &'static [&'static str])>,
+}
+
+/// A segment that ends a wrapper loop (`LE` closes the 834 `LS` loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closer {
+    pub segment: &'static str,
+    pub loop_id: &'static str,
+}
+
+/// A guide's rows, split in slices so guides can share rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoopTable {
+    pub defs: &'static [&'static [LoopDef]],
+    pub closers: &'static [Closer],
+}
+
+impl LoopTable {
+    /// All rows.
+    pub fn rows(&self) -> impl Iterator<Item = &'static LoopDef> {
+        self.defs.iter().flat_map(|d| d.iter())
+    }
+
+    /// True when `id` can open or close a loop: a quick filter so most
+    /// segments (DTP, REF, AMT...) skip the table walk.
+    pub fn is_structural(&self, id: &str) -> bool {
+        self.rows().any(|d| d.segment == id) || self.closers.iter().any(|c| c.segment == id)
+    }
+}
+
+const fn row(id: &'static str, parent: &'static str, segment: &'static str) -> LoopDef {
+    LoopDef {
+        id,
+        parent,
+        segment,
+        qualifier: None,
+    }
+}
+
+const fn q(
+    id: &'static str,
+    parent: &'static str,
+    segment: &'static str,
+    element: usize,
+    values: &'static [&'static str],
+) -> LoopDef {
+    LoopDef {
+        id,
+        parent,
+        segment,
+        qualifier: Some((element, values)),
+    }
+}
+
+/// Rows shared by 837P/I/D: envelope names, HL levels, claim, COB, line.
+const CLAIM_837: &[LoopDef] = &[
+    q("1000A", ROOT_LOOP, "NM1", 1, &["41"]),
+    q("1000B", ROOT_LOOP, "NM1", 1, &["40"]),
+    q("2000A", ROOT_LOOP, "HL", 3, &["20"]),
+    q("2010AA", "2000A", "NM1", 1, &["85"]),
+    q("2010AB", "2000A", "NM1", 1, &["87"]),
+    q("2010AC", "2000A", "NM1", 1, &["PE"]),
+    q("2000B", "2000A", "HL", 3, &["22"]),
+    q("2010BA", "2000B", "NM1", 1, &["IL"]),
+    q("2010BB", "2000B", "NM1", 1, &["PR"]),
+    q("2000C", "2000B", "HL", 3, &["23"]),
+    q("2010CA", "2000C", "NM1", 1, &["QC"]),
+    row("2300", "2000B", "CLM"),
+    row("2300", "2000C", "CLM"),
+    row("2320", "2300", "SBR"),
+    q("2330A", "2320", "NM1", 1, &["IL"]),
+    q("2330B", "2320", "NM1", 1, &["PR"]),
+    row("2400", "2300", "LX"),
+    row("2430", "2400", "SVD"),
+];
+
+const PROFESSIONAL_837: &[LoopDef] = &[
+    q("2310A", "2300", "NM1", 1, &["DN", "P3"]),
+    q("2310B", "2300", "NM1", 1, &["82"]),
+    q("2310C", "2300", "NM1", 1, &["77"]),
+    q("2310D", "2300", "NM1", 1, &["DQ"]),
+    q("2310E", "2300", "NM1", 1, &["PW"]),
+    q("2310F", "2300", "NM1", 1, &["45"]),
+    q("2330C", "2320", "NM1", 1, &["DN", "P3"]),
+    q("2330D", "2320", "NM1", 1, &["82"]),
+    q("2330E", "2320", "NM1", 1, &["77"]),
+    q("2330F", "2320", "NM1", 1, &["DQ"]),
+    q("2330G", "2320", "NM1", 1, &["85"]),
+    row("2410", "2400", "LIN"),
+    q("2420A", "2400", "NM1", 1, &["82"]),
+    q("2420B", "2400", "NM1", 1, &["QB"]),
+    q("2420C", "2400", "NM1", 1, &["77"]),
+    q("2420D", "2400", "NM1", 1, &["DQ"]),
+    q("2420E", "2400", "NM1", 1, &["DK"]),
+    q("2420F", "2400", "NM1", 1, &["DN", "P3"]),
+    q("2420G", "2400", "NM1", 1, &["PW"]),
+    q("2420H", "2400", "NM1", 1, &["45"]),
+    row("2440", "2400", "LQ"),
+];
+
+const INSTITUTIONAL_837: &[LoopDef] = &[
+    q("2310A", "2300", "NM1", 1, &["71"]),
+    q("2310B", "2300", "NM1", 1, &["72"]),
+    q("2310C", "2300", "NM1", 1, &["ZZ"]),
+    q("2310D", "2300", "NM1", 1, &["82"]),
+    q("2310E", "2300", "NM1", 1, &["77"]),
+    q("2310F", "2300", "NM1", 1, &["DN"]),
+    q("2330C", "2320", "NM1", 1, &["71"]),
+    q("2330D", "2320", "NM1", 1, &["72"]),
+    q("2330E", "2320", "NM1", 1, &["ZZ"]),
+    q("2330F", "2320", "NM1", 1, &["77"]),
+    q("2330G", "2320", "NM1", 1, &["82"]),
+    q("2330H", "2320", "NM1", 1, &["DN"]),
+    q("2330I", "2320", "NM1", 1, &["85"]),
+    row("2410", "2400", "LIN"),
+    q("2420A", "2400", "NM1", 1, &["72"]),
+    q("2420B", "2400", "NM1", 1, &["ZZ"]),
+    q("2420C", "2400", "NM1", 1, &["82"]),
+    q("2420D", "2400", "NM1", 1, &["DN"]),
+];
+
+/// 837D rows follow the dental TR3 (no public pyx12 map to cross-check the
+/// 2330 letters; the mapper should rely on NM101, not the letter).
+const DENTAL_837: &[LoopDef] = &[
+    q("2310A", "2300", "NM1", 1, &["DN", "P3"]),
+    q("2310B", "2300", "NM1", 1, &["82"]),
+    q("2310C", "2300", "NM1", 1, &["77"]),
+    q("2310D", "2300", "NM1", 1, &["DD"]),
+    q("2310E", "2300", "NM1", 1, &["DQ"]),
+    q("2330C", "2320", "NM1", 1, &["DN", "P3"]),
+    q("2330D", "2320", "NM1", 1, &["82"]),
+    q("2330E", "2320", "NM1", 1, &["DQ"]),
+    q("2330F", "2320", "NM1", 1, &["85"]),
+    q("2330G", "2320", "NM1", 1, &["DD"]),
+    q("2330H", "2320", "NM1", 1, &["77"]),
+    q("2420A", "2400", "NM1", 1, &["82"]),
+    q("2420B", "2400", "NM1", 1, &["DD"]),
+    q("2420C", "2400", "NM1", 1, &["DQ"]),
+    q("2420D", "2400", "NM1", 1, &["77"]),
+];
+
+const REMITTANCE_835: &[LoopDef] = &[
+    q("1000A", ROOT_LOOP, "N1", 1, &["PR"]),
+    q("1000B", ROOT_LOOP, "N1", 1, &["PE"]),
+    row("2000", ROOT_LOOP, "LX"),
+    row("2100", "2000", "CLP"),
+    row("2110", "2100", "SVC"),
+    row("FOOTER", ROOT_LOOP, "PLB"),
+];
+
+const ENROLLMENT_834: &[LoopDef] = &[
+    q("1000A", ROOT_LOOP, "N1", 1, &["P5"]),
+    q("1000B", ROOT_LOOP, "N1", 1, &["IN"]),
+    q("1000C", ROOT_LOOP, "N1", 1, &["BO", "TV"]),
+    row("1100C", "1000C", "ACT"),
+    row("2000", ROOT_LOOP, "INS"),
+    q("2100A", "2000", "NM1", 1, &["IL", "74"]),
+    q("2100B", "2000", "NM1", 1, &["70"]),
+    q("2100C", "2000", "NM1", 1, &["31"]),
+    q("2100D", "2000", "NM1", 1, &["36"]),
+    q("2100E", "2000", "NM1", 1, &["M8"]),
+    q("2100F", "2000", "NM1", 1, &["S3"]),
+    q(
+        "2100G",
+        "2000",
+        "NM1",
+        1,
+        &[
+            "6Y", "9K", "E1", "EI", "EXS", "GB", "GD", "J6", "LR", "QD", "S1", "TZ",
+        ],
+    ),
+    q("2100H", "2000", "NM1", 1, &["45"]),
+    row("2200", "2000", "DSB"),
+    row("2300", "2000", "HD"),
+    row("2310", "2300", "LX"),
+    row("2320", "2300", "COB"),
+    q("2330", "2320", "NM1", 1, &["36", "GW", "IN"]),
+    q("LS", "2000", "LS", 1, &["2700"]),
+    row("2700", "LS", "LX"),
+    q("2750", "2700", "N1", 1, &["75"]),
+];
+
+const ENROLLMENT_CLOSERS: &[Closer] = &[Closer {
+    segment: "LE",
+    loop_id: "LS",
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifies_by_st03_then_gs08() {
+        let g = Guide::identify("837", Some("005010X223A3"), Some("005010X222"));
+        assert_eq!(g.map(|g| g.kind), Ok(TransactionKind::Institutional));
+        let g = Guide::identify("835", None, Some("005010X221A1"));
+        assert_eq!(g.map(|g| g.kind), Ok(TransactionKind::Remittance));
+        let e = Guide::identify("270", Some("005010X279A1"), None);
+        assert_eq!(
+            e,
+            Err("transaction set 270 (005010X279A1) is not supported".into())
+        );
+    }
+}
