@@ -6,6 +6,11 @@
 //! member liability = deductible + coinsurance + copay + noncovered;
 //! benefit (what the plan pays) = eligible − deductible − coinsurance − copay.
 
+/// Whole dollars in cents, so tables read in dollars while sums stay exact.
+pub(crate) const fn dollars(amount: i64) -> i64 {
+    amount * 100
+}
+
 /// Who receives the plan's payment, which decides paidtoprovider vs paidtopatient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PaidTo {
@@ -114,11 +119,11 @@ mod tests {
 
     fn pricing() -> Pricing {
         Pricing {
-            submitted: 100_00,
+            submitted: dollars(100),
             covered: true,
             discount_pct: 30,
-            copay: 25_00,
-            deductible: 10_00,
+            copay: dollars(25),
+            deductible: dollars(10),
             coinsurance_pct: 20,
             paid_at_sale: false,
             paid_to: PaidTo::Provider,
@@ -136,7 +141,13 @@ mod tests {
         assert_eq!(a.benefit + a.member_liability + a.discount, a.submitted);
         assert_eq!(
             (a.eligible, a.copay, a.deductible, a.coinsurance, a.benefit),
-            (70_00, 25_00, 10_00, 7_00, 28_00)
+            (
+                dollars(70),
+                dollars(25),
+                dollars(10),
+                dollars(7),
+                dollars(28)
+            )
         );
     }
 
@@ -149,16 +160,16 @@ mod tests {
         .price();
         assert_eq!(
             (denied.noncovered, denied.member_liability, denied.benefit),
-            (100_00, 100_00, 0)
+            (dollars(100), dollars(100), 0)
         );
         let small = Pricing {
-            submitted: 20_00,
+            submitted: dollars(20),
             ..pricing()
         }
         .price();
         assert_eq!(
             (small.copay, small.deductible, small.benefit),
-            (14_00, 0, 0)
+            (dollars(14), 0, 0)
         );
     }
 }

@@ -22,9 +22,17 @@ use crate::systems::{
 
 const UNIQUE_CLAIM_ID: Code = Code::new(C4BB_IDENTIFIER_TYPE, "uc", "Unique Claim ID");
 
+/// A CARIN adjudication amount category and where its value lives in [`Amounts`].
+type AmountCategory = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Amounts) -> i64,
+);
+
 /// The amount categories every line and the totals carry, in a fixed order, with the
 /// accessor for each. `paidtopatient` and `paidbypatient` appear only when non-zero.
-const AMOUNT_CATEGORIES: &[(&str, &str, &str, fn(&Amounts) -> i64)] = &[
+const AMOUNT_CATEGORIES: &[AmountCategory] = &[
     (ADJUDICATION, "submitted", "Submitted Amount", |a| {
         a.submitted
     }),
@@ -52,7 +60,7 @@ const AMOUNT_CATEGORIES: &[(&str, &str, &str, fn(&Amounts) -> i64)] = &[
         |a| a.paid_to_provider,
     ),
 ];
-const OPTIONAL_AMOUNT_CATEGORIES: &[(&str, &str, &str, fn(&Amounts) -> i64)] = &[
+const OPTIONAL_AMOUNT_CATEGORIES: &[AmountCategory] = &[
     (C4BB_ADJUDICATION, "paidtopatient", "Paid to patient", |a| {
         a.paid_to_patient
     }),

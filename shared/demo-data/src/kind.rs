@@ -1,6 +1,7 @@
 //! The five CARIN EOB types as data: everything that differs between them is answered
 //! here, so a single builder renders all of them.
 
+use crate::amounts::dollars;
 use crate::catalog::{self, Scenario};
 use crate::directory::OrgRole;
 use crate::elements::Code;
@@ -245,12 +246,12 @@ impl ClaimKind {
 
     pub(crate) const fn cost_share(self, brand_drug: bool) -> CostShare {
         let (copay, coinsurance_in, coinsurance_out, deductible_applies) = match self {
-            ClaimKind::InpatientInstitutional => (250_00, 20, 40, true),
-            ClaimKind::OutpatientInstitutional => (100_00, 20, 40, true),
-            ClaimKind::ProfessionalNonClinician => (25_00, 0, 40, true),
+            ClaimKind::InpatientInstitutional => (dollars(250), 20, 40, true),
+            ClaimKind::OutpatientInstitutional => (dollars(100), 20, 40, true),
+            ClaimKind::ProfessionalNonClinician => (dollars(25), 0, 40, true),
             ClaimKind::Oral => (0, 20, 50, false),
-            ClaimKind::Pharmacy if brand_drug => (45_00, 0, 0, false),
-            ClaimKind::Pharmacy => (10_00, 0, 0, false),
+            ClaimKind::Pharmacy if brand_drug => (dollars(45), 0, 0, false),
+            ClaimKind::Pharmacy => (dollars(10), 0, 0, false),
         };
         CostShare {
             copay,

@@ -104,11 +104,13 @@ impl Relationship {
 }
 
 fn given_for(gender: &str, rng: &mut Rng) -> &'static str {
-    if gender == "female" {
-        *rng.pick(FEMALE_GIVEN)
+    let names = if gender == "female" {
+        FEMALE_GIVEN
     } else {
-        *rng.pick(MALE_GIVEN)
-    }
+        MALE_GIVEN
+    };
+    let name: &&'static str = rng.pick(names);
+    name
 }
 
 fn birth_date(relationship: Relationship, rng: &mut Rng) -> Date {

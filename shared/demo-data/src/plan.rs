@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::amounts::{Amounts, PaidTo, Pricing};
+use crate::amounts::{Amounts, PaidTo, Pricing, dollars};
 use crate::catalog::{Line, Scenario};
 use crate::date::Date;
 use crate::directory::{self, Organization, Practitioner};
@@ -22,7 +22,7 @@ use crate::systems::{
 const FIRST_SERVICE: Date = Date::ymd(2019, 1, 1);
 const LAST_SERVICE: Date = Date::ymd(2026, 8, 31);
 /// A plain PPO in-network annual deductible.
-const ANNUAL_DEDUCTIBLE: i64 = 750_00;
+const ANNUAL_DEDUCTIBLE: i64 = dollars(750);
 
 /// Who the plan pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
