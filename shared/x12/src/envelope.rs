@@ -169,6 +169,9 @@ pub(crate) struct SetContext {
     pub group: Arc<GroupHeader>,
     /// Errors known before the set's own checks (duplicate ST02...).
     pub pre_errors: Vec<X12Error>,
+    /// Segments counted but not buffered (skipped after a cap error), so
+    /// that SE01 is still checked against the true count.
+    pub skipped_segments: usize,
 }
 
 struct OpenInterchange {
@@ -326,6 +329,7 @@ impl Envelope {
             interchange,
             group,
             pre_errors,
+            skipped_segments: 0,
         }
     }
 
@@ -408,7 +412,13 @@ impl Envelope {
     /// A segment outside any transaction set that is not an envelope segment.
     pub fn stray(&mut self, seg: &RawSegment<'_>) {
         let id = String::from_utf8_lossy(seg.id()).into_owned();
-        let reason = if self.interchange.is_none() && self.closed_any {
+        let reason = if id.len() > 3 {
+            let shown: String = id.chars().take(24).collect();
+            format!(
+                "{shown:?} is not a segment id: the element separator {:?} from the ISA is not used (wrong or mixed delimiters?)",
+                char::from(seg.delims.element)
+            )
+        } else if self.interchange.is_none() && self.closed_any {
             format!("segment {id:?} after the IEA that closed the interchange")
         } else {
             format!("segment {id:?} outside a transaction set (no open ST)")

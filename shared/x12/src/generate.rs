@@ -230,7 +230,7 @@ fn write_claim(w: &mut Writer, rng: &mut Rng, c: usize, flavour: Flavour) {
 pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut w = Writer::new();
-    w.begin("HP", "835", "005010X221A1", true);
+    w.begin("HP", "835", "005010X221A1", false);
     let mut body = Writer::new();
     let mut paid_total: u64 = 0;
     for c in 0..claims {

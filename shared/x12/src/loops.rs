@@ -66,6 +66,8 @@ pub(crate) fn recognise(
             break;
         };
         let owner = if i == last && seg.id() == "SE" {
+            // SE belongs to the root: close every loop before it.
+            r.close_until(0, i);
             0
         } else {
             r.place(&seg, i)

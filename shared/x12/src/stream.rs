@@ -65,6 +65,9 @@ impl OwnedSet {
 /// [`StreamReader::envelope`] / [`StreamReader::finish`].
 pub struct StreamReader<R> {
     source: R,
+    /// Read target, allocated once (zeroing a fresh chunk per read would
+    /// cost O(chunk) even for tiny reads).
+    scratch: Box<[u8]>,
     buf: Vec<u8>,
     pos: usize,
     buf_offset: u64,
@@ -89,6 +92,7 @@ impl<R: Read> StreamReader<R> {
     pub fn with_limits(source: R, limits: Limits) -> Self {
         Self {
             source,
+            scratch: vec![0; CHUNK].into_boxed_slice(),
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
             buf_offset: 0,
@@ -291,6 +295,7 @@ impl<R: Read> StreamReader<R> {
         match self.pending.as_mut() {
             Some(p) => {
                 p.ctx.pre_errors.push(e);
+                p.ctx.skipped_segments += 1;
                 self.segments_read += 1;
                 self.discarding = true;
                 self.compact_to(self.buf.len());
@@ -336,21 +341,16 @@ impl<R: Read> StreamReader<R> {
             self.compact_to(self.pos);
         }
         let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
         loop {
-            let read = match self.buf.get_mut(old..) {
-                Some(space) => self.source.read(space),
-                None => Ok(0),
-            };
-            match read {
+            match self.source.read(&mut self.scratch) {
                 Ok(n) => {
-                    self.buf.truncate(old + n);
+                    self.buf
+                        .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
                     self.eof = n == 0;
                     return true;
                 }
                 Err(e) if e.kind() == IoKind::Interrupted => continue,
                 Err(e) => {
-                    self.buf.truncate(old);
                     let err = X12Error::new(
                         ErrorKind::Io,
                         Position {

@@ -178,7 +178,7 @@ pub(crate) fn parse_set<'a>(
         for (i, raw) in raws.iter().enumerate() {
             segments.push(to_segment(raw, i + 1, limits, &mut errors));
         }
-        check_trailer(&segments, truncated, &mut errors);
+        check_trailer(&segments, ctx.skipped_segments, truncated, &mut errors);
     }
     let st = segments.first();
     let st01 = st.and_then(|s| s.element(1)).unwrap_or("");
@@ -322,7 +322,7 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// ST02/SE02 and SE01 checks.
-fn check_trailer(segments: &[Segment<'_>], truncated: bool, errors: &mut Errors) {
+fn check_trailer(segments: &[Segment<'_>], skipped: usize, truncated: bool, errors: &mut Errors) {
     let Some(st) = segments.first() else {
         return;
     };
@@ -355,7 +355,8 @@ fn check_trailer(segments: &[Segment<'_>], truncated: bool, errors: &mut Errors)
         return;
     }
     let count = last.element(1).unwrap_or("");
-    if count.parse::<usize>().ok() != Some(segments.len()) {
+    let actual = segments.len() + skipped;
+    if count.parse::<usize>().ok() != Some(actual) {
         errors.push(last.error_at(
             ErrorKind::SegmentCountMismatch,
             ElementPos::at(1),
