@@ -13,14 +13,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
 # The demo member and resources from demo-data with its default seed.
-PATIENT = "patient-1"
+PATIENT = "patient-m001"
 IDS = {
     "Patient": PATIENT,
-    "Coverage": "coverage-1",
-    "ExplanationOfBenefit": "eob-1-1",
+    "Coverage": "coverage-m001",
+    "ExplanationOfBenefit": "eob-m001-001",
     "Organization": "org-payer",
-    "Practitioner": "practitioner-1",
-    "RelatedPerson": "relatedperson-1",
+    "Practitioner": "practitioner-3",
+    "RelatedPerson": "relatedperson-m002",
 }
 SEARCHES = {
     "Patient": "_id=" + PATIENT,
@@ -28,7 +28,7 @@ SEARCHES = {
     "ExplanationOfBenefit": "patient=" + PATIENT + "&type=professional&_include=ExplanationOfBenefit:coverage",
     "Organization": "name=health",
     "Practitioner": "name=smi",
-    "RelatedPerson": "patient=" + PATIENT,
+    "RelatedPerson": "patient=patient-m002",
 }
 KEBAB = {
     "Patient": "patient",

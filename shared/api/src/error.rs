@@ -78,3 +78,10 @@ impl From<fhir_search::SearchError> for ApiError {
         ApiError::BadRequest(error.to_string())
     }
 }
+
+impl From<smart_auth::CursorError> for ApiError {
+    fn from(error: smart_auth::CursorError) -> Self {
+        // Sealing only fails when the system's random source does.
+        ApiError::Internal(error.to_string())
+    }
+}

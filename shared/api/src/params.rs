@@ -40,11 +40,6 @@ pub fn take(params: &mut Params, name: &str) -> Option<String> {
     found
 }
 
-/// The last value of `name`, left in place.
-pub fn peek<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ impl<S: ResourceStore> ResourceApi<S> {
         let after = match &cursor {
             Some(token) => Some(SortKey(
                 self.sealer
-                    .open(token, &binding, unix_now())
+                    .open(token, &binding, std::time::SystemTime::now())
                     .map_err(|_| ApiError::BadRequest("the paging cursor is invalid or has expired".into()))?
                     .position,
             )),
@@ -71,9 +71,10 @@ impl<S: ResourceStore> ResourceApi<S> {
                 binding: binding.clone(),
                 position: position.0,
                 expires_at: unix_now() + self.config.cursor_lifetime.as_secs() as i64,
-            });
-            self.link(&query, count, Some(&sealed))
+            })?;
+            Ok::<_, ApiError>(self.link(&query, count, Some(&sealed)))
         });
+        let next_link = next_link.transpose()?;
         let total = (cursor.is_none() && next_link.is_none()).then_some(matches.records.len());
         let mut writer = SearchsetWriter::new(&self.config.base_url, &self_link, next_link.as_deref(), total);
         for (_, record) in &matches.records {

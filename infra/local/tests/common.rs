@@ -1,0 +1,185 @@
+//! A real local server (the one `patient-access serve` runs) on an ephemeral port, over
+//! a fresh embedded store with the demo data, shared by every test in a file.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use fhir::ResourceType;
+use patient_access::{DataDir, LocalServer, load_demo_data, router};
+use reqwest::StatusCode;
+use serde_json::Value;
+use smart_auth::{AccessClaims, LocalIssuer};
+use store_redb::RedbStore;
+
+pub struct Harness {
+    pub base: String,
+    pub issuer: LocalIssuer,
+    pub demo: demo_data::DemoData,
+    pub store: Arc<RedbStore>,
+    pub runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+pub fn harness() -> &'static Harness {
+    HARNESS.get_or_init(start)
+}
+
+fn start() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = DataDir::new(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let config = demo_data::DemoConfig::default();
+    let demo = demo_data::generate(&config);
+    let (base, issuer, store) = runtime.block_on(async {
+        let store = Arc::new(RedbStore::open(&data.store_path()).expect("store"));
+        load_demo_data(store.as_ref(), &config).await.expect("demo data");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let issuer = LocalIssuer::load_or_create(&data.issuer_dir(), base.clone(), base.clone()).expect("issuer");
+        let server = LocalServer::new(Arc::clone(&store), &issuer, &data.cursor_secret().expect("secret"), &base)
+            .expect("server");
+        tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
+        (base, issuer, store)
+    });
+    Harness { base, issuer, demo, store, runtime, _dir: dir }
+}
+
+impl Harness {
+    pub fn member(&self, n: usize) -> &str {
+        &self.demo.members[n].patient_id
+    }
+
+    pub fn token(&self, patient: &str, scope: &str) -> String {
+        self.token_for_client(patient, scope, "test-client")
+    }
+
+    pub fn token_for_client(&self, patient: &str, scope: &str, client: &str) -> String {
+        let claims = AccessClaims::for_member(patient, client, scope, Duration::from_secs(600));
+        self.issuer.mint(&claims).expect("mint")
+    }
+
+    /// Ids of the demo resources of one type whose compartment is `patient`.
+    pub fn owned(&self, resource_type: ResourceType, patient: &str) -> Vec<String> {
+        self.demo
+            .resources
+            .iter()
+            .filter(|(t, _, r)| {
+                *t == resource_type
+                    && fhir_search::index_resource(*t, r).compartment.as_deref() == Some(patient)
+            })
+            .map(|(_, id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// What one HTTP exchange returned.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+pub fn get(path: &str, token: Option<&str>) -> Reply {
+    send(reqwest::Method::GET, path, token, None, &[])
+}
+
+pub fn post_form(path: &str, token: Option<&str>, body: &str) -> Reply {
+    send(
+        reqwest::Method::POST,
+        path,
+        token,
+        Some(body.to_owned()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+}
+
+pub fn send(
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let h = harness();
+    let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{}", h.base, path) };
+    h.runtime.block_on(async {
+        let mut request = reqwest::Client::new().request(method, &url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        capture(&json);
+        Reply { status, headers, json }
+    })
+}
+
+/// Keeps every FHIR resource the tests receive, for the independent R4 validator that
+/// the test command runs afterwards.
+fn capture(json: &Value) {
+    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else { return };
+    if json.get("resourceType").is_none() {
+        return;
+    }
+    let text = json.to_string();
+    let digest = format!("{:016x}", fxhash(&text));
+    let path = PathBuf::from(dir).join(format!("api-{digest}.json"));
+    let _ = std::fs::write(path, text);
+}
+
+fn fxhash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+/// The ids of a Bundle's entries with the given search mode.
+pub fn entry_ids(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["search"]["mode"] == mode)
+                .map(|e| format!("{}/{}", e["resource"]["resourceType"].as_str().unwrap_or("?"), e["resource"]["id"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn next_link(bundle: &Value) -> Option<String> {
+    bundle["link"].as_array()?.iter().find(|l| l["relation"] == "next")?["url"].as_str().map(str::to_owned)
+}
+
+pub fn self_link(bundle: &Value) -> String {
+    bundle["link"][0]["url"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Every page of a search, following `next` links.
+pub fn all_pages(first: &str, token: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut reply = get(first, Some(token));
+    let mut pages = 0;
+    loop {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        ids.extend(entry_ids(&reply.json, "match"));
+        pages += 1;
+        assert!(pages < 100, "paging does not end");
+        match next_link(&reply.json) {
+            Some(next) => reply = get(&next, Some(token)),
+            None => return ids,
+        }
+    }
+}

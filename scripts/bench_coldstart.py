@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Exec-to-ready time and size of every Lambda binary.
+
+"Ready" is the moment the function first polls the Lambda Runtime API for an
+invocation (GET /2018-06-01/runtime/invocation/next): initialisation is over. A tiny
+stand-in Runtime API on localhost records that moment; each binary is started 20 times
+and the median is printed.
+"""
+import http.server
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+READY = threading.Event()
+
+
+class RuntimeApi(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.endswith("/invocation/next"):
+            READY.set()
+            time.sleep(0.2)  # hold the poll, as Lambda does, until the process is killed
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    root = pathlib.Path(sys.argv[1])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(os.environ,
+               AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}",
+               AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
+               AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               TABLE_NAME="bench", CURSOR_SECRET="x" * 64, RUST_LOG="warn")
+    print(f"{'function':32} {'ready (median of 20)':>22} {'size':>10}")
+    for binary in sorted(root.glob("*/bootstrap")):
+        times = []
+        for _ in range(20):
+            READY.clear()
+            start = time.perf_counter()
+            proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ok = READY.wait(5)
+            times.append((time.perf_counter() - start) * 1000 if ok else float("inf"))
+            proc.kill()
+            proc.wait()
+        size = binary.stat().st_size / 1_000_000
+        print(f"{binary.parent.name:32} {statistics.median(times):19.1f} ms {size:8.1f} MB")
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Load test of the local server: requests/s, p50/p99 latency and peak RSS.
+
+Starts `patient-access serve` on a fresh data directory, mints a token with
+`patient-access token`, and runs wrk (2 threads, 64 connections, 15 s) against
+ExplanationOfBenefit?patient=X&_count=20&_include=ExplanationOfBenefit:coverage.
+"""
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    binary = sys.argv[1]
+    data = tempfile.mkdtemp(prefix="pa-bench-")
+    port = free_port()
+    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base = f"http://localhost:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/metadata", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        member = subprocess.check_output([binary, "members", "--data", data], text=True).split()[0]
+        token = subprocess.check_output(
+            [binary, "token", "--data", data, "--patient", member, "--scope", "patient/*.rs"], text=True).strip()
+        url = f"{base}/ExplanationOfBenefit?patient={member}&_count=20&_include=ExplanationOfBenefit:coverage"
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+        body = urllib.request.urlopen(req).read()
+        entries = body.count(b'"fullUrl"')
+        print(f"response: {len(body)} bytes, {entries} entries")
+        out = subprocess.check_output(
+            ["wrk", "-t2", "-c64", "-d15s", "--latency", "-H", "Authorization: Bearer " + token, url], text=True)
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p50 = re.search(r"50%\s+(\S+)", out).group(1)
+        p99 = re.search(r"99%\s+(\S+)", out).group(1)
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        print(f"http search: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server.pid):.1f} MB"
+              + (f"  NON-2xx: {errors.group(1)}" if errors else ""))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
