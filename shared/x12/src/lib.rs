@@ -47,6 +47,7 @@ pub mod segment;
 pub mod stream;
 pub mod transaction;
 pub mod values;
+pub mod walk;
 
 pub use delimiters::Delimiters;
 pub use envelope::{EnvelopeReport, GroupHeader, InterchangeHeader};
