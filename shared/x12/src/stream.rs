@@ -221,7 +221,7 @@ impl<R: Read> StreamReader<R> {
         let Some(p) = self.pending.as_mut() else {
             return;
         };
-        if p.bytes.len() + bytes.len() + 1 <= limit {
+        if p.bytes.len() + bytes.len() < limit {
             let at = p.bytes.len();
             p.bytes.extend_from_slice(bytes);
             p.spans.push((at, at + bytes.len(), index, offset));

@@ -370,7 +370,7 @@ fn element_cap_is_configurable_and_applies_in_streaming() {
         .expect("X12")
         .next()
         .expect("one set");
-    let errors = set.err().expect("rejected").errors;
+    let errors = set.expect_err("rejected").errors;
     assert!(errors.iter().all(|e| e.kind == ErrorKind::ElementTooLong));
     let small_sets = x12::Limits {
         max_set_bytes: 200,
@@ -381,8 +381,7 @@ fn element_cap_is_configurable_and_applies_in_streaming() {
     assert!(owned.len() <= 200);
     let kinds: Vec<_> = owned
         .parse()
-        .err()
-        .expect("rejected")
+        .expect_err("rejected")
         .errors
         .iter()
         .map(|e| e.kind)
