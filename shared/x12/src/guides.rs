@@ -144,10 +144,17 @@ impl LoopTable {
         self.defs.iter().flat_map(|d| d.iter())
     }
 
-    /// True when `id` can open or close a loop: a quick filter so most
-    /// segments (DTP, REF, AMT...) skip the table walk.
-    pub fn is_structural(&self, id: &str) -> bool {
-        self.rows().any(|d| d.segment == id) || self.closers.iter().any(|c| c.segment == id)
+    /// The distinct segment ids that can open or close a loop: a quick
+    /// filter so most segments (DTP, REF, AMT...) skip the table walk.
+    pub fn structural_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self
+            .rows()
+            .map(|d| d.segment)
+            .chain(self.closers.iter().map(|c| c.segment))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 }
 

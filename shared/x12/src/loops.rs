@@ -59,6 +59,7 @@ pub(crate) fn recognise(
         hl_checks: HashMap::new(),
         errors: Vec::new(),
         table,
+        structural: table.structural_ids(),
     };
     let last = segments.len().saturating_sub(1);
     for i in 0..segments.len() {
@@ -89,13 +90,16 @@ struct Recogniser<'t, 'a> {
     hl_checks: HashMap<usize, HlCheck>,
     errors: Vec<X12Error>,
     table: &'t LoopTable,
+    /// Distinct ids that can open or close a loop; most segments are not
+    /// in it and skip the table walk.
+    structural: Vec<&'static str>,
 }
 
 impl<'a> Recogniser<'_, 'a> {
     /// Decides which loop owns segment `i`, opening or closing loops.
     fn place(&mut self, seg: &Segment<'a>, i: usize) -> usize {
         let id = seg.id();
-        if !self.table.is_structural(id) {
+        if !self.structural.contains(&id) {
             return self.current;
         }
         if let Some(closer) = self.table.closers.iter().find(|c| c.segment == id)
@@ -121,13 +125,14 @@ impl<'a> Recogniser<'_, 'a> {
 
     /// Innermost open loop that the table allows as parent for `seg`.
     fn find_parent(&self, seg: &Segment<'_>) -> Option<(usize, &'static LoopDef)> {
+        let id = seg.id();
         let mut at = Some(self.current);
         while let Some(n) = at {
             let parent_id = self.nodes.get(n)?.id;
             if let Some(def) = self
                 .table
                 .rows()
-                .find(|d| d.parent == parent_id && matches(d, seg))
+                .find(|d| d.parent == parent_id && matches(d, id, seg))
             {
                 return Some((n, def));
             }
@@ -139,11 +144,7 @@ impl<'a> Recogniser<'_, 'a> {
     /// Places an HL by its level code (HL03) and parent id (HL02).
     fn place_hl(&mut self, seg: &Segment<'a>, i: usize) -> Option<(usize, &'static str)> {
         let level = seg.element(3).unwrap_or("");
-        let Some(def) = self
-            .table
-            .rows()
-            .find(|d| d.segment == "HL" && matches(d, seg))
-        else {
+        let Some(def) = self.table.rows().find(|d| matches(d, "HL", seg)) else {
             self.error(
                 seg,
                 3,
@@ -335,9 +336,10 @@ impl<'a> Recogniser<'_, 'a> {
     }
 }
 
-/// True when `seg` is the trigger described by `def`.
-fn matches(def: &LoopDef, seg: &Segment<'_>) -> bool {
-    seg.id() == def.segment
+/// True when `seg` (whose id is `id`, computed once by the caller) is the
+/// trigger described by `def`.
+fn matches(def: &LoopDef, id: &str, seg: &Segment<'_>) -> bool {
+    id == def.segment
         && match def.qualifier {
             None => true,
             Some((element, values)) => seg.element(element).is_some_and(|v| values.contains(&v)),
