@@ -19,9 +19,13 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod keys;
 mod record;
+pub mod version;
 
-pub use record::{ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition};
+pub use record::{
+    ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition,
+};
 
 use std::future::Future;
 
@@ -32,7 +36,10 @@ use fhir::ResourceType;
 pub enum StoreError {
     /// A conditional write lost: someone else wrote first. Re-read and retry.
     #[error("write conflict on {resource_type}/{id}: the current version is not the expected one")]
-    Conflict { resource_type: ResourceType, id: String },
+    Conflict {
+        resource_type: ResourceType,
+        id: String,
+    },
     /// The stored bytes could not be decoded. Never caused by a client request.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -54,7 +61,8 @@ pub trait ResourceStore: Send + Sync {
     /// `meta.lastUpdated` into the stored body, keeps every earlier version readable,
     /// and maintains the partitions the record belongs to. The write happens only if
     /// `condition` holds, atomically; otherwise it returns [`StoreError::Conflict`].
-    fn put(&self, write: ResourceWrite) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
+    fn put(&self, write: ResourceWrite)
+    -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
 
     /// The current version, including a deleted tombstone (`deleted == true`).
     fn get(
@@ -72,6 +80,10 @@ pub trait ResourceStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<ResourceRecord>>> + Send;
 
     /// The current versions of many resources (for `_include`); missing ones are left out.
+    ///
+    /// Like [`ResourceStore::get`], a deleted resource comes back as its tombstone
+    /// (`deleted == true`): callers serving `_include` must skip those. Each distinct
+    /// key appears at most once, in the order of its first occurrence in `keys`.
     fn get_many(
         &self,
         keys: &[(ResourceType, String)],
@@ -86,7 +98,9 @@ pub trait ResourceStore: Send + Sync {
 ///
 /// `change` receives the current version (if any) and returns the next body, or
 /// `None` to leave the resource as it is. On a conflict the current version is read
-/// again and `change` runs again.
+/// again and `change` runs again, after a short random pause ([`conflict_backoff`]):
+/// without it, writers that keep colliding on a hot resource can starve one another.
+/// Gives up with [`StoreError::Conflict`] after [`UPDATE_ATTEMPTS`] attempts.
 pub async fn update_with<S, F>(
     store: &S,
     resource_type: ResourceType,
@@ -97,8 +111,10 @@ where
     S: ResourceStore + ?Sized,
     F: FnMut(Option<&ResourceRecord>) -> Option<ResourceWrite>,
 {
-    const ATTEMPTS: usize = 16;
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            conflict_backoff(attempt).await;
+        }
         let current = store.get(resource_type, id).await?;
         let Some(mut write) = change(current.as_ref()) else {
             return Ok(None);
@@ -113,5 +129,37 @@ where
             Err(other) => return Err(other),
         }
     }
-    Err(StoreError::Conflict { resource_type, id: id.to_owned() })
+    Err(StoreError::Conflict {
+        resource_type,
+        id: id.to_owned(),
+    })
+}
+
+/// How many read-modify-write attempts [`update_with`] makes before reporting a conflict.
+pub const UPDATE_ATTEMPTS: u32 = 32;
+
+/// Sleeps a random time in `[0, min(2 ms × 2^attempt, 100 ms))` ("full jitter"), so
+/// writers that just collided spread out instead of colliding again in lockstep.
+pub async fn conflict_backoff(attempt: u32) {
+    const BASE_MICROS: u64 = 2_000;
+    const CAP_MICROS: u64 = 100_000;
+    let ceiling = BASE_MICROS
+        .saturating_mul(1 << attempt.min(16))
+        .min(CAP_MICROS);
+    let pause = jitter() % ceiling.max(1);
+    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+}
+
+/// A cheap, non-cryptographic random number: good enough to de-synchronise retries.
+fn jitter() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    hasher.write_u32(nanos);
+    hasher.finish()
 }

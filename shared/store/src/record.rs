@@ -46,12 +46,19 @@ pub enum WriteCondition {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Partition {
     /// One member's current resources of one member-owned type, by `meta.lastUpdated`.
-    Compartment { patient: String, resource_type: ResourceType },
+    Compartment {
+        patient: String,
+        resource_type: ResourceType,
+    },
     /// All current resources of one directory type, by `meta.lastUpdated`.
     Type(ResourceType),
     /// A directory type's look-up terms for one parameter, by term, filtered to the
     /// terms that start with `prefix`.
-    Lookup { resource_type: ResourceType, param: String, prefix: String },
+    Lookup {
+        resource_type: ResourceType,
+        param: String,
+        prefix: String,
+    },
 }
 
 /// An opaque position inside a partition: listings resume strictly after it.
