@@ -36,7 +36,8 @@ pub struct ResourceWrite {
 pub enum WriteCondition {
     /// Always (last writer wins). Only for loading data nobody else writes.
     Always,
-    /// Only if the resource does not exist yet.
+    /// Only if the resource was never written. A deleted tombstone still exists: a
+    /// write over it needs `VersionIs(tombstone version)` (which `update_with` uses).
     Absent,
     /// Only if the current version is exactly this one.
     VersionIs(u64),
