@@ -29,7 +29,9 @@
 //! # Async
 //! redb calls block. Every operation runs in `tokio::task::spawn_blocking`: writes wait
 //! for an fsync (milliseconds), and reads of large records copy megabytes. The hop costs
-//! tens of microseconds (see the `timing` test), small next to an HTTP request.
+//! tens of microseconds, small next to an HTTP request. Measured by the `timing` test
+//! (2 cores): a compartment page of 20 small records takes 39 µs inline and 69 µs through
+//! `spawn_blocking` in release (159 µs / 180 µs in a debug build).
 
 mod codec;
 
