@@ -1,0 +1,443 @@
+//! X12 005010 → CARIN Blue Button 2.x (FHIR R4): the pure mapping, and the
+//! pure merge rule ([`apply`]) the ingest pipeline uses to fold the mapped
+//! [`Change`]s into the store. No I/O, no AWS.
+//!
+//! # What goes in, what comes out
+//!
+//! [`convert`] (in memory, zero-copy), [`convert_stream`] (bounded memory,
+//! any `Read`) and [`convert_each`] (one transaction set's result at a time,
+//! for files whose changes should not all sit in memory) read a file with the
+//! `x12` crate and map every accepted transaction set:
+//!
+//! | set | profile(s) | changes |
+//! |---|---|---|
+//! | 837P `005010X222A1/A2` | Professional-NonClinician | Patient, Coverage, Organization (payer, billing, facility), Practitioner, EOB |
+//! | 837I `005010X223A2/A3` | Inpatient or Outpatient Institutional, from the type of bill ([`ClaimKind::institutional`]) | same |
+//! | 837D `005010X224A2/A3` | Oral | same |
+//! | 835 `005010X221A1` | completes the EOB of each CLP | Patient, Organization, EOB (or `Cancel` for a reversal) |
+//! | 834 `005010X220A1` | C4BB-Patient, C4BB-Coverage | Patient, Coverage, Organization |
+//!
+//! Acceptance is per transaction set, as the 999 defines it: a set the reader
+//! rejects, or in which the mapper finds an error (for example a CLM05
+//! composite written with the wrong separator, which would otherwise read as
+//! "no frequency"), is [`SetOutcome::Rejected`] with every [`Problem`] and
+//! contributes nothing. Any interchange or group error sets
+//! [`FileConversion::rejects_everything`]: then nothing from the file applies.
+//!
+//! # EOB identity (the key design decision)
+//!
+//! An 837 is a submission: it does not know the payer's claim control number
+//! (ICN, 835 CLP07) unless it is a post-adjudicated 837 or a replacement. An
+//! 835 knows the ICN *and* the provider's patient control number (CLP01 =
+//! CLM01). The only key both always share is therefore
+//!
+//! ```text
+//! EOB.id = "eob-" + hex(sha256(plan payer id ␟ billing provider key ␟ patient control number))[..32]
+//! billing provider key = "npi:" + NPI  (837 2010AA NM109 with NM108=XX; 835 N1*PE N104 with N103=XX)
+//!                      | "tin:" + TIN  (837 2010AA REF*EI;            835 N1*PE FI or REF*TJ)
+//! ```
+//!
+//! CLM01 alone is not unique across providers, hence the provider part; the
+//! plan's payer id scopes it to one plan. So an 837 and its 835 land on the
+//! same id whichever arrives first, and re-ingesting gives the same ids.
+//!
+//! The EOB's `identifier[uniqueclaimid]` (type `uc`) is the payer's ICN:
+//! 835 CLP07, or in a post-adjudicated 837 the plan's own 2330B REF*F8. Until
+//! one is known it carries the claim key itself in the system
+//! [`json::PLAN_CLAIM_KEY`], never CLM01, which goes to
+//! `supportingInfo[patientaccountnumber]`.
+//!
+//! # Replacement, void, reversal, and the order of arrival
+//!
+//! - **835 before 837.** The 835's `Merge` creates the EOB with what the 835
+//!   knows (its lines, amounts, patient, a type guessed from SVC qualifiers
+//!   and CLP08); the 837's `Merge` later completes it. [`apply`] is
+//!   order-independent for that pair: the 837 owns the claim content, the 835
+//!   owns the adjudication (see [`merge`]).
+//! - **Replacement (CLM05-3 = 7)** lands on the claim key of its CLM01. When
+//!   the provider kept CLM01 (the normal case) that is the *same* EOB, so the
+//!   replacement is a new version of it: members see the current truth and
+//!   history stays in versions. It records `related` = {prior, REF*F8}, and if
+//!   the stored adjudication belongs to that prior ICN it is dropped until the
+//!   replacement is adjudicated. When a provider changed CLM01 (X12 RFI 2150),
+//!   the payer's 835 reversal carries the *old* CLP01 and cancels the old
+//!   EOB, while the correction completes the new one.
+//! - **Void (CLM05-3 = 8)** emits the claim's `Merge` (so a void that arrives
+//!   first still leaves an EOB, and EOB count = CLM count) followed by
+//!   [`Action::Cancel`]. A later claim `Merge` never reactivates a cancelled
+//!   EOB, so a late original lands already cancelled.
+//! - **835 reversal (CLP02 = 22)** becomes [`Action::Cancel`]: the EOB goes
+//!   to `status = cancelled` in a new version. We do not store the negated
+//!   amounts: CARIN expresses a reversal by status, and negative amounts must
+//!   never be added into an active EOB. A correction (a later CLP for the same
+//!   claim with a new ICN, in the same or a later 835) reactivates the EOB
+//!   with the corrected adjudication and `related` = {prior, reversed ICN}.
+//!   A re-sent copy of the *reversed* payment (same ICN) does not.
+//!
+//! # Other resources
+//!
+//! Ids come from [`ids`]: `org-payer-<payer id>`, `org-npi-<npi>` (else
+//! `org-tin-…`), `practitioner-npi-<npi>`, `patient-<payer>-<member id>` for
+//! subscribers (hashed for dependents: subscriber id + first name),
+//! `coverage-<member>-<line>` with line = medical | dental | vision |
+//! pharmacy. Their merges are shallow (fields in the change replace the
+//! stored ones, identifiers are unioned), so the last file wins per field.
+
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod json;
+pub mod kind;
+pub mod merge;
+
+mod adjudication;
+mod changes;
+mod claim;
+mod enroll;
+mod parties;
+mod read;
+mod remit;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use x12::{EnvelopeReport, RejectedSet, TransactionKind, TransactionSet, X12Error};
+
+pub use kind::ClaimKind;
+pub use merge::apply;
+
+/// Plan settings the mapping needs and X12 does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingConfig {
+    /// The plan's own payer id: adjudication inside 837s counts only when
+    /// 2330B NM109 (or SVD01) equals it.
+    pub payer_id: String,
+    /// The plan's name (the payer Organization and `EOB.insurer.display`).
+    pub payer_name: String,
+    /// X12 doesn't carry in/out-of-network for professional and oral lines.
+    pub default_network_status: NetworkStatus,
+}
+
+/// CARIN `benefitpaymentstatus` / network status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkStatus {
+    InNetwork,
+    OutOfNetwork,
+}
+
+/// Everything one file converted to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileConversion {
+    /// ISA13 of the first interchange.
+    pub interchange_control_number: Option<String>,
+    /// ISA06, trimmed.
+    pub sender_id: Option<String>,
+    /// ISA08, trimmed.
+    pub receiver_id: Option<String>,
+    /// One entry per ST..SE, in file order.
+    pub transaction_sets: Vec<TransactionSetResult>,
+    /// Interchange and group errors.
+    pub file_problems: Vec<Problem>,
+    /// True when nothing from the file may be applied: any interchange or
+    /// group error (conservative: we don't try to apply the other groups).
+    pub rejects_everything: bool,
+}
+
+/// The envelope part of a conversion, for [`convert_each`].
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct EnvelopeSummary {
+    pub interchange_control_number: Option<String>,
+    pub sender_id: Option<String>,
+    pub receiver_id: Option<String>,
+    pub file_problems: Vec<Problem>,
+    pub rejects_everything: bool,
+    /// Transaction sets seen.
+    pub sets: usize,
+}
+
+/// One transaction set's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransactionSetResult {
+    /// GS06.
+    pub group_control_number: String,
+    /// ST02.
+    pub control_number: String,
+    /// `837P`, `837I`, `837D`, `835`, `834`, or ST01 when unsupported.
+    pub transaction_type: String,
+    /// ST03 (else GS08), e.g. `005010X222A1`.
+    pub implementation_guide: String,
+    pub outcome: SetOutcome,
+}
+
+/// Accepted with its changes, or rejected with its problems.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum SetOutcome {
+    Accepted {
+        /// In the order they must be applied.
+        #[serde(skip)]
+        changes: Vec<Change>,
+        /// Claims (837 CLM, 835 CLP) or members (834 INS) in the set.
+        claims: usize,
+    },
+    Rejected { problems: Vec<Problem> },
+}
+
+/// One problem, positioned for the JSON report and the 999.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Segment position within the set (ST = 1), the 999 IK302.
+    pub segment_position: Option<usize>,
+    /// Segment position within the file (first ISA = 1).
+    pub file_segment_position: Option<usize>,
+    pub segment_id: Option<String>,
+    /// `CLM05-3`.
+    pub element: Option<String>,
+    /// The 999 IK304 / IK403 / IK502 (or TA105, AK905) code.
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&X12Error> for Problem {
+    fn from(e: &X12Error) -> Self {
+        let p = &e.position;
+        let segment_id = (!p.segment_id.is_empty()).then(|| p.segment_id.clone());
+        let element = p.element.map(|el| {
+            let id = segment_id.as_deref().unwrap_or("");
+            match el.component {
+                Some(c) => format!("{id}{:02}-{c}", el.element),
+                None => format!("{id}{:02}", el.element),
+            }
+        });
+        Problem {
+            segment_position: p.segment_in_set,
+            file_segment_position: (p.segment_in_file > 0).then_some(p.segment_in_file),
+            segment_id,
+            element,
+            code: e.ack_code().code.to_owned(),
+            message: e.reason.clone(),
+        }
+    }
+}
+
+/// One resource to create, update or cancel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub resource_type: fhir::ResourceType,
+    pub id: String,
+    pub action: Action,
+}
+
+/// What to do with the resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Action {
+    /// Merge into the current version (create when absent). Used for
+    /// everything: Patient, Coverage, Organization, Practitioner, and EOB
+    /// contributions from 837 (claim content) and 835 (adjudication,
+    /// payment). The value is a complete, valid resource with `meta.profile`.
+    Merge(Value),
+    /// 837 CLM05-3 = 8 (void) or 835 reversal: the claim is cancelled.
+    Cancel { reason: String },
+}
+
+/// Converts a whole file held in memory (zero-copy reader).
+pub fn convert(input: &[u8], config: &MappingConfig) -> FileConversion {
+    let mut sets = Vec::new();
+    let mut reader = match x12::Reader::new(input) {
+        Ok(r) => r,
+        Err(e) => return unreadable(&e),
+    };
+    let mut envelope = EnvelopeSummary::default();
+    for set in reader.by_ref() {
+        note_envelope(&mut envelope, &set);
+        sets.push(map_result(set, config));
+    }
+    finish(envelope, reader.finish(), sets)
+}
+
+/// Converts a file from any reader in bounded memory (one set at a time is
+/// parsed; the changes of every set are collected).
+pub fn convert_stream<R: Read>(input: R, config: &MappingConfig) -> FileConversion {
+    let mut sets = Vec::new();
+    let summary = convert_each(input, config, |r| sets.push(r));
+    FileConversion {
+        interchange_control_number: summary.interchange_control_number,
+        sender_id: summary.sender_id,
+        receiver_id: summary.receiver_id,
+        transaction_sets: sets,
+        file_problems: summary.file_problems,
+        rejects_everything: summary.rejects_everything,
+    }
+}
+
+/// Streams a file and hands out each transaction set's result as soon as it
+/// is mapped, so memory is one set's bytes plus one set's changes. The
+/// envelope verdict (which may reject everything, including sets already
+/// handed out) is known only at the end: callers must stage set results and
+/// commit them only when `rejects_everything` is false.
+pub fn convert_each<R: Read>(
+    input: R,
+    config: &MappingConfig,
+    mut f: impl FnMut(TransactionSetResult),
+) -> EnvelopeSummary {
+    let mut reader = x12::StreamReader::new(input);
+    let mut envelope = EnvelopeSummary::default();
+    for owned in reader.by_ref() {
+        // A fatal error is also recorded in the envelope report.
+        let Ok(owned) = owned else { continue };
+        let set = owned.parse();
+        note_envelope(&mut envelope, &set);
+        envelope.sets += 1;
+        f(map_result(set, config));
+    }
+    let report = reader.finish();
+    add_report(&mut envelope, &report);
+    envelope
+}
+
+/// What a fresh store would hold after applying `changes` in order: the
+/// `patient-access convert` view of a file, and the golden-test output.
+pub fn fold<'c>(
+    changes: impl IntoIterator<Item = &'c Change>,
+) -> BTreeMap<(fhir::ResourceType, String), Value> {
+    let mut store: BTreeMap<(fhir::ResourceType, String), Value> = BTreeMap::new();
+    for change in changes {
+        let key = (change.resource_type, change.id.clone());
+        if let Some(next) = apply(store.get(&key), change) {
+            store.insert(key, next);
+        }
+    }
+    store
+}
+
+/// A FHIR `collection` Bundle of resources (e.g. from [`fold`]), in key order.
+pub fn bundle(resources: &BTreeMap<(fhir::ResourceType, String), Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .values()
+        .map(|r| serde_json::json!({ "resource": r }))
+        .collect();
+    serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+}
+
+impl FileConversion {
+    /// Every change of every accepted set, in apply order (empty when the
+    /// file is rejected as a whole).
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        let skip = self.rejects_everything;
+        self.transaction_sets
+            .iter()
+            .filter(move |_| !skip)
+            .filter_map(|s| match &s.outcome {
+                SetOutcome::Accepted { changes, .. } => Some(changes.iter()),
+                SetOutcome::Rejected { .. } => None,
+            })
+            .flatten()
+    }
+}
+
+fn unreadable(e: &X12Error) -> FileConversion {
+    FileConversion {
+        interchange_control_number: None,
+        sender_id: None,
+        receiver_id: None,
+        transaction_sets: Vec::new(),
+        file_problems: vec![Problem::from(e)],
+        rejects_everything: true,
+    }
+}
+
+fn finish(
+    mut envelope: EnvelopeSummary,
+    report: EnvelopeReport,
+    sets: Vec<TransactionSetResult>,
+) -> FileConversion {
+    add_report(&mut envelope, &report);
+    FileConversion {
+        interchange_control_number: envelope.interchange_control_number,
+        sender_id: envelope.sender_id,
+        receiver_id: envelope.receiver_id,
+        transaction_sets: sets,
+        file_problems: envelope.file_problems,
+        rejects_everything: envelope.rejects_everything,
+    }
+}
+
+fn add_report(envelope: &mut EnvelopeSummary, report: &EnvelopeReport) {
+    envelope
+        .file_problems
+        .extend(report.errors.iter().map(Problem::from));
+    envelope.rejects_everything = !report.errors.is_empty();
+}
+
+fn note_envelope(envelope: &mut EnvelopeSummary, set: &Result<TransactionSet<'_>, RejectedSet>) {
+    if envelope.interchange_control_number.is_some() {
+        return;
+    }
+    let isa = match set {
+        Ok(s) => s.interchange(),
+        Err(r) => &r.interchange,
+    };
+    let trimmed = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    envelope.interchange_control_number = trimmed(&isa.control_number);
+    envelope.sender_id = trimmed(&isa.sender_id);
+    envelope.receiver_id = trimmed(&isa.receiver_id);
+}
+
+fn map_result(
+    set: Result<TransactionSet<'_>, RejectedSet>,
+    config: &MappingConfig,
+) -> TransactionSetResult {
+    match set {
+        Ok(set) => map_set(&set, config),
+        Err(rejected) => TransactionSetResult {
+            group_control_number: rejected.group.control_number.clone(),
+            control_number: rejected.control_number.clone(),
+            transaction_type: rejected.transaction_id.clone(),
+            implementation_guide: rejected
+                .version
+                .clone()
+                .unwrap_or_else(|| rejected.group.version.clone()),
+            outcome: SetOutcome::Rejected {
+                problems: rejected.errors.iter().map(Problem::from).collect(),
+            },
+        },
+    }
+}
+
+/// Maps one accepted set; a mapping error rejects the set.
+fn map_set(set: &TransactionSet<'_>, config: &MappingConfig) -> TransactionSetResult {
+    let guide = set.guide();
+    let transaction_type = match guide.kind {
+        TransactionKind::Professional => "837P",
+        TransactionKind::Institutional => "837I",
+        TransactionKind::Dental => "837D",
+        TransactionKind::Remittance => "835",
+        TransactionKind::Enrollment => "834",
+    };
+    let mapped = match guide.kind {
+        TransactionKind::Professional | TransactionKind::Institutional | TransactionKind::Dental => {
+            claim::map(set, config)
+        }
+        TransactionKind::Remittance => remit::map(set, config),
+        TransactionKind::Enrollment => enroll::map(set, config),
+    };
+    let outcome = match mapped {
+        Ok((changes, claims)) => SetOutcome::Accepted { changes, claims },
+        Err(errors) => SetOutcome::Rejected {
+            problems: errors.iter().map(Problem::from).collect(),
+        },
+    };
+    TransactionSetResult {
+        group_control_number: set.group().control_number.clone(),
+        control_number: set.control_number().to_owned(),
+        transaction_type: transaction_type.to_owned(),
+        implementation_guide: guide.version.to_owned(),
+        outcome,
+    }
+}
+
+/// A mapper's verdict on one set: its changes and claim count, or every
+/// mapping error found (the set is then rejected).
+pub(crate) type MapResult = Result<(Vec<Change>, usize), Vec<X12Error>>;

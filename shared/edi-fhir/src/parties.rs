@@ -1,0 +1,299 @@
+//! Patient, Coverage, Organization and Practitioner from X12 name loops
+//! (NM1 + N3/N4 + DMG + REF), with the ids of [`crate::ids`].
+
+use fhir::ResourceType;
+use serde_json::{Value, json};
+use x12::{Loop, Segment};
+
+use crate::MappingConfig;
+use crate::ids::{self, MemberKey};
+use crate::json::{
+    ACT_CODE, C4BB_IDENTIFIER_TYPE, COVERAGE_CLASS, COVERAGE_KIND_EXT, NPI, NUCC_TAXONOMY,
+    ORGANIZATION_TYPE, PLAN_MEMBER_ID, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203,
+    address, concept, concept_text, human_name, meta, object, opt, reference, typed_identifier,
+};
+
+/// A person or organisation named by an NM1 and the N3/N4/DMG after it.
+#[derive(Debug, Clone, Default)]
+pub struct Party<'a> {
+    /// NM102: `1` person, `2` organisation.
+    pub entity_type: Option<&'a str>,
+    pub family: Option<&'a str>,
+    pub given: Option<&'a str>,
+    pub middle: Option<&'a str>,
+    /// NM108.
+    pub id_qualifier: Option<&'a str>,
+    /// NM109.
+    pub id: Option<&'a str>,
+    pub lines: Vec<&'a str>,
+    pub city: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub zip: Option<&'a str>,
+    /// DMG02 as ISO, when a valid D8.
+    pub birth_date: Option<String>,
+    /// DMG03.
+    pub gender: Option<&'a str>,
+}
+
+impl<'a> Party<'a> {
+    /// Reads the NM1 and the N3/N4/DMG that follow it in the same loop.
+    pub fn from_loop(l: &Loop<'_, 'a>) -> Party<'a> {
+        let mut p = l.trigger().map(Party::from_nm1).unwrap_or_default();
+        for seg in l.segments() {
+            match seg.id() {
+                "N3" => p.lines.extend(seg.element(1).into_iter().chain(seg.element(2))),
+                "N4" => {
+                    p.city = seg.element(1);
+                    p.state = seg.element(2);
+                    p.zip = seg.element(3);
+                }
+                "DMG" if seg.element(1) == Some("D8") => {
+                    p.birth_date = seg.date(2).ok().flatten().map(|d| d.to_string());
+                    p.gender = seg.element(3);
+                }
+                _ => {}
+            }
+        }
+        p
+    }
+
+    pub fn from_nm1(nm1: &Segment<'a>) -> Party<'a> {
+        Party {
+            entity_type: nm1.element(2),
+            family: nm1.element(3),
+            given: nm1.element(4),
+            middle: nm1.element(5),
+            id_qualifier: nm1.element(8),
+            id: nm1.element(9),
+            ..Party::default()
+        }
+    }
+
+    /// NM109 when NM108 is `XX`.
+    pub fn npi(&self) -> Option<&'a str> {
+        self.id.filter(|_| self.id_qualifier == Some("XX"))
+    }
+
+    /// NM109 unless it is an SSN (`34`), which must never be exposed.
+    pub fn member_id(&self) -> Option<&'a str> {
+        self.id.filter(|_| self.id_qualifier != Some("34"))
+    }
+
+    pub fn is_person(&self) -> bool {
+        self.entity_type != Some("2")
+    }
+
+    pub fn display(&self) -> String {
+        match (self.given, self.family) {
+            (Some(g), Some(f)) => format!("{g} {f}"),
+            (None, Some(f)) => f.to_owned(),
+            (Some(g), None) => g.to_owned(),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn address(&self) -> Value {
+        if self.lines.is_empty() && self.city.is_none() {
+            return Value::Null;
+        }
+        Value::Array(vec![address(&self.lines, self.city, self.state, self.zip)])
+    }
+}
+
+fn fhir_gender(code: Option<&str>) -> Value {
+    match code {
+        Some("F") => Value::from("female"),
+        Some("M") => Value::from("male"),
+        Some("U") => Value::from("unknown"),
+        _ => Value::Null,
+    }
+}
+
+pub fn member_identifier(member_id: &str) -> Value {
+    typed_identifier(V2_0203, "MB", "Member Number", PLAN_MEMBER_ID, member_id)
+}
+
+fn npi_identifier(npi: &str) -> Value {
+    typed_identifier(V2_0203, "NPI", "National provider identifier", NPI, npi)
+}
+
+fn tax_identifier(tin: &str) -> Value {
+    typed_identifier(V2_0203, "TAX", "Tax ID number", TAX_ID, tin)
+}
+
+/// A C4BB-Patient. `member_id` is the id on the member's card (the
+/// subscriber's for dependents without their own).
+pub fn patient(id: &str, member_id: &str, p: &Party<'_>) -> Value {
+    object([
+        ("resourceType", Value::from("Patient")),
+        ("id", Value::from(id)),
+        ("meta", meta("C4BB-Patient")),
+        ("identifier", json!([member_identifier(member_id)])),
+        ("active", Value::from(true)),
+        ("name", json!([human_name(p.family, p.given, p.middle)])),
+        ("gender", fhir_gender(p.gender)),
+        ("birthDate", opt(p.birth_date.as_deref())),
+        ("address", p.address()),
+    ])
+}
+
+/// X12 individual relationship code (SBR02, PAT01, INS02) → FHIR
+/// subscriber-relationship.
+pub fn relationship(code: Option<&str>) -> Value {
+    let (code, display) = match code {
+        Some("18") => ("self", "Self"),
+        Some("01") => ("spouse", "Spouse"),
+        Some("19") => ("child", "Child"),
+        Some("53") => ("common", "Common Law Spouse"),
+        _ => ("other", "Other"),
+    };
+    concept(SUBSCRIBER_RELATIONSHIP, code, display)
+}
+
+/// What a Coverage is built from.
+pub struct CoverageFacts<'a> {
+    pub id: &'a str,
+    pub subscriber_id: &'a str,
+    pub subscriber_patient: &'a str,
+    pub beneficiary: &'a str,
+    pub relationship: Option<&'a str>,
+    pub group: Option<(&'a str, Option<&'a str>)>,
+    pub plan: Option<(&'a str, Option<&'a str>)>,
+    pub period: Value,
+    /// `None` from claims: only enrolment decides status.
+    pub status: Option<&'a str>,
+}
+
+/// A C4BB-Coverage with the plan as payor.
+pub fn coverage(f: &CoverageFacts<'_>, config: &MappingConfig) -> Value {
+    let class = |code: &str, display: &str, (value, name): (&str, Option<&str>)| {
+        object([
+            ("type", concept(COVERAGE_CLASS, code, display)),
+            ("value", Value::from(value)),
+            ("name", opt(name)),
+        ])
+    };
+    let classes: Vec<Value> = f
+        .group
+        .map(|g| class("group", "Group", g))
+        .into_iter()
+        .chain(f.plan.map(|p| class("plan", "Plan", p)))
+        .collect();
+    object([
+        ("resourceType", Value::from("Coverage")),
+        ("id", Value::from(f.id)),
+        ("meta", meta("C4BB-Coverage")),
+        (
+            "extension",
+            json!([{ "url": COVERAGE_KIND_EXT, "valueCode": "insurance" }]),
+        ),
+        ("identifier", json!([member_identifier(f.subscriber_id)])),
+        ("status", opt(f.status)),
+        (
+            "type",
+            concept_text(ACT_CODE, "HIP", "health insurance plan policy", "Health insurance plan"),
+        ),
+        (
+            "subscriber",
+            reference(ResourceType::Patient, f.subscriber_patient, None),
+        ),
+        ("subscriberId", Value::from(f.subscriber_id)),
+        ("beneficiary", reference(ResourceType::Patient, f.beneficiary, None)),
+        ("relationship", relationship(f.relationship)),
+        ("period", f.period.clone()),
+        (
+            "payor",
+            json!([reference(
+                ResourceType::Organization,
+                &ids::payer_org(&config.payer_id),
+                Some(&config.payer_name)
+            )]),
+        ),
+        ("class", Value::Array(classes)),
+    ])
+}
+
+/// The plan's own Organization.
+pub fn payer_org(config: &MappingConfig) -> (String, Value) {
+    let id = ids::payer_org(&config.payer_id);
+    let value = object([
+        ("resourceType", Value::from("Organization")),
+        ("id", Value::from(id.as_str())),
+        ("meta", meta("C4BB-Organization")),
+        (
+            "identifier",
+            json!([typed_identifier(
+                C4BB_IDENTIFIER_TYPE,
+                "payerid",
+                "Payer ID",
+                PLAN_PAYER_ID,
+                &config.payer_id
+            )]),
+        ),
+        ("active", Value::from(true)),
+        ("type", json!([concept(ORGANIZATION_TYPE, "pay", "Payer")])),
+        ("name", Value::from(config.payer_name.as_str())),
+    ]);
+    (id, value)
+}
+
+/// A provider Organization (billing provider, service facility, payee).
+pub fn provider_org(p: &Party<'_>, tin: Option<&str>) -> (String, Value) {
+    let name = p.family.unwrap_or("");
+    let id = ids::provider_org(p.npi(), tin, name);
+    let identifiers: Vec<Value> = p
+        .npi()
+        .map(npi_identifier)
+        .into_iter()
+        .chain(tin.map(tax_identifier))
+        .collect();
+    let value = object([
+        ("resourceType", Value::from("Organization")),
+        ("id", Value::from(id.as_str())),
+        ("meta", meta("C4BB-Organization")),
+        ("identifier", Value::Array(identifiers)),
+        ("active", Value::from(true)),
+        (
+            "type",
+            json!([concept(ORGANIZATION_TYPE, "prov", "Healthcare Provider")]),
+        ),
+        ("name", opt(p.family)),
+        ("address", p.address()),
+    ]);
+    (id, value)
+}
+
+/// A C4BB-Practitioner; `taxonomy` from PRV when known.
+pub fn practitioner(p: &Party<'_>, taxonomy: Option<&str>) -> (String, Value) {
+    let id = ids::practitioner(p.npi(), p.family.unwrap_or(""), p.given.unwrap_or(""));
+    let qualification: Vec<Value> = taxonomy
+        .map(|t| json!({ "code": concept(NUCC_TAXONOMY, t, "") }))
+        .into_iter()
+        .collect();
+    let value = object([
+        ("resourceType", Value::from("Practitioner")),
+        ("id", Value::from(id.as_str())),
+        ("meta", meta("C4BB-Practitioner")),
+        (
+            "identifier",
+            Value::Array(p.npi().map(npi_identifier).into_iter().collect()),
+        ),
+        ("active", Value::from(true)),
+        ("name", json!([human_name(p.family, p.given, p.middle)])),
+        ("qualification", Value::Array(qualification)),
+    ]);
+    (id, value)
+}
+
+/// The member key of a subscriber or dependent.
+pub fn member_key<'a>(subscriber_id: &'a str, dependent: Option<&Party<'a>>) -> MemberKey<'a> {
+    match dependent {
+        None => MemberKey::Subscriber {
+            member_id: subscriber_id,
+        },
+        Some(d) => MemberKey::Dependent {
+            subscriber_id,
+            given: d.given.unwrap_or(""),
+        },
+    }
+}
