@@ -46,6 +46,20 @@ pub struct VerifierConfig {
     pub leeway: Duration,
 }
 
+impl VerifierConfig {
+    /// A configuration with the defaults we run with: at most one key-set refetch
+    /// every five minutes, and 30 s of clock skew.
+    pub fn new(issuer: String, audience: String, jwks: Arc<dyn JwksSource>) -> VerifierConfig {
+        VerifierConfig {
+            issuer,
+            audience,
+            jwks,
+            refetch_interval: Duration::from_secs(300),
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Verifies `Authorization: Bearer` access tokens and turns them into a [`Principal`].
 ///
 /// Cheap to share: hold one per Lambda instance (e.g. in an `Arc`) so the key cache

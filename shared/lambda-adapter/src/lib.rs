@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fhir::ResourceType;
-use fhir_api::{ResourceApi, metadata_response};
+use fhir_api::{ApiError, JsonFlavour, ResourceApi, error_response, metadata_response};
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use smart_auth::{CursorSealer, HttpJwks, TokenVerifier, VerifierConfig};
+use smart_auth::{AuthError, CursorSealer, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
 use tokio::sync::Mutex;
 
@@ -85,22 +85,24 @@ impl ApiPerBaseUrl {
 
     async fn handle(&self, request: Request) -> Response<Body> {
         let base_url = self.config.base_url_for(&request);
-        let api = self.api_for(&base_url).await;
         let request = from_lambda(request);
-        to_lambda(api.handle(request).await)
+        match self.api_for(&base_url).await {
+            Ok(api) => to_lambda(api.handle(request).await),
+            Err(error) => to_lambda(error_response(&ApiError::Internal(error.to_string()), JsonFlavour::Fhir)),
+        }
     }
 
-    async fn api_for(&self, base_url: &str) -> ResourceApi<DynamoStore> {
+    async fn api_for(&self, base_url: &str) -> Result<ResourceApi<DynamoStore>, AuthError> {
         let mut apis = self.apis.lock().await;
         if let Some(api) = apis.get(base_url) {
-            return api.clone();
+            return Ok(api.clone());
         }
         let issuer = self.config.token_issuer.clone().unwrap_or_else(|| base_url.to_owned());
         let jwks_url = self.config.jwks_url.clone().unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
         let verifier = TokenVerifier::new(VerifierConfig::new(
             issuer,
             base_url.to_owned(),
-            Arc::new(HttpJwks::new(jwks_url)),
+            Arc::new(HttpJwks::new(jwks_url)?),
         ));
         let api = ResourceApi::new(
             self.resource_type,
@@ -110,6 +112,6 @@ impl ApiPerBaseUrl {
             Arc::new(self.config.api_config(base_url)),
         );
         apis.insert(base_url.to_owned(), api.clone());
-        api
+        Ok(api)
     }
 }
