@@ -1,0 +1,85 @@
+//! The member sign-in port.
+//!
+//! A member proves who they are in three challenges, always in this order:
+//! demographic questions checked against the plan's Patient and Coverage records, a
+//! one-time code sent to the email on file, then consent to the app's request. Only
+//! after all three does the identity provider report [`Step::SignedIn`]; only then does
+//! our authorization server mint SMART tokens.
+//!
+//! On AWS the port is Amazon Cognito's custom authentication (`AdminInitiateAuth` /
+//! `AdminRespondToAuthChallenge` with `CUSTOM_AUTH`, Define/Create/Verify/PreTokenGen
+//! triggers). Locally it is an in-process stand-in that runs the very same trigger code.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// Which app and which authorization transaction a sign-in belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInContext {
+    /// Our SMART client id of the app the member is connecting.
+    pub client_id: String,
+    /// The authorization server's transaction id (the `/authorize` request in progress).
+    pub transaction_id: String,
+}
+
+/// The identity provider's opaque session between two challenges (Cognito's `Session`).
+/// It stays on the server, never in the browser, and is single use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInSession(pub String);
+
+/// What the member is asked next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Challenge {
+    /// Date of birth, member id and ZIP code.
+    Demographics,
+    /// A one-time code was sent to the email on file (shown masked, e.g. `j***@example.org`).
+    EmailCode { masked_email: String },
+    /// Identity is proven: show the consent page, then answer with the grant the member approved.
+    Consent,
+}
+
+/// The member's answer to the current challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    Demographics { birth_date: String, member_id: String, postal_code: String },
+    EmailCode(String),
+    /// The pending grant the authorization server recorded for the approved scopes.
+    Consent { grant_id: String },
+}
+
+/// Where a sign-in stands after a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// Answer this challenge next, with this session.
+    Challenge { session: SignInSession, challenge: Challenge },
+    /// All three challenges passed and the grant is active.
+    SignedIn { subject: String, patient: String, grant_id: String },
+    /// The sign-in ended. Deliberately says nothing about why: not which answer was
+    /// wrong, not whether the email exists, not whether the member is locked out.
+    Failed,
+}
+
+/// Failures of the identity provider itself (not wrong answers, which are [`Step::Failed`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("the sign-in session is unknown, used or expired")]
+    SessionExpired,
+    #[error("the identity provider failed: {0}")]
+    Provider(String),
+}
+
+/// The sign-in port. Implementations: Cognito (AWS) and the local stand-in.
+pub trait SignIn: Send + Sync {
+    /// Starts a sign-in for the member whose email is `email`. Unknown emails start too,
+    /// and fail only at the end, so the pages cannot be used to enumerate members.
+    fn start(&self, email: &str, context: &SignInContext) -> impl Future<Output = Result<Step, SignInError>> + Send;
+
+    /// Answers the current challenge of `session`.
+    fn answer(
+        &self,
+        session: &SignInSession,
+        answer: &Answer,
+        context: &SignInContext,
+    ) -> impl Future<Output = Result<Step, SignInError>> + Send;
+}
