@@ -294,7 +294,9 @@ fn render<'s>(
         totals.paid = line_totals.paid;
     }
     if lines_have_amounts {
-        totals.adjustments.extend(line_totals.adjustments.iter().cloned());
+        // 2320 CAS repeats what 2430 already says in most files: with line
+        // adjudication, the lines are the detail the totals sum.
+        totals.adjustments = line_totals.adjustments.clone();
         totals.allowed_units = None;
     }
     if totals.prior_payer_paid.is_none() {

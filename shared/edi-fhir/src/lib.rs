@@ -14,7 +14,7 @@
 //! | 837P `005010X222A1/A2` | Professional-NonClinician | Patient, Coverage, Organization (payer, billing, facility), Practitioner, EOB |
 //! | 837I `005010X223A2/A3` | Inpatient or Outpatient Institutional, from the type of bill ([`ClaimKind::institutional`]) | same |
 //! | 837D `005010X224A2/A3` | Oral | same |
-//! | 835 `005010X221A1` | completes the EOB of each CLP | Patient, Organization, EOB (or `Cancel` for a reversal) |
+//! | 835 `005010X221A1` | completes the EOB of each CLP | Organization (payer, payee), Practitioner, EOB (or `Cancel` for a reversal) |
 //! | 834 `005010X220A1` | C4BB-Patient, C4BB-Coverage | Patient, Coverage, Organization |
 //!
 //! Acceptance is per transaction set, as the 999 defines it: a set the reader
@@ -72,7 +72,10 @@
 //!   never be added into an active EOB. A correction (a later CLP for the same
 //!   claim with a new ICN, in the same or a later 835) reactivates the EOB
 //!   with the corrected adjudication and `related` = {prior, reversed ICN}.
-//!   A re-sent copy of the *reversed* payment (same ICN) does not.
+//!   A re-sent copy of the *reversed* payment (same ICN) does not, and a
+//!   reversal whose ICN is no longer the one the EOB shows (a correction
+//!   already superseded it, e.g. the same 835 ingested twice) is a no-op.
+//!   A reversal that arrives before anything is known cancels nothing.
 //!
 //! # Other resources
 //!

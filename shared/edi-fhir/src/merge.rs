@@ -58,7 +58,14 @@ pub fn apply(current: Option<&Value>, change: &Change) -> Option<Value> {
     let current = current.and_then(Value::as_object);
     let next = match (&change.action, current) {
         (Action::Cancel { .. }, None) => return None,
-        (Action::Cancel { .. }, Some(cur)) => {
+        (Action::Cancel { reason }, Some(cur)) => {
+            if let (Some(reversed), Some(shown)) = (reversed_icn(reason), icn(cur))
+                && reversed != shown
+            {
+                // The reversal is of a payment that a correction already
+                // superseded (e.g. the same 835 ingested again).
+                return None;
+            }
             let mut next = without_meta(cur);
             next.insert("status".into(), Value::from("cancelled"));
             next
@@ -79,6 +86,18 @@ pub fn apply(current: Option<&Value>, change: &Change) -> Option<Value> {
         return None;
     }
     Some(Value::Object(next))
+}
+
+const REVERSAL: &str = "reversed by 835 CLP02 = 22 (payer claim control number ";
+
+/// The `Cancel` reason of an 835 reversal; [`apply`] reads the reversed ICN
+/// back from it, so a reversal cancels only the payment it reverses.
+pub fn reversal_reason(icn: &str, trace: &str) -> String {
+    format!("{REVERSAL}{icn}, trace {trace})")
+}
+
+fn reversed_icn(reason: &str) -> Option<&str> {
+    reason.strip_prefix(REVERSAL)?.split(", trace ").next()
 }
 
 fn without_meta(o: &Object) -> Object {

@@ -49,10 +49,7 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
             Some("22") => {
                 let icn = clp.element(7).unwrap_or("unknown");
                 reversed.push((pcn.to_owned(), icn.to_owned()));
-                out.cancel(
-                    id,
-                    format!("reversed by 835 CLP02 = 22 (payer claim control number {icn}, trace {})", header.trace),
-                );
+                out.cancel(id, crate::merge::reversal_reason(icn, &header.trace));
             }
             // Predetermination (25) and "not our claim" (23) are not EOBs.
             Some("23" | "25") => {}
@@ -161,7 +158,7 @@ fn claim_eob(
     errors: &mut Errors,
 ) -> Value {
     let kind = guess_kind(clp, clp_loop);
-    let patient_id = patient(config, clp_loop, out);
+    let patient_id = patient(config, clp_loop);
     let (items, line_totals, lines_paid) = lines(config, kind, clp_loop, errors);
     let mut totals = Adjudicated {
         submitted: amount(clp, 3, errors),
@@ -279,24 +276,11 @@ fn member_key_of<'a>(clp_loop: &Loop<'a, 'a>) -> ids::MemberKey<'a> {
     }
 }
 
-/// The patient's Patient contribution (name and member id only).
-fn patient(config: &MappingConfig, clp_loop: &Loop<'_, '_>, out: &mut Changes) -> String {
-    let key = member_key_of(clp_loop);
-    let id = ids::patient(&config.payer_id, &key);
-    let card_id = match &key {
-        ids::MemberKey::Subscriber { member_id } => *member_id,
-        ids::MemberKey::Dependent { subscriber_id, .. } => *subscriber_id,
-    };
-    if let Some(qc) = clp_loop.segment_with("NM1", "QC").map(Party::from_nm1)
-        && !card_id.is_empty()
-    {
-        out.merge(
-            ResourceType::Patient,
-            id.clone(),
-            parties::patient(&id, card_id, &qc),
-        );
-    }
-    id
+/// The Patient the claim is for. No Patient change is emitted: an 835 names
+/// the patient without saying whether NM1*QC's id is their own or the
+/// subscriber's, so enrolment (834) and claims (837) stay the authority.
+fn patient(config: &MappingConfig, clp_loop: &Loop<'_, '_>) -> String {
+    ids::patient(&config.payer_id, &member_key_of(clp_loop))
 }
 
 fn care_team(clp_loop: &Loop<'_, '_>, out: &mut Changes) -> Value {
