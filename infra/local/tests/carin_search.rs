@@ -23,7 +23,7 @@ fn metadata_instantiates_carin_and_lists_every_search_parameter() {
     assert_eq!(cs["fhirVersion"], "4.0.1");
     assert_eq!(cs["instantiates"][0], "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb");
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
-    assert_eq!(resources.len(), 6);
+    assert_eq!(resources.len(), 7);
     let eob = resources.iter().find(|r| r["type"] == "ExplanationOfBenefit").unwrap();
     let names: Vec<&str> = eob["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     for required in ["_id", "patient", "_lastUpdated", "type", "identifier", "service-date", "service-start-date", "billable-period-start"] {

@@ -304,7 +304,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 7 * 6 * 2 * 3);
+        assert_eq!(checked, 7 * ResourceType::ALL.len() * 2 * 3);
         // Spot checks that pin the table to the intended grants rather than to itself.
         let mixed = member(grants[4]);
         assert_eq!(

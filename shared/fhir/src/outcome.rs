@@ -68,14 +68,21 @@ pub struct OperationOutcome {
 
 impl OperationOutcome {
     pub fn new(severity: Severity, code: IssueCode, diagnostics: impl Into<String>) -> Self {
-        OperationOutcome { issues: vec![(severity, code, diagnostics.into())] }
+        OperationOutcome {
+            issues: vec![(severity, code, diagnostics.into())],
+        }
     }
 
     pub fn error(code: IssueCode, diagnostics: impl Into<String>) -> Self {
         OperationOutcome::new(Severity::Error, code, diagnostics)
     }
 
-    pub fn with_issue(mut self, severity: Severity, code: IssueCode, diagnostics: impl Into<String>) -> Self {
+    pub fn with_issue(
+        mut self,
+        severity: Severity,
+        code: IssueCode,
+        diagnostics: impl Into<String>,
+    ) -> Self {
         self.issues.push((severity, code, diagnostics.into()));
         self
     }
@@ -98,8 +105,9 @@ mod tests {
 
     #[test]
     fn renders_fhir_operation_outcome() {
-        let oo = OperationOutcome::error(IssueCode::NotFound, "ExplanationOfBenefit/x is not known")
-            .with_issue(Severity::Warning, IssueCode::Informational, "extra");
+        let oo =
+            OperationOutcome::error(IssueCode::NotFound, "ExplanationOfBenefit/x is not known")
+                .with_issue(Severity::Warning, IssueCode::Informational, "extra");
         let json = oo.to_json();
         assert_eq!(json["resourceType"], "OperationOutcome");
         assert_eq!(json["issue"][0]["code"], "not-found");

@@ -26,7 +26,11 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(resource_type: ResourceType, id: impl Into<String>) -> Self {
-        Reference { resource_type, id: id.into(), version: None }
+        Reference {
+            resource_type,
+            id: id.into(),
+            version: None,
+        }
     }
 
     /// Parses a literal reference. Contained (`#x`), logical and foreign-type references
@@ -40,7 +44,11 @@ impl Reference {
         };
         let resource_type = segments[type_at].parse::<ResourceType>().ok()?;
         let id = segments[type_at + 1];
-        is_valid_id(id).then(|| Reference { resource_type, id: id.to_owned(), version })
+        is_valid_id(id).then(|| Reference {
+            resource_type,
+            id: id.to_owned(),
+            version,
+        })
     }
 
     /// The relative, unversioned form `Type/id` that we write into resources.

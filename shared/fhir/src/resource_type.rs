@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 /// The resource types this server stores and serves.
 ///
-/// The six CARIN Blue Button 2.x resources come first. Adding a type here is the one
+/// The six CARIN Blue Button 2.x resources come first, then the member's own Consent
+/// records (the app grants). Adding a type here is the one
 /// place that makes it known to routing, storage, search and the CapabilityStatement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ResourceType {
@@ -15,6 +16,9 @@ pub enum ResourceType {
     Organization,
     Practitioner,
     RelatedPerson,
+    /// A member's consent to share data with an app: the authorization server's grant
+    /// record (`Consent.id` is the grant id). Base R4; CARIN defines no profile.
+    Consent,
 }
 
 /// A path segment or `resourceType` that is not one of ours.
@@ -24,13 +28,14 @@ pub struct UnknownResourceType;
 
 impl ResourceType {
     /// Every type, in the order the CapabilityStatement lists them.
-    pub const ALL: [ResourceType; 6] = [
+    pub const ALL: [ResourceType; 7] = [
         ResourceType::Patient,
         ResourceType::Coverage,
         ResourceType::ExplanationOfBenefit,
         ResourceType::Organization,
         ResourceType::Practitioner,
         ResourceType::RelatedPerson,
+        ResourceType::Consent,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -41,6 +46,7 @@ impl ResourceType {
             ResourceType::Organization => "Organization",
             ResourceType::Practitioner => "Practitioner",
             ResourceType::RelatedPerson => "RelatedPerson",
+            ResourceType::Consent => "Consent",
         }
     }
 
@@ -48,8 +54,12 @@ impl ResourceType {
     /// the one the CapabilityStatement names as the resource's base profile.
     pub const fn carin_profiles(self) -> &'static [&'static str] {
         match self {
-            ResourceType::Patient => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient"],
-            ResourceType::Coverage => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage"],
+            ResourceType::Patient => {
+                &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient"]
+            }
+            ResourceType::Coverage => {
+                &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage"]
+            }
             ResourceType::ExplanationOfBenefit => &[
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit",
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Inpatient-Institutional",
@@ -58,9 +68,17 @@ impl ResourceType {
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Oral",
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Pharmacy",
             ],
-            ResourceType::Organization => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization"],
-            ResourceType::Practitioner => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Practitioner"],
-            ResourceType::RelatedPerson => &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-RelatedPerson"],
+            ResourceType::Organization => {
+                &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization"]
+            }
+            ResourceType::Practitioner => {
+                &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Practitioner"]
+            }
+            ResourceType::RelatedPerson => {
+                &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-RelatedPerson"]
+            }
+            // CARIN profiles no Consent: the base R4 definition is the profile.
+            ResourceType::Consent => &["http://hl7.org/fhir/StructureDefinition/Consent"],
         }
     }
 
@@ -69,7 +87,10 @@ impl ResourceType {
     /// Organization and Practitioner are directory data: readable with the matching
     /// scope, never owned by a member.
     pub const fn is_member_owned(self) -> bool {
-        !matches!(self, ResourceType::Organization | ResourceType::Practitioner)
+        !matches!(
+            self,
+            ResourceType::Organization | ResourceType::Practitioner
+        )
     }
 }
 
@@ -100,7 +121,10 @@ mod tests {
             assert_eq!(t.as_str().parse::<ResourceType>(), Ok(t));
         }
         assert_eq!("patient".parse::<ResourceType>(), Err(UnknownResourceType));
-        assert_eq!("Observation".parse::<ResourceType>(), Err(UnknownResourceType));
+        assert_eq!(
+            "Observation".parse::<ResourceType>(),
+            Err(UnknownResourceType)
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ use crate::text::fold;
 /// The `Patient.gender` code system, recorded so `system|code` searches work.
 const GENDER_SYSTEM: &str = "http://hl7.org/fhir/administrative-gender";
 
+/// The `Consent.status` code system.
+const CONSENT_STATE_SYSTEM: &str = "http://hl7.org/fhir/consent-state-codes";
+
 /// Extracts every value search needs from `resource` (see the crate docs for the
 /// per-type rules). Unparseable or foreign values are skipped, never an error: a
 /// stored resource must always be indexable.
@@ -31,6 +34,7 @@ pub fn index_resource(resource_type: ResourceType, resource: &Value) -> SearchIn
         ResourceType::Practitioner => ix.practitioner(),
         ResourceType::Organization => ix.organization(),
         ResourceType::RelatedPerson => ix.related_person(),
+        ResourceType::Consent => ix.consent(),
     }
     ix.index
 }
@@ -122,6 +126,16 @@ impl Indexer<'_> {
         self.compartment_from(&["patient"]);
         self.reference("patient", &["patient"], &[]);
         self.human_names(false);
+    }
+
+    /// A member's grant to an app: in the compartment of `Consent.patient`, so a member
+    /// reads only their own consents.
+    fn consent(&mut self) {
+        self.compartment_from(&["patient"]);
+        self.reference("patient", &["patient"], &[ResourceType::Patient]);
+        if let Some(status) = self.resource.get("status").and_then(Value::as_str) {
+            self.token("status", Some(CONSENT_STATE_SYSTEM), status);
+        }
     }
 
     /// The compartment is the id of the `Patient` the given element refers to; a

@@ -225,6 +225,25 @@ const RELATED_PERSON: &[SearchParamDef] = &[
     },
 ];
 
+const CONSENT: &[SearchParamDef] = &[
+    ID,
+    LAST_UPDATED,
+    SearchParamDef {
+        name: "patient",
+        kind: ParamKind::Reference,
+        expression: "Consent.patient",
+        definition: "http://hl7.org/fhir/SearchParameter/clinical-patient",
+        documentation: "The member who gave the consent: `X`, `Patient/X` or an absolute URL.",
+    },
+    SearchParamDef {
+        name: "status",
+        kind: ParamKind::Token,
+        expression: "Consent.status",
+        definition: "http://hl7.org/fhir/SearchParameter/Consent-status",
+        documentation: "`proposed`, `active`, `rejected` or `inactive` (revoked).",
+    },
+];
+
 /// The search parameters implemented for `resource_type`, in CapabilityStatement order.
 pub fn search_params(resource_type: ResourceType) -> &'static [SearchParamDef] {
     match resource_type {
@@ -234,6 +253,7 @@ pub fn search_params(resource_type: ResourceType) -> &'static [SearchParamDef] {
         ResourceType::Practitioner => PRACTITIONER,
         ResourceType::Organization => ORGANIZATION,
         ResourceType::RelatedPerson => RELATED_PERSON,
+        ResourceType::Consent => CONSENT,
     }
 }
 
@@ -294,7 +314,10 @@ pub fn includes(resource_type: ResourceType) -> &'static [IncludeDef] {
         ResourceType::ExplanationOfBenefit => EOB_INCLUDES,
         ResourceType::Coverage => COVERAGE_INCLUDES,
         ResourceType::RelatedPerson => RELATED_PERSON_INCLUDES,
-        ResourceType::Patient | ResourceType::Organization | ResourceType::Practitioner => &[],
+        ResourceType::Patient
+        | ResourceType::Organization
+        | ResourceType::Practitioner
+        | ResourceType::Consent => &[],
     }
 }
 

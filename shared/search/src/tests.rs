@@ -966,3 +966,38 @@ fn search_errors_read_as_plain_diagnostics() {
         "search parameter '_count': '0' is not a positive whole number"
     );
 }
+
+// ---------------------------------------------------------------- Consent (app grants)
+
+fn consent(status: &str) -> Value {
+    json!({
+        "resourceType": "Consent",
+        "id": "G1",
+        "status": status,
+        "patient": {"reference": "Patient/A"},
+        "performer": [{"reference": "Patient/B"}],
+    })
+}
+
+#[test]
+fn consent_compartment_is_its_patient_not_another_reference() {
+    let ix = index_resource(ResourceType::Consent, &consent("active"));
+    assert_eq!(ix.compartment.as_deref(), Some("A"));
+    assert_eq!(refs(&ix, "patient"), ["Patient/A"]);
+}
+
+#[test]
+fn consent_searches_by_patient_status_id_and_last_updated() {
+    let c = ResourceType::Consent;
+    assert!(hits(c, "patient=A&status=active", &consent("active")));
+    assert!(hits(
+        c,
+        "status=http://hl7.org/fhir/consent-state-codes|inactive",
+        &consent("inactive")
+    ));
+    assert!(!hits(c, "status=active", &consent("inactive")));
+    assert!(!hits(c, "patient=B", &consent("active")));
+    assert!(hits(c, "_id=G1", &consent("active")));
+    assert!(parse(c, "_lastUpdated=gt2020-01-01").is_ok());
+    assert!(strict(c, "_include=Consent:patient").is_err());
+}
