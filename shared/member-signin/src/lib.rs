@@ -10,9 +10,27 @@
 //! `AdminRespondToAuthChallenge` with `CUSTOM_AUTH`, Define/Create/Verify/PreTokenGen
 //! triggers). Locally it is an in-process stand-in that runs the very same trigger code.
 
+pub mod facts;
+pub mod local;
+pub mod normalize;
+pub mod ports;
+pub mod secret;
+pub mod triggers;
+
+use std::collections::HashMap;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use facts::StoreMemberFacts;
+pub use local::{ConsoleCodeSender, LocalSignIn};
+pub use ports::{
+    ActiveGrant, AppDisplay, CodeSender, GrantGate, MemberDirectory, MemberFacts, PortError,
+    TriggerConfig, TriggerPorts,
+};
+pub use secret::SignInSecret;
+pub use triggers::{TriggerError, handle_trigger};
 
 /// Which app and which authorization transaction a sign-in belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,19 +60,65 @@ pub enum Challenge {
 /// The member's answer to the current challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
-    Demographics { birth_date: String, member_id: String, postal_code: String },
+    Demographics {
+        birth_date: String,
+        member_id: String,
+        postal_code: String,
+    },
     EmailCode(String),
     /// The pending grant the authorization server recorded for the approved scopes.
-    Consent { grant_id: String },
+    Consent {
+        grant_id: String,
+    },
+}
+
+impl Challenge {
+    /// The challenge a Create trigger described in its public parameters (the same map
+    /// Cognito returns as `ChallengeParameters`). `None` for anything else.
+    pub fn from_public_parameters(parameters: &HashMap<String, String>) -> Option<Challenge> {
+        let text = |key: &str| parameters.get(key).map(String::as_str);
+        match text(triggers::PUBLIC_CHALLENGE).and_then(triggers::Phase::from_metadata)? {
+            triggers::Phase::Demographics => Some(Challenge::Demographics),
+            triggers::Phase::EmailCode => Some(Challenge::EmailCode {
+                masked_email: text("masked_email")?.to_owned(),
+            }),
+            triggers::Phase::Consent => Some(Challenge::Consent),
+        }
+    }
+}
+
+impl Answer {
+    /// The `ANSWER` sent to Cognito, in the form the Verify trigger reads.
+    pub fn to_challenge_answer(&self) -> String {
+        let value: Value = match self {
+            Answer::Demographics {
+                birth_date,
+                member_id,
+                postal_code,
+            } => {
+                json!({ "birth_date": birth_date, "member_id": member_id, "postal_code": postal_code })
+            }
+            Answer::EmailCode(code) => return code.clone(),
+            Answer::Consent { grant_id } => json!({ "grant_id": grant_id }),
+        };
+        value.to_string()
+    }
 }
 
 /// Where a sign-in stands after a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Answer this challenge next, with this session.
-    Challenge { session: SignInSession, challenge: Challenge },
+    Challenge {
+        session: SignInSession,
+        challenge: Challenge,
+    },
     /// All three challenges passed and the grant is active.
-    SignedIn { subject: String, patient: String, grant_id: String },
+    SignedIn {
+        subject: String,
+        patient: String,
+        grant_id: String,
+    },
     /// The sign-in ended. Deliberately says nothing about why: not which answer was
     /// wrong, not whether the email exists, not whether the member is locked out.
     Failed,
@@ -73,7 +137,11 @@ pub enum SignInError {
 pub trait SignIn: Send + Sync {
     /// Starts a sign-in for the member whose email is `email`. Unknown emails start too,
     /// and fail only at the end, so the pages cannot be used to enumerate members.
-    fn start(&self, email: &str, context: &SignInContext) -> impl Future<Output = Result<Step, SignInError>> + Send;
+    fn start(
+        &self,
+        email: &str,
+        context: &SignInContext,
+    ) -> impl Future<Output = Result<Step, SignInError>> + Send;
 
     /// Answers the current challenge of `session`.
     fn answer(
