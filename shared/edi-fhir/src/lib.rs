@@ -185,7 +185,9 @@ pub enum SetOutcome {
         /// Claims (837 CLM, 835 CLP) or members (834 INS) in the set.
         claims: usize,
     },
-    Rejected { problems: Vec<Problem> },
+    Rejected {
+        problems: Vec<Problem>,
+    },
 }
 
 /// One problem, positioned for the JSON report and the 999.
@@ -198,9 +200,42 @@ pub struct Problem {
     pub segment_id: Option<String>,
     /// `CLM05-3`.
     pub element: Option<String>,
+    /// Which acknowledgement segment carries [`Problem::code`], and so how
+    /// much of the input the problem rejects.
+    pub level: ProblemLevel,
     /// The 999 IK304 / IK403 / IK502 (or TA105, AK905) code.
     pub code: String,
     pub message: String,
+}
+
+/// The layer a [`Problem`] belongs to: the 999 (and TA1) need it to put the
+/// code in the right segment, because the code values of IK304, IK403 and
+/// IK502 overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProblemLevel {
+    /// TA105: the whole interchange is rejected.
+    Interchange,
+    /// AK905: the functional group is rejected.
+    Group,
+    /// IK502: the transaction set is rejected.
+    Set,
+    /// IK304: a segment error inside a set.
+    Segment,
+    /// IK403: an element error inside a set.
+    Element,
+}
+
+impl From<x12::AckLevel> for ProblemLevel {
+    fn from(level: x12::AckLevel) -> Self {
+        match level {
+            x12::AckLevel::Interchange => Self::Interchange,
+            x12::AckLevel::Group => Self::Group,
+            x12::AckLevel::TransactionSet => Self::Set,
+            x12::AckLevel::Segment => Self::Segment,
+            x12::AckLevel::Element => Self::Element,
+        }
+    }
 }
 
 impl From<&X12Error> for Problem {
@@ -219,6 +254,7 @@ impl From<&X12Error> for Problem {
             file_segment_position: (p.segment_in_file > 0).then_some(p.segment_in_file),
             segment_id,
             element,
+            level: e.ack_code().level.into(),
             code: e.ack_code().code.to_owned(),
             message: e.reason.clone(),
         }
@@ -420,9 +456,9 @@ fn map_set(set: &TransactionSet<'_>, config: &MappingConfig) -> TransactionSetRe
         TransactionKind::Enrollment => "834",
     };
     let mapped = match guide.kind {
-        TransactionKind::Professional | TransactionKind::Institutional | TransactionKind::Dental => {
-            claim::map(set, config)
-        }
+        TransactionKind::Professional
+        | TransactionKind::Institutional
+        | TransactionKind::Dental => claim::map(set, config),
         TransactionKind::Remittance => remit::map(set, config),
         TransactionKind::Enrollment => enroll::map(set, config),
     };

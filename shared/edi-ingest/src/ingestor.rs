@@ -1,0 +1,410 @@
+//! The pipeline: claim the file in the ledger, convert it, apply what is accepted,
+//! write the report and 999, mark the source, record the file as done.
+
+use std::sync::Arc;
+
+use edi_fhir::{FileConversion, MappingConfig, Problem, ProblemLevel, SetOutcome};
+use fhir_store::{KeyValueStore, ResourceStore, StoreError};
+use serde::Serialize;
+
+use crate::ack::{AckEnvelope, generate_999};
+use crate::apply::apply_set;
+use crate::identity::FileIdentity;
+use crate::ledger::{self, Claim, Disposition, LedgerEntry};
+use crate::objects::{ObjectError, ObjectStore};
+use crate::report::{Report, Totals, WriteCounts};
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub mapping: MappingConfig,
+    /// Files up to this size are read into memory, converted completely, and only
+    /// then applied: the envelope verdict (IEA) comes at the end of a file, and
+    /// nothing may be applied before it is known. Larger files are refused with a
+    /// report. Memory is about 10× this bound (bytes, changes, JSON values).
+    pub max_file_bytes: usize,
+    /// An in-progress ledger claim older than this belongs to a run that crashed and
+    /// is taken over. Must exceed the longest possible run (the Lambda timeout).
+    pub stale_after_secs: i64,
+    /// Resources written concurrently.
+    pub write_concurrency: usize,
+    /// ISA15 of our 999s.
+    pub production: bool,
+}
+
+impl IngestConfig {
+    /// 64 MiB, 16 minutes (the Lambda maximum of 15 plus a margin), 16 writers.
+    pub fn new(mapping: MappingConfig) -> Self {
+        IngestConfig {
+            mapping,
+            max_file_bytes: 64 * 1024 * 1024,
+            stale_after_secs: 16 * 60,
+            write_concurrency: 16,
+            production: true,
+        }
+    }
+}
+
+/// What came of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// This run processed the file.
+    Ingested(Box<Ingested>),
+    /// The ledger says the file was processed before: nothing was done.
+    AlreadyDone {
+        disposition: Disposition,
+        totals: Totals,
+    },
+}
+
+/// The outputs of a processed file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ingested {
+    pub report: Report,
+    /// The 999, or `None` when the file had no transaction set to acknowledge.
+    pub ack: Option<String>,
+    /// True when this run took over the claim of a run that crashed.
+    pub resumed: bool,
+}
+
+impl IngestOutcome {
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            IngestOutcome::Ingested(done) => done.report.disposition(),
+            IngestOutcome::AlreadyDone { disposition, .. } => *disposition,
+        }
+    }
+
+    pub fn totals(&self) -> Totals {
+        match self {
+            IngestOutcome::Ingested(done) => done.report.totals,
+            IngestOutcome::AlreadyDone { totals, .. } => *totals,
+        }
+    }
+}
+
+/// Why a file could not be ingested now. Everything here leaves the store as a
+/// re-run expects it; [`IngestError::is_retryable`] says whether a re-run may help.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file} is being processed by another run; retry later")]
+    Busy { file: String },
+    #[error("the store failed while ingesting {file}: {source}")]
+    Store { file: String, source: StoreError },
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
+    #[error("the conversion of {file} did not finish: {reason}")]
+    Conversion { file: String, reason: String },
+}
+
+impl IngestError {
+    /// True for transient failures (a busy claim, throttling, the network), false for
+    /// what a retry cannot fix (a missing object, corrupt stored data).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IngestError::Busy { .. } => true,
+            IngestError::Store { source, .. } => {
+                matches!(source, StoreError::Backend(_) | StoreError::Conflict { .. })
+            }
+            IngestError::Objects(e) => matches!(e, ObjectError::Backend(_)),
+            IngestError::Conversion { .. } => false,
+        }
+    }
+}
+
+/// The ingest pipeline over one store that is both the resource store and the
+/// key-value store of the ledger (one DynamoDB table, or one redb file).
+pub struct Ingestor<S> {
+    store: Arc<S>,
+    config: IngestConfig,
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
+    pub fn new(store: Arc<S>, config: IngestConfig) -> Self {
+        Ingestor { store, config }
+    }
+
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// Ingests a file held in memory, without writing outputs anywhere: for
+    /// `patient-access ingest` and tests. Skips files the ledger says are done.
+    pub async fn ingest_bytes(
+        &self,
+        identity: &FileIdentity,
+        bytes: Vec<u8>,
+    ) -> Result<IngestOutcome, IngestError> {
+        if bytes.len() > self.config.max_file_bytes {
+            let refused = self.too_large(identity.label(), bytes.len() as u64);
+            return Ok(IngestOutcome::Ingested(Box::new(refused)));
+        }
+        let version = match self.claim(identity).await? {
+            Ok(version) => version,
+            Err(done) => return Ok(done),
+        };
+        let run = self.process(identity, bytes, version.1).await;
+        self.settle(identity, version.0, run).await
+    }
+
+    /// Ingests one object: read it, process it, write `output_key(…, "json")` and
+    /// `output_key(…, "999")`, dispose of the source, record it in the ledger. The
+    /// ledger is updated last, so a crash anywhere before leaves a claim that a
+    /// re-run takes over and completes.
+    pub async fn ingest_object<O: ObjectStore>(
+        &self,
+        objects: &O,
+        key: &str,
+    ) -> Result<IngestOutcome, IngestError> {
+        let object = match objects.get(key, self.config.max_file_bytes).await {
+            Ok(object) => object,
+            Err(ObjectError::TooLarge { label, size, .. }) => {
+                // Not claimed in the ledger: writing the same report twice is harmless.
+                let refused = self.too_large(&label, size);
+                write_outputs(objects, key, &refused).await?;
+                return Ok(IngestOutcome::Ingested(Box::new(refused)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let identity = object.identity;
+        let version = match self.claim(&identity).await? {
+            Ok(version) => version,
+            Err(done) => return Ok(done),
+        };
+        let run = match self.process(&identity, object.bytes, version.1).await {
+            Ok(done) => write_outputs(objects, key, &done)
+                .await
+                .map(|()| done)
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        self.settle(&identity, version.0, run).await
+    }
+
+    /// Claims the file: `Ok((version, resumed))` to go on, `Err(outcome)` when it is
+    /// already done.
+    async fn claim(
+        &self,
+        identity: &FileIdentity,
+    ) -> Result<Result<(u64, bool), IngestOutcome>, IngestError> {
+        let claim = ledger::claim(
+            self.store.as_ref(),
+            identity,
+            fhir_store::kv::unix_now(),
+            self.config.stale_after_secs,
+        )
+        .await
+        .map_err(|source| store_error(identity, source))?;
+        match claim {
+            Claim::Owned { version, resumed } => {
+                if resumed {
+                    tracing::warn!(
+                        file = identity.label(),
+                        "taking over a stale claim: re-running the file"
+                    );
+                }
+                Ok(Ok((version, resumed)))
+            }
+            Claim::Done(LedgerEntry::Done {
+                disposition,
+                totals,
+                ..
+            }) => {
+                tracing::info!(file = identity.label(), "already ingested: nothing to do");
+                Ok(Err(IngestOutcome::AlreadyDone {
+                    disposition,
+                    totals,
+                }))
+            }
+            Claim::Done(LedgerEntry::InProgress { .. }) | Claim::Busy => Err(IngestError::Busy {
+                file: identity.label().to_owned(),
+            }),
+        }
+    }
+
+    /// After processing (and writing the outputs): record the file as done; on any
+    /// error, release the claim so a retry can start at once.
+    async fn settle(
+        &self,
+        identity: &FileIdentity,
+        version: u64,
+        run: Result<Ingested, IngestError>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let finished = match run {
+            Ok(done) => self.finish(identity, version, &done).await.map(|()| done),
+            Err(e) => Err(e),
+        };
+        if finished.is_err()
+            && let Err(e) = ledger::release(self.store.as_ref(), identity, version).await
+        {
+            tracing::warn!(file = identity.label(), error = %e, "could not release the ledger claim; it will go stale");
+        }
+        finished.map(|done| IngestOutcome::Ingested(Box::new(done)))
+    }
+
+    async fn finish(
+        &self,
+        identity: &FileIdentity,
+        version: u64,
+        done: &Ingested,
+    ) -> Result<(), IngestError> {
+        let entry = LedgerEntry::Done {
+            file: identity.label().to_owned(),
+            finished_at: fhir_store::kv::unix_now(),
+            disposition: done.report.disposition(),
+            totals: done.report.totals,
+        };
+        let owned = ledger::finish(self.store.as_ref(), identity, version, &entry)
+            .await
+            .map_err(|source| store_error(identity, source))?;
+        if !owned {
+            tracing::warn!(
+                file = identity.label(),
+                "the claim was taken over meanwhile; the other run records the result"
+            );
+        }
+        let totals = &done.report.totals;
+        tracing::info!(
+            file = identity.label(),
+            disposition = done.report.disposition().as_str(),
+            sets_accepted = totals.sets_accepted,
+            sets_rejected = totals.sets_rejected,
+            claims = totals.claims,
+            created = totals.resources.created,
+            updated = totals.resources.updated,
+            unchanged = totals.resources.unchanged,
+            "ingested"
+        );
+        Ok(())
+    }
+
+    /// Converts completely, then applies every accepted set, unless an envelope
+    /// problem rejects the whole file.
+    async fn process(
+        &self,
+        identity: &FileIdentity,
+        bytes: Vec<u8>,
+        resumed: bool,
+    ) -> Result<Ingested, IngestError> {
+        let conversion = self.convert(identity, bytes).await?;
+        let mut writes = Vec::with_capacity(conversion.transaction_sets.len());
+        for set in &conversion.transaction_sets {
+            let counts = match (&set.outcome, conversion.rejects_everything) {
+                (SetOutcome::Accepted { changes, .. }, false) => {
+                    apply_set(self.store.as_ref(), changes, self.config.write_concurrency)
+                        .await
+                        .map_err(|source| store_error(identity, source))?
+                }
+                _ => WriteCounts::default(),
+            };
+            writes.push(counts);
+        }
+        let report = Report::new(identity.label(), &conversion, &writes);
+        let ack = generate_999(&conversion, &self.ack_envelope(identity, &conversion));
+        Ok(Ingested {
+            report,
+            ack,
+            resumed,
+        })
+    }
+
+    /// The conversion is CPU-bound: it runs on the blocking pool so that a large file
+    /// does not stall the async workers (the local server's HTTP requests).
+    async fn convert(
+        &self,
+        identity: &FileIdentity,
+        bytes: Vec<u8>,
+    ) -> Result<FileConversion, IngestError> {
+        let mapping = self.config.mapping.clone();
+        tokio::task::spawn_blocking(move || edi_fhir::convert(&bytes, &mapping))
+            .await
+            .map_err(|e| IngestError::Conversion {
+                file: identity.label().to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Our 999's envelope: ids swapped from the file's, the current UTC time, and a
+    /// control number derived from the file's identity, so a re-run produces the
+    /// same number.
+    fn ack_envelope(&self, identity: &FileIdentity, conversion: &FileConversion) -> AckEnvelope {
+        let now = time::OffsetDateTime::now_utc();
+        let digits = identity
+            .ledger_key()
+            .get(..8)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .unwrap_or(1);
+        AckEnvelope {
+            sender_id: conversion.receiver_id.clone().unwrap_or_default(),
+            receiver_id: conversion.sender_id.clone().unwrap_or_default(),
+            date: format!(
+                "{:04}{:02}{:02}",
+                now.year(),
+                u8::from(now.month()),
+                now.day()
+            ),
+            time: format!("{:02}{:02}", now.hour(), now.minute()),
+            control_number: digits % 999_999_999 + 1,
+            production: self.config.production,
+        }
+    }
+
+    fn too_large(&self, label: &str, size: u64) -> Ingested {
+        tracing::warn!(
+            file = label,
+            size,
+            max = self.config.max_file_bytes,
+            "file over the size limit: refused"
+        );
+        let problem = Problem {
+            segment_position: None,
+            file_segment_position: None,
+            segment_id: None,
+            element: None,
+            level: ProblemLevel::Interchange,
+            code: "024".to_owned(),
+            message: format!(
+                "the file is {size} bytes; files over {} bytes are not accepted. Split it into several interchanges.",
+                self.config.max_file_bytes
+            ),
+        };
+        Ingested {
+            report: Report::refused(label, problem),
+            ack: None,
+            resumed: false,
+        }
+    }
+}
+
+fn store_error(identity: &FileIdentity, source: StoreError) -> IngestError {
+    IngestError::Store {
+        file: identity.label().to_owned(),
+        source,
+    }
+}
+
+/// Writes the report and 999 where the object store puts outputs, then disposes of
+/// the source. Idempotent: overwriting the same outputs, tagging again, are no-ops
+/// in effect.
+async fn write_outputs<O: ObjectStore>(
+    objects: &O,
+    key: &str,
+    done: &Ingested,
+) -> Result<(), ObjectError> {
+    let disposition = done.report.disposition();
+    let report_key = objects.output_key(key, disposition, "json");
+    objects
+        .put(
+            &report_key,
+            done.report.to_json().into_bytes(),
+            "application/json",
+        )
+        .await?;
+    if let Some(ack) = &done.ack {
+        let ack_key = objects.output_key(key, disposition, "999");
+        objects
+            .put(&ack_key, ack.clone().into_bytes(), "application/edi-x12")
+            .await?;
+    }
+    objects.dispose(key, disposition).await
+}
