@@ -32,7 +32,12 @@ pub struct SearchsetWriter {
 impl SearchsetWriter {
     /// Starts a Bundle with its `self` and, when another page exists, `next` link.
     /// `total` is given only when it is known without counting beyond this page.
-    pub fn new(base_url: &str, self_link: &str, next_link: Option<&str>, total: Option<usize>) -> Self {
+    pub fn new(
+        base_url: &str,
+        self_link: &str,
+        next_link: Option<&str>,
+        total: Option<usize>,
+    ) -> Self {
         let mut out = String::with_capacity(16 * 1024);
         out.push_str(r#"{"resourceType":"Bundle","type":"searchset""#);
         if let Some(total) = total {
@@ -47,7 +52,11 @@ impl SearchsetWriter {
             out.push('}');
         }
         out.push_str(r#"],"entry":["#);
-        SearchsetWriter { out, base_url: base_url.to_owned(), entries: 0 }
+        SearchsetWriter {
+            out,
+            base_url: base_url.to_owned(),
+            entries: 0,
+        }
     }
 
     pub fn push(&mut self, record: &ResourceRecord, mode: SearchMode) {
@@ -103,7 +112,12 @@ mod tests {
 
     #[test]
     fn writes_a_valid_searchset_with_links_and_modes() {
-        let mut writer = SearchsetWriter::new("http://x", "http://x/Patient?_id=a", Some("http://x/next\"q"), None);
+        let mut writer = SearchsetWriter::new(
+            "http://x",
+            "http://x/Patient?_id=a",
+            Some("http://x/next\"q"),
+            None,
+        );
         writer.push(&record("a"), SearchMode::Match);
         writer.push(&record("b"), SearchMode::Include);
         let bundle: serde_json::Value = serde_json::from_str(&writer.finish()).unwrap();

@@ -22,8 +22,29 @@ pub struct OAuthUris {
     pub manage: String,
 }
 
+impl OAuthUris {
+    /// The endpoints of the authorization server whose issuer URL is `issuer`.
+    ///
+    /// The one place these paths are spelled: `/metadata` (here) and the SMART and
+    /// OpenID discovery documents (crate `smart-server`) both call it, so the
+    /// CapabilityStatement can never advertise other URLs than discovery does.
+    pub fn for_issuer(issuer: &str) -> OAuthUris {
+        let issuer = issuer.trim_end_matches('/');
+        OAuthUris {
+            authorize: format!("{issuer}/authorize"),
+            token: format!("{issuer}/token"),
+            revoke: format!("{issuer}/revoke"),
+            introspect: format!("{issuer}/introspect"),
+            manage: format!("{issuer}/connected-apps"),
+        }
+    }
+}
+
 pub fn capability_statement(config: &ApiConfig, software_version: &str) -> Value {
-    let resources: Vec<Value> = ResourceType::ALL.into_iter().map(resource_capability).collect();
+    let resources: Vec<Value> = ResourceType::ALL
+        .into_iter()
+        .map(resource_capability)
+        .collect();
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -63,8 +84,10 @@ fn security(config: &ApiConfig) -> Value {
             ("introspect", &oauth.introspect),
             ("manage", &oauth.manage),
         ];
-        let extension: Vec<Value> =
-            uris.iter().map(|(name, url)| json!({"url": name, "valueUri": url})).collect();
+        let extension: Vec<Value> = uris
+            .iter()
+            .map(|(name, url)| json!({"url": name, "valueUri": url}))
+            .collect();
         security["extension"] = json!([{
             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
             "extension": extension,
@@ -86,8 +109,10 @@ fn resource_capability(resource_type: ResourceType) -> Value {
             })
         })
         .collect();
-    let includes: Vec<String> =
-        includes(resource_type).iter().map(|i| format!("{resource_type}:{}", i.param)).collect();
+    let includes: Vec<String> = includes(resource_type)
+        .iter()
+        .map(|i| format!("{resource_type}:{}", i.param))
+        .collect();
     let mut resource = json!({
         "type": resource_type.as_str(),
         "profile": profiles.first().copied().unwrap_or_default(),
@@ -124,14 +149,20 @@ fn kind_code(kind: ParamKind) -> &'static str {
 }
 
 /// Answers `GET /metadata` (no token needed, as FHIR and Inferno expect).
-pub fn metadata_response(config: &ApiConfig, request: &http::Request<bytes::Bytes>) -> http::Response<bytes::Bytes> {
+pub fn metadata_response(
+    config: &ApiConfig,
+    request: &http::Request<bytes::Bytes>,
+) -> http::Response<bytes::Bytes> {
     let format = crate::format_param(request);
     let flavour = match crate::negotiate::negotiate(format.as_deref(), request.headers()) {
         Ok(flavour) => flavour,
         Err(error) => return crate::error_response(&error, crate::JsonFlavour::Fhir),
     };
     if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-        let error = crate::ApiError::MethodNotAllowed { method: request.method().to_string(), allow: "GET" };
+        let error = crate::ApiError::MethodNotAllowed {
+            method: request.method().to_string(),
+            allow: "GET",
+        };
         return crate::error_response(&error, flavour);
     }
     let body = capability_statement(config, env!("CARGO_PKG_VERSION")).to_string();

@@ -15,7 +15,10 @@ pub enum ApiError {
     Unauthorized { www_authenticate: String },
     /// The token is valid but its scopes do not cover this interaction.
     #[error("the access token's scopes do not allow {interaction} of {resource_type}")]
-    InsufficientScope { resource_type: fhir::ResourceType, interaction: &'static str },
+    InsufficientScope {
+        resource_type: fhir::ResourceType,
+        interaction: &'static str,
+    },
     /// Unknown, or outside the caller's compartment: the two are indistinguishable.
     #[error("{0} is not known")]
     NotFound(String),
@@ -57,9 +60,9 @@ impl ApiError {
             ApiError::InsufficientScope { .. } => IssueCode::Forbidden,
             ApiError::NotFound(_) => IssueCode::NotFound,
             ApiError::Gone(_) => IssueCode::Deleted,
-            ApiError::MethodNotAllowed { .. } | ApiError::NotAcceptable | ApiError::UnsupportedMediaType => {
-                IssueCode::NotSupported
-            }
+            ApiError::MethodNotAllowed { .. }
+            | ApiError::NotAcceptable
+            | ApiError::UnsupportedMediaType => IssueCode::NotSupported,
             ApiError::PayloadTooLarge { .. } => IssueCode::TooCostly,
             ApiError::Internal(_) => IssueCode::Exception,
         };

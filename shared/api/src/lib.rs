@@ -31,7 +31,6 @@ use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, LAST_MODIFI
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use smart_auth::{Access, CursorSealer, Interaction, Principal, TokenVerifier, may_access};
 
-
 use route::Route;
 
 /// Settings shared by every resource handler.
@@ -50,7 +49,18 @@ pub struct ApiConfig {
     pub cursor_lifetime: Duration,
     /// OAuth endpoints advertised in the CapabilityStatement, once sign-in exists.
     pub oauth: Option<OAuthUris>,
+    /// How long one grant-status answer is reused before the Consent is read again:
+    /// the longest an unexpired access token keeps working after its grant is revoked.
+    /// At most [`MAX_GRANT_CACHE_TTL`].
+    pub grant_cache_ttl: Duration,
+    /// Accept tokens that carry no `grant_id` (the local `patient-access token` dev
+    /// command and the runner's tests). Never set on Lambda: every token the
+    /// authorization server mints names its grant.
+    pub allow_tokens_without_grant: bool,
 }
+
+/// The upper bound on [`ApiConfig::grant_cache_ttl`] (member-auth.md §1.1: ≤ 60 s).
+pub const MAX_GRANT_CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl ApiConfig {
     pub fn new(base_url: impl Into<String>) -> Self {
@@ -63,6 +73,8 @@ impl ApiConfig {
             max_body_bytes: 64 * 1024,
             cursor_lifetime: Duration::from_secs(3600),
             oauth: None,
+            grant_cache_ttl: MAX_GRANT_CACHE_TTL,
+            allow_tokens_without_grant: false,
         }
     }
 }
@@ -74,6 +86,7 @@ pub struct ResourceApi<S> {
     verifier: Arc<TokenVerifier>,
     sealer: Arc<CursorSealer>,
     config: Arc<ApiConfig>,
+    grants: Arc<GrantCache>,
 }
 
 impl<S> Clone for ResourceApi<S> {
@@ -84,6 +97,7 @@ impl<S> Clone for ResourceApi<S> {
             verifier: Arc::clone(&self.verifier),
             sealer: Arc::clone(&self.sealer),
             config: Arc::clone(&self.config),
+            grants: Arc::clone(&self.grants),
         }
     }
 }
@@ -96,7 +110,17 @@ impl<S: ResourceStore> ResourceApi<S> {
         sealer: Arc<CursorSealer>,
         config: Arc<ApiConfig>,
     ) -> Self {
-        ResourceApi { resource_type, store, verifier, sealer, config }
+        let grants = Arc::new(GrantCache::new(
+            config.grant_cache_ttl.min(MAX_GRANT_CACHE_TTL),
+        ));
+        ResourceApi {
+            resource_type,
+            store,
+            verifier,
+            sealer,
+            config,
+            grants,
+        }
     }
 
     pub fn resource_type(&self) -> ResourceType {
@@ -105,13 +129,14 @@ impl<S: ResourceStore> ResourceApi<S> {
 
     /// Answers one HTTP request. Never fails: every error becomes an OperationOutcome.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let response = match negotiate::negotiate(format_param(&request).as_deref(), request.headers()) {
-            Ok(flavour) => match self.respond(&request, flavour).await {
-                Ok(response) => response,
-                Err(error) => error_response(&error, flavour),
-            },
-            Err(error) => error_response(&error, JsonFlavour::Fhir),
-        };
+        let response =
+            match negotiate::negotiate(format_param(&request).as_deref(), request.headers()) {
+                Ok(flavour) => match self.respond(&request, flavour).await {
+                    Ok(response) => response,
+                    Err(error) => error_response(&error, flavour),
+                },
+                Err(error) => error_response(&error, JsonFlavour::Fhir),
+            };
         if request.method() == Method::HEAD {
             let (parts, _) = response.into_parts();
             return Response::from_parts(parts, Bytes::new());
@@ -119,10 +144,17 @@ impl<S: ResourceStore> ResourceApi<S> {
         response
     }
 
-    async fn respond(&self, request: &Request<Bytes>, flavour: JsonFlavour) -> Result<Response<Bytes>, ApiError> {
+    async fn respond(
+        &self,
+        request: &Request<Bytes>,
+        flavour: JsonFlavour,
+    ) -> Result<Response<Bytes>, ApiError> {
         let route = route::parse(request.method(), request.uri().path())?;
         if route.resource_type() != self.resource_type {
-            return Err(ApiError::NotFound(format!("no FHIR endpoint at {}", route.resource_type())));
+            return Err(ApiError::NotFound(format!(
+                "no FHIR endpoint at {}",
+                route.resource_type()
+            )));
         }
         let principal = self.authenticate(request).await?;
         let outcome = match &route {
@@ -131,11 +163,18 @@ impl<S: ResourceStore> ResourceApi<S> {
             Route::SearchGet { .. } => {
                 let query = request.uri().query().unwrap_or_default().as_bytes();
                 self.check_size(query.len())?;
-                self.search(&principal, params::decode(query)?, request.headers(), flavour).await
+                self.search(
+                    &principal,
+                    params::decode(query)?,
+                    request.headers(),
+                    flavour,
+                )
+                .await
             }
             Route::SearchPost { .. } => {
                 let params = self.post_search_params(request)?;
-                self.search(&principal, params, request.headers(), flavour).await
+                self.search(&principal, params, request.headers(), flavour)
+                    .await
             }
         };
         audit(&principal, &route, &outcome);
@@ -143,16 +182,61 @@ impl<S: ResourceStore> ResourceApi<S> {
     }
 
     async fn authenticate(&self, request: &Request<Bytes>) -> Result<Principal, ApiError> {
-        let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        self.verifier.verify(header).await.map_err(|error| {
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = self.verifier.verify(header).await.map_err(|error| {
             tracing::info!(target: "audit", resource_type = %self.resource_type, reason = %error, "token rejected");
             ApiError::Unauthorized { www_authenticate: error.www_authenticate() }
-        })
+        })?;
+        self.check_grant(&principal).await?;
+        Ok(principal)
+    }
+
+    /// A valid signature is not enough: the grant behind the token must still be in
+    /// force, so revoking a consent (or disabling the app) stops its unexpired access
+    /// tokens within [`ApiConfig::grant_cache_ttl`].
+    async fn check_grant(&self, principal: &Principal) -> Result<(), ApiError> {
+        let refuse = |reason: &'static str| {
+            tracing::info!(target: "audit", resource_type = %self.resource_type, client_id = %principal.client_id, reason, "token rejected");
+            ApiError::Unauthorized {
+                www_authenticate: smart_auth::AuthError::InvalidSignature.www_authenticate(),
+            }
+        };
+        let Some(grant_id) = principal.grant_id.as_deref() else {
+            return if self.config.allow_tokens_without_grant {
+                Ok(())
+            } else {
+                Err(refuse("token names no grant"))
+            };
+        };
+        if let Some(usable) = self.grants.cached(grant_id, principal) {
+            return if usable {
+                Ok(())
+            } else {
+                Err(refuse("grant not active"))
+            };
+        }
+        let grant = member_consent::grants::get(self.store.as_ref(), grant_id)
+            .await
+            .map_err(|e| ApiError::Internal(format!("grant lookup failed: {e}")))?;
+        let usable = grant.is_some_and(|g| {
+            g.belongs_to(&principal.client_id, &principal.patient) && g.is_usable(unix_now())
+        });
+        self.grants.remember(grant_id, principal, usable);
+        if usable {
+            Ok(())
+        } else {
+            Err(refuse("grant not active"))
+        }
     }
 
     fn check_size(&self, len: usize) -> Result<(), ApiError> {
         if len > self.config.max_body_bytes {
-            return Err(ApiError::PayloadTooLarge { limit: self.config.max_body_bytes });
+            return Err(ApiError::PayloadTooLarge {
+                limit: self.config.max_body_bytes,
+            });
         }
         Ok(())
     }
@@ -162,7 +246,11 @@ impl<S: ResourceStore> ResourceApi<S> {
         let body = request.body();
         let query = request.uri().query().unwrap_or_default().as_bytes();
         self.check_size(body.len() + query.len())?;
-        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let media = content_type.split(';').next().unwrap_or_default().trim();
         if !body.is_empty() && !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(ApiError::UnsupportedMediaType);
@@ -172,7 +260,11 @@ impl<S: ResourceStore> ResourceApi<S> {
         Ok(params)
     }
 
-    fn require_scope(&self, principal: &Principal, interaction: Interaction) -> Result<(), ApiError> {
+    fn require_scope(
+        &self,
+        principal: &Principal,
+        interaction: Interaction,
+    ) -> Result<(), ApiError> {
         if principal.scopes.allows(self.resource_type, interaction) {
             Ok(())
         } else {
@@ -186,9 +278,18 @@ impl<S: ResourceStore> ResourceApi<S> {
         }
     }
 
-    async fn read(&self, principal: &Principal, id: &str, flavour: JsonFlavour) -> Result<Response<Bytes>, ApiError> {
+    async fn read(
+        &self,
+        principal: &Principal,
+        id: &str,
+        flavour: JsonFlavour,
+    ) -> Result<Response<Bytes>, ApiError> {
         self.require_scope(principal, Interaction::Read)?;
-        let record = if fhir::is_valid_id(id) { self.store.get(self.resource_type, id).await? } else { None };
+        let record = if fhir::is_valid_id(id) {
+            self.store.get(self.resource_type, id).await?
+        } else {
+            None
+        };
         let record = self.visible(principal, record, id)?;
         Ok(resource_response(&record, flavour))
     }
@@ -202,7 +303,11 @@ impl<S: ResourceStore> ResourceApi<S> {
     ) -> Result<Response<Bytes>, ApiError> {
         self.require_scope(principal, Interaction::Read)?;
         let record = match (fhir::is_valid_id(id), version.parse::<u64>()) {
-            (true, Ok(version)) => self.store.get_version(self.resource_type, id, version).await?,
+            (true, Ok(version)) => {
+                self.store
+                    .get_version(self.resource_type, id, version)
+                    .await?
+            }
             _ => None,
         };
         let label = format!("{id}/_history/{version}");
@@ -218,14 +323,92 @@ impl<S: ResourceStore> ResourceApi<S> {
         record: Option<ResourceRecord>,
         label: &str,
     ) -> Result<ResourceRecord, ApiError> {
-        let not_found = || ApiError::NotFound(format!("{}/{}", self.resource_type, printable(label)));
+        let not_found =
+            || ApiError::NotFound(format!("{}/{}", self.resource_type, printable(label)));
         let record = record.ok_or_else(not_found)?;
-        match may_access(principal, self.resource_type, record.index.compartment.as_deref(), Interaction::Read) {
-            Access::Allowed if record.deleted => Err(ApiError::Gone(format!("{}/{}", self.resource_type, record.id))),
+        match may_access(
+            principal,
+            self.resource_type,
+            record.index.compartment.as_deref(),
+            Interaction::Read,
+        ) {
+            Access::Allowed if record.deleted => Err(ApiError::Gone(format!(
+                "{}/{}",
+                self.resource_type, record.id
+            ))),
             Access::Allowed => Ok(record),
             Access::NotFound | Access::Forbidden => Err(not_found()),
         }
     }
+}
+
+/// Grant-status answers per grant id, each reused for at most the configured TTL.
+///
+/// One per handler instance (a Lambda execution environment), so a revocation is seen
+/// by every instance within the TTL without any cross-instance invalidation.
+struct GrantCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, GrantAnswer>>,
+}
+
+struct GrantAnswer {
+    client_id: String,
+    patient: String,
+    usable: bool,
+    at: std::time::Instant,
+}
+
+/// Above this many entries the cache is cleared rather than grown: a busy instance
+/// re-reads some grants, and a flood of made-up grant ids cannot exhaust memory.
+const GRANT_CACHE_MAX_ENTRIES: usize = 10_000;
+
+impl GrantCache {
+    fn new(ttl: Duration) -> GrantCache {
+        GrantCache {
+            ttl,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn cached(&self, grant_id: &str, principal: &Principal) -> Option<bool> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let answer = entries
+            .get(grant_id)
+            .filter(|a| a.at.elapsed() < self.ttl)?;
+        // A token naming someone else's grant is refused, whatever the grant's status.
+        Some(
+            answer.usable
+                && answer.client_id == principal.client_id
+                && answer.patient == principal.patient,
+        )
+    }
+
+    fn remember(&self, grant_id: &str, principal: &Principal, usable: bool) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= GRANT_CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+            let answer = GrantAnswer {
+                client_id: principal.client_id.clone(),
+                patient: principal.patient.clone(),
+                usable,
+                at: std::time::Instant::now(),
+            };
+            entries.insert(grant_id.to_owned(), answer);
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn printable(text: &str) -> String {
@@ -234,11 +417,18 @@ fn printable(text: &str) -> String {
 
 fn format_param(request: &Request<Bytes>) -> Option<String> {
     let query = request.uri().query()?;
-    form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == "_format").map(|(_, v)| v.into_owned()).last()
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "_format")
+        .map(|(_, v)| v.into_owned())
+        .last()
 }
 
 fn resource_response(record: &ResourceRecord, flavour: JsonFlavour) -> Response<Bytes> {
-    let mut response = json_response(StatusCode::OK, Bytes::from(record.body.to_string()), flavour);
+    let mut response = json_response(
+        StatusCode::OK,
+        Bytes::from(record.body.to_string()),
+        flavour,
+    );
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", record.version_id)) {
         headers.insert(ETAG, etag);
@@ -257,11 +447,18 @@ fn http_date(instant: &fhir::Instant) -> Option<HeaderValue> {
     HeaderValue::from_str(&dt.format(&format).ok()?).ok()
 }
 
-pub(crate) fn json_response(status: StatusCode, body: Bytes, flavour: JsonFlavour) -> Response<Bytes> {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: Bytes,
+    flavour: JsonFlavour,
+) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(flavour.content_type()));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(flavour.content_type()),
+    );
     // Member data must not sit in shared caches.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

@@ -31,7 +31,12 @@ pub fn negotiate(format_param: Option<&str>, headers: &HeaderMap) -> Result<Json
             _ => Err(ApiError::NotAcceptable),
         };
     }
-    let accept = headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let accept = headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     if accept.trim().is_empty() {
         return Ok(JsonFlavour::Fhir);
     }
@@ -47,7 +52,9 @@ pub fn negotiate(format_param: Option<&str>, headers: &HeaderMap) -> Result<Json
             continue;
         }
         let flavour = match media.as_str() {
-            "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" => JsonFlavour::Fhir,
+            "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" => {
+                JsonFlavour::Fhir
+            }
             "application/json" => JsonFlavour::Plain,
             _ => continue,
         };
@@ -72,25 +79,43 @@ mod tests {
 
     #[test]
     fn fhir_json_is_the_default() {
-        assert_eq!(negotiate(None, &HeaderMap::new()).unwrap(), JsonFlavour::Fhir);
+        assert_eq!(
+            negotiate(None, &HeaderMap::new()).unwrap(),
+            JsonFlavour::Fhir
+        );
         assert_eq!(negotiate(None, &accept("*/*")).unwrap(), JsonFlavour::Fhir);
     }
 
     #[test]
     fn plain_json_is_honoured() {
-        assert_eq!(negotiate(None, &accept("application/json")).unwrap(), JsonFlavour::Plain);
-        assert_eq!(negotiate(Some("application/json"), &HeaderMap::new()).unwrap(), JsonFlavour::Plain);
+        assert_eq!(
+            negotiate(None, &accept("application/json")).unwrap(),
+            JsonFlavour::Plain
+        );
+        assert_eq!(
+            negotiate(Some("application/json"), &HeaderMap::new()).unwrap(),
+            JsonFlavour::Plain
+        );
     }
 
     #[test]
     fn format_parameter_overrides_accept() {
-        assert_eq!(negotiate(Some("json"), &accept("application/fhir+xml")).unwrap(), JsonFlavour::Fhir);
-        assert!(matches!(negotiate(Some("xml"), &HeaderMap::new()), Err(ApiError::NotAcceptable)));
+        assert_eq!(
+            negotiate(Some("json"), &accept("application/fhir+xml")).unwrap(),
+            JsonFlavour::Fhir
+        );
+        assert!(matches!(
+            negotiate(Some("xml"), &HeaderMap::new()),
+            Err(ApiError::NotAcceptable)
+        ));
     }
 
     #[test]
     fn xml_only_is_not_acceptable() {
-        assert!(matches!(negotiate(None, &accept("application/fhir+xml")), Err(ApiError::NotAcceptable)));
+        assert!(matches!(
+            negotiate(None, &accept("application/fhir+xml")),
+            Err(ApiError::NotAcceptable)
+        ));
         assert!(matches!(
             negotiate(None, &accept("application/fhir+json;q=0, application/xml")),
             Err(ApiError::NotAcceptable)

@@ -12,13 +12,20 @@ pub type Params = Vec<(String, String)>;
 /// crate accepts a space where a time-zone `+` was sent unencoded.
 pub fn decode(encoded: &[u8]) -> Result<Params, ApiError> {
     if std::str::from_utf8(encoded).is_err() {
-        return Err(ApiError::BadRequest("the parameters are not valid UTF-8".into()));
+        return Err(ApiError::BadRequest(
+            "the parameters are not valid UTF-8".into(),
+        ));
     }
     // form_urlencoded replaces invalid percent-decoded UTF-8 with U+FFFD; treat that as
     // malformed input rather than searching for a mangled value.
     let params: Params = form_urlencoded::parse(encoded).into_owned().collect();
-    if params.iter().any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}')) {
-        return Err(ApiError::BadRequest("a parameter is not valid percent-encoded UTF-8".into()));
+    if params
+        .iter()
+        .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+    {
+        return Err(ApiError::BadRequest(
+            "a parameter is not valid percent-encoded UTF-8".into(),
+        ));
     }
     if params.iter().any(|(k, _)| k.is_empty()) {
         return Err(ApiError::BadRequest("a parameter has no name".into()));
@@ -46,7 +53,8 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent_escapes() {
-        let params = decode(b"patient=Patient%2Fp1&service-date=gt2019-11-01T00:00:00+00:00").unwrap();
+        let params =
+            decode(b"patient=Patient%2Fp1&service-date=gt2019-11-01T00:00:00+00:00").unwrap();
         assert_eq!(params[0], ("patient".into(), "Patient/p1".into()));
         assert_eq!(params[1].1, "gt2019-11-01T00:00:00 00:00");
     }

@@ -6,10 +6,21 @@ use crate::ApiError;
 /// The FHIR RESTful interactions this server answers, parsed from method and path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    Read { resource_type: ResourceType, id: String },
-    Vread { resource_type: ResourceType, id: String, version: String },
-    SearchGet { resource_type: ResourceType },
-    SearchPost { resource_type: ResourceType },
+    Read {
+        resource_type: ResourceType,
+        id: String,
+    },
+    Vread {
+        resource_type: ResourceType,
+        id: String,
+        version: String,
+    },
+    SearchGet {
+        resource_type: ResourceType,
+    },
+    SearchPost {
+        resource_type: ResourceType,
+    },
 }
 
 impl Route {
@@ -40,9 +51,19 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
     let (route, allow) = match segments.as_slice() {
         [_] => (Route::SearchGet { resource_type }, SEARCH),
         [_, "_search"] => (Route::SearchPost { resource_type }, "POST"),
-        [_, id] => (Route::Read { resource_type, id: (*id).to_owned() }, READ_ONLY),
+        [_, id] => (
+            Route::Read {
+                resource_type,
+                id: (*id).to_owned(),
+            },
+            READ_ONLY,
+        ),
         [_, id, "_history", version] => (
-            Route::Vread { resource_type, id: (*id).to_owned(), version: (*version).to_owned() },
+            Route::Vread {
+                resource_type,
+                id: (*id).to_owned(),
+                version: (*version).to_owned(),
+            },
             READ_ONLY,
         ),
         _ => return Err(not_found()),
@@ -50,7 +71,10 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
     let method_ok = match &route {
         Route::SearchGet { .. } if *method == Method::POST => {
             // `POST /Type` is FHIR create, which this read-only server does not offer.
-            return Err(ApiError::MethodNotAllowed { method: method.to_string(), allow: SEARCH });
+            return Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: SEARCH,
+            });
         }
         Route::SearchGet { .. } | Route::Read { .. } | Route::Vread { .. } => {
             *method == Method::GET || *method == Method::HEAD
@@ -60,7 +84,10 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
     if method_ok {
         Ok(route)
     } else {
-        Err(ApiError::MethodNotAllowed { method: method.to_string(), allow })
+        Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow,
+        })
     }
 }
 
@@ -76,18 +103,28 @@ mod tests {
     #[test]
     fn parses_every_interaction() {
         let t = ResourceType::ExplanationOfBenefit;
-        assert_eq!(parse(&Method::GET, "/ExplanationOfBenefit").ok(), Some(Route::SearchGet { resource_type: t }));
+        assert_eq!(
+            parse(&Method::GET, "/ExplanationOfBenefit").ok(),
+            Some(Route::SearchGet { resource_type: t })
+        );
         assert_eq!(
             parse(&Method::POST, "/ExplanationOfBenefit/_search").ok(),
             Some(Route::SearchPost { resource_type: t })
         );
         assert_eq!(
             parse(&Method::GET, "/ExplanationOfBenefit/e1").ok(),
-            Some(Route::Read { resource_type: t, id: "e1".into() })
+            Some(Route::Read {
+                resource_type: t,
+                id: "e1".into()
+            })
         );
         assert_eq!(
             parse(&Method::GET, "/ExplanationOfBenefit/e1/_history/2").ok(),
-            Some(Route::Vread { resource_type: t, id: "e1".into(), version: "2".into() })
+            Some(Route::Vread {
+                resource_type: t,
+                id: "e1".into(),
+                version: "2".into()
+            })
         );
     }
 
@@ -108,8 +145,16 @@ mod tests {
 
     #[test]
     fn unknown_types_and_deep_paths_are_not_found() {
-        for path in ["/Observation", "/", "/Patient/p1/_history", "/Patient/p1/x/y/z"] {
-            assert!(matches!(parse(&Method::GET, path), Err(ApiError::NotFound(_))), "{path}");
+        for path in [
+            "/Observation",
+            "/",
+            "/Patient/p1/_history",
+            "/Patient/p1/x/y/z",
+        ] {
+            assert!(
+                matches!(parse(&Method::GET, path), Err(ApiError::NotFound(_))),
+                "{path}"
+            );
         }
     }
 }

@@ -29,7 +29,10 @@ enum Plan {
     /// `_id` names the candidates: read them directly.
     Ids(Vec<String>),
     /// Page through one partition and match the remaining criteria in memory.
-    Partition { partition: Partition, descending: bool },
+    Partition {
+        partition: Partition,
+        descending: bool,
+    },
 }
 
 /// One page of matches and where the next page starts.
@@ -49,20 +52,27 @@ impl<S: ResourceStore> ResourceApi<S> {
         self.require_scope(principal, Interaction::Search)?;
         let cursor = params::take(&mut params, CURSOR_PARAM);
         let request = fhir_search::parse_search(self.resource_type, &params, handling(headers))?;
-        let count = request.count().map_or(self.config.default_count, |c| c as usize).clamp(1, self.config.max_count);
+        let count = request
+            .count()
+            .map_or(self.config.default_count, |c| c as usize)
+            .clamp(1, self.config.max_count);
         let binding = self.binding(principal, &request);
         let after = match &cursor {
             Some(token) => Some(SortKey(
                 self.sealer
                     .open(token, &binding, std::time::SystemTime::now())
-                    .map_err(|_| ApiError::BadRequest("the paging cursor is invalid or has expired".into()))?
+                    .map_err(|_| {
+                        ApiError::BadRequest("the paging cursor is invalid or has expired".into())
+                    })?
                     .position,
             )),
             None => None,
         };
 
         let matches = self.find_matches(principal, &request, count, after).await?;
-        let included = self.find_includes(principal, &request, &matches.records).await?;
+        let included = self
+            .find_includes(principal, &request, &matches.records)
+            .await?;
 
         let query = request.canonical_query();
         let self_link = self.link(&query, count, cursor.as_deref());
@@ -76,14 +86,23 @@ impl<S: ResourceStore> ResourceApi<S> {
         });
         let next_link = next_link.transpose()?;
         let total = (cursor.is_none() && next_link.is_none()).then_some(matches.records.len());
-        let mut writer = SearchsetWriter::new(&self.config.base_url, &self_link, next_link.as_deref(), total);
+        let mut writer = SearchsetWriter::new(
+            &self.config.base_url,
+            &self_link,
+            next_link.as_deref(),
+            total,
+        );
         for (_, record) in &matches.records {
             writer.push(record, SearchMode::Match);
         }
         for record in &included {
             writer.push(record, SearchMode::Include);
         }
-        Ok(json_response(StatusCode::OK, Bytes::from(writer.finish()), flavour))
+        Ok(json_response(
+            StatusCode::OK,
+            Bytes::from(writer.finish()),
+            flavour,
+        ))
     }
 
     /// A cursor is only good for the same client, member, type and query.
@@ -123,22 +142,34 @@ impl<S: ResourceStore> ResourceApi<S> {
         }
         if let Some(ids) = request.ids() {
             if ids.len() > MAX_IDS {
-                return Err(ApiError::BadRequest(format!("_id may name at most {MAX_IDS} ids")));
+                return Err(ApiError::BadRequest(format!(
+                    "_id may name at most {MAX_IDS} ids"
+                )));
             }
             return Ok(Plan::Ids(ids));
         }
         let plan = if resource_type.is_member_owned() {
             Plan::Partition {
-                partition: Partition::Compartment { patient: principal.patient.clone(), resource_type },
+                partition: Partition::Compartment {
+                    patient: principal.patient.clone(),
+                    resource_type,
+                },
                 descending: true,
             }
         } else if let Some(hint) = request.lookup_hint() {
             Plan::Partition {
-                partition: Partition::Lookup { resource_type, param: hint.param.to_owned(), prefix: hint.prefix },
+                partition: Partition::Lookup {
+                    resource_type,
+                    param: hint.param.to_owned(),
+                    prefix: hint.prefix,
+                },
                 descending: false,
             }
         } else {
-            Plan::Partition { partition: Partition::Type(resource_type), descending: true }
+            Plan::Partition {
+                partition: Partition::Type(resource_type),
+                descending: true,
+            }
         };
         Ok(plan)
     }
@@ -151,10 +182,20 @@ impl<S: ResourceStore> ResourceApi<S> {
         after: Option<SortKey>,
     ) -> Result<Matches, ApiError> {
         let candidates = match self.plan(principal, request)? {
-            Plan::Empty => return Ok(Matches { records: Vec::new(), next: None }),
+            Plan::Empty => {
+                return Ok(Matches {
+                    records: Vec::new(),
+                    next: None,
+                });
+            }
             Plan::Ids(ids) => self.candidates_by_id(&ids).await?,
-            Plan::Partition { partition, descending } => {
-                return self.page_through(principal, request, count, after, partition, descending).await;
+            Plan::Partition {
+                partition,
+                descending,
+            } => {
+                return self
+                    .page_through(principal, request, count, after, partition, descending)
+                    .await;
             }
         };
         // Direct reads: order them like a partition listing and page in memory.
@@ -212,19 +253,31 @@ impl<S: ResourceStore> ResourceApi<S> {
                 }
             }
             if !page.more {
-                return Ok(Matches { records: found, next: None });
+                return Ok(Matches {
+                    records: found,
+                    next: None,
+                });
             }
             limit = FILTER_BATCH;
         }
     }
 
     /// The search criteria and the access rule, for one candidate.
-    fn is_match(&self, principal: &Principal, request: &SearchRequest, record: &ResourceRecord) -> bool {
+    fn is_match(
+        &self,
+        principal: &Principal,
+        request: &SearchRequest,
+        record: &ResourceRecord,
+    ) -> bool {
         !record.deleted
             && record.resource_type == self.resource_type
             && request.matches(&record.id, &record.last_updated, &record.index)
-            && may_access(principal, record.resource_type, record.index.compartment.as_deref(), Interaction::Search)
-                == Access::Allowed
+            && may_access(
+                principal,
+                record.resource_type,
+                record.index.compartment.as_deref(),
+                Interaction::Search,
+            ) == Access::Allowed
     }
 
     /// `_include` and `_include:iterate`: every included resource passes the same scope
@@ -235,8 +288,10 @@ impl<S: ResourceStore> ResourceApi<S> {
         request: &SearchRequest,
         matches: &[(SortKey, ResourceRecord)],
     ) -> Result<Vec<ResourceRecord>, ApiError> {
-        let mut seen: HashSet<(ResourceType, String)> =
-            matches.iter().map(|(_, r)| (r.resource_type, r.id.clone())).collect();
+        let mut seen: HashSet<(ResourceType, String)> = matches
+            .iter()
+            .map(|(_, r)| (r.resource_type, r.id.clone()))
+            .collect();
         let mut wanted: Vec<Reference> = Vec::new();
         for include in request.includes() {
             for (_, record) in matches {
@@ -246,12 +301,18 @@ impl<S: ResourceStore> ResourceApi<S> {
         let mut included = self.fetch_visible(principal, wanted, &mut seen).await?;
         // `:iterate` applies to what the previous round added; two rounds cover
         // EOB → Coverage → payor, and the loop stops as soon as nothing new appears.
-        let mut frontier: Vec<ResourceRecord> =
-            matches.iter().map(|(_, r)| r.clone()).chain(included.iter().cloned()).collect();
+        let mut frontier: Vec<ResourceRecord> = matches
+            .iter()
+            .map(|(_, r)| r.clone())
+            .chain(included.iter().cloned())
+            .collect();
         for _round in 0..3 {
             let mut wanted = Vec::new();
             for include in request.iterate_includes() {
-                for record in frontier.iter().filter(|r| r.resource_type == include.source) {
+                for record in frontier
+                    .iter()
+                    .filter(|r| r.resource_type == include.source)
+                {
                     wanted.extend(include.targets_of(&record.index));
                 }
             }
@@ -288,8 +349,12 @@ impl<S: ResourceStore> ResourceApi<S> {
             .into_iter()
             .filter(|record| {
                 !record.deleted
-                    && may_access(principal, record.resource_type, record.index.compartment.as_deref(), Interaction::Read)
-                        == Access::Allowed
+                    && may_access(
+                        principal,
+                        record.resource_type,
+                        record.index.compartment.as_deref(),
+                        Interaction::Read,
+                    ) == Access::Allowed
             })
             .collect())
     }
@@ -303,7 +368,10 @@ fn listing_key(record: &ResourceRecord) -> SortKey {
 /// Keeps `count` matches; a further match means another page starts after the last kept.
 fn take_page(mut records: Vec<(SortKey, ResourceRecord)>, count: usize) -> Matches {
     if records.len() <= count {
-        return Matches { records, next: None };
+        return Matches {
+            records,
+            next: None,
+        };
     }
     records.truncate(count);
     let next = records.last().map(|(key, _)| key.clone());
@@ -318,7 +386,11 @@ fn handling(headers: &HeaderMap) -> Handling {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
         .any(|pref| pref.trim().eq_ignore_ascii_case("handling=strict"));
-    if strict { Handling::Strict } else { Handling::Lenient }
+    if strict {
+        Handling::Strict
+    } else {
+        Handling::Lenient
+    }
 }
 
 fn unix_now() -> i64 {

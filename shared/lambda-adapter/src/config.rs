@@ -54,25 +54,28 @@ impl FunctionConfig {
             return base.clone();
         }
         let domain = match request.request_context_ref() {
-            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
+            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+                context.domain_name.clone()
+            }
             _ => None,
         };
         let host = domain.or_else(|| {
-            request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned)
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
         });
         format!("https://{}", host.unwrap_or_else(|| "localhost".to_owned()))
     }
 
     pub fn api_config(&self, base_url: &str) -> ApiConfig {
         let mut config = ApiConfig::new(base_url);
-        let issuer = self.token_issuer.clone().unwrap_or_else(|| base_url.to_owned());
-        config.oauth = Some(OAuthUris {
-            authorize: format!("{issuer}/authorize"),
-            token: format!("{issuer}/token"),
-            revoke: format!("{issuer}/revoke"),
-            introspect: format!("{issuer}/introspect"),
-            manage: format!("{issuer}/connected-apps"),
-        });
+        let issuer = self
+            .token_issuer
+            .clone()
+            .unwrap_or_else(|| base_url.to_owned());
+        config.oauth = Some(OAuthUris::for_issuer(&issuer));
         config
     }
 }

@@ -35,11 +35,16 @@ mod tests {
     #[test]
     fn an_api_gateway_event_keeps_path_query_and_body() {
         let event = include_str!("../../../events/explanation-of-benefit-search-post.json");
-        let request = lambda_http::request::from_str(event).expect("fixture is a valid API Gateway v2 event");
+        let request =
+            lambda_http::request::from_str(event).expect("fixture is a valid API Gateway v2 event");
         let request = from_lambda(request);
         assert_eq!(request.method(), http::Method::POST);
         assert_eq!(request.uri().path(), "/ExplanationOfBenefit/_search");
-        assert!(std::str::from_utf8(request.body()).unwrap().contains("patient="));
+        assert!(
+            std::str::from_utf8(request.body())
+                .unwrap()
+                .contains("patient=")
+        );
     }
 
     #[test]

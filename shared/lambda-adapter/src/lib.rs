@@ -38,7 +38,10 @@ pub async fn run_resource_function(resource_type: ResourceType) -> Result<(), Er
     init_tracing();
     let config = FunctionConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone()));
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.table_name.clone(),
+    ));
     let sealer = Arc::new(CursorSealer::from_secret(config.cursor_secret.as_bytes())?);
     let apis = ApiPerBaseUrl::new(resource_type, store, sealer, config);
     lambda_http::run(service_fn(|request: Request| {
@@ -79,8 +82,19 @@ struct ApiPerBaseUrl {
 }
 
 impl ApiPerBaseUrl {
-    fn new(resource_type: ResourceType, store: Arc<DynamoStore>, sealer: Arc<CursorSealer>, config: FunctionConfig) -> Self {
-        ApiPerBaseUrl { resource_type, store, sealer, config, apis: Mutex::new(HashMap::new()) }
+    fn new(
+        resource_type: ResourceType,
+        store: Arc<DynamoStore>,
+        sealer: Arc<CursorSealer>,
+        config: FunctionConfig,
+    ) -> Self {
+        ApiPerBaseUrl {
+            resource_type,
+            store,
+            sealer,
+            config,
+            apis: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn handle(&self, request: Request) -> Response<Body> {
@@ -88,7 +102,10 @@ impl ApiPerBaseUrl {
         let request = from_lambda(request);
         match self.api_for(&base_url).await {
             Ok(api) => to_lambda(api.handle(request).await),
-            Err(error) => to_lambda(error_response(&ApiError::Internal(error.to_string()), JsonFlavour::Fhir)),
+            Err(error) => to_lambda(error_response(
+                &ApiError::Internal(error.to_string()),
+                JsonFlavour::Fhir,
+            )),
         }
     }
 
@@ -97,8 +114,16 @@ impl ApiPerBaseUrl {
         if let Some(api) = apis.get(base_url) {
             return Ok(api.clone());
         }
-        let issuer = self.config.token_issuer.clone().unwrap_or_else(|| base_url.to_owned());
-        let jwks_url = self.config.jwks_url.clone().unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+        let issuer = self
+            .config
+            .token_issuer
+            .clone()
+            .unwrap_or_else(|| base_url.to_owned());
+        let jwks_url = self
+            .config
+            .jwks_url
+            .clone()
+            .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
         let verifier = TokenVerifier::new(VerifierConfig::new(
             issuer,
             base_url.to_owned(),
