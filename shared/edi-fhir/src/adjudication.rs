@@ -18,12 +18,12 @@
 use serde_json::{Map, Value};
 use x12::Segment;
 
+use crate::NetworkStatus;
 use crate::json::{
     ADJUDICATION, C4BB_ADJUDICATION, C4BB_ADJUDICATION_DISCRIMINATOR,
     C4BB_PAYER_ADJUDICATION_STATUS, CARC, concept, concept_text, money,
 };
 use crate::read::{Errors, amount};
-use crate::NetworkStatus;
 
 /// One CAS triplet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +200,11 @@ impl Adjudicated {
             let mut m = Map::new();
             m.insert(
                 "category".into(),
-                concept(C4BB_ADJUDICATION_DISCRIMINATOR, "allowedunits", "allowed units"),
+                concept(
+                    C4BB_ADJUDICATION_DISCRIMINATOR,
+                    "allowedunits",
+                    "allowed units",
+                ),
             );
             m.insert("value".into(), Value::from(units));
             out.push(Value::Object(m));
@@ -244,7 +248,11 @@ fn reason_entry(a: &Adjustment) -> Value {
     let mut m = Map::new();
     m.insert(
         "category".into(),
-        concept(C4BB_ADJUDICATION_DISCRIMINATOR, "adjustmentreason", "Adjustment Reason"),
+        concept(
+            C4BB_ADJUDICATION_DISCRIMINATOR,
+            "adjustmentreason",
+            "Adjustment Reason",
+        ),
     );
     let text = format!("{}-{}", a.group, a.reason);
     m.insert("reason".into(), concept_text(CARC, &a.reason, "", &text));
@@ -315,7 +323,8 @@ mod tests {
             ("memberliability", 1_600),
             ("paidtoprovider", 6_400),
         ];
-        let expect: Vec<(String, i64)> = expect.iter().map(|(c, v)| ((*c).to_owned(), *v)).collect();
+        let expect: Vec<(String, i64)> =
+            expect.iter().map(|(c, v)| ((*c).to_owned(), *v)).collect();
         assert_eq!(codes, expect);
         assert_eq!(a.entries().len(), 6 + 2);
     }

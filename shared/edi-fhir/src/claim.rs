@@ -14,8 +14,8 @@ use crate::json::{
     C4BB_RELATED_CLAIM, C4BB_SUPPORTING_INFO, C4BB_SURFACE, CARE_TEAM_ROLE_HL7, CDT, CPT,
     DATA_ABSENT_REASON, HCPCS, ICD9_CM, ICD10_CM, ICD10_PCS, MS_DRG, NUBC_ADMIT_TYPE,
     NUBC_DISCHARGE, NUBC_POINT_OF_ORIGIN, NUBC_REVENUE, NUBC_TYPE_OF_BILL, NUCC_TAXONOMY,
-    PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, POA, TOOTH, concept, meta,
-    money, object, opt, period, reference, typed_identifier,
+    PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, POA, TOOTH, concept, meta, money,
+    object, opt, period, reference, typed_identifier,
 };
 use crate::kind::{ClaimKind, DiagnosisRole};
 use crate::parties::{self, CoverageFacts, Party};
@@ -35,8 +35,7 @@ pub fn uc_identifier(system: &str, value: &str) -> Value {
 }
 
 /// Maps an 837 set.
-pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
-    let mut out = Changes::default();
+pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'_>) -> MapResult {
     let mut errors = Errors::default();
     let (payer_id, payer) = parties::payer_org(config);
     out.merge(ResourceType::Organization, payer_id, payer);
@@ -54,10 +53,10 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
             config,
             created: created.as_deref(),
         };
-        map_claim(&ctx, &claim, &mut out, &mut errors);
+        map_claim(&ctx, &claim, out, &mut errors);
     }
     if errors.0.is_empty() {
-        Ok((out.into_vec(), claims))
+        Ok(claims)
     } else {
         Err(errors.0)
     }
@@ -94,7 +93,7 @@ struct Claim<'c> {
     ours: Option<Loop<'c, 'c>>,
 }
 
-fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes, errors: &mut Errors) {
+fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, errors: &mut Errors) {
     let Some(clm) = claim.trigger() else { return };
     let before = errors.0.len();
     let clm01 = required(clm, 1, "the patient control number (CLM01)", errors);
@@ -153,15 +152,25 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes, errors:
         .and_then(|a| a.segment_with("PRV", "BI"))
         .and_then(|p| p.element(3));
     let (provider, provider_org_id) = if billing_party.is_person() {
-        let (id, value) = parties::practitioner(&billing_party, billing_taxonomy);
-        out.merge(ResourceType::Practitioner, id.clone(), value);
+        let id = parties::practitioner_id(&billing_party);
+        if !out.has(ResourceType::Practitioner, &id) {
+            let (id, value) = parties::practitioner(&billing_party, billing_taxonomy);
+            out.merge(ResourceType::Practitioner, id, value);
+        }
         (
-            reference(ResourceType::Practitioner, &id, Some(&billing_party.display())),
+            reference(
+                ResourceType::Practitioner,
+                &id,
+                Some(&billing_party.display()),
+            ),
             None,
         )
     } else {
-        let (id, value) = parties::provider_org(&billing_party, tin);
-        out.merge(ResourceType::Organization, id.clone(), value);
+        let id = parties::provider_org_id(&billing_party, tin);
+        if !out.has(ResourceType::Organization, &id) {
+            let (id, value) = parties::provider_org(&billing_party, tin);
+            out.merge(ResourceType::Organization, id, value);
+        }
         (
             reference(ResourceType::Organization, &id, billing_party.family),
             Some(id),
@@ -179,10 +188,8 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes, errors:
             .and_then(|s| s.element(2))
             .or(Some("18")),
     };
-    let subscriber_patient = ids::patient(
-        &config.payer_id,
-        &parties::member_key(subscriber_id, None),
-    );
+    let subscriber_patient =
+        ids::patient(&config.payer_id, &parties::member_key(subscriber_id, None));
     out.merge(
         ResourceType::Patient,
         subscriber_patient.clone(),
@@ -247,7 +254,9 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes, errors:
             .unwrap_or("unknown");
         out.cancel(
             id,
-            format!("voided by 837 CLM05-3 = 8 (claim {clm01}, payer claim control number {prior})"),
+            format!(
+                "voided by 837 CLM05-3 = 8 (claim {clm01}, payer claim control number {prior})"
+            ),
         );
     }
 }
@@ -266,7 +275,7 @@ fn render<'s>(
     c: &mut Claim<'s>,
     claim: &Loop<'s, 's>,
     clm: &Segment<'s>,
-    out: &mut Changes,
+    out: &mut Changes<'_>,
     errors: &mut Errors,
 ) -> Value {
     let config = ctx.config;
@@ -333,10 +342,15 @@ fn render<'s>(
         ),
         (
             "subType",
-            sub_type.map_or(Value::Null, |s| crate::json::concept_text(s.0, s.1, s.2, s.2)),
+            sub_type.map_or(Value::Null, |s| {
+                crate::json::concept_text(s.0, s.1, s.2, s.2)
+            }),
         ),
         ("use", Value::from("claim")),
-        ("patient", reference(ResourceType::Patient, &c.patient_id, None)),
+        (
+            "patient",
+            reference(ResourceType::Patient, &c.patient_id, None),
+        ),
         ("billablePeriod", billable_period(c.kind, claim, errors)),
         ("created", opt(created)),
         (
@@ -352,7 +366,10 @@ fn render<'s>(
         ("payee", payee(c, clm)),
         ("outcome", Value::from("complete")),
         ("careTeam", care_team_json(&c.team)),
-        ("supportingInfo", supporting_info(c, claim, clm, out, errors)),
+        (
+            "supportingInfo",
+            supporting_info(c, claim, clm, out, errors),
+        ),
         ("diagnosis", diagnoses(c.kind, claim)),
         ("procedure", procedures(claim, errors)),
         (
@@ -380,12 +397,17 @@ fn header_amounts(
         ..Adjudicated::default()
     };
     for cob in claim.children_named("2320") {
-        let is_ours = c.ours.is_some_and(|o| o.trigger().map(Segment::position_in_set) == cob.trigger().map(Segment::position_in_set));
+        let is_ours = c.ours.is_some_and(|o| {
+            o.trigger().map(Segment::position_in_set) == cob.trigger().map(Segment::position_in_set)
+        });
         if is_ours {
             continue;
         }
         // Another payer's payment on this claim.
-        if let Some(p) = cob.segment_with("AMT", "D").and_then(|a| amount(a, 2, errors)) {
+        if let Some(p) = cob
+            .segment_with("AMT", "D")
+            .and_then(|a| amount(a, 2, errors))
+        {
             totals.prior_payer_paid = Some(totals.prior_payer_paid.unwrap_or(0) + p);
         }
     }
@@ -413,7 +435,10 @@ fn billable_period(kind: ClaimKind, claim: &Loop<'_, '_>, errors: &mut Errors) -
     let from_lines = || {
         let mut range: Option<(x12::Date, x12::Date)> = None;
         for line in claim.children_named("2400") {
-            if let Some(p) = line.segment_with("DTP", "472").and_then(|d| d.period(2).ok().flatten()) {
+            if let Some(p) = line
+                .segment_with("DTP", "472")
+                .and_then(|d| d.period(2).ok().flatten())
+            {
                 range = Some(match range {
                     None => (p.start(), p.end()),
                     Some((s, e)) => (s.min(p.start()), e.max(p.end())),
@@ -462,18 +487,27 @@ fn role_of(kind: ClaimKind, nm101: &str) -> Option<(&'static str, &'static str, 
 }
 
 /// Adds a care-team member for an NM1 loop; returns its sequence.
-fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes) -> Option<usize> {
+fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes<'_>) -> Option<usize> {
     let nm1 = l.trigger()?;
     let role = role_of(c.kind, nm1.element(1)?)?;
     let party = Party::from_loop(l);
-    let taxonomy = l.segment("PRV").and_then(|p| p.element(3)).map(str::to_owned);
+    let taxonomy = l
+        .segment("PRV")
+        .and_then(|p| p.element(3))
+        .map(str::to_owned);
     let reference = if party.is_person() {
-        let (id, value) = parties::practitioner(&party, taxonomy.as_deref());
-        out.merge(ResourceType::Practitioner, id.clone(), value);
+        let id = parties::practitioner_id(&party);
+        if !out.has(ResourceType::Practitioner, &id) {
+            let (id, value) = parties::practitioner(&party, taxonomy.as_deref());
+            out.merge(ResourceType::Practitioner, id, value);
+        }
         reference(ResourceType::Practitioner, &id, Some(&party.display()))
     } else {
-        let (id, value) = parties::provider_org(&party, None);
-        out.merge(ResourceType::Organization, id.clone(), value);
+        let id = parties::provider_org_id(&party, None);
+        if !out.has(ResourceType::Organization, &id) {
+            let (id, value) = parties::provider_org(&party, None);
+            out.merge(ResourceType::Organization, id, value);
+        }
         reference(ResourceType::Organization, &id, party.family)
     };
     if let Some(i) = c
@@ -491,7 +525,7 @@ fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes) -> Option
     Some(c.team.len())
 }
 
-fn build_team(c: &mut Claim<'_>, claim: &Loop<'_, '_>, out: &mut Changes) {
+fn build_team(c: &mut Claim<'_>, claim: &Loop<'_, '_>, out: &mut Changes<'_>) {
     for l in claim.children() {
         if l.id().starts_with("231") {
             team_member(c, &l, out);
@@ -521,11 +555,7 @@ fn care_team_json(team: &[TeamMember]) -> Value {
     )
 }
 
-fn info(
-    code: &str,
-    display: &str,
-    value: (&str, Value),
-) -> (String, String, &'static str, Value) {
+fn info(code: &str, display: &str, value: (&str, Value)) -> (String, String, &'static str, Value) {
     let key: &'static str = match value.0 {
         "code" => "code",
         "timingDate" => "timingDate",
@@ -540,7 +570,7 @@ fn supporting_info(
     c: &Claim<'_>,
     claim: &Loop<'_, '_>,
     clm: &Segment<'_>,
-    out: &mut Changes,
+    out: &mut Changes<'_>,
     errors: &mut Errors,
 ) -> Value {
     let mut list = Vec::new();
@@ -548,12 +578,20 @@ fn supporting_info(
         .segment_with("DTP", "050")
         .and_then(|d| read::period(d, 2, errors))
     {
-        list.push(info("clmrecvddate", "Claim Received Date", ("timingDate", Value::from(d.start().to_string()))));
+        list.push(info(
+            "clmrecvddate",
+            "Claim Received Date",
+            ("timingDate", Value::from(d.start().to_string())),
+        ));
     }
     if c.kind.is_institutional() {
         if let (Some(facility), Some(freq)) = (clm.component(5, 1), clm.component(5, 3)) {
             let tob = format!("0{facility}{freq}");
-            list.push(info("typeofbill", "Type of Bill", ("code", concept(NUBC_TYPE_OF_BILL, &tob, ""))));
+            list.push(info(
+                "typeofbill",
+                "Type of Bill",
+                ("code", concept(NUBC_TYPE_OF_BILL, &tob, "")),
+            ));
         }
         if let Some(admit) = claim
             .segment_with("DTP", "435")
@@ -596,22 +634,36 @@ fn supporting_info(
         }
     }
     if let Some(mrn) = claim.segment_with("REF", "EA").and_then(|r| r.element(2)) {
-        list.push(info("medicalrecordnumber", "Medical Record Number", ("valueString", Value::from(mrn))));
+        list.push(info(
+            "medicalrecordnumber",
+            "Medical Record Number",
+            ("valueString", Value::from(mrn)),
+        ));
     }
     if let Some(pcn) = clm.element(1) {
-        list.push(info("patientaccountnumber", "Patient Account Number", ("valueString", Value::from(pcn))));
+        list.push(info(
+            "patientaccountnumber",
+            "Patient Account Number",
+            ("valueString", Value::from(pcn)),
+        ));
     }
     if let Some(facility) = claim
         .children()
         .find(|l| l.trigger().is_some_and(|t| t.is("NM1", "77")))
     {
         let party = Party::from_loop(&facility);
-        let (id, value) = parties::provider_org(&party, None);
-        out.merge(ResourceType::Organization, id.clone(), value);
+        let id = parties::provider_org_id(&party, None);
+        if !out.has(ResourceType::Organization, &id) {
+            let (id, value) = parties::provider_org(&party, None);
+            out.merge(ResourceType::Organization, id, value);
+        }
         list.push(info(
             "servicefacility",
             "Service Facility",
-            ("valueReference", reference(ResourceType::Organization, &id, party.family)),
+            (
+                "valueReference",
+                reference(ResourceType::Organization, &id, party.family),
+            ),
         ));
     }
     Value::Array(
@@ -620,7 +672,10 @@ fn supporting_info(
             .map(|(i, (code, display, key, value))| {
                 let mut m = Map::new();
                 m.insert("sequence".into(), Value::from(i + 1));
-                m.insert("category".into(), concept(C4BB_SUPPORTING_INFO, &code, &display));
+                m.insert(
+                    "category".into(),
+                    concept(C4BB_SUPPORTING_INFO, &code, &display),
+                );
                 m.insert(key.into(), value);
                 Value::Object(m)
             })
@@ -651,7 +706,9 @@ fn diagnoses(kind: ClaimKind, claim: &Loop<'_, '_>) -> Value {
     let mut out = Vec::new();
     for hi in claim.segments_named("HI") {
         for n in 1..=12 {
-            let Some(composite) = hi.composite(n) else { break };
+            let Some(composite) = hi.composite(n) else {
+                break;
+            };
             let (Some(q), Some(code)) = (composite.component(1), composite.component(2)) else {
                 continue;
             };
@@ -666,7 +723,10 @@ fn diagnoses(kind: ClaimKind, claim: &Loop<'_, '_>) -> Value {
                 .map(|p| concept(POA, p, ""));
             out.push(object([
                 ("sequence", Value::from(out.len() + 1)),
-                ("diagnosisCodeableConcept", concept(system, &dotted_icd(code), "")),
+                (
+                    "diagnosisCodeableConcept",
+                    concept(system, &dotted_icd(code), ""),
+                ),
                 ("type", json!([concept(ts, tc, td)])),
                 ("onAdmission", poa.unwrap_or(Value::Null)),
             ]));
@@ -680,7 +740,9 @@ fn procedures(claim: &Loop<'_, '_>, errors: &mut Errors) -> Value {
     let mut out = Vec::new();
     for hi in claim.segments_named("HI") {
         for n in 1..=12 {
-            let Some(composite) = hi.composite(n) else { break };
+            let Some(composite) = hi.composite(n) else {
+                break;
+            };
             let (Some(q), Some(code)) = (composite.component(1), composite.component(2)) else {
                 continue;
             };
@@ -705,7 +767,11 @@ fn procedures(claim: &Loop<'_, '_>, errors: &mut Errors) -> Value {
                 },
                 _ => None,
             };
-            let (tc, td) = if principal { ("principal", "Principal") } else { ("other", "Other") };
+            let (tc, td) = if principal {
+                ("principal", "Principal")
+            } else {
+                ("other", "Other")
+            };
             out.push(object([
                 ("sequence", Value::from(out.len() + 1)),
                 ("type", json!([concept(C4BB_PROCEDURE_TYPE, tc, td)])),
@@ -764,7 +830,11 @@ struct Line<'s> {
     pointers: Vec<u64>,
 }
 
-fn read_line<'s>(kind: ClaimKind, line: &Loop<'s, 's>, errors: &mut Errors) -> Option<(Line<'s>, &'s Segment<'s>)> {
+fn read_line<'s>(
+    kind: ClaimKind,
+    line: &Loop<'s, 's>,
+    errors: &mut Errors,
+) -> Option<(Line<'s>, &'s Segment<'s>)> {
     let (id, charge_at) = match kind {
         ClaimKind::Professional => ("SV1", 2),
         ClaimKind::Oral => ("SV3", 2),
@@ -812,7 +882,7 @@ fn items<'s>(
     c: &mut Claim<'s>,
     claim: &Loop<'s, 's>,
     clm: &Segment<'s>,
-    out_changes: &mut Changes,
+    out_changes: &mut Changes<'_>,
     errors: &mut Errors,
 ) -> (Vec<Value>, Adjudicated, usize) {
     let mut out = Vec::new();
@@ -882,7 +952,11 @@ fn items<'s>(
         };
         let location = l
             .location
-            .or_else(|| (!c.kind.is_institutional()).then(|| clm.component(5, 1)).flatten())
+            .or_else(|| {
+                (!c.kind.is_institutional())
+                    .then(|| clm.component(5, 1))
+                    .flatten()
+            })
             .map_or(Value::Null, |pos| concept(PLACE_OF_SERVICE, pos, ""));
         let (body_site, sub_site) = tooth(&line);
         out.push(object([
@@ -897,7 +971,8 @@ fn items<'s>(
             ),
             (
                 "revenue",
-                l.revenue.map_or(Value::Null, |r| concept(NUBC_REVENUE, r, "")),
+                l.revenue
+                    .map_or(Value::Null, |r| concept(NUBC_REVENUE, r, "")),
             ),
             ("productOrService", l.product.0),
             ("modifier", l.product.1),
@@ -942,7 +1017,9 @@ fn line_adjudication(
 ) -> bool {
     let mut paid = false;
     for svd_loop in line.children_named("2430") {
-        let Some(svd) = svd_loop.trigger() else { continue };
+        let Some(svd) = svd_loop.trigger() else {
+            continue;
+        };
         let amount_paid = amount(svd, 2, errors);
         if adjudicated && svd.element(1) == Some(config.payer_id.as_str()) {
             adj.paid = Some(adj.paid.unwrap_or(0) + amount_paid.unwrap_or(0));

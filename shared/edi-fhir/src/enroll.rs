@@ -20,26 +20,25 @@ use crate::parties::{self, CoverageFacts, Party};
 use crate::read::{self, Errors};
 use crate::{MapResult, MappingConfig};
 
-pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
-    let mut out = Changes::default();
+pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'_>) -> MapResult {
     let mut errors = Errors::default();
     let (payer_id, payer) = parties::payer_org(config);
     out.merge(ResourceType::Organization, payer_id, payer);
-    let sponsor = sponsor(set, &mut out);
+    let sponsor = sponsor(set, out);
     let mut members = 0;
     for member in set.loops("2000") {
         members += 1;
-        map_member(config, &member, sponsor.as_deref(), &mut out, &mut errors);
+        map_member(config, &member, sponsor.as_deref(), out, &mut errors);
     }
     if errors.0.is_empty() {
-        Ok((out.into_vec(), members))
+        Ok(members)
     } else {
         Err(errors.0)
     }
 }
 
 /// N1*P5 (the employer), as an Organization keyed by its FEIN.
-fn sponsor(set: &TransactionSet<'_>, out: &mut Changes) -> Option<String> {
+fn sponsor(set: &TransactionSet<'_>, out: &mut Changes<'_>) -> Option<String> {
     let n1 = set.root().child("1000A")?.trigger()?;
     let tin = n1.element(4).filter(|_| n1.element(3) == Some("FI"));
     let party = Party {
@@ -73,7 +72,7 @@ fn map_member(
     config: &MappingConfig,
     member: &Loop<'_, '_>,
     sponsor: Option<&str>,
-    out: &mut Changes,
+    out: &mut Changes<'_>,
     errors: &mut Errors,
 ) {
     let Some(ins) = member.trigger() else { return };
@@ -116,7 +115,9 @@ fn map_member(
         .map(|p| p.start().to_string());
     let group = member.segment_with("REF", "1L").and_then(|r| r.element(2));
     for hd_loop in member.children_named("2300") {
-        let Some(hd) = hd_loop.trigger() else { continue };
+        let Some(hd) = hd_loop.trigger() else {
+            continue;
+        };
         let maintenance = hd.element(1).or(ins.element(3));
         let start = hd_loop
             .segment_with("DTP", "348")
@@ -171,7 +172,9 @@ fn add_telecom_and_death(
     ins: &x12::Segment<'_>,
     errors: &mut Errors,
 ) {
-    let Some(obj) = patient.as_object_mut() else { return };
+    let Some(obj) = patient.as_object_mut() else {
+        return;
+    };
     if let Some(per) = name_loop.segment_with("PER", "IP") {
         let telecom: Vec<Value> = [(3, 4), (5, 6), (7, 8)]
             .into_iter()

@@ -184,6 +184,9 @@ mod tests {
         let sub = MemberKey::Subscriber {
             member_id: "JS00111223333",
         };
-        assert_eq!(patient("999996666", &sub), "patient-999996666-JS00111223333");
+        assert_eq!(
+            patient("999996666", &sub),
+            "patient-999996666-JS00111223333"
+        );
     }
 }

@@ -76,7 +76,8 @@ pub const PLAN_CLAIM_KEY: &str = "https://demo-health-plan.example.org/fhir/clai
 /// Payment trace numbers (835 TRN02).
 pub const PLAN_PAYMENT_TRACE: &str = "https://demo-health-plan.example.org/fhir/payment-trace";
 /// Provider patient control numbers (CLM01 / CLP01).
-pub const PATIENT_ACCOUNT: &str = "https://demo-health-plan.example.org/fhir/patient-account-number";
+pub const PATIENT_ACCOUNT: &str =
+    "https://demo-health-plan.example.org/fhir/patient-account-number";
 
 /// A coding; `display` is left out when empty.
 pub fn coding(system: &str, code: &str, display: &str) -> Value {
@@ -92,7 +93,10 @@ pub fn coding(system: &str, code: &str, display: &str) -> Value {
 /// A CodeableConcept with one coding.
 pub fn concept(system: &str, code: &str, display: &str) -> Value {
     let mut m = Map::new();
-    m.insert("coding".into(), Value::Array(vec![coding(system, code, display)]));
+    m.insert(
+        "coding".into(),
+        Value::Array(vec![coding(system, code, display)]),
+    );
     Value::Object(m)
 }
 
@@ -188,11 +192,7 @@ pub fn opt(s: Option<&str>) -> Value {
 
 /// A human name from X12 NM103 (family) / NM104 (given) / NM105 (middle).
 pub fn human_name(family: Option<&str>, given: Option<&str>, middle: Option<&str>) -> Value {
-    let given: Vec<Value> = given
-        .into_iter()
-        .chain(middle)
-        .map(Value::from)
-        .collect();
+    let given: Vec<Value> = given.into_iter().chain(middle).map(Value::from).collect();
     object([
         ("use", Value::from("official")),
         ("family", opt(family)),
@@ -201,9 +201,17 @@ pub fn human_name(family: Option<&str>, given: Option<&str>, middle: Option<&str
 }
 
 /// An address from N3/N4 values.
-pub fn address(lines: &[&str], city: Option<&str>, state: Option<&str>, zip: Option<&str>) -> Value {
+pub fn address(
+    lines: &[&str],
+    city: Option<&str>,
+    state: Option<&str>,
+    zip: Option<&str>,
+) -> Value {
     object([
-        ("line", Value::Array(lines.iter().map(|l| Value::from(*l)).collect())),
+        (
+            "line",
+            Value::Array(lines.iter().map(|l| Value::from(*l)).collect()),
+        ),
         ("city", opt(city)),
         ("state", opt(state)),
         ("postalCode", opt(zip)),

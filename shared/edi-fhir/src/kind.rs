@@ -70,9 +70,7 @@ impl ClaimKind {
     pub const fn sub_type(self) -> Option<(&'static str, &'static str, &'static str)> {
         match self {
             ClaimKind::Inpatient => Some((C4BB_INSTITUTIONAL_SUBTYPE, "inpatient", "Inpatient")),
-            ClaimKind::Outpatient => {
-                Some((C4BB_INSTITUTIONAL_SUBTYPE, "outpatient", "Outpatient"))
-            }
+            ClaimKind::Outpatient => Some((C4BB_INSTITUTIONAL_SUBTYPE, "outpatient", "Outpatient")),
             _ => None,
         }
     }
@@ -102,9 +100,14 @@ impl ClaimKind {
 
     /// Diagnosis type coding for a role; `None` when the profile has no such
     /// type (the diagnosis is then recorded as the profile's "other" kind).
-    pub const fn diagnosis_type(self, role: DiagnosisRole) -> (&'static str, &'static str, &'static str) {
+    pub const fn diagnosis_type(
+        self,
+        role: DiagnosisRole,
+    ) -> (&'static str, &'static str, &'static str) {
         match (self, role) {
-            (_, DiagnosisRole::Principal) => (DIAGNOSIS_TYPE_HL7, "principal", "Principal Diagnosis"),
+            (_, DiagnosisRole::Principal) => {
+                (DIAGNOSIS_TYPE_HL7, "principal", "Principal Diagnosis")
+            }
             (ClaimKind::Inpatient, DiagnosisRole::Admitting) => {
                 (DIAGNOSIS_TYPE_HL7, "admitting", "Admitting Diagnosis")
             }

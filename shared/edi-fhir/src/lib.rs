@@ -445,38 +445,116 @@ fn map_result(
     }
 }
 
-/// Maps one accepted set; a mapping error rejects the set.
-fn map_set(set: &TransactionSet<'_>, config: &MappingConfig) -> TransactionSetResult {
-    let guide = set.guide();
-    let transaction_type = match guide.kind {
+/// Runs the mapper of the set's kind into `out`.
+fn run_mapper(
+    set: &TransactionSet<'_>,
+    config: &MappingConfig,
+    out: &mut changes::Changes<'_>,
+) -> MapResult {
+    match set.guide().kind {
+        TransactionKind::Professional
+        | TransactionKind::Institutional
+        | TransactionKind::Dental => claim::map(set, config, out),
+        TransactionKind::Remittance => remit::map(set, config, out),
+        TransactionKind::Enrollment => enroll::map(set, config, out),
+    }
+}
+
+fn transaction_type(kind: TransactionKind) -> &'static str {
+    match kind {
         TransactionKind::Professional => "837P",
         TransactionKind::Institutional => "837I",
         TransactionKind::Dental => "837D",
         TransactionKind::Remittance => "835",
         TransactionKind::Enrollment => "834",
-    };
-    let mapped = match guide.kind {
-        TransactionKind::Professional
-        | TransactionKind::Institutional
-        | TransactionKind::Dental => claim::map(set, config),
-        TransactionKind::Remittance => remit::map(set, config),
-        TransactionKind::Enrollment => enroll::map(set, config),
-    };
-    let outcome = match mapped {
-        Ok((changes, claims)) => SetOutcome::Accepted { changes, claims },
-        Err(errors) => SetOutcome::Rejected {
-            problems: errors.iter().map(Problem::from).collect(),
-        },
-    };
+    }
+}
+
+fn set_result(set: &TransactionSet<'_>, outcome: SetOutcome) -> TransactionSetResult {
     TransactionSetResult {
         group_control_number: set.group().control_number.clone(),
         control_number: set.control_number().to_owned(),
-        transaction_type: transaction_type.to_owned(),
-        implementation_guide: guide.version.to_owned(),
+        transaction_type: transaction_type(set.guide().kind).to_owned(),
+        implementation_guide: set.guide().version.to_owned(),
         outcome,
     }
 }
 
-/// A mapper's verdict on one set: its changes and claim count, or every
+fn outcome_of(mapped: MapResult, changes: Vec<Change>) -> SetOutcome {
+    match mapped {
+        Ok(claims) => SetOutcome::Accepted { changes, claims },
+        Err(errors) => SetOutcome::Rejected {
+            problems: errors.iter().map(Problem::from).collect(),
+        },
+    }
+}
+
+/// Maps one accepted set; a mapping error rejects the set.
+fn map_set(set: &TransactionSet<'_>, config: &MappingConfig) -> TransactionSetResult {
+    let mut out = changes::Changes::default();
+    let mapped = run_mapper(set, config, &mut out);
+    set_result(set, outcome_of(mapped, out.into_vec()))
+}
+
+/// What [`convert_streaming`] reports, in order: per set, its verdict, then
+/// (accepted sets only) each change, then the end of the set.
+#[derive(Debug)]
+pub enum Event<'e> {
+    /// The set's verdict; `Accepted` carries no changes here (they follow).
+    Set(&'e TransactionSetResult),
+    /// One change of the current (accepted) set, in apply order.
+    Change(Change),
+    /// The current set is complete.
+    SetEnd,
+}
+
+/// Bounded memory even for one huge transaction set (real 837s put tens of
+/// thousands of claims in one ST): each accepted set is mapped twice, once
+/// to find its errors (per-set acceptance needs the verdict before anything
+/// is applied) and once to hand out its changes one by one. Memory is one
+/// set's bytes plus one claim's resources; the price is mapping twice.
+/// Directory resources (Organization, Practitioner) come once per set;
+/// Patient and Coverage come once per claim that names them (not folded).
+/// As with [`convert_each`], commit only when the returned summary does not
+/// reject everything.
+pub fn convert_streaming<R: Read>(
+    input: R,
+    config: &MappingConfig,
+    mut f: impl FnMut(Event<'_>),
+) -> EnvelopeSummary {
+    let mut reader = x12::StreamReader::new(input);
+    let mut envelope = EnvelopeSummary::default();
+    for owned in reader.by_ref() {
+        let Ok(owned) = owned else { continue };
+        let parsed = owned.parse();
+        note_envelope(&mut envelope, &parsed);
+        envelope.sets += 1;
+        let set = match parsed {
+            Ok(set) => set,
+            Err(rejected) => {
+                f(Event::Set(&map_result(Err(rejected), config)));
+                f(Event::SetEnd);
+                continue;
+            }
+        };
+        let mut discard = |_: Change| {};
+        let verdict = run_mapper(&set, config, &mut changes::Changes::streaming(&mut discard));
+        let accepted = verdict.is_ok();
+        f(Event::Set(&set_result(
+            &set,
+            outcome_of(verdict, Vec::new()),
+        )));
+        if accepted {
+            let mut emit = |c: Change| f(Event::Change(c));
+            let _ = run_mapper(&set, config, &mut changes::Changes::streaming(&mut emit));
+        }
+        f(Event::SetEnd);
+    }
+    let report = reader.finish();
+    add_report(&mut envelope, &report);
+    envelope
+}
+
+/// A mapper's verdict on one set: its claim (or member) count, or every
 /// mapping error found (the set is then rejected).
-pub(crate) type MapResult = Result<(Vec<Change>, usize), Vec<X12Error>>;
+pub(crate) type MapResult = Result<usize, Vec<X12Error>>;

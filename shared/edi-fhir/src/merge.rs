@@ -126,6 +126,8 @@ fn finalize(resource_type: ResourceType, mut o: Object) -> Object {
         ResourceType::Organization => Some("C4BB-Organization"),
         ResourceType::Practitioner => Some("C4BB-Practitioner"),
         ResourceType::RelatedPerson => Some("C4BB-RelatedPerson"),
+        // Types we never produce (e.g. Consent) keep whatever they had.
+        _ => None,
     };
     if let Some(p) = profile {
         o.insert("meta".into(), json::meta(p));
@@ -146,9 +148,7 @@ fn eob_kind(o: &Object) -> Option<ClaimKind> {
 
 /// True for an 835 contribution (see the module docs).
 pub fn is_remittance(o: &Object) -> bool {
-    o.get("payment")
-        .and_then(|p| p.get("identifier"))
-        .is_some()
+    o.get("payment").and_then(|p| p.get("identifier")).is_some()
 }
 
 /// `(system, value)` of the `uc` identifier.
@@ -280,7 +280,11 @@ fn merge_adjudication(
 ) -> Vec<Value> {
     let (cur_adj, cur_claim) = split(cur);
     let (inc_adj, inc_claim) = split(inc);
-    let mut adj = if remit || !has_remit { inc_adj } else { cur_adj };
+    let mut adj = if remit || !has_remit {
+        inc_adj
+    } else {
+        cur_adj
+    };
     let claim = match (remit, cur_claim.is_empty(), inc_claim.is_empty()) {
         (false, _, false) | (true, true, _) => inc_claim,
         _ => cur_claim,

@@ -41,7 +41,9 @@ impl<'a> Party<'a> {
         let mut p = l.trigger().map(Party::from_nm1).unwrap_or_default();
         for seg in l.segments() {
             match seg.id() {
-                "N3" => p.lines.extend(seg.element(1).into_iter().chain(seg.element(2))),
+                "N3" => p
+                    .lines
+                    .extend(seg.element(1).into_iter().chain(seg.element(2))),
                 "N4" => {
                     p.city = seg.element(1);
                     p.state = seg.element(2);
@@ -191,14 +193,22 @@ pub fn coverage(f: &CoverageFacts<'_>, config: &MappingConfig) -> Value {
         ("status", opt(f.status)),
         (
             "type",
-            concept_text(ACT_CODE, "HIP", "health insurance plan policy", "Health insurance plan"),
+            concept_text(
+                ACT_CODE,
+                "HIP",
+                "health insurance plan policy",
+                "Health insurance plan",
+            ),
         ),
         (
             "subscriber",
             reference(ResourceType::Patient, f.subscriber_patient, None),
         ),
         ("subscriberId", Value::from(f.subscriber_id)),
-        ("beneficiary", reference(ResourceType::Patient, f.beneficiary, None)),
+        (
+            "beneficiary",
+            reference(ResourceType::Patient, f.beneficiary, None),
+        ),
         ("relationship", relationship(f.relationship)),
         ("period", f.period.clone()),
         (
@@ -261,6 +271,16 @@ pub fn provider_org(p: &Party<'_>, tin: Option<&str>) -> (String, Value) {
         ("address", p.address()),
     ]);
     (id, value)
+}
+
+/// The Practitioner id of a party, without building the resource.
+pub fn practitioner_id(p: &Party<'_>) -> String {
+    ids::practitioner(p.npi(), p.family.unwrap_or(""), p.given.unwrap_or(""))
+}
+
+/// The Organization id of a party, without building the resource.
+pub fn provider_org_id(p: &Party<'_>, tin: Option<&str>) -> String {
+    ids::provider_org(p.npi(), tin, p.family.unwrap_or(""))
 }
 
 /// A C4BB-Practitioner; `taxonomy` from PRV when known.

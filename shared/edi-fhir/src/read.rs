@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn cents_are_exact() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap_or(Decimal { units: 0, scale: 0 });
+        let d = |s: &str| {
+            s.parse::<Decimal>()
+                .unwrap_or(Decimal { units: 0, scale: 0 })
+        };
         assert_eq!(cents(d("100")), 10_000);
         assert_eq!(cents(d("89.93")), 8_993);
         assert_eq!(cents(d(".5")), 50);

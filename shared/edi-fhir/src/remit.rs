@@ -12,9 +12,9 @@ use crate::changes::Changes;
 use crate::claim::{group_date, related_prior, uc_identifier};
 use crate::ids;
 use crate::json::{
-    C4BB_CARE_TEAM_ROLE, C4BB_SUPPORTING_INFO, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE, NUBC_TYPE_OF_BILL, PAYEE_TYPE,
-    PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE, concept, concept_text, meta, money,
-    object, opt, period, reference,
+    C4BB_CARE_TEAM_ROLE, C4BB_SUPPORTING_INFO, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE,
+    NUBC_TYPE_OF_BILL, PAYEE_TYPE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE, concept,
+    concept_text, meta, money, object, opt, period, reference,
 };
 use crate::kind::ClaimKind;
 use crate::parties::{self, Party};
@@ -30,17 +30,18 @@ struct Header {
     payee_org: Option<String>,
 }
 
-pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
-    let mut out = Changes::default();
+pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'_>) -> MapResult {
     let mut errors = Errors::default();
     let (payer_id, payer) = parties::payer_org(config);
     out.merge(ResourceType::Organization, payer_id, payer);
-    let header = header(set, &mut out, &mut errors);
+    let header = header(set, out, &mut errors);
     let mut claims = 0;
     let mut reversed: Vec<(String, String)> = Vec::new();
     for clp_loop in set.loops("2100") {
         claims += 1;
-        let Some(clp) = clp_loop.trigger() else { continue };
+        let Some(clp) = clp_loop.trigger() else {
+            continue;
+        };
         let Some(pcn) = required(clp, 1, "the patient control number (CLP01)", &mut errors) else {
             continue;
         };
@@ -58,19 +59,28 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig) -> MapResult {
                     .iter()
                     .find(|(p, icn)| p == pcn && Some(icn.as_str()) != clp.element(7))
                     .map(|(_, icn)| icn.clone());
-                let eob = claim_eob(config, &header, &id, &clp_loop, clp, prior.as_deref(), &mut out, &mut errors);
+                let eob = claim_eob(
+                    config,
+                    &header,
+                    &id,
+                    &clp_loop,
+                    clp,
+                    prior.as_deref(),
+                    out,
+                    &mut errors,
+                );
                 out.merge(ResourceType::ExplanationOfBenefit, id, eob);
             }
         }
     }
     if errors.0.is_empty() {
-        Ok((out.into_vec(), claims))
+        Ok(claims)
     } else {
         Err(errors.0)
     }
 }
 
-fn header(set: &TransactionSet<'_>, out: &mut Changes, errors: &mut Errors) -> Header {
+fn header(set: &TransactionSet<'_>, out: &mut Changes<'_>, errors: &mut Errors) -> Header {
     let root = set.root();
     let payment_date = root
         .segment("BPR")
@@ -87,11 +97,17 @@ fn header(set: &TransactionSet<'_>, out: &mut Changes, errors: &mut Errors) -> H
         .to_owned();
     let payee_loop = root.child("1000B");
     let n1 = payee_loop.and_then(|l| l.trigger());
-    let npi = n1.filter(|n| n.element(3) == Some("XX")).and_then(|n| n.element(4));
+    let npi = n1
+        .filter(|n| n.element(3) == Some("XX"))
+        .and_then(|n| n.element(4));
     let tin = n1
         .filter(|n| n.element(3) == Some("FI"))
         .and_then(|n| n.element(4))
-        .or_else(|| payee_loop.and_then(|l| l.segment_with("REF", "TJ")).and_then(|r| r.element(2)));
+        .or_else(|| {
+            payee_loop
+                .and_then(|l| l.segment_with("REF", "TJ"))
+                .and_then(|r| r.element(2))
+        });
     let provider_key = match (npi, tin, n1.and_then(|n| n.element(2))) {
         (Some(npi), _, _) => format!("npi:{npi}"),
         (None, Some(tin), _) => format!("tin:{tin}"),
@@ -154,7 +170,7 @@ fn claim_eob(
     clp_loop: &Loop<'_, '_>,
     clp: &Segment<'_>,
     prior: Option<&str>,
-    out: &mut Changes,
+    out: &mut Changes<'_>,
     errors: &mut Errors,
 ) -> Value {
     let kind = guess_kind(clp, clp_loop);
@@ -171,12 +187,19 @@ fn claim_eob(
     for cas in clp_loop.segments_named("CAS") {
         read_cas(cas, errors, &mut claim_level.adjustments);
     }
-    totals.adjustments.extend(claim_level.adjustments.iter().cloned());
-    totals.adjustments.extend(line_totals.adjustments.iter().cloned());
+    totals
+        .adjustments
+        .extend(claim_level.adjustments.iter().cloned());
+    totals
+        .adjustments
+        .extend(line_totals.adjustments.iter().cloned());
     let paid = totals.paid.unwrap_or(0);
     let denied = clp.element(2) == Some("4");
     let payment = object([
-        ("type", payment_type(denied, lines_paid, items.len().max(1), paid)),
+        (
+            "type",
+            payment_type(denied, lines_paid, items.len().max(1), paid),
+        ),
         ("date", opt(header.payment_date.as_deref())),
         ("amount", money(paid)),
         (
@@ -226,7 +249,10 @@ fn claim_eob(
         ("type", concept_text(ts, tc, td, td)),
         ("subType", sub_type),
         ("use", Value::from("claim")),
-        ("patient", reference(ResourceType::Patient, &patient_id, None)),
+        (
+            "patient",
+            reference(ResourceType::Patient, &patient_id, None),
+        ),
         ("billablePeriod", billable_period(clp_loop, errors)),
         ("created", opt(header.payment_date.as_deref())),
         (
@@ -238,7 +264,10 @@ fn claim_eob(
             ),
         ),
         ("provider", header.payee.clone().unwrap_or(Value::Null)),
-        ("related", Value::Array(prior.map(related_prior).into_iter().collect())),
+        (
+            "related",
+            Value::Array(prior.map(related_prior).into_iter().collect()),
+        ),
         (
             "payee",
             header.payee_org.as_ref().map_or(Value::Null, |org| {
@@ -250,7 +279,10 @@ fn claim_eob(
         ),
         ("outcome", Value::from("complete")),
         ("careTeam", care_team(clp_loop, out)),
-        ("supportingInfo", supporting_info(kind, clp, clp_loop, errors)),
+        (
+            "supportingInfo",
+            supporting_info(kind, clp, clp_loop, errors),
+        ),
         (
             "insurance",
             json!([{ "focal": true, "coverage": reference(ResourceType::Coverage, &coverage, None) }]),
@@ -283,7 +315,7 @@ fn patient(config: &MappingConfig, clp_loop: &Loop<'_, '_>) -> String {
     ids::patient(&config.payer_id, &member_key_of(clp_loop))
 }
 
-fn care_team(clp_loop: &Loop<'_, '_>, out: &mut Changes) -> Value {
+fn care_team(clp_loop: &Loop<'_, '_>, out: &mut Changes<'_>) -> Value {
     let Some(nm1) = clp_loop.segment_with("NM1", "82") else {
         return Value::Null;
     };
@@ -304,19 +336,34 @@ fn care_team(clp_loop: &Loop<'_, '_>, out: &mut Changes) -> Value {
     }])
 }
 
-fn supporting_info(kind: ClaimKind, clp: &Segment<'_>, clp_loop: &Loop<'_, '_>, errors: &mut Errors) -> Value {
+fn supporting_info(
+    kind: ClaimKind,
+    clp: &Segment<'_>,
+    clp_loop: &Loop<'_, '_>,
+    errors: &mut Errors,
+) -> Value {
     let mut list: Vec<(&str, &str, &str, Value)> = Vec::new();
     if let Some(d) = clp_loop
         .segment_with("DTM", "050")
         .and_then(|d| read::date(d, 2, errors))
     {
-        list.push(("clmrecvddate", "Claim Received Date", "timingDate", Value::from(d)));
+        list.push((
+            "clmrecvddate",
+            "Claim Received Date",
+            "timingDate",
+            Value::from(d),
+        ));
     }
     if kind.is_institutional()
         && let (Some(facility), Some(freq)) = (clp.element(8), clp.element(9))
     {
         let tob = format!("0{facility}{freq}");
-        list.push(("typeofbill", "Type of Bill", "code", concept(NUBC_TYPE_OF_BILL, &tob, "")));
+        list.push((
+            "typeofbill",
+            "Type of Bill",
+            "code",
+            concept(NUBC_TYPE_OF_BILL, &tob, ""),
+        ));
     }
     if kind == ClaimKind::Inpatient
         && let Some(drg) = clp.element(11)
@@ -324,7 +371,12 @@ fn supporting_info(kind: ClaimKind, clp: &Segment<'_>, clp_loop: &Loop<'_, '_>, 
         list.push(("drg", "DRG", "code", concept(MS_DRG, drg, "")));
     }
     if let Some(pcn) = clp.element(1) {
-        list.push(("patientaccountnumber", "Patient Account Number", "valueString", Value::from(pcn)));
+        list.push((
+            "patientaccountnumber",
+            "Patient Account Number",
+            "valueString",
+            Value::from(pcn),
+        ));
     }
     Value::Array(
         list.into_iter()
@@ -332,7 +384,10 @@ fn supporting_info(kind: ClaimKind, clp: &Segment<'_>, clp_loop: &Loop<'_, '_>, 
             .map(|(i, (code, display, key, value))| {
                 let mut m = serde_json::Map::new();
                 m.insert("sequence".into(), Value::from(i + 1));
-                m.insert("category".into(), concept(C4BB_SUPPORTING_INFO, code, display));
+                m.insert(
+                    "category".into(),
+                    concept(C4BB_SUPPORTING_INFO, code, display),
+                );
                 m.insert(key.into(), value);
                 Value::Object(m)
             })
@@ -442,7 +497,10 @@ fn lines(
             ("modifier", modifiers),
             ("servicedDate", date),
             ("servicedPeriod", range),
-            ("quantity", units.map_or(Value::Null, |q| json!({ "value": q }))),
+            (
+                "quantity",
+                units.map_or(Value::Null, |q| json!({ "value": q })),
+            ),
             ("adjudication", Value::Array(entries)),
         ]));
     }

@@ -35,7 +35,11 @@ fn every_fixture_matches_its_golden_bundle() {
     for file in files {
         let bytes = std::fs::read(&file).unwrap_or_default();
         let conversion = convert(&bytes, &config());
-        assert!(!conversion.rejects_everything, "{file:?}: {:?}", conversion.file_problems);
+        assert!(
+            !conversion.rejects_everything,
+            "{file:?}: {:?}",
+            conversion.file_problems
+        );
         for set in &conversion.transaction_sets {
             assert!(
                 matches!(set.outcome, SetOutcome::Accepted { .. }),

@@ -62,7 +62,10 @@ fn eobs(store: &Store) -> Vec<&Value> {
 fn eob_with_account<'s>(store: &'s Store, account: &str) -> &'s Value {
     eobs(store)
         .into_iter()
-        .find(|e| supporting(e, "patientaccountnumber").and_then(|s| s["valueString"].as_str()) == Some(account))
+        .find(|e| {
+            supporting(e, "patientaccountnumber").and_then(|s| s["valueString"].as_str())
+                == Some(account)
+        })
         .unwrap_or(&Value::Null)
 }
 
@@ -149,7 +152,9 @@ fn a_dependent_claim_belongs_to_the_dependent_and_the_subscriber_holds_the_polic
     let store = fold(&changes_of(&fixture("837p.x12"), &config()));
     let eob = eob_with_account(&store, "26463774");
     let patient = eob["patient"]["reference"].as_str().unwrap_or("");
-    let coverage_ref = eob["insurance"][0]["coverage"]["reference"].as_str().unwrap_or("");
+    let coverage_ref = eob["insurance"][0]["coverage"]["reference"]
+        .as_str()
+        .unwrap_or("");
     let coverage_id = coverage_ref.trim_start_matches("Coverage/").to_owned();
     let coverage = &store[&(ResourceType::Coverage, coverage_id)];
     assert_eq!(coverage["beneficiary"]["reference"], patient);
@@ -175,7 +180,10 @@ fn an_835_before_its_837_ends_in_the_same_eob() {
     let eob = eob_with_account(&claim_first, "26463774");
     assert_eq!(unique_claim_id(eob), "119932404007801");
     assert_eq!(eob["item"].as_array().map(Vec::len), Some(4));
-    assert_eq!(eob["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"], "J02.0");
+    assert_eq!(
+        eob["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"],
+        "J02.0"
+    );
     assert_eq!(total(eob, "paidtoprovider"), Some(80.0));
     assert_eq!(total(eob, "submitted"), Some(100.0));
     assert_eq!(eob["payment"]["type"]["coding"][0]["code"], "paid");
@@ -192,13 +200,25 @@ fn an_835_before_its_837_ends_in_the_same_eob() {
 
 #[test]
 fn re_applying_the_same_change_is_a_no_op() {
-    for name in ["837p.x12", "837i.x12", "837d.x12", "837p_cob.x12", "835.x12", "834.x12"] {
+    for name in [
+        "837p.x12",
+        "837i.x12",
+        "837d.x12",
+        "837p_cob.x12",
+        "835.x12",
+        "834.x12",
+    ] {
         let changes = changes_of(&fixture(name), &config());
         let store = fold(&changes);
         for change in &changes {
             let current = store.get(&(change.resource_type, change.id.clone()));
             let again = apply(current, change);
-            assert!(again.is_none(), "{name}: {} {}", change.id, again.unwrap_or_default());
+            assert!(
+                again.is_none(),
+                "{name}: {} {}",
+                change.id,
+                again.unwrap_or_default()
+            );
         }
         // And re-ingesting the whole file changes nothing.
         let mut twice = store.clone();
@@ -216,7 +236,11 @@ fn a_void_cancels() {
         "CLM*26463774*100***11:B:8*Y*A*Y*I~REF*F8*119932404007801",
     );
     let void_changes = changes_of(&void, &config());
-    assert!(void_changes.iter().any(|c| matches!(c.action, Action::Cancel { .. })));
+    assert!(
+        void_changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Cancel { .. }))
+    );
     let mut store = fold(&changes_of(&original, &config()));
     apply_all(&mut store, &void_changes);
     assert_eq!(eob_with_account(&store, "26463774")["status"], "cancelled");
@@ -248,7 +272,10 @@ fn a_replacement_supersedes() {
     assert_eq!(after["id"], before["id"], "same EOB, new version");
     assert_eq!(after["status"], "active");
     assert_eq!(total(after, "submitted"), Some(110.0));
-    assert_eq!(after["related"][0]["relationship"]["coding"][0]["code"], "prior");
+    assert_eq!(
+        after["related"][0]["relationship"]["coding"][0]["code"],
+        "prior"
+    );
     assert_eq!(after["related"][0]["reference"]["value"], "119932404007801");
     // The replaced claim's payment no longer shows until it is re-adjudicated.
     assert!(after.get("payment").is_none(), "{after}");
@@ -269,7 +296,11 @@ fn an_834_termination_ends_the_coverage() {
         "INS*Y*18*024*07*A***FT",
         "INS*Y*18*021*28*A***FT",
     );
-    let add = edit(&add, "HD*024**HLT*PLAN B SILVER*EMP", "HD*021**HLT*PLAN B SILVER*EMP");
+    let add = edit(
+        &add,
+        "HD*024**HLT*PLAN B SILVER*EMP",
+        "HD*021**HLT*PLAN B SILVER*EMP",
+    );
     let add = edit(&add, "DTP*349*D8*20240131", "DTP*348*D8*20230101");
     let mut store = fold(&changes_of(&add, &config()));
     apply_all(&mut store, &changes_of(&fixture("834.x12"), &config()));
@@ -281,7 +312,11 @@ fn an_834_termination_ends_the_coverage() {
     assert_eq!(mary["period"]["start"], "2023-01-01", "{mary}");
     assert_eq!(mary["period"]["end"], "2024-01-31");
     // Reinstating reopens it.
-    let reinstate = edit(&add, "HD*021**HLT*PLAN B SILVER*EMP", "HD*025**HLT*PLAN B SILVER*EMP");
+    let reinstate = edit(
+        &add,
+        "HD*021**HLT*PLAN B SILVER*EMP",
+        "HD*025**HLT*PLAN B SILVER*EMP",
+    );
     apply_all(&mut store, &changes_of(&reinstate, &config()));
     let mary = store
         .iter()
@@ -321,7 +356,10 @@ fn a_reversal_negates() {
     let corrected = apply(Some(&cancelled), &correction).unwrap_or_default();
     assert_eq!(corrected["status"], "active");
     assert_eq!(unique_claim_id(&corrected), "119932404007801");
-    assert_eq!(corrected["related"][0]["reference"]["value"], "119932404007700");
+    assert_eq!(
+        corrected["related"][0]["reference"]["value"],
+        "119932404007700"
+    );
     // A reversal before anything is known has nothing to cancel.
     assert_eq!(apply(None, &cancel), None);
 }
@@ -331,7 +369,10 @@ fn type_of_bill_decides_the_institutional_profile() {
     let store = fold(&changes_of(&fixture("837i.x12"), &config()));
     let eob = eob_with_account(&store, "756048Q");
     assert_eq!(eob["subType"]["coding"][0]["code"], "outpatient");
-    assert_eq!(supporting(eob, "typeofbill").map(|s| &s["code"]["coding"][0]["code"]), Some(&Value::from("0141")));
+    assert_eq!(
+        supporting(eob, "typeofbill").map(|s| &s["code"]["coding"][0]["code"]),
+        Some(&Value::from("0141"))
+    );
     assert_eq!(eob["item"][0]["revenue"]["coding"][0]["code"], "0305");
     let inpatient = edit(
         &fixture("837i.x12"),
@@ -341,7 +382,12 @@ fn type_of_bill_decides_the_institutional_profile() {
     let store = fold(&changes_of(&inpatient, &config()));
     let eob = eob_with_account(&store, "756048Q");
     assert_eq!(eob["subType"]["coding"][0]["code"], "inpatient");
-    assert!(eob["meta"]["profile"][0].as_str().unwrap_or("").ends_with("Inpatient-Institutional"));
+    assert!(
+        eob["meta"]["profile"][0]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("Inpatient-Institutional")
+    );
 }
 
 #[test]
@@ -351,13 +397,19 @@ fn oral_lines_carry_tooth_surfaces_and_network_status() {
     let item = &eob["item"][1];
     assert_eq!(item["bodySite"]["coding"][0]["code"], "30");
     assert_eq!(item["subSite"][1]["coding"][0]["code"], "O");
-    assert_eq!(item["productOrService"]["coding"][0]["system"], "http://www.ada.org/cdt");
+    assert_eq!(
+        item["productOrService"]["coding"][0]["system"],
+        "http://www.ada.org/cdt"
+    );
     let status = item["adjudication"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|a| a["category"]["coding"][0]["code"] == "benefitpaymentstatus");
-    assert_eq!(status.map(|s| &s["reason"]["coding"][0]["code"]), Some(&Value::from("innetwork")));
+    assert_eq!(
+        status.map(|s| &s["reason"]["coding"][0]["code"]),
+        Some(&Value::from("innetwork"))
+    );
 }
 
 #[test]
@@ -413,7 +465,10 @@ fn unsupported_and_broken_files_are_rejected_by_name() {
         })
         .flatten()
         .collect();
-    assert!(rejected.iter().any(|p| p.message.contains("not supported")), "{unknown:?}");
+    assert!(
+        rejected.iter().any(|p| p.message.contains("not supported")),
+        "{unknown:?}"
+    );
     for name in ["not_x12.x12", "mismatched_iea02.x12", "truncated.x12"] {
         let c = convert(&read(name), &config());
         assert!(c.rejects_everything, "{name}");
@@ -428,7 +483,10 @@ fn convert_each_hands_out_one_set_at_a_time() {
     let mut seen = Vec::new();
     let summary = convert_each(text.as_bytes(), &config(), |set| seen.push(set));
     assert_eq!(seen.len(), 1);
-    assert_eq!(summary.interchange_control_number.as_deref(), Some("000000907"));
+    assert_eq!(
+        summary.interchange_control_number.as_deref(),
+        Some("000000907")
+    );
     assert!(!summary.rejects_everything);
     let report = serde_json::to_value(&seen[0]).unwrap_or_default();
     assert_eq!(report["outcome"]["status"], "accepted");
@@ -452,5 +510,29 @@ fn shared_resources_merge_into_one_across_claims() {
     assert_eq!(eob_count, 50);
     for c in &changes {
         assert!(fhir::is_valid_id(&c.id), "{}", c.id);
+    }
+}
+
+#[test]
+fn streaming_one_change_at_a_time_ends_in_the_same_store() {
+    for bytes in [
+        x12::generate::generate_837p(300, 1),
+        x12::generate::generate_837i(100, 2),
+        x12::generate::generate_835(100, 3),
+        x12::generate::generate_834(100, 4),
+        fixture("835.x12").into_bytes(),
+    ] {
+        let whole = fold(convert(&bytes, &config()).changes());
+        let mut streamed = Store::new();
+        let mut sets = 0;
+        let summary =
+            edi_fhir::convert_streaming(bytes.as_slice(), &config(), |event| match event {
+                edi_fhir::Event::Set(_) => sets += 1,
+                edi_fhir::Event::Change(c) => apply_all(&mut streamed, &[c]),
+                edi_fhir::Event::SetEnd => {}
+            });
+        assert!(!summary.rejects_everything);
+        assert_eq!(sets, 1);
+        assert_eq!(streamed, whole);
     }
 }
