@@ -11,6 +11,7 @@
 //! triggers). Locally it is an in-process stand-in that runs the very same trigger code.
 
 pub mod facts;
+pub mod grants;
 pub mod local;
 pub mod normalize;
 pub mod ports;
@@ -24,10 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use facts::StoreMemberFacts;
+pub use grants::ConsentGrants;
 pub use local::{ConsoleCodeSender, LocalSignIn};
 pub use ports::{
-    ActiveGrant, AppDisplay, CodeSender, GrantGate, MemberDirectory, MemberFacts, PortError,
-    TriggerConfig, TriggerPorts,
+    ActiveGrant, AppCatalog, AppDisplay, CodeSender, GrantGate, MemberDirectory, MemberFacts,
+    PortError, TriggerConfig, TriggerPorts,
 };
 pub use secret::SignInSecret;
 pub use triggers::{TriggerError, handle_trigger};

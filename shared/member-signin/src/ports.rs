@@ -196,3 +196,11 @@ impl<D, K, S, G> Clone for TriggerPorts<D, K, S, G> {
         }
     }
 }
+
+/// The app registry, as far as the consent challenge needs it.
+pub trait AppCatalog: Send + Sync {
+    fn app_display(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<AppDisplay>, PortError>> + Send;
+}

@@ -1,0 +1,319 @@
+//! The local stand-in end to end: the same triggers, in Cognito's order, behind the
+//! `SignIn` port, with the attack cases of member-auth.md §8.C that need a whole flow.
+
+mod support;
+
+use std::time::Duration;
+
+use member_signin::{
+    Answer, Challenge, LocalSignIn, SignIn, SignInContext, SignInError, SignInSession, Step,
+};
+use support::*;
+
+type Local = LocalSignIn<Members, store_redb::RedbStore, RecordingSender, MemoryGrants>;
+
+fn context() -> SignInContext {
+    SignInContext {
+        client_id: CLIENT.into(),
+        transaction_id: TXN.into(),
+    }
+}
+
+async fn local(dir: &tempfile::TempDir) -> Local {
+    let local = LocalSignIn::new(ports(dir));
+    local
+        .provision(EMAIL, PATIENT)
+        .await
+        .unwrap_or_else(|e| panic!("provision: {e}"));
+    local
+}
+
+fn right_demographics() -> Answer {
+    Answer::Demographics {
+        birth_date: "03/07/1984".into(),
+        member_id: "dh0001-12345".into(),
+        postal_code: "43215-2101".into(),
+    }
+}
+
+fn wrong_demographics() -> Answer {
+    Answer::Demographics {
+        birth_date: "1984-03-07".into(),
+        member_id: "DH000112345".into(),
+        postal_code: "43216".into(),
+    }
+}
+
+fn session_of(step: &Step) -> SignInSession {
+    match step {
+        Step::Challenge { session, .. } => session.clone(),
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+fn challenge_of(step: &Step) -> Challenge {
+    match step {
+        Step::Challenge { challenge, .. } => challenge.clone(),
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+async fn step(local: &Local, previous: &Step, answer: Answer) -> Step {
+    local
+        .answer(&session_of(previous), &answer, &context())
+        .await
+        .unwrap_or_else(|e| panic!("answer: {e}"))
+}
+
+async fn start(local: &Local, email: &str) -> Step {
+    local
+        .start(email, &context())
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"))
+}
+
+fn code(local: &Local) -> String {
+    local.ports().sender.last_code().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_full_sequence_signs_the_member_in() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let first = start(&local, " Maria.Garcia.M001@example.com ").await;
+    assert_eq!(challenge_of(&first), Challenge::Demographics);
+    let second = step(&local, &first, right_demographics()).await;
+    assert_eq!(
+        challenge_of(&second),
+        Challenge::EmailCode {
+            masked_email: "m***@example.com".into()
+        }
+    );
+    // One wrong code is allowed; the same code stays valid and nothing new is sent.
+    let retry = step(&local, &second, Answer::EmailCode("not-it".into())).await;
+    assert!(matches!(challenge_of(&retry), Challenge::EmailCode { .. }));
+    assert_eq!(local.ports().sender.count(), 1);
+    let third = step(&local, &retry, Answer::EmailCode(code(&local))).await;
+    assert_eq!(challenge_of(&third), Challenge::Consent);
+    local
+        .ports()
+        .grants
+        .record_pending("grant-0001", CLIENT, PATIENT, TXN);
+    let done = step(
+        &local,
+        &third,
+        Answer::Consent {
+            grant_id: "grant-0001".into(),
+        },
+    )
+    .await;
+    match done {
+        Step::SignedIn {
+            patient,
+            grant_id,
+            subject,
+        } => {
+            assert_eq!(
+                (patient.as_str(), grant_id.as_str()),
+                (PATIENT, "grant-0001")
+            );
+            assert!(
+                !subject.contains('@'),
+                "the subject is opaque, not the email"
+            );
+        }
+        other => panic!("expected SignedIn, got {other:?}"),
+    }
+}
+
+/// §8.C58: an unknown email gets the same questions and the same failure.
+#[tokio::test]
+async fn enumeration_unknown_email_gets_the_same_challenge_and_failure() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let member = start(&local, EMAIL).await;
+    let stranger = start(&local, "nobody@example.com").await;
+    assert_eq!(challenge_of(&member), challenge_of(&stranger));
+    assert_eq!(
+        step(&local, &member, wrong_demographics()).await,
+        Step::Failed
+    );
+    assert_eq!(
+        step(&local, &stranger, right_demographics()).await,
+        Step::Failed
+    );
+    assert_eq!(local.ports().sender.count(), 0);
+}
+
+/// §8.C60: five failed sessions lock the member; the right answers then fail too.
+#[tokio::test]
+async fn brute_force_on_questions_locks_the_member_across_sessions() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    for _ in 0..5 {
+        let first = start(&local, EMAIL).await;
+        assert_eq!(
+            step(&local, &first, wrong_demographics()).await,
+            Step::Failed
+        );
+    }
+    let first = start(&local, EMAIL).await;
+    assert_eq!(
+        challenge_of(&first),
+        Challenge::Demographics,
+        "a locked member still sees the questions"
+    );
+    assert_eq!(
+        step(&local, &first, right_demographics()).await,
+        Step::Failed
+    );
+}
+
+/// §8.C61: three wrong codes end the sign-in.
+#[tokio::test]
+async fn brute_force_on_the_code_fails_the_sign_in() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let first = start(&local, EMAIL).await;
+    let mut current = step(&local, &first, right_demographics()).await;
+    let wrong = if code(&local) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..2 {
+        current = step(&local, &current, Answer::EmailCode(wrong.into())).await;
+        assert!(matches!(
+            challenge_of(&current),
+            Challenge::EmailCode { .. }
+        ));
+    }
+    assert_eq!(
+        step(&local, &current, Answer::EmailCode(wrong.into())).await,
+        Step::Failed
+    );
+}
+
+/// §8.C63: a session answers once.
+#[tokio::test]
+async fn a_replayed_session_is_refused() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let first = start(&local, EMAIL).await;
+    step(&local, &first, right_demographics()).await;
+    let replay = local
+        .answer(&session_of(&first), &right_demographics(), &context())
+        .await;
+    assert!(matches!(replay, Err(SignInError::SessionExpired)));
+    let forged = local
+        .answer(
+            &SignInSession("made-up".into()),
+            &right_demographics(),
+            &context(),
+        )
+        .await;
+    assert!(matches!(forged, Err(SignInError::SessionExpired)));
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await.with_session_ttl(Duration::ZERO);
+    let first = start(&local, EMAIL).await;
+    let late = local
+        .answer(&session_of(&first), &right_demographics(), &context())
+        .await;
+    assert!(matches!(late, Err(SignInError::SessionExpired)));
+}
+
+/// §8.C64: answering consent while the questions are due fails; so does a code.
+#[tokio::test]
+async fn an_answer_to_the_wrong_challenge_fails() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    local
+        .ports()
+        .grants
+        .record_pending("grant-0001", CLIENT, PATIENT, TXN);
+    let first = start(&local, EMAIL).await;
+    assert_eq!(
+        step(
+            &local,
+            &first,
+            Answer::Consent {
+                grant_id: "grant-0001".into()
+            }
+        )
+        .await,
+        Step::Failed
+    );
+    let first = start(&local, EMAIL).await;
+    assert_eq!(
+        step(&local, &first, Answer::EmailCode("123456".into())).await,
+        Step::Failed
+    );
+}
+
+/// A session started for one app cannot be finished by another.
+#[tokio::test]
+async fn a_session_from_another_app_fails() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let first = start(&local, EMAIL).await;
+    let other = SignInContext {
+        client_id: "other-app".into(),
+        transaction_id: TXN.into(),
+    };
+    assert_eq!(
+        local
+            .answer(&session_of(&first), &right_demographics(), &other)
+            .await
+            .ok(),
+        Some(Step::Failed)
+    );
+}
+
+/// Tokens are never issued without the consent grant: a consent answer naming no
+/// pending grant of this member and transaction fails.
+#[tokio::test]
+async fn no_tokens_without_an_activated_grant() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let first = start(&local, EMAIL).await;
+    let second = step(&local, &first, right_demographics()).await;
+    let third = step(&local, &second, Answer::EmailCode(code(&local))).await;
+    local
+        .ports()
+        .grants
+        .record_pending("grant-other-txn", CLIENT, PATIENT, "txn-other");
+    assert_eq!(
+        step(
+            &local,
+            &third,
+            Answer::Consent {
+                grant_id: "grant-other-txn".into()
+            }
+        )
+        .await,
+        Step::Failed
+    );
+}
+
+#[tokio::test]
+async fn provisioning_keeps_the_first_username() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let again = local.provision(EMAIL, PATIENT).await.unwrap_or_default();
+    let other = local
+        .provision("someone@example.com", "patient-m002")
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        again,
+        local
+            .provision(&EMAIL.to_uppercase(), PATIENT)
+            .await
+            .unwrap_or_default()
+    );
+    assert_ne!(again, other);
+}
