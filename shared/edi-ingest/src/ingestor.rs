@@ -169,7 +169,12 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
         let identity = object.identity;
         let version = match self.claim(&identity).await? {
             Ok(version) => version,
-            Err(done) => return Ok(done),
+            Err(done) => {
+                // Mark this copy too (a folder moves it out of the inbox; S3 tags the
+                // new object version of a re-upload with the same content).
+                objects.dispose(key, done.disposition()).await?;
+                return Ok(done);
+            }
         };
         let run = match self.process(&identity, object.bytes, version.1).await {
             Ok(done) => write_outputs(objects, key, &done)

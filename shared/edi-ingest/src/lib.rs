@@ -34,6 +34,8 @@ mod ingestor;
 pub mod ledger;
 mod objects;
 pub mod report;
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
 
 pub use identity::FileIdentity;
 pub use ingestor::{IngestConfig, IngestError, IngestOutcome, Ingested, Ingestor};
