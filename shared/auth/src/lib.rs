@@ -35,7 +35,9 @@ pub use cursor::{
 };
 pub use error::AuthError;
 pub use jwks::{BoxFuture, HttpJwks, JwksSource, StaticJwks};
-pub use local_issuer::{IssuerError, KEY_FILE_NAME, LocalIssuer, TokenSigner, mint_with};
+pub use local_issuer::{
+    IssuerError, KEY_FILE_NAME, LocalIssuer, TokenSigner, mint_with, sign_jwt_with,
+};
 pub use policy::{Access, may_access};
 pub use principal::Principal;
 pub use scopes::{Interaction, ScopeSet};

@@ -69,6 +69,27 @@ pub async fn mint_with(
     Ok(finish(input, &signature))
 }
 
+/// Mints an RS256 JWS with header `typ` = `JWT` over any claim set: the OpenID Connect
+/// ID token, whose claims are not an access token's.
+pub async fn sign_jwt_with<C: Serialize + ?Sized>(
+    signer: &dyn TokenSigner,
+    claims: &C,
+) -> Result<String, IssuerError> {
+    let header = serde_json::to_vec(&JwsHeader {
+        alg: "RS256",
+        typ: "JWT",
+        kid: signer.key_id(),
+    })?;
+    let payload = serde_json::to_vec(claims)?;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = signer.sign(input.as_bytes()).await?;
+    Ok(finish(input, &signature))
+}
+
 #[derive(Serialize)]
 struct JwsHeader<'a> {
     alg: &'static str,

@@ -63,8 +63,11 @@ impl GrantStatus {
 pub struct Grant {
     /// The grant id = `Consent.id`; access tokens carry it as `grant_id`.
     pub id: String,
-    /// The member's Patient id (`Consent.patient`).
-    pub patient: String,
+    /// The member's Patient id (`Consent.patient`). `None` while a grant is pending or
+    /// was denied before the identity provider named the member: the authorization
+    /// server learns the patient only when the sign-in completes, and
+    /// [`activate`] binds it.
+    pub patient: Option<String>,
     /// The app's SMART client id.
     pub client_id: String,
     /// The app's display name when the grant was made.
@@ -91,14 +94,15 @@ impl Grant {
     /// True when the grant was made by this member for this app.
     pub fn belongs_to(&self, client_id: &str, patient: &str) -> bool {
         // Ids are not secrets; plain comparison is fine.
-        self.client_id == client_id && self.patient == patient
+        self.client_id == client_id && self.patient.as_deref() == Some(patient)
     }
 }
 
 /// What the consent page approved (or denied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGrant {
-    pub patient: String,
+    /// The member, when already known (see [`Grant::patient`]).
+    pub patient: Option<String>,
     pub client_id: String,
     pub app_name: String,
     /// Whether the app is attested, as shown to the member.
@@ -161,6 +165,10 @@ where
 /// Flips a pending grant to active, after checking it is this member's grant for this
 /// app. The Cognito Verify trigger calls this when the consent challenge is answered.
 ///
+/// A pending grant made before the member was known (the usual case: the authorization
+/// server only learns the patient when the sign-in completes) is bound to `patient`
+/// here; one that already names a member must name this one.
+///
 /// Errors: [`GrantError::NotFound`], [`GrantError::WrongOwner`],
 /// [`GrantError::WrongStatus`] (already active, rejected or revoked: a grant is
 /// activated at most once), [`GrantError::Expired`].
@@ -174,8 +182,12 @@ where
     S: ResourceStore + ?Sized,
 {
     let now = unix_now();
-    let grant = transition(store, grant_id, |grant| {
-        if !grant.belongs_to(client_id, patient) {
+    if !is_valid_id(patient) {
+        return Err(GrantError::Invalid("patient id"));
+    }
+    let grant = transition(store, grant_id, Some(patient), |grant| {
+        let member_ok = grant.patient.as_deref().is_none_or(|p| p == patient);
+        if grant.client_id != client_id || !member_ok {
             return Err(GrantError::WrongOwner);
         }
         if grant.status != GrantStatus::Pending {
@@ -250,7 +262,7 @@ pub async fn revoke<S>(store: &S, grant_id: &str, reason: &str) -> Result<Option
 where
     S: ResourceStore + ?Sized,
 {
-    let result = transition(store, grant_id, |grant| {
+    let result = transition(store, grant_id, None, |grant| {
         Ok(match grant.status {
             GrantStatus::Pending | GrantStatus::Active => Some(GrantStatus::Inactive),
             GrantStatus::Rejected | GrantStatus::Inactive => None,
@@ -303,8 +315,7 @@ pub fn from_record(record: &ResourceRecord) -> Result<Grant, GrantError> {
     let patient = text(body.pointer("/patient/reference"))
         .and_then(|r| Reference::parse(&r))
         .filter(|r| r.resource_type == ResourceType::Patient)
-        .map(|r| r.id)
-        .ok_or_else(|| corrupt("patient"))?;
+        .map(|r| r.id);
     let actor = body.pointer("/provision/actor/0/reference");
     let client_id = text(actor.and_then(|a| a.pointer("/identifier/value")))
         .ok_or_else(|| corrupt("client id"))?;
@@ -344,7 +355,7 @@ async fn create<S>(store: &S, new: &NewGrant, status: GrantStatus) -> Result<Gra
 where
     S: ResourceStore + ?Sized,
 {
-    if !is_valid_id(&new.patient) {
+    if new.patient.as_deref().is_some_and(|p| !is_valid_id(p)) {
         return Err(GrantError::Invalid("patient id"));
     }
     if new.client_id.is_empty() {
@@ -375,8 +386,14 @@ where
 }
 
 /// Read-modify-write of a grant's status. `decide` returns the next status, `None` to
-/// leave the grant as it is, or an error that aborts without writing.
-async fn transition<S, F>(store: &S, grant_id: &str, mut decide: F) -> Result<Grant, GrantError>
+/// leave the grant as it is, or an error that aborts without writing. `bind_patient`
+/// is written as the grant's member along with the new status.
+async fn transition<S, F>(
+    store: &S,
+    grant_id: &str,
+    bind_patient: Option<&str>,
+    mut decide: F,
+) -> Result<Grant, GrantError>
 where
     S: ResourceStore + ?Sized,
     F: FnMut(&Grant) -> Result<Option<GrantStatus>, GrantError>,
@@ -412,14 +429,16 @@ where
                 unchanged = Some(grant);
                 None
             }
-            Ok(Some(next)) => with_status(record, next).map(|resource| ResourceWrite {
-                resource_type: ResourceType::Consent,
-                id: grant_id.to_owned(),
-                index: fhir_search::index_resource(ResourceType::Consent, &resource),
-                resource,
-                deleted: false,
-                condition: WriteCondition::Always,
-            }),
+            Ok(Some(next)) => {
+                with_status(record, next, bind_patient).map(|resource| ResourceWrite {
+                    resource_type: ResourceType::Consent,
+                    id: grant_id.to_owned(),
+                    index: fhir_search::index_resource(ResourceType::Consent, &resource),
+                    resource,
+                    deleted: false,
+                    condition: WriteCondition::Always,
+                })
+            }
         }
     })
     .await?;
@@ -433,12 +452,22 @@ where
     }
 }
 
-/// The stored body with a new status (and `meta` removed: the store sets it).
-fn with_status(record: &ResourceRecord, status: GrantStatus) -> Option<Value> {
+/// The stored body with a new status (and `meta` removed: the store sets it), bound to
+/// `patient` when given.
+fn with_status(
+    record: &ResourceRecord,
+    status: GrantStatus,
+    patient: Option<&str>,
+) -> Option<Value> {
     let mut body: Value = serde_json::from_str(&record.body).ok()?;
     let object = body.as_object_mut()?;
     object.remove("meta");
     object.insert("status".into(), json!(status.fhir_code()));
+    if let Some(patient) = patient {
+        let reference = json!({"reference": format!("Patient/{patient}")});
+        object.insert("patient".into(), reference.clone());
+        object.insert("performer".into(), json!([reference]));
+    }
     Some(body)
 }
 
@@ -451,7 +480,6 @@ fn consent_resource(
     now: &Instant,
     end: &Instant,
 ) -> Value {
-    let patient = format!("Patient/{}", new.patient);
     let classes: Vec<Value> = new
         .data_types
         .iter()
@@ -486,7 +514,7 @@ fn consent_resource(
     if !classes.is_empty() {
         provision["class"] = json!(classes);
     }
-    json!({
+    let mut consent = json!({
         "resourceType": "Consent",
         "id": id,
         "extension": extensions,
@@ -500,15 +528,19 @@ fn consent_resource(
             "code": "59284-0",
             "display": "Patient Consent",
         }]}],
-        "patient": {"reference": patient},
         "dateTime": now.as_str(),
-        "performer": [{"reference": patient}],
         "policyRule": {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
             "code": "OPTIN",
         }]},
         "provision": provision,
-    })
+    });
+    if let Some(patient) = &new.patient {
+        let reference = json!({"reference": format!("Patient/{patient}")});
+        consent["patient"] = reference.clone();
+        consent["performer"] = json!([reference]);
+    }
+    consent
 }
 
 /// 128 random bits as 32 hex digits: a valid FHIR id that cannot be guessed.

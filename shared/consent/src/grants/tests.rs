@@ -9,7 +9,7 @@ fn store() -> (tempfile::TempDir, RedbStore) {
 
 fn new_grant(patient: &str, client: &str) -> NewGrant {
     NewGrant {
-        patient: patient.into(),
+        patient: Some(patient.into()),
         client_id: client.into(),
         app_name: "Health App".into(),
         app_attested: true,
@@ -112,4 +112,25 @@ async fn an_expired_grant_is_not_usable() {
         Err(GrantError::Expired)
     ));
     assert!(!is_active(&store, &g.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_grant_made_before_the_member_is_known_is_bound_at_activation() {
+    let (_dir, store) = store();
+    let mut n = new_grant("p1", "app-a");
+    n.patient = None;
+    let g = create_pending(&store, &n).await.unwrap();
+    assert_eq!(g.patient, None);
+    assert!(matches!(
+        activate(&store, &g.id, "app-b", "p1").await,
+        Err(GrantError::WrongOwner)
+    ));
+    let active = activate(&store, &g.id, "app-a", "p7").await.unwrap();
+    assert_eq!(active.patient.as_deref(), Some("p7"));
+    assert_eq!(list_for_patient(&store, "p7").await.unwrap().len(), 1);
+    assert!(active_for(&store, &g.id, "app-a", "p7").await.is_ok());
+    assert!(matches!(
+        active_for(&store, &g.id, "app-a", "p1").await,
+        Err(GrantError::WrongOwner)
+    ));
 }
