@@ -4,6 +4,10 @@
 //! Record items (current `CUR` and versions `V#…`) hold the resource's metadata, its
 //! search index as JSON text and its body deflate-compressed, either inline (`z`) or,
 //! when still too large for one item, as `nc` chunk items `V#{version}#C#{n}` (`d`).
+//!
+//! Key-value records (`K#{namespace}` / key) hold their value either as a number `n`
+//! (integers, so `increment` is one UpdateItem ADD) or as JSON text `j`, their version
+//! in `vid` and their expiry in `expires_at`, the table's TTL attribute.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -13,7 +17,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fhir::{Instant, ResourceType};
 use fhir_store::keys::EntryKey;
-use fhir_store::{ResourceRecord, StoreError, StoreResult};
+use fhir_store::{KvEntry, ResourceRecord, StoreError, StoreResult};
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -34,6 +38,13 @@ const BODY: &str = "z";
 const CHUNK_COUNT: &str = "nc";
 const CHUNK_DATA: &str = "d";
 pub const LOOKUPS: &str = "lk";
+/// A key-value record's value when it is an integer (a counter).
+pub const KV_COUNT: &str = "n";
+/// A key-value record's value otherwise, as JSON text.
+pub const KV_JSON: &str = "j";
+/// Unix seconds from which a key-value record is dead. The table's TTL attribute
+/// (`template.yaml`), so its name is long and fixed: the sweeper reads it.
+pub const EXPIRES_AT: &str = "expires_at";
 
 /// The sort key of a resource's current item.
 pub const CURRENT_SK: &str = "CUR";
@@ -271,6 +282,34 @@ pub fn decode_target(item: &Item) -> StoreResult<(ResourceType, String)> {
     Ok((resource_type, get_s(item, ID)?.to_owned()))
 }
 
+/// The attribute that holds a key-value record's value: integers as a number (so an
+/// integer `put` is a counter `increment` can ADD to), anything else as its JSON text.
+pub fn kv_value(value: &serde_json::Value, json: String) -> (&'static str, AttributeValue) {
+    match value.as_i64() {
+        Some(count) => (KV_COUNT, AttributeValue::N(count.to_string())),
+        None => (KV_JSON, AttributeValue::S(json)),
+    }
+}
+
+/// A key-value record as stored, live or not (the caller checks the expiry).
+pub fn decode_kv(item: &Item) -> StoreResult<KvEntry> {
+    let value = match (item.get(KV_COUNT), item.get(KV_JSON)) {
+        (Some(_), None) => serde_json::Value::from(get_i64(item, KV_COUNT)?),
+        (None, Some(_)) => serde_json::from_str(get_s(item, KV_JSON)?)
+            .map_err(|e| corrupt(KV_JSON, &e.to_string()))?,
+        _ => return Err(corrupt(KV_JSON, "a record needs exactly one of n and j")),
+    };
+    let expires_at = match item.get(EXPIRES_AT) {
+        Some(_) => Some(get_i64(item, EXPIRES_AT)?),
+        None => None,
+    };
+    Ok(KvEntry {
+        value,
+        version: get_n(item, VERSION)?,
+        expires_at,
+    })
+}
+
 pub fn get_s<'i>(item: &'i Item, name: &str) -> StoreResult<&'i str> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
@@ -283,6 +322,13 @@ pub fn get_n(item: &Item, name: &str) -> StoreResult<u64> {
         Some(AttributeValue::N(value)) => value
             .parse()
             .map_err(|_| corrupt(name, "not an unsigned integer")),
+        _ => Err(corrupt(name, "missing or not a number")),
+    }
+}
+
+pub fn get_i64(item: &Item, name: &str) -> StoreResult<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().map_err(|_| corrupt(name, "not an i64")),
         _ => Err(corrupt(name, "missing or not a number")),
     }
 }

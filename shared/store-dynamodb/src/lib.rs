@@ -12,8 +12,12 @@
 //!   retried: `ConditionalCheckFailed`/`TransactionConflict` become
 //!   [`StoreError::Conflict`], which `update_with` retries, and `WriteCondition::Always`
 //!   retries here.
+//! * key-value records ([`fhir_store::KeyValueStore`], in `kv.rs`): `K#{namespace}`
+//!   partitions of the same table, one conditional UpdateItem/DeleteItem per operation,
+//!   expiry in the table's TTL attribute `expires_at`.
 
 mod item;
+mod kv;
 mod table;
 
 use std::collections::{BTreeSet, HashMap};

@@ -90,12 +90,24 @@ conformance_tests!(
     get_many_returns_existing_current_records_once_in_order,
 );
 
+conformance_tests!(
+    kv_insert_creates_only_when_absent,
+    kv_put_get_and_delete_round_trip,
+    kv_replace_needs_the_live_version,
+    kv_expired_records_are_invisible_and_reinsertable,
+    kv_take_is_single_use_under_concurrency,
+    kv_concurrent_increments_sum_exactly,
+    kv_list_by_prefix_in_key_order_with_limit,
+    kv_invalid_keys_and_values_are_rejected,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_checks_share_one_table() {
     let Some((client, table, store)) = fresh_store("all").await else {
         return;
     };
     conformance::run_all(&store).await;
+    conformance::run_all_kv(&store).await;
     drop_table(&client, &table).await;
 }
 

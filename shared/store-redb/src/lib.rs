@@ -9,6 +9,7 @@
 //! | `versions`   | (`R#{type}#{id}`, version)   | every version's record                  |
 //! | `partitions` | `{C#…/T#…}\0{lastUpdated}#{id}` | `R#{type}#{id}`                       |
 //! | `lookups`    | `L#{type}#{param}\0{term}\u{1}{id}` | `R#{type}#{id}`                  |
+//! | `kv`         | `K#{namespace}\0{key}`       | a [`KeyValueStore`] record (see `kv.rs`) |
 //!
 //! Keys and range bounds come from [`fhir_store::keys`], the same functions the
 //! DynamoDB adapter uses. A listing reads the index range and the current records in one
@@ -34,6 +35,7 @@
 //! `spawn_blocking` in release (159 µs / 180 µs in a debug build).
 
 mod codec;
+mod kv;
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -43,6 +45,8 @@ use std::sync::Arc;
 
 use codec::Stored;
 use fhir::ResourceType;
+#[cfg(doc)]
+use fhir_store::KeyValueStore;
 use fhir_store::keys::{self, EntryKey};
 use fhir_store::version::{Previous, next_version};
 use fhir_store::{
@@ -71,6 +75,8 @@ pub enum OpenError {
     },
     #[error("cannot open redb database {path}: {source}")]
     Database { path: PathBuf, source: redb::Error },
+    #[error("cannot purge expired key-value records of {path}: {source}")]
+    Purge { path: PathBuf, source: StoreError },
 }
 
 /// The embedded store. Clones share one database handle.
@@ -81,7 +87,8 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Opens (creating if needed) the database file at `path`, creating its directory and
-    /// the tables, so later read transactions never meet a missing table.
+    /// the tables, so later read transactions never meet a missing table, and purges
+    /// expired key-value records (nothing else ever deletes them locally).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -100,6 +107,10 @@ impl RedbStore {
         create_tables(&db).map_err(|source| OpenError::Database {
             path: path.to_owned(),
             source,
+        })?;
+        kv::purge_expired(&db).map_err(|e| OpenError::Purge {
+            path: path.to_owned(),
+            source: e,
         })?;
         Ok(RedbStore { db: Arc::new(db) })
     }
@@ -123,6 +134,7 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     txn.open_table(VERSIONS)?;
     txn.open_table(PARTITIONS)?;
     txn.open_table(LOOKUPS)?;
+    txn.open_table(kv::KV)?;
     txn.commit()?;
     Ok(())
 }

@@ -37,10 +37,22 @@ conformance_tests!(
     get_many_returns_existing_current_records_once_in_order,
 );
 
+conformance_tests!(
+    kv_insert_creates_only_when_absent,
+    kv_put_get_and_delete_round_trip,
+    kv_replace_needs_the_live_version,
+    kv_expired_records_are_invisible_and_reinsertable,
+    kv_take_is_single_use_under_concurrency,
+    kv_concurrent_increments_sum_exactly,
+    kv_list_by_prefix_in_key_order_with_limit,
+    kv_invalid_keys_and_values_are_rejected,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_checks_share_one_store() {
     let (_dir, store) = open();
     conformance::run_all(&store).await;
+    conformance::run_all_kv(&store).await;
 }
 
 #[tokio::test]
@@ -65,6 +77,50 @@ async fn data_survives_reopening() {
     assert_eq!(
         store.get(ResourceType::Patient, "p1").await.expect("get"),
         Some(written)
+    );
+}
+
+#[tokio::test]
+async fn reopening_purges_expired_key_value_records_only() {
+    use fhir_store::KeyValueStore;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.redb");
+    let now = fhir_store::kv::unix_now();
+    {
+        let store = RedbStore::open(&path).expect("open");
+        let value = serde_json::json!("v");
+        store
+            .put("ns", "dead", &value, Some(now - 1))
+            .await
+            .expect("put");
+        store
+            .put("ns", "live", &value, Some(now + 3600))
+            .await
+            .expect("put");
+        store.put("ns", "forever", &value, None).await.expect("put");
+        assert_eq!(store.purge_expired().expect("purge"), 1);
+        store
+            .put("ns", "dead-too", &value, Some(now - 1))
+            .await
+            .expect("put");
+    }
+    let store = RedbStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.purge_expired().expect("purge"),
+        0,
+        "open purged what expired since"
+    );
+    let listed = store.list("ns", "", 10).await.expect("list");
+    let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["forever", "live"]);
+    assert_eq!(
+        store
+            .get("ns", "live")
+            .await
+            .expect("get")
+            .map(|e| e.version),
+        Some(1),
+        "live records survive reopening"
     );
 }
 

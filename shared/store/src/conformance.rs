@@ -1,4 +1,5 @@
-//! The conformance suite: the behaviour every [`ResourceStore`] adapter must show.
+//! The conformance suite: the behaviour every [`ResourceStore`] and [`KeyValueStore`]
+//! adapter must show.
 //!
 //! Each check is a named `pub async fn` taking the store under test, so an adapter's
 //! test file can run them one test per rule (failures then name the rule). Every check
@@ -21,8 +22,8 @@ use fhir_search::SearchIndex;
 use serde_json::{Value, json};
 
 use crate::{
-    ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, SortKey,
-    StoreError, WriteCondition, update_with,
+    KeyValueStore, KvEntry, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore,
+    ResourceWrite, SortKey, StoreError, WriteCondition, kv, update_with,
 };
 
 /// Runs every check, one after the other.
@@ -41,6 +42,18 @@ pub async fn run_all<S: ResourceStore>(store: &S) {
     large_incompressible_body_round_trips_byte_identical(store).await;
     large_compressible_body_round_trips_byte_identical(store).await;
     get_many_returns_existing_current_records_once_in_order(store).await;
+}
+
+/// Runs every key-value check, one after the other.
+pub async fn run_all_kv<S: KeyValueStore>(store: &S) {
+    kv_insert_creates_only_when_absent(store).await;
+    kv_put_get_and_delete_round_trip(store).await;
+    kv_replace_needs_the_live_version(store).await;
+    kv_expired_records_are_invisible_and_reinsertable(store).await;
+    kv_take_is_single_use_under_concurrency(store).await;
+    kv_concurrent_increments_sum_exactly(store).await;
+    kv_list_by_prefix_in_key_order_with_limit(store).await;
+    kv_invalid_keys_and_values_are_rejected(store).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -981,6 +994,529 @@ pub async fn get_many_returns_existing_current_records_once_in_order<S: Resource
             .expect("empty get_many")
             .is_empty()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Key-value records
+// ---------------------------------------------------------------------------------
+
+/// `insert` creates a record only where no live one is: the first insert wins, later
+/// ones (also racing ones) return false and change nothing; namespaces are separate.
+pub async fn kv_insert_creates_only_when_absent<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-ins");
+    let first = json!({"client": "app-1", "scope": ["patient/*.read"]});
+    assert!(kv_insert(store, &ns, "code-1", &first, None).await);
+    assert!(
+        !kv_insert(store, &ns, "code-1", &json!({"client": "other"}), None).await,
+        "a second insert of a live key returns false"
+    );
+    assert_eq!(
+        kv_get(store, &ns, "code-1").await,
+        Some(entry(first, 1, None)),
+        "the losing insert changed nothing; a new record is version 1"
+    );
+    assert_eq!(
+        kv_get(store, &unique("kv-ins-other"), "code-1").await,
+        None,
+        "namespaces are separate"
+    );
+
+    let values: Vec<Value> = (0..8).map(|n| json!({"writer": n})).collect();
+    let racing = join_all(
+        values
+            .iter()
+            .map(|value| store.insert(&ns, "race", value, None))
+            .collect(),
+    )
+    .await;
+    let winners: Vec<usize> = racing
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Ok(true)))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one racing insert wins: {racing:?}"
+    );
+    assert!(racing.iter().all(Result::is_ok), "losers are not errors");
+    assert_eq!(
+        kv_get(store, &ns, "race").await.map(|e| e.value),
+        Some(json!({"writer": winners[0]})),
+        "the record is the winner's"
+    );
+}
+
+/// `put` creates or replaces (bumping the version, setting or clearing the expiry),
+/// values of every JSON kind round-trip exactly (up to the size limit), and `delete`
+/// removes the record, after which numbering restarts.
+pub async fn kv_put_get_and_delete_round_trip<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-put");
+    let later = kv::unix_now() + 3600;
+    let values = [
+        json!({"nested": {"list": [1, -2, 3.25, "é€😀", null, true]}, "big": u64::MAX}),
+        json!("a string"),
+        json!(42),
+        json!(-7),
+        json!(1.5),
+        json!(null),
+        json!(["x", {"y": false}]),
+        json!("x".repeat(kv::MAX_VALUE_BYTES - 2)),
+    ];
+    for (n, value) in values.iter().enumerate() {
+        let key = format!("value-{n}");
+        kv_put(store, &ns, &key, value, Some(later)).await;
+        assert_eq!(
+            kv_get(store, &ns, &key).await,
+            Some(entry(value.clone(), 1, Some(later))),
+            "value {n} round-trips with its expiry"
+        );
+    }
+
+    kv_put(store, &ns, "k", &json!({"n": 1}), Some(later)).await;
+    kv_put(store, &ns, "k", &json!({"n": 2}), None).await;
+    assert_eq!(
+        kv_get(store, &ns, "k").await,
+        Some(entry(json!({"n": 2}), 2, None)),
+        "put replaces the value, bumps the version and clears the expiry"
+    );
+    kv_put(store, &ns, "k", &json!(5), Some(later)).await;
+    assert_eq!(
+        kv_get(store, &ns, "k").await,
+        Some(entry(json!(5), 3, Some(later)))
+    );
+
+    kv_delete(store, &ns, "k").await;
+    assert_eq!(kv_get(store, &ns, "k").await, None, "delete removes");
+    kv_delete(store, &ns, "k").await;
+    kv_delete(store, &ns, "never-written").await;
+    kv_put(store, &ns, "k", &json!("again"), None).await;
+    assert_eq!(
+        kv_get(store, &ns, "k").await.map(|e| e.version),
+        Some(1),
+        "a record written after a delete starts again at version 1"
+    );
+}
+
+/// `replace` writes only over the live record's current version: a stale, future or
+/// absent version returns false, and of racing replacers exactly one wins.
+pub async fn kv_replace_needs_the_live_version<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-rep");
+    let later = kv::unix_now() + 3600;
+    assert!(
+        !kv_replace(store, &ns, "handle", 1, &json!("x"), None).await,
+        "replace of an absent record returns false"
+    );
+    assert!(kv_insert(store, &ns, "handle", &json!({"gen": 1}), None).await);
+    assert!(
+        !kv_replace(store, &ns, "handle", 2, &json!({"gen": 9}), None).await,
+        "a future version returns false"
+    );
+    assert!(kv_replace(store, &ns, "handle", 1, &json!({"gen": 2}), Some(later)).await);
+    assert_eq!(
+        kv_get(store, &ns, "handle").await,
+        Some(entry(json!({"gen": 2}), 2, Some(later))),
+        "replace writes value and expiry and bumps the version"
+    );
+    assert!(
+        !kv_replace(store, &ns, "handle", 1, &json!({"gen": 9}), None).await,
+        "a stale version returns false"
+    );
+
+    let values: Vec<Value> = (0..8).map(|n| json!({"gen": 3, "writer": n})).collect();
+    let racing = join_all(
+        values
+            .iter()
+            .map(|value| store.replace(&ns, "handle", 2, value, None))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        racing.iter().filter(|r| matches!(r, Ok(true))).count(),
+        1,
+        "exactly one racing replace wins: {racing:?}"
+    );
+    assert!(racing.iter().all(Result::is_ok), "losers are not errors");
+    let current = kv_get(store, &ns, "handle").await.expect("record");
+    assert_eq!((current.version, &current.value["gen"]), (3, &json!(3)));
+}
+
+/// An expired record reads as absent for `get`, `take`, `replace` and `list` (before
+/// any sweeper ran), may be inserted again, and restarts a counter; a record also
+/// expires on its own while stored.
+pub async fn kv_expired_records_are_invisible_and_reinsertable<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-exp");
+    let now = kv::unix_now();
+    kv_put(store, &ns, "dead", &json!("old"), Some(now - 10)).await;
+    kv_put(store, &ns, "live", &json!("kept"), Some(now + 3600)).await;
+    assert_eq!(kv_get(store, &ns, "dead").await, None, "get hides it");
+    assert_eq!(kv_take(store, &ns, "dead").await, None, "take hides it");
+    assert!(
+        !kv_replace(store, &ns, "dead", 1, &json!("new"), None).await,
+        "replace does not write over it"
+    );
+    assert_eq!(
+        kv_keys(&kv_list(store, &ns, "", 10).await),
+        ["live"],
+        "list hides it"
+    );
+
+    assert!(
+        kv_insert(store, &ns, "dead", &json!("reborn"), Some(now + 3600)).await,
+        "an expired record may be inserted again"
+    );
+    let reborn = kv_get(store, &ns, "dead").await.expect("reinserted");
+    assert_eq!(reborn.value, json!("reborn"));
+    assert_eq!(
+        reborn.version, 2,
+        "numbering continues over a stored expired record"
+    );
+
+    kv_put(store, &ns, "attempts", &json!(41), Some(now - 1)).await;
+    assert_eq!(
+        kv_increment(store, &ns, "attempts", 1, Some(now + 900)).await,
+        1,
+        "an expired counter restarts from 0"
+    );
+    assert_eq!(
+        kv_get(store, &ns, "attempts")
+            .await
+            .and_then(|e| e.expires_at),
+        Some(now + 900),
+        "and takes the new expiry"
+    );
+
+    let soon = kv::unix_now() + 2;
+    assert!(kv_insert(store, &ns, "soon", &json!("brief"), Some(soon)).await);
+    assert!(
+        kv_get(store, &ns, "soon").await.is_some(),
+        "live until it expires"
+    );
+    while kv::unix_now() < soon {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        kv_get(store, &ns, "soon").await,
+        None,
+        "it expired in place"
+    );
+    assert_eq!(kv_take(store, &ns, "soon").await, None);
+    assert_eq!(
+        kv_keys(&kv_list(store, &ns, "so", 10).await),
+        Vec::<String>::new()
+    );
+}
+
+/// Of 16 concurrent `take`s of one record exactly one gets it, with its value; the key
+/// is then absent and may be inserted again.
+pub async fn kv_take_is_single_use_under_concurrency<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-take");
+    let code = json!({"client_id": "app", "code_challenge": "abc"});
+    let expires = kv::unix_now() + 60;
+    assert!(kv_insert(store, &ns, "code", &code, Some(expires)).await);
+    let takes = join_all((0..16).map(|_| store.take(&ns, "code")).collect()).await;
+    let taken: Vec<KvEntry> = takes
+        .into_iter()
+        .filter_map(|r| r.unwrap_or_else(|e| panic!("take failed: {e}")))
+        .collect();
+    assert_eq!(
+        taken,
+        [entry(code.clone(), 1, Some(expires))],
+        "exactly one concurrent take gets the record"
+    );
+    assert_eq!(kv_get(store, &ns, "code").await, None, "take deletes");
+    assert_eq!(
+        kv_take(store, &ns, "code").await,
+        None,
+        "a second take gets nothing"
+    );
+    assert_eq!(kv_take(store, &ns, "missing").await, None);
+    assert!(
+        kv_insert(store, &ns, "code", &code, None).await,
+        "a taken key may be inserted again"
+    );
+}
+
+/// 8 tasks × 10 increments: every increment returns a distinct value, the counter ends
+/// at exactly 80 and keeps the expiry it started with; non-integers and overflow are
+/// refused without a change.
+pub async fn kv_concurrent_increments_sum_exactly<S: KeyValueStore>(store: &S) {
+    const TASKS: i64 = 8;
+    const INCREMENTS: i64 = 10;
+    let ns = &unique("kv-ctr");
+    let window = kv::unix_now() + 900;
+    let task = |n: i64| async move {
+        let mut seen = Vec::new();
+        for _ in 0..INCREMENTS {
+            // Later increments ask for a later expiry: a live counter must ignore it.
+            let expires = window + n + 1;
+            seen.push(kv_increment(store, ns, "user-1", 1, Some(expires)).await);
+        }
+        seen
+    };
+    assert_eq!(kv_increment(store, ns, "user-1", 0, Some(window)).await, 0);
+    let mut seen: Vec<i64> = join_all((0..TASKS).map(task).collect())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=TASKS * INCREMENTS).collect::<Vec<_>>(),
+        "every increment saw its own value"
+    );
+    assert_eq!(
+        kv_get(store, ns, "user-1").await,
+        Some(entry(json!(TASKS * INCREMENTS), 81, Some(window))),
+        "no increment was lost, and the window kept its first expiry"
+    );
+    assert_eq!(kv_increment(store, ns, "user-1", -80, None).await, 0);
+    assert_eq!(kv_increment(store, ns, "fresh", -3, None).await, -3);
+
+    kv_put(store, ns, "text", &json!({"not": "a counter"}), None).await;
+    assert_invalid_value(
+        store.increment(ns, "text", 1, None).await,
+        "increment of a non-integer",
+    );
+    kv_put(store, ns, "max", &json!(i64::MAX), None).await;
+    assert_invalid_value(
+        store.increment(ns, "max", 1, None).await,
+        "increment past i64::MAX",
+    );
+    assert_eq!(
+        kv_get(store, ns, "max").await,
+        Some(entry(json!(i64::MAX), 1, None)),
+        "a refused increment changes nothing"
+    );
+    assert_eq!(kv_increment(store, ns, "max", -1, None).await, i64::MAX - 1);
+}
+
+/// `list` returns the live records of one namespace whose key has the prefix, in key
+/// (UTF-8 byte) order, at most `limit`, skipping expired records without coming up short.
+pub async fn kv_list_by_prefix_in_key_order_with_limit<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-list");
+    let now = kv::unix_now();
+    for key in [
+        "app/b", "app/a", "app/é", "app/c", "app/a/x", "apq", "ap", "zzz",
+    ] {
+        kv_put(store, &ns, key, &json!({"key": key}), None).await;
+    }
+    for key in ["app/aa", "app/ab", "app/ac"] {
+        kv_put(store, &ns, key, &json!("expired"), Some(now - 5)).await;
+    }
+    kv_put(store, &format!("{ns}x"), "app/a0", &json!("other"), None).await;
+
+    let all = kv_list(store, &ns, "app/", 100).await;
+    assert_eq!(
+        kv_keys(&all),
+        ["app/a", "app/a/x", "app/b", "app/c", "app/é"],
+        "live keys with the prefix, in byte order, this namespace only"
+    );
+    assert_eq!(all[0].1, entry(json!({"key": "app/a"}), 1, None));
+    assert_eq!(
+        kv_keys(&kv_list(store, &ns, "app/", 3).await),
+        ["app/a", "app/a/x", "app/b"],
+        "the limit counts live records only"
+    );
+    assert_eq!(
+        kv_keys(&kv_list(store, &ns, "", 100).await),
+        [
+            "ap", "app/a", "app/a/x", "app/b", "app/c", "app/é", "apq", "zzz"
+        ]
+    );
+    assert_eq!(
+        kv_keys(&kv_list(store, &ns, "app/a", 100).await),
+        ["app/a", "app/a/x"]
+    );
+    assert!(kv_list(store, &ns, "app/", 0).await.is_empty());
+    assert!(kv_list(store, &ns, "b", 10).await.is_empty());
+    assert!(kv_list(store, &unique("kv-empty"), "", 10).await.is_empty());
+}
+
+/// Empty, over-long and separator-carrying namespaces and keys, and over-large values,
+/// are refused with a typed error by every method, before anything is stored.
+pub async fn kv_invalid_keys_and_values_are_rejected<S: KeyValueStore>(store: &S) {
+    let ns = unique("kv-bad");
+    let long = "k".repeat(kv::MAX_KEY_BYTES + 1);
+    let bad = [
+        (ns.as_str(), ""),
+        ("", "k"),
+        (ns.as_str(), long.as_str()),
+        (long.as_str(), "k"),
+        ("a#b", "k"),
+        (ns.as_str(), "a\0b"),
+        (ns.as_str(), "a\u{1}b"),
+        (ns.as_str(), "line\nbreak"),
+    ];
+    let value = json!("v");
+    for (namespace, key) in bad {
+        let what = format!("{namespace:?}/{key:?}");
+        assert_invalid_key(store.insert(namespace, key, &value, None).await, &what);
+        assert_invalid_key(store.put(namespace, key, &value, None).await, &what);
+        assert_invalid_key(store.get(namespace, key).await, &what);
+        assert_invalid_key(store.replace(namespace, key, 1, &value, None).await, &what);
+        assert_invalid_key(store.take(namespace, key).await, &what);
+        assert_invalid_key(store.delete(namespace, key).await, &what);
+        assert_invalid_key(store.increment(namespace, key, 1, None).await, &what);
+    }
+    assert_invalid_key(store.list("", "", 10).await, "list with an empty namespace");
+    assert_invalid_key(
+        store.list(&ns, "a\0", 10).await,
+        "list with a control character",
+    );
+    assert_invalid_key(store.list(&ns, &long, 10).await, "list with a long prefix");
+
+    let huge = json!("x".repeat(kv::MAX_VALUE_BYTES));
+    assert_invalid_value(
+        store.insert(&ns, "big", &huge, None).await,
+        "insert of a huge value",
+    );
+    assert_invalid_value(
+        store.put(&ns, "big", &huge, None).await,
+        "put of a huge value",
+    );
+    assert!(kv_insert(store, &ns, "big", &value, None).await);
+    assert_invalid_value(
+        store.replace(&ns, "big", 1, &huge, None).await,
+        "replace with a huge value",
+    );
+    assert_eq!(
+        kv_get(store, &ns, "big").await,
+        Some(entry(value.clone(), 1, None))
+    );
+
+    let widest = format!(
+        "s3://bucket/{}#etag",
+        "é".repeat((kv::MAX_KEY_BYTES - 17) / 2)
+    );
+    assert!(widest.len() <= kv::MAX_KEY_BYTES);
+    kv_put(store, &ns, &widest, &value, None).await;
+    assert_eq!(
+        kv_get(store, &ns, &widest).await.map(|e| e.value),
+        Some(value),
+        "a key of up to {} bytes with `/`, `#` and non-ASCII is fine",
+        kv::MAX_KEY_BYTES
+    );
+}
+
+fn entry(value: Value, version: u64, expires_at: Option<i64>) -> KvEntry {
+    KvEntry {
+        value,
+        version,
+        expires_at,
+    }
+}
+
+async fn kv_insert<S: KeyValueStore>(
+    store: &S,
+    ns: &str,
+    key: &str,
+    value: &Value,
+    expires_at: Option<i64>,
+) -> bool {
+    store
+        .insert(ns, key, value, expires_at)
+        .await
+        .unwrap_or_else(|e| panic!("insert {ns}/{key} failed: {e}"))
+}
+
+async fn kv_put<S: KeyValueStore>(
+    store: &S,
+    ns: &str,
+    key: &str,
+    value: &Value,
+    expires_at: Option<i64>,
+) {
+    store
+        .put(ns, key, value, expires_at)
+        .await
+        .unwrap_or_else(|e| panic!("put {ns}/{key} failed: {e}"));
+}
+
+async fn kv_get<S: KeyValueStore>(store: &S, ns: &str, key: &str) -> Option<KvEntry> {
+    store
+        .get(ns, key)
+        .await
+        .unwrap_or_else(|e| panic!("get {ns}/{key} failed: {e}"))
+}
+
+async fn kv_replace<S: KeyValueStore>(
+    store: &S,
+    ns: &str,
+    key: &str,
+    expected_version: u64,
+    value: &Value,
+    expires_at: Option<i64>,
+) -> bool {
+    store
+        .replace(ns, key, expected_version, value, expires_at)
+        .await
+        .unwrap_or_else(|e| panic!("replace {ns}/{key} failed: {e}"))
+}
+
+async fn kv_take<S: KeyValueStore>(store: &S, ns: &str, key: &str) -> Option<KvEntry> {
+    store
+        .take(ns, key)
+        .await
+        .unwrap_or_else(|e| panic!("take {ns}/{key} failed: {e}"))
+}
+
+async fn kv_delete<S: KeyValueStore>(store: &S, ns: &str, key: &str) {
+    store
+        .delete(ns, key)
+        .await
+        .unwrap_or_else(|e| panic!("delete {ns}/{key} failed: {e}"));
+}
+
+async fn kv_increment<S: KeyValueStore>(
+    store: &S,
+    ns: &str,
+    key: &str,
+    delta: i64,
+    expires_at: Option<i64>,
+) -> i64 {
+    store
+        .increment(ns, key, delta, expires_at)
+        .await
+        .unwrap_or_else(|e| panic!("increment {ns}/{key} failed: {e}"))
+}
+
+async fn kv_list<S: KeyValueStore>(
+    store: &S,
+    ns: &str,
+    prefix: &str,
+    limit: usize,
+) -> Vec<(String, KvEntry)> {
+    let listed = store
+        .list(ns, prefix, limit)
+        .await
+        .unwrap_or_else(|e| panic!("list {ns}/{prefix}* failed: {e}"));
+    assert!(listed.len() <= limit, "list never exceeds its limit");
+    assert!(
+        listed.windows(2).all(|w| w[0].0 < w[1].0),
+        "list returns keys in strictly increasing order"
+    );
+    listed
+}
+
+fn kv_keys(listed: &[(String, KvEntry)]) -> Vec<String> {
+    listed.iter().map(|(key, _)| key.clone()).collect()
+}
+
+fn assert_invalid_key<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::InvalidKey(_)) => {}
+        other => panic!("{what} must be InvalidKey, got {other:?}"),
+    }
+}
+
+fn assert_invalid_value<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::InvalidValue(_)) => {}
+        other => panic!("{what} must be InvalidValue, got {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 //!   width, and `#` sorts below every id character, so string order is (lastUpdated, id)
 //! * sort keys in `L#` partitions: `{term}\u{1}{id}`; `\u{1}` sorts below every term
 //!   character (terms are cleaned of control characters), so string order is (term, id)
+//! * key-value records: partition `K#{namespace}`, sort key = the record's key (see
+//!   [`crate::kv`], which refuses `#` in namespaces and control characters anywhere)
 
 use std::collections::BTreeSet;
 
@@ -63,6 +65,12 @@ fn type_key(resource_type: ResourceType) -> String {
 
 fn lookup_key(resource_type: ResourceType, param: &str) -> String {
     format!("L#{resource_type}#{param}")
+}
+
+/// The partition of one key-value namespace: `K#{namespace}`. Its sort keys are the
+/// records' keys themselves, so a key prefix is a sort-key prefix.
+pub fn kv_partition_key(namespace: &str) -> String {
+    format!("K#{namespace}")
 }
 
 /// The sort key of a record in its `C#`/`T#` partition: `{lastUpdated}#{id}`.

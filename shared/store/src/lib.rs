@@ -16,13 +16,19 @@
 //!
 //! The remaining parameters are then matched in memory against the stored
 //! [`fhir_search::SearchIndex`]. Adapters: `store-dynamodb` and `store-redb`.
+//!
+//! Records that are not FHIR resources (authorization codes, refresh-token handles,
+//! counters, the ingest ledger) go through the second port, [`KeyValueStore`] (module
+//! [`kv`]), which both adapters implement on the same table or database file.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod keys;
+pub mod kv;
 mod record;
 pub mod version;
 
+pub use kv::{KeyValueStore, KvEntry};
 pub use record::{
     ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition,
 };
@@ -46,6 +52,14 @@ pub enum StoreError {
     /// The backend failed (network, throttling after retries, disk).
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// A key-value namespace or key the adapters cannot store safely (empty, too long,
+    /// or containing a separator character). A caller bug, refused before any I/O.
+    #[error("invalid key-value key: {0}")]
+    InvalidKey(String),
+    /// A key-value write the store refuses: a value over the size limit, or an
+    /// increment of a value that is not an integer counter (or would overflow).
+    #[error("invalid key-value value: {0}")]
+    InvalidValue(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
