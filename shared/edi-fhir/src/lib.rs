@@ -7,7 +7,9 @@
 //! [`convert`] (in memory, zero-copy), [`convert_stream`] (bounded memory,
 //! any `Read`) and [`convert_each`] (one transaction set's result at a time,
 //! for files whose changes should not all sit in memory) read a file with the
-//! `x12` crate and map every accepted transaction set:
+//! `x12` crate and map every accepted transaction set; [`convert_streaming`]
+//! also bounds memory inside one huge set by mapping it twice (verdict
+//! first, then one change at a time):
 //!
 //! | set | profile(s) | changes |
 //! |---|---|---|
@@ -85,6 +87,16 @@
 //! `coverage-<member>-<line>` with line = medical | dental | vision |
 //! pharmacy. Their merges are shallow (fields in the change replace the
 //! stored ones, identifiers are unioned), so the last file wins per field.
+
+//! # Speed
+//!
+//! `cargo bench -p edi-fhir --bench convert` (20 MB generated 837P, 40 000
+//! claims, 2-core machine): memchr split ≈ 1 GB/s; convert + serialise every
+//! resource ≈ 6 MB/s, ≈ 11 000 claims/s, with `convert_streaming`. The
+//! output is ~14× the input (284 MB of CARIN JSON for 20 MB of X12), and
+//! building and serialising `serde_json::Value` trees dominates (allocation,
+//! BTreeMap inserts, drops); see the crate's final notes for what would be
+//! needed to approach 100 MB/s.
 
 #![forbid(unsafe_code)]
 
