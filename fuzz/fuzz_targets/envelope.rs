@@ -10,8 +10,10 @@ pub fn wrap(st01: &str, version: &str, gs01: &str, body: &[u8]) -> Vec<u8> {
         b"ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240115*1200*^*00501*000000101*0*T*:~",
     );
     out.extend_from_slice(
-        format!("GS*{gs01}*SUBMITTER*RECEIVER*20240115*1200*101*X*{version}~ST*{st01}*0001*{version}~")
-            .as_bytes(),
+        format!(
+            "GS*{gs01}*SUBMITTER*RECEIVER*20240115*1200*101*X*{version}~ST*{st01}*0001*{version}~"
+        )
+        .as_bytes(),
     );
     out.extend_from_slice(body);
     if !body.ends_with(b"~") {
