@@ -37,8 +37,13 @@ pub async fn apply_set<S: ResourceStore + ?Sized>(
     changes: &[Change],
     concurrency: usize,
 ) -> StoreResult<WriteCounts> {
+    // Groups travel as indices: a borrowed element type in the stream would make the
+    // future's lifetimes too specific for `tokio::spawn`.
     let written: Vec<Written> = stream::iter(by_resource(changes))
-        .map(|(key, group)| async move { apply_resource(store, key.0, &key.1, &group).await })
+        .map(|(resource_type, id, indices)| async move {
+            let group: Vec<&Change> = indices.iter().filter_map(|&i| changes.get(i)).collect();
+            apply_resource(store, resource_type, &id, &group).await
+        })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -53,20 +58,20 @@ pub async fn apply_set<S: ResourceStore + ?Sized>(
     Ok(counts)
 }
 
-/// The changes grouped by resource, groups in order of first appearance, changes
-/// within a group in their original order.
-fn by_resource(changes: &[Change]) -> Vec<((ResourceType, String), Vec<&Change>)> {
+/// The changes grouped by resource (as indices into `changes`), groups in order of
+/// first appearance, changes within a group in their original order.
+fn by_resource(changes: &[Change]) -> Vec<(ResourceType, String, Vec<usize>)> {
     let mut index: HashMap<(ResourceType, &str), usize> = HashMap::new();
-    let mut groups: Vec<((ResourceType, String), Vec<&Change>)> = Vec::new();
-    for change in changes {
+    let mut groups: Vec<(ResourceType, String, Vec<usize>)> = Vec::new();
+    for (i, change) in changes.iter().enumerate() {
         let slot = *index
             .entry((change.resource_type, change.id.as_str()))
             .or_insert_with(|| {
-                groups.push(((change.resource_type, change.id.clone()), Vec::new()));
+                groups.push((change.resource_type, change.id.clone(), Vec::new()));
                 groups.len() - 1
             });
-        if let Some((_, group)) = groups.get_mut(slot) {
-            group.push(change);
+        if let Some((_, _, group)) = groups.get_mut(slot) {
+            group.push(i);
         }
     }
     groups
