@@ -1,0 +1,184 @@
+//! The member's connected-apps page (`/connected-apps`), behind the same sign-in.
+//!
+//! A member with no session is sent through the ordinary pages (email, identity
+//! questions, one-time code) for the built-in "member portal" client; the consent step
+//! is answered for them with a short grant to read their own Consents. The result is a
+//! member session (HttpOnly cookie, 30 minutes, its own CSRF token). Apps never see it.
+
+use bytes::Bytes;
+use fhir_store::{KeyValueStore, ResourceStore};
+use http::{Request, Response, StatusCode};
+use member_consent::GrantStatus;
+use member_consent::grants;
+use member_signin::SignIn;
+use serde::{Deserialize, Serialize};
+use smart_auth::ScopeSet;
+
+use crate::apps::App;
+use crate::authorize::{PORTAL_CLIENT_ID, Purpose, TXN_COOKIE};
+use crate::crypto::{constant_time_eq, hash_secret, random_secret};
+use crate::pages::{ConnectedAppsPage, GrantRow, page};
+use crate::respond::{Params, cookie, redirect};
+use crate::{AuthServer, secs, unix_now};
+
+const SESSION_NAMESPACE: &str = "member-session";
+const SESSION_COOKIE: &str = "pa_member";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MemberSession {
+    patient: String,
+    grant_id: String,
+    csrf: String,
+}
+
+type Page = Response<Bytes>;
+
+impl<S, L> AuthServer<S, L>
+where
+    S: ResourceStore + KeyValueStore + 'static,
+    L: SignIn + 'static,
+{
+    /// `GET /connected-apps`.
+    pub(crate) async fn connected_apps(&self, request: &Request<Bytes>) -> Page {
+        match self.member_session(request).await {
+            Some(session) => self.render_apps(&session, None).await,
+            None => self.begin_portal_sign_in().await,
+        }
+    }
+
+    /// `POST /connected-apps/revoke`: ends one of the member's own grants.
+    pub(crate) async fn member_revoke(&self, request: &Request<Bytes>) -> Page {
+        let Some(session) = self.member_session(request).await else {
+            return redirect("/connected-apps", true);
+        };
+        let form = Params::of_request(request);
+        if !constant_time_eq(form.one("csrf").unwrap_or_default(), &session.csrf) {
+            return crate::pages::error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "For your safety we could not accept this form. Reload the page and try again.",
+            );
+        }
+        let grant_id = form.one("grant").unwrap_or_default();
+        // Someone else's grant id looks exactly like an unknown one.
+        let notice = match grants::get(self.store.as_ref(), grant_id).await {
+            Ok(Some(grant))
+                if grant.patient.as_deref() == Some(session.patient.as_str())
+                    && grant.client_id != PORTAL_CLIENT_ID =>
+            {
+                match grants::revoke(self.store.as_ref(), grant_id, "member").await {
+                    Ok(_) => format!(
+                        "{} is disconnected. It can no longer read your data.",
+                        grant.app_name
+                    ),
+                    Err(error) => return self.fault(error.into()),
+                }
+            }
+            Ok(_) => "That app was not found.".to_owned(),
+            Err(error) => return self.fault(error.into()),
+        };
+        self.render_apps(&session, Some(&notice)).await
+    }
+
+    async fn render_apps(&self, session: &MemberSession, notice: Option<&str>) -> Page {
+        let list = match grants::list_for_patient(self.store.as_ref(), &session.patient).await {
+            Ok(list) => list,
+            Err(error) => return self.fault(error.into()),
+        };
+        let rows = list
+            .into_iter()
+            .filter(|g| g.client_id != PORTAL_CLIENT_ID)
+            .filter(|g| matches!(g.status, GrantStatus::Active | GrantStatus::Inactive))
+            .map(|g| GrantRow {
+                active: g.is_usable(unix_now()),
+                status: if g.is_usable(unix_now()) {
+                    "Connected"
+                } else {
+                    "Disconnected"
+                },
+                since: g.created.as_str().get(..10).unwrap_or_default().to_owned(),
+                app_name: g.app_name,
+                id: g.id,
+            })
+            .collect();
+        page(
+            StatusCode::OK,
+            &ConnectedAppsPage {
+                csrf: &session.csrf,
+                grants: rows,
+                notice,
+            },
+        )
+    }
+
+    async fn member_session(&self, request: &Request<Bytes>) -> Option<MemberSession> {
+        let id = cookie(request.headers(), SESSION_COOKIE)?;
+        let entry = KeyValueStore::get(self.store.as_ref(), SESSION_NAMESPACE, &hash_secret(id))
+            .await
+            .ok()??;
+        let session: MemberSession = serde_json::from_value(entry.value).ok()?;
+        // The portal grant is checked like any other: revoking it ends the session.
+        grants::active_for(
+            self.store.as_ref(),
+            &session.grant_id,
+            PORTAL_CLIENT_ID,
+            &session.patient,
+        )
+        .await
+        .ok()?;
+        Some(session)
+    }
+
+    async fn begin_portal_sign_in(&self) -> Page {
+        let portal = App {
+            client_id: PORTAL_CLIENT_ID.to_owned(),
+            name: "your connected apps page".to_owned(),
+            description: String::new(),
+            redirect_uris: Vec::new(),
+            confidential: false,
+            secret_hash: None,
+            privacy_policy: None,
+            attested: true,
+            enabled: true,
+            scope: "patient/Consent.rs".to_owned(),
+        };
+        let scope = ScopeSet::parse(&portal.scope);
+        match self.new_transaction(Purpose::Portal, &portal, "/connected-apps", "", "", &scope) {
+            Ok(txn) => self.begin(txn, &portal.name).await,
+            Err(error) => self.fault(error),
+        }
+    }
+
+    /// After a portal sign-in: the session cookie, then the list.
+    pub(crate) async fn start_member_session(&self, patient: &str, grant_id: &str) -> Page {
+        let (id, csrf) = match (random_secret(), random_secret()) {
+            (Ok(id), Ok(csrf)) => (id, csrf),
+            (Err(error), _) | (_, Err(error)) => return self.fault(error),
+        };
+        let session = MemberSession {
+            patient: patient.to_owned(),
+            grant_id: grant_id.to_owned(),
+            csrf,
+        };
+        let lifetime = secs(self.config.member_session_lifetime);
+        let stored = match serde_json::to_value(&session) {
+            Ok(value) => KeyValueStore::put(
+                self.store.as_ref(),
+                SESSION_NAMESPACE,
+                &hash_secret(&id),
+                &value,
+                Some(unix_now().saturating_add(lifetime)),
+            )
+            .await
+            .map_err(crate::ServerError::from),
+            Err(e) => Err(crate::ServerError::Internal(e.to_string())),
+        };
+        if let Err(error) = stored {
+            return self.fault(error);
+        }
+        tracing::info!(target: "audit", event = "member.session_started", "member signed in to manage apps");
+        let mut response = redirect("/connected-apps", true);
+        self.set_cookie(&mut response, SESSION_COOKIE, &id, lifetime);
+        self.clear_cookie(response, TXN_COOKIE)
+    }
+}
