@@ -127,6 +127,28 @@ pub async fn register<K: KeyValueStore + ?Sized>(
     Ok(Registered { app, client_secret })
 }
 
+/// Registers the built-in member-portal client (the connected-apps page) if absent.
+///
+/// It has no redirect URIs and no secret, so it can never complete `/authorize` or
+/// obtain tokens; it exists so the identity provider's consent challenge can name it.
+pub async fn ensure_portal_app<K: KeyValueStore + ?Sized>(kv: &K) -> Result<(), ServerError> {
+    let app = App {
+        client_id: crate::authorize::PORTAL_CLIENT_ID.to_owned(),
+        name: "Your connected apps page".to_owned(),
+        description: "Where members see and disconnect their apps.".to_owned(),
+        redirect_uris: Vec::new(),
+        confidential: false,
+        secret_hash: None,
+        privacy_policy: None,
+        attested: true,
+        enabled: true,
+        scope: "patient/Consent.rs".to_owned(),
+    };
+    let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
+    kv.insert(NAMESPACE, &app.client_id, &value, None).await?;
+    Ok(())
+}
+
 /// The app with this client id, enabled or not.
 pub async fn get<K: KeyValueStore + ?Sized>(
     kv: &K,

@@ -128,6 +128,12 @@ where
         }
     }
 
+    /// Prepares the stores: registers the built-in member-portal client. Call once at
+    /// start-up.
+    pub async fn init(&self) -> Result<(), ServerError> {
+        apps::ensure_portal_app(self.store.as_ref()).await
+    }
+
     pub fn config(&self) -> &AuthConfig {
         &self.config
     }

@@ -14,7 +14,6 @@ use member_signin::SignIn;
 use serde::{Deserialize, Serialize};
 use smart_auth::ScopeSet;
 
-use crate::apps::App;
 use crate::authorize::{PORTAL_CLIENT_ID, Purpose, TXN_COOKIE};
 use crate::crypto::{constant_time_eq, hash_secret, random_secret};
 use crate::pages::{ConnectedAppsPage, GrantRow, page};
@@ -130,17 +129,10 @@ where
     }
 
     async fn begin_portal_sign_in(&self) -> Page {
-        let portal = App {
-            client_id: PORTAL_CLIENT_ID.to_owned(),
-            name: "your connected apps page".to_owned(),
-            description: String::new(),
-            redirect_uris: Vec::new(),
-            confidential: false,
-            secret_hash: None,
-            privacy_policy: None,
-            attested: true,
-            enabled: true,
-            scope: "patient/Consent.rs".to_owned(),
+        let portal = match crate::apps::enabled(self.store.as_ref(), PORTAL_CLIENT_ID).await {
+            Ok(Some(app)) => app,
+            Ok(None) => return self.expired_page(),
+            Err(error) => return self.fault(error),
         };
         let scope = ScopeSet::parse(&portal.scope);
         match self.new_transaction(Purpose::Portal, &portal, "/connected-apps", "", "", &scope) {
