@@ -109,10 +109,6 @@ fn resource_capability(resource_type: ResourceType) -> Value {
             })
         })
         .collect();
-    let includes: Vec<String> = includes(resource_type)
-        .iter()
-        .map(|i| format!("{resource_type}:{}", i.param))
-        .collect();
     let mut resource = json!({
         "type": resource_type.as_str(),
         "profile": profiles.first().copied().unwrap_or_default(),
@@ -127,16 +123,31 @@ fn resource_capability(resource_type: ResourceType) -> Value {
     if profiles.len() > 1 {
         resource["supportedProfile"] = json!(profiles[1..]);
     }
+    let includes = search_includes(resource_type);
     if !includes.is_empty() {
-        let mut all = includes;
-        all.push(format!("{resource_type}:*"));
-        if resource_type == ResourceType::ExplanationOfBenefit {
-            // Supported as `_include:iterate`, after ExplanationOfBenefit:coverage.
-            all.push("Coverage:payor".to_owned());
-        }
-        resource["searchInclude"] = json!(all);
+        resource["searchInclude"] = json!(includes);
     }
     resource
+}
+
+/// The `_include` values advertised for `resource_type` (`searchInclude`), in order.
+///
+/// Public so the developer portal lists exactly what `/metadata` does: both call this
+/// one function over the search crate's [`includes`] table.
+pub fn search_includes(resource_type: ResourceType) -> Vec<String> {
+    let mut all: Vec<String> = includes(resource_type)
+        .iter()
+        .map(|i| format!("{resource_type}:{}", i.param))
+        .collect();
+    if all.is_empty() {
+        return all;
+    }
+    all.push(format!("{resource_type}:*"));
+    if resource_type == ResourceType::ExplanationOfBenefit {
+        // Supported as `_include:iterate`, after ExplanationOfBenefit:coverage.
+        all.push("Coverage:payor".to_owned());
+    }
+    all
 }
 
 fn kind_code(kind: ParamKind) -> &'static str {

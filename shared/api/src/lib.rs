@@ -18,7 +18,7 @@ mod params;
 mod route;
 mod search;
 
-pub use capability::{OAuthUris, capability_statement, metadata_response};
+pub use capability::{OAuthUris, capability_statement, metadata_response, search_includes};
 pub use error::ApiError;
 
 use std::sync::Arc;

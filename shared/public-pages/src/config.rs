@@ -1,0 +1,113 @@
+//! What the pages are configured with besides branding: the API's throttling.
+
+use crate::branding::{Branding, BrandingError, BrandingSettings};
+
+/// The API Gateway throttling the template applies to the whole API. The developer
+/// portal prints it, so it is read from the same parameters the template passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Steady-state requests per second (`ThrottleRatePerSecond`).
+    pub requests_per_second: u32,
+    /// Burst (`ThrottleBurst`).
+    pub burst: u32,
+}
+
+impl Default for RateLimits {
+    /// template.yaml's parameter defaults.
+    fn default() -> Self {
+        RateLimits {
+            requests_per_second: 200,
+            burst: 400,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Branding(#[from] BrandingError),
+    #[error("environment variable {name} must be a whole number, not {value:?}")]
+    NotANumber { name: &'static str, value: String },
+}
+
+/// Everything the public pages are configured with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PagesConfig {
+    pub branding: Branding,
+    pub rate_limits: RateLimits,
+}
+
+impl PagesConfig {
+    /// On Lambda: branding from `PLAN_*`, limits from `THROTTLE_RATE_PER_SECOND` and
+    /// `THROTTLE_BURST` (template.yaml sets all of them).
+    pub fn from_env() -> Result<PagesConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`PagesConfig::from_env`] over any lookup, for tests.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<PagesConfig, ConfigError> {
+        let defaults = RateLimits::default();
+        let rate_limits = RateLimits {
+            requests_per_second: number(
+                &lookup,
+                "THROTTLE_RATE_PER_SECOND",
+                defaults.requests_per_second,
+            )?,
+            burst: number(&lookup, "THROTTLE_BURST", defaults.burst)?,
+        };
+        Ok(PagesConfig {
+            branding: BrandingSettings::from_lookup(&lookup).build()?,
+            rate_limits,
+        })
+    }
+}
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::NotANumber { name, value }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_the_environment_names_the_template_sets() {
+        let config = PagesConfig::from_lookup(|name| match name {
+            "THROTTLE_RATE_PER_SECOND" => Some("25".to_owned()),
+            "THROTTLE_BURST" => Some("50".to_owned()),
+            _ => None,
+        });
+        assert_eq!(
+            config.ok().map(|c| c.rate_limits),
+            Some(RateLimits {
+                requests_per_second: 25,
+                burst: 50
+            })
+        );
+    }
+
+    #[test]
+    fn a_non_numeric_limit_is_an_error() {
+        let config =
+            PagesConfig::from_lookup(|name| (name == "THROTTLE_BURST").then(|| "lots".to_owned()));
+        assert!(matches!(
+            config,
+            Err(ConfigError::NotANumber {
+                name: "THROTTLE_BURST",
+                ..
+            })
+        ));
+    }
+}
