@@ -88,3 +88,51 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         self.apps.app_display(client_id).await
     }
 }
+
+/// The app registry record as the authorization server writes it (key-value namespace
+/// `app`, key = client id); only the fields the consent challenge shows are read.
+pub const APP_NAMESPACE: &str = "app";
+
+/// [`AppCatalog`] over the registry in the key-value store. A disabled app has no
+/// display, so no consent challenge can be created for it.
+pub struct KvAppCatalog<K> {
+    kv: Arc<K>,
+}
+
+impl<K> KvAppCatalog<K> {
+    pub fn new(kv: Arc<K>) -> Self {
+        KvAppCatalog { kv }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RegisteredApp {
+    name: String,
+    #[serde(default)]
+    attested: bool,
+    #[serde(default)]
+    privacy_policy: Option<String>,
+    #[serde(default)]
+    enabled: bool,
+}
+
+impl<K: fhir_store::KeyValueStore> AppCatalog for KvAppCatalog<K> {
+    async fn app_display(&self, client_id: &str) -> Result<Option<AppDisplay>, PortError> {
+        if client_id.is_empty() {
+            return Ok(None);
+        }
+        let entry = self
+            .kv
+            .get(APP_NAMESPACE, client_id)
+            .await
+            .map_err(|e| PortError(e.to_string()))?;
+        let app = entry
+            .and_then(|e| serde_json::from_value::<RegisteredApp>(e.value).ok())
+            .filter(|a| a.enabled);
+        Ok(app.map(|a| AppDisplay {
+            name: a.name,
+            attested: a.attested,
+            privacy_policy_url: a.privacy_policy,
+        }))
+    }
+}

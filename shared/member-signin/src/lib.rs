@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use facts::StoreMemberFacts;
-pub use grants::ConsentGrants;
+pub use grants::{ConsentGrants, KvAppCatalog};
 pub use local::{ConsoleCodeSender, LocalSignIn};
 pub use ports::{
     ActiveGrant, AppCatalog, AppDisplay, CodeSender, GrantGate, MemberDirectory, MemberFacts,

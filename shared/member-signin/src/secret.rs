@@ -90,10 +90,15 @@ impl SignInSecret {
     }
 }
 
-/// Parts joined with NUL, which none of them may contain meaningfully, so that
-/// `("ab", "c")` and `("a", "bc")` never hash alike.
+/// Each part prefixed with its length (8 bytes, big-endian), so that no two different
+/// lists of parts ever produce the same bytes, whatever characters they contain.
 fn joined(parts: &[&str]) -> Vec<u8> {
-    parts.join("\0").into_bytes()
+    let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len() + 8).sum());
+    for part in parts {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part.as_bytes());
+    }
+    bytes
 }
 
 /// Equality whose time depends on neither the contents nor the lengths of the inputs:

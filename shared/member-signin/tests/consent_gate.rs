@@ -18,7 +18,7 @@ impl AppCatalog for NoApps {
 
 fn new_grant(transaction: &str) -> NewGrant {
     NewGrant {
-        patient: "patient-m001".into(),
+        patient: Some("patient-m001".into()),
         client_id: "app-a".into(),
         app_name: "App A".into(),
         app_attested: false,

@@ -685,7 +685,7 @@ fn constant_time_compare_is_used() {
     );
     assert!(
         guard.contains("constant_time_eq(&record.code_id, code_id)")
-            && guard.contains("constant_time_eq(&record.hash")
+            && guard.contains("let same_code = constant_time_eq(")
     );
     assert!(include_str!("../src/secret.rs").contains("constant_time::verify_slices_are_equal"));
     assert!(member_signin::secret::constant_time_eq(
