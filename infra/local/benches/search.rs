@@ -18,7 +18,7 @@ const BASE: &str = "http://localhost:8080";
 fn search(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(RedbStore::open(&dir.path().join("fhir.redb")).expect("store"));
+    let store = Arc::new(RedbStore::open(dir.path().join("fhir.redb")).expect("store"));
     let config = demo_data::DemoConfig::default();
     let members = runtime.block_on(patient_access::load_demo_data(store.as_ref(), &config)).expect("demo data");
     let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).expect("issuer");

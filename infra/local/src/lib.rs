@@ -4,6 +4,7 @@
 pub mod commands;
 mod data_dir;
 mod demo;
+pub mod edi;
 mod server;
 
 pub use data_dir::DataDir;
@@ -14,7 +15,10 @@ pub use server::{LocalServer, router};
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     #[error("data directory {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the embedded store: {0}")]
     Store(String),
     #[error("the local token issuer: {0}")]
@@ -23,4 +27,6 @@ pub enum RunnerError {
     Listen { port: u16, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error("{0} was rejected in whole or in part (the report is above)")]
+    Rejected(String),
 }

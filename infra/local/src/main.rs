@@ -4,7 +4,11 @@
 //! patient-access serve   [--data DIR] [--port N]   every handler on one port, demo data loaded
 //! patient-access members [--data DIR]              the demo members' Patient ids
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
+//! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
+//! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
 //! ```
+//! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
+//! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
 //! These flags, the default port 8080 and the data directory layout are a contract:
 //! scripts outside the repository use them.
 
@@ -16,7 +20,11 @@ use clap::{Parser, Subcommand};
 use patient_access::{DataDir, RunnerError, commands};
 
 #[derive(Parser)]
-#[command(name = "patient-access", version, about = "The Patient Access API, locally, with no AWS account")]
+#[command(
+    name = "patient-access",
+    version,
+    about = "The Patient Access API, locally, with no AWS account"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +65,21 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         minutes: u64,
     },
+    /// Print the FHIR Bundle (type collection) one X12 file converts to, touching no
+    /// store. On bad input, print the report and exit non-zero.
+    Convert {
+        /// An X12 005010 837P/837I/837D, 835 or 834 file.
+        file: PathBuf,
+    },
+    /// Load X12 files into the local store, with a progress bar and a summary per file.
+    /// The store is opened directly, so stop `serve` on the same --data first (or drop
+    /// the files into DIR/inbox/ while it runs).
+    Ingest {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -79,13 +102,23 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), RunnerError> {
     match cli.command {
-        Command::Serve { data, port, base_url } => {
+        Command::Serve {
+            data,
+            port,
+            base_url,
+        } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
             commands::serve(DataDir::new(data), port, base_url).await
         }
         Command::Members { data } => commands::members(&DataDir::new(data)),
-        Command::Token { data, patient, scope, client_id, minutes } => {
-            commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes)
-        }
+        Command::Token {
+            data,
+            patient,
+            scope,
+            client_id,
+            minutes,
+        } => commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes),
+        Command::Convert { file } => patient_access::edi::convert(&file),
+        Command::Ingest { data, files } => commands::ingest(DataDir::new(data), &files).await,
     }
 }

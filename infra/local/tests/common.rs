@@ -36,7 +36,7 @@ fn start() -> Harness {
     let config = demo_data::DemoConfig::default();
     let demo = demo_data::generate(&config);
     let (base, issuer, store) = runtime.block_on(async {
-        let store = Arc::new(RedbStore::open(&data.store_path()).expect("store"));
+        let store = Arc::new(RedbStore::open(data.store_path()).expect("store"));
         load_demo_data(store.as_ref(), &config).await.expect("demo data");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
