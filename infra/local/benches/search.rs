@@ -10,19 +10,31 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fhir::ResourceType;
 use fhir_api::{ApiConfig, ResourceApi};
-use smart_auth::{AccessClaims, CursorSealer, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
+use smart_auth::{
+    AccessClaims, CursorSealer, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig,
+};
 use store_redb::RedbStore;
 
 const BASE: &str = "http://localhost:8080";
 
 fn search(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(RedbStore::open(dir.path().join("fhir.redb")).expect("store"));
     let config = demo_data::DemoConfig::default();
-    let members = runtime.block_on(patient_access::load_demo_data(store.as_ref(), &config)).expect("demo data");
-    let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).expect("issuer");
-    let verifier = TokenVerifier::new(VerifierConfig::new(BASE.into(), BASE.into(), Arc::new(StaticJwks::new(issuer.jwks()))));
+    let members = runtime
+        .block_on(patient_access::load_demo_data(store.as_ref(), &config))
+        .expect("demo data");
+    let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into())
+        .expect("issuer");
+    let verifier = TokenVerifier::new(VerifierConfig::new(
+        BASE.into(),
+        BASE.into(),
+        Arc::new(StaticJwks::new(issuer.jwks())),
+    ));
     let api = ResourceApi::new(
         ResourceType::ExplanationOfBenefit,
         store,
@@ -32,9 +44,16 @@ fn search(c: &mut Criterion) {
     );
     let member = &members[0];
     let token = issuer
-        .mint(&AccessClaims::for_member(member, "bench-client", "patient/*.rs", Duration::from_secs(3600)))
+        .mint(&AccessClaims::for_member(
+            member,
+            "bench-client",
+            "patient/*.rs",
+            Duration::from_secs(3600),
+        ))
         .expect("token");
-    let uri = format!("/ExplanationOfBenefit?patient={member}&_count=20&_include=ExplanationOfBenefit:coverage");
+    let uri = format!(
+        "/ExplanationOfBenefit?patient={member}&_count=20&_include=ExplanationOfBenefit:coverage"
+    );
     let request = || {
         http::Request::builder()
             .uri(uri.as_str())
@@ -45,11 +64,16 @@ fn search(c: &mut Criterion) {
     let response = runtime.block_on(api.handle(request()));
     assert_eq!(response.status(), 200);
     let body = String::from_utf8_lossy(response.body());
-    assert_eq!(body.matches("\"mode\":\"match\"").count(), 20, "a full page of 20");
+    assert_eq!(
+        body.matches("\"mode\":\"match\"").count(),
+        20,
+        "a full page of 20"
+    );
 
-    c.bench_function("search EOB by patient, 20 + _include coverage (redb, in process)", |b| {
-        b.iter(|| runtime.block_on(api.handle(request())))
-    });
+    c.bench_function(
+        "search EOB by patient, 20 + _include coverage (redb, in process)",
+        |b| b.iter(|| runtime.block_on(api.handle(request()))),
+    );
 }
 
 criterion_group! {

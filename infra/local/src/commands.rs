@@ -8,7 +8,12 @@ use store_redb::RedbStore;
 use crate::{DataDir, LocalServer, RunnerError, load_demo_data, router};
 
 /// `serve`: open the store, load demo data on first start, serve on 127.0.0.1:PORT.
-pub async fn serve(data: DataDir, port: u16, base_url: String) -> Result<(), RunnerError> {
+pub async fn serve(
+    data: DataDir,
+    port: u16,
+    base_url: String,
+    allow_dev_tokens: bool,
+) -> Result<(), RunnerError> {
     data.ensure()?;
     let store = Arc::new(
         RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))?,
@@ -32,16 +37,44 @@ pub async fn serve(data: DataDir, port: u16, base_url: String) -> Result<(), Run
         "X12 inbox: drop files into {}",
         data.root().join(crate::edi::INBOX).display()
     );
+    let issuer = Arc::new(issuer);
+    let demo = demo_data::generate(&demo_data::DemoConfig::default());
+    let enrolled: Vec<(String, String)> = demo
+        .members
+        .iter()
+        .map(|m| (m.email.clone(), m.patient_id.clone()))
+        .collect();
+    let auth = crate::auth::local_auth_server(
+        Arc::clone(&store),
+        Arc::clone(&issuer),
+        &data.sign_in_secret()?,
+        &base_url,
+        &enrolled,
+    )
+    .await?;
+    let admin = crate::admin::Admin {
+        store: Arc::clone(&store),
+        key: data.admin_key()?,
+    };
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
-        .map_err(RunnerError::Invalid)?;
+        .map_err(RunnerError::Invalid)?
+        .allow_tokens_without_grant(allow_dev_tokens)
+        .map_err(RunnerError::Invalid)?
+        .with_auth(Arc::new(auth))
+        .with_admin(Arc::new(admin));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| RunnerError::Listen { port, source })?;
     println!("Patient Access API on {base_url}  (metadata: {base_url}/metadata)");
-    println!("demo members (Patient ids):");
-    for member in &members {
-        println!("  {member}");
+    println!("demo members (Patient id, email on file for sign-in):");
+    for (email, patient) in &enrolled {
+        println!("  {patient}  {email}");
     }
+    println!(
+        "connect an app:  patient-access apps register --data {} --name NAME --redirect-uri URI",
+        data.root().display()
+    );
+    println!("one-time sign-in codes are printed on this console");
     println!(
         "get a token:  patient-access token --data {} --patient {} --scope 'patient/*.rs'",
         data.root().display(),
@@ -120,4 +153,138 @@ pub fn token(
 fn issuer(data: &DataDir, base_url: &str) -> Result<LocalIssuer, RunnerError> {
     LocalIssuer::load_or_create(&data.issuer_dir(), base_url.to_owned(), base_url.to_owned())
         .map_err(|e| RunnerError::Issuer(e.to_string()))
+}
+
+/// `apps register`: prints the client id alone on the last line (and, for a
+/// confidential client, the secret on the line before, labelled).
+pub async fn apps_register(data: &DataDir, new: smart_server::NewApp) -> Result<(), RunnerError> {
+    let registered: smart_server::Registered = match admin_call(
+        data,
+        "/register",
+        Some(serde_json::to_vec(&new).map_err(|e| RunnerError::Invalid(e.to_string()))?),
+    )
+    .await?
+    {
+        Some(value) => {
+            serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
+        }
+        None => {
+            let store = open_store(data)?;
+            smart_server::apps::register(&store, &new)
+                .await
+                .map_err(|e| RunnerError::Invalid(e.to_string()))?
+        }
+    };
+    println!(
+        "registered {} ({})",
+        registered.app.name,
+        if registered.app.confidential {
+            "confidential"
+        } else {
+            "public, PKCE"
+        }
+    );
+    if let Some(secret) = &registered.client_secret {
+        println!("client_secret (shown once, store it now): {secret}");
+    }
+    println!("{}", registered.app.client_id);
+    Ok(())
+}
+
+/// `apps list`: one app per line.
+pub async fn apps_list(data: &DataDir) -> Result<(), RunnerError> {
+    let list: Vec<smart_server::App> = match admin_call(data, "", None).await? {
+        Some(value) => {
+            serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
+        }
+        None => smart_server::apps::list(&open_store(data)?)
+            .await
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+    };
+    for app in list {
+        let kind = if app.confidential {
+            "confidential"
+        } else {
+            "public"
+        };
+        let state = if app.enabled { "enabled" } else { "disabled" };
+        let attested = if app.attested {
+            "attested"
+        } else {
+            "not-attested"
+        };
+        println!(
+            "{}\t{state}\t{kind}\t{attested}\t{}\t{}",
+            app.client_id,
+            app.name,
+            app.redirect_uris.join(",")
+        );
+    }
+    Ok(())
+}
+
+/// `apps disable`: the app's grants end like a revocation.
+pub async fn apps_disable(data: &DataDir, client_id: &str) -> Result<(), RunnerError> {
+    let found = match admin_call(data, "/disable", Some(client_id.as_bytes().to_vec())).await? {
+        Some(value) => value["disabled"].as_bool().unwrap_or(false),
+        None => smart_server::disable_app(&open_store(data)?, client_id)
+            .await
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+    };
+    if !found {
+        return Err(RunnerError::Invalid(format!(
+            "no app with client id {client_id:?}"
+        )));
+    }
+    println!("disabled {client_id}");
+    Ok(())
+}
+
+fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
+    RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))
+}
+
+/// Calls the running server's admin endpoint. `Ok(None)` when no server answers (the
+/// caller then opens the store itself).
+async fn admin_call(
+    data: &DataDir,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Option<serde_json::Value>, RunnerError> {
+    let base_url = data.base_url()?;
+    let key = data.admin_key()?;
+    let client = reqwest::Client::new();
+    let url = format!("{base_url}{}{path}", crate::admin::ADMIN_PREFIX);
+    let request = match body {
+        Some(body) => client.post(url).body(body),
+        None => client.get(url),
+    };
+    let response = match request
+        .header(crate::admin::ADMIN_KEY_HEADER, key)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(error) if error.is_connect() => return Ok(None),
+        Err(error) => {
+            return Err(RunnerError::Invalid(format!(
+                "the running server did not answer: {error}"
+            )));
+        }
+    };
+    let status = response.status();
+    let value: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+    if !status.is_success() {
+        return Err(RunnerError::Invalid(
+            value["error"]
+                .as_str()
+                .unwrap_or("admin request failed")
+                .to_owned(),
+        ));
+    }
+    Ok(Some(value))
 }

@@ -55,7 +55,12 @@ impl DataDir {
     pub fn members(&self) -> Result<Vec<String>, RunnerError> {
         let path = self.root.join("members.txt");
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()),
+            Ok(text) => Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(self.io(&path, e)),
         }
@@ -79,22 +84,47 @@ impl DataDir {
     }
 
     pub fn write_base_url(&self, base_url: &str) -> Result<(), RunnerError> {
-        let info = serde_json::to_vec_pretty(&ServerInfo { base_url: base_url.to_owned() })
-            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        let info = serde_json::to_vec_pretty(&ServerInfo {
+            base_url: base_url.to_owned(),
+        })
+        .map_err(|e| RunnerError::Invalid(e.to_string()))?;
         self.write_private(&self.root.join("server.json"), &info)
     }
 
     /// The cursor secret, made on first use from the system's secure random source.
     pub fn cursor_secret(&self) -> Result<Vec<u8>, RunnerError> {
-        let path = self.root.join("cursor.key");
+        self.secret_file("cursor.key")
+    }
+
+    /// The key the `apps` commands present to a running `serve` (`DIR/admin.key`).
+    pub fn admin_key(&self) -> Result<String, RunnerError> {
+        let bytes = self.secret_file("admin.key")?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The sign-in stand-in's secret (`DIR/signin.key`): proves transactions to the
+    /// triggers and keys the one-time-code hashes.
+    pub fn sign_in_secret(&self) -> Result<Vec<u8>, RunnerError> {
+        self.secret_file("signin.key")
+    }
+
+    /// A 32-byte secret file, made on first use from the system's secure random source.
+    fn secret_file(&self, name: &str) -> Result<Vec<u8>, RunnerError> {
+        let path = self.root.join(name);
         match fs::read(&path) {
             Ok(secret) if secret.len() >= 32 => return Ok(secret),
-            Ok(_) => return Err(RunnerError::Invalid(format!("{} is too short", path.display()))),
+            Ok(_) => {
+                return Err(RunnerError::Invalid(format!(
+                    "{} is too short",
+                    path.display()
+                )));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(self.io(&path, e)),
         }
         let mut secret = vec![0u8; 32];
-        aws_lc_rs::rand::fill(&mut secret).map_err(|_| RunnerError::Invalid("no secure random source".into()))?;
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| RunnerError::Invalid("no secure random source".into()))?;
         self.write_private(&path, &secret)?;
         Ok(secret)
     }
@@ -115,6 +145,9 @@ impl DataDir {
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> RunnerError {
-        RunnerError::Io { path: path.display().to_string(), source }
+        RunnerError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }

@@ -6,7 +6,10 @@ use crate::RunnerError;
 ///
 /// Writes are conditional on absence, so loading twice changes nothing. Returns the
 /// members' Patient ids.
-pub async fn load_demo_data<S: ResourceStore>(store: &S, config: &demo_data::DemoConfig) -> Result<Vec<String>, RunnerError> {
+pub async fn load_demo_data<S: ResourceStore>(
+    store: &S,
+    config: &demo_data::DemoConfig,
+) -> Result<Vec<String>, RunnerError> {
     let data = demo_data::generate(config);
     for (resource_type, id, resource) in data.resources {
         let index = fhir_search::index_resource(resource_type, &resource);

@@ -1,6 +1,8 @@
 //! The local runner as a library, so tests and benchmarks start the very server that
 //! `patient-access serve` starts.
 
+pub mod admin;
+pub mod auth;
 pub mod commands;
 mod data_dir;
 mod demo;

@@ -42,6 +42,14 @@ enum Command {
         /// The base URL clients use (defaults to http://localhost:PORT).
         #[arg(long)]
         base_url: Option<String>,
+        /// Also accept grant-less tokens from `patient-access token` (development only).
+        #[arg(long)]
+        allow_dev_tokens: bool,
+    },
+    /// Register, list and disable third-party apps (works while `serve` runs).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -82,6 +90,42 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app; prints its client_id alone on the last line.
+    Register {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uri: Vec<String>,
+        /// A confidential client: a secret is generated and printed once.
+        #[arg(long)]
+        confidential: bool,
+        /// The app's privacy policy (https).
+        #[arg(long)]
+        privacy_policy: Option<String>,
+        /// The developer attested to industry privacy practices.
+        #[arg(long)]
+        attested: bool,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List registered apps.
+    List {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+    },
+    /// Disable an app: its grants end as if revoked.
+    Disable {
+        client_id: String,
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -100,16 +144,46 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn apps(command: AppsCommand) -> Result<(), RunnerError> {
+    match command {
+        AppsCommand::Register {
+            data,
+            name,
+            redirect_uri,
+            confidential,
+            privacy_policy,
+            attested,
+            description,
+        } => {
+            let new = smart_server::NewApp {
+                name,
+                description,
+                redirect_uris: redirect_uri,
+                confidential,
+                privacy_policy,
+                attested,
+            };
+            commands::apps_register(&DataDir::new(data), new).await
+        }
+        AppsCommand::List { data } => commands::apps_list(&DataDir::new(data)).await,
+        AppsCommand::Disable { client_id, data } => {
+            commands::apps_disable(&DataDir::new(data), &client_id).await
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), RunnerError> {
     match cli.command {
         Command::Serve {
             data,
             port,
             base_url,
+            allow_dev_tokens,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
-            commands::serve(DataDir::new(data), port, base_url).await
+            commands::serve(DataDir::new(data), port, base_url, allow_dev_tokens).await
         }
+        Command::Apps { command } => apps(command).await,
         Command::Members { data } => commands::members(&DataDir::new(data)),
         Command::Token {
             data,

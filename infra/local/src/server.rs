@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::extract::State;
 use bytes::Bytes;
 use fhir::ResourceType;
-use fhir_api::{ApiConfig, ApiError, JsonFlavour, OAuthUris, ResourceApi, error_response, metadata_response};
+use fhir_api::{
+    ApiConfig, ApiError, JsonFlavour, OAuthUris, ResourceApi, error_response, metadata_response,
+};
 use fhir_store::ResourceStore;
 use http::{Request, Response, StatusCode};
 use smart_auth::{CursorSealer, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
@@ -16,10 +18,20 @@ pub struct LocalServer<S> {
     apis: HashMap<ResourceType, ResourceApi<S>>,
     config: Arc<ApiConfig>,
     jwks: serde_json::Value,
+    /// The SMART authorization server, when mounted (`serve` mounts it).
+    auth: Option<Arc<dyn crate::auth::AuthHandler>>,
+    /// Operator endpoint for the `apps` commands while `serve` holds the store:
+    /// `(key, handler)`.
+    admin: Option<Arc<dyn crate::admin::AdminHandler>>,
 }
 
 impl<S: ResourceStore + 'static> LocalServer<S> {
-    pub fn new(store: Arc<S>, issuer: &LocalIssuer, cursor_secret: &[u8], base_url: &str) -> Result<Self, String> {
+    pub fn new(
+        store: Arc<S>,
+        issuer: &LocalIssuer,
+        cursor_secret: &[u8],
+        base_url: &str,
+    ) -> Result<Self, String> {
         let mut config = ApiConfig::new(base_url);
         config.oauth = Some(OAuthUris::for_issuer(&config.base_url));
         // The runner's own tests and the `token` dev command mint tokens without a grant.
@@ -34,11 +46,49 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
         let apis = ResourceType::ALL
             .into_iter()
             .map(|t| {
-                let api = ResourceApi::new(t, Arc::clone(&store), Arc::clone(&verifier), Arc::clone(&sealer), Arc::clone(&config));
+                let api = ResourceApi::new(
+                    t,
+                    Arc::clone(&store),
+                    Arc::clone(&verifier),
+                    Arc::clone(&sealer),
+                    Arc::clone(&config),
+                );
                 (t, api)
             })
             .collect();
-        Ok(LocalServer { apis, config, jwks: issuer.jwks_json() })
+        Ok(LocalServer {
+            apis,
+            config,
+            jwks: issuer.jwks_json(),
+            auth: None,
+            admin: None,
+        })
+    }
+
+    /// Mounts the authorization server (discovery, /authorize, /token, …).
+    pub fn with_auth(mut self, auth: Arc<dyn crate::auth::AuthHandler>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Mounts the loopback admin endpoint the `apps` commands use.
+    pub fn with_admin(mut self, admin: Arc<dyn crate::admin::AdminHandler>) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Grant-less dev tokens (`patient-access token`) are accepted only when asked for.
+    pub fn allow_tokens_without_grant(mut self, allow: bool) -> Result<Self, String> {
+        let mut config = (*self.config).clone();
+        config.allow_tokens_without_grant = allow;
+        let config = Arc::new(config);
+        self.apis = self
+            .apis
+            .into_values()
+            .map(|api| (api.resource_type(), api.with_config(Arc::clone(&config))))
+            .collect();
+        self.config = config;
+        Ok(self)
     }
 
     /// Routes one request: `/metadata`, the issuer's JWKS, or a resource type's handler.
@@ -47,15 +97,39 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
         if path == "/metadata" {
             return metadata_response(&self.config, &request);
         }
+        if let Some(admin) = &self.admin
+            && path.starts_with(crate::admin::ADMIN_PREFIX)
+        {
+            return admin.handle(request).await;
+        }
+        if let Some(auth) = &self.auth
+            && smart_server::serves_path(path)
+        {
+            return auth.handle(request).await;
+        }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));
-            response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             return response;
         }
-        let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-        match first_segment.parse::<ResourceType>().ok().and_then(|t| self.apis.get(&t)) {
+        let first_segment = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        match first_segment
+            .parse::<ResourceType>()
+            .ok()
+            .and_then(|t| self.apis.get(&t))
+        {
             Some(api) => api.handle(request).await,
-            None => error_response(&ApiError::NotFound(format!("no endpoint at /{first_segment}")), JsonFlavour::Fhir),
+            None => error_response(
+                &ApiError::NotFound(format!("no endpoint at /{first_segment}")),
+                JsonFlavour::Fhir,
+            ),
         }
     }
 
@@ -78,7 +152,8 @@ async fn dispatch<S: ResourceStore + 'static>(
     let response = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => server.handle(Request::from_parts(parts, bytes)).await,
         Err(_) => {
-            let mut response = error_response(&ApiError::PayloadTooLarge { limit }, JsonFlavour::Fhir);
+            let mut response =
+                error_response(&ApiError::PayloadTooLarge { limit }, JsonFlavour::Fhir);
             *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             response
         }

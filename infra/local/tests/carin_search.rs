@@ -21,17 +21,53 @@ fn metadata_instantiates_carin_and_lists_every_search_parameter() {
     let cs = &reply.json;
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
-    assert_eq!(cs["instantiates"][0], "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb");
+    assert_eq!(
+        cs["instantiates"][0],
+        "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb"
+    );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
     assert_eq!(resources.len(), 7);
-    let eob = resources.iter().find(|r| r["type"] == "ExplanationOfBenefit").unwrap();
-    let names: Vec<&str> = eob["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for required in ["_id", "patient", "_lastUpdated", "type", "identifier", "service-date", "service-start-date", "billable-period-start"] {
-        assert!(names.contains(&required), "EOB searchParam {required} missing from {names:?}");
+    let eob = resources
+        .iter()
+        .find(|r| r["type"] == "ExplanationOfBenefit")
+        .unwrap();
+    let names: Vec<&str> = eob["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for required in [
+        "_id",
+        "patient",
+        "_lastUpdated",
+        "type",
+        "identifier",
+        "service-date",
+        "service-start-date",
+        "billable-period-start",
+    ] {
+        assert!(
+            names.contains(&required),
+            "EOB searchParam {required} missing from {names:?}"
+        );
     }
     let includes = eob["searchInclude"].as_array().unwrap();
-    for include in ["patient", "provider", "care-team", "coverage", "insurer", "payee", "*"] {
-        assert!(includes.iter().any(|i| i == &format!("ExplanationOfBenefit:{include}")), "{include}");
+    for include in [
+        "patient",
+        "provider",
+        "care-team",
+        "coverage",
+        "insurer",
+        "payee",
+        "*",
+    ] {
+        assert!(
+            includes
+                .iter()
+                .any(|i| i == &format!("ExplanationOfBenefit:{include}")),
+            "{include}"
+        );
     }
     let security = &cs["rest"][0]["security"];
     assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
@@ -42,11 +78,26 @@ fn eob_patient_search_accepts_both_reference_forms_and_post() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let plain = get(&format!("/ExplanationOfBenefit?patient={a}&_count=100"), Some(&token));
-    let typed = get(&format!("/ExplanationOfBenefit?patient=Patient/{a}&_count=100"), Some(&token));
-    let posted = post_form("/ExplanationOfBenefit/_search", Some(&token), &format!("patient={a}&_count=100"));
+    let plain = get(
+        &format!("/ExplanationOfBenefit?patient={a}&_count=100"),
+        Some(&token),
+    );
+    let typed = get(
+        &format!("/ExplanationOfBenefit?patient=Patient/{a}&_count=100"),
+        Some(&token),
+    );
+    let posted = post_form(
+        "/ExplanationOfBenefit/_search",
+        Some(&token),
+        &format!("patient={a}&_count=100"),
+    );
     assert_eq!(plain.status, StatusCode::OK);
-    let expected = sorted(h.owned(ResourceType::ExplanationOfBenefit, a).into_iter().map(|id| format!("ExplanationOfBenefit/{id}")).collect());
+    let expected = sorted(
+        h.owned(ResourceType::ExplanationOfBenefit, a)
+            .into_iter()
+            .map(|id| format!("ExplanationOfBenefit/{id}"))
+            .collect(),
+    );
     assert!(!expected.is_empty());
     assert_eq!(sorted(entry_ids(&plain.json, "match")), expected);
     assert_eq!(sorted(entry_ids(&typed.json, "match")), expected);
@@ -58,12 +109,22 @@ fn paging_returns_every_match_exactly_once() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let ids = all_pages(&format!("/ExplanationOfBenefit?patient={a}&_count=7"), &token);
+    let ids = all_pages(
+        &format!("/ExplanationOfBenefit?patient={a}&_count=7"),
+        &token,
+    );
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), ids.len(), "an entry appeared twice across pages");
-    assert_eq!(ids.len(), h.owned(ResourceType::ExplanationOfBenefit, a).len());
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "an entry appeared twice across pages"
+    );
+    assert_eq!(
+        ids.len(),
+        h.owned(ResourceType::ExplanationOfBenefit, a).len()
+    );
 }
 
 #[test]
@@ -72,7 +133,11 @@ fn count_above_the_maximum_is_clamped_and_the_self_link_says_so() {
     let token = h.token(h.member(0), ALL);
     let reply = get("/ExplanationOfBenefit?_count=100000", Some(&token));
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(self_link(&reply.json).contains("_count=100"), "{}", self_link(&reply.json));
+    assert!(
+        self_link(&reply.json).contains("_count=100"),
+        "{}",
+        self_link(&reply.json)
+    );
 }
 
 #[test]
@@ -80,16 +145,26 @@ fn type_search_without_patient_is_scoped_to_the_tokens_member() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let reply = get("/ExplanationOfBenefit?type=professional&_count=100", Some(&token));
+    let reply = get(
+        "/ExplanationOfBenefit?type=professional&_count=100",
+        Some(&token),
+    );
     assert_eq!(reply.status, StatusCode::OK);
     let found = entry_ids(&reply.json, "match");
     assert!(!found.is_empty());
     let own = h.owned(ResourceType::ExplanationOfBenefit, a);
     for id in &found {
-        assert!(own.iter().any(|o| format!("ExplanationOfBenefit/{o}") == *id), "{id} is not member A's");
+        assert!(
+            own.iter()
+                .any(|o| format!("ExplanationOfBenefit/{o}") == *id),
+            "{id} is not member A's"
+        );
     }
     for entry in reply.json["entry"].as_array().unwrap() {
-        assert_eq!(entry["resource"]["type"]["coding"][0]["code"], "professional");
+        assert_eq!(
+            entry["resource"]["type"]["coding"][0]["code"],
+            "professional"
+        );
     }
 }
 
@@ -97,12 +172,18 @@ fn type_search_without_patient_is_scoped_to_the_tokens_member() {
 fn type_accepts_system_and_code() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    let plain = get("/ExplanationOfBenefit?type=pharmacy&_count=100", Some(&token));
+    let plain = get(
+        "/ExplanationOfBenefit?type=pharmacy&_count=100",
+        Some(&token),
+    );
     let system = get(
         "/ExplanationOfBenefit?type=http://terminology.hl7.org/CodeSystem/claim-type|pharmacy&_count=100",
         Some(&token),
     );
-    assert_eq!(entry_ids(&plain.json, "match"), entry_ids(&system.json, "match"));
+    assert_eq!(
+        entry_ids(&plain.json, "match"),
+        entry_ids(&system.json, "match")
+    );
     assert!(!entry_ids(&plain.json, "match").is_empty());
 }
 
@@ -111,10 +192,28 @@ fn identifier_search_by_value_finds_the_claim() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let eob = get(&format!("/ExplanationOfBenefit/{}", h.owned(ResourceType::ExplanationOfBenefit, a)[0]), Some(&token));
-    let value = eob.json["identifier"][0]["value"].as_str().unwrap().to_owned();
-    let reply = get(&format!("/ExplanationOfBenefit?identifier={value}"), Some(&token));
-    assert_eq!(entry_ids(&reply.json, "match"), vec![format!("ExplanationOfBenefit/{}", eob.json["id"].as_str().unwrap())]);
+    let eob = get(
+        &format!(
+            "/ExplanationOfBenefit/{}",
+            h.owned(ResourceType::ExplanationOfBenefit, a)[0]
+        ),
+        Some(&token),
+    );
+    let value = eob.json["identifier"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = get(
+        &format!("/ExplanationOfBenefit?identifier={value}"),
+        Some(&token),
+    );
+    assert_eq!(
+        entry_ids(&reply.json, "match"),
+        vec![format!(
+            "ExplanationOfBenefit/{}",
+            eob.json["id"].as_str().unwrap()
+        )]
+    );
 }
 
 #[test]
@@ -122,7 +221,10 @@ fn service_date_gt_with_a_timezone_offset_sent_unencoded() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
     // Inferno sends `+00:00` unencoded: it arrives as a space.
-    let reply = get("/ExplanationOfBenefit?service-date=gt2019-11-01T00:00:00+00:00&_count=100", Some(&token));
+    let reply = get(
+        "/ExplanationOfBenefit?service-date=gt2019-11-01T00:00:00+00:00&_count=100",
+        Some(&token),
+    );
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert!(!entry_ids(&reply.json, "match").is_empty());
 }
@@ -131,9 +233,26 @@ fn service_date_gt_with_a_timezone_offset_sent_unencoded() {
 fn date_parameters_narrow_results() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    let all = entry_ids(&get("/ExplanationOfBenefit?_count=100", Some(&token)).json, "match");
-    let early = entry_ids(&get("/ExplanationOfBenefit?billable-period-start=lt2022&_count=100", Some(&token)).json, "match");
-    let late = entry_ids(&get("/ExplanationOfBenefit?billable-period-start=ge2022&_count=100", Some(&token)).json, "match");
+    let all = entry_ids(
+        &get("/ExplanationOfBenefit?_count=100", Some(&token)).json,
+        "match",
+    );
+    let early = entry_ids(
+        &get(
+            "/ExplanationOfBenefit?billable-period-start=lt2022&_count=100",
+            Some(&token),
+        )
+        .json,
+        "match",
+    );
+    let late = entry_ids(
+        &get(
+            "/ExplanationOfBenefit?billable-period-start=ge2022&_count=100",
+            Some(&token),
+        )
+        .json,
+        "match",
+    );
     assert_eq!(early.len() + late.len(), all.len());
     let start = entry_ids(&get("/ExplanationOfBenefit?service-start-date=ge2019-01-01&service-start-date=lt2100-01-01&_count=100", Some(&token)).json, "match");
     assert_eq!(start.len(), all.len());
@@ -146,12 +265,33 @@ fn last_updated_equality_matches_the_instant_itself() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let eob = get(&format!("/ExplanationOfBenefit/{}", h.owned(ResourceType::ExplanationOfBenefit, a)[0]), Some(&token));
+    let eob = get(
+        &format!(
+            "/ExplanationOfBenefit/{}",
+            h.owned(ResourceType::ExplanationOfBenefit, a)[0]
+        ),
+        Some(&token),
+    );
     let instant = eob.json["meta"]["lastUpdated"].as_str().unwrap().to_owned();
-    let reply = get(&format!("/ExplanationOfBenefit?_lastUpdated={}&_count=100", instant.replace('+', "%2B")), Some(&token));
-    assert!(entry_ids(&reply.json, "match").contains(&format!("ExplanationOfBenefit/{}", eob.json["id"].as_str().unwrap())));
-    let later = get(&format!("/ExplanationOfBenefit?_lastUpdated=gt{instant}&_count=100"), Some(&token));
-    assert!(!entry_ids(&later.json, "match").contains(&format!("ExplanationOfBenefit/{}", eob.json["id"].as_str().unwrap())));
+    let reply = get(
+        &format!(
+            "/ExplanationOfBenefit?_lastUpdated={}&_count=100",
+            instant.replace('+', "%2B")
+        ),
+        Some(&token),
+    );
+    assert!(entry_ids(&reply.json, "match").contains(&format!(
+        "ExplanationOfBenefit/{}",
+        eob.json["id"].as_str().unwrap()
+    )));
+    let later = get(
+        &format!("/ExplanationOfBenefit?_lastUpdated=gt{instant}&_count=100"),
+        Some(&token),
+    );
+    assert!(!entry_ids(&later.json, "match").contains(&format!(
+        "ExplanationOfBenefit/{}",
+        eob.json["id"].as_str().unwrap()
+    )));
 }
 
 #[test]
@@ -168,12 +308,21 @@ fn every_eob_include_returns_the_referenced_resources() {
         ("care-team", ""),
         ("payee", ""),
     ] {
-        let reply = get(&format!("/ExplanationOfBenefit?_id={eob_id}&_include=ExplanationOfBenefit:{include}"), Some(&token));
+        let reply = get(
+            &format!("/ExplanationOfBenefit?_id={eob_id}&_include=ExplanationOfBenefit:{include}"),
+            Some(&token),
+        );
         assert_eq!(reply.status, StatusCode::OK);
         let included = entry_ids(&reply.json, "include");
-        assert!(!included.is_empty(), "_include=ExplanationOfBenefit:{include} returned nothing");
+        assert!(
+            !included.is_empty(),
+            "_include=ExplanationOfBenefit:{include} returned nothing"
+        );
         if !expected_type.is_empty() {
-            assert!(included.iter().all(|i| i.starts_with(expected_type)), "{include}: {included:?}");
+            assert!(
+                included.iter().all(|i| i.starts_with(expected_type)),
+                "{include}: {included:?}"
+            );
         }
     }
 }
@@ -184,13 +333,23 @@ fn include_star_returns_only_what_the_eob_references() {
     let a = h.member(0);
     let token = h.token(a, ALL);
     let eob_id = &h.owned(ResourceType::ExplanationOfBenefit, a)[0];
-    let reply = get(&format!("/ExplanationOfBenefit?_id={eob_id}&_include=ExplanationOfBenefit:*"), Some(&token));
+    let reply = get(
+        &format!("/ExplanationOfBenefit?_id={eob_id}&_include=ExplanationOfBenefit:*"),
+        Some(&token),
+    );
     let entries = reply.json["entry"].as_array().unwrap();
-    let eob = entries.iter().find(|e| e["search"]["mode"] == "match").unwrap()["resource"].to_string();
+    let eob = entries
+        .iter()
+        .find(|e| e["search"]["mode"] == "match")
+        .unwrap()["resource"]
+        .to_string();
     let included = entry_ids(&reply.json, "include");
     assert!(included.len() >= 4, "{included:?}");
     for reference in included {
-        assert!(eob.contains(&format!("\"{reference}\"")), "{reference} is not referenced by the EOB");
+        assert!(
+            eob.contains(&format!("\"{reference}\"")),
+            "{reference} is not referenced by the EOB"
+        );
     }
 }
 
@@ -200,14 +359,29 @@ fn coverage_include_iterate_reaches_the_payor() {
     let a = h.member(0);
     let token = h.token(a, ALL);
     let reply = get(
-        &format!("/ExplanationOfBenefit?patient={a}&_count=3&_include=ExplanationOfBenefit:coverage&_include:iterate=Coverage:payor"),
+        &format!(
+            "/ExplanationOfBenefit?patient={a}&_count=3&_include=ExplanationOfBenefit:coverage&_include:iterate=Coverage:payor"
+        ),
         Some(&token),
     );
     let included = entry_ids(&reply.json, "include");
-    assert!(included.iter().any(|i| i.starts_with("Coverage/")), "{included:?}");
-    assert!(included.iter().any(|i| i.starts_with("Organization/")), "{included:?}");
-    let coverage = get(&format!("/Coverage?patient={a}&_include=Coverage:payor"), Some(&token));
-    assert!(entry_ids(&coverage.json, "include").iter().any(|i| i.starts_with("Organization/")));
+    assert!(
+        included.iter().any(|i| i.starts_with("Coverage/")),
+        "{included:?}"
+    );
+    assert!(
+        included.iter().any(|i| i.starts_with("Organization/")),
+        "{included:?}"
+    );
+    let coverage = get(
+        &format!("/Coverage?patient={a}&_include=Coverage:payor"),
+        Some(&token),
+    );
+    assert!(
+        entry_ids(&coverage.json, "include")
+            .iter()
+            .any(|i| i.starts_with("Organization/"))
+    );
 }
 
 #[test]
@@ -215,10 +389,17 @@ fn included_resources_are_identical_to_direct_reads() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let reply = get(&format!("/Coverage?patient={a}&_include=Coverage:payor"), Some(&token));
+    let reply = get(
+        &format!("/Coverage?patient={a}&_include=Coverage:payor"),
+        Some(&token),
+    );
     for entry in reply.json["entry"].as_array().unwrap() {
         let resource = &entry["resource"];
-        let path = format!("/{}/{}", resource["resourceType"].as_str().unwrap(), resource["id"].as_str().unwrap());
+        let path = format!(
+            "/{}/{}",
+            resource["resourceType"].as_str().unwrap(),
+            resource["id"].as_str().unwrap()
+        );
         assert_eq!(&get(&path, Some(&token)).json, resource, "{path}");
     }
 }
@@ -229,7 +410,12 @@ fn patient_searches_of_us_core() {
     let member = &h.demo.members[0];
     let token = h.token(&member.patient_id, ALL);
     let me = format!("Patient/{}", member.patient_id);
-    let family_prefix: String = member.family.chars().take(3).collect::<String>().to_lowercase();
+    let family_prefix: String = member
+        .family
+        .chars()
+        .take(3)
+        .collect::<String>()
+        .to_lowercase();
     for query in [
         format!("_id={}", member.patient_id),
         format!("identifier={}", member.member_id),
@@ -243,7 +429,11 @@ fn patient_searches_of_us_core() {
     ] {
         let reply = get(&format!("/Patient?{query}"), Some(&token));
         assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.json);
-        assert_eq!(entry_ids(&reply.json, "match"), vec![me.clone()], "Patient?{query}");
+        assert_eq!(
+            entry_ids(&reply.json, "match"),
+            vec![me.clone()],
+            "Patient?{query}"
+        );
     }
     let wrong = get("/Patient?family:exact=NOBODY", Some(&token));
     assert!(entry_ids(&wrong.json, "match").is_empty());
@@ -253,17 +443,37 @@ fn patient_searches_of_us_core() {
 fn directory_searches_by_name_identifier_and_address() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    let practitioner = h.demo.resources.iter().find(|(t, _, _)| *t == ResourceType::Practitioner).unwrap();
+    let practitioner = h
+        .demo
+        .resources
+        .iter()
+        .find(|(t, _, _)| *t == ResourceType::Practitioner)
+        .unwrap();
     let family = practitioner.2["name"][0]["family"].as_str().unwrap();
     let npi = practitioner.2["identifier"][0]["value"].as_str().unwrap();
-    let by_name = get(&format!("/Practitioner?name={}", &family[..3]), Some(&token));
-    assert!(entry_ids(&by_name.json, "match").contains(&format!("Practitioner/{}", practitioner.1)));
+    let by_name = get(
+        &format!("/Practitioner?name={}", &family[..3]),
+        Some(&token),
+    );
+    assert!(
+        entry_ids(&by_name.json, "match").contains(&format!("Practitioner/{}", practitioner.1))
+    );
     let by_npi = get(&format!("/Practitioner?identifier={npi}"), Some(&token));
-    assert_eq!(entry_ids(&by_npi.json, "match"), vec![format!("Practitioner/{}", practitioner.1)]);
-    let organization = h.demo.resources.iter().find(|(t, _, r)| *t == ResourceType::Organization && r.get("address").is_some()).unwrap();
+    assert_eq!(
+        entry_ids(&by_npi.json, "match"),
+        vec![format!("Practitioner/{}", practitioner.1)]
+    );
+    let organization = h
+        .demo
+        .resources
+        .iter()
+        .find(|(t, _, r)| *t == ResourceType::Organization && r.get("address").is_some())
+        .unwrap();
     let city = organization.2["address"][0]["city"].as_str().unwrap();
     let by_city = get(&format!("/Organization?address={city}"), Some(&token));
-    assert!(entry_ids(&by_city.json, "match").contains(&format!("Organization/{}", organization.1)));
+    assert!(
+        entry_ids(&by_city.json, "match").contains(&format!("Organization/{}", organization.1))
+    );
     let all = get("/Organization?_count=100", Some(&token));
     assert!(entry_ids(&all.json, "match").len() >= 2);
 }
@@ -273,17 +483,29 @@ fn reads_and_vreads_carry_meta_and_profiles() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    for resource_type in [ResourceType::Patient, ResourceType::Coverage, ResourceType::ExplanationOfBenefit] {
+    for resource_type in [
+        ResourceType::Patient,
+        ResourceType::Coverage,
+        ResourceType::ExplanationOfBenefit,
+    ] {
         let id = &h.owned(resource_type, a)[0];
         let read = get(&format!("/{resource_type}/{id}"), Some(&token));
         assert_eq!(read.status, StatusCode::OK);
         assert_eq!(read.json["meta"]["versionId"], "1");
         assert!(read.json["meta"]["lastUpdated"].is_string());
-        assert!(read.json["meta"]["profile"][0].as_str().unwrap().contains("carin-bb"));
+        assert!(
+            read.json["meta"]["profile"][0]
+                .as_str()
+                .unwrap()
+                .contains("carin-bb")
+        );
         assert_eq!(read.headers["etag"], "W/\"1\"");
         let vread = get(&format!("/{resource_type}/{id}/_history/1"), Some(&token));
         assert_eq!(vread.json, read.json);
-        assert_eq!(get(&format!("/{resource_type}/{id}/_history/2"), Some(&token)).status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&format!("/{resource_type}/{id}/_history/2"), Some(&token)).status,
+            StatusCode::NOT_FOUND
+        );
     }
 }
 

@@ -32,21 +32,42 @@ pub fn harness() -> &'static Harness {
 fn start() -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = DataDir::new(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let config = demo_data::DemoConfig::default();
     let demo = demo_data::generate(&config);
     let (base, issuer, store) = runtime.block_on(async {
         let store = Arc::new(RedbStore::open(data.store_path()).expect("store"));
-        load_demo_data(store.as_ref(), &config).await.expect("demo data");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        load_demo_data(store.as_ref(), &config)
+            .await
+            .expect("demo data");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let issuer = LocalIssuer::load_or_create(&data.issuer_dir(), base.clone(), base.clone()).expect("issuer");
-        let server = LocalServer::new(Arc::clone(&store), &issuer, &data.cursor_secret().expect("secret"), &base)
-            .expect("server");
+        let issuer = LocalIssuer::load_or_create(&data.issuer_dir(), base.clone(), base.clone())
+            .expect("issuer");
+        let server = LocalServer::new(
+            Arc::clone(&store),
+            &issuer,
+            &data.cursor_secret().expect("secret"),
+            &base,
+        )
+        .expect("server");
         tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
         (base, issuer, store)
     });
-    Harness { base, issuer, demo, store, runtime, _dir: dir }
+    Harness {
+        base,
+        issuer,
+        demo,
+        store,
+        runtime,
+        _dir: dir,
+    }
 }
 
 impl Harness {
@@ -106,7 +127,11 @@ pub fn send(
     headers: &[(&str, &str)],
 ) -> Reply {
     let h = harness();
-    let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{}", h.base, path) };
+    let url = if path.starts_with("http") {
+        path.to_owned()
+    } else {
+        format!("{}{}", h.base, path)
+    };
     h.runtime.block_on(async {
         let mut request = reqwest::Client::new().request(method, &url);
         if let Some(token) = token {
@@ -122,16 +147,26 @@ pub fn send(
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        };
         capture(&json);
-        Reply { status, headers, json }
+        Reply {
+            status,
+            headers,
+            json,
+        }
     })
 }
 
 /// Keeps every FHIR resource the tests receive, for the independent R4 validator that
 /// the test command runs afterwards.
 fn capture(json: &Value) {
-    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else { return };
+    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else {
+        return;
+    };
     if json.get("resourceType").is_none() {
         return;
     }
@@ -142,7 +177,9 @@ fn capture(json: &Value) {
 }
 
 fn fxhash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// The ids of a Bundle's entries with the given search mode.
@@ -153,18 +190,32 @@ pub fn entry_ids(bundle: &Value, mode: &str) -> Vec<String> {
             entries
                 .iter()
                 .filter(|e| e["search"]["mode"] == mode)
-                .map(|e| format!("{}/{}", e["resource"]["resourceType"].as_str().unwrap_or("?"), e["resource"]["id"].as_str().unwrap_or("?")))
+                .map(|e| {
+                    format!(
+                        "{}/{}",
+                        e["resource"]["resourceType"].as_str().unwrap_or("?"),
+                        e["resource"]["id"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
 pub fn next_link(bundle: &Value) -> Option<String> {
-    bundle["link"].as_array()?.iter().find(|l| l["relation"] == "next")?["url"].as_str().map(str::to_owned)
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")?["url"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 pub fn self_link(bundle: &Value) -> String {
-    bundle["link"][0]["url"].as_str().unwrap_or_default().to_owned()
+    bundle["link"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Every page of a search, following `next` links.

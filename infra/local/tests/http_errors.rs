@@ -21,8 +21,18 @@ fn assert_outcome(reply: &common::Reply, status: StatusCode, code: &str) {
 fn writes_are_405_with_allow() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    for (method, path) in [(Method::DELETE, "/Patient/x"), (Method::PUT, "/Patient/x"), (Method::POST, "/Patient")] {
-        let reply = send(method, path, Some(&token), Some("{}".into()), &[("content-type", "application/fhir+json")]);
+    for (method, path) in [
+        (Method::DELETE, "/Patient/x"),
+        (Method::PUT, "/Patient/x"),
+        (Method::POST, "/Patient"),
+    ] {
+        let reply = send(
+            method,
+            path,
+            Some(&token),
+            Some("{}".into()),
+            &[("content-type", "application/fhir+json")],
+        );
         assert_outcome(&reply, StatusCode::METHOD_NOT_ALLOWED, "not-supported");
         assert!(reply.headers.contains_key("allow"));
     }
@@ -33,20 +43,54 @@ fn xml_only_is_406_and_format_json_wins() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
     let path = format!("/Patient/{}", h.member(0));
-    let xml = send(Method::GET, &path, Some(&token), None, &[("accept", "application/fhir+xml")]);
+    let xml = send(
+        Method::GET,
+        &path,
+        Some(&token),
+        None,
+        &[("accept", "application/fhir+xml")],
+    );
     assert_outcome(&xml, StatusCode::NOT_ACCEPTABLE, "not-supported");
-    let format = send(Method::GET, &format!("{path}?_format=json"), Some(&token), None, &[("accept", "application/fhir+xml")]);
+    let format = send(
+        Method::GET,
+        &format!("{path}?_format=json"),
+        Some(&token),
+        None,
+        &[("accept", "application/fhir+xml")],
+    );
     assert_eq!(format.status, StatusCode::OK);
-    assert!(format.headers["content-type"].to_str().unwrap().starts_with("application/fhir+json"));
-    let plain = send(Method::GET, &path, Some(&token), None, &[("accept", "application/json")]);
-    assert!(plain.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        format.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/fhir+json")
+    );
+    let plain = send(
+        Method::GET,
+        &path,
+        Some(&token),
+        None,
+        &[("accept", "application/json")],
+    );
+    assert!(
+        plain.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
 }
 
 #[test]
 fn bad_search_values_are_400() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    for query in ["service-date=notadate", "_count=abc", "_lastUpdated=xx2020", "type:nonsense=x", "name=%FF"] {
+    for query in [
+        "service-date=notadate",
+        "_count=abc",
+        "_lastUpdated=xx2020",
+        "type:nonsense=x",
+        "name=%FF",
+    ] {
         let reply = get(&format!("/ExplanationOfBenefit?{query}"), Some(&token));
         assert_outcome(&reply, StatusCode::BAD_REQUEST, "invalid");
     }
@@ -56,7 +100,13 @@ fn bad_search_values_are_400() {
 fn strict_handling_rejects_unknown_parameters() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    let reply = send(Method::GET, "/ExplanationOfBenefit?foo=bar", Some(&token), None, &[("prefer", "handling=strict")]);
+    let reply = send(
+        Method::GET,
+        "/ExplanationOfBenefit?foo=bar",
+        Some(&token),
+        None,
+        &[("prefer", "handling=strict")],
+    );
     assert_outcome(&reply, StatusCode::BAD_REQUEST, "invalid");
 }
 
@@ -73,7 +123,13 @@ fn an_oversized_search_body_is_413() {
 fn a_json_search_body_is_415() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    let reply = send(Method::POST, "/Patient/_search", Some(&token), Some("{}".into()), &[("content-type", "application/json")]);
+    let reply = send(
+        Method::POST,
+        "/Patient/_search",
+        Some(&token),
+        Some("{}".into()),
+        &[("content-type", "application/json")],
+    );
     assert_outcome(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported");
 }
 
@@ -81,9 +137,21 @@ fn a_json_search_body_is_415() {
 fn unknown_paths_and_ids_are_404() {
     let h = harness();
     let token = h.token(h.member(0), ALL);
-    assert_outcome(&get("/Observation", Some(&token)), StatusCode::NOT_FOUND, "not-found");
-    assert_outcome(&get("/Patient/not%20valid", Some(&token)), StatusCode::NOT_FOUND, "not-found");
-    assert_outcome(&get("/Patient/x/_history/abc", Some(&token)), StatusCode::NOT_FOUND, "not-found");
+    assert_outcome(
+        &get("/Observation", Some(&token)),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    );
+    assert_outcome(
+        &get("/Patient/not%20valid", Some(&token)),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    );
+    assert_outcome(
+        &get("/Patient/x/_history/abc", Some(&token)),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    );
 }
 
 #[test]
@@ -91,9 +159,17 @@ fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
     let h = harness();
     let a = h.member(0);
     let token = h.token(a, ALL);
-    let id = h.owned(ResourceType::ExplanationOfBenefit, a).last().cloned().unwrap();
+    let id = h
+        .owned(ResourceType::ExplanationOfBenefit, a)
+        .last()
+        .cloned()
+        .unwrap();
     let store = Arc::clone(&h.store);
-    let current = h.runtime.block_on(store.get(ResourceType::ExplanationOfBenefit, &id)).unwrap().unwrap();
+    let current = h
+        .runtime
+        .block_on(store.get(ResourceType::ExplanationOfBenefit, &id))
+        .unwrap()
+        .unwrap();
     let resource: serde_json::Value = serde_json::from_str(&current.body).unwrap();
     h.runtime
         .block_on(store.put(ResourceWrite {
@@ -105,10 +181,24 @@ fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
             condition: WriteCondition::VersionIs(current.version_id),
         }))
         .unwrap();
-    assert_outcome(&get(&format!("/ExplanationOfBenefit/{id}"), Some(&token)), StatusCode::GONE, "deleted");
-    assert_eq!(get(&format!("/ExplanationOfBenefit/{id}/_history/1"), Some(&token)).status, StatusCode::OK);
+    assert_outcome(
+        &get(&format!("/ExplanationOfBenefit/{id}"), Some(&token)),
+        StatusCode::GONE,
+        "deleted",
+    );
+    assert_eq!(
+        get(
+            &format!("/ExplanationOfBenefit/{id}/_history/1"),
+            Some(&token)
+        )
+        .status,
+        StatusCode::OK
+    );
     let other = h.token(h.member(1), ALL);
-    assert_eq!(get(&format!("/ExplanationOfBenefit/{id}"), Some(&other)).status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&format!("/ExplanationOfBenefit/{id}"), Some(&other)).status,
+        StatusCode::NOT_FOUND
+    );
     let search = get(&format!("/ExplanationOfBenefit?_id={id}"), Some(&token));
     assert!(search.json.get("entry").is_none());
 }

@@ -127,6 +127,15 @@ impl<S: ResourceStore> ResourceApi<S> {
         self.resource_type
     }
 
+    /// The same handler with another configuration (and a fresh grant cache).
+    pub fn with_config(mut self, config: Arc<ApiConfig>) -> Self {
+        self.grants = Arc::new(GrantCache::new(
+            config.grant_cache_ttl.min(MAX_GRANT_CACHE_TTL),
+        ));
+        self.config = config;
+        self
+    }
+
     /// Answers one HTTP request. Never fails: every error becomes an OperationOutcome.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
         let response =

@@ -138,14 +138,9 @@ where
         &self.config
     }
 
-    /// Whether `path` is one of ours (the local runner routes on this).
+    /// Whether `path` is one of ours (see [`serves_path`]).
     pub fn serves(path: &str) -> bool {
-        path.starts_with("/.well-known/")
-            || path == "/authorize"
-            || path.starts_with("/authorize/")
-            || matches!(path, "/token" | "/revoke" | "/introspect")
-            || path == "/connected-apps"
-            || path.starts_with("/connected-apps/")
+        serves_path(path)
     }
 
     /// Answers one request. Never fails: errors become OAuth JSON or an HTML page.
@@ -189,6 +184,16 @@ where
     pub fn store(&self) -> &S {
         &self.store
     }
+}
+
+/// Whether `path` belongs to the authorization server (the local runner routes on this).
+pub fn serves_path(path: &str) -> bool {
+    path.starts_with("/.well-known/")
+        || path == "/authorize"
+        || path.starts_with("/authorize/")
+        || matches!(path, "/token" | "/revoke" | "/introspect")
+        || path == "/connected-apps"
+        || path.starts_with("/connected-apps/")
 }
 
 /// Seconds since the Unix epoch.

@@ -1,0 +1,106 @@
+//! The `apps` commands while `serve` runs.
+//!
+//! redb lets one process open the database file, and `serve` holds it. So `serve` also
+//! answers a small operator API on its own loopback port under [`ADMIN_PREFIX`],
+//! guarded by a random key in `DIR/admin.key` (mode 0600: whoever can read the data
+//! directory already owns everything in it). When no server runs, the commands open
+//! the store themselves. Both paths call the same registry functions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde_json::{Value, json};
+use smart_server::{NewApp, apps};
+use store_redb::RedbStore;
+
+pub const ADMIN_PREFIX: &str = "/_admin/apps";
+pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
+
+pub trait AdminHandler: Send + Sync {
+    fn handle(
+        &self,
+        request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send + '_>>;
+}
+
+/// The admin endpoint over the running server's store.
+pub struct Admin {
+    pub store: Arc<RedbStore>,
+    pub key: String,
+}
+
+impl AdminHandler for Admin {
+    fn handle(
+        &self,
+        request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send + '_>> {
+        Box::pin(self.answer(request))
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+impl Admin {
+    async fn answer(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let presented = request
+            .headers()
+            .get(ADMIN_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        #[allow(deprecated)]
+        let ok = aws_lc_rs::constant_time::verify_slices_are_equal(
+            presented.as_bytes(),
+            self.key.as_bytes(),
+        )
+        .is_ok();
+        if !ok {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "admin key required"}),
+            );
+        }
+        let path = request
+            .uri()
+            .path()
+            .trim_start_matches(ADMIN_PREFIX)
+            .to_owned();
+        let result = match (request.method().as_str(), path.as_str()) {
+            ("GET", "" | "/") => apps::list(self.store.as_ref())
+                .await
+                .map(|list| json!(list)),
+            ("POST", "/register") => match serde_json::from_slice::<NewApp>(request.body()) {
+                Ok(new) => apps::register(self.store.as_ref(), &new)
+                    .await
+                    .map(|r| json!(r)),
+                Err(e) => return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+            },
+            ("POST", "/disable") => {
+                let client_id = String::from_utf8_lossy(request.body()).trim().to_owned();
+                smart_server::disable_app(self.store.as_ref(), &client_id)
+                    .await
+                    .map(|found| json!({"disabled": found}))
+            }
+            _ => {
+                return reply(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": "no such admin endpoint"}),
+                );
+            }
+        };
+        match result {
+            Ok(body) => reply(StatusCode::OK, body),
+            Err(error) => reply(StatusCode::BAD_REQUEST, json!({"error": error.to_string()})),
+        }
+    }
+}
