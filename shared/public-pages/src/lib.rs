@@ -15,11 +15,13 @@ mod branding;
 mod config;
 mod directory;
 mod reference;
+mod registry;
 mod views;
 
 pub use branding::{Branding, BrandingError, BrandingSettings, Color};
 pub use config::{ConfigError, PagesConfig, RateLimits};
 pub use directory::{AppDirectory, Attestation, DirectoryError, ListedApp, StaticDirectory};
+pub use registry::RegistryDirectory;
 pub use views::Page;
 
 use std::sync::Arc;
