@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use facts::StoreMemberFacts;
 pub use grants::{ConsentGrants, KvAppCatalog};
-pub use local::{ConsoleCodeSender, LocalSignIn};
+pub use local::{ConsoleCodeSender, LocalPorts, LocalSignIn, local_ports};
 pub use ports::{
     ActiveGrant, AppCatalog, AppDisplay, CodeSender, GrantGate, MemberDirectory, MemberFacts,
     PortError, TriggerConfig, TriggerPorts,

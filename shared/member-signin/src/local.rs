@@ -15,21 +15,55 @@
 //! ([`ConsoleCodeSender`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fhir_store::KeyValueStore;
+use fhir_store::{KeyValueStore, ResourceStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::facts::StoreMemberFacts;
+use crate::grants::{ConsentGrants, KvAppCatalog};
 use crate::normalize;
-use crate::ports::{CodeSender, GrantGate, MemberDirectory, PortError, TriggerPorts};
+use crate::ports::{
+    CodeSender, GrantGate, MemberDirectory, PortError, TriggerConfig, TriggerPorts,
+};
+use crate::secret::SignInSecret;
 use crate::secret::random_token;
 use crate::triggers::{ADMIN_SCOPE, CUSTOM_CHALLENGE, PATIENT_ATTRIBUTE, handle_trigger};
 use crate::{Answer, Challenge, SignIn, SignInContext, SignInError, SignInSession, Step};
 
 /// Where the local user pool keeps its users: email → opaque username and Patient id.
 pub const USER_NAMESPACE: &str = "local-signin-user";
+
+/// The ports of local mode over one embedded store: member facts from its Patient and
+/// Coverage, counters, codes and users in its key-value records, grants as its
+/// `Consent` resources, apps from its registry records, codes on the console.
+pub type LocalPorts<St> =
+    TriggerPorts<StoreMemberFacts<St>, St, ConsoleCodeSender, ConsentGrants<St, KvAppCatalog<St>>>;
+
+/// Builds [`LocalPorts`]: what `patient-access serve` hands to [`LocalSignIn::new`].
+pub fn local_ports<St>(
+    store: Arc<St>,
+    secret: SignInSecret,
+    fhir_base_url: Option<String>,
+) -> LocalPorts<St>
+where
+    St: ResourceStore + KeyValueStore,
+{
+    let mut config = TriggerConfig::new(secret);
+    config.fhir_base_url = fhir_base_url;
+    TriggerPorts {
+        members: Arc::new(StoreMemberFacts::new(Arc::clone(&store))),
+        grants: Arc::new(ConsentGrants::new(
+            Arc::clone(&store),
+            Arc::new(KvAppCatalog::new(Arc::clone(&store))),
+        )),
+        sender: Arc::new(ConsoleCodeSender),
+        kv: store,
+        config,
+    }
+}
 
 /// Cognito's `AuthSessionValidity` as our pool sets it.
 const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(15 * 60);

@@ -147,7 +147,7 @@ mod tests {
         assert!(!s.verify_proof("client-b", "txn-1", &p));
         assert!(!s.verify_proof("client-a", "txn-2", &p));
         assert!(!s.verify_proof("client-a", "txn-1", "not base64 !"));
-        assert!(!s.verify_proof("client-a\0txn", "1", &s.proof("client-a", "txn\01")));
+        assert!(!s.verify_proof("client-a\0txn", "1", &s.proof("client-a", "txn\u{0}1")));
     }
 
     #[test]
