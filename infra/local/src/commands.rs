@@ -56,12 +56,14 @@ pub async fn serve(
         store: Arc::clone(&store),
         key: data.admin_key()?,
     };
+    let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?;
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(allow_dev_tokens)
         .map_err(RunnerError::Invalid)?
         .with_auth(Arc::new(auth))
-        .with_admin(Arc::new(admin));
+        .with_admin(Arc::new(admin))
+        .with_public_pages(Arc::new(pages));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| RunnerError::Listen { port, source })?;

@@ -7,6 +7,7 @@ pub mod commands;
 mod data_dir;
 mod demo;
 pub mod edi;
+mod pages;
 mod server;
 
 pub use data_dir::DataDir;

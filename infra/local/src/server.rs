@@ -23,6 +23,8 @@ pub struct LocalServer<S> {
     /// Operator endpoint for the `apps` commands while `serve` holds the store:
     /// `(key, handler)`.
     admin: Option<Arc<dyn crate::admin::AdminHandler>>,
+    /// `/members`, `/developers`, `/apps`, when mounted (`serve` mounts them).
+    pages: Option<Arc<public_pages::PublicPages>>,
 }
 
 impl<S: ResourceStore + 'static> LocalServer<S> {
@@ -62,6 +64,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             jwks: issuer.jwks_json(),
             auth: None,
             admin: None,
+            pages: None,
         })
     }
 
@@ -74,6 +77,12 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     /// Mounts the loopback admin endpoint the `apps` commands use.
     pub fn with_admin(mut self, admin: Arc<dyn crate::admin::AdminHandler>) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Mounts the public pages (member education, developer portal, app directory).
+    pub fn with_public_pages(mut self, pages: Arc<public_pages::PublicPages>) -> Self {
+        self.pages = Some(pages);
         self
     }
 
@@ -106,6 +115,11 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             && smart_server::serves_path(path)
         {
             return auth.handle(request).await;
+        }
+        if let Some(pages) = &self.pages
+            && public_pages::PublicPages::serves(path)
+        {
+            return pages.handle(&request, &self.config).await;
         }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));

@@ -1,0 +1,32 @@
+//! The public pages as `patient-access serve` mounts them.
+//!
+//! Branding comes from `DATA/branding.json` (every field optional; a missing file means
+//! the defaults), so a plan previews its rebranded pages locally before it sets the
+//! same values as template parameters. The app directory reads the same registry the
+//! `apps` commands write, so an app shows up as soon as it is registered.
+
+use std::sync::Arc;
+
+use public_pages::{BrandingSettings, PagesConfig, PublicPages, RateLimits, RegistryDirectory};
+use store_redb::RedbStore;
+
+use crate::{DataDir, RunnerError};
+
+/// The file in the data directory that rebrands the local pages.
+pub const BRANDING_FILE: &str = "branding.json";
+
+/// The pages over `store`'s app registry, branded from the data directory.
+pub fn local_public_pages(
+    data: &DataDir,
+    store: Arc<RedbStore>,
+) -> Result<PublicPages, RunnerError> {
+    let branding = BrandingSettings::from_file(&data.root().join(BRANDING_FILE))
+        .and_then(BrandingSettings::build)
+        .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+    // Nothing throttles locally; the portal shows what the template deploys by default.
+    let config = PagesConfig {
+        branding,
+        rate_limits: RateLimits::default(),
+    };
+    Ok(PublicPages::new(config, RegistryDirectory::new(store)))
+}
