@@ -11,7 +11,11 @@ import sys
 import threading
 
 from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server import werkzeug_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+# Newer moto releases ship their own request handler; older ones use werkzeug's.
+REQUEST_HANDLER = getattr(werkzeug_app, "MotoRequestHandler", None)
 
 
 def main():
@@ -25,7 +29,7 @@ def main():
             # Drain the body inside the lock: moto may compute it lazily.
             return list(app(environ, start_response))
 
-    run_simple(host, port, serialised, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, serialised, threaded=True, request_handler=REQUEST_HANDLER)
 
 
 if __name__ == "__main__":
