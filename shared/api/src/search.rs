@@ -134,10 +134,10 @@ impl<S: ResourceStore> ResourceApi<S> {
             // Search narrowing: a member-owned search only ever looks inside the token's
             // own compartment. Naming another member finds nothing, exactly as if that
             // member did not exist.
-            if let Some(patients) = request.patient_ids() {
-                if !patients.iter().any(|p| *p == principal.patient) {
-                    return Ok(Plan::Empty);
-                }
+            if let Some(patients) = request.patient_ids()
+                && !patients.contains(&principal.patient)
+            {
+                return Ok(Plan::Empty);
             }
         }
         if let Some(ids) = request.ids() {
