@@ -129,16 +129,21 @@ impl Writer {
             out: String::new(),
             in_set: 0,
         };
-        let _ = write!(
+        let _ = writeln!(
             w.out,
-            "ISA*00*          *00*          *ZZ*{:<15}*ZZ*{:<15}*250115*0900*^*00501*{control:09}*0*T*:~\n",
+            "ISA*00*          *00*          *ZZ*{:<15}*ZZ*{:<15}*250115*0900*^*00501*{control:09}*0*T*:~",
             "DEMOSUBMITTER", LOCAL_PAYER_ID
         );
         let _ = writeln!(
             w.out,
             "GS*{gs01}*DEMOSUBMITTER*{LOCAL_PAYER_ID}*20250115*0900*{control}*X*{version}~"
         );
-        w.seg(&format!("ST*{st01}*0001*{version}"));
+        // The 835 TR3 marks ST03 "not used"; the others require it.
+        if st01 == "835" {
+            w.seg("ST*835*0001");
+        } else {
+            w.seg(&format!("ST*{st01}*0001*{version}"));
+        }
         w
     }
 
@@ -215,7 +220,7 @@ fn claim_file(claims: &[DemoClaim<'_>], family: Flavour) -> Vec<u8> {
         "NM1*85*2*DEMO HEALTH PARTNERS*****XX*{BILLING_NPI}"
     ));
     w.seg("N3*500 HOSPITAL DR");
-    w.seg("N4*COLUMBUS*OH*43215");
+    w.seg("N4*COLUMBUS*OH*432151234");
     w.seg(&format!("REF*EI*{BILLING_TIN}"));
     let mut hl = 1;
     let same_family = |f: Flavour| match family {
@@ -253,7 +258,15 @@ fn write_claim(w: &mut Writer, claim: &DemoClaim<'_>) {
         Flavour::Outpatient => "13:A:1",
         Flavour::Professional | Flavour::Dental => "11:B:1",
     };
-    w.seg(&format!("CLM*{}*{total}***{clm05}*Y*A*Y*Y", claim.account));
+    // CLM06 (provider signature) is used in 837P/837D only.
+    let signature = match claim.flavour {
+        Flavour::Inpatient | Flavour::Outpatient => "",
+        Flavour::Professional | Flavour::Dental => "Y",
+    };
+    w.seg(&format!(
+        "CLM*{}*{total}***{clm05}*{signature}*A*Y*Y",
+        claim.account
+    ));
     let date = &claim.date;
     match claim.flavour {
         Flavour::Inpatient | Flavour::Outpatient => {
