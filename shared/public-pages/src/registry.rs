@@ -12,6 +12,12 @@ use smart_server::App;
 
 use crate::directory::{AppDirectory, Attestation, DirectoryError, ListedApp};
 
+/// The authorization server's own client for the connected-apps page: registered so
+/// members can sign in there, but not a third-party app, so not in the directory. A
+/// test registers it through `smart_server` and checks it stays out, so a rename there
+/// fails here instead of listing it.
+const PORTAL_CLIENT_ID: &str = "member-portal";
+
 /// The registered apps of one store (DynamoDB on AWS, redb locally).
 pub struct RegistryDirectory<K: ?Sized> {
     kv: Arc<K>,
@@ -30,7 +36,7 @@ impl<K: KeyValueStore + ?Sized + 'static> AppDirectory for RegistryDirectory<K> 
             .map_err(|e| DirectoryError(e.to_string()))?;
         Ok(apps
             .into_iter()
-            .filter(|app| app.enabled)
+            .filter(|app| app.enabled && app.client_id != PORTAL_CLIENT_ID)
             .map(listed)
             .collect())
     }
@@ -81,6 +87,9 @@ mod tests {
         smart_server::apps::disable(store.as_ref(), &gone.app.client_id)
             .await
             .expect("disable");
+        smart_server::apps::ensure_portal_app(store.as_ref())
+            .await
+            .expect("portal app");
 
         let listed = RegistryDirectory::new(Arc::clone(&store))
             .listed_apps()
