@@ -189,6 +189,11 @@ fn enrolment(members: &[DemoMember]) -> Vec<u8> {
             x12(&member.family),
             x12(&member.given)
         ));
+        // The email sign-in sends its one-time code to.
+        w.seg(&format!(
+            "PER*IP**EM*{}",
+            member.email.replace(['*', '~', '^'], "")
+        ));
         w.seg("N3*100 MAIN ST");
         w.seg(&format!("N4*COLUMBUS*OH*{}", x12(&member.postal_code)));
         w.seg(&format!("DMG*D8*{}*U", birth(member)));

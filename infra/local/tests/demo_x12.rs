@@ -66,6 +66,14 @@ async fn demo_x12_loads_every_member_with_paid_claims_of_every_x12_kind() {
         let patient = patient.unwrap_or_else(|| panic!("{} has no Patient", member.patient_id));
         let patient: Value = serde_json::from_str(&patient.body).unwrap_or(Value::Null);
         assert_eq!(patient["birthDate"], member.birth_date.as_str());
+        let email = patient["telecom"]
+            .as_array()
+            .and_then(|t| t.iter().find(|c| c["system"] == "email"));
+        assert_eq!(
+            email.map(|c| c["value"].clone()),
+            Some(Value::from(member.email.as_str())),
+            "{patient}"
+        );
         capture(&patient);
         let coverages = owned(&store, &member.patient_id, ResourceType::Coverage).await;
         assert!(!coverages.is_empty(), "{}: no Coverage", member.patient_id);
