@@ -7,12 +7,30 @@ use store_redb::RedbStore;
 
 use crate::{DataDir, LocalServer, RunnerError, load_demo_data, router};
 
+/// The knobs of `serve` beyond where it listens.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Accept grant-less tokens from `patient-access token`.
+    pub allow_dev_tokens: bool,
+    /// How long the FHIR handlers reuse a grant-status answer (≤ 60 s).
+    pub grant_cache_ttl: std::time::Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            allow_dev_tokens: false,
+            grant_cache_ttl: fhir_api::MAX_GRANT_CACHE_TTL,
+        }
+    }
+}
+
 /// `serve`: open the store, load demo data on first start, serve on 127.0.0.1:PORT.
 pub async fn serve(
     data: DataDir,
     port: u16,
     base_url: String,
-    allow_dev_tokens: bool,
+    options: ServeOptions,
 ) -> Result<(), RunnerError> {
     data.ensure()?;
     let store = Arc::new(
@@ -59,7 +77,9 @@ pub async fn serve(
     let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?;
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
         .map_err(RunnerError::Invalid)?
-        .allow_tokens_without_grant(allow_dev_tokens)
+        .allow_tokens_without_grant(options.allow_dev_tokens)
+        .map_err(RunnerError::Invalid)?
+        .grant_cache_ttl(options.grant_cache_ttl)
         .map_err(RunnerError::Invalid)?
         .with_auth(Arc::new(auth))
         .with_admin(Arc::new(admin))
@@ -108,8 +128,10 @@ pub async fn ingest(data: DataDir, files: &[std::path::PathBuf]) -> Result<(), R
     }
 }
 
-/// `members`: the demo members' Patient ids, one per line.
-pub fn members(data: &DataDir) -> Result<(), RunnerError> {
+/// `members`: the demo members' Patient ids, one per line; with `details`, one JSON
+/// object per member with the facts sign-in asks for (the demo set is deterministic,
+/// so it is regenerated rather than read from the store `serve` holds).
+pub fn members(data: &DataDir, details: bool) -> Result<(), RunnerError> {
     let members = data.members()?;
     if members.is_empty() {
         return Err(RunnerError::Invalid(format!(
@@ -118,8 +140,28 @@ pub fn members(data: &DataDir) -> Result<(), RunnerError> {
             data.root().display()
         )));
     }
-    for member in members {
-        println!("{member}");
+    if !details {
+        for member in members {
+            println!("{member}");
+        }
+        return Ok(());
+    }
+    let demo = demo_data::generate(&demo_data::DemoConfig::default());
+    for member in demo
+        .members
+        .iter()
+        .filter(|m| members.contains(&m.patient_id))
+    {
+        let line = serde_json::json!({
+            "patient_id": member.patient_id,
+            "email": member.email,
+            "birth_date": member.birth_date,
+            "member_id": member.member_id,
+            "postal_code": member.postal_code,
+            "family": member.family,
+            "given": member.given,
+        });
+        println!("{line}");
     }
     Ok(())
 }

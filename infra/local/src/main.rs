@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! patient-access serve   [--data DIR] [--port N]   every handler on one port, demo data loaded
-//! patient-access members [--data DIR]              the demo members' Patient ids
+//! patient-access members [--data DIR] [--details]  the demo members' Patient ids (or
+//!                                                  their sign-in facts, JSON lines)
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
 //! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
@@ -45,6 +46,10 @@ enum Command {
         /// Also accept grant-less tokens from `patient-access token` (development only).
         #[arg(long)]
         allow_dev_tokens: bool,
+        /// How long the FHIR handlers reuse a grant-status answer: the longest an
+        /// unexpired access token keeps working after revocation (0–60; tests use less).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=60))]
+        grant_cache_seconds: u64,
     },
     /// Register, list and disable third-party apps (works while `serve` runs).
     Apps {
@@ -55,6 +60,10 @@ enum Command {
     Members {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
+        /// One JSON object per member instead: patient_id, email, birth_date,
+        /// member_id, postal_code, family, given (what sign-in asks for).
+        #[arg(long)]
+        details: bool,
     },
     /// Print a signed access token for one member, for curl and tests.
     Token {
@@ -179,12 +188,17 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             port,
             base_url,
             allow_dev_tokens,
+            grant_cache_seconds,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
-            commands::serve(DataDir::new(data), port, base_url, allow_dev_tokens).await
+            let options = commands::ServeOptions {
+                allow_dev_tokens,
+                grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
+            };
+            commands::serve(DataDir::new(data), port, base_url, options).await
         }
         Command::Apps { command } => apps(command).await,
-        Command::Members { data } => commands::members(&DataDir::new(data)),
+        Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,
             patient,

@@ -87,9 +87,20 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     }
 
     /// Grant-less dev tokens (`patient-access token`) are accepted only when asked for.
-    pub fn allow_tokens_without_grant(mut self, allow: bool) -> Result<Self, String> {
+    pub fn allow_tokens_without_grant(self, allow: bool) -> Result<Self, String> {
+        self.reconfigure(|config| config.allow_tokens_without_grant = allow)
+    }
+
+    /// How long a grant-status answer is reused (capped at
+    /// [`fhir_api::MAX_GRANT_CACHE_TTL`]); end-to-end tests shorten it to see a revoked
+    /// grant's access tokens stop working without waiting a minute.
+    pub fn grant_cache_ttl(self, ttl: std::time::Duration) -> Result<Self, String> {
+        self.reconfigure(|config| config.grant_cache_ttl = ttl)
+    }
+
+    fn reconfigure(mut self, change: impl FnOnce(&mut ApiConfig)) -> Result<Self, String> {
         let mut config = (*self.config).clone();
-        config.allow_tokens_without_grant = allow;
+        change(&mut config);
         let config = Arc::new(config);
         self.apis = self
             .apis
