@@ -21,7 +21,9 @@ pub struct IngestConfig {
     /// Files up to this size are read into memory, converted completely, and only
     /// then applied: the envelope verdict (IEA) comes at the end of a file, and
     /// nothing may be applied before it is known. Larger files are refused with a
-    /// report. Memory is about 10× this bound (bytes, changes, JSON values).
+    /// report. Peak memory is the bytes plus every accepted change as JSON values,
+    /// a multiple of the file size (not measured yet): size the function's memory
+    /// before raising this.
     pub max_file_bytes: usize,
     /// An in-progress ledger claim older than this belongs to a run that crashed and
     /// is taken over. Must exceed the longest possible run (the Lambda timeout).

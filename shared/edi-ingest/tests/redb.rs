@@ -93,8 +93,6 @@ async fn the_inbox_moves_files_and_writes_outputs_next_to_them() {
     );
     assert!(root.join("processed/b.x12").is_file());
     // A bad file goes to rejected/ with its report.
-    std::fs::write(root.join("inbox/bad.x12"), scenarios::BAD[3].1)
-        .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(root.join("inbox/trunc.x12"), b"ISA*00*").unwrap_or_else(|e| panic!("{e}"));
     let rejected = ingestor.ingest_object(&objects, "inbox/trunc.x12").await;
     assert!(
