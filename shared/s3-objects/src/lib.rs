@@ -9,7 +9,9 @@
 //!   and delete would leave a delete marker and a second copy of every file, and the
 //!   tag is enough for lifecycle rules and for people to filter by. Tagging replaces
 //!   the object's tag set and fires no ObjectCreated event, so it cannot re-trigger
-//!   the function.
+//!   the function. It tags the key's current version: if the key was re-uploaded
+//!   between our read and the tag, the newer version is tagged with this status
+//!   until its own event (new ETag, so not a duplicate) processes and re-tags it.
 //! * Local endpoints (moto) need path-style addressing: build the client with
 //!   [`client_for`].
 
