@@ -108,6 +108,8 @@ def main():
             "POST", f"ANY /{rtype}/{{proxy+}}", f"/{rtype}/_search",
             body=SEARCHES[rtype], content_type="application/x-www-form-urlencoded")
     wanted["metadata.json"] = event("GET", "GET /metadata", "/metadata", authorized=False)
+    for page in ("members", "developers", "apps"):
+        wanted[f"public-pages-{page}.json"] = event("GET", f"GET /{page}", f"/{page}", authorized=False)
     check = "--check" in sys.argv
     stale = []
     for name, ev in wanted.items():

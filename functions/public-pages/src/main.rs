@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use lambda_adapter::{FunctionConfig, from_lambda, to_lambda};
+use lambda_adapter::FunctionConfig;
 use lambda_http::{Error, Request, service_fn};
 use public_pages::{PagesConfig, PublicPages, RegistryDirectory};
 use store_dynamodb::DynamoStore;
@@ -23,11 +23,7 @@ async fn main() -> Result<(), Error> {
     let pages = PublicPages::new(PagesConfig::from_env()?, RegistryDirectory::new(registry));
     lambda_http::run(service_fn(|request: Request| {
         let (function, pages) = (&function, &pages);
-        async move {
-            let api = function.api_config(&function.base_url_for(&request));
-            let request = from_lambda(request);
-            Ok::<_, Error>(to_lambda(pages.handle(&request, &api).await))
-        }
+        async move { Ok::<_, Error>(public_pages_fn::answer(function, pages, request).await) }
     }))
     .await
 }
