@@ -3,7 +3,8 @@
 //!
 //! * member facts: the Patient and Coverage in the FHIR table ([`StoreMemberFacts`]);
 //! * counters and one-time-code hashes: the same table's key-value records;
-//! * grants: `member-consent` over the same table; app display: the registry records;
+//! * grants: `member-consent` over the same table; apps: the registry records, found
+//!   from Cognito's app client id through the registry's link records;
 //! * the code email: SES ([`SesCodeSender`]), the only AWS call besides DynamoDB.
 //!
 //! Environment: `TABLE_NAME`, `SIGNIN_SECRET` (at least 32 bytes, shared with the
@@ -104,7 +105,7 @@ pub async fn ports_from_env() -> Result<AwsPorts, StartError> {
         members: Arc::new(StoreMemberFacts::new(Arc::clone(&store))),
         grants: Arc::new(ConsentGrants::new(
             Arc::clone(&store),
-            Arc::new(KvAppCatalog::new(Arc::clone(&store))),
+            Arc::new(KvAppCatalog::for_cognito(Arc::clone(&store))),
         )),
         sender: Arc::new(SesCodeSender::new(aws_sdk_sesv2::Client::new(&aws), from)),
         kv: store,

@@ -15,24 +15,33 @@
 
 mod provision;
 
+/// The Cognito client, re-exported so the function wiring and the admin command build
+/// one without linking the SDK themselves.
+pub use aws_sdk_cognitoidentityprovider::Client as CognitoClient;
+
 pub use provision::{
-    AppClientSettings, ProvisionError, create_app_client, find_member, provision_member,
+    AppClientSettings, ProvisionError, create_app_client, create_linked_app_client, find_member,
+    provision_member,
 };
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use fhir_store::KeyValueStore;
 use member_signin::{
     Answer, Challenge, SignIn, SignInContext, SignInError, SignInSecret, SignInSession, Step,
+    cognito_client_link, registered_cognito_client,
 };
 use serde::{Deserialize, Serialize};
 
-/// A Cognito app client's id and secret. The id is the app's SMART client id.
+/// A Cognito app client's id and secret. The id is Cognito's, not the app's SMART
+/// client id; the registry links the two (`member_signin::app_links`).
 #[derive(Clone)]
 pub struct AppClientCredentials {
     pub client_id: String,
@@ -47,7 +56,7 @@ impl std::fmt::Debug for AppClientCredentials {
     }
 }
 
-/// Where the Cognito app-client secrets come from (the registry; KMS-decrypted on AWS).
+/// Where the Cognito app client of an app comes from, by our SMART client id.
 pub trait AppClients: Send + Sync {
     fn credentials(
         &self,
@@ -65,6 +74,44 @@ impl AppClients for StaticAppClients {
         client_id: &str,
     ) -> Result<Option<AppClientCredentials>, SignInError> {
         Ok(self.0.get(client_id).cloned())
+    }
+}
+
+/// [`AppClients`] over the app registry in the key-value store: the enabled app's
+/// `cognito_client_id`, then that client's link record for the secret. A link that
+/// names another app is ignored, so a tampered app record cannot borrow a client.
+pub struct KvAppClients<K> {
+    kv: Arc<K>,
+}
+
+impl<K> KvAppClients<K> {
+    pub fn new(kv: Arc<K>) -> Self {
+        KvAppClients { kv }
+    }
+}
+
+impl<K: KeyValueStore> AppClients for KvAppClients<K> {
+    async fn credentials(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<AppClientCredentials>, SignInError> {
+        let kv = self.kv.as_ref();
+        let provider = |e: fhir_store::StoreError| SignInError::Provider(e.to_string());
+        let Some(cognito_id) = registered_cognito_client(kv, client_id)
+            .await
+            .map_err(provider)?
+        else {
+            return Ok(None);
+        };
+        let link = cognito_client_link(kv, &cognito_id)
+            .await
+            .map_err(provider)?;
+        Ok(link
+            .filter(|link| link.app_id == client_id)
+            .map(|link| AppClientCredentials {
+                client_id: cognito_id,
+                client_secret: link.client_secret,
+            }))
     }
 }
 
@@ -116,9 +163,15 @@ impl<A: AppClients> CognitoSignIn<A> {
         self.apps.credentials(&context.client_id).await
     }
 
-    fn metadata(&self, context: &SignInContext) -> HashMap<String, String> {
+    /// The proof is bound to the Cognito client id, because that is the id the
+    /// triggers see (`callerContext.clientId`) and check it against.
+    fn metadata(
+        &self,
+        app: &AppClientCredentials,
+        context: &SignInContext,
+    ) -> HashMap<String, String> {
         self.secret
-            .client_metadata(&context.client_id, &context.transaction_id)
+            .client_metadata(&app.client_id, &context.transaction_id)
             .into_iter()
             .collect()
     }
@@ -232,7 +285,7 @@ impl<A: AppClients> SignIn for CognitoSignIn<A> {
             .auth_flow(AuthFlowType::CustomAuth)
             .auth_parameters("USERNAME", &username)
             .auth_parameters("SECRET_HASH", secret_hash(&username, &app))
-            .set_client_metadata(Some(self.metadata(context)));
+            .set_client_metadata(Some(self.metadata(&app, context)));
         match call.send().await {
             Ok(out) => Ok(step_from(
                 Reply {
@@ -268,7 +321,7 @@ impl<A: AppClients> SignIn for CognitoSignIn<A> {
             .challenge_responses("USERNAME", &held.username)
             .challenge_responses("ANSWER", answer.to_challenge_answer())
             .challenge_responses("SECRET_HASH", secret_hash(&held.username, &app))
-            .set_client_metadata(Some(self.metadata(context)));
+            .set_client_metadata(Some(self.metadata(&app, context)));
         match call.send().await {
             Ok(out) => Ok(step_from(
                 Reply {

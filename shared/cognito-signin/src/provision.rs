@@ -10,7 +10,9 @@ use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, ExplicitAuthFlowsType, MessageActionType, PreventUserExistenceErrorTypes,
     TimeUnitsType, TokenValidityUnitsType,
 };
+use fhir_store::KeyValueStore;
 use member_signin::triggers::PATIENT_ATTRIBUTE;
+use member_signin::{CognitoClientLink, link_cognito_client};
 
 use crate::AppClientCredentials;
 
@@ -23,6 +25,8 @@ pub enum ProvisionError {
     Random,
     #[error("cognito: {0}")]
     Cognito(String),
+    #[error("the app registry could not be written: {0}")]
+    Registry(String),
 }
 
 fn cognito<E: std::fmt::Display>(error: E) -> ProvisionError {
@@ -159,8 +163,8 @@ impl Default for AppClientSettings {
 
 /// Creates the Cognito app client of one third-party app: a secret (held only by the
 /// authorization server), custom auth and refresh only, no OAuth flows or callback
-/// URLs, `PreventUserExistenceErrors`, token revocation. Its id is the app's SMART
-/// client id.
+/// URLs, `PreventUserExistenceErrors`, token revocation. Its id is Cognito's; see
+/// [`create_linked_app_client`] for the registry link.
 pub async fn create_app_client(
     client: &Client,
     user_pool_id: &str,
@@ -203,6 +207,32 @@ pub async fn create_app_client(
             "the client has no id or secret".into(),
         )),
     }
+}
+
+/// Creates the Cognito app client of the app `app_id` (our SMART client id) and writes
+/// its link record, so the triggers resolve Cognito's id to the app and the
+/// authorization server finds the secret. The client is named after `app_id`, which
+/// always fits Cognito's client-name pattern (app names may not). Returns the Cognito
+/// client id, which the caller stores in the app record.
+///
+/// If writing the link fails the client is left unused (no app points to it) and
+/// the error says so; registering again creates a fresh one.
+pub async fn create_linked_app_client<K: KeyValueStore + ?Sized>(
+    client: &Client,
+    user_pool_id: &str,
+    kv: &K,
+    app_id: &str,
+    settings: &AppClientSettings,
+) -> Result<String, ProvisionError> {
+    let created = create_app_client(client, user_pool_id, app_id, settings).await?;
+    let link = CognitoClientLink {
+        app_id: app_id.to_owned(),
+        client_secret: created.client_secret,
+    };
+    link_cognito_client(kv, &created.client_id, &link)
+        .await
+        .map_err(|e| ProvisionError::Registry(e.to_string()))?;
+    Ok(created.client_id)
 }
 
 #[cfg(test)]

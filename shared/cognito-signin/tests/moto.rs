@@ -120,3 +120,86 @@ async fn pool_client_provisioning_and_lookup_against_moto() {
         "confirmed with a password nobody knows"
     );
 }
+
+/// Registration on AWS: the app's Cognito client is created and linked, the
+/// authorization server finds it by our SMART client id, and a disabled app or an app
+/// record pointing at another app's client finds nothing.
+#[tokio::test]
+async fn linked_app_clients_resolve_by_our_client_id_against_moto() {
+    use cognito_signin::{AppClients, KvAppClients, create_linked_app_client};
+    use fhir_store::KeyValueStore;
+    use member_signin::cognito_client_link;
+
+    let Some(client) = client().await else {
+        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
+        return;
+    };
+    let pool = member_pool(&client).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = std::sync::Arc::new(
+        store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let kv = store.as_ref();
+    let settings = AppClientSettings::default();
+    let cognito_a = create_linked_app_client(&client, &pool, kv, "app-aaa", &settings)
+        .await
+        .unwrap_or_else(|e| panic!("create_linked_app_client: {e}"));
+    let cognito_b = create_linked_app_client(&client, &pool, kv, "app-bbb", &settings)
+        .await
+        .unwrap_or_else(|e| panic!("create_linked_app_client: {e}"));
+    assert_ne!(cognito_a, "app-aaa", "Cognito chooses its own ids");
+    let link = cognito_client_link(kv, &cognito_a)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no link"));
+    assert_eq!(link.app_id, "app-aaa");
+
+    let app = |id: &str, cognito: &str, enabled: bool| {
+        serde_json::json!({ "client_id": id, "name": id, "redirect_uris": [],
+            "confidential": false, "attested": false, "enabled": enabled,
+            "scope": "patient/*.rs", "cognito_client_id": cognito })
+    };
+    let put = |id: &'static str, value: serde_json::Value| async move {
+        kv.put("app", id, &value, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    put("app-aaa", app("app-aaa", &cognito_a, true)).await;
+    put("app-bbb", app("app-bbb", &cognito_b, false)).await;
+    put("app-ccc", app("app-ccc", &cognito_a, true)).await;
+
+    let clients = KvAppClients::new(std::sync::Arc::clone(&store));
+    let found = clients
+        .credentials("app-aaa")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("app-aaa has a client"));
+    assert_eq!(found.client_id, cognito_a);
+    assert_eq!(found.client_secret, link.client_secret);
+    assert!(
+        clients
+            .credentials("app-bbb")
+            .await
+            .ok()
+            .flatten()
+            .is_none(),
+        "disabled"
+    );
+    assert!(
+        clients
+            .credentials("app-ccc")
+            .await
+            .ok()
+            .flatten()
+            .is_none(),
+        "another app's client is not borrowed"
+    );
+    assert!(
+        clients
+            .credentials("app-none")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    );
+}

@@ -84,6 +84,6 @@ fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn required(name: &'static str) -> Result<String, ConfigError> {
     optional(name).ok_or(ConfigError::Missing(name))
 }

@@ -4,9 +4,18 @@
 //! crate reads the environment, builds the DynamoDB store and the token verifier once
 //! per cold start, converts each API Gateway (HTTP API, payload 2.0) event into a plain
 //! `http::Request<Bytes>` for [`fhir_api::ResourceApi`], and converts the answer back.
+//!
+//! With the `auth-server` feature it also wires the SMART authorization server
+//! (`run_auth_server_function`); the feature keeps Cognito, KMS and the server out of
+//! the FHIR functions' builds.
 
+#[cfg(feature = "auth-server")]
+mod auth_server;
 mod config;
 mod convert;
+
+#[cfg(feature = "auth-server")]
+pub use auth_server::{AuthStartError, AwsAuthServer, run_auth_server_function};
 
 pub use config::{ConfigError, FunctionConfig};
 pub use convert::{from_lambda, to_lambda};

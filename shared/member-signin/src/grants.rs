@@ -1,9 +1,11 @@
 //! [`GrantGate`] over the grant model of `member-consent` (grants stored as FHIR
 //! `Consent` resources in the same store).
 //!
-//! The Cognito app client id in `callerContext.clientId` is the app's SMART client id:
-//! the registry creates one Cognito app client per app and uses its id, so no mapping
-//! table is needed and a grant made for one app can never be matched to another.
+//! The triggers see the identity provider's app client id (`callerContext.clientId`);
+//! grants are recorded under our SMART client id. [`AppCatalog::app_id`] maps one to the
+//! other before any grant is read, so a grant made for one app can never be matched to
+//! another: locally the ids are the same, on Cognito the registry's link records map
+//! them (see [`crate::app_links`]).
 
 use std::sync::Arc;
 
@@ -48,6 +50,9 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         patient: &str,
         transaction_id: &str,
     ) -> Result<bool, PortError> {
+        let Some(app_id) = self.apps.app_id(client_id).await? else {
+            return Ok(false);
+        };
         let store = self.store.as_ref();
         let grant = match grants::get(store, grant_id).await {
             Ok(Some(grant)) => grant,
@@ -58,7 +63,7 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         if grant.transaction_id.as_deref() != Some(transaction_id) {
             return Ok(false);
         }
-        match grants::activate(store, grant_id, client_id, patient).await {
+        match grants::activate(store, grant_id, &app_id, patient).await {
             Ok(_) => Ok(true),
             Err(error) => refused_or_error(error),
         }
@@ -69,6 +74,9 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         client_id: &str,
         patient: &str,
     ) -> Result<Option<ActiveGrant>, PortError> {
+        let Some(app_id) = self.apps.app_id(client_id).await? else {
+            return Ok(None);
+        };
         let all = match grants::list_for_patient(self.store.as_ref(), patient).await {
             Ok(all) => all,
             Err(GrantError::Invalid(_)) => return Ok(None),
@@ -77,7 +85,7 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         let now = unix_now();
         let active = all
             .into_iter()
-            .find(|g| g.is_usable(now) && g.belongs_to(client_id, patient));
+            .find(|g| g.is_usable(now) && g.belongs_to(&app_id, patient));
         Ok(active.map(|g| ActiveGrant {
             grant_id: g.id,
             scope: g.scope,
@@ -85,7 +93,10 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
     }
 
     async fn app_display(&self, client_id: &str) -> Result<Option<AppDisplay>, PortError> {
-        self.apps.app_display(client_id).await
+        match self.apps.app_id(client_id).await? {
+            Some(app_id) => self.apps.app_display(&app_id).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -97,11 +108,35 @@ pub const APP_NAMESPACE: &str = "app";
 /// display, so no consent challenge can be created for it.
 pub struct KvAppCatalog<K> {
     kv: Arc<K>,
+    ids: ClientIds,
+}
+
+/// Which client ids the identity provider passes to the triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientIds {
+    /// Our own SMART client ids (the local stand-in).
+    Ours,
+    /// Cognito app client ids, mapped through the link records. Strict: an id without
+    /// a link is no app, even if an app of that name existed.
+    Cognito,
 }
 
 impl<K> KvAppCatalog<K> {
+    /// For an identity provider that passes our own client ids (locally).
     pub fn new(kv: Arc<K>) -> Self {
-        KvAppCatalog { kv }
+        KvAppCatalog {
+            kv,
+            ids: ClientIds::Ours,
+        }
+    }
+
+    /// For Cognito: client ids are Cognito app client ids, resolved through
+    /// [`crate::app_links`].
+    pub fn for_cognito(kv: Arc<K>) -> Self {
+        KvAppCatalog {
+            kv,
+            ids: ClientIds::Cognito,
+        }
     }
 }
 
@@ -117,6 +152,21 @@ struct RegisteredApp {
 }
 
 impl<K: fhir_store::KeyValueStore> AppCatalog for KvAppCatalog<K> {
+    async fn app_id(&self, provider_client_id: &str) -> Result<Option<String>, PortError> {
+        if provider_client_id.is_empty() {
+            return Ok(None);
+        }
+        match self.ids {
+            ClientIds::Ours => Ok(Some(provider_client_id.to_owned())),
+            ClientIds::Cognito => {
+                crate::app_links::cognito_client_link(self.kv.as_ref(), provider_client_id)
+                    .await
+                    .map(|link| link.map(|l| l.app_id))
+                    .map_err(|e| PortError(e.to_string()))
+            }
+        }
+    }
+
     async fn app_display(&self, client_id: &str) -> Result<Option<AppDisplay>, PortError> {
         if client_id.is_empty() {
             return Ok(None);

@@ -10,6 +10,7 @@
 //! `AdminRespondToAuthChallenge` with `CUSTOM_AUTH`, Define/Create/Verify/PreTokenGen
 //! triggers). Locally it is an in-process stand-in that runs the very same trigger code.
 
+pub mod app_links;
 pub mod facts;
 pub mod grants;
 pub mod local;
@@ -24,6 +25,10 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use app_links::{
+    COGNITO_CLIENT_NAMESPACE, CognitoClientLink, cognito_client_link, link_cognito_client,
+    registered_cognito_client,
+};
 pub use facts::StoreMemberFacts;
 pub use grants::{ConsentGrants, KvAppCatalog};
 pub use local::{ConsoleCodeSender, LocalPorts, LocalSignIn, local_ports};

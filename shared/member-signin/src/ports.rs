@@ -197,8 +197,22 @@ impl<D, K, S, G> Clone for TriggerPorts<D, K, S, G> {
     }
 }
 
-/// The app registry, as far as the consent challenge needs it.
+/// The app registry, as far as the triggers need it.
 pub trait AppCatalog: Send + Sync {
+    /// Our SMART client id for the identity provider's app client id (the event's
+    /// `callerContext.clientId`). `Ok(None)`: no registered app uses that client.
+    ///
+    /// The default is the identity, which is right wherever the provider is given our
+    /// own ids (the local stand-in and tests); on Cognito the registry maps them.
+    fn app_id(
+        &self,
+        provider_client_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        let id = (!provider_client_id.is_empty()).then(|| provider_client_id.to_owned());
+        std::future::ready(Ok(id))
+    }
+
+    /// What the consent page shows about the app with our SMART client id `app_id`.
     fn app_display(
         &self,
         client_id: &str,

@@ -41,6 +41,10 @@ pub struct App {
     pub enabled: bool,
     /// The most the app may be granted.
     pub scope: String,
+    /// The app's own Cognito app client (AWS only; see `member_signin::app_links`).
+    /// Locally the identity provider is given `client_id` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cognito_client_id: Option<String>,
 }
 
 impl App {
@@ -84,6 +88,15 @@ pub async fn register<K: KeyValueStore + ?Sized>(
     kv: &K,
     new: &NewApp,
 ) -> Result<Registered, ServerError> {
+    let registered = prepare(new)?;
+    store_new(kv, &registered.app).await?;
+    Ok(registered)
+}
+
+/// Checks `new` and assigns the client id (and secret), without storing anything:
+/// registration on AWS creates the Cognito app client in between, then calls
+/// [`store_new`].
+pub fn prepare(new: &NewApp) -> Result<Registered, ServerError> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ServerError::InvalidApp(
@@ -118,13 +131,19 @@ pub async fn register<K: KeyValueStore + ?Sized>(
         attested: new.attested,
         enabled: true,
         scope: DEFAULT_APP_SCOPES.to_owned(),
+        cognito_client_id: None,
     };
-    let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
+    Ok(Registered { app, client_secret })
+}
+
+/// Stores a newly [`prepare`]d app; refuses to overwrite an existing client id.
+pub async fn store_new<K: KeyValueStore + ?Sized>(kv: &K, app: &App) -> Result<(), ServerError> {
+    let value = serde_json::to_value(app).map_err(|e| ServerError::Internal(e.to_string()))?;
     if !kv.insert(NAMESPACE, &app.client_id, &value, None).await? {
         return Err(ServerError::Internal("client id collision".into()));
     }
     tracing::info!(target: "audit", client_id = %app.client_id, confidential = app.confidential, event = "app.registered", "app registered");
-    Ok(Registered { app, client_secret })
+    Ok(())
 }
 
 /// Registers the built-in member-portal client (the connected-apps page) if absent.
@@ -132,7 +151,19 @@ pub async fn register<K: KeyValueStore + ?Sized>(
 /// It has no redirect URIs and no secret, so it can never complete `/authorize` or
 /// obtain tokens; it exists so the identity provider's consent challenge can name it.
 pub async fn ensure_portal_app<K: KeyValueStore + ?Sized>(kv: &K) -> Result<(), ServerError> {
-    let app = App {
+    let app = portal_app();
+    let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
+    kv.insert(NAMESPACE, &app.client_id, &value, None).await?;
+    Ok(())
+}
+
+/// The client id of the built-in member-portal client.
+pub fn portal_client_id() -> &'static str {
+    crate::authorize::PORTAL_CLIENT_ID
+}
+
+fn portal_app() -> App {
+    App {
         client_id: crate::authorize::PORTAL_CLIENT_ID.to_owned(),
         name: "Your connected apps page".to_owned(),
         description: "Where members see and disconnect their apps.".to_owned(),
@@ -143,10 +174,45 @@ pub async fn ensure_portal_app<K: KeyValueStore + ?Sized>(kv: &K) -> Result<(), 
         attested: true,
         enabled: true,
         scope: "patient/Consent.rs".to_owned(),
-    };
-    let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
-    kv.insert(NAMESPACE, &app.client_id, &value, None).await?;
-    Ok(())
+        cognito_client_id: None,
+    }
+}
+
+/// Records the Cognito app client of an existing app (the portal's, whose record the
+/// authorization server creates at start-up). `false` when there is no such app.
+pub async fn set_cognito_client<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    client_id: &str,
+    cognito_client_id: &str,
+) -> Result<bool, ServerError> {
+    update(kv, client_id, |app| {
+        app.cognito_client_id = Some(cognito_client_id.to_owned());
+    })
+    .await
+}
+
+/// Read-modify-write of one app record with the store's version check, retried on a
+/// concurrent write. `false` when there is no such app.
+async fn update<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    client_id: &str,
+    change: impl Fn(&mut App),
+) -> Result<bool, ServerError> {
+    loop {
+        let Some(entry) = kv.get(NAMESPACE, client_id).await? else {
+            return Ok(false);
+        };
+        let mut app: App = serde_json::from_value(entry.value)
+            .map_err(|e| ServerError::Internal(format!("stored app is corrupt: {e}")))?;
+        change(&mut app);
+        let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
+        if kv
+            .replace(NAMESPACE, client_id, entry.version, &value, None)
+            .await?
+        {
+            return Ok(true);
+        }
+    }
 }
 
 /// The app with this client id, enabled or not.
@@ -191,20 +257,8 @@ pub async fn disable<K: KeyValueStore + ?Sized>(
     kv: &K,
     client_id: &str,
 ) -> Result<Option<Vec<String>>, ServerError> {
-    loop {
-        let Some(entry) = kv.get(NAMESPACE, client_id).await? else {
-            return Ok(None);
-        };
-        let mut app: App = serde_json::from_value(entry.value)
-            .map_err(|e| ServerError::Internal(format!("stored app is corrupt: {e}")))?;
-        app.enabled = false;
-        let value = serde_json::to_value(&app).map_err(|e| ServerError::Internal(e.to_string()))?;
-        if kv
-            .replace(NAMESPACE, client_id, entry.version, &value, None)
-            .await?
-        {
-            break;
-        }
+    if !update(kv, client_id, |app| app.enabled = false).await? {
+        return Ok(None);
     }
     tracing::info!(target: "audit", client_id, event = "app.disabled", "app disabled");
     let grants = kv

@@ -1,0 +1,84 @@
+//! App registration on AWS: each app gets its own Cognito app client, linked in the
+//! registry, before its record is stored.
+//!
+//! Order matters: the Cognito client and its link record are written first and the
+//! app record last, so an app that exists always has a working client. A failure in
+//! between leaves at most an unused Cognito client that no app points to.
+
+use cognito_signin::{AppClientSettings, CognitoClient, create_linked_app_client};
+use fhir_store::{KeyValueStore, ResourceStore};
+use smart_server::{NewApp, Registered, ServerError, apps};
+
+/// An admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Registry(#[from] ServerError),
+    #[error(transparent)]
+    Cognito(#[from] cognito_signin::ProvisionError),
+    #[error("no such app: {0}")]
+    NoSuchApp(String),
+}
+
+/// Where apps are registered: the stack's table and user pool.
+pub struct Deployment<'a, K: ?Sized> {
+    pub cognito: &'a CognitoClient,
+    pub user_pool_id: &'a str,
+    pub kv: &'a K,
+}
+
+impl<K: KeyValueStore + ?Sized> Deployment<'_, K> {
+    /// Registers `new` with its own Cognito app client. Also gives the built-in
+    /// member-portal client a Cognito client if it has none yet, so the members'
+    /// connected-apps page works as soon as there is an app to connect.
+    pub async fn register_app(&self, new: &NewApp) -> Result<Registered, AdminError> {
+        self.ensure_portal_client().await?;
+        let mut registered = apps::prepare(new)?;
+        let cognito_id = self.linked_client(&registered.app.client_id).await?;
+        registered.app.cognito_client_id = Some(cognito_id);
+        apps::store_new(self.kv, &registered.app).await?;
+        Ok(registered)
+    }
+
+    /// Creates the portal's Cognito client unless its record already names one.
+    pub async fn ensure_portal_client(&self) -> Result<(), AdminError> {
+        let portal = apps::portal_client_id();
+        apps::ensure_portal_app(self.kv).await?;
+        let has_client = apps::get(self.kv, portal)
+            .await?
+            .is_some_and(|app| app.cognito_client_id.is_some());
+        if has_client {
+            return Ok(());
+        }
+        let cognito_id = self.linked_client(portal).await?;
+        if apps::set_cognito_client(self.kv, portal, &cognito_id).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NoSuchApp(portal.to_owned()))
+        }
+    }
+
+    async fn linked_client(&self, app_id: &str) -> Result<String, AdminError> {
+        Ok(create_linked_app_client(
+            self.cognito,
+            self.user_pool_id,
+            self.kv,
+            app_id,
+            &AppClientSettings::default(),
+        )
+        .await?)
+    }
+}
+
+/// Disables an app and revokes its grants (the Cognito client stays, unusable: the
+/// triggers find no enabled app behind it).
+pub async fn disable_app<S: ResourceStore + KeyValueStore + ?Sized>(
+    store: &S,
+    client_id: &str,
+) -> Result<(), AdminError> {
+    if smart_server::disable_app(store, client_id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchApp(client_id.to_owned()))
+    }
+}

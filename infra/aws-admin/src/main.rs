@@ -1,0 +1,204 @@
+//! `patient-access-admin`: operator commands against a deployed stack (the table and
+//! user pool named in the stack's Outputs). Credentials and region come from the usual
+//! AWS environment (`AWS_PROFILE`, `AWS_REGION`, ...).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cognito_signin::{CognitoClient, provision_member};
+use patient_access_admin::{AdminError, Deployment, disable_app};
+use smart_server::NewApp;
+use store_dynamodb::DynamoStore;
+
+#[derive(Parser)]
+#[command(
+    name = "patient-access-admin",
+    about = "Operate a deployed Patient Access stack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register, list and disable third-party apps.
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+    /// Enroll members into the user pool.
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app and its Cognito app client; prints its client_id alone on the
+    /// last line.
+    Register {
+        /// The stack's FhirTableName output.
+        #[arg(long)]
+        table: String,
+        /// The stack's MemberUserPoolId output.
+        #[arg(long)]
+        user_pool: String,
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uri: Vec<String>,
+        /// A confidential client: a secret is generated and printed once.
+        #[arg(long)]
+        confidential: bool,
+        /// The app's privacy policy (https).
+        #[arg(long)]
+        privacy_policy: Option<String>,
+        /// The developer attested to industry privacy practices.
+        #[arg(long)]
+        attested: bool,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List registered apps.
+    List {
+        #[arg(long)]
+        table: String,
+    },
+    /// Disable an app: its grants end as if revoked.
+    Disable {
+        client_id: String,
+        #[arg(long)]
+        table: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Create a member's user (opaque username, verified email, their Patient id, no
+    /// password anyone knows, no invitation). Prints the username.
+    Provision {
+        #[arg(long)]
+        user_pool: String,
+        /// The email on file, where sign-in codes go.
+        #[arg(long)]
+        email: String,
+        /// The member's Patient resource id.
+        #[arg(long)]
+        patient: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Registry(#[from] smart_server::ServerError),
+    #[error(transparent)]
+    Provision(#[from] cognito_signin::ProvisionError),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let aws = aws_config::load_from_env().await;
+    let table = |name: String| DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), name);
+    match cli.command {
+        Command::Apps { command } => match command {
+            AppsCommand::Register {
+                table: table_name,
+                user_pool,
+                name,
+                redirect_uri,
+                confidential,
+                privacy_policy,
+                attested,
+                description,
+            } => {
+                let store = table(table_name);
+                let deployment = Deployment {
+                    cognito: &CognitoClient::new(&aws),
+                    user_pool_id: &user_pool,
+                    kv: &store,
+                };
+                let new = NewApp {
+                    name,
+                    description,
+                    redirect_uris: redirect_uri,
+                    confidential,
+                    privacy_policy,
+                    attested,
+                };
+                print_registered(&deployment.register_app(&new).await?);
+            }
+            AppsCommand::List { table: table_name } => {
+                for app in smart_server::apps::list(&table(table_name)).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        app.client_id,
+                        if app.enabled { "enabled" } else { "disabled" },
+                        if app.confidential {
+                            "confidential"
+                        } else {
+                            "public"
+                        },
+                        app.name
+                    );
+                }
+            }
+            AppsCommand::Disable {
+                client_id,
+                table: table_name,
+            } => {
+                disable_app(&table(table_name), &client_id).await?;
+                println!("disabled {client_id}; its grants are revoked");
+            }
+        },
+        Command::Members { command } => match command {
+            MembersCommand::Provision {
+                user_pool,
+                email,
+                patient,
+            } => {
+                let username =
+                    provision_member(&CognitoClient::new(&aws), &user_pool, &email, &patient)
+                        .await?;
+                println!("{username}");
+            }
+        },
+    }
+    Ok(())
+}
+
+/// The same output as `patient-access apps register`: the client id alone last.
+fn print_registered(registered: &smart_server::Registered) {
+    let kind = if registered.app.confidential {
+        "confidential"
+    } else {
+        "public, PKCE"
+    };
+    println!("registered {} ({kind})", registered.app.name);
+    if let Some(secret) = &registered.client_secret {
+        println!("client_secret (shown once, store it now): {secret}");
+    }
+    println!("{}", registered.app.client_id);
+}

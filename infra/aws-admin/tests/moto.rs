@@ -1,0 +1,86 @@
+//! Registration on AWS against moto's Cognito (`scripts/with-moto cargo test -p
+//! patient-access-admin`), over an embedded store standing in for the table. Skipped
+//! when `AWS_ENDPOINT_URL` is not set.
+
+use cognito_signin::{AppClients, CognitoClient, KvAppClients};
+use member_signin::cognito_client_link;
+use patient_access_admin::Deployment;
+use smart_server::{NewApp, apps};
+
+#[tokio::test]
+async fn a_registered_app_and_the_portal_get_linked_cognito_clients() {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
+        return;
+    }
+    let cognito = CognitoClient::new(&aws_config::load_from_env().await);
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(format!("admin-{}", std::process::id()))
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.user_pool)
+        .and_then(|pool| pool.id)
+        .unwrap_or_else(|| panic!("create_user_pool"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = std::sync::Arc::new(
+        store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let deployment = Deployment {
+        cognito: &cognito,
+        user_pool_id: &pool,
+        kv: store.as_ref(),
+    };
+    let new = NewApp {
+        name: "Demo Health App".into(),
+        description: String::new(),
+        redirect_uris: vec!["https://app.example/callback".into()],
+        confidential: true,
+        privacy_policy: None,
+        attested: true,
+    };
+    let registered = deployment
+        .register_app(&new)
+        .await
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    let app_id = registered.app.client_id.clone();
+    assert!(app_id.starts_with("app-"));
+    let cognito_id = registered
+        .app
+        .cognito_client_id
+        .clone()
+        .unwrap_or_else(|| panic!("no Cognito client"));
+    let stored = apps::get(store.as_ref(), &app_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.as_ref(), Some(&registered.app));
+    let link = cognito_client_link(store.as_ref(), &cognito_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no link"));
+    assert_eq!(link.app_id, app_id);
+
+    let credentials = KvAppClients::new(std::sync::Arc::clone(&store))
+        .credentials(&app_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the server finds the client"));
+    assert_eq!(credentials.client_id, cognito_id);
+
+    let portal = apps::get(store.as_ref(), apps::portal_client_id())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|app| app.cognito_client_id)
+        .unwrap_or_else(|| panic!("the portal has a Cognito client"));
+    // A second registration keeps the portal's client.
+    let _ = deployment
+        .register_app(&new)
+        .await
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    let portal_again = apps::get(store.as_ref(), apps::portal_client_id())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|app| app.cognito_client_id);
+    assert_eq!(portal_again, Some(portal));
+}
