@@ -738,7 +738,7 @@ fn consent_page(txn: &Transaction, app: &App) -> Page {
             label: pages::category_label(t),
         })
         .collect();
-    page(
+    let mut response = page(
         StatusCode::OK,
         &ConsentPage {
             app_name: &app.name,
@@ -748,7 +748,10 @@ fn consent_page(txn: &Transaction, app: &App) -> Page {
             categories,
             offline: offered.offline_access(),
         },
-    )
+    );
+    // Allow and Don't allow both answer with a redirect to the app.
+    crate::respond::allow_form_redirect_to(&mut response, &txn.redirect_uri);
+    response
 }
 
 /// The resource types a scope set reads or searches, in [`ResourceType::ALL`] order.

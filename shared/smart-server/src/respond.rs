@@ -49,9 +49,7 @@ pub fn html_response(status: StatusCode, html: String) -> Response<Bytes> {
     );
     headers.insert(
         http::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(PAGE_CSP),
     );
     headers.insert(
         http::header::X_FRAME_OPTIONS,
@@ -66,6 +64,54 @@ pub fn html_response(status: StatusCode, html: String) -> Response<Bytes> {
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+/// The pages' Content-Security-Policy: no script at all, forms post only to us.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Lets the page's form submission end at the app's redirect URI.
+///
+/// Browsers apply `form-action` to every redirect that follows a form submission
+/// (Chromium blocks the request outright), so the consent page, whose POST answers with
+/// a 303 to the app, must name the redirect URI's origin (or, for a private-use URI
+/// scheme, its scheme) besides `'self'`. A URI that does not reduce to a plain source
+/// expression leaves the policy unchanged.
+pub fn allow_form_redirect_to(response: &mut Response<Bytes>, redirect_uri: &str) {
+    let Some(source) = csp_source(redirect_uri) else {
+        return;
+    };
+    let policy = PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The CSP source expression for a redirect URI: `scheme://host[:port]` for http(s),
+/// `scheme:` otherwise. `None` for anything with characters a source may not carry.
+fn csp_source(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Some(format!("{scheme}:"));
+    }
+    let authority = rest.strip_prefix("//")?.split(['/', '?', '#']).next()?;
+    let authority_ok = !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    authority_ok.then(|| format!("{scheme}://{authority}"))
 }
 
 /// A redirect (`302` after GET, `303` after POST so the browser follows with GET).
@@ -166,4 +212,39 @@ pub fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let query = serializer.finish();
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_redirect_source_is_the_redirect_uris_origin_or_scheme() {
+        assert_eq!(
+            csp_source("https://app.example/cb?x=1").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            csp_source("http://localhost:8000/callback").as_deref(),
+            Some("http://localhost:8000")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/oauth").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source("https://a.example;script-src */cb"), None);
+        assert_eq!(csp_source("https://user@a.example/cb"), None);
+        assert_eq!(csp_source("no scheme"), None);
+    }
+
+    #[test]
+    fn consent_page_policy_adds_only_the_redirect_origin_to_form_action() {
+        let mut response = html_response(StatusCode::OK, String::new());
+        allow_form_redirect_to(&mut response, "https://app.example/cb");
+        let policy = response.headers()[http::header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(policy.contains("form-action 'self' https://app.example;"));
+        assert!(policy.contains("default-src 'none'"));
+    }
 }
