@@ -111,8 +111,8 @@ for (const { viewport, size, index } of RUNS) {
       const response = await page.goto(authorize.toString());
       assert.equal(response.status(), 200);
       assert.match(await heading(), /Connect Browser Test App to your health plan/);
-      await screenshot('email');
       await page.getByLabel('Email address').fill(member.email);
+      await screenshot('email');
       await page.getByRole('button', { name: 'Continue' }).click();
 
       // 2. The identity questions.
