@@ -110,17 +110,18 @@ pub async fn serve(
         .map_err(|source| RunnerError::Listen { port, source })
 }
 
-/// `ingest`: X12 files into the local store. Fails when any file was rejected.
+/// `ingest`: X12 files into the local store, or through the running server's inbox
+/// when `serve` holds the store. Fails when any file was rejected.
 pub async fn ingest(data: DataDir, files: &[std::path::PathBuf]) -> Result<(), RunnerError> {
     data.ensure()?;
-    let store = RedbStore::open(data.store_path()).map_err(|e| {
-        RunnerError::Store(format!(
-            "{e} (is `patient-access serve` running on {}? Stop it, or drop the files into {} instead)",
-            data.root().display(),
-            data.root().join(crate::edi::INBOX).display()
-        ))
-    })?;
-    let accepted = crate::edi::ingest_files(Arc::new(store), files).await?;
+    let accepted = match RedbStore::open(data.store_path()) {
+        Ok(store) => crate::edi::ingest_files(Arc::new(store), files).await?,
+        // `serve` holds the store: go through its inbox instead.
+        Err(store_redb::OpenError::AlreadyOpen(_)) => {
+            crate::edi::ingest_via_inbox(data.root(), files).await?
+        }
+        Err(e) => return Err(RunnerError::Store(e.to_string())),
+    };
     if accepted {
         Ok(())
     } else {

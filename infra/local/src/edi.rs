@@ -204,3 +204,80 @@ fn settled_files(
     ready.sort();
     ready
 }
+
+/// How long `ingest` waits for a running `serve` to take one file from the inbox.
+const INBOX_WAIT: Duration = Duration::from_secs(600);
+
+/// `ingest` while `serve` holds the store: hands each file to the running server
+/// through its inbox (copied under a dot-name the watcher ignores, then renamed, so
+/// it is never seen half-written), waits until the server has moved it out, and
+/// prints the summary from the report it wrote. Returns false when any file was
+/// rejected.
+pub async fn ingest_via_inbox(root: &Path, files: &[PathBuf]) -> Result<bool, RunnerError> {
+    let inbox = root.join(INBOX);
+    std::fs::create_dir_all(&inbox).map_err(|source| RunnerError::Io {
+        path: inbox.display().to_string(),
+        source,
+    })?;
+    println!(
+        "serve is running on {}: handing the files to its inbox",
+        root.display()
+    );
+    let mut all_accepted = true;
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| RunnerError::Invalid(format!("{} is not a file", path.display())))?;
+        let started = std::time::SystemTime::now();
+        let dropped = inbox.join(&name);
+        let staging = inbox.join(format!(".{name}.partial"));
+        let io = |p: &Path, source| RunnerError::Io {
+            path: p.display().to_string(),
+            source,
+        };
+        std::fs::copy(path, &staging).map_err(|e| io(&staging, e))?;
+        std::fs::rename(&staging, &dropped).map_err(|e| io(&dropped, e))?;
+        let deadline = std::time::Instant::now() + INBOX_WAIT;
+        while dropped.exists() {
+            if std::time::Instant::now() > deadline {
+                return Err(RunnerError::Invalid(format!(
+                    "{} is still in the inbox after {INBOX_WAIT:?}: is serve stuck?",
+                    dropped.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let line = match fresh_report(root, &name, started) {
+            Some((report, key)) => {
+                all_accepted &= report.disposition() == edi_ingest::Disposition::Processed;
+                let outcome = IngestOutcome::Ingested(Box::new(edi_ingest::Ingested {
+                    report,
+                    ack: None,
+                    resumed: false,
+                }));
+                format!(
+                    "{} (report: {key})",
+                    summary(&path.display().to_string(), &outcome)
+                )
+            }
+            None => format!("{}: already ingested, nothing done", path.display()),
+        };
+        println!("{line}");
+    }
+    Ok(all_accepted)
+}
+
+/// The report the server wrote for `name` since `since`, with where it is.
+fn fresh_report(root: &Path, name: &str, since: std::time::SystemTime) -> Option<(Report, String)> {
+    ["processed", "rejected"].iter().find_map(|folder| {
+        let key = format!("{folder}/{name}.json");
+        let path = root.join(&key);
+        let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+        if modified < since {
+            return None;
+        }
+        let report = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        Some((report, key))
+    })
+}

@@ -89,8 +89,8 @@ enum Command {
         file: PathBuf,
     },
     /// Load X12 files into the local store, with a progress bar and a summary per file.
-    /// The store is opened directly, so stop `serve` on the same --data first (or drop
-    /// the files into DIR/inbox/ while it runs).
+    /// While `serve` runs on the same --data (it holds the store), the files go through
+    /// its inbox and the summaries come from the reports it writes.
     Ingest {
         #[arg(long, default_value = ".data")]
         data: PathBuf,

@@ -156,3 +156,43 @@ fn the_inbox_ingests_dropped_files_and_moves_them_with_report_and_999() {
         assert!(!inbox.join("good.x12").exists());
     });
 }
+
+#[test]
+fn ingest_goes_through_the_inbox_while_serve_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path().to_path_buf();
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    // This process plays `serve`: it holds the store and watches the inbox.
+    let store = Arc::new(
+        store_redb::RedbStore::open(root.join("fhir.redb")).unwrap_or_else(|e| panic!("{e}")),
+    );
+    runtime.spawn(patient_access::edi::watch_inbox(store, root.clone()));
+    let data = root.display().to_string();
+    let good = fixture("fixtures/834.x12").display().to_string();
+    let output = run(&["ingest", "--data", &data, &good]);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("handing the files to its inbox"), "{text}");
+    assert!(
+        text.contains(": processed; sets 1 accepted") && text.contains("processed/834.x12.json"),
+        "{text}"
+    );
+    let again = run(&["ingest", "--data", &data, &good]);
+    assert!(
+        stdout(&again).contains("already ingested"),
+        "{}",
+        stdout(&again)
+    );
+    let bad = fixture("bad/wrong_se_count.x12").display().to_string();
+    let rejected = run(&["ingest", "--data", &data, &bad]);
+    assert!(!rejected.status.success());
+    assert!(
+        stdout(&rejected).contains(": rejected;"),
+        "{}",
+        stdout(&rejected)
+    );
+}
