@@ -20,9 +20,16 @@ pub fn local_public_pages(
     data: &DataDir,
     store: Arc<RedbStore>,
 ) -> Result<PublicPages, RunnerError> {
-    let branding = BrandingSettings::from_file(&data.root().join(BRANDING_FILE))
+    let path = data.root().join(BRANDING_FILE);
+    // Errors name the environment variable; say which JSON field that is.
+    let branding = BrandingSettings::from_file(&path)
         .and_then(BrandingSettings::build)
-        .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        .map_err(|e| {
+            RunnerError::Invalid(format!(
+                "{}: {e} (here PLAN_PRIMARY_COLOR is \"primary_color\", and so on)",
+                path.display()
+            ))
+        })?;
     // Nothing throttles locally; the portal shows what the template deploys by default.
     let config = PagesConfig {
         branding,
