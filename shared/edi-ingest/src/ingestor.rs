@@ -91,8 +91,18 @@ impl IngestOutcome {
 pub enum IngestError {
     #[error("{file} is being processed by another run; retry later")]
     Busy { file: String },
-    #[error("the store failed while ingesting {file}: {source}")]
-    Store { file: String, source: StoreError },
+    /// The message names the kind of failure only: a store error's own text can
+    /// carry a resource id, and resource ids carry member ids (PHI), while this
+    /// message is what the Lambda logs and returns. The source keeps the detail.
+    #[error(
+        "the store failed while ingesting {file}: {}",
+        store_error_kind(source)
+    )]
+    Store {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
     #[error(transparent)]
     Objects(#[from] ObjectError),
     #[error("the conversion of {file} did not finish: {reason}")]
@@ -383,6 +393,17 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
     }
 }
 
+/// A store error's kind, without its text (which may name resource ids).
+fn store_error_kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Conflict { .. } => "write conflicts persisted after retries",
+        StoreError::Corrupt(_) => "stored data is corrupt",
+        StoreError::Backend(_) => "the backend failed (network, throttling after retries)",
+        StoreError::InvalidKey(_) => "invalid key-value key",
+        StoreError::InvalidValue(_) => "invalid key-value value",
+    }
+}
+
 fn store_error(identity: &FileIdentity, source: StoreError) -> IngestError {
     IngestError::Store {
         file: identity.label().to_owned(),
@@ -414,4 +435,26 @@ async fn write_outputs<O: ObjectStore>(
             .await?;
     }
     objects.dispose(key, disposition).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_do_not_repeat_resource_ids_which_carry_member_ids() {
+        let e = IngestError::Store {
+            file: "s3://b/inbound/x.x12".into(),
+            source: StoreError::Conflict {
+                resource_type: fhir::ResourceType::Patient,
+                id: "patient-999996666-DH000112345".into(),
+            },
+        };
+        let shown = e.to_string();
+        assert!(!shown.contains("DH000112345"), "{shown}");
+        assert!(
+            shown.contains("s3://b/inbound/x.x12") && e.is_retryable(),
+            "{shown}"
+        );
+    }
 }
