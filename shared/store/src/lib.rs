@@ -150,13 +150,14 @@ where
 }
 
 /// How many read-modify-write attempts [`update_with`] makes before reporting a conflict.
-pub const UPDATE_ATTEMPTS: u32 = 32;
+pub const UPDATE_ATTEMPTS: u32 = 48;
 
-/// Sleeps a random time in `[0, min(2 ms × 2^attempt, 100 ms))` ("full jitter"), so
+/// Sleeps a random time in `[0, min(2 ms × 2^attempt, 500 ms))` ("full jitter"), so
 /// writers that just collided spread out instead of colliding again in lockstep.
 pub async fn conflict_backoff(attempt: u32) {
     const BASE_MICROS: u64 = 2_000;
-    const CAP_MICROS: u64 = 100_000;
+    // High enough to outlast a slow round trip (a loaded stand-in, a throttled table).
+    const CAP_MICROS: u64 = 500_000;
     let ceiling = BASE_MICROS
         .saturating_mul(1 << attempt.min(16))
         .min(CAP_MICROS);
