@@ -32,7 +32,7 @@ def main():
     binary = sys.argv[1]
     data = tempfile.mkdtemp(prefix="pa-bench-")
     port = free_port()
-    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)],
+    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port), "--allow-dev-tokens"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         base = f"http://localhost:{port}"
