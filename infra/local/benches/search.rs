@@ -42,7 +42,10 @@ fn search(c: &mut Criterion) {
         store,
         Arc::new(verifier),
         Arc::new(CursorSealer::from_secret(&[7u8; 32]).expect("sealer")),
-        Arc::new(ApiConfig { allow_tokens_without_grant: true, ..ApiConfig::new(BASE) }),
+        Arc::new(ApiConfig {
+            allow_tokens_without_grant: true,
+            ..ApiConfig::new(BASE)
+        }),
     );
     let member = &members[0];
     let token = issuer
