@@ -93,7 +93,7 @@ async fn every_search_parameter_answers_the_same_on_redb_and_dynamodb() {
     let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into())
         .expect("issuer");
     let redb = server(
-        RedbStore::open(&dir.path().join("fhir.redb")).expect("redb"),
+        RedbStore::open(dir.path().join("fhir.redb")).expect("redb"),
         &issuer,
     )
     .await;
