@@ -684,6 +684,9 @@ pub async fn an_update_moves_the_resource_to_the_newest_position<S: ResourceStor
         ),
     )
     .await;
+    // `meta.lastUpdated` has millisecond precision and ties sort by id: let the clock
+    // move past the second write so "newer" is unambiguous.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let updated = put(
         store,
         member_write(
