@@ -11,7 +11,6 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use fhir_store::conformance;
 use store_dynamodb::{DynamoStore, create_table};
 
 /// A client for the local endpoint: explicit region, static test credentials and the
@@ -62,54 +61,16 @@ async fn drop_table(client: &Client, table: &str) {
     let _ = client.delete_table().table_name(table).send().await;
 }
 
-macro_rules! conformance_tests {
-    ($($check:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $check() {
-            let Some((client, table, store)) = fresh_store(stringify!($check)).await else { return };
-            conformance::$check(&store).await;
-            drop_table(&client, &table).await;
-        }
-    )*};
-}
-
-conformance_tests!(
-    put_assigns_versions_and_stamps_meta,
-    last_updated_strictly_increases,
-    write_conditions_are_enforced,
-    racing_conditional_writes_let_exactly_one_win,
-    concurrent_update_with_never_loses_an_update,
-    tombstones_are_readable_but_leave_every_listing,
-    compartments_are_isolated,
-    compartment_listing_orders_pages_and_bounds,
-    an_update_moves_the_resource_to_the_newest_position,
-    type_partition_lists_current_directory_resources_in_order,
-    lookup_prefix_returns_current_records_by_term,
-    large_incompressible_body_round_trips_byte_identical,
-    large_compressible_body_round_trips_byte_identical,
-    get_many_returns_existing_current_records_once_in_order,
-);
-
-conformance_tests!(
-    kv_insert_creates_only_when_absent,
-    kv_put_get_and_delete_round_trip,
-    kv_replace_needs_the_live_version,
-    kv_expired_records_are_invisible_and_reinsertable,
-    kv_take_is_single_use_under_concurrency,
-    kv_concurrent_increments_sum_exactly,
-    kv_list_by_prefix_in_key_order_with_limit,
-    kv_invalid_keys_and_values_are_rejected,
-);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_checks_share_one_table() {
-    let Some((client, table, store)) = fresh_store("all").await else {
+/// A fresh table per test, dropped afterwards.
+async fn with_store(test: &str, check: impl AsyncFnOnce(&DynamoStore)) {
+    let Some((client, table, store)) = fresh_store(test).await else {
         return;
     };
-    conformance::run_all(&store).await;
-    conformance::run_all_kv(&store).await;
+    check(&store).await;
     drop_table(&client, &table).await;
 }
+
+fhir_store::conformance_tests!(with_store);
 
 #[tokio::test]
 async fn creating_an_existing_table_is_a_no_op() {

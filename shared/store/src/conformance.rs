@@ -26,6 +26,67 @@ use crate::{
     ResourceWrite, SortKey, StoreError, WriteCondition, kv, update_with,
 };
 
+/// One `#[tokio::test]` per check, so that a failure names the broken rule.
+///
+/// `$with_store` is an `async fn(test_name: &str, check: impl AsyncFnOnce(&Store))`
+/// of the adapter's test file: it makes a fresh store for the named test, runs
+/// `check` on it and cleans up. The list of checks lives here, once, for every
+/// adapter.
+///
+/// ```ignore
+/// async fn with_store(_test: &str, check: impl AsyncFnOnce(&RedbStore)) {
+///     let (_dir, store) = open();
+///     check(&store).await;
+/// }
+/// fhir_store::conformance_tests!(with_store);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($with_store:ident) => {
+        $crate::conformance_tests!(@each $with_store;
+            put_assigns_versions_and_stamps_meta,
+            last_updated_strictly_increases,
+            write_conditions_are_enforced,
+            racing_conditional_writes_let_exactly_one_win,
+            concurrent_update_with_never_loses_an_update,
+            tombstones_are_readable_but_leave_every_listing,
+            compartments_are_isolated,
+            compartment_listing_orders_pages_and_bounds,
+            an_update_moves_the_resource_to_the_newest_position,
+            type_partition_lists_current_directory_resources_in_order,
+            lookup_prefix_returns_current_records_by_term,
+            large_incompressible_body_round_trips_byte_identical,
+            large_compressible_body_round_trips_byte_identical,
+            get_many_returns_existing_current_records_once_in_order,
+            kv_insert_creates_only_when_absent,
+            kv_put_get_and_delete_round_trip,
+            kv_replace_needs_the_live_version,
+            kv_expired_records_are_invisible_and_reinsertable,
+            kv_take_is_single_use_under_concurrency,
+            kv_concurrent_increments_sum_exactly,
+            kv_list_by_prefix_in_key_order_with_limit,
+            kv_invalid_keys_and_values_are_rejected,
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn all_checks_share_one_store() {
+            $with_store("all", async |store| {
+                $crate::conformance::run_all(store).await;
+                $crate::conformance::run_all_kv(store).await;
+            })
+            .await;
+        }
+    };
+    (@each $with_store:ident; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            $with_store(stringify!($check), async |store| {
+                $crate::conformance::$check(store).await
+            })
+            .await;
+        }
+    )*};
+}
+
 /// Runs every check, one after the other.
 pub async fn run_all<S: ResourceStore>(store: &S) {
     put_assigns_versions_and_stamps_meta(store).await;
