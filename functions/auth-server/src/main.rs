@@ -1,5 +1,5 @@
 //! Lambda function serving the SMART authorization server's endpoints; the wiring is
-//! `lambda_adapter::run_auth_server_function`.
+//! `auth_server::run_auth_server_function` (this crate's library).
 
 // The server's futures (generic ports over the DynamoDB, Cognito and KMS clients) nest
 // deeper than the default layout query limit.
@@ -7,5 +7,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_adapter::run_auth_server_function().await
+    auth_server::run_auth_server_function().await
 }

@@ -84,6 +84,7 @@ fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-pub(crate) fn required(name: &'static str) -> Result<String, ConfigError> {
+/// A required environment variable, non-empty.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
     optional(name).ok_or(ConfigError::Missing(name))
 }

@@ -4,20 +4,13 @@
 //! crate reads the environment, builds the DynamoDB store and the token verifier once
 //! per cold start, converts each API Gateway (HTTP API, payload 2.0) event into a plain
 //! `http::Request<Bytes>` for [`fhir_api::ResourceApi`], and converts the answer back.
-//!
-//! With the `auth-server` feature it also wires the SMART authorization server
-//! (`run_auth_server_function`); the feature keeps Cognito, KMS and the server out of
-//! the FHIR functions' builds.
+//! The authorization server's function (crate `auth-server`) uses the same
+//! configuration and event conversion.
 
-#[cfg(feature = "auth-server")]
-mod auth_server;
 mod config;
 mod convert;
 
-#[cfg(feature = "auth-server")]
-pub use auth_server::{AuthStartError, AwsAuthServer, run_auth_server_function};
-
-pub use config::{ConfigError, FunctionConfig};
+pub use config::{ConfigError, FunctionConfig, required};
 pub use convert::{from_lambda, to_lambda};
 
 use std::collections::HashMap;

@@ -1,4 +1,6 @@
-//! The authorization server as one Lambda function (feature `auth-server`).
+//! The authorization server as one Lambda function. It lives in this crate, not in
+//! `lambda-adapter`, so that only this function links Cognito, KMS and the server: a
+//! cargo feature would be unified across a `--workspace` build into every FHIR function.
 //!
 //! Every endpoint of `smart_server::AuthServer` (discovery, `/authorize` and its pages,
 //! `/token`, `/revoke`, `/introspect`, `/connected-apps`) is served by one function:
@@ -26,8 +28,7 @@ use smart_auth::{JwkSet, TokenSigner};
 use smart_server::{AuthConfig, AuthServer};
 use store_dynamodb::DynamoStore;
 
-use crate::config::required;
-use crate::{ConfigError, FunctionConfig, from_lambda, init_tracing, to_lambda};
+use lambda_adapter::{ConfigError, FunctionConfig, from_lambda, init_tracing, required, to_lambda};
 
 /// The authorization server on AWS.
 pub type AwsAuthServer = AuthServer<DynamoStore, CognitoSignIn<KvAppClients<DynamoStore>>>;
