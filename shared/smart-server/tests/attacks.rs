@@ -651,14 +651,7 @@ async fn wrong_answers_show_one_generic_message_whatever_was_wrong() {
             .authorize(&authorize_params(&h.app.client_id, FULL_SCOPE))
             .await;
         let cookie = format!("pa_txn={}", page.cookie("pa_txn").unwrap());
-        let page = h
-            .post(
-                "/authorize/email",
-                &[("csrf", &page.csrf().unwrap()), ("email", EMAIL)],
-                Some(&cookie),
-                None,
-            )
-            .await;
+        let page = h.submit_email(&page, &cookie).await;
         let csrf = page.csrf().unwrap();
         let reply = h
             .post(
@@ -676,19 +669,7 @@ async fn wrong_answers_show_one_generic_message_whatever_was_wrong() {
         assert!(reply.text.contains("We could not confirm your identity"));
         texts.push(reply.text.replace(&reply.csrf().unwrap(), "CSRF"));
         // Brute force on the code: a replayed (used) session cannot answer again.
-        let replay = h
-            .post(
-                "/authorize/identity",
-                &[
-                    ("csrf", &csrf),
-                    ("birth_date", "1980-01-01"),
-                    ("member_id", "M1"),
-                    ("postal_code", "12345"),
-                ],
-                Some(&cookie),
-                None,
-            )
-            .await;
+        let replay = h.submit_identity(&csrf, &cookie).await;
         assert_ne!(replay.status, 200, "the old CSRF token and stage are gone");
     }
     assert!(texts.windows(2).all(|w| w[0] == w[1]));
@@ -701,44 +682,12 @@ async fn a_wrong_one_time_code_fails_generically_and_sends_the_member_back_to_th
         .authorize(&authorize_params(&h.app.client_id, FULL_SCOPE))
         .await;
     let cookie = format!("pa_txn={}", page.cookie("pa_txn").unwrap());
-    let page = h
-        .post(
-            "/authorize/email",
-            &[("csrf", &page.csrf().unwrap()), ("email", EMAIL)],
-            Some(&cookie),
-            None,
-        )
-        .await;
+    let page = h.submit_email(&page, &cookie).await;
     let csrf = page.csrf().unwrap();
-    h.post(
-        "/authorize/identity",
-        &[
-            ("csrf", &csrf),
-            ("birth_date", "1980-01-01"),
-            ("member_id", "M1"),
-            ("postal_code", "12345"),
-        ],
-        Some(&cookie),
-        None,
-    )
-    .await;
-    let reply = h
-        .post(
-            "/authorize/code",
-            &[("csrf", &csrf), ("code", "000000")],
-            Some(&cookie),
-            None,
-        )
-        .await;
+    h.submit_identity(&csrf, &cookie).await;
+    let reply = h.submit_code(&csrf, "000000", &cookie).await;
     assert!(reply.text.contains("We could not confirm your identity"));
-    let again = h
-        .post(
-            "/authorize/code",
-            &[("csrf", &csrf), ("code", CODE)],
-            Some(&cookie),
-            None,
-        )
-        .await;
+    let again = h.submit_code(&csrf, CODE, &cookie).await;
     assert_eq!(again.status, 403, "no second guess on the same session");
 }
 
@@ -829,35 +778,10 @@ async fn the_member_lists_and_revokes_connected_apps_behind_the_same_sign_in() {
     let start = h.get("/connected-apps").await;
     assert!(start.text.contains("name=\"email\""));
     let cookie = format!("pa_txn={}", start.cookie("pa_txn").unwrap());
-    let page = h
-        .post(
-            "/authorize/email",
-            &[("csrf", &start.csrf().unwrap()), ("email", EMAIL)],
-            Some(&cookie),
-            None,
-        )
-        .await;
+    let page = h.submit_email(&start, &cookie).await;
     let csrf = page.csrf().unwrap();
-    h.post(
-        "/authorize/identity",
-        &[
-            ("csrf", &csrf),
-            ("birth_date", "1980-01-01"),
-            ("member_id", "M1"),
-            ("postal_code", "12345"),
-        ],
-        Some(&cookie),
-        None,
-    )
-    .await;
-    let done = h
-        .post(
-            "/authorize/code",
-            &[("csrf", &csrf), ("code", CODE)],
-            Some(&cookie),
-            None,
-        )
-        .await;
+    h.submit_identity(&csrf, &cookie).await;
+    let done = h.submit_code(&csrf, CODE, &cookie).await;
     assert_eq!(done.status, 303, "{}", done.text);
     let session = format!("pa_member={}", done.cookie("pa_member").unwrap());
     let request = http::Request::get("/connected-apps")

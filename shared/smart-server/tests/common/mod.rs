@@ -302,44 +302,57 @@ impl Harness {
         self.get(&format!("/authorize?{}", query(params))).await
     }
 
+    /// The first sign-in step: the enrolled member's email, from the page's form.
+    pub async fn submit_email(&self, page: &Reply, cookie: &str) -> Reply {
+        let csrf = page.csrf().unwrap();
+        self.post(
+            "/authorize/email",
+            &[("csrf", &csrf), ("email", EMAIL)],
+            Some(cookie),
+            None,
+        )
+        .await
+    }
+
+    /// The identity questions, answered right for the enrolled member.
+    pub async fn submit_identity(&self, csrf: &str, cookie: &str) -> Reply {
+        self.post(
+            "/authorize/identity",
+            &[
+                ("csrf", csrf),
+                ("birth_date", "1980-01-01"),
+                ("member_id", "M1"),
+                ("postal_code", "12345"),
+            ],
+            Some(cookie),
+            None,
+        )
+        .await
+    }
+
+    /// The emailed one-time code.
+    pub async fn submit_code(&self, csrf: &str, code: &str, cookie: &str) -> Reply {
+        self.post(
+            "/authorize/code",
+            &[("csrf", csrf), ("code", code)],
+            Some(cookie),
+            None,
+        )
+        .await
+    }
+
     /// Runs the pages up to (not including) the consent decision; returns the cookie
     /// and the consent page.
     pub async fn to_consent(&self, client_id: &str, scope: &str) -> (String, Reply) {
         let page = self.authorize(&authorize_params(client_id, scope)).await;
         assert_eq!(page.status, 200, "{}", page.text);
         let cookie = format!("pa_txn={}", page.cookie("pa_txn").unwrap());
-        let page = self
-            .post(
-                "/authorize/email",
-                &[("csrf", &page.csrf().unwrap()), ("email", EMAIL)],
-                Some(&cookie),
-                None,
-            )
-            .await;
+        let page = self.submit_email(&page, &cookie).await;
         assert!(page.text.contains("birth_date"), "{}", page.text);
         let csrf = page.csrf().unwrap();
-        let page = self
-            .post(
-                "/authorize/identity",
-                &[
-                    ("csrf", &csrf),
-                    ("birth_date", "1980-01-01"),
-                    ("member_id", "M1"),
-                    ("postal_code", "12345"),
-                ],
-                Some(&cookie),
-                None,
-            )
-            .await;
+        let page = self.submit_identity(&csrf, &cookie).await;
         assert!(page.text.contains("p***@example.org"), "{}", page.text);
-        let page = self
-            .post(
-                "/authorize/code",
-                &[("csrf", &csrf), ("code", CODE)],
-                Some(&cookie),
-                None,
-            )
-            .await;
+        let page = self.submit_code(&csrf, CODE, &cookie).await;
         assert!(page.text.contains("decision"), "{}", page.text);
         (cookie, page)
     }
