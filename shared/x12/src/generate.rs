@@ -2,7 +2,11 @@
 //! seeds and tests. They are code, not data, so the repository stays small
 //! and any size can be produced deterministically from a seed.
 //!
-//! Every file has one ISA/GS/ST with correct counts and control numbers.
+//! Every file has one ISA. Like real files, big ones are split the way the
+//! implementation guides recommend: at most [`MAX_PER_SET`] claims (or
+//! members) per ST..SE, and a new functional group (GS..GE) every
+//! [`SETS_PER_GROUP`] sets, with correct counts and unique control numbers.
+//! A file of up to [`MAX_PER_SET`] claims is one ISA/GS/ST.
 
 use std::fmt::Write as _;
 
@@ -54,17 +58,44 @@ const CPT: &[&str] = &[
 ];
 const ICD: &[&str] = &["J020", "E119", "I10", "M545", "R0789", "Z0000", "S060X1A"];
 
-/// Accumulates segments and counts them for SE01.
+/// Claims (837 CLM, 835 CLP) or members (834 INS) per transaction set: the
+/// 837 guides recommend at most 5,000 claims per ST..SE.
+pub const MAX_PER_SET: usize = 5_000;
+
+/// Transaction sets per functional group.
+pub const SETS_PER_GROUP: usize = 10;
+
+/// Accumulates segments and counts them for SE01, GE01 and IEA01.
 struct Writer {
     out: String,
     set_segments: usize,
+    gs01: &'static str,
+    st01: &'static str,
+    version: &'static str,
+    st03: bool,
+    /// Sets in the open group, groups in the interchange.
+    sets: usize,
+    groups: usize,
+    /// Sets written so far (ST02 is the count, so unique in the file).
+    total_sets: usize,
 }
 
 impl Writer {
-    fn new() -> Self {
+    fn new(gs01: &'static str, st01: &'static str, version: &'static str, st03: bool) -> Self {
+        let mut out = String::new();
+        out.push_str(
+            "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240115*1200*^*00501*000000101*0*T*:~\n",
+        );
         Self {
-            out: String::new(),
+            out,
             set_segments: 0,
+            gs01,
+            st01,
+            version,
+            st03,
+            sets: 0,
+            groups: 0,
+            total_sets: 0,
         }
     }
 
@@ -74,28 +105,59 @@ impl Writer {
         self.set_segments += 1;
     }
 
-    fn begin(&mut self, gs01: &str, st01: &str, version: &str, st03: bool) {
-        self.out.push_str(
-            "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240115*1200*^*00501*000000101*0*T*:~\n",
-        );
-        let _ = writeln!(
-            self.out,
-            "GS*{gs01}*SUBMITTER*RECEIVER*20240115*1200*101*X*{version}~"
-        );
+    /// GS06 of the open group: 101, 102...
+    fn group_control(&self) -> usize {
+        100 + self.groups
+    }
+
+    /// Opens a set (and a group when none is open or the open one is full).
+    fn begin_set(&mut self) {
+        if self.sets == SETS_PER_GROUP {
+            self.end_group();
+        }
+        if self.sets == 0 {
+            self.groups += 1;
+            let (gs01, version, control) = (self.gs01, self.version, self.group_control());
+            let _ = writeln!(
+                self.out,
+                "GS*{gs01}*SUBMITTER*RECEIVER*20240115*1200*{control}*X*{version}~"
+            );
+        }
+        self.sets += 1;
+        self.total_sets += 1;
         self.set_segments = 0;
-        if st03 {
-            self.seg(&format!("ST*{st01}*0001*{version}"));
+        let (st01, version, control) = (self.st01, self.version, self.total_sets);
+        if self.st03 {
+            self.seg(&format!("ST*{st01}*{control:04}*{version}"));
         } else {
-            self.seg(&format!("ST*{st01}*0001"));
+            self.seg(&format!("ST*{st01}*{control:04}"));
         }
     }
 
-    fn end(mut self) -> Vec<u8> {
+    fn end_set(&mut self) {
         let count = self.set_segments + 1;
-        self.seg(&format!("SE*{count}*0001"));
-        self.out.push_str("GE*1*101~\nIEA*1*000000101~\n");
+        let control = self.total_sets;
+        self.seg(&format!("SE*{count}*{control:04}"));
+    }
+
+    fn end_group(&mut self) {
+        let _ = writeln!(self.out, "GE*{}*{}~", self.sets, self.group_control());
+        self.sets = 0;
+    }
+
+    fn end(mut self) -> Vec<u8> {
+        if self.sets > 0 {
+            self.end_group();
+        }
+        let _ = writeln!(self.out, "IEA*{}*000000101~", self.groups);
         self.out.into_bytes()
     }
+}
+
+/// `0..n` in chunks of at most [`MAX_PER_SET`]; one (empty) chunk for `n = 0`.
+fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let sets = n.div_ceil(MAX_PER_SET).max(1);
+    (0..sets).map(move |i| i * MAX_PER_SET..((i + 1) * MAX_PER_SET).min(n))
 }
 
 /// Claim flavour for the shared 837 generator.
@@ -123,58 +185,61 @@ pub fn generate_837d(claims: usize, seed: u64) -> Vec<u8> {
 
 fn generate_837(claims: usize, seed: u64, flavour: Flavour) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    let mut w = Writer::new();
     let version = match flavour {
         Flavour::Professional => "005010X222A1",
         Flavour::Institutional => "005010X223A2",
         Flavour::Dental => "005010X224A2",
     };
-    w.begin("HC", "837", version, true);
-    w.seg("BHT*0019*00*0123*20240115*1200*CH");
-    w.seg("NM1*41*2*PREMIER BILLING SERVICE*****46*TGJ23");
-    w.seg("PER*IC*JERRY*TE*3055552222");
-    w.seg("NM1*40*2*KEY INSURANCE COMPANY*****46*66783JJT");
-    w.seg("HL*1**20*1");
-    w.seg("PRV*BI*PXC*203BF0100Y");
-    w.seg("NM1*85*2*BEN KILDARE SERVICE*****XX*9876543210");
-    w.seg("N3*234 SEAWAY ST");
-    w.seg("N4*MIAMI*FL*33111");
-    w.seg("REF*EI*587654321");
-    let mut hl = 1;
-    for c in 0..claims {
-        hl += 1;
-        let subscriber_hl = hl;
-        let dependent = rng.below(4) == 0;
-        w.seg(&format!(
-            "HL*{subscriber_hl}*1*22*{}",
-            if dependent { 1 } else { 0 }
-        ));
-        w.seg(&format!(
-            "SBR*P*{}*GRP{}******CI",
-            if dependent { "" } else { "18" },
-            rng.digits(5)
-        ));
-        let (last, first) = (rng.pick(LAST), rng.pick(FIRST));
-        w.seg(&format!("NM1*IL*1*{last}*{first}****MI*M{}", rng.digits(9)));
-        w.seg("N3*123 MAIN ST");
+    let mut w = Writer::new("HC", "837", version, true);
+    for set in chunks(claims) {
+        w.begin_set();
+        w.seg("BHT*0019*00*0123*20240115*1200*CH");
+        w.seg("NM1*41*2*PREMIER BILLING SERVICE*****46*TGJ23");
+        w.seg("PER*IC*JERRY*TE*3055552222");
+        w.seg("NM1*40*2*KEY INSURANCE COMPANY*****46*66783JJT");
+        w.seg("HL*1**20*1");
+        w.seg("PRV*BI*PXC*203BF0100Y");
+        w.seg("NM1*85*2*BEN KILDARE SERVICE*****XX*9876543210");
+        w.seg("N3*234 SEAWAY ST");
         w.seg("N4*MIAMI*FL*33111");
-        w.seg(&format!(
-            "DMG*D8*19{}0{}15*{}",
-            50 + rng.below(49),
-            1 + rng.below(9),
-            rng.pick(&["F", "M"])
-        ));
-        w.seg("NM1*PR*2*KEY INSURANCE COMPANY*****PI*999996666");
-        if dependent {
+        w.seg("REF*EI*587654321");
+        let mut hl = 1;
+        for c in set {
             hl += 1;
-            w.seg(&format!("HL*{hl}*{subscriber_hl}*23*0"));
-            w.seg("PAT*19");
-            w.seg(&format!("NM1*QC*1*{last}*{}", rng.pick(FIRST)));
+            let subscriber_hl = hl;
+            let dependent = rng.below(4) == 0;
+            w.seg(&format!(
+                "HL*{subscriber_hl}*1*22*{}",
+                if dependent { 1 } else { 0 }
+            ));
+            w.seg(&format!(
+                "SBR*P*{}*GRP{}******CI",
+                if dependent { "" } else { "18" },
+                rng.digits(5)
+            ));
+            let (last, first) = (rng.pick(LAST), rng.pick(FIRST));
+            w.seg(&format!("NM1*IL*1*{last}*{first}****MI*M{}", rng.digits(9)));
             w.seg("N3*123 MAIN ST");
             w.seg("N4*MIAMI*FL*33111");
-            w.seg("DMG*D8*20150301*F");
+            w.seg(&format!(
+                "DMG*D8*19{}0{}15*{}",
+                50 + rng.below(49),
+                1 + rng.below(9),
+                rng.pick(&["F", "M"])
+            ));
+            w.seg("NM1*PR*2*KEY INSURANCE COMPANY*****PI*999996666");
+            if dependent {
+                hl += 1;
+                w.seg(&format!("HL*{hl}*{subscriber_hl}*23*0"));
+                w.seg("PAT*19");
+                w.seg(&format!("NM1*QC*1*{last}*{}", rng.pick(FIRST)));
+                w.seg("N3*123 MAIN ST");
+                w.seg("N4*MIAMI*FL*33111");
+                w.seg("DMG*D8*20150301*F");
+            }
+            write_claim(&mut w, &mut rng, c, flavour);
         }
-        write_claim(&mut w, &mut rng, c, flavour);
+        w.end_set();
     }
     w.end()
 }
@@ -229,49 +294,59 @@ fn write_claim(w: &mut Writer, rng: &mut Rng, c: usize, flavour: Flavour) {
 /// A 835 (005010X221A1) paying `claims` claims of 1–3 service lines.
 pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    let mut w = Writer::new();
-    w.begin("HP", "835", "005010X221A1", false);
-    let mut body = Writer::new();
-    let mut paid_total: u64 = 0;
-    for c in 0..claims {
-        let lines = 1 + rng.below(3) as usize;
-        let charges: Vec<u64> = (0..lines).map(|_| 40 + rng.below(300)).collect();
-        let charge: u64 = charges.iter().sum();
-        let paid: u64 = charges.iter().map(|x| x * 8 / 10).sum();
-        paid_total += paid;
-        let date = rng.date();
-        body.seg(&format!(
-            "CLP*PCN{c:07}*1*{charge}*{paid}*0*12*{}*11*1",
-            rng.digits(12)
-        ));
-        body.seg(&format!(
-            "NM1*QC*1*{}*{}****MI*M{}",
-            rng.pick(LAST),
-            rng.pick(FIRST),
-            rng.digits(9)
-        ));
-        body.seg(&format!("DTM*232*{date}"));
-        for (i, line) in charges.iter().enumerate() {
-            let line_paid = line * 8 / 10;
-            body.seg(&format!("SVC*HC:{}*{line}*{line_paid}**1", rng.pick(CPT)));
-            body.seg(&format!("DTM*472*{date}"));
-            body.seg(&format!("CAS*CO*45*{}", line - line_paid));
-            body.seg(&format!("REF*6R*{c}-{}", i + 1));
-            body.seg(&format!("AMT*B6*{line_paid}"));
+    let mut w = Writer::new("HP", "835", "005010X221A1", false);
+    for (n, set) in chunks(claims).enumerate() {
+        let mut body = String::new();
+        let mut body_segments = 0;
+        let mut seg = |s: &str| {
+            body.push_str(s);
+            body.push_str("~\n");
+            body_segments += 1;
+        };
+        let mut paid_total: u64 = 0;
+        for c in set {
+            let lines = 1 + rng.below(3) as usize;
+            let charges: Vec<u64> = (0..lines).map(|_| 40 + rng.below(300)).collect();
+            let charge: u64 = charges.iter().sum();
+            let paid: u64 = charges.iter().map(|x| x * 8 / 10).sum();
+            paid_total += paid;
+            let date = rng.date();
+            seg(&format!(
+                "CLP*PCN{c:07}*1*{charge}*{paid}*0*12*{}*11*1",
+                rng.digits(12)
+            ));
+            seg(&format!(
+                "NM1*QC*1*{}*{}****MI*M{}",
+                rng.pick(LAST),
+                rng.pick(FIRST),
+                rng.digits(9)
+            ));
+            seg(&format!("DTM*232*{date}"));
+            for (i, line) in charges.iter().enumerate() {
+                let line_paid = line * 8 / 10;
+                seg(&format!("SVC*HC:{}*{line}*{line_paid}**1", rng.pick(CPT)));
+                seg(&format!("DTM*472*{date}"));
+                seg(&format!("CAS*CO*45*{}", line - line_paid));
+                seg(&format!("REF*6R*{c}-{}", i + 1));
+                seg(&format!("AMT*B6*{line_paid}"));
+            }
         }
+        w.begin_set();
+        w.seg(&format!("BPR*I*{paid_total}*C*ACH*CCP*01*999999992*DA*123456*1512345678**01*999988880*DA*98765*20240120"));
+        // One payment (trace number) per set.
+        w.seg(&format!("TRN*1*{}*1512345678", 12345 + n));
+        w.seg("DTM*405*20240119");
+        w.seg("N1*PR*KEY INSURANCE COMPANY");
+        w.seg("N3*1 INSURANCE WAY");
+        w.seg("N4*CHICAGO*IL*60601");
+        w.seg("PER*BL*CLAIMS*TE*8005551212");
+        w.seg("N1*PE*BEN KILDARE SERVICE*XX*9876543210");
+        w.seg("REF*TJ*587654321");
+        w.seg("LX*1");
+        w.out.push_str(&body);
+        w.set_segments += body_segments;
+        w.end_set();
     }
-    w.seg(&format!("BPR*I*{paid_total}*C*ACH*CCP*01*999999992*DA*123456*1512345678**01*999988880*DA*98765*20240120"));
-    w.seg("TRN*1*12345*1512345678");
-    w.seg("DTM*405*20240119");
-    w.seg("N1*PR*KEY INSURANCE COMPANY");
-    w.seg("N3*1 INSURANCE WAY");
-    w.seg("N4*CHICAGO*IL*60601");
-    w.seg("PER*BL*CLAIMS*TE*8005551212");
-    w.seg("N1*PE*BEN KILDARE SERVICE*XX*9876543210");
-    w.seg("REF*TJ*587654321");
-    w.seg("LX*1");
-    w.out.push_str(&body.out);
-    w.set_segments += body.set_segments;
     w.end()
 }
 
@@ -279,41 +354,44 @@ pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
 /// coverages.
 pub fn generate_834(members: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    let mut w = Writer::new();
-    w.begin("BE", "834", "005010X220A1", true);
-    w.seg("BGN*00*12456*20240115*1200****2");
-    w.seg("REF*38*POLICY0001");
-    w.seg("DTP*007*D8*20240101");
-    w.seg("N1*P5*ACME EMPLOYER*FI*123456789");
-    w.seg("N1*IN*KEY INSURANCE COMPANY*FI*999888777");
-    for m in 0..members {
-        let subscriber = m % 3 == 0;
-        let id = rng.digits(9);
-        if subscriber {
-            w.seg("INS*Y*18*021*28*A***FT");
-        } else {
-            w.seg("INS*N*19*021*28*A");
+    let mut w = Writer::new("BE", "834", "005010X220A1", true);
+    for set in chunks(members) {
+        w.begin_set();
+        w.seg("BGN*00*12456*20240115*1200****2");
+        w.seg("REF*38*POLICY0001");
+        w.seg("DTP*007*D8*20240101");
+        w.seg("N1*P5*ACME EMPLOYER*FI*123456789");
+        w.seg("N1*IN*KEY INSURANCE COMPANY*FI*999888777");
+        for m in set {
+            let subscriber = m % 3 == 0;
+            let id = rng.digits(9);
+            if subscriber {
+                w.seg("INS*Y*18*021*28*A***FT");
+            } else {
+                w.seg("INS*N*19*021*28*A");
+            }
+            w.seg(&format!("REF*0F*{id}"));
+            w.seg("DTP*356*D8*20240101");
+            w.seg(&format!(
+                "NM1*IL*1*{}*{}****34*{}",
+                rng.pick(LAST),
+                rng.pick(FIRST),
+                rng.digits(9)
+            ));
+            w.seg("N3*123 MAIN ST");
+            w.seg("N4*MIAMI*FL*33111");
+            w.seg(&format!(
+                "DMG*D8*19{}0{}15*{}",
+                50 + rng.below(49),
+                1 + rng.below(9),
+                rng.pick(&["F", "M"])
+            ));
+            for line in ["HLT", "DEN"].iter().take(1 + rng.below(2) as usize) {
+                w.seg(&format!("HD*021**{line}*PLAN {line}*FAM"));
+                w.seg("DTP*348*D8*20240101");
+            }
         }
-        w.seg(&format!("REF*0F*{id}"));
-        w.seg("DTP*356*D8*20240101");
-        w.seg(&format!(
-            "NM1*IL*1*{}*{}****34*{}",
-            rng.pick(LAST),
-            rng.pick(FIRST),
-            rng.digits(9)
-        ));
-        w.seg("N3*123 MAIN ST");
-        w.seg("N4*MIAMI*FL*33111");
-        w.seg(&format!(
-            "DMG*D8*19{}0{}15*{}",
-            50 + rng.below(49),
-            1 + rng.below(9),
-            rng.pick(&["F", "M"])
-        ));
-        for line in ["HLT", "DEN"].iter().take(1 + rng.below(2) as usize) {
-            w.seg(&format!("HD*021**{line}*PLAN {line}*FAM"));
-            w.seg("DTP*348*D8*20240101");
-        }
+        w.end_set();
     }
     w.end()
 }
@@ -341,6 +419,26 @@ mod tests {
                     panic!("{e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn big_files_split_into_sets_and_groups() {
+        let claims = MAX_PER_SET * SETS_PER_GROUP + 1;
+        for bytes in [
+            generate_837p(claims, 1),
+            generate_835(claims, 2),
+            generate_834(claims, 3),
+        ] {
+            let parsed = crate::read(&bytes);
+            let Ok(parsed) = parsed else {
+                panic!("not X12: {parsed:?}");
+            };
+            assert!(parsed.envelope.is_clean(), "{:?}", parsed.envelope);
+            assert_eq!(parsed.sets.len(), SETS_PER_GROUP + 1);
+            assert!(parsed.sets.iter().all(Result::is_ok));
+            let groups = bytes.windows(4).filter(|w| w == b"~\nGS").count();
+            assert_eq!(groups, 2);
         }
     }
 
