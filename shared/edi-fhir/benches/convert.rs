@@ -1,15 +1,30 @@
-//! End-to-end conversion of a generated 837P (parse + loops + mapping + JSON
-//! serialisation of every resource) against a plain memchr segment/element
-//! split of the same bytes.
+//! End-to-end X12 → CARIN throughput against a plain memchr split, per
+//! transaction kind, from files on disk, with peak memory.
 //!
-//! `cargo bench -p edi-fhir --bench convert` (EDI_BENCH_CLAIMS sets the
-//! claim count; the default, 40 000, is about 20 MB).
+//! `cargo bench -p edi-fhir --bench convert`
+//!
+//! For each of 837P, 837I, 835 and 834 it generates a realistic file (at most
+//! 5,000 claims or members per ST..SE, ten sets per GS, see
+//! `x12::generate`) of 10 MB and of `EDI_BENCH_MB` MB (default 100), writes
+//! it to a temporary file, and measures over the same bytes:
+//!
+//! - **split**: read the file in 1 MB chunks and find every segment
+//!   terminator and element separator with memchr (the floor for any parser);
+//! - **convert**: `edi_fhir::convert_streaming` from the file, i.e. parse +
+//!   envelope checks + loops + mapping + JSON serialisation of every change,
+//!   each change's JSON copied into an output buffer as a writer would;
+//! - MB/s of X12 in, claims/s, the ratio convert time / split time, the JSON
+//!   written, and the peak RSS of the conversion (Linux: `VmHWM` after
+//!   resetting it through `/proc/self/clear_refs`; "n/a" elsewhere).
+//!
+//! `EDI_BENCH_KINDS=837P,835` limits the kinds.
 
-use std::hint::black_box;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use edi_fhir::{Action, Event, MappingConfig, NetworkStatus, SetOutcome};
+use edi_fhir::{Action, Change, Event, MappingConfig, NetworkStatus, SetOutcome};
 
 fn config() -> MappingConfig {
     MappingConfig {
@@ -19,78 +34,161 @@ fn config() -> MappingConfig {
     }
 }
 
-/// The baseline: find every segment and every element separator.
-fn split(bytes: &[u8]) -> usize {
-    let mut elements = 0;
-    for segment in memchr::memchr_iter(b'~', bytes).scan(0, |start, end| {
-        let s = bytes.get(*start..end);
-        *start = end + 1;
-        s
-    }) {
-        elements += memchr::memchr_iter(b'*', segment).count();
-    }
-    elements
+type Generator = fn(usize, u64) -> Vec<u8>;
+
+const KINDS: [(&str, Generator); 4] = [
+    ("837P", x12::generate::generate_837p),
+    ("837I", x12::generate::generate_837i),
+    ("835", x12::generate::generate_835),
+    ("834", x12::generate::generate_834),
+];
+
+/// A file of about `mb` MB: the claim count from a sample's bytes per claim.
+fn generate(generator: Generator, mb: f64) -> Vec<u8> {
+    let sample = 2_000;
+    let per_claim = generator(sample, 42).len() as f64 / sample as f64;
+    let claims = ((mb * 1e6) / per_claim).round().max(1.0) as usize;
+    generator(claims, 42)
 }
 
-/// Converts in bounded memory and serialises every resource as it comes.
-fn convert_and_serialise(bytes: &[u8], config: &MappingConfig) -> (usize, usize) {
-    let mut out = Vec::with_capacity(64 * 1024);
-    let mut written = 0;
-    let mut claims = 0;
-    edi_fhir::convert_streaming(bytes, config, |event| match event {
-        Event::Set(set) => {
-            if let SetOutcome::Accepted { claims: n, .. } = set.outcome {
-                claims += n;
-            }
+/// The baseline: every segment terminator, then every element separator in
+/// the segment, over the file read in 1 MB chunks.
+fn split(path: &PathBuf) -> (usize, usize) {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => panic!("{path:?}: {e}"),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut segments, mut elements) = (0, 0);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => panic!("{path:?}: {e}"),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'~', chunk) {
+            let segment = chunk.get(start..end).unwrap_or_default();
+            elements += memchr::memchr_iter(b'*', segment).count();
+            segments += 1;
+            start = end + 1;
         }
+        elements += memchr::memchr_iter(b'*', chunk.get(start..).unwrap_or_default()).count();
+    }
+    (segments, elements)
+}
+
+/// Appends the change's resource JSON to `out` (what a writer to S3 or a
+/// store would do with it).
+fn write_change(change: &Change, out: &mut Vec<u8>) {
+    if let Action::Merge(resource) = &change.action {
+        out.extend_from_slice(resource.json().as_bytes());
+    }
+}
+
+/// Streams the file through the conversion. Returns (claims, JSON bytes,
+/// changes).
+fn convert(path: &PathBuf, config: &MappingConfig) -> (usize, usize, usize) {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => panic!("{path:?}: {e}"),
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    let (mut claims, mut written, mut changes) = (0, 0, 0);
+    let summary = edi_fhir::convert_streaming(file, config, |event| match event {
+        Event::Set(set) => match &set.outcome {
+            SetOutcome::Accepted { claims: n, .. } => claims += n,
+            SetOutcome::Rejected { problems } => panic!("rejected: {problems:?}"),
+        },
         Event::Change(change) => {
-            if let Action::Merge(value) = change.action {
-                out.clear();
-                let _ = serde_json::to_writer(&mut out, &value);
-                written += out.len();
-            }
+            changes += 1;
+            out.clear();
+            write_change(&change, &mut out);
+            written += out.len();
         }
         Event::SetEnd => {}
     });
-    (written, claims)
+    assert!(!summary.rejects_everything, "{:?}", summary.file_problems);
+    (claims, written, changes)
 }
 
-fn bench(c: &mut Criterion) {
-    let claims: usize = std::env::var("EDI_BENCH_CLAIMS")
+/// Resets the peak RSS (Linux); false where that is not possible.
+fn reset_peak() -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/clear_refs")
+        .and_then(|mut f| f.write_all(b"5"))
+        .is_ok()
+}
+
+/// `VmHWM` (peak RSS) in MB.
+fn peak_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() {
+    let big: f64 = std::env::var("EDI_BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40_000);
-    let bytes = x12::generate::generate_837p(claims, 42);
+        .unwrap_or(100.0);
+    let only = std::env::var("EDI_BENCH_KINDS").unwrap_or_default();
     let config = config();
-    let mb = bytes.len() as f64 / 1e6;
-
-    // One timed pass for a plain-language summary next to criterion's.
-    let t = Instant::now();
-    let elements = split(&bytes);
-    let split_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (json_bytes, converted) = convert_and_serialise(&bytes, &config);
-    let convert_s = t.elapsed().as_secs_f64();
+    let dir = std::env::temp_dir();
     println!(
-        "837P {mb:.1} MB, {converted} claims, {elements} elements, {:.1} MB JSON\n  split:   {:.0} MB/s\n  convert: {:.0} MB/s, {:.0} claims/s (end to end, JSON included), {:.1}x the split time",
-        json_bytes as f64 / 1e6,
-        mb / split_s,
-        mb / convert_s,
-        converted as f64 / convert_s,
-        convert_s / split_s,
+        "{:<5} {:>8} {:>8} {:>11} {:>13} {:>10} {:>7} {:>9} {:>10}",
+        "kind",
+        "X12 MB",
+        "claims",
+        "split MB/s",
+        "convert MB/s",
+        "claims/s",
+        "ratio",
+        "JSON MB",
+        "peak RSS"
     );
+    for (name, generator) in KINDS {
+        if !only.is_empty() && !only.split(',').any(|k| k.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let mut sizes = vec![10.0_f64.min(big), big];
+        sizes.dedup();
+        for mb in sizes {
+            let path = dir.join(format!("edi-bench-{}-{name}-{mb}.x12", std::process::id()));
+            let len = {
+                let bytes = generate(generator, mb);
+                if let Err(e) = std::fs::write(&path, &bytes) {
+                    panic!("{path:?}: {e}");
+                }
+                bytes.len()
+            };
+            let file_mb = len as f64 / 1e6;
+            // Twice: the first read warms the page cache for both.
+            let _ = split(&path);
+            let t = Instant::now();
+            let (segments, elements) = split(&path);
+            let split_s = t.elapsed().as_secs_f64();
+            std::hint::black_box((segments, elements));
 
-    let mut group = c.benchmark_group("837p");
-    group.sample_size(10);
-    group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("memchr split", |b| {
-        b.iter(|| black_box(split(black_box(&bytes))))
-    });
-    group.bench_function("convert + serialise", |b| {
-        b.iter(|| black_box(convert_and_serialise(black_box(&bytes), &config)))
-    });
-    group.finish();
+            let can_reset = reset_peak();
+            let t = Instant::now();
+            let (claims, json, _changes) = convert(&path, &config);
+            let convert_s = t.elapsed().as_secs_f64();
+            let peak = peak_mb()
+                .filter(|_| can_reset)
+                .map_or_else(|| "n/a".to_owned(), |p| format!("{p:.0} MB"));
+            let _ = std::fs::remove_file(&path);
+            println!(
+                "{name:<5} {file_mb:>8.1} {claims:>8} {:>11.0} {:>13.1} {:>10.0} {:>6.0}x {:>9.0} {peak:>10}",
+                file_mb / split_s,
+                file_mb / convert_s,
+                claims as f64 / convert_s,
+                convert_s / split_s,
+                json as f64 / 1e6,
+            );
+        }
+    }
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -18,8 +18,8 @@ fn main() {
         let t = Instant::now();
         let mut total = 0;
         for ch in c.changes() {
-            if let edi_fhir::Action::Merge(v) = &ch.action {
-                total += serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0);
+            if let edi_fhir::Action::Merge(r) = &ch.action {
+                total += r.json().len();
             }
         }
         let ser_s = t.elapsed().as_secs_f64();
@@ -28,10 +28,10 @@ fn main() {
         let mut json = Vec::new();
         edi_fhir::convert_streaming(bytes.as_slice(), &config, |e| {
             if let edi_fhir::Event::Change(c) = e
-                && let edi_fhir::Action::Merge(v) = c.action
+                && let edi_fhir::Action::Merge(r) = c.action
             {
                 json.clear();
-                let _ = serde_json::to_writer(&mut json, &v);
+                json.extend_from_slice(r.json().as_bytes());
                 streamed += json.len();
             }
         });

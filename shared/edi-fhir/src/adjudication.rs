@@ -15,14 +15,14 @@
 //! | SVD05 / SVC05 | `allowedunits` (a value) |
 //! | every CAS triplet | an `adjustmentreason` entry: CARC code, `text` = "CO-45", amount |
 
-use serde_json::{Map, Value};
 use x12::Segment;
 
 use crate::NetworkStatus;
 use crate::json::{
     ADJUDICATION, C4BB_ADJUDICATION, C4BB_ADJUDICATION_DISCRIMINATOR,
-    C4BB_PAYER_ADJUDICATION_STATUS, CARC, concept, concept_text, money,
+    C4BB_PAYER_ADJUDICATION_STATUS, CARC,
 };
+use crate::model::{AdjudicationEntry, Concept, concept, concept_text, money};
 use crate::read::{Errors, amount};
 
 /// One CAS triplet.
@@ -187,8 +187,8 @@ impl Adjudicated {
     }
 
     /// Item (or header) adjudication entries: amounts, CARC reasons, units.
-    pub fn entries(&self) -> Vec<Value> {
-        let mut out: Vec<Value> = self
+    pub fn entries(&self) -> Vec<AdjudicationEntry<'static>> {
+        let mut out: Vec<AdjudicationEntry<'static>> = self
             .amounts()
             .into_iter()
             .map(|(c, v)| amount_entry(c, v))
@@ -197,23 +197,22 @@ impl Adjudicated {
             out.push(reason_entry(a));
         }
         if let Some(units) = self.allowed_units {
-            let mut m = Map::new();
-            m.insert(
-                "category".into(),
-                concept(
+            out.push(AdjudicationEntry {
+                category: concept(
                     C4BB_ADJUDICATION_DISCRIMINATOR,
                     "allowedunits",
                     "allowed units",
                 ),
-            );
-            m.insert("value".into(), Value::from(units));
-            out.push(Value::Object(m));
+                reason: None,
+                amount: None,
+                value: Some(units),
+            });
         }
         out
     }
 
     /// EOB.total entries (amount categories only).
-    pub fn totals(&self) -> Vec<Value> {
+    pub fn totals(&self) -> Vec<AdjudicationEntry<'static>> {
         self.amounts()
             .into_iter()
             .map(|(c, v)| amount_entry(c, v))
@@ -236,50 +235,50 @@ impl Adjudicated {
     }
 }
 
-fn amount_entry(c: Category, cents: i64) -> Value {
+fn amount_entry(c: Category, cents: i64) -> AdjudicationEntry<'static> {
     let (system, code, display) = c.code();
-    let mut m = Map::new();
-    m.insert("category".into(), concept(system, code, display));
-    m.insert("amount".into(), money(cents));
-    Value::Object(m)
+    AdjudicationEntry {
+        category: concept(system, code, display),
+        reason: None,
+        amount: Some(money(cents)),
+        value: None,
+    }
 }
 
-fn reason_entry(a: &Adjustment) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "category".into(),
-        concept(
+fn reason_entry(a: &Adjustment) -> AdjudicationEntry<'static> {
+    let text = format!("{}-{}", a.group, a.reason);
+    AdjudicationEntry {
+        category: concept(
             C4BB_ADJUDICATION_DISCRIMINATOR,
             "adjustmentreason",
             "Adjustment Reason",
         ),
-    );
-    let text = format!("{}-{}", a.group, a.reason);
-    m.insert("reason".into(), concept_text(CARC, &a.reason, "", &text));
-    m.insert("amount".into(), money(a.cents));
-    Value::Object(m)
+        reason: Some(concept_text(CARC, a.reason.clone(), "", text)),
+        amount: Some(money(a.cents)),
+        value: None,
+    }
 }
 
 /// A network status entry (`benefitpaymentstatus`, `billingnetworkstatus`).
-pub fn network_status(discriminator: &str, display: &str, status: NetworkStatus) -> Value {
+pub fn network_status(
+    discriminator: &'static str,
+    display: &'static str,
+    status: NetworkStatus,
+) -> AdjudicationEntry<'static> {
     let (code, label) = match status {
         NetworkStatus::InNetwork => ("innetwork", "In Network"),
         NetworkStatus::OutOfNetwork => ("outofnetwork", "Out Of Network"),
     };
-    let mut m = Map::new();
-    m.insert(
-        "category".into(),
-        concept(C4BB_ADJUDICATION_DISCRIMINATOR, discriminator, display),
-    );
-    m.insert(
-        "reason".into(),
-        concept(C4BB_PAYER_ADJUDICATION_STATUS, code, label),
-    );
-    Value::Object(m)
+    AdjudicationEntry {
+        category: concept(C4BB_ADJUDICATION_DISCRIMINATOR, discriminator, display),
+        reason: Some(concept(C4BB_PAYER_ADJUDICATION_STATUS, code, label)),
+        amount: None,
+        value: None,
+    }
 }
 
 /// `payment.type`: paid, partiallypaid or denied.
-pub fn payment_type(denied: bool, lines_paid: usize, lines: usize, paid: i64) -> Value {
+pub fn payment_type(denied: bool, lines_paid: usize, lines: usize, paid: i64) -> Concept<'static> {
     let (code, display) = if denied || (paid <= 0 && lines_paid == 0) {
         ("denied", "Denied")
     } else if lines_paid < lines {

@@ -3,102 +3,217 @@
 //! one set; their merges are folded into one change at the position of the
 //! first mention, which keeps the output small and the store writes few.
 //! EOB changes are never folded: their order (Merge, then Cancel) matters.
+//!
+//! Every resource is serialised to JSON once, here, as the mapper hands it
+//! over ([`Resource`]); a `serde_json::Value` is built only to fold a second
+//! mention of a shared resource into the first.
 
 use std::collections::HashMap;
 
 use fhir::ResourceType;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Action, Change, merge};
+use crate::{Action, Change, Resource, merge};
 
-/// Collects a set's changes in a list, or (streaming) hands each to a sink
-/// as soon as it is made, keeping only the ids of directory resources.
-#[derive(Default)]
+/// Where the changes go.
+enum Mode<'f> {
+    /// Collected in a list, shared resources folded.
+    List,
+    /// Handed to a sink one by one; directory resources (Organization,
+    /// Practitioner) only the first time the set names them.
+    Sink(&'f mut dyn FnMut(Change)),
+    /// Collected as [`Mode::Sink`] would hand them out, until their JSON
+    /// exceeds `budget` bytes; then dropped, and the rest is not serialised.
+    Buffer { budget: usize, used: usize },
+    /// Nothing is kept or serialised: only the mapper's verdict matters.
+    Verdict,
+}
+
+/// A set's changes, in one of the modes above.
 pub struct Changes<'f> {
+    mode: Mode<'f>,
     list: Vec<Change>,
-    shared: HashMap<(ResourceType, String), usize>,
-    sink: Option<&'f mut dyn FnMut(Change)>,
+    /// Shared resources already seen in this set, by type and id: their
+    /// position in `list` (list mode) or nothing (the other modes, which
+    /// remember directory resources only).
+    shared: HashMap<ResourceType, HashMap<String, usize>>,
+    /// List mode: shared resources folded from several mentions, by
+    /// position, serialised again by [`Changes::into_vec`].
+    folded: HashMap<usize, Value>,
+    /// Reused serialisation buffer.
+    scratch: Vec<u8>,
+}
+
+impl Default for Changes<'_> {
+    fn default() -> Self {
+        Self::with_mode(Mode::List)
+    }
 }
 
 impl<'f> Changes<'f> {
-    /// Streaming: every change goes to `sink`; a directory resource
-    /// (Organization, Practitioner) only the first time the set names it.
-    pub fn streaming(sink: &'f mut dyn FnMut(Change)) -> Self {
+    fn with_mode(mode: Mode<'f>) -> Self {
         Changes {
+            mode,
             list: Vec::new(),
             shared: HashMap::new(),
-            sink: Some(sink),
+            folded: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// A merge; folded into an earlier merge of the same shared resource.
+    /// Streaming: every change goes to `sink`; a directory resource
+    /// (Organization, Practitioner) only the first time the set names it.
+    pub fn streaming(sink: &'f mut dyn FnMut(Change)) -> Self {
+        Self::with_mode(Mode::Sink(sink))
+    }
+
+    /// The streaming changes of a set, kept while their JSON fits in
+    /// `budget` bytes ([`Changes::overflowed`] tells when it did not).
+    pub fn buffered(budget: usize) -> Self {
+        Self::with_mode(Mode::Buffer { budget, used: 0 })
+    }
+
+    /// No output at all: for a verdict-only pass.
+    pub fn verdict_only() -> Self {
+        Self::with_mode(Mode::Verdict)
+    }
+
+    /// Buffer mode: true once the budget was exceeded (the buffered changes
+    /// were dropped and the set must be mapped again to hand them out).
+    pub fn overflowed(&self) -> bool {
+        matches!(self.mode, Mode::Verdict)
+    }
+
+    fn is_directory(resource_type: ResourceType) -> bool {
+        matches!(
+            resource_type,
+            ResourceType::Organization | ResourceType::Practitioner
+        )
+    }
+
+    fn position(&self, resource_type: ResourceType, id: &str) -> Option<usize> {
+        self.shared.get(&resource_type)?.get(id).copied()
+    }
+
+    fn remember(&mut self, resource_type: ResourceType, id: &str, at: usize) {
+        self.shared
+            .entry(resource_type)
+            .or_default()
+            .insert(id.to_owned(), at);
+    }
+
+    /// A merge of a resource built as a `Value` (the directory resources).
     pub fn merge(&mut self, resource_type: ResourceType, id: String, value: Value) {
-        if let Some(sink) = self.sink.as_mut() {
-            let directory = matches!(
-                resource_type,
-                ResourceType::Organization | ResourceType::Practitioner
-            );
-            if directory {
-                let key = (resource_type, id.clone());
-                if self.shared.contains_key(&key) {
+        self.merge_typed(resource_type, id, &value);
+    }
+
+    /// A merge; folded into an earlier merge of the same shared resource
+    /// (list mode), or dropped when a directory resource was already
+    /// handed out (the other modes).
+    pub fn merge_typed<T: Serialize>(
+        &mut self,
+        resource_type: ResourceType,
+        id: String,
+        value: &T,
+    ) {
+        if !matches!(self.mode, Mode::List) {
+            if Self::is_directory(resource_type) {
+                if self.position(resource_type, &id).is_some() {
                     return;
                 }
-                self.shared.insert(key, 0);
+                self.remember(resource_type, &id, 0);
             }
-            sink(Change {
+            let resource = match self.mode {
+                Mode::Verdict => return,
+                _ => Resource::serialise(value, &mut self.scratch),
+            };
+            self.emit(Change {
                 resource_type,
                 id,
-                action: Action::Merge(value),
+                action: Action::Merge(resource),
             });
             return;
         }
         if resource_type == ResourceType::ExplanationOfBenefit {
+            let resource = Resource::serialise(value, &mut self.scratch);
             self.list.push(Change {
                 resource_type,
                 id,
-                action: Action::Merge(value),
+                action: Action::Merge(resource),
             });
             return;
         }
-        let key = (resource_type, id);
-        if let Some(&at) = self.shared.get(&key) {
-            if let Some(Change {
-                action: Action::Merge(current),
-                ..
-            }) = self.list.get_mut(at)
-            {
-                merge::merge_shared(current, &value);
+        if let Some(at) = self.position(resource_type, &id) {
+            let current = match self.folded.remove(&at) {
+                Some(v) => Some(v),
+                None => match self.list.get(at).map(|c| &c.action) {
+                    Some(Action::Merge(r)) => Some(r.to_value()),
+                    _ => None,
+                },
+            };
+            if let Some(mut current) = current {
+                let incoming = serde_json::to_value(value).unwrap_or(Value::Null);
+                merge::merge_shared(&mut current, &incoming);
+                self.folded.insert(at, current);
             }
             return;
         }
-        self.shared.insert(key.clone(), self.list.len());
+        self.remember(resource_type, &id, self.list.len());
+        let resource = Resource::serialise(value, &mut self.scratch);
         self.list.push(Change {
-            resource_type: key.0,
-            id: key.1,
-            action: Action::Merge(value),
+            resource_type,
+            id,
+            action: Action::Merge(resource),
         });
+    }
+
+    /// Hands a change to the sink or the buffer.
+    fn emit(&mut self, change: Change) {
+        match &mut self.mode {
+            Mode::Sink(sink) => sink(change),
+            Mode::Buffer { budget, used } => {
+                let size = match &change.action {
+                    Action::Merge(r) => r.json().len(),
+                    Action::Cancel { reason } => reason.len(),
+                } + change.id.len()
+                    + 64;
+                *used += size;
+                if *used > *budget {
+                    self.list = Vec::new();
+                    self.mode = Mode::Verdict;
+                } else {
+                    self.list.push(change);
+                }
+            }
+            Mode::List => self.list.push(change),
+            Mode::Verdict => {}
+        }
     }
 
     /// True when this set already has a change for the resource: directory
     /// resources (providers, the payer) are then not rebuilt for every claim
     /// that names them, which is most of the mapping cost in big files.
     pub fn has(&self, resource_type: ResourceType, id: &str) -> bool {
-        self.shared.contains_key(&(resource_type, id.to_owned()))
+        self.position(resource_type, id).is_some()
     }
 
     pub fn cancel(&mut self, id: String, reason: String) {
-        let change = Change {
+        self.emit(Change {
             resource_type: ResourceType::ExplanationOfBenefit,
             id,
             action: Action::Cancel { reason },
-        };
-        match self.sink.as_mut() {
-            Some(sink) => sink(change),
-            None => self.list.push(change),
-        }
+        });
     }
 
-    pub fn into_vec(self) -> Vec<Change> {
+    /// The collected changes (list and buffer modes), folded shared
+    /// resources serialised again.
+    pub fn into_vec(mut self) -> Vec<Change> {
+        for (at, value) in self.folded.drain() {
+            if let Some(change) = self.list.get_mut(at) {
+                change.action = Action::Merge(Resource::from_value(&value));
+            }
+        }
         self.list
     }
 }

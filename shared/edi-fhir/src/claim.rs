@@ -3,7 +3,7 @@
 //! what differs is asked of [`ClaimKind`].
 
 use fhir::ResourceType;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use x12::{ElementPos, ErrorKind, Loop, Period, Segment, TransactionKind, TransactionSet};
 
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
@@ -11,26 +11,35 @@ use crate::changes::Changes;
 use crate::ids;
 use crate::json::{
     C4BB_CARE_TEAM_ROLE, C4BB_IDENTIFIER_TYPE, C4BB_PAYEE_TYPE, C4BB_PROCEDURE_TYPE,
-    C4BB_RELATED_CLAIM, C4BB_SUPPORTING_INFO, C4BB_SURFACE, CARE_TEAM_ROLE_HL7, CDT, CPT,
-    DATA_ABSENT_REASON, HCPCS, ICD9_CM, ICD10_CM, ICD10_PCS, MS_DRG, NUBC_ADMIT_TYPE,
-    NUBC_DISCHARGE, NUBC_POINT_OF_ORIGIN, NUBC_REVENUE, NUBC_TYPE_OF_BILL, NUCC_TAXONOMY,
-    PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, POA, TOOTH, concept, meta, money,
-    object, opt, period, reference, typed_identifier,
+    C4BB_RELATED_CLAIM, C4BB_SURFACE, CARE_TEAM_ROLE_HL7, CDT, CPT, DATA_ABSENT_REASON, HCPCS,
+    ICD9_CM, ICD10_CM, ICD10_PCS, MS_DRG, NUBC_ADMIT_TYPE, NUBC_DISCHARGE, NUBC_POINT_OF_ORIGIN,
+    NUBC_REVENUE, NUBC_TYPE_OF_BILL, NUCC_TAXONOMY, PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID,
+    PLAN_CLAIM_KEY, POA, TOOTH,
 };
 use crate::kind::{ClaimKind, DiagnosisRole};
+use crate::model::{
+    AdjudicationEntry, CareTeam, Concept, Diagnosis, Eob, Identifier, InfoValue, Insurance, Item,
+    Meta, Payee, Payment, Procedure, Quantity, Ref, Related, SupportingInfo, concept, concept_text,
+    money, period, plain_reference, reference, serviced, typed_identifier,
+};
 use crate::parties::{self, CoverageFacts, Party};
 use crate::read::{self, Errors, amount, bounds, dotted_icd, number, required};
 use crate::{MapResult, MappingConfig};
 
 /// `related` entry pointing at a prior claim by its ICN.
-pub fn related_prior(icn: &str) -> Value {
-    json!({
-        "relationship": concept(C4BB_RELATED_CLAIM, "prior", "Prior"),
-        "reference": uc_identifier(PLAN_CLAIM_ID, icn),
-    })
+pub fn related_prior(icn: &str) -> Related<'_> {
+    Related {
+        relationship: concept(C4BB_RELATED_CLAIM, "prior", "Prior"),
+        reference: uc_identifier(PLAN_CLAIM_ID, icn),
+    }
 }
 
-pub fn uc_identifier(system: &str, value: &str) -> Value {
+/// [`related_prior`] as a `Value`, for the merge rule.
+pub fn related_prior_value(icn: &str) -> Value {
+    serde_json::to_value(related_prior(icn)).unwrap_or(Value::Null)
+}
+
+pub fn uc_identifier<'a>(system: &'a str, value: &'a str) -> Identifier<'a> {
     typed_identifier(C4BB_IDENTIFIER_TYPE, "uc", "Unique Claim ID", system, value)
 }
 
@@ -74,8 +83,8 @@ struct Ctx<'c> {
 }
 
 /// One care-team member.
-struct TeamMember {
-    reference: Value,
+struct TeamMember<'c> {
+    reference: Ref<'c>,
     role: (&'static str, &'static str, &'static str),
     taxonomy: Option<String>,
 }
@@ -87,9 +96,9 @@ struct Claim<'c> {
     frequency: &'c str,
     patient_id: String,
     coverage_id: String,
-    provider: Value,
+    provider: Ref<'c>,
     provider_org_id: Option<String>,
-    team: Vec<TeamMember>,
+    team: Vec<TeamMember<'c>>,
     ours: Option<Loop<'c, 'c>>,
 }
 
@@ -161,7 +170,7 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
             reference(
                 ResourceType::Practitioner,
                 &id,
-                Some(&billing_party.display()),
+                Some(billing_party.display()),
             ),
             None,
         )
@@ -190,18 +199,18 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
     };
     let subscriber_patient =
         ids::patient(&config.payer_id, &parties::member_key(subscriber_id, None));
-    out.merge(
+    out.merge_typed(
         ResourceType::Patient,
         subscriber_patient.clone(),
-        parties::patient(&subscriber_patient, subscriber_id, &subscriber),
+        &parties::patient(&subscriber_patient, subscriber_id, &subscriber),
     );
     let key = parties::member_key(subscriber_id, dependent.as_ref());
     let patient_id = ids::patient(&config.payer_id, &key);
     if let Some(d) = &dependent {
-        out.merge(
+        out.merge_typed(
             ResourceType::Patient,
             patient_id.clone(),
-            parties::patient(&patient_id, subscriber_id, d),
+            &parties::patient(&patient_id, subscriber_id, d),
         );
     }
     let coverage_id = ids::coverage(&config.payer_id, &key, kind.coverage_line());
@@ -209,11 +218,11 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
     let group = sbr
         .and_then(|s| s.element(3))
         .map(|g| (g, sbr.and_then(|s| s.element(4))));
-    out.merge(
+    out.merge_typed(
         ResourceType::Coverage,
         coverage_id.clone(),
-        parties::coverage(
-            &CoverageFacts {
+        &parties::coverage(
+            CoverageFacts {
                 id: &coverage_id,
                 subscriber_id,
                 subscriber_patient: &subscriber_patient,
@@ -221,8 +230,9 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
                 relationship,
                 group,
                 plan: None,
-                period: Value::Null,
+                period: None,
                 status: None,
+                policy_holder: None,
             },
             config,
         ),
@@ -244,9 +254,17 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
         team: Vec::new(),
         ours,
     };
-    let eob = render(ctx, &mut c, claim, clm, out, errors);
+    build_team(&mut c, claim, out);
+    let adjudication_date = c
+        .ours
+        .and_then(|o| o.child("2330B"))
+        .and_then(|b| b.segment_with("DTP", "573"))
+        .and_then(|d| read::period(d, 2, errors))
+        .map(|p| p.start().to_string());
+    let lines = items(ctx, &mut c, claim, clm, out, errors);
+    let eob = render(ctx, &c, claim, clm, lines, adjudication_date, out, errors);
     let id = c.id.clone();
-    out.merge(ResourceType::ExplanationOfBenefit, id.clone(), eob);
+    out.merge_typed(ResourceType::ExplanationOfBenefit, id.clone(), &eob);
     if frequency == "8" {
         let prior = claim
             .segment_with("REF", "F8")
@@ -269,33 +287,29 @@ fn missing_loop(clm: &Segment<'_>, what: &str) -> x12::X12Error {
     )
 }
 
-/// Renders the EOB. Header fields in CARIN order.
-fn render<'s>(
-    ctx: &Ctx<'_>,
-    c: &mut Claim<'s>,
+/// Renders the EOB from the claim (its care team built) and its lines.
+/// Header fields in CARIN order.
+#[allow(clippy::too_many_arguments)]
+fn render<'r, 's: 'r>(
+    ctx: &'r Ctx<'_>,
+    c: &'r Claim<'s>,
     claim: &Loop<'s, 's>,
     clm: &Segment<'s>,
+    (items, line_totals, lines_paid): (Vec<Item<'s>>, Adjudicated, usize),
+    adjudication_date: Option<String>,
     out: &mut Changes<'_>,
     errors: &mut Errors,
-) -> Value {
+) -> Eob<'r> {
     let config = ctx.config;
-    build_team(c, claim, out);
     let ours_icn = c
         .ours
         .and_then(|o| o.child("2330B"))
         .and_then(|b| b.segment_with("REF", "F8"))
         .and_then(|r| r.element(2));
-    let adjudication_date = c
-        .ours
-        .and_then(|o| o.child("2330B"))
-        .and_then(|b| b.segment_with("DTP", "573"))
-        .and_then(|d| read::period(d, 2, errors))
-        .map(|p| p.start().to_string());
     let identifier = match ours_icn {
         Some(icn) => uc_identifier(PLAN_CLAIM_ID, icn),
         None => uc_identifier(PLAN_CLAIM_KEY, &c.id),
     };
-    let (items, line_totals, lines_paid) = items(ctx, c, claim, clm, out, errors);
     let line_count = items.len();
     let mut totals = header_amounts(c, claim, clm, errors);
     let lines_have_amounts = line_totals.paid.is_some() || !line_totals.adjustments.is_empty();
@@ -313,14 +327,15 @@ fn render<'s>(
     }
     let payment = c.ours.map(|_| {
         let paid = totals.paid.unwrap_or(0);
-        object([
-            ("type", payment_type(false, lines_paid, line_count, paid)),
-            ("date", opt(adjudication_date.as_deref())),
-            ("amount", money(paid)),
-        ])
+        Payment {
+            type_: payment_type(false, lines_paid, line_count, paid),
+            date: adjudication_date.clone().map(Into::into),
+            amount: money(paid),
+            identifier: None,
+        }
     });
     let (sub_type, claim_type) = (c.kind.sub_type(), c.kind.claim_type());
-    let related: Vec<Value> = match c.frequency {
+    let related: Vec<Related<'r>> = match c.frequency {
         "7" => claim
             .segment_with("REF", "F8")
             .and_then(|r| r.element(2))
@@ -329,58 +344,47 @@ fn render<'s>(
             .collect(),
         _ => Vec::new(),
     };
-    let created = adjudication_date.as_deref().or(ctx.created);
-    object([
-        ("resourceType", Value::from("ExplanationOfBenefit")),
-        ("id", Value::from(c.id.as_str())),
-        ("meta", meta(c.kind.profile())),
-        ("identifier", json!([identifier])),
-        ("status", Value::from("active")),
-        (
-            "type",
-            crate::json::concept_text(claim_type.0, claim_type.1, claim_type.2, claim_type.2),
+    let created = adjudication_date
+        .map(Into::into)
+        .or(ctx.created.map(Into::into));
+    let billable_period = billable_period(c.kind, claim, errors);
+    let supporting_info = supporting_info(c, claim, clm, out, errors);
+    let diagnosis = diagnoses(c.kind, claim);
+    let procedure = procedures(claim, errors);
+    Eob {
+        resource_type: "ExplanationOfBenefit",
+        id: &c.id,
+        meta: Meta(c.kind.profile()),
+        identifier: [identifier],
+        status: "active",
+        type_: concept_text(claim_type.0, claim_type.1, claim_type.2, claim_type.2),
+        sub_type: sub_type.map(|s| concept_text(s.0, s.1, s.2, s.2)),
+        use_: "claim",
+        patient: plain_reference(ResourceType::Patient, &c.patient_id),
+        billable_period,
+        created,
+        insurer: reference(
+            ResourceType::Organization,
+            &ids::payer_org(&config.payer_id),
+            Some(config.payer_name.as_str()),
         ),
-        (
-            "subType",
-            sub_type.map_or(Value::Null, |s| {
-                crate::json::concept_text(s.0, s.1, s.2, s.2)
-            }),
-        ),
-        ("use", Value::from("claim")),
-        (
-            "patient",
-            reference(ResourceType::Patient, &c.patient_id, None),
-        ),
-        ("billablePeriod", billable_period(c.kind, claim, errors)),
-        ("created", opt(created)),
-        (
-            "insurer",
-            reference(
-                ResourceType::Organization,
-                &ids::payer_org(&config.payer_id),
-                Some(&config.payer_name),
-            ),
-        ),
-        ("provider", c.provider.clone()),
-        ("related", Value::Array(related)),
-        ("payee", payee(c, clm)),
-        ("outcome", Value::from("complete")),
-        ("careTeam", care_team_json(&c.team)),
-        (
-            "supportingInfo",
-            supporting_info(c, claim, clm, out, errors),
-        ),
-        ("diagnosis", diagnoses(c.kind, claim)),
-        ("procedure", procedures(claim, errors)),
-        (
-            "insurance",
-            json!([{ "focal": true, "coverage": reference(ResourceType::Coverage, &c.coverage_id, None) }]),
-        ),
-        ("item", Value::Array(items)),
-        ("adjudication", header_adjudication(c.kind, config)),
-        ("total", Value::Array(totals.totals())),
-        ("payment", payment.unwrap_or(Value::Null)),
-    ])
+        provider: Some(c.provider.clone()),
+        related,
+        payee: Some(payee(c, clm)),
+        outcome: "complete",
+        care_team: care_team(&c.team),
+        supporting_info,
+        diagnosis,
+        procedure,
+        insurance: [Insurance {
+            focal: true,
+            coverage: plain_reference(ResourceType::Coverage, &c.coverage_id),
+        }],
+        item: items,
+        adjudication: header_adjudication(c.kind, config),
+        total: totals.totals(),
+        payment,
+    }
 }
 
 /// Claim-level amounts: CLM02 submitted; the plan's 2320 (AMT*D paid,
@@ -425,7 +429,11 @@ fn header_amounts(
     totals
 }
 
-fn billable_period(kind: ClaimKind, claim: &Loop<'_, '_>, errors: &mut Errors) -> Value {
+fn billable_period(
+    kind: ClaimKind,
+    claim: &Loop<'_, '_>,
+    errors: &mut Errors,
+) -> Option<crate::model::Period> {
     let statement = claim
         .segment_with("DTP", "434")
         .and_then(|d| read::period(d, 2, errors));
@@ -452,23 +460,23 @@ fn billable_period(kind: ClaimKind, claim: &Loop<'_, '_>, errors: &mut Errors) -
     } else {
         claim_service.or_else(from_lines).or(statement)
     };
-    chosen.map_or(Value::Null, |p| {
+    chosen.and_then(|p| {
         let (s, e) = bounds(p);
-        period(Some(&s), Some(&e))
+        period(Some(s), Some(e))
     })
 }
 
-fn payee(c: &Claim<'_>, clm: &Segment<'_>) -> Value {
+fn payee<'r>(c: &'r Claim<'_>, clm: &Segment<'_>) -> Payee<'r> {
     // CLM08 = Y: benefits assigned to the provider.
     match (&c.provider_org_id, clm.element(8)) {
-        (Some(org), Some("Y")) => json!({
-            "type": concept(PAYEE_TYPE, "provider", "Provider"),
-            "party": reference(ResourceType::Organization, org, None),
-        }),
-        _ => json!({
-            "type": concept(C4BB_PAYEE_TYPE, "beneficiary", "Beneficiary"),
-            "party": reference(ResourceType::Patient, &c.patient_id, None),
-        }),
+        (Some(org), Some("Y")) => Payee {
+            type_: concept(PAYEE_TYPE, "provider", "Provider"),
+            party: plain_reference(ResourceType::Organization, org),
+        },
+        _ => Payee {
+            type_: concept(C4BB_PAYEE_TYPE, "beneficiary", "Beneficiary"),
+            party: plain_reference(ResourceType::Patient, &c.patient_id),
+        },
     }
 }
 
@@ -487,7 +495,7 @@ fn role_of(kind: ClaimKind, nm101: &str) -> Option<(&'static str, &'static str, 
 }
 
 /// Adds a care-team member for an NM1 loop; returns its sequence.
-fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes<'_>) -> Option<usize> {
+fn team_member<'s>(c: &mut Claim<'s>, l: &Loop<'s, 's>, out: &mut Changes<'_>) -> Option<usize> {
     let nm1 = l.trigger()?;
     let role = role_of(c.kind, nm1.element(1)?)?;
     let party = Party::from_loop(l);
@@ -501,7 +509,7 @@ fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes<'_>) -> Op
             let (id, value) = parties::practitioner(&party, taxonomy.as_deref());
             out.merge(ResourceType::Practitioner, id, value);
         }
-        reference(ResourceType::Practitioner, &id, Some(&party.display()))
+        reference(ResourceType::Practitioner, &id, Some(party.display()))
     } else {
         let id = parties::provider_org_id(&party, None);
         if !out.has(ResourceType::Organization, &id) {
@@ -525,7 +533,7 @@ fn team_member(c: &mut Claim<'_>, l: &Loop<'_, '_>, out: &mut Changes<'_>) -> Op
     Some(c.team.len())
 }
 
-fn build_team(c: &mut Claim<'_>, claim: &Loop<'_, '_>, out: &mut Changes<'_>) {
+fn build_team<'s>(c: &mut Claim<'s>, claim: &Loop<'s, 's>, out: &mut Changes<'_>) {
     for l in claim.children() {
         if l.id().starts_with("231") {
             team_member(c, &l, out);
@@ -533,64 +541,51 @@ fn build_team(c: &mut Claim<'_>, claim: &Loop<'_, '_>, out: &mut Changes<'_>) {
     }
 }
 
-fn care_team_json(team: &[TeamMember]) -> Value {
-    Value::Array(
-        team.iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let qualification = match (&m.taxonomy, m.role.1) {
-                    (Some(t), "rendering" | "attending" | "operating") => {
-                        concept(NUCC_TAXONOMY, t, "")
-                    }
-                    _ => Value::Null,
-                };
-                object([
-                    ("sequence", Value::from(i + 1)),
-                    ("provider", m.reference.clone()),
-                    ("role", concept(m.role.0, m.role.1, m.role.2)),
-                    ("qualification", qualification),
-                ])
-            })
-            .collect(),
-    )
+fn care_team<'r>(team: &'r [TeamMember<'_>]) -> Vec<CareTeam<'r>> {
+    team.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let qualification = match (&m.taxonomy, m.role.1) {
+                (Some(t), "rendering" | "attending" | "operating") => {
+                    Some(concept(NUCC_TAXONOMY, t.as_str(), ""))
+                }
+                _ => None,
+            };
+            CareTeam {
+                sequence: i + 1,
+                provider: m.reference.clone(),
+                role: concept(m.role.0, m.role.1, m.role.2),
+                qualification,
+            }
+        })
+        .collect()
 }
 
-fn info(code: &str, display: &str, value: (&str, Value)) -> (String, String, &'static str, Value) {
-    let key: &'static str = match value.0 {
-        "code" => "code",
-        "timingDate" => "timingDate",
-        "timingPeriod" => "timingPeriod",
-        "valueString" => "valueString",
-        _ => "valueReference",
-    };
-    (code.to_owned(), display.to_owned(), key, value.1)
-}
-
-fn supporting_info(
-    c: &Claim<'_>,
-    claim: &Loop<'_, '_>,
-    clm: &Segment<'_>,
+fn supporting_info<'s>(
+    c: &Claim<'s>,
+    claim: &Loop<'s, 's>,
+    clm: &Segment<'s>,
     out: &mut Changes<'_>,
     errors: &mut Errors,
-) -> Value {
-    let mut list = Vec::new();
+) -> Vec<SupportingInfo<'s>> {
+    let mut list: Vec<(&'static str, &'static str, InfoValue<'s>)> = Vec::new();
     if let Some(d) = claim
         .segment_with("DTP", "050")
         .and_then(|d| read::period(d, 2, errors))
     {
-        list.push(info(
+        list.push((
             "clmrecvddate",
             "Claim Received Date",
-            ("timingDate", Value::from(d.start().to_string())),
+            InfoValue::TimingDate(d.start().to_string()),
         ));
     }
     if c.kind.is_institutional() {
         if let (Some(facility), Some(freq)) = (clm.component(5, 1), clm.component(5, 3)) {
             let tob = format!("0{facility}{freq}");
-            list.push(info(
+            list.push((
                 "typeofbill",
                 "Type of Bill",
-                ("code", concept(NUBC_TYPE_OF_BILL, &tob, "")),
+                InfoValue::Code(concept(NUBC_TYPE_OF_BILL, tob, "")),
             ));
         }
         if let Some(admit) = claim
@@ -607,10 +602,10 @@ fn supporting_info(
                         .map(|p| p.end().to_string())
                 })
                 .flatten();
-            list.push(info(
+            list.push((
                 "admissionperiod",
                 "Admission Period",
-                ("timingPeriod", period(Some(&start), end.as_deref())),
+                InfoValue::TimingPeriod(period(Some(start), end)),
             ));
         }
         if let Some(cl1) = claim.segment("CL1") {
@@ -621,7 +616,7 @@ fn supporting_info(
             ];
             for (n, code, display, system) in codes {
                 if let Some(v) = cl1.element(n) {
-                    list.push(info(code, display, ("code", concept(system, v, ""))));
+                    list.push((code, display, InfoValue::Code(concept(system, v, ""))));
                 }
             }
         }
@@ -629,22 +624,22 @@ fn supporting_info(
             if hi.component(1, 1) == Some("DR")
                 && let Some(drg) = hi.component(1, 2)
             {
-                list.push(info("drg", "DRG", ("code", concept(MS_DRG, drg, ""))));
+                list.push(("drg", "DRG", InfoValue::Code(concept(MS_DRG, drg, ""))));
             }
         }
     }
     if let Some(mrn) = claim.segment_with("REF", "EA").and_then(|r| r.element(2)) {
-        list.push(info(
+        list.push((
             "medicalrecordnumber",
             "Medical Record Number",
-            ("valueString", Value::from(mrn)),
+            InfoValue::String(mrn),
         ));
     }
     if let Some(pcn) = clm.element(1) {
-        list.push(info(
+        list.push((
             "patientaccountnumber",
             "Patient Account Number",
-            ("valueString", Value::from(pcn)),
+            InfoValue::String(pcn),
         ));
     }
     if let Some(facility) = claim
@@ -657,30 +652,13 @@ fn supporting_info(
             let (id, value) = parties::provider_org(&party, None);
             out.merge(ResourceType::Organization, id, value);
         }
-        list.push(info(
+        list.push((
             "servicefacility",
             "Service Facility",
-            (
-                "valueReference",
-                reference(ResourceType::Organization, &id, party.family),
-            ),
+            InfoValue::Reference(reference(ResourceType::Organization, &id, party.family)),
         ));
     }
-    Value::Array(
-        list.into_iter()
-            .enumerate()
-            .map(|(i, (code, display, key, value))| {
-                let mut m = Map::new();
-                m.insert("sequence".into(), Value::from(i + 1));
-                m.insert(
-                    "category".into(),
-                    concept(C4BB_SUPPORTING_INFO, &code, &display),
-                );
-                m.insert(key.into(), value);
-                Value::Object(m)
-            })
-            .collect(),
-    )
+    crate::model::supporting_info(list)
 }
 
 /// HI qualifier → diagnosis role and ICD version (10 = AB*, 9 = B*).
@@ -702,7 +680,7 @@ fn diagnosis_role(qualifier: &str) -> Option<(DiagnosisRole, bool)> {
 
 /// Diagnoses in HI order; `sequence` is the position among diagnosis codes,
 /// which is what SV107 pointers count.
-fn diagnoses(kind: ClaimKind, claim: &Loop<'_, '_>) -> Value {
+fn diagnoses<'s>(kind: ClaimKind, claim: &Loop<'s, 's>) -> Vec<Diagnosis<'s>> {
     let mut out = Vec::new();
     for hi in claim.segments_named("HI") {
         for n in 1..=12 {
@@ -721,22 +699,19 @@ fn diagnoses(kind: ClaimKind, claim: &Loop<'_, '_>) -> Value {
                 .component(9)
                 .filter(|_| kind.is_institutional())
                 .map(|p| concept(POA, p, ""));
-            out.push(object([
-                ("sequence", Value::from(out.len() + 1)),
-                (
-                    "diagnosisCodeableConcept",
-                    concept(system, &dotted_icd(code), ""),
-                ),
-                ("type", json!([concept(ts, tc, td)])),
-                ("onAdmission", poa.unwrap_or(Value::Null)),
-            ]));
+            out.push(Diagnosis {
+                sequence: out.len() + 1,
+                diagnosis_codeable_concept: concept(system, dotted_icd(code), ""),
+                type_: [concept(ts, tc, td)],
+                on_admission: poa,
+            });
         }
     }
-    Value::Array(out)
+    out
 }
 
 /// ICD-10-PCS (BBR/BBQ) or ICD-9 (BR/BQ) procedures with their dates.
-fn procedures(claim: &Loop<'_, '_>, errors: &mut Errors) -> Value {
+fn procedures<'s>(claim: &Loop<'s, 's>, errors: &mut Errors) -> Vec<Procedure<'s>> {
     let mut out = Vec::new();
     for hi in claim.segments_named("HI") {
         for n in 1..=12 {
@@ -772,15 +747,15 @@ fn procedures(claim: &Loop<'_, '_>, errors: &mut Errors) -> Value {
             } else {
                 ("other", "Other")
             };
-            out.push(object([
-                ("sequence", Value::from(out.len() + 1)),
-                ("type", json!([concept(C4BB_PROCEDURE_TYPE, tc, td)])),
-                ("date", opt(date.as_deref())),
-                ("procedureCodeableConcept", concept(system, code, "")),
-            ]));
+            out.push(Procedure {
+                sequence: out.len() + 1,
+                type_: [concept(C4BB_PROCEDURE_TYPE, tc, td)],
+                date,
+                procedure_codeable_concept: concept(system, code, ""),
+            });
         }
     }
-    Value::Array(out)
+    out
 }
 
 /// CPT when five digits or four digits + F/T/U; HCPCS otherwise.
@@ -797,32 +772,27 @@ pub(crate) fn procedure_system(qualifier: Option<&str>, code: &str) -> &'static 
 }
 
 /// `productOrService` and `modifier` from an SV101/SV202/SV301 composite.
-fn product(seg: &Segment<'_>, n: usize) -> (Value, Value) {
+fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
+    let absent = || concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable");
     let Some(composite) = seg.composite(n) else {
-        return (
-            concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable"),
-            Value::Null,
-        );
+        return (absent(), Vec::new());
     };
     let q = composite.component(1);
     let Some(code) = composite.component(2) else {
-        return (
-            concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable"),
-            Value::Null,
-        );
+        return (absent(), Vec::new());
     };
     let system = procedure_system(q, code);
-    let modifiers: Vec<Value> = (3..=6)
+    let modifiers: Vec<Concept<'s>> = (3..=6)
         .filter_map(|c| composite.component(c))
         .map(|m| concept(system, m, ""))
         .collect();
-    (concept(system, code, ""), Value::Array(modifiers))
+    (concept(system, code, ""), modifiers)
 }
 
 /// One line's facts by profile.
 struct Line<'s> {
     charge_at: usize,
-    product: (Value, Value),
+    product: (Concept<'s>, Vec<Concept<'s>>),
     revenue: Option<&'s str>,
     quantity: Option<f64>,
     location: Option<&'s str>,
@@ -884,7 +854,7 @@ fn items<'s>(
     clm: &Segment<'s>,
     out_changes: &mut Changes<'_>,
     errors: &mut Errors,
-) -> (Vec<Value>, Adjudicated, usize) {
+) -> (Vec<Item<'s>>, Adjudicated, usize) {
     let mut out = Vec::new();
     let mut totals = Adjudicated::default();
     let mut lines_paid = 0;
@@ -937,19 +907,11 @@ fn items<'s>(
             .filter_map(|l| team_member(c, &l, out_changes))
             .next()
             .or(default_team);
-        let serviced = line
-            .segment_with("DTP", "472")
-            .and_then(|d| read::period(d, 2, errors))
-            .or(claim_date);
-        let (serviced_date, serviced_period) = match serviced {
-            Some(Period::Date(d)) => (Value::from(d.to_string()), Value::Null),
-            Some(Period::Range(s, e)) if s == e => (Value::from(s.to_string()), Value::Null),
-            Some(Period::Range(s, e)) => (
-                Value::Null,
-                period(Some(&s.to_string()), Some(&e.to_string())),
-            ),
-            None => (Value::Null, Value::Null),
-        };
+        let (serviced_date, serviced_period) = serviced(
+            line.segment_with("DTP", "472")
+                .and_then(|d| read::period(d, 2, errors))
+                .or(claim_date),
+        );
         let location = l
             .location
             .or_else(|| {
@@ -957,53 +919,38 @@ fn items<'s>(
                     .then(|| clm.component(5, 1))
                     .flatten()
             })
-            .map_or(Value::Null, |pos| concept(PLACE_OF_SERVICE, pos, ""));
+            .map(|pos| concept(PLACE_OF_SERVICE, pos, ""));
         let (body_site, sub_site) = tooth(&line);
-        out.push(object([
-            ("sequence", Value::from(sequence)),
-            (
-                "careTeamSequence",
-                line_team.map_or(Value::Null, |s| json!([s])),
-            ),
-            (
-                "diagnosisSequence",
-                Value::Array(l.pointers.iter().map(|p| Value::from(*p)).collect()),
-            ),
-            (
-                "revenue",
-                l.revenue
-                    .map_or(Value::Null, |r| concept(NUBC_REVENUE, r, "")),
-            ),
-            ("productOrService", l.product.0),
-            ("modifier", l.product.1),
-            ("servicedDate", serviced_date),
-            ("servicedPeriod", serviced_period),
-            ("locationCodeableConcept", location),
-            (
-                "quantity",
-                l.quantity.map_or(Value::Null, |q| json!({ "value": q })),
-            ),
-            ("bodySite", body_site),
-            ("subSite", sub_site),
-            ("adjudication", Value::Array(entries)),
-        ]));
+        out.push(Item {
+            sequence,
+            care_team_sequence: line_team.map(|s| [s]),
+            diagnosis_sequence: l.pointers,
+            revenue: l.revenue.map(|r| concept(NUBC_REVENUE, r, "")),
+            product_or_service: l.product.0,
+            modifier: l.product.1,
+            serviced_date,
+            serviced_period,
+            location_codeable_concept: location,
+            quantity: l.quantity.map(|value| Quantity { value }),
+            body_site,
+            sub_site,
+            adjudication: entries,
+        });
     }
     (out, totals, lines_paid)
 }
 
 /// TOO*JP*tooth*surfaces → bodySite / subSite.
-fn tooth(line: &Loop<'_, '_>) -> (Value, Value) {
+fn tooth<'s>(line: &Loop<'s, 's>) -> (Option<Concept<'s>>, Vec<Concept<'s>>) {
     let Some(too) = line.segment_with("TOO", "JP") else {
-        return (Value::Null, Value::Null);
+        return (None, Vec::new());
     };
-    let body = too
-        .element(2)
-        .map_or(Value::Null, |t| concept(TOOTH, t, ""));
-    let surfaces: Vec<Value> = (1..=5)
+    let body = too.element(2).map(|t| concept(TOOTH, t, ""));
+    let surfaces: Vec<Concept<'s>> = (1..=5)
         .filter_map(|c| too.component(3, c))
         .map(|s| concept(C4BB_SURFACE, s, ""))
         .collect();
-    (body, Value::Array(surfaces))
+    (body, surfaces)
 }
 
 /// 2430 loops: the plan's SVD/CAS become the line's adjudication; another
@@ -1039,7 +986,7 @@ fn line_adjudication(
     paid
 }
 
-fn header_adjudication(kind: ClaimKind, config: &MappingConfig) -> Value {
+fn header_adjudication(kind: ClaimKind, config: &MappingConfig) -> Vec<AdjudicationEntry<'static>> {
     let mut entries = vec![network_status(
         "billingnetworkstatus",
         "Billing Network Status",
@@ -1052,5 +999,5 @@ fn header_adjudication(kind: ClaimKind, config: &MappingConfig) -> Value {
             config.default_network_status,
         ));
     }
-    Value::Array(entries)
+    entries
 }

@@ -10,12 +10,12 @@
 //! their coverage history.
 
 use fhir::ResourceType;
-use serde_json::{Value, json};
+use serde_json::json;
 use x12::{Loop, TransactionSet};
 
 use crate::changes::Changes;
 use crate::ids;
-use crate::json::{object, opt, period};
+use crate::model::{self, Patient, Telecom};
 use crate::parties::{self, CoverageFacts, Party};
 use crate::read::{self, Errors};
 use crate::{MapResult, MappingConfig};
@@ -104,7 +104,7 @@ fn map_member(
         ids::patient(&config.payer_id, &parties::member_key(subscriber_id, None));
     let mut patient = parties::patient(&patient_id, subscriber_id, &person);
     add_telecom_and_death(&mut patient, &name_loop, ins, errors);
-    out.merge(ResourceType::Patient, patient_id.clone(), patient);
+    out.merge_typed(ResourceType::Patient, patient_id.clone(), &patient);
     let member_start = member
         .segment_with("DTP", "356")
         .and_then(|d| read::period(d, 2, errors))
@@ -141,8 +141,8 @@ fn map_member(
         let line = coverage_line(hd.element(3));
         let coverage_id = ids::coverage(&config.payer_id, &key, line);
         let plan = hd.element(3).map(|code| (code, hd.element(4)));
-        let mut coverage = parties::coverage(
-            &CoverageFacts {
+        let coverage = parties::coverage(
+            CoverageFacts {
                 id: &coverage_id,
                 subscriber_id,
                 subscriber_patient: &subscriber_patient,
@@ -150,33 +150,25 @@ fn map_member(
                 relationship: ins.element(2),
                 group: group.map(|g| (g, None)),
                 plan,
-                period: period(start.as_deref(), end.as_deref()),
+                period: model::period(start, end),
                 status: Some(status),
+                policy_holder: sponsor,
             },
             config,
         );
-        if let (Some(s), Some(obj)) = (sponsor, coverage.as_object_mut()) {
-            obj.insert(
-                "policyHolder".into(),
-                crate::json::reference(ResourceType::Organization, s, None),
-            );
-        }
-        out.merge(ResourceType::Coverage, coverage_id, coverage);
+        out.merge_typed(ResourceType::Coverage, coverage_id.clone(), &coverage);
     }
 }
 
 /// PER*IP phone numbers and INS11/INS12 date of death.
-fn add_telecom_and_death(
-    patient: &mut Value,
-    name_loop: &Loop<'_, '_>,
+fn add_telecom_and_death<'a>(
+    patient: &mut Patient<'a>,
+    name_loop: &Loop<'_, 'a>,
     ins: &x12::Segment<'_>,
     errors: &mut Errors,
 ) {
-    let Some(obj) = patient.as_object_mut() else {
-        return;
-    };
     if let Some(per) = name_loop.segment_with("PER", "IP") {
-        let telecom: Vec<Value> = [(3, 4), (5, 6), (7, 8)]
+        patient.telecom = [(3, 4), (5, 6), (7, 8)]
             .into_iter()
             .filter_map(|(q, v)| {
                 let system = match per.element(q)? {
@@ -190,20 +182,17 @@ fn add_telecom_and_death(
                     "CP" => "mobile",
                     _ => "home",
                 };
-                Some(object([
-                    ("system", Value::from(system)),
-                    ("value", opt(per.element(v))),
-                    ("use", Value::from(use_)),
-                ]))
+                Some(Telecom {
+                    system,
+                    value: per.element(v),
+                    use_,
+                })
             })
             .collect();
-        if !telecom.is_empty() {
-            obj.insert("telecom".into(), Value::Array(telecom));
-        }
     }
     if ins.element(11) == Some("D8")
         && let Some(death) = read::date(ins, 12, errors)
     {
-        obj.insert("deceasedDateTime".into(), Value::from(death));
+        patient.deceased_date_time = Some(death);
     }
 }

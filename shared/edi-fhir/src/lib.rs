@@ -104,6 +104,7 @@ pub mod ids;
 pub mod json;
 pub mod kind;
 pub mod merge;
+mod model;
 
 mod adjudication;
 mod changes;
@@ -287,10 +288,68 @@ pub enum Action {
     /// Merge into the current version (create when absent). Used for
     /// everything: Patient, Coverage, Organization, Practitioner, and EOB
     /// contributions from 837 (claim content) and 835 (adjudication,
-    /// payment). The value is a complete, valid resource with `meta.profile`.
-    Merge(Value),
+    /// payment). The resource is complete and valid, with `meta.profile`.
+    Merge(Resource),
     /// 837 CLM05-3 = 8 (void) or 835 reversal: the claim is cancelled.
     Cancel { reason: String },
+}
+
+/// A complete FHIR resource as compact JSON text: the mappers serialise
+/// each resource once, straight from typed structs borrowing the X12 input,
+/// so handing it to a writer costs a copy. [`Resource::to_value`] parses it
+/// where a merge needs a tree ([`apply`]).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Resource(Box<str>);
+
+impl Resource {
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// The resource as a `Value` (parsed each time).
+    pub fn to_value(&self) -> Value {
+        // Always valid JSON: only `serialise` and `from_value` make one.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// A resource from a `Value` (e.g. an edited copy of [`Resource::to_value`]).
+    pub fn from_value(value: &Value) -> Self {
+        Resource(value.to_string().into_boxed_str())
+    }
+
+    /// Serialises through `scratch` (reused, so a big resource does not
+    /// regrow a fresh buffer) into a string of exactly its size.
+    pub(crate) fn serialise<T: Serialize + ?Sized>(value: &T, scratch: &mut Vec<u8>) -> Self {
+        scratch.clear();
+        // Our types cannot fail to serialise (no maps with non-string keys,
+        // no fallible `Serialize` impls) and serde_json writes UTF-8; `null`
+        // would make `apply` a no-op if that ever changed.
+        let text = match serde_json::to_writer(&mut *scratch, value) {
+            Ok(()) => std::str::from_utf8(scratch).unwrap_or("null"),
+            Err(_) => "null",
+        };
+        Resource(Box::from(text))
+    }
+}
+
+impl From<&Value> for Resource {
+    fn from(value: &Value) -> Self {
+        Resource::from_value(value)
+    }
+}
+
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Resource {
+    /// As the JSON it holds (not as a string).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
 }
 
 /// Converts a whole file held in memory (zero-copy reader).
@@ -520,15 +579,28 @@ pub enum Event<'e> {
     SetEnd,
 }
 
-/// Bounded memory even for one huge transaction set (real 837s put tens of
-/// thousands of claims in one ST): each accepted set is mapped twice, once
-/// to find its errors (per-set acceptance needs the verdict before anything
-/// is applied) and once to hand out its changes one by one. Memory is one
-/// set's bytes plus one claim's resources; the price is mapping twice.
-/// Directory resources (Organization, Practitioner) come once per set;
-/// Patient and Coverage come once per claim that names them (not folded).
-/// As with [`convert_each`], commit only when the returned summary does not
-/// reject everything.
+/// JSON that [`convert_streaming`] keeps for one set so as to map it only
+/// once: a set whose changes fit is mapped once and its changes handed out
+/// after its verdict; a bigger one (estimated from its X12 size, or found
+/// while mapping) is mapped twice, first for the verdict alone (no JSON),
+/// then handing out each change as it is made.
+pub const STREAMING_BUFFER_BYTES: usize = 32 << 20;
+
+/// JSON bytes per X12 byte above which a set is not even tried in the
+/// buffer (the generated 835 is the most expansive kind, at about 24).
+const EXPANSION_ESTIMATE: usize = 16;
+
+/// Bounded memory even for one huge transaction set (real 837s may put tens
+/// of thousands of claims in one ST): per-set acceptance needs the verdict
+/// before anything is handed out, so each accepted set's changes are kept
+/// up to [`STREAMING_BUFFER_BYTES`] of JSON and handed out after the
+/// verdict; a set whose changes do not fit is mapped twice, once for the
+/// verdict only (nothing serialised) and once to hand out its changes one
+/// by one. Memory is one set's bytes plus that budget. Directory resources
+/// (Organization, Practitioner) come once per set; Patient and Coverage
+/// come once per claim that names them (not folded). As with
+/// [`convert_each`], commit only when the returned summary does not reject
+/// everything.
 pub fn convert_streaming<R: Read>(
     input: R,
     config: &MappingConfig,
@@ -549,16 +621,26 @@ pub fn convert_streaming<R: Read>(
                 continue;
             }
         };
-        let mut discard = |_: Change| {};
-        let verdict = run_mapper(&set, config, &mut changes::Changes::streaming(&mut discard));
+        let mut first = if owned.len().saturating_mul(EXPANSION_ESTIMATE) > STREAMING_BUFFER_BYTES {
+            changes::Changes::verdict_only()
+        } else {
+            changes::Changes::buffered(STREAMING_BUFFER_BYTES)
+        };
+        let verdict = run_mapper(&set, config, &mut first);
         let accepted = verdict.is_ok();
         f(Event::Set(&set_result(
             &set,
             outcome_of(verdict, Vec::new()),
         )));
         if accepted {
-            let mut emit = |c: Change| f(Event::Change(c));
-            let _ = run_mapper(&set, config, &mut changes::Changes::streaming(&mut emit));
+            if first.overflowed() {
+                let mut emit = |c: Change| f(Event::Change(c));
+                let _ = run_mapper(&set, config, &mut changes::Changes::streaming(&mut emit));
+            } else {
+                for change in first.into_vec() {
+                    f(Event::Change(change));
+                }
+            }
         }
         f(Event::SetEnd);
     }

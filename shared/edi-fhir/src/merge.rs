@@ -70,7 +70,8 @@ pub fn apply(current: Option<&Value>, change: &Change) -> Option<Value> {
             next.insert("status".into(), Value::from("cancelled"));
             next
         }
-        (Action::Merge(value), cur) => {
+        (Action::Merge(resource), cur) => {
+            let value = resource.to_value();
             let incoming = value.as_object()?;
             if change.resource_type == ResourceType::ExplanationOfBenefit {
                 merge_eob(cur, incoming)
@@ -384,7 +385,7 @@ fn merge_related(out: &mut Object, inc: &Object, remit: bool, old_icn: Option<&s
         && let Some(old) = old_icn
         && icn(inc).is_some_and(|new| new != old)
     {
-        all.push(crate::claim::related_prior(old));
+        all.push(crate::claim::related_prior_value(old));
     }
     all.sort_by_key(related_key);
     all.dedup_by(|a, b| related_key(a) == related_key(b));

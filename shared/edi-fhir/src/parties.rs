@@ -9,9 +9,10 @@ use crate::MappingConfig;
 use crate::ids::{self, MemberKey};
 use crate::json::{
     ACT_CODE, C4BB_IDENTIFIER_TYPE, COVERAGE_CLASS, COVERAGE_KIND_EXT, NPI, NUCC_TAXONOMY,
-    ORGANIZATION_TYPE, PLAN_MEMBER_ID, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203,
-    address, concept, concept_text, human_name, meta, object, opt, reference, typed_identifier,
+    ORGANIZATION_TYPE, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203, address, concept,
+    human_name, meta, object, opt, typed_identifier,
 };
+use crate::model::{self, Concept, Coverage, CoverageClass, Extension, Meta, Patient};
 
 /// A person or organisation named by an NM1 and the N3/N4/DMG after it.
 #[derive(Debug, Clone, Default)]
@@ -94,25 +95,36 @@ impl<'a> Party<'a> {
         }
     }
 
+    /// The address as a `Value` (directory resources).
     fn address(&self) -> Value {
         if self.lines.is_empty() && self.city.is_none() {
             return Value::Null;
         }
         Value::Array(vec![address(&self.lines, self.city, self.state, self.zip)])
     }
-}
 
-fn fhir_gender(code: Option<&str>) -> Value {
-    match code {
-        Some("F") => Value::from("female"),
-        Some("M") => Value::from("male"),
-        Some("U") => Value::from("unknown"),
-        _ => Value::Null,
+    /// The address, typed (Patient).
+    fn addresses(&self) -> Vec<model::Address<'a>> {
+        if self.lines.is_empty() && self.city.is_none() {
+            return Vec::new();
+        }
+        vec![model::Address {
+            line: self.lines.clone(),
+            city: self.city,
+            state: self.state,
+            postal_code: self.zip,
+            country: "US",
+        }]
     }
 }
 
-pub fn member_identifier(member_id: &str) -> Value {
-    typed_identifier(V2_0203, "MB", "Member Number", PLAN_MEMBER_ID, member_id)
+fn fhir_gender(code: Option<&str>) -> Option<&'static str> {
+    match code {
+        Some("F") => Some("female"),
+        Some("M") => Some("male"),
+        Some("U") => Some("unknown"),
+        _ => None,
+    }
 }
 
 fn npi_identifier(npi: &str) -> Value {
@@ -125,23 +137,25 @@ fn tax_identifier(tin: &str) -> Value {
 
 /// A C4BB-Patient. `member_id` is the id on the member's card (the
 /// subscriber's for dependents without their own).
-pub fn patient(id: &str, member_id: &str, p: &Party<'_>) -> Value {
-    object([
-        ("resourceType", Value::from("Patient")),
-        ("id", Value::from(id)),
-        ("meta", meta("C4BB-Patient")),
-        ("identifier", json!([member_identifier(member_id)])),
-        ("active", Value::from(true)),
-        ("name", json!([human_name(p.family, p.given, p.middle)])),
-        ("gender", fhir_gender(p.gender)),
-        ("birthDate", opt(p.birth_date.as_deref())),
-        ("address", p.address()),
-    ])
+pub fn patient<'a>(id: &'a str, member_id: &'a str, p: &'a Party<'a>) -> Patient<'a> {
+    Patient {
+        resource_type: "Patient",
+        id,
+        meta: Meta("C4BB-Patient"),
+        identifier: [model::member_identifier(member_id)],
+        active: true,
+        telecom: Vec::new(),
+        name: [model::human_name(p.family, p.given, p.middle)],
+        gender: fhir_gender(p.gender),
+        birth_date: p.birth_date.as_deref(),
+        deceased_date_time: None,
+        address: p.addresses(),
+    }
 }
 
 /// X12 individual relationship code (SBR02, PAT01, INS02) → FHIR
 /// subscriber-relationship.
-pub fn relationship(code: Option<&str>) -> Value {
+pub fn relationship(code: Option<&str>) -> Concept<'static> {
     let (code, display) = match code {
         Some("18") => ("self", "Self"),
         Some("01") => ("spouse", "Spouse"),
@@ -149,7 +163,7 @@ pub fn relationship(code: Option<&str>) -> Value {
         Some("53") => ("common", "Common Law Spouse"),
         _ => ("other", "Other"),
     };
-    concept(SUBSCRIBER_RELATIONSHIP, code, display)
+    model::concept(SUBSCRIBER_RELATIONSHIP, code, display)
 }
 
 /// What a Coverage is built from.
@@ -161,66 +175,59 @@ pub struct CoverageFacts<'a> {
     pub relationship: Option<&'a str>,
     pub group: Option<(&'a str, Option<&'a str>)>,
     pub plan: Option<(&'a str, Option<&'a str>)>,
-    pub period: Value,
+    pub period: Option<model::Period>,
     /// `None` from claims: only enrolment decides status.
     pub status: Option<&'a str>,
+    /// The employer (834 N1*P5), when known.
+    pub policy_holder: Option<&'a str>,
 }
 
 /// A C4BB-Coverage with the plan as payor.
-pub fn coverage(f: &CoverageFacts<'_>, config: &MappingConfig) -> Value {
-    let class = |code: &str, display: &str, (value, name): (&str, Option<&str>)| {
-        object([
-            ("type", concept(COVERAGE_CLASS, code, display)),
-            ("value", Value::from(value)),
-            ("name", opt(name)),
-        ])
+pub fn coverage<'a>(f: CoverageFacts<'a>, config: &'a MappingConfig) -> Coverage<'a> {
+    let class = |code: &'static str,
+                 display: &'static str,
+                 (value, name): (&'a str, Option<&'a str>)| CoverageClass {
+        type_: model::concept(COVERAGE_CLASS, code, display),
+        value,
+        name,
     };
-    let classes: Vec<Value> = f
+    let classes: Vec<CoverageClass<'a>> = f
         .group
         .map(|g| class("group", "Group", g))
         .into_iter()
         .chain(f.plan.map(|p| class("plan", "Plan", p)))
         .collect();
-    object([
-        ("resourceType", Value::from("Coverage")),
-        ("id", Value::from(f.id)),
-        ("meta", meta("C4BB-Coverage")),
-        (
-            "extension",
-            json!([{ "url": COVERAGE_KIND_EXT, "valueCode": "insurance" }]),
+    Coverage {
+        resource_type: "Coverage",
+        id: f.id,
+        meta: Meta("C4BB-Coverage"),
+        extension: [Extension {
+            url: COVERAGE_KIND_EXT,
+            value_code: "insurance",
+        }],
+        identifier: [model::member_identifier(f.subscriber_id)],
+        status: f.status,
+        type_: model::concept_text(
+            ACT_CODE,
+            "HIP",
+            "health insurance plan policy",
+            "Health insurance plan",
         ),
-        ("identifier", json!([member_identifier(f.subscriber_id)])),
-        ("status", opt(f.status)),
-        (
-            "type",
-            concept_text(
-                ACT_CODE,
-                "HIP",
-                "health insurance plan policy",
-                "Health insurance plan",
-            ),
-        ),
-        (
-            "subscriber",
-            reference(ResourceType::Patient, f.subscriber_patient, None),
-        ),
-        ("subscriberId", Value::from(f.subscriber_id)),
-        (
-            "beneficiary",
-            reference(ResourceType::Patient, f.beneficiary, None),
-        ),
-        ("relationship", relationship(f.relationship)),
-        ("period", f.period.clone()),
-        (
-            "payor",
-            json!([reference(
-                ResourceType::Organization,
-                &ids::payer_org(&config.payer_id),
-                Some(&config.payer_name)
-            )]),
-        ),
-        ("class", Value::Array(classes)),
-    ])
+        policy_holder: f
+            .policy_holder
+            .map(|s| model::plain_reference(ResourceType::Organization, s)),
+        subscriber: model::plain_reference(ResourceType::Patient, f.subscriber_patient),
+        subscriber_id: f.subscriber_id,
+        beneficiary: model::plain_reference(ResourceType::Patient, f.beneficiary),
+        relationship: relationship(f.relationship),
+        period: f.period,
+        payor: [model::reference(
+            ResourceType::Organization,
+            &ids::payer_org(&config.payer_id),
+            Some(config.payer_name.as_str()),
+        )],
+        class: classes,
+    }
 }
 
 /// The plan's own Organization.

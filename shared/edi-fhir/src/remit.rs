@@ -4,7 +4,6 @@
 //! rules and [`crate::merge`] for how the contribution folds in.
 
 use fhir::ResourceType;
-use serde_json::{Value, json};
 use x12::{Loop, Period, Segment, TransactionSet};
 
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
@@ -12,11 +11,15 @@ use crate::changes::Changes;
 use crate::claim::{group_date, related_prior, uc_identifier};
 use crate::ids;
 use crate::json::{
-    C4BB_CARE_TEAM_ROLE, C4BB_SUPPORTING_INFO, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE,
-    NUBC_TYPE_OF_BILL, PAYEE_TYPE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE, concept,
-    concept_text, meta, money, object, opt, period, reference,
+    C4BB_CARE_TEAM_ROLE, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE, NUBC_TYPE_OF_BILL, PAYEE_TYPE,
+    PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE,
 };
 use crate::kind::ClaimKind;
+use crate::model::{
+    CareTeam, Concept, Eob, InfoValue, Insurance, Item, Meta, Payee, Payment, PlainIdentifier,
+    Quantity, Ref, SupportingInfo, concept, concept_text, money, period, plain_reference,
+    reference, serviced,
+};
 use crate::parties::{self, Party};
 use crate::read::{self, Errors, amount, bounds, number, required};
 use crate::{MapResult, MappingConfig};
@@ -26,7 +29,7 @@ struct Header {
     payment_date: Option<String>,
     trace: String,
     provider_key: String,
-    payee: Option<Value>,
+    payee: Option<Ref<'static>>,
     payee_org: Option<String>,
 }
 
@@ -69,7 +72,7 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
                     out,
                     &mut errors,
                 );
-                out.merge(ResourceType::ExplanationOfBenefit, id, eob);
+                out.merge_typed(ResourceType::ExplanationOfBenefit, id.clone(), &eob);
             }
         }
     }
@@ -124,8 +127,9 @@ fn header(set: &TransactionSet<'_>, out: &mut Changes<'_>, errors: &mut Errors) 
             };
             let (id, value) = parties::provider_org(&party, tin);
             out.merge(ResourceType::Organization, id.clone(), value);
+            let display = n1.element(2).map(str::to_owned);
             (
-                Some(reference(ResourceType::Organization, &id, n1.element(2))),
+                Some(reference(ResourceType::Organization, &id, display)),
                 Some(id),
             )
         }
@@ -163,16 +167,16 @@ fn guess_kind(clp: &Segment<'_>, clp_loop: &Loop<'_, '_>) -> ClaimKind {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn claim_eob(
-    config: &MappingConfig,
-    header: &Header,
-    id: &str,
-    clp_loop: &Loop<'_, '_>,
-    clp: &Segment<'_>,
-    prior: Option<&str>,
+fn claim_eob<'r, 's: 'r>(
+    config: &'r MappingConfig,
+    header: &'r Header,
+    id: &'r str,
+    clp_loop: &Loop<'s, 's>,
+    clp: &Segment<'s>,
+    prior: Option<&'r str>,
     out: &mut Changes<'_>,
     errors: &mut Errors,
-) -> Value {
+) -> Eob<'r> {
     let kind = guess_kind(clp, clp_loop);
     let patient_id = patient(config, clp_loop);
     let (items, line_totals, lines_paid) = lines(config, kind, clp_loop, errors);
@@ -195,18 +199,15 @@ fn claim_eob(
         .extend(line_totals.adjustments.iter().cloned());
     let paid = totals.paid.unwrap_or(0);
     let denied = clp.element(2) == Some("4");
-    let payment = object([
-        (
-            "type",
-            payment_type(denied, lines_paid, items.len().max(1), paid),
-        ),
-        ("date", opt(header.payment_date.as_deref())),
-        ("amount", money(paid)),
-        (
-            "identifier",
-            json!({ "system": PLAN_PAYMENT_TRACE, "value": header.trace }),
-        ),
-    ]);
+    let payment = Payment {
+        type_: payment_type(denied, lines_paid, items.len().max(1), paid),
+        date: header.payment_date.as_deref().map(Into::into),
+        amount: money(paid),
+        identifier: Some(PlainIdentifier {
+            system: PLAN_PAYMENT_TRACE,
+            value: &header.trace,
+        }),
+    };
     let identifier = match clp.element(7) {
         Some(icn) => uc_identifier(PLAN_CLAIM_ID, icn),
         None => uc_identifier(PLAN_CLAIM_KEY, id),
@@ -232,66 +233,51 @@ fn claim_eob(
         ));
     }
     let (ts, tc, td) = kind.claim_type();
-    let sub_type = kind
-        .sub_type()
-        .map_or(Value::Null, |(s, c, d)| concept_text(s, c, d, d));
     let coverage = ids::coverage(
         &config.payer_id,
         &member_key_of(clp_loop),
         kind.coverage_line(),
     );
-    object([
-        ("resourceType", Value::from("ExplanationOfBenefit")),
-        ("id", Value::from(id)),
-        ("meta", meta(kind.profile())),
-        ("identifier", json!([identifier])),
-        ("status", Value::from("active")),
-        ("type", concept_text(ts, tc, td, td)),
-        ("subType", sub_type),
-        ("use", Value::from("claim")),
-        (
-            "patient",
-            reference(ResourceType::Patient, &patient_id, None),
+    let billable_period = billable_period(clp_loop, errors);
+    let care_team = care_team(clp_loop, out);
+    let supporting_info = supporting_info(kind, clp, clp_loop, errors);
+    Eob {
+        resource_type: "ExplanationOfBenefit",
+        id,
+        meta: Meta(kind.profile()),
+        identifier: [identifier],
+        status: "active",
+        type_: concept_text(ts, tc, td, td),
+        sub_type: kind.sub_type().map(|(s, c, d)| concept_text(s, c, d, d)),
+        use_: "claim",
+        patient: plain_reference(ResourceType::Patient, &patient_id),
+        billable_period,
+        created: header.payment_date.as_deref().map(Into::into),
+        insurer: reference(
+            ResourceType::Organization,
+            &ids::payer_org(&config.payer_id),
+            Some(config.payer_name.as_str()),
         ),
-        ("billablePeriod", billable_period(clp_loop, errors)),
-        ("created", opt(header.payment_date.as_deref())),
-        (
-            "insurer",
-            reference(
-                ResourceType::Organization,
-                &ids::payer_org(&config.payer_id),
-                Some(&config.payer_name),
-            ),
-        ),
-        ("provider", header.payee.clone().unwrap_or(Value::Null)),
-        (
-            "related",
-            Value::Array(prior.map(related_prior).into_iter().collect()),
-        ),
-        (
-            "payee",
-            header.payee_org.as_ref().map_or(Value::Null, |org| {
-                json!({
-                    "type": concept(PAYEE_TYPE, "provider", "Provider"),
-                    "party": reference(ResourceType::Organization, org, None),
-                })
-            }),
-        ),
-        ("outcome", Value::from("complete")),
-        ("careTeam", care_team(clp_loop, out)),
-        (
-            "supportingInfo",
-            supporting_info(kind, clp, clp_loop, errors),
-        ),
-        (
-            "insurance",
-            json!([{ "focal": true, "coverage": reference(ResourceType::Coverage, &coverage, None) }]),
-        ),
-        ("item", Value::Array(items)),
-        ("adjudication", Value::Array(header_adj)),
-        ("total", Value::Array(totals.totals())),
-        ("payment", payment),
-    ])
+        provider: header.payee.clone(),
+        related: prior.map(related_prior).into_iter().collect(),
+        payee: header.payee_org.as_ref().map(|org| Payee {
+            type_: concept(PAYEE_TYPE, "provider", "Provider"),
+            party: plain_reference(ResourceType::Organization, org),
+        }),
+        outcome: "complete",
+        care_team,
+        supporting_info,
+        diagnosis: Vec::new(),
+        procedure: Vec::new(),
+        insurance: [Insurance {
+            focal: true,
+            coverage: plain_reference(ResourceType::Coverage, &coverage),
+        }],
+        item: items,
+        adjudication: header_adj,
+        total: totals.totals(),
+        payment: Some(payment),
+    }
 }
 
 /// NM1*QC is the patient; NM1*IL, when sent, the (different) insured.
@@ -315,34 +301,35 @@ fn patient(config: &MappingConfig, clp_loop: &Loop<'_, '_>) -> String {
     ids::patient(&config.payer_id, &member_key_of(clp_loop))
 }
 
-fn care_team(clp_loop: &Loop<'_, '_>, out: &mut Changes<'_>) -> Value {
+fn care_team<'s>(clp_loop: &Loop<'s, 's>, out: &mut Changes<'_>) -> Vec<CareTeam<'s>> {
     let Some(nm1) = clp_loop.segment_with("NM1", "82") else {
-        return Value::Null;
+        return Vec::new();
     };
     let party = Party::from_nm1(nm1);
-    let reference = if party.is_person() {
+    let provider = if party.is_person() {
         let (id, value) = parties::practitioner(&party, None);
         out.merge(ResourceType::Practitioner, id.clone(), value);
-        reference(ResourceType::Practitioner, &id, Some(&party.display()))
+        reference(ResourceType::Practitioner, &id, Some(party.display()))
     } else {
         let (id, value) = parties::provider_org(&party, None);
         out.merge(ResourceType::Organization, id.clone(), value);
         reference(ResourceType::Organization, &id, party.family)
     };
-    json!([{
-        "sequence": 1,
-        "provider": reference,
-        "role": concept(C4BB_CARE_TEAM_ROLE, "rendering", "Rendering provider"),
-    }])
+    vec![CareTeam {
+        sequence: 1,
+        provider,
+        role: concept(C4BB_CARE_TEAM_ROLE, "rendering", "Rendering provider"),
+        qualification: None,
+    }]
 }
 
-fn supporting_info(
+fn supporting_info<'s>(
     kind: ClaimKind,
-    clp: &Segment<'_>,
-    clp_loop: &Loop<'_, '_>,
+    clp: &Segment<'s>,
+    clp_loop: &Loop<'s, 's>,
     errors: &mut Errors,
-) -> Value {
-    let mut list: Vec<(&str, &str, &str, Value)> = Vec::new();
+) -> Vec<SupportingInfo<'s>> {
+    let mut list: Vec<(&'static str, &'static str, InfoValue<'s>)> = Vec::new();
     if let Some(d) = clp_loop
         .segment_with("DTM", "050")
         .and_then(|d| read::date(d, 2, errors))
@@ -350,8 +337,7 @@ fn supporting_info(
         list.push((
             "clmrecvddate",
             "Claim Received Date",
-            "timingDate",
-            Value::from(d),
+            InfoValue::TimingDate(d),
         ));
     }
     if kind.is_institutional()
@@ -361,41 +347,25 @@ fn supporting_info(
         list.push((
             "typeofbill",
             "Type of Bill",
-            "code",
-            concept(NUBC_TYPE_OF_BILL, &tob, ""),
+            InfoValue::Code(concept(NUBC_TYPE_OF_BILL, tob, "")),
         ));
     }
     if kind == ClaimKind::Inpatient
         && let Some(drg) = clp.element(11)
     {
-        list.push(("drg", "DRG", "code", concept(MS_DRG, drg, "")));
+        list.push(("drg", "DRG", InfoValue::Code(concept(MS_DRG, drg, ""))));
     }
     if let Some(pcn) = clp.element(1) {
         list.push((
             "patientaccountnumber",
             "Patient Account Number",
-            "valueString",
-            Value::from(pcn),
+            InfoValue::String(pcn),
         ));
     }
-    Value::Array(
-        list.into_iter()
-            .enumerate()
-            .map(|(i, (code, display, key, value))| {
-                let mut m = serde_json::Map::new();
-                m.insert("sequence".into(), Value::from(i + 1));
-                m.insert(
-                    "category".into(),
-                    concept(C4BB_SUPPORTING_INFO, code, display),
-                );
-                m.insert(key.into(), value);
-                Value::Object(m)
-            })
-            .collect(),
-    )
+    crate::model::supporting_info(list)
 }
 
-fn billable_period(clp_loop: &Loop<'_, '_>, errors: &mut Errors) -> Value {
+fn billable_period(clp_loop: &Loop<'_, '_>, errors: &mut Errors) -> Option<crate::model::Period> {
     let start = clp_loop
         .segment_with("DTM", "232")
         .and_then(|d| read::date(d, 2, errors));
@@ -404,7 +374,7 @@ fn billable_period(clp_loop: &Loop<'_, '_>, errors: &mut Errors) -> Value {
         .and_then(|d| read::date(d, 2, errors));
     if start.is_some() || end.is_some() {
         let end = end.or_else(|| start.clone());
-        return period(start.as_deref(), end.as_deref());
+        return period(start, end);
     }
     let mut range: Option<(x12::Date, x12::Date)> = None;
     for line in clp_loop.children_named("2110") {
@@ -415,9 +385,9 @@ fn billable_period(clp_loop: &Loop<'_, '_>, errors: &mut Errors) -> Value {
             });
         }
     }
-    range.map_or(Value::Null, |(s, e)| {
+    range.and_then(|(s, e)| {
         let (s, e) = bounds(Period::Range(s, e));
-        period(Some(&s), Some(&e))
+        period(Some(s), Some(e))
     })
 }
 
@@ -438,12 +408,12 @@ fn service_period(line: &Loop<'_, '_>) -> Option<Period> {
 }
 
 /// SVC lines: items keyed by REF*6R when it is a line number, else position.
-fn lines(
+fn lines<'s>(
     config: &MappingConfig,
     kind: ClaimKind,
-    clp_loop: &Loop<'_, '_>,
+    clp_loop: &Loop<'s, 's>,
     errors: &mut Errors,
-) -> (Vec<Value>, Adjudicated, usize) {
+) -> (Vec<Item<'s>>, Adjudicated, usize) {
     let mut out = Vec::new();
     let mut totals = Adjudicated::default();
     let mut paid_lines = 0;
@@ -479,50 +449,44 @@ fn lines(
                 config.default_network_status,
             ));
         }
-        let (product, modifiers, revenue) = svc_product(svc);
-        let (date, range) = match service_period(&line) {
-            Some(Period::Date(d)) => (Value::from(d.to_string()), Value::Null),
-            Some(Period::Range(s, e)) if s == e => (Value::from(s.to_string()), Value::Null),
-            Some(Period::Range(s, e)) => (
-                Value::Null,
-                period(Some(&s.to_string()), Some(&e.to_string())),
-            ),
-            None => (Value::Null, Value::Null),
-        };
+        let (product, modifier, revenue) = svc_product(svc);
+        let (serviced_date, serviced_period) = serviced(service_period(&line));
         let units = number(svc, 7, errors).or(adj.allowed_units);
-        out.push(object([
-            ("sequence", Value::from(sequence)),
-            ("revenue", revenue),
-            ("productOrService", product),
-            ("modifier", modifiers),
-            ("servicedDate", date),
-            ("servicedPeriod", range),
-            (
-                "quantity",
-                units.map_or(Value::Null, |q| json!({ "value": q })),
-            ),
-            ("adjudication", Value::Array(entries)),
-        ]));
+        out.push(Item {
+            sequence,
+            care_team_sequence: None,
+            diagnosis_sequence: Vec::new(),
+            revenue,
+            product_or_service: product,
+            modifier,
+            serviced_date,
+            serviced_period,
+            location_codeable_concept: None,
+            quantity: units.map(|value| Quantity { value }),
+            body_site: None,
+            sub_site: Vec::new(),
+            adjudication: entries,
+        });
     }
     (out, totals, paid_lines)
 }
 
 /// SVC01 (and SVC04): product, modifiers and revenue code.
-fn svc_product(svc: &Segment<'_>) -> (Value, Value, Value) {
+fn svc_product<'s>(svc: &Segment<'s>) -> (Concept<'s>, Vec<Concept<'s>>, Option<Concept<'s>>) {
     let q = svc.component(1, 1);
     let code = svc.component(1, 2);
     let absent = || concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable");
     let revenue = svc
         .element(4)
         .or(code.filter(|_| q == Some("NU")))
-        .map_or(Value::Null, |r| concept(NUBC_REVENUE, r, ""));
+        .map(|r| concept(NUBC_REVENUE, r, ""));
     let Some(code) = code.filter(|_| q != Some("NU")) else {
-        return (absent(), Value::Null, revenue);
+        return (absent(), Vec::new(), revenue);
     };
     let system = crate::claim::procedure_system(q, code);
-    let modifiers: Vec<Value> = (3..=6)
+    let modifiers: Vec<Concept<'s>> = (3..=6)
         .filter_map(|c| svc.component(1, c))
         .map(|m| concept(system, m, ""))
         .collect();
-    (concept(system, code, ""), Value::Array(modifiers), revenue)
+    (concept(system, code, ""), modifiers, revenue)
 }

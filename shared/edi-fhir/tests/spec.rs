@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use edi_fhir::{
-    Action, Change, MappingConfig, NetworkStatus, SetOutcome, apply, convert, convert_each, fold,
+    Action, Change, MappingConfig, NetworkStatus, Resource, SetOutcome, apply, convert,
+    convert_each, fold,
 };
 use fhir::ResourceType;
 use serde_json::Value;
@@ -342,9 +343,11 @@ fn a_reversal_negates() {
         .unwrap_or_else(|| panic!("no correction"));
     // The original payment, as an earlier 835 would have carried it.
     let mut original = correction.clone();
-    if let Action::Merge(v) = &mut original.action {
+    if let Action::Merge(resource) = &mut original.action {
+        let mut v = resource.to_value();
         v["identifier"][0]["value"] = Value::from("119932404007700");
         v.as_object_mut().map(|o| o.remove("related"));
+        *resource = Resource::from_value(&v);
     }
     let paid = apply(None, &original);
     let cancelled = apply(paid.as_ref(), &cancel);
