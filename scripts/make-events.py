@@ -12,14 +12,17 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
-# The demo member and resources from demo-data with its default seed.
-PATIENT = "patient-m001"
+# Resources the local server's demo holds (demo-data, default seed, loaded by `serve`
+# as X12 through the ingest pipeline, so the ids are the X12 path's). A test
+# (infra/local/tests/carin_search.rs) reads these events back against the served demo.
+PATIENT = "patient-999996666-DH000154930"
+OTHER_PATIENT = "patient-999996666-DH000242039"  # a dependent, with a RelatedPerson
 IDS = {
     "Patient": PATIENT,
-    "Coverage": "coverage-m001",
-    "ExplanationOfBenefit": "eob-m001-001",
-    "Organization": "org-payer",
-    "Practitioner": "practitioner-3",
+    "Coverage": "coverage-999996666-DH000154930-medical",
+    "ExplanationOfBenefit": "eob-e6d72b46e2036f6ecf8972a80e03fdde",
+    "Organization": "org-payer-999996666",
+    "Practitioner": "practitioner-npi-1987000035",
     "RelatedPerson": "relatedperson-m002",
 }
 SEARCHES = {
@@ -28,7 +31,7 @@ SEARCHES = {
     "ExplanationOfBenefit": "patient=" + PATIENT + "&type=professional&_include=ExplanationOfBenefit:coverage",
     "Organization": "name=health",
     "Practitioner": "name=smi",
-    "RelatedPerson": "patient=patient-m002",
+    "RelatedPerson": "patient=" + OTHER_PATIENT,
 }
 KEBAB = {
     "Patient": "patient",

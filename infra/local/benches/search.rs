@@ -27,9 +27,12 @@ fn search(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(RedbStore::open(dir.path().join("fhir.redb")).expect("store"));
     let config = demo_data::DemoConfig::default();
-    let members = runtime
-        .block_on(patient_access::load_demo_data(store.as_ref(), &config))
-        .expect("demo data");
+    let members: Vec<String> = runtime
+        .block_on(patient_access::load_demo(Arc::clone(&store), &config, None))
+        .expect("demo data")
+        .into_iter()
+        .map(|m| m.patient_id)
+        .collect();
     let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into())
         .expect("issuer");
     let verifier = TokenVerifier::new(VerifierConfig::new(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use smart_auth::{AccessClaims, LocalIssuer};
 use store_redb::RedbStore;
 
-use crate::{DataDir, LocalServer, RunnerError, load_demo_data, router};
+use crate::{DataDir, LocalServer, RunnerError, load_demo, router};
 
 /// The knobs of `serve` beyond where it listens.
 #[derive(Debug, Clone)]
@@ -38,11 +38,22 @@ pub async fn serve(
     );
     let mut members = data.members()?;
     if members.is_empty() {
+        let files = data.demo_dir();
         eprintln!(
-            "first start: loading demo data into {}",
-            data.root().display()
+            "first start: loading the demo into {} as X12 through the ingest pipeline \
+             (the files, their reports and 999s: {})",
+            data.root().display(),
+            files.display()
         );
-        members = load_demo_data(store.as_ref(), &demo_data::DemoConfig::default()).await?;
+        members = load_demo(
+            Arc::clone(&store),
+            &demo_data::DemoConfig::default(),
+            Some(&files),
+        )
+        .await?
+        .into_iter()
+        .map(|m| m.patient_id)
+        .collect();
         data.write_members(&members)?;
     }
     let issuer = issuer(&data, &base_url)?;
@@ -62,6 +73,16 @@ pub async fn serve(
         .iter()
         .map(|m| (m.email.clone(), m.patient_id.clone()))
         .collect();
+    if !members
+        .iter()
+        .all(|id| enrolled.iter().any(|(_, patient)| patient == id))
+    {
+        eprintln!(
+            "warning: {} holds the demo of an earlier version (its members are not today's \
+             demo members, so they cannot sign in); remove the directory to load the current demo",
+            data.root().display()
+        );
+    }
     let auth = crate::auth::local_auth_server(
         Arc::clone(&store),
         Arc::clone(&issuer),

@@ -13,6 +13,8 @@ use crate::RunnerError;
 /// DIR/issuer/           the local token issuer's RSA key (created on first start)
 /// DIR/cursor.key        the secret that seals paging cursors
 /// DIR/members.txt       the demo members' Patient ids, one per line
+/// DIR/demo/             the demo's X12 files as loaded on first start, with their
+///                       ingest reports (.json) and 999s
 /// DIR/server.json       the base URL `serve` last used, so `token` names it as audience
 /// ```
 ///
@@ -50,6 +52,11 @@ impl DataDir {
 
     pub fn issuer_dir(&self) -> PathBuf {
         self.root.join("issuer")
+    }
+
+    /// Where `serve` writes the demo's X12 files (and their reports) on first start.
+    pub fn demo_dir(&self) -> PathBuf {
+        self.root.join("demo")
     }
 
     pub fn members(&self) -> Result<Vec<String>, RunnerError> {

@@ -1,53 +1,45 @@
+use std::path::Path;
 use std::sync::Arc;
 
-use edi_ingest::{Disposition, FileIdentity, Ingestor};
+use edi_ingest::{Disposition, FileIdentity, IngestOutcome, Ingestor};
 use fhir_store::{KeyValueStore, ResourceStore, ResourceWrite, WriteCondition};
 
 use crate::RunnerError;
 
-/// Loads the demo members, their coverage and claims, and the directory resources.
+/// Loads the demo the way a plan's data arrives, as `serve` does on first start (and
+/// the tests and benchmarks, so that they see what users see):
 ///
-/// Writes are conditional on absence, so loading twice changes nothing. Returns the
-/// members' Patient ids.
-pub async fn load_demo_data<S: ResourceStore>(
-    store: &S,
-    config: &demo_data::DemoConfig,
-) -> Result<Vec<String>, RunnerError> {
-    let data = demo_data::generate(config);
-    for (resource_type, id, resource) in data.resources {
-        let index = fhir_search::index_resource(resource_type, &resource);
-        let write = ResourceWrite {
-            resource_type,
-            id,
-            resource,
-            index,
-            deleted: false,
-            condition: WriteCondition::Absent,
-        };
-        match store.put(write).await {
-            Ok(_) | Err(fhir_store::StoreError::Conflict { .. }) => {}
-            Err(error) => return Err(RunnerError::Store(error.to_string())),
-        }
-    }
-    Ok(data.members.into_iter().map(|m| m.patient_id).collect())
-}
-
-/// Loads the demo data the way a plan's files arrive: the demo members' 834, their
-/// 837P/837I/837D claims and the 835 paying them, generated as X12
-/// ([`crate::demo_x12`]) and ingested through the same pipeline as the inbox and the
-/// Lambda. The ledger makes a second load a no-op.
+/// 1. the demo as X12 ([`demo_data::x12::files`]: the members' 834, their 837P, 837I
+///    and 837D claims and the 835s paying them) through the same ingest pipeline as
+///    the inbox and the Lambda;
+/// 2. then, as FHIR, what no X12 file carries ([`demo_data::DemoData::fhir_only`]):
+///    the pharmacy EOBs (pharmacy claims travel as NCPDP, which this system does not
+///    read) and the RelatedPersons (no X12 transaction names the subscriber of a
+///    dependent's policy as a person), with the directory entries they reference
+///    that no X12 file names. Each is written only where absent, so what the X12
+///    path made stays.
 ///
-/// Returns the members with `patient_id` set to the id the X12 path gives them.
-pub async fn load_demo_x12<S>(
+/// With `files_dir`, each X12 file is also written there with its ingest report
+/// (`.json`) and 999 (`.999`), for people to look at. Loading twice changes nothing
+/// (the ingest ledger knows the files; the FHIR writes are conditional on absence).
+/// Returns the members, whose Patient ids are the ones the X12 path gives them.
+pub async fn load_demo<S>(
     store: Arc<S>,
     config: &demo_data::DemoConfig,
+    files_dir: Option<&Path>,
 ) -> Result<Vec<demo_data::DemoMember>, RunnerError>
 where
     S: ResourceStore + KeyValueStore + 'static,
 {
-    let (members, files) = crate::demo_x12::demo_files(config);
-    let ingestor = Ingestor::new(store, crate::edi::local_ingest_config());
-    for (name, bytes) in files {
+    if let Some(dir) = files_dir {
+        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+    }
+    let ingestor = Ingestor::new(Arc::clone(&store), crate::edi::local_ingest_config());
+    for (name, bytes) in demo_data::x12::files(config) {
+        if let Some(dir) = files_dir {
+            let path = dir.join(&name);
+            std::fs::write(&path, &bytes).map_err(|source| io(&path, source))?;
+        }
         let identity = FileIdentity::content(format!("demo/{name}"), &bytes);
         let outcome = ingestor
             .ingest_bytes(&identity, bytes)
@@ -59,12 +51,37 @@ where
                 "the generated demo file {name} was rejected: {totals:?}"
             )));
         }
+        if let (Some(dir), IngestOutcome::Ingested(done)) = (files_dir, &outcome) {
+            let report = dir.join(format!("{name}.json"));
+            std::fs::write(&report, done.report.to_json()).map_err(|e| io(&report, e))?;
+            if let Some(ack) = &done.ack {
+                let path = dir.join(format!("{name}.999"));
+                std::fs::write(&path, ack).map_err(|e| io(&path, e))?;
+            }
+        }
     }
-    Ok(members
-        .into_iter()
-        .map(|m| demo_data::DemoMember {
-            patient_id: crate::demo_x12::patient_id(&m),
-            ..m
-        })
-        .collect())
+    let data = demo_data::generate(config);
+    for (resource_type, id, resource) in data.fhir_only() {
+        let index = fhir_search::index_resource(resource_type, &resource);
+        let write = ResourceWrite {
+            resource_type,
+            id,
+            resource,
+            index,
+            deleted: false,
+            condition: WriteCondition::Absent,
+        };
+        match ResourceStore::put(store.as_ref(), write).await {
+            Ok(_) | Err(fhir_store::StoreError::Conflict { .. }) => {}
+            Err(error) => return Err(RunnerError::Store(error.to_string())),
+        }
+    }
+    Ok(data.members)
+}
+
+fn io(path: &Path, source: std::io::Error) -> RunnerError {
+    RunnerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }

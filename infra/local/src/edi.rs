@@ -13,10 +13,10 @@ use fhir_store::{KeyValueStore, ResourceStore};
 
 use crate::RunnerError;
 
-/// The plan the local runner plays: its payer id decides which adjudication in an
-/// 837 counts, and the demo X12 is written for it.
-pub const LOCAL_PAYER_ID: &str = "999996666";
-pub const LOCAL_PAYER_NAME: &str = "KEY INSURANCE COMPANY";
+/// The plan the local runner plays (the demo's plan): its payer id decides which
+/// adjudication in an 837 counts, and the demo X12 is written for it.
+pub const LOCAL_PAYER_ID: &str = demo_data::PAYER_ID;
+pub const LOCAL_PAYER_NAME: &str = demo_data::PAYER_NAME;
 /// The folder under the data directory that `serve` watches.
 pub const INBOX: &str = "inbox";
 /// How often the inbox is looked at.

@@ -6,13 +6,12 @@ pub mod auth;
 pub mod commands;
 mod data_dir;
 mod demo;
-pub mod demo_x12;
 pub mod edi;
 mod pages;
 mod server;
 
 pub use data_dir::DataDir;
-pub use demo::{load_demo_data, load_demo_x12};
+pub use demo::load_demo;
 pub use server::{LocalServer, router};
 
 /// Why a runner command failed. Shown to the person at the terminal.

@@ -1,6 +1,7 @@
 //! Every CARIN search parameter gives the same answer on both stores: the embedded
 //! redb store and DynamoDB (through moto; run under `scripts/with-moto`). The servers
-//! are the very `LocalServer` that `serve` runs, one per store, with the same demo data.
+//! are the very `LocalServer` that `serve` runs, one per store, with the demo loaded
+//! the way `serve` loads it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 use bytes::Bytes;
-use fhir_store::ResourceStore;
-use patient_access::{LocalServer, load_demo_data};
+use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceStore};
+use patient_access::{LocalServer, load_demo};
 use serde_json::Value;
 use smart_auth::{AccessClaims, LocalIssuer};
 use store_dynamodb::{DynamoStore, create_table};
@@ -39,9 +40,11 @@ async fn dynamo_store() -> Option<DynamoStore> {
     Some(DynamoStore::new(client, table))
 }
 
-async fn server<S: ResourceStore + 'static>(store: S, issuer: &LocalIssuer) -> LocalServer<S> {
-    let store = Arc::new(store);
-    load_demo_data(store.as_ref(), &demo_data::DemoConfig::default())
+async fn server<S: ResourceStore + KeyValueStore + 'static>(
+    store: Arc<S>,
+    issuer: &LocalIssuer,
+) -> LocalServer<S> {
+    load_demo(Arc::clone(&store), &demo_data::DemoConfig::default(), None)
         .await
         .expect("demo data");
     LocalServer::new(store, issuer, &[9u8; 32], BASE).expect("server")
@@ -92,12 +95,9 @@ async fn every_search_parameter_answers_the_same_on_redb_and_dynamodb() {
     let dir = tempfile::tempdir().expect("temp dir");
     let issuer = LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into())
         .expect("issuer");
-    let redb = server(
-        RedbStore::open(dir.path().join("fhir.redb")).expect("redb"),
-        &issuer,
-    )
-    .await;
-    let dynamo = server(dynamo, &issuer).await;
+    let redb_store = Arc::new(RedbStore::open(dir.path().join("fhir.redb")).expect("redb"));
+    let redb = server(Arc::clone(&redb_store), &issuer).await;
+    let dynamo = server(Arc::new(dynamo), &issuer).await;
 
     let demo = demo_data::generate(&demo_data::DemoConfig::default());
     let member = &demo.members[0];
@@ -146,11 +146,15 @@ async fn every_search_parameter_answers_the_same_on_redb_and_dynamodb() {
         );
     }
     // The identifier and practitioner look-ups hit the look-up partitions on both.
-    let npi = demo
-        .resources
-        .iter()
-        .find(|(t, _, _)| *t == fhir::ResourceType::Practitioner)
-        .and_then(|(_, _, r)| r["identifier"][0]["value"].as_str().map(str::to_owned))
+    let listing = ListQuery::new(Partition::Type(fhir::ResourceType::Practitioner), 1);
+    let practitioners = ResourceStore::list(redb_store.as_ref(), listing)
+        .await
+        .expect("list practitioners");
+    let npi = practitioners
+        .entries
+        .first()
+        .and_then(|(_, r)| serde_json::from_str::<Value>(&r.body).ok())
+        .and_then(|r| r["identifier"][0]["value"].as_str().map(str::to_owned))
         .expect("a practitioner NPI");
     let by_npi = format!("/Practitioner?identifier={npi}");
     let on_dynamo = answer(&dynamo, &by_npi, &token).await;

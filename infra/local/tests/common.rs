@@ -1,5 +1,7 @@
 //! A real local server (the one `patient-access serve` runs) on an ephemeral port, over
-//! a fresh embedded store with the demo data, shared by every test in a file.
+//! a fresh embedded store with the demo loaded the way `serve` loads it (X12 through
+//! the ingest pipeline, plus what X12 cannot carry), shared by every test in a file.
+//! What the tests expect is read from that store, so they check what users see.
 
 #![allow(dead_code)]
 
@@ -8,7 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use fhir::ResourceType;
-use patient_access::{DataDir, LocalServer, load_demo_data, router};
+use fhir_store::{ListQuery, Partition, ResourceStore};
+use patient_access::{DataDir, LocalServer, load_demo, router};
 use reqwest::StatusCode;
 use serde_json::Value;
 use smart_auth::{AccessClaims, LocalIssuer};
@@ -17,7 +20,7 @@ use store_redb::RedbStore;
 pub struct Harness {
     pub base: String,
     pub issuer: LocalIssuer,
-    pub demo: demo_data::DemoData,
+    pub members: Vec<demo_data::DemoMember>,
     pub store: Arc<RedbStore>,
     pub runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -38,10 +41,9 @@ fn start() -> Harness {
         .build()
         .expect("runtime");
     let config = demo_data::DemoConfig::default();
-    let demo = demo_data::generate(&config);
-    let (base, issuer, store) = runtime.block_on(async {
+    let (base, issuer, store, members) = runtime.block_on(async {
         let store = Arc::new(RedbStore::open(data.store_path()).expect("store"));
-        load_demo_data(store.as_ref(), &config)
+        let members = load_demo(Arc::clone(&store), &config, None)
             .await
             .expect("demo data");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -58,12 +60,12 @@ fn start() -> Harness {
         )
         .expect("server");
         tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
-        (base, issuer, store)
+        (base, issuer, store, members)
     });
     Harness {
         base,
         issuer,
-        demo,
+        members,
         store,
         runtime,
         _dir: dir,
@@ -72,7 +74,7 @@ fn start() -> Harness {
 
 impl Harness {
     pub fn member(&self, n: usize) -> &str {
-        &self.demo.members[n].patient_id
+        &self.members[n].patient_id
     }
 
     pub fn token(&self, patient: &str, scope: &str) -> String {
@@ -84,16 +86,36 @@ impl Harness {
         self.issuer.mint(&claims).expect("mint")
     }
 
-    /// Ids of the demo resources of one type whose compartment is `patient`.
+    /// Ids of the stored resources of one type whose compartment is `patient`, oldest
+    /// first.
     pub fn owned(&self, resource_type: ResourceType, patient: &str) -> Vec<String> {
-        self.demo
-            .resources
-            .iter()
-            .filter(|(t, _, r)| {
-                *t == resource_type
-                    && fhir_search::index_resource(*t, r).compartment.as_deref() == Some(patient)
+        self.stored(Partition::Compartment {
+            patient: patient.to_owned(),
+            resource_type,
+        })
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+    }
+
+    /// The stored directory resources of one type (Organization, Practitioner), with
+    /// their JSON.
+    pub fn directory(&self, resource_type: ResourceType) -> Vec<(String, Value)> {
+        self.stored(Partition::Type(resource_type))
+    }
+
+    fn stored(&self, partition: Partition) -> Vec<(String, Value)> {
+        let page = self
+            .runtime
+            .block_on(self.store.list(ListQuery::new(partition, 10_000)))
+            .expect("list the store");
+        assert!(!page.more, "more than 10,000 resources in one partition");
+        page.entries
+            .into_iter()
+            .map(|(_, r)| {
+                let json = serde_json::from_str(&r.body).expect("stored JSON");
+                (r.id, json)
             })
-            .map(|(_, id, _)| id.clone())
             .collect()
     }
 }

@@ -1,36 +1,41 @@
-//! The demo data generated as X12 and loaded through the ingest pipeline: every demo
-//! member gets a Patient, Coverage and paid EOBs of the professional, institutional
-//! and oral kinds; loading again changes nothing; the resources are valid FHIR (the
-//! test command validates what lands in FHIR_CAPTURE_DIR).
+//! The demo loaded the way `serve` loads it: the X12 files through the ingest pipeline,
+//! then the FHIR that X12 cannot carry. Every member gets a Patient (with what sign-in
+//! asks), Coverage and EOBs of every CARIN type; every id the demo generates names a
+//! stored resource and every stored reference resolves; loading again changes nothing;
+//! the resources are valid FHIR (the test command validates what lands in
+//! FHIR_CAPTURE_DIR).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use fhir::ResourceType;
 use fhir_store::{ListQuery, Partition, ResourceStore};
-use patient_access::load_demo_x12;
+use patient_access::load_demo;
 use serde_json::Value;
+use store_redb::RedbStore;
 
-async fn owned(
-    store: &store_redb::RedbStore,
-    patient: &str,
-    resource_type: ResourceType,
-) -> Vec<Value> {
-    let query = ListQuery::new(
-        Partition::Compartment {
-            patient: patient.to_owned(),
-            resource_type,
-        },
-        1000,
-    );
+async fn listed(store: &RedbStore, partition: Partition) -> Vec<Value> {
     let page = store
-        .list(query)
+        .list(ListQuery::new(partition, 10_000))
         .await
         .unwrap_or_else(|e| panic!("list: {e}"));
+    assert!(!page.more);
     page.entries
         .iter()
         .map(|(_, r)| serde_json::from_str(&r.body).unwrap_or(Value::Null))
         .collect()
+}
+
+async fn owned(store: &RedbStore, patient: &str, resource_type: ResourceType) -> Vec<Value> {
+    listed(
+        store,
+        Partition::Compartment {
+            patient: patient.to_owned(),
+            resource_type,
+        },
+    )
+    .await
 }
 
 fn capture(resource: &Value) {
@@ -38,25 +43,53 @@ fn capture(resource: &Value) {
         return;
     };
     let name = format!(
-        "demo-x12-{}-{}.json",
+        "demo-{}-{}.json",
         resource["resourceType"].as_str().unwrap_or("x"),
         resource["id"].as_str().unwrap_or("x")
     );
     let _ = std::fs::write(PathBuf::from(dir).join(name), resource.to_string());
 }
 
+/// Every `reference` string inside a resource.
+fn references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (key, v) in fields {
+                match (key.as_str(), v) {
+                    ("reference", Value::String(r)) => out.push(r.clone()),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_x12_loads_every_member_with_paid_claims_of_every_x12_kind() {
+async fn the_demo_loads_through_x12_with_the_ids_the_demo_generates() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Arc::new(
-        store_redb::RedbStore::open(dir.path().join("fhir.redb")).unwrap_or_else(|e| panic!("{e}")),
-    );
+    let store =
+        Arc::new(RedbStore::open(dir.path().join("fhir.redb")).unwrap_or_else(|e| panic!("{e}")));
+    let files = dir.path().join("demo");
     let config = demo_data::DemoConfig::default();
-    let members = load_demo_x12(Arc::clone(&store), &config)
+    let members = load_demo(Arc::clone(&store), &config, Some(&files))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(members.len(), config.members);
-    let mut types = std::collections::BTreeSet::new();
+    let demo = demo_data::generate(&config);
+    assert_eq!(members, demo.members);
+
+    // The files, their reports and 999s are there to look at.
+    for (name, _) in demo_data::x12::files(&config) {
+        for suffix in ["", ".json", ".999"] {
+            let path = files.join(format!("{name}{suffix}"));
+            assert!(path.is_file(), "{} is missing", path.display());
+        }
+    }
+
+    let mut stored = Vec::new();
+    let mut types = BTreeSet::new();
     for member in &members {
         let patient = store
             .get(ResourceType::Patient, &member.patient_id)
@@ -66,6 +99,12 @@ async fn demo_x12_loads_every_member_with_paid_claims_of_every_x12_kind() {
         let patient = patient.unwrap_or_else(|| panic!("{} has no Patient", member.patient_id));
         let patient: Value = serde_json::from_str(&patient.body).unwrap_or(Value::Null);
         assert_eq!(patient["birthDate"], member.birth_date.as_str());
+        assert_eq!(patient["name"][0]["family"], member.family.as_str());
+        assert_eq!(patient["identifier"][0]["value"], member.member_id.as_str());
+        assert_eq!(
+            patient["address"][0]["postalCode"],
+            member.postal_code.as_str()
+        );
         let email = patient["telecom"]
             .as_array()
             .and_then(|t| t.iter().find(|c| c["system"] == "email"));
@@ -74,46 +113,84 @@ async fn demo_x12_loads_every_member_with_paid_claims_of_every_x12_kind() {
             Some(Value::from(member.email.as_str())),
             "{patient}"
         );
-        capture(&patient);
-        let coverages = owned(&store, &member.patient_id, ResourceType::Coverage).await;
-        assert!(!coverages.is_empty(), "{}: no Coverage", member.patient_id);
-        coverages.iter().for_each(capture);
+        stored.push(patient);
+        for resource_type in [
+            ResourceType::Coverage,
+            ResourceType::ExplanationOfBenefit,
+            ResourceType::RelatedPerson,
+        ] {
+            stored.extend(owned(&store, &member.patient_id, resource_type).await);
+        }
         let eobs = owned(
             &store,
             &member.patient_id,
             ResourceType::ExplanationOfBenefit,
         )
         .await;
-        assert!(
-            eobs.len() >= 6,
-            "{}: {} EOBs",
-            member.patient_id,
-            eobs.len()
-        );
         for eob in &eobs {
-            types.insert(
-                eob["type"]["coding"][0]["code"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-            );
-            assert!(
-                eob.get("payment").is_some() || eob["outcome"] == "complete",
-                "unpaid: {eob}"
-            );
-            capture(eob);
+            let kind = eob["type"]["coding"][0]["code"].as_str().unwrap_or("");
+            let sub = eob["subType"]["coding"][0]["code"].as_str().unwrap_or("");
+            types.insert(format!("{kind}{sub}"));
+            assert!(eob.get("payment").is_some(), "unpaid: {eob}");
         }
     }
-    for kind in ["professional", "institutional", "oral"] {
+    for kind in [
+        "professional",
+        "institutionalinpatient",
+        "institutionaloutpatient",
+        "oral",
+        "pharmacy",
+    ] {
         assert!(types.contains(kind), "no {kind} EOB: {types:?}");
     }
+    // Adjusted claims: the replaced EOB is cancelled by the 835's reversal.
+    assert!(
+        stored
+            .iter()
+            .any(|r| r["resourceType"] == "ExplanationOfBenefit" && r["status"] == "cancelled"),
+        "no reversed claim"
+    );
+    for resource_type in [ResourceType::Organization, ResourceType::Practitioner] {
+        stored.extend(listed(&store, Partition::Type(resource_type)).await);
+    }
+    stored.iter().for_each(capture);
+
+    // Ids agree at the source: everything the demo generates is stored under its id.
+    for (resource_type, id, _) in &demo.resources {
+        let found = store.get(*resource_type, id).await.ok().flatten();
+        assert!(found.is_some(), "{resource_type}/{id} is not stored");
+    }
+    // And nothing stored points nowhere.
+    let known: BTreeSet<String> = stored
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or("?"),
+                r["id"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    for resource in &stored {
+        let mut found = Vec::new();
+        references(resource, &mut found);
+        for reference in found {
+            assert!(
+                known.contains(&reference),
+                "{}/{} refers to {reference}, which is not stored",
+                resource["resourceType"],
+                resource["id"]
+            );
+        }
+    }
+
     let before = owned(
         &store,
         &members[0].patient_id,
         ResourceType::ExplanationOfBenefit,
     )
     .await;
-    let again = load_demo_x12(Arc::clone(&store), &config)
+    let again = load_demo(Arc::clone(&store), &config, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, members);

@@ -24,7 +24,7 @@ fn demo_x12_files_pass_pyx12() {
         return;
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (_, files) = patient_access::demo_x12::demo_files(&demo_data::DemoConfig::default());
+    let files = demo_data::x12::files(&demo_data::DemoConfig::default());
     for (name, bytes) in files.iter().filter(|(name, _)| !name.contains("837d")) {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));

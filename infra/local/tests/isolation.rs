@@ -231,24 +231,16 @@ fn missing_or_invalid_tokens_are_401_with_www_authenticate() {
 #[test]
 fn directory_resources_are_readable_with_their_scope_only() {
     let h = harness();
-    let practitioner = h
-        .demo
-        .resources
-        .iter()
-        .find(|(t, _, _)| *t == ResourceType::Practitioner)
-        .unwrap();
+    let practitioners = h.directory(ResourceType::Practitioner);
+    let practitioner = &practitioners.first().unwrap().0;
     let with_scope = h.token(h.member(0), "patient/Practitioner.read");
     assert_eq!(
-        get(
-            &format!("/Practitioner/{}", practitioner.1),
-            Some(&with_scope)
-        )
-        .status,
+        get(&format!("/Practitioner/{practitioner}"), Some(&with_scope)).status,
         StatusCode::OK
     );
     let without = h.token(h.member(0), "patient/ExplanationOfBenefit.read");
     assert_eq!(
-        get(&format!("/Practitioner/{}", practitioner.1), Some(&without)).status,
+        get(&format!("/Practitioner/{practitioner}"), Some(&without)).status,
         StatusCode::FORBIDDEN
     );
 }

@@ -3,6 +3,8 @@
 //!
 //! The directory is fixed, not random: every seed and member count sees the same
 //! organisations and practitioners, so references into it are stable test fixtures.
+//! Their ids are the ones the X12 path gives them ([`edi_fhir::ids`]: by payer id, by
+//! NPI), so a provider named in the demo's 837s is the same resource here.
 
 use fhir::ResourceType;
 use serde_json::{Value, json};
@@ -26,9 +28,10 @@ pub(crate) enum OrgRole {
 
 #[derive(Debug)]
 pub(crate) struct Organization {
-    pub id: &'static str,
     pub name: &'static str,
     pub role: OrgRole,
+    /// Payers only: the id they are known by in X12 (N1*PR, NM1*PR).
+    pub payer_id: &'static str,
     /// The first nine NPI digits; the Luhn check digit is computed. Payers have none.
     pub npi_base: &'static str,
     pub tin: &'static str,
@@ -40,7 +43,6 @@ pub(crate) struct Organization {
 
 #[derive(Debug)]
 pub(crate) struct Practitioner {
-    pub id: &'static str,
     pub family: &'static str,
     pub given: &'static str,
     pub suffix: &'static str,
@@ -50,7 +52,6 @@ pub(crate) struct Practitioner {
 }
 
 const fn org(
-    id: &'static str,
     name: &'static str,
     role: OrgRole,
     npi_base: &'static str,
@@ -59,9 +60,9 @@ const fn org(
 ) -> Organization {
     let (street, city, state, postal_code) = address;
     Organization {
-        id,
         name,
         role,
+        payer_id: "",
         npi_base,
         tin,
         street,
@@ -72,28 +73,31 @@ const fn org(
 }
 
 /// The plan that insures every member and adjudicates every claim.
-pub(crate) const PAYER: Organization = org(
-    "org-payer",
-    "Demo Health Plan",
-    OrgRole::Payer,
-    "",
-    "860000001",
-    ("100 Plan Way", "Columbus", "OH", "43215"),
-);
+pub(crate) const PAYER: Organization = Organization {
+    payer_id: crate::PAYER_ID,
+    ..org(
+        crate::PAYER_NAME,
+        OrgRole::Payer,
+        "",
+        "860000001",
+        ("100 Plan Way", "Columbus", "OH", "43215"),
+    )
+};
 
 /// A second carrier some members also hold: shown on EOBs as non-focal insurance.
-pub(crate) const SECONDARY_PAYER: Organization = org(
-    "org-payer-secondary",
-    "Lakeside Mutual Insurance",
-    OrgRole::Payer,
-    "",
-    "860000002",
-    ("2 Harbor Street", "Cleveland", "OH", "44114"),
-);
+pub(crate) const SECONDARY_PAYER: Organization = Organization {
+    payer_id: "LMI01",
+    ..org(
+        "Lakeside Mutual Insurance",
+        OrgRole::Payer,
+        "",
+        "860000002",
+        ("2 Harbor Street", "Cleveland", "OH", "44114"),
+    )
+};
 
 pub(crate) const PROVIDERS: &[Organization] = &[
     org(
-        "org-hospital-1",
         "Riverside General Hospital",
         OrgRole::Hospital,
         "184300001",
@@ -101,7 +105,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("500 River Road", "Columbus", "OH", "43210"),
     ),
     org(
-        "org-hospital-2",
         "St. Brigid Medical Center",
         OrgRole::Hospital,
         "184300002",
@@ -109,7 +112,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("77 Abbey Lane", "Dayton", "OH", "45402"),
     ),
     org(
-        "org-clinic-1",
         "Maple Family Physicians",
         OrgRole::PhysicianGroup,
         "184300003",
@@ -117,7 +119,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("12 Maple Avenue", "Columbus", "OH", "43201"),
     ),
     org(
-        "org-clinic-2",
         "Northside Specialty Group",
         OrgRole::PhysicianGroup,
         "184300004",
@@ -125,7 +126,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("940 North High Street", "Columbus", "OH", "43214"),
     ),
     org(
-        "org-dental-1",
         "Bright Smile Dental",
         OrgRole::DentalPractice,
         "184300005",
@@ -133,7 +133,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("31 Elm Street", "Westerville", "OH", "43081"),
     ),
     org(
-        "org-pharmacy-1",
         "Corner Drug Pharmacy",
         OrgRole::Pharmacy,
         "184300006",
@@ -141,7 +140,6 @@ pub(crate) const PROVIDERS: &[Organization] = &[
         ("8 Main Street", "Dublin", "OH", "43017"),
     ),
     org(
-        "org-pharmacy-2",
         "Valley Mail Order Pharmacy",
         OrgRole::Pharmacy,
         "184300007",
@@ -155,7 +153,6 @@ const fn taxonomy(code: &'static str, display: &'static str) -> Code {
 }
 
 const fn practitioner(
-    id: &'static str,
     given: &'static str,
     family: &'static str,
     suffix: &'static str,
@@ -164,7 +161,6 @@ const fn practitioner(
 ) -> Practitioner {
     let dentist = matches!(suffix.as_bytes(), b"DDS");
     Practitioner {
-        id,
         family,
         given,
         suffix,
@@ -176,7 +172,6 @@ const fn practitioner(
 
 pub(crate) const PRACTITIONERS: &[Practitioner] = &[
     practitioner(
-        "practitioner-1",
         "Alicia",
         "Moreno",
         "MD",
@@ -184,7 +179,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207Q00000X", "Family Medicine Physician"),
     ),
     practitioner(
-        "practitioner-2",
         "Daniel",
         "Okafor",
         "MD",
@@ -192,7 +186,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207R00000X", "Internal Medicine Physician"),
     ),
     practitioner(
-        "practitioner-3",
         "Priya",
         "Raman",
         "MD",
@@ -200,7 +193,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207RC0000X", "Cardiovascular Disease Physician"),
     ),
     practitioner(
-        "practitioner-4",
         "Thomas",
         "Becker",
         "MD",
@@ -208,7 +200,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207X00000X", "Orthopaedic Surgery Physician"),
     ),
     practitioner(
-        "practitioner-5",
         "Helen",
         "Park",
         "MD",
@@ -216,7 +207,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207P00000X", "Emergency Medicine Physician"),
     ),
     practitioner(
-        "practitioner-6",
         "Sarah",
         "Lindqvist",
         "MD",
@@ -224,7 +214,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("207L00000X", "Anesthesiology Physician"),
     ),
     practitioner(
-        "practitioner-7",
         "Grace",
         "Liu",
         "DDS",
@@ -232,7 +221,6 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("1223G0001X", "General Practice Dentist"),
     ),
     practitioner(
-        "practitioner-8",
         "Omar",
         "Haddad",
         "DDS",
@@ -240,6 +228,34 @@ pub(crate) const PRACTITIONERS: &[Practitioner] = &[
         taxonomy("1223G0001X", "General Practice Dentist"),
     ),
 ];
+
+impl Organization {
+    /// What the X12 path calls it: `org-payer-<payer id>` for payers, `org-npi-<NPI>`
+    /// for providers.
+    pub(crate) fn id(&self) -> String {
+        if self.role == OrgRole::Payer {
+            edi_fhir::ids::payer_org(self.payer_id)
+        } else {
+            edi_fhir::ids::provider_org(Some(&self.npi()), Some(self.tin), self.name)
+        }
+    }
+
+    /// The full NPI (providers; payers have none).
+    pub(crate) fn npi(&self) -> String {
+        npi(self.npi_base)
+    }
+}
+
+impl Practitioner {
+    /// What the X12 path calls them: `practitioner-npi-<NPI>`.
+    pub(crate) fn id(&self) -> String {
+        edi_fhir::ids::practitioner(Some(&self.npi()), self.family, self.given)
+    }
+
+    pub(crate) fn npi(&self) -> String {
+        npi(self.npi_base)
+    }
+}
 
 /// The organisations that bill claims of a given role.
 pub(crate) fn providers(role: OrgRole) -> impl Iterator<Item = &'static Organization> {
@@ -287,11 +303,7 @@ fn organization_identifiers(o: &Organization) -> Vec<Value> {
     if o.role == OrgRole::Payer {
         let payer_id = Code::new(C4BB_IDENTIFIER_TYPE, "payerid", "Payer ID");
         let naic = Code::new(C4BB_IDENTIFIER_TYPE, "naiccode", "NAIC Code");
-        ids.push(typed_identifier(
-            payer_id,
-            PLAN_PAYER_ID,
-            o.tin.get(4..).unwrap_or(o.tin),
-        ));
+        ids.push(typed_identifier(payer_id, PLAN_PAYER_ID, o.payer_id));
         ids.push(typed_identifier(
             naic,
             NAIC,
@@ -314,7 +326,7 @@ pub(crate) fn organization_resource(o: &Organization) -> Value {
     };
     json!({
         "resourceType": "Organization",
-        "id": o.id,
+        "id": o.id(),
         "meta": meta("C4BB-Organization", &directory_updated()),
         "identifier": organization_identifiers(o),
         "active": true,
@@ -329,7 +341,7 @@ pub(crate) fn practitioner_resource(p: &Practitioner) -> Value {
     let npi_type = Code::new(V2_0203, "NPI", "National provider identifier");
     json!({
         "resourceType": "Practitioner",
-        "id": p.id,
+        "id": p.id(),
         "meta": meta("C4BB-Practitioner", &directory_updated()),
         "identifier": [typed_identifier(npi_type, NPI, &npi(p.npi_base))],
         "active": true,
@@ -349,20 +361,10 @@ pub(crate) fn resources() -> Vec<(ResourceType, String, Value)> {
     let orgs = [&PAYER, &SECONDARY_PAYER]
         .into_iter()
         .chain(PROVIDERS.iter());
-    let orgs = orgs.map(|o| {
-        (
-            ResourceType::Organization,
-            o.id.to_owned(),
-            organization_resource(o),
-        )
-    });
-    let practs = PRACTITIONERS.iter().map(|p| {
-        (
-            ResourceType::Practitioner,
-            p.id.to_owned(),
-            practitioner_resource(p),
-        )
-    });
+    let orgs = orgs.map(|o| (ResourceType::Organization, o.id(), organization_resource(o)));
+    let practs = PRACTITIONERS
+        .iter()
+        .map(|p| (ResourceType::Practitioner, p.id(), practitioner_resource(p)));
     orgs.chain(practs).collect()
 }
 

@@ -190,7 +190,7 @@ fn payee(claim: &PlannedClaim, member: &Member) -> Value {
         ),
         (Payee::Provider, _) => (
             Code::new(PAYEE_TYPE, "provider", "Provider"),
-            reference(ResourceType::Organization, claim.provider.id),
+            reference(ResourceType::Organization, &claim.provider.id()),
         ),
     };
     json!({ "type": concept(kind), "party": party })
@@ -204,7 +204,7 @@ fn care_team(claim: &PlannedClaim) -> Vec<Value> {
         .map(|(i, (role, who))| {
             let mut member = json!({
                 "sequence": i + 1,
-                "provider": reference_display(ResourceType::Practitioner, who.id, &format!("{} {}", who.given, who.family)),
+                "provider": reference_display(ResourceType::Practitioner, &who.id(), &format!("{} {}", who.given, who.family)),
                 "role": concept(role.code),
             });
             if role.code.code == "rendering" {
@@ -264,7 +264,7 @@ fn slice_value(
         Slice::ServiceFacility => (
             "servicefacility",
             "Service Facility",
-            json!({ "valueReference": reference_display(ResourceType::Organization, claim.provider.id, claim.provider.name) }),
+            json!({ "valueReference": reference_display(ResourceType::Organization, &claim.provider.id(), claim.provider.name) }),
         ),
         Slice::DaysSupply => (
             "dayssupply",
@@ -444,7 +444,7 @@ fn insurance(member: &Member) -> Vec<Value> {
     let mut out = vec![
         json!({ "focal": true, "coverage": reference(ResourceType::Coverage, &member.coverage_id) }),
     ];
-    if let Some(id) = &member.secondary_coverage_id {
+    if let Some((id, _)) = &member.secondary {
         out.push(json!({ "focal": false, "coverage": reference(ResourceType::Coverage, id) }));
     }
     out
@@ -483,8 +483,8 @@ pub(crate) fn render(claim: &PlannedClaim, member: &Member) -> Value {
         "patient": reference(ResourceType::Patient, &member.identity.patient_id),
         "billablePeriod": period(claim.start, claim.end),
         "created": claim.created.at(claim.created_seconds),
-        "insurer": reference_display(ResourceType::Organization, PAYER.id, PAYER.name),
-        "provider": reference_display(ResourceType::Organization, claim.provider.id, claim.provider.name),
+        "insurer": reference_display(ResourceType::Organization, &PAYER.id(), PAYER.name),
+        "provider": reference_display(ResourceType::Organization, &claim.provider.id(), claim.provider.name),
         "related": related(claim),
         "payee": payee(claim, member),
         "outcome": "complete",

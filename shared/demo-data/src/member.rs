@@ -2,6 +2,7 @@
 //! RelatedPerson. The identity facts a sign-in step checks are returned as
 //! [`DemoMember`].
 
+use edi_fhir::ids::{self, MemberKey};
 use fhir::ResourceType;
 use serde_json::{Value, json};
 
@@ -50,7 +51,9 @@ pub(crate) struct Member {
     pub relationship: Relationship,
     pub subscriber: Option<Subscriber>,
     pub coverage_id: String,
-    pub secondary_coverage_id: Option<String>,
+    /// For every fifth member: a second carrier's Coverage and the member id it is
+    /// filed under there.
+    pub secondary: Option<(String, String)>,
     pub medical_record_number: String,
 }
 
@@ -79,6 +82,9 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Akron", "OH", "44308"),
     ("Dublin", "OH", "43017"),
 ];
+
+/// The employer whose groups the members belong to (the 834's sponsor).
+pub(crate) const GROUP_NAME: &str = "Ohio Employers Alliance";
 
 /// Coverage starts before the first generated claim so every claim is covered.
 pub(crate) const COVERAGE_START: Date = Date::ymd(2019, 1, 1);
@@ -156,9 +162,28 @@ pub(crate) fn member(index: usize, rng: &mut Rng) -> Member {
     let (city, state, postal_code) = *rng.pick(CITIES);
     let street = format!("{} {}", rng.range(10, 9899), rng.pick(STREETS));
     let subscriber = subscriber_for(&tag, relationship, family, gender, rng);
+    let member_id = format!("DH{:04}{}", index + 1, rng.digits(5));
+    // In the demo's X12 every member is enrolled as the subscriber of their own
+    // policy (they all have their own member id, which 5010 claims then send as the
+    // subscriber), so the ids are the X12 path's subscriber ids.
+    let key = MemberKey::Subscriber {
+        member_id: &member_id,
+    };
+    let patient_id = ids::patient(crate::PAYER_ID, &key);
+    let coverage_id = ids::coverage(crate::PAYER_ID, &key, "medical");
+    let secondary = (index % 5 == 2).then(|| {
+        let other_id = format!("LM{}", member_id.get(2..).unwrap_or_default());
+        let key = MemberKey::Subscriber {
+            member_id: &other_id,
+        };
+        (
+            ids::coverage(SECONDARY_PAYER.payer_id, &key, "medical"),
+            other_id.clone(),
+        )
+    });
     let identity = DemoMember {
-        patient_id: format!("patient-{tag}"),
-        member_id: format!("DH{:04}{}", index + 1, rng.digits(5)),
+        patient_id,
+        member_id,
         family: family.to_owned(),
         given: given.to_owned(),
         birth_date: birth_date(relationship, rng).to_string(),
@@ -171,8 +196,8 @@ pub(crate) fn member(index: usize, rng: &mut Rng) -> Member {
     };
     Member {
         medical_record_number: format!("MR{}", rng.digits(8)),
-        secondary_coverage_id: (index % 5 == 2).then(|| format!("coverage-{tag}-secondary")),
-        coverage_id: format!("coverage-{tag}"),
+        secondary,
+        coverage_id,
         tag,
         index,
         identity,
@@ -197,8 +222,13 @@ impl Member {
         })
     }
 
-    fn phone(&self) -> String {
+    pub(crate) fn phone(&self) -> String {
         format!("555-01{:02}", self.index % 100)
+    }
+
+    /// The employer group the member's policy belongs to.
+    pub(crate) fn group_number(&self) -> String {
+        format!("GRP{:05}", 1000 + self.index % 7)
     }
 
     /// The id the policy is filed under: the subscriber's member id for dependents.
@@ -288,13 +318,13 @@ fn coverage_resource(
         "type": concept_text(Code::new(ACT_CODE, "HIP", "health insurance plan policy"), "Health insurance plan"),
         "policyHolder": m.policy_holder(),
         "subscriber": m.policy_holder(),
-        "subscriberId": if payor.id == PAYER.id { m.subscriber_id() } else { member_id },
+        "subscriberId": if payor.payer_id == PAYER.payer_id { m.subscriber_id() } else { member_id },
         "beneficiary": reference(ResourceType::Patient, &m.identity.patient_id),
         "relationship": concept(m.relationship.coverage_code()),
         "period": open_period(COVERAGE_START),
-        "payor": [reference_display(ResourceType::Organization, payor.id, payor.name)],
+        "payor": [reference_display(ResourceType::Organization, &payor.id(), payor.name)],
         "class": [
-            coverage_class("group", "Group", format!("GRP{:05}", 1000 + m.index % 7), "Ohio Employers Alliance"),
+            coverage_class("group", "Group", m.group_number(), GROUP_NAME),
             coverage_class("plan", "Plan", plan_code, &format!("{} PPO", payor.name)),
         ],
         "network": format!("{} PPO Network", payor.name),
@@ -328,12 +358,11 @@ pub(crate) fn resources(m: &Member, updated: &str) -> Vec<(ResourceType, String,
         m.coverage_id.clone(),
         coverage_resource(m, &m.coverage_id, &PAYER, &m.identity.member_id, updated),
     ));
-    if let Some(id) = &m.secondary_coverage_id {
-        let other_carrier_id = format!("LM{}", m.identity.member_id.get(2..).unwrap_or_default());
+    if let Some((id, other_carrier_id)) = &m.secondary {
         out.push((
             ResourceType::Coverage,
             id.clone(),
-            coverage_resource(m, id, &SECONDARY_PAYER, &other_carrier_id, updated),
+            coverage_resource(m, id, &SECONDARY_PAYER, other_carrier_id, updated),
         ));
     }
     out

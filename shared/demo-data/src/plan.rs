@@ -315,9 +315,11 @@ fn plan_one(
         ledger.consume(year, planned.amounts.deductible);
         lines.push(planned);
     }
+    let control_number = control_number(created, member, seq, rng);
+    let facts = draw_facts(kind, brand, rng);
     PlannedClaim {
-        id: format!("eob-{}-{seq:03}", member.tag),
-        control_number: control_number(created, member, seq, rng),
+        id: claim_id(kind, member, seq, provider, &facts.patient_account_number),
+        control_number,
         kind,
         scenario,
         start: draft.start,
@@ -331,8 +333,29 @@ fn plan_one(
         in_network,
         payee,
         lines,
-        facts: draw_facts(kind, brand, rng),
+        facts,
         related: Vec::new(),
+    }
+}
+
+/// The EOB id. Claims the demo sends as X12 get the id the X12 path gives them (the
+/// claim key: plan payer id, billing NPI, patient control number); pharmacy claims,
+/// which come from NCPDP rather than X12, keep a readable id of their own.
+fn claim_id(
+    kind: ClaimKind,
+    member: &Member,
+    seq: usize,
+    provider: &Organization,
+    patient_account_number: &str,
+) -> String {
+    if kind == ClaimKind::Pharmacy {
+        format!("eob-{}-{seq:03}", member.tag)
+    } else {
+        edi_fhir::ids::eob(
+            crate::PAYER_ID,
+            &format!("npi:{}", provider.npi()),
+            patient_account_number,
+        )
     }
 }
 
@@ -346,7 +369,16 @@ fn replacement(
     rng: &mut Rng,
 ) -> PlannedClaim {
     let mut r = original.clone();
-    r.id = format!("eob-{}-{seq:03}", member.tag);
+    // The provider resubmits under a new patient control number, so the corrected
+    // claim is a claim of its own (and, in X12, the payer reverses the original).
+    r.facts.patient_account_number = format!("PA{}", rng.digits(9));
+    r.id = claim_id(
+        r.kind,
+        member,
+        seq,
+        r.provider,
+        &r.facts.patient_account_number,
+    );
     r.received = original.created.plus(rng.range(10, 60));
     r.created = r.received.plus(rng.range(2, 10));
     r.created_seconds = rng.range(6 * 3600, 20 * 3600);

@@ -3,8 +3,9 @@
 //! Resources, profiles, search parameters and includes come from the same tables the
 //! CapabilityStatement is generated from ([`fhir_search::search_params`],
 //! [`fhir_api::search_includes`], [`ResourceType::carin_profiles`]); error codes come
-//! from [`ApiError`] itself; the sandbox members from [`demo_data`]. So the portal
-//! cannot describe a server other than the one that answers.
+//! from [`ApiError`] itself; the sandbox members from [`demo_data`], whose ids are the
+//! ones the local server's demo (loaded as X12 through the ingest pipeline) stores. So
+//! the portal cannot describe a server other than the one that answers.
 
 use fhir::ResourceType;
 use fhir_api::ApiError;
@@ -203,8 +204,10 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// The data `patient-access serve` loads on first start (the same default config),
-    /// so the ids and sign-in facts printed here work against a fresh local server.
+    /// The demo `patient-access serve` loads on first start (the same default config;
+    /// it loads it as X12, and [`demo_data`] gives every resource the id that path
+    /// gives it), so the ids and sign-in facts printed here work against a fresh local
+    /// server.
     pub fn from_demo_data() -> Sandbox {
         let data = demo_data::generate(&demo_data::DemoConfig::default());
         let members: Vec<SandboxMember> = data
@@ -229,12 +232,20 @@ impl Sandbox {
             .find(|(t, id, _)| *t == ResourceType::Patient && *id == first)
             .map(|(_, _, body)| abbreviate(body, PATIENT_EXAMPLE_KEYS))
             .unwrap_or_default();
-        let example_eob_id = data
-            .resources
-            .iter()
-            .find(|(t, _, body)| {
+        let eobs = || {
+            data.resources.iter().filter(|(t, _, body)| {
                 *t == ResourceType::ExplanationOfBenefit && references_patient(body, &first)
             })
+        };
+        // One the example search finds: served on or after 2024, not since replaced.
+        let example_eob_id = eobs()
+            .find(|(_, _, body)| {
+                body["billablePeriod"]["end"]
+                    .as_str()
+                    .is_some_and(|end| end >= "2024-01-01")
+                    && !replaced(body)
+            })
+            .or_else(|| eobs().next())
             .map(|(_, id, _)| id.clone())
             .unwrap_or_default();
         Sandbox {
@@ -258,6 +269,15 @@ const PATIENT_EXAMPLE_KEYS: &[&str] = &[
 
 fn references_patient(body: &serde_json::Value, patient_id: &str) -> bool {
     body["patient"]["reference"].as_str() == Some(&format!("Patient/{patient_id}"))
+}
+
+/// An EOB an adjusted claim replaced (the server shows it cancelled).
+fn replaced(body: &serde_json::Value) -> bool {
+    body["related"].as_array().is_some_and(|related| {
+        related
+            .iter()
+            .any(|r| r["relationship"]["coding"][0]["code"] == "replacedby")
+    })
 }
 
 /// The resource with only `keys`, pretty-printed, and a marker that more was left out.
