@@ -775,4 +775,54 @@ mod tests {
         let enrolment = String::from_utf8_lossy(&files[0].1).into_owned();
         assert_eq!(enrolment.matches("INS*Y*18").count(), config.members);
     }
+
+    #[test]
+    fn the_mapping_accepts_every_set_and_with_fhir_only_makes_every_generated_resource() {
+        let config = DemoConfig::default();
+        let mapping = edi_fhir::MappingConfig {
+            payer_id: PAYER_ID.to_owned(),
+            payer_name: PAYER_NAME.to_owned(),
+            default_network_status: edi_fhir::NetworkStatus::InNetwork,
+        };
+        let mut made = std::collections::BTreeSet::new();
+        for (name, bytes) in files(&config) {
+            let conversion = edi_fhir::convert(&bytes, &mapping);
+            assert!(
+                !conversion.rejects_everything && conversion.file_problems.is_empty(),
+                "{name}: {:?}",
+                conversion.file_problems
+            );
+            for set in &conversion.transaction_sets {
+                assert!(
+                    matches!(set.outcome, edi_fhir::SetOutcome::Accepted { .. }),
+                    "{name}: {set:?}"
+                );
+            }
+            made.extend(
+                conversion
+                    .changes()
+                    .map(|c| (c.resource_type, c.id.clone())),
+            );
+        }
+        let data = crate::generate(&config);
+        let fhir_only = data.fhir_only();
+        // Members and their non-pharmacy claims come from X12 only (fhir_only names
+        // them because pharmacy claims and RelatedPersons refer to them).
+        for (t, id, r) in &fhir_only {
+            let claim = *t == fhir::ResourceType::ExplanationOfBenefit
+                && r["type"]["coding"][0]["code"] != "pharmacy";
+            if claim || *t == fhir::ResourceType::Patient {
+                assert!(made.contains(&(*t, id.clone())), "{t}/{id}");
+            }
+        }
+        let direct: std::collections::BTreeSet<_> =
+            fhir_only.into_iter().map(|(t, id, _)| (t, id)).collect();
+        for (t, id, _) in &data.resources {
+            let key = (*t, id.clone());
+            assert!(
+                made.contains(&key) || direct.contains(&key),
+                "{t}/{id} comes from neither the X12 files nor fhir_only"
+            );
+        }
+    }
 }
