@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 
 use fhir::ResourceType;
-use serde::Serialize;
 use serde_json::Value;
 
+use crate::write::ToJson;
 use crate::{Action, Change, Resource, merge};
 
 /// Where the changes go.
@@ -111,7 +111,7 @@ impl<'f> Changes<'f> {
     /// A merge; folded into an earlier merge of the same shared resource
     /// (list mode), or dropped when a directory resource was already
     /// handed out (the other modes).
-    pub fn merge_typed<T: Serialize>(
+    pub fn merge_typed<T: ToJson + ?Sized>(
         &mut self,
         resource_type: ResourceType,
         id: String,
@@ -153,7 +153,9 @@ impl<'f> Changes<'f> {
                 },
             };
             if let Some(mut current) = current {
-                let incoming = serde_json::to_value(value).unwrap_or(Value::Null);
+                self.scratch.clear();
+                value.write_json(&mut self.scratch);
+                let incoming = serde_json::from_slice(&self.scratch).unwrap_or(Value::Null);
                 merge::merge_shared(&mut current, &incoming);
                 self.folded.insert(at, current);
             }

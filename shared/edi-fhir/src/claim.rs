@@ -36,7 +36,9 @@ pub fn related_prior(icn: &str) -> Related<'_> {
 
 /// [`related_prior`] as a `Value`, for the merge rule.
 pub fn related_prior_value(icn: &str) -> Value {
-    serde_json::to_value(related_prior(icn)).unwrap_or(Value::Null)
+    let mut json = Vec::new();
+    crate::write::ToJson::write_json(&related_prior(icn), &mut json);
+    serde_json::from_slice(&json).unwrap_or(Value::Null)
 }
 
 pub fn uc_identifier<'a>(system: &'a str, value: &'a str) -> Identifier<'a> {
@@ -52,9 +54,10 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
         .root()
         .segment("BHT")
         .and_then(|bht| bht.date(4).ok().flatten())
-        .map(|d| d.to_string())
+        .map(crate::read::iso)
         .or_else(|| group_date(&set.group().date));
     let mut claims = 0;
+    let mut billing = None;
     for claim in set.loops("2300") {
         claims += 1;
         let ctx = Ctx {
@@ -62,7 +65,7 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
             config,
             created: created.as_deref(),
         };
-        map_claim(&ctx, &claim, out, &mut errors);
+        map_claim(&ctx, &claim, &mut billing, out, &mut errors);
     }
     if errors.0.is_empty() {
         Ok(claims)
@@ -73,7 +76,7 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
 
 /// GS04 (CCYYMMDD) as ISO.
 pub fn group_date(gs04: &str) -> Option<String> {
-    x12::Date::parse_d8(gs04).map(|d| d.to_string())
+    x12::Date::parse_d8(gs04).map(crate::read::iso)
 }
 
 struct Ctx<'c> {
@@ -89,6 +92,70 @@ struct TeamMember<'c> {
     taxonomy: Option<String>,
 }
 
+/// The billing provider of the claims under one 2000A loop (consecutive
+/// claims share it, so it is read once).
+struct Billing<'s> {
+    /// Position in the set of the 2010AA NM1.
+    at: usize,
+    key: String,
+    provider: Ref<'s>,
+    org_id: Option<String>,
+}
+
+/// The billing provider's claim key part, reference and Organization id,
+/// emitting its Organization or Practitioner the first time.
+fn billing<'s>(
+    claim: &Loop<'s, 's>,
+    loop_2010aa: &Loop<'s, 's>,
+    out: &mut Changes<'_>,
+) -> Billing<'s> {
+    // Billing provider: Organization (NM102 = 2) or Practitioner.
+    let billing_party = Party::from_loop(loop_2010aa);
+    let tin = loop_2010aa
+        .segment_with("REF", "EI")
+        .and_then(|r| r.element(2));
+    let key = match (billing_party.npi(), tin) {
+        (Some(npi), _) => format!("npi:{npi}"),
+        (None, Some(tin)) => format!("tin:{tin}"),
+        (None, None) => format!("name:{}", billing_party.family.unwrap_or("")),
+    };
+    let billing_taxonomy = claim
+        .ancestor("2000A")
+        .and_then(|a| a.segment_with("PRV", "BI"))
+        .and_then(|p| p.element(3));
+    let (provider, org_id) = if billing_party.is_person() {
+        let id = parties::practitioner_id(&billing_party);
+        if !out.has(ResourceType::Practitioner, &id) {
+            let (id, value) = parties::practitioner(&billing_party, billing_taxonomy);
+            out.merge(ResourceType::Practitioner, id, value);
+        }
+        (
+            reference(
+                ResourceType::Practitioner,
+                &id,
+                Some(billing_party.display()),
+            ),
+            None,
+        )
+    } else {
+        let id = parties::provider_org_id(&billing_party, tin);
+        if !out.has(ResourceType::Organization, &id) {
+            let (id, value) = parties::provider_org(&billing_party, tin);
+            out.merge(ResourceType::Organization, id, value);
+        }
+        (
+            reference(ResourceType::Organization, &id, billing_party.family),
+            Some(id),
+        )
+    };
+    Billing {
+        at: loop_2010aa.trigger().map_or(0, Segment::position_in_set),
+        key,
+        provider,
+        org_id,
+    }
+}
+
 /// Everything gathered about one claim before its EOB is rendered.
 struct Claim<'c> {
     kind: ClaimKind,
@@ -102,7 +169,13 @@ struct Claim<'c> {
     ours: Option<Loop<'c, 'c>>,
 }
 
-fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, errors: &mut Errors) {
+fn map_claim<'s>(
+    ctx: &Ctx<'_>,
+    claim: &Loop<'s, 's>,
+    billing_cache: &mut Option<Billing<'s>>,
+    out: &mut Changes<'_>,
+    errors: &mut Errors,
+) {
     let Some(clm) = claim.trigger() else { return };
     let before = errors.0.len();
     let clm01 = required(clm, 1, "the patient control number (CLM01)", errors);
@@ -148,43 +221,14 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
         return;
     }
     let config = ctx.config;
-    // Billing provider: Organization (NM102 = 2) or Practitioner.
-    let billing_party = Party::from_loop(&billing);
-    let tin = billing.segment_with("REF", "EI").and_then(|r| r.element(2));
-    let provider_key = match (billing_party.npi(), tin) {
-        (Some(npi), _) => format!("npi:{npi}"),
-        (None, Some(tin)) => format!("tin:{tin}"),
-        (None, None) => format!("name:{}", billing_party.family.unwrap_or("")),
+    let at = billing.trigger().map_or(0, Segment::position_in_set);
+    let cached = billing_cache.as_ref().filter(|b| b.at == at);
+    let billing = match cached {
+        Some(b) => b,
+        None => billing_cache.insert(self::billing(claim, &billing, out)),
     };
-    let billing_taxonomy = claim
-        .ancestor("2000A")
-        .and_then(|a| a.segment_with("PRV", "BI"))
-        .and_then(|p| p.element(3));
-    let (provider, provider_org_id) = if billing_party.is_person() {
-        let id = parties::practitioner_id(&billing_party);
-        if !out.has(ResourceType::Practitioner, &id) {
-            let (id, value) = parties::practitioner(&billing_party, billing_taxonomy);
-            out.merge(ResourceType::Practitioner, id, value);
-        }
-        (
-            reference(
-                ResourceType::Practitioner,
-                &id,
-                Some(billing_party.display()),
-            ),
-            None,
-        )
-    } else {
-        let id = parties::provider_org_id(&billing_party, tin);
-        if !out.has(ResourceType::Organization, &id) {
-            let (id, value) = parties::provider_org(&billing_party, tin);
-            out.merge(ResourceType::Organization, id, value);
-        }
-        (
-            reference(ResourceType::Organization, &id, billing_party.family),
-            Some(id),
-        )
-    };
+    let provider_key = billing.key.as_str();
+    let (provider, provider_org_id) = (billing.provider.clone(), billing.org_id.clone());
     // Members.
     let dependent_loop = claim.ancestor("2000C");
     let dependent = dependent_loop
@@ -245,7 +289,7 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
     });
     let mut c = Claim {
         kind,
-        id: ids::eob(&config.payer_id, &provider_key, clm01),
+        id: ids::eob(&config.payer_id, provider_key, clm01),
         frequency,
         patient_id,
         coverage_id,
@@ -260,7 +304,7 @@ fn map_claim<'s>(ctx: &Ctx<'_>, claim: &Loop<'s, 's>, out: &mut Changes<'_>, err
         .and_then(|o| o.child("2330B"))
         .and_then(|b| b.segment_with("DTP", "573"))
         .and_then(|d| read::period(d, 2, errors))
-        .map(|p| p.start().to_string());
+        .map(|p| crate::read::iso(p.start()));
     let lines = items(ctx, &mut c, claim, clm, out, errors);
     let eob = render(ctx, &c, claim, clm, lines, adjudication_date, out, errors);
     let id = c.id.clone();
@@ -576,7 +620,7 @@ fn supporting_info<'s>(
         list.push((
             "clmrecvddate",
             "Claim Received Date",
-            InfoValue::TimingDate(d.start().to_string()),
+            InfoValue::TimingDate(crate::read::iso(d.start())),
         ));
     }
     if c.kind.is_institutional() {
@@ -593,13 +637,13 @@ fn supporting_info<'s>(
             .and_then(|d| d.element(3))
             .and_then(|v| x12::Date::parse_d8(v.get(..8).unwrap_or(v)))
         {
-            let start = admit.to_string();
+            let start = crate::read::iso(admit);
             let end = (c.kind == ClaimKind::Inpatient)
                 .then(|| {
                     claim
                         .segment_with("DTP", "434")
                         .and_then(|d| d.period(2).ok().flatten())
-                        .map(|p| p.end().to_string())
+                        .map(|p| crate::read::iso(p.end()))
                 })
                 .flatten();
             list.push((
@@ -730,7 +774,7 @@ fn procedures<'s>(claim: &Loop<'s, 's>, errors: &mut Errors) -> Vec<Procedure<'s
             };
             let date = match (composite.component(3), composite.component(4)) {
                 (Some("D8"), Some(d)) => match x12::Date::parse_d8(d) {
-                    Some(d) => Some(d.to_string()),
+                    Some(d) => Some(crate::read::iso(d)),
                     None => {
                         errors.push(hi.error_at(
                             ErrorKind::InvalidDate,
@@ -782,8 +826,11 @@ fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
         return (absent(), Vec::new());
     };
     let system = procedure_system(q, code);
-    let modifiers: Vec<Concept<'s>> = (3..=6)
-        .filter_map(|c| composite.component(c))
+    let modifiers: Vec<Concept<'s>> = composite
+        .components()
+        .skip(2)
+        .take(4)
+        .filter(|m| !m.is_empty())
         .map(|m| concept(system, m, ""))
         .collect();
     (concept(system, code, ""), modifiers)
@@ -819,10 +866,16 @@ fn read_line<'s>(
             quantity: number(seg, 4, errors),
             location: seg.element(5),
             noncovered: None,
-            pointers: (1..=4)
-                .filter_map(|c| seg.component(7, c))
-                .filter_map(|p| p.parse().ok())
-                .collect(),
+            pointers: seg
+                .composite(7)
+                .map(|c| {
+                    c.components()
+                        .take(4)
+                        .filter(|p| !p.is_empty())
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         ClaimKind::Oral => Line {
             charge_at,

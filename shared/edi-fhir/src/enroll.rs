@@ -108,11 +108,11 @@ fn map_member(
     let member_start = member
         .segment_with("DTP", "356")
         .and_then(|d| read::period(d, 2, errors))
-        .map(|p| p.start().to_string());
+        .map(|p| crate::read::iso(p.start()));
     let member_end = member
         .segment_with("DTP", "357")
         .and_then(|d| read::period(d, 2, errors))
-        .map(|p| p.start().to_string());
+        .map(|p| crate::read::iso(p.start()));
     let group = member.segment_with("REF", "1L").and_then(|r| r.element(2));
     for hd_loop in member.children_named("2300") {
         let Some(hd) = hd_loop.trigger() else {
@@ -122,11 +122,11 @@ fn map_member(
         let start = hd_loop
             .segment_with("DTP", "348")
             .and_then(|d| read::period(d, 2, errors))
-            .map(|p| p.start().to_string());
+            .map(|p| crate::read::iso(p.start()));
         let end = hd_loop
             .segment_with("DTP", "349")
             .and_then(|d| read::period(d, 2, errors))
-            .map(|p| p.start().to_string());
+            .map(|p| crate::read::iso(p.start()));
         let terminate = maintenance == Some("024") || ins.element(3) == Some("024");
         let (start, end) = if terminate {
             (start, end.or_else(|| member_end.clone()))

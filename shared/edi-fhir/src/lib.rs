@@ -113,6 +113,7 @@ mod enroll;
 mod parties;
 mod read;
 mod remit;
+mod write;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -318,18 +319,14 @@ impl Resource {
         Resource(value.to_string().into_boxed_str())
     }
 
-    /// Serialises through `scratch` (reused, so a big resource does not
+    /// Writes `value` through `scratch` (reused, so a big resource does not
     /// regrow a fresh buffer) into a string of exactly its size.
-    pub(crate) fn serialise<T: Serialize + ?Sized>(value: &T, scratch: &mut Vec<u8>) -> Self {
+    pub(crate) fn serialise<T: write::ToJson + ?Sized>(value: &T, scratch: &mut Vec<u8>) -> Self {
         scratch.clear();
-        // Our types cannot fail to serialise (no maps with non-string keys,
-        // no fallible `Serialize` impls) and serde_json writes UTF-8; `null`
-        // would make `apply` a no-op if that ever changed.
-        let text = match serde_json::to_writer(&mut *scratch, value) {
-            Ok(()) => std::str::from_utf8(scratch).unwrap_or("null"),
-            Err(_) => "null",
-        };
-        Resource(Box::from(text))
+        value.write_json(scratch);
+        // The writer writes UTF-8 (escapes are ASCII, strings are `str`);
+        // `null` would make `apply` a no-op if that ever changed.
+        Resource(Box::from(std::str::from_utf8(scratch).unwrap_or("null")))
     }
 }
 
@@ -584,7 +581,7 @@ pub enum Event<'e> {
 /// after its verdict; a bigger one (estimated from its X12 size, or found
 /// while mapping) is mapped twice, first for the verdict alone (no JSON),
 /// then handing out each change as it is made.
-pub const STREAMING_BUFFER_BYTES: usize = 32 << 20;
+pub const STREAMING_BUFFER_BYTES: usize = 64 << 20;
 
 /// JSON bytes per X12 byte above which a set is not even tried in the
 /// buffer (the generated 835 is the most expansive kind, at about 24).

@@ -9,8 +9,8 @@
 
 use std::borrow::Cow;
 
+use crate::write::{ToJson, json_object, write_str_parts};
 use fhir::ResourceType;
-use serde::{Serialize, Serializer};
 
 use crate::json::{CARIN_SD, V2_0203};
 
@@ -18,21 +18,23 @@ use crate::json::{CARIN_SD, V2_0203};
 pub type Str<'a> = Cow<'a, str>;
 
 /// A coding; `display` is left out when empty.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Coding<'a> {
     pub system: &'a str,
     pub code: Str<'a>,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub display: &'a str,
 }
 
+json_object!(Coding<'a> { system => "system", code => "code", display => "display" });
+
 /// A CodeableConcept with one coding and an optional text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Concept<'a> {
     pub coding: [Coding<'a>; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<Str<'a>>,
 }
+
+json_object!(Concept<'a> { coding => "coding", text => "text" });
 
 /// A CodeableConcept with one coding.
 pub fn concept<'a>(system: &'a str, code: impl Into<Str<'a>>, display: &'a str) -> Concept<'a> {
@@ -60,12 +62,13 @@ pub fn concept_text<'a>(
 }
 
 /// A relative literal reference `Type/id`, optionally with a display.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ref<'a> {
     pub reference: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub display: Option<Str<'a>>,
 }
+
+json_object!(Ref<'a> { reference => "reference", display => "display" });
 
 /// A reference; an empty display is left out.
 pub fn reference<'a>(
@@ -90,11 +93,13 @@ pub fn plain_reference(resource_type: ResourceType, id: &str) -> Ref<'static> {
 }
 
 /// US dollars from whole cents, exact to the cent.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Money {
     pub value: f64,
     pub currency: &'static str,
 }
+
+json_object!(Money { value => "value", currency => "currency" });
 
 pub fn money(cents: i64) -> Money {
     Money {
@@ -104,13 +109,14 @@ pub fn money(cents: i64) -> Money {
 }
 
 /// An identifier whose meaning is given by a type code (MB, uc…).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identifier<'a> {
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
     pub system: &'a str,
     pub value: Str<'a>,
 }
+
+json_object!(Identifier<'a> { type_ => "type", system => "system", value => "value" });
 
 pub fn typed_identifier<'a>(
     type_system: &'a str,
@@ -127,61 +133,57 @@ pub fn typed_identifier<'a>(
 }
 
 /// An identifier without a type.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlainIdentifier<'a> {
     pub system: &'a str,
     pub value: &'a str,
 }
+
+json_object!(PlainIdentifier<'a> { system => "system", value => "value" });
 
 /// `meta` with just the profile (a name under the CARIN base): the store
 /// owns versionId and lastUpdated.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Meta(pub &'static str);
 
-impl Serialize for Meta {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Url(&'static str);
-        impl Serialize for Url {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&format_args!("{CARIN_SD}{}", self.0))
-            }
-        }
-        let mut m = s.serialize_struct("Meta", 1)?;
-        m.serialize_field("profile", &[Url(self.0)])?;
-        m.end()
+impl ToJson for Meta {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"profile\":[");
+        write_str_parts(out, &[CARIN_SD, self.0]);
+        out.extend_from_slice(b"]}");
     }
 }
 
 /// A period; either end may be unknown (both unknown: no period at all).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Period {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
 }
+
+json_object!(Period { start => "start", end => "end" });
 
 pub fn period(start: Option<String>, end: Option<String>) -> Option<Period> {
     (start.is_some() || end.is_some()).then_some(Period { start, end })
 }
 
 /// `{ "value": q }`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quantity {
     pub value: f64,
 }
 
+json_object!(Quantity { value => "value" });
+
 /// A human name from X12 NM103 (family) / NM104 (given) / NM105 (middle).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HumanName<'a> {
-    #[serde(rename = "use")]
     pub use_: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub family: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub given: Vec<&'a str>,
 }
+
+json_object!(HumanName<'a> { use_ => "use", family => "family", given => "given" });
 
 pub fn human_name<'a>(
     family: Option<&'a str>,
@@ -196,73 +198,69 @@ pub fn human_name<'a>(
 }
 
 /// An address from N3/N4 values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Address<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub line: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub city: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<&'a str>,
     pub country: &'static str,
 }
 
+json_object!(Address<'a> { line => "line", city => "city", state => "state", postal_code => "postalCode", country => "country" });
+
 /// One adjudication (or total) entry: an amount, a reason with an amount,
 /// a status reason, or a value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdjudicationEntry<'a> {
     pub category: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Concept<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
 }
 
+json_object!(AdjudicationEntry<'a> { category => "category", reason => "reason", amount => "amount", value => "value" });
+
 /// `related`: a prior claim by its identifier.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Related<'a> {
     pub relationship: Concept<'a>,
     pub reference: Identifier<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+json_object!(Related<'a> { relationship => "relationship", reference => "reference" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Payee<'a> {
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
     pub party: Ref<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+json_object!(Payee<'a> { type_ => "type", party => "party" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct CareTeam<'a> {
     pub sequence: usize,
     pub provider: Ref<'a>,
     pub role: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub qualification: Option<Concept<'a>>,
 }
 
+json_object!(CareTeam<'a> { sequence => "sequence", provider => "provider", role => "role", qualification => "qualification" });
+
 /// One supportingInfo entry: `sequence`, `category` and one value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupportingInfo<'a> {
     pub sequence: usize,
     pub category: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<Concept<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timing_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timing_period: Option<Period>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_string: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_reference: Option<Ref<'a>>,
 }
+
+json_object!(SupportingInfo<'a> { sequence => "sequence", category => "category", code => "code", timing_date => "timingDate", timing_period => "timingPeriod", value_string => "valueString", value_reference => "valueReference" });
 
 /// The value of a supportingInfo entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -302,131 +300,108 @@ pub fn supporting_info<'a>(
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Diagnosis<'a> {
     pub sequence: usize,
     pub diagnosis_codeable_concept: Concept<'a>,
-    #[serde(rename = "type")]
     pub type_: [Concept<'a>; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub on_admission: Option<Concept<'a>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+json_object!(Diagnosis<'a> { sequence => "sequence", diagnosis_codeable_concept => "diagnosisCodeableConcept", type_ => "type", on_admission => "onAdmission" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Procedure<'a> {
     pub sequence: usize,
-    #[serde(rename = "type")]
     pub type_: [Concept<'a>; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
     pub procedure_codeable_concept: Concept<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+json_object!(Procedure<'a> { sequence => "sequence", type_ => "type", date => "date", procedure_codeable_concept => "procedureCodeableConcept" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Insurance<'a> {
     pub focal: bool,
     pub coverage: Ref<'a>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+json_object!(Insurance<'a> { focal => "focal", coverage => "coverage" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Item<'a> {
     pub sequence: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub care_team_sequence: Option<[usize; 1]>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diagnosis_sequence: Vec<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revenue: Option<Concept<'a>>,
     pub product_or_service: Concept<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modifier: Vec<Concept<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub serviced_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub serviced_period: Option<Period>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub location_codeable_concept: Option<Concept<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub body_site: Option<Concept<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sub_site: Vec<Concept<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adjudication: Vec<AdjudicationEntry<'a>>,
 }
+
+json_object!(Item<'a> { sequence => "sequence", care_team_sequence => "careTeamSequence", diagnosis_sequence => "diagnosisSequence", revenue => "revenue", product_or_service => "productOrService", modifier => "modifier", serviced_date => "servicedDate", serviced_period => "servicedPeriod", location_codeable_concept => "locationCodeableConcept", quantity => "quantity", body_site => "bodySite", sub_site => "subSite", adjudication => "adjudication" });
 
 /// `servicedDate` for a single day, `servicedPeriod` for a range.
 pub fn serviced(p: Option<x12::Period>) -> (Option<String>, Option<Period>) {
     match p {
-        Some(x12::Period::Date(d)) => (Some(d.to_string()), None),
-        Some(x12::Period::Range(s, e)) if s == e => (Some(s.to_string()), None),
-        Some(x12::Period::Range(s, e)) => (None, period(Some(s.to_string()), Some(e.to_string()))),
+        Some(x12::Period::Date(d)) => (Some(crate::read::iso(d)), None),
+        Some(x12::Period::Range(s, e)) if s == e => (Some(crate::read::iso(s)), None),
+        Some(x12::Period::Range(s, e)) => (
+            None,
+            period(Some(crate::read::iso(s)), Some(crate::read::iso(e))),
+        ),
         None => (None, None),
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Payment<'a> {
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<Str<'a>>,
     pub amount: Money,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub identifier: Option<PlainIdentifier<'a>>,
 }
 
+json_object!(Payment<'a> { type_ => "type", date => "date", amount => "amount", identifier => "identifier" });
+
 /// A C4BB ExplanationOfBenefit (any of the four profiles), as an 837 or an
 /// 835 contributes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Eob<'a> {
     pub resource_type: &'static str,
     pub id: &'a str,
     pub meta: Meta,
     pub identifier: [Identifier<'a>; 1],
     pub status: &'static str,
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_type: Option<Concept<'a>>,
-    #[serde(rename = "use")]
     pub use_: &'static str,
     pub patient: Ref<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub billable_period: Option<Period>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<Str<'a>>,
     pub insurer: Ref<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<Ref<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<Related<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payee: Option<Payee<'a>>,
     pub outcome: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub care_team: Vec<CareTeam<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub supporting_info: Vec<SupportingInfo<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diagnosis: Vec<Diagnosis<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub procedure: Vec<Procedure<'a>>,
     pub insurance: [Insurance<'a>; 1],
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub item: Vec<Item<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adjudication: Vec<AdjudicationEntry<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub total: Vec<AdjudicationEntry<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment<'a>>,
 }
+
+json_object!(Eob<'a> { resource_type => "resourceType", id => "id", meta => "meta", identifier => "identifier", status => "status", type_ => "type", sub_type => "subType", use_ => "use", patient => "patient", billable_period => "billablePeriod", created => "created", insurer => "insurer", provider => "provider", related => "related", payee => "payee", outcome => "outcome", care_team => "careTeam", supporting_info => "supportingInfo", diagnosis => "diagnosis", procedure => "procedure", insurance => "insurance", item => "item", adjudication => "adjudication", total => "total", payment => "payment" });
 
 /// A member identifier (MB) in the plan's namespace.
 pub fn member_identifier(member_id: &str) -> Identifier<'_> {
@@ -439,75 +414,68 @@ pub fn member_identifier(member_id: &str) -> Identifier<'_> {
     )
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Telecom<'a> {
     pub system: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<&'a str>,
-    #[serde(rename = "use")]
     pub use_: &'static str,
 }
 
+json_object!(Telecom<'a> { system => "system", value => "value", use_ => "use" });
+
 /// A C4BB-Patient.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Patient<'a> {
     pub resource_type: &'static str,
     pub id: &'a str,
     pub meta: Meta,
     pub identifier: [Identifier<'a>; 1],
     pub active: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telecom: Vec<Telecom<'a>>,
     pub name: [HumanName<'a>; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub deceased_date_time: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub address: Vec<Address<'a>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+json_object!(Patient<'a> { resource_type => "resourceType", id => "id", meta => "meta", identifier => "identifier", active => "active", telecom => "telecom", name => "name", gender => "gender", birth_date => "birthDate", deceased_date_time => "deceasedDateTime", address => "address" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Extension {
     pub url: &'static str,
     pub value_code: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+json_object!(Extension { url => "url", value_code => "valueCode" });
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct CoverageClass<'a> {
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
     pub value: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
 }
 
+json_object!(CoverageClass<'a> { type_ => "type", value => "value", name => "name" });
+
 /// A C4BB-Coverage.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Coverage<'a> {
     pub resource_type: &'static str,
     pub id: &'a str,
     pub meta: Meta,
     pub extension: [Extension; 1],
     pub identifier: [Identifier<'a>; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'a str>,
-    #[serde(rename = "type")]
     pub type_: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_holder: Option<Ref<'a>>,
     pub subscriber: Ref<'a>,
     pub subscriber_id: &'a str,
     pub beneficiary: Ref<'a>,
     pub relationship: Concept<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<Period>,
     pub payor: [Ref<'a>; 1],
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub class: Vec<CoverageClass<'a>>,
 }
+
+json_object!(Coverage<'a> { resource_type => "resourceType", id => "id", meta => "meta", extension => "extension", identifier => "identifier", status => "status", type_ => "type", policy_holder => "policyHolder", subscriber => "subscriber", subscriber_id => "subscriberId", beneficiary => "beneficiary", relationship => "relationship", period => "period", payor => "payor", class => "class" });

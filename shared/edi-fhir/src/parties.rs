@@ -51,7 +51,7 @@ impl<'a> Party<'a> {
                     p.zip = seg.element(3);
                 }
                 "DMG" if seg.element(1) == Some("D8") => {
-                    p.birth_date = seg.date(2).ok().flatten().map(|d| d.to_string());
+                    p.birth_date = seg.date(2).ok().flatten().map(crate::read::iso);
                     p.gender = seg.element(3);
                 }
                 _ => {}

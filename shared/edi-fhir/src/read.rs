@@ -1,7 +1,7 @@
 //! Typed reads of X12 elements for the mappers: dates as FHIR strings,
 //! amounts as cents, and element errors that become 999 IK4s.
 
-use x12::{Decimal, ElementPos, ErrorKind, Period, Segment, X12Error};
+use x12::{Date, Decimal, ElementPos, ErrorKind, Period, Segment, X12Error};
 
 /// Collects mapping errors for one set; the set is rejected when any exist.
 #[derive(Debug, Default)]
@@ -58,7 +58,28 @@ pub fn period(seg: &Segment<'_>, format_at: usize, errors: &mut Errors) -> Optio
 
 /// Element `n` as a D8 date, ISO formatted.
 pub fn date(seg: &Segment<'_>, n: usize, errors: &mut Errors) -> Option<String> {
-    errors.take(seg.date(n)).map(|d| d.to_string())
+    errors.take(seg.date(n)).map(iso)
+}
+
+/// `2024-01-31`: what `Date`'s `Display` writes, without the formatting
+/// machinery (dates are in every item of every claim).
+pub fn iso(d: Date) -> String {
+    let mut s = String::with_capacity(10);
+    let digit = |v: u32| char::from(b'0' + (v % 10) as u8);
+    let year = u32::from(d.year);
+    if year > 9999 {
+        return d.to_string();
+    }
+    for div in [1000, 100, 10, 1] {
+        s.push(digit(year / div));
+    }
+    s.push('-');
+    s.push(digit(u32::from(d.month) / 10));
+    s.push(digit(u32::from(d.month)));
+    s.push('-');
+    s.push(digit(u32::from(d.day) / 10));
+    s.push(digit(u32::from(d.day)));
+    s
 }
 
 /// A required element: its value, or an IK4 "required data element missing".
@@ -81,7 +102,7 @@ pub fn required<'a>(
 
 /// `(start, end)` ISO strings of a period.
 pub fn bounds(p: Period) -> (String, String) {
-    (p.start().to_string(), p.end().to_string())
+    (iso(p.start()), iso(p.end()))
 }
 
 /// ICD-9/10-CM diagnosis codes arrive without the dot (`S060X1A`); CARIN
@@ -110,6 +131,14 @@ mod tests {
         assert_eq!(dotted_icd("J020"), "J02.0");
         assert_eq!(dotted_icd("R69"), "R69");
         assert_eq!(dotted_icd("I21.4"), "I21.4");
+    }
+
+    #[test]
+    fn iso_dates_match_display() {
+        for (year, month, day) in [(2024, 1, 31), (999, 12, 1), (1, 2, 9), (9999, 10, 10)] {
+            let d = Date { year, month, day };
+            assert_eq!(iso(d), d.to_string());
+        }
     }
 
     #[test]
