@@ -3,8 +3,10 @@
 //!
 //! For each record of an S3 ObjectCreated event: decode the key (S3 sends it
 //! form-URL-encoded: `+` is a space, then `%XX`), ignore keys outside `inbound/`,
-//! and run the [`Ingestor`] on the object: report and 999 to `reports/<key>.json`
-//! and `reports/<key>.999`, the object tagged `status=processed|rejected`.
+//! and run the [`Ingestor`] on the object: streamed from S3 into a temporary file
+//! in `/tmp` (never into memory as a whole), judged, applied one transaction set at
+//! a time; report and 999 to `reports/<key>.json` and `reports/<key>.999`, the
+//! object tagged `status=processed|rejected`.
 //!
 //! Errors: a retryable failure (throttling that outlasted the SDK's retries, a file
 //! another invocation is still processing, the network) fails the invocation with
@@ -45,8 +47,10 @@ pub enum ConfigError {
 impl FunctionConfig {
     /// `TABLE_NAME`, `PAYER_ID`, `PAYER_NAME` (required); `DEFAULT_NETWORK_STATUS`
     /// (`in-network`|`out-of-network`, default in-network), `MAX_FILE_BYTES`
-    /// (default 64 MiB), `LEDGER_STALE_SECONDS` (default 960: longer than the
-    /// function's timeout), `X12_USAGE` (`P` or `T` for our 999s, default `P`).
+    /// (default 1 GiB; objects are spooled to `/tmp`, so the function's ephemeral
+    /// storage must exceed it; memory does not depend on it), `LEDGER_STALE_SECONDS`
+    /// (default 960: longer than the function's timeout), `X12_USAGE` (`P` or `T`
+    /// for our 999s, default `P`).
     pub fn from_env() -> Result<Self, ConfigError> {
         let mapping = MappingConfig {
             payer_id: required("PAYER_ID")?,

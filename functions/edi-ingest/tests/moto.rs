@@ -2,7 +2,9 @@
 //! `scripts/with-moto cargo test -p edi-ingest-function`.
 //!
 //! The shared ingest scenarios run on a DynamoStore; the handler is driven with
-//! real S3 events: the same event twice, a key that needs decoding, a bad file.
+//! real S3 events: the same event twice, a key that needs decoding, a bad file, a
+//! file over the size cap; a file of several large sets streams from S3 to the
+//! same result as the in-memory path.
 //! Without `AWS_ENDPOINT_URL` these tests FAIL, unless `SKIP_AWS_TESTS=1`.
 
 use std::sync::Arc;
@@ -13,10 +15,11 @@ use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use edi_ingest::scenarios;
+use edi_ingest::{FileStatus, IngestOutcome, Ingestor, scenarios};
 use edi_ingest_function::{Handler, RecordResult};
 use s3_objects::S3Objects;
 use store_dynamodb::{DynamoStore, create_table};
+use store_redb::RedbStore;
 
 struct Aws {
     ddb: aws_sdk_dynamodb::Client,
@@ -293,4 +296,92 @@ async fn a_bad_file_is_tagged_rejected_with_its_report_and_other_prefixes_are_ig
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(gone[0].result, "gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_several_large_sets_streams_from_s3_to_the_in_memory_result() {
+    let Some(aws) = aws().await else { return };
+    let bucket = bucket(&aws, "streamed").await;
+    let key = "inbound/several large sets.x12";
+    // Larger than the x12 reader's 64 KiB read chunk, every set written in several
+    // batches of 64 changes, members recurring across a set's batches.
+    let bytes = scenarios::several_large_sets(3, 40, Some(1));
+    assert!(bytes.len() > 64 * 1024, "{} bytes", bytes.len());
+    upload(&aws, &bucket, key, &bytes).await;
+    let spool = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let objects = S3Objects::new(aws.s3.clone(), &bucket).with_spool_dir(spool.path());
+    // The in-memory reference runs on redb: moto serialises requests, and the stored
+    // bodies are compared without `meta` (and against edi_fhir's own fold as well).
+    let reference = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let in_memory = RedbStore::open(reference.path().join("in-memory.redb"))
+        .unwrap_or_else(|e| panic!("redb: {e}"));
+    let done = scenarios::streamed_object_matches_in_memory(
+        table(&aws, "streamed").await,
+        Arc::new(in_memory),
+        &objects,
+        key,
+        &bytes,
+    )
+    .await;
+    let accepted: Vec<bool> = done
+        .report
+        .transaction_sets
+        .iter()
+        .map(|s| s.accepted)
+        .collect();
+    assert_eq!(
+        accepted,
+        [true, false, true, true, true],
+        "{}",
+        done.report.to_json()
+    );
+    let report = text(&aws, &bucket, &format!("reports/{key}.json")).await;
+    assert!(
+        report.contains("\"status\": \"partially-accepted\""),
+        "{report}"
+    );
+    assert_eq!(
+        status_tag(&aws, &bucket, key).await.as_deref(),
+        Some("processed")
+    );
+    let left = std::fs::read_dir(spool.path())
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the spooled copy is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_cap_is_refused_with_a_report_before_it_is_downloaded() {
+    let Some(aws) = aws().await else { return };
+    let bucket = bucket(&aws, "too-large").await;
+    let key = "inbound/too large.x12";
+    let bytes = scenarios::FIXTURES[0].1;
+    upload(&aws, &bucket, key, bytes).await;
+    let store = table(&aws, "too-large").await;
+    let mut config = scenarios::config();
+    config.max_file_bytes = bytes.len() - 1;
+    let ingestor = Ingestor::new(Arc::clone(&store), config);
+    let objects = S3Objects::new(aws.s3.clone(), &bucket);
+    for attempt in ["first", "second"] {
+        let outcome = ingestor.ingest_object(&objects, key).await;
+        let Ok(IngestOutcome::Ingested(done)) = outcome else {
+            panic!("{attempt}: {outcome:?}")
+        };
+        assert_eq!(done.report.status, FileStatus::Rejected, "{attempt}");
+        assert_eq!(done.report.file_problems[0].code, "024", "{attempt}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&text(&aws, &bucket, &format!("reports/{key}.json")).await)
+            .unwrap_or_default();
+    assert_eq!(report["status"], "rejected", "{report}");
+    assert_eq!(report["file_problems"][0]["code"], "024", "{report}");
+    let message = report["file_problems"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains(&bytes.len().to_string()), "{message}");
+    assert_eq!(
+        status_tag(&aws, &bucket, key).await.as_deref(),
+        Some("rejected")
+    );
+    assert!(scenarios::versions(store.as_ref(), bytes).await.is_empty());
 }

@@ -6,12 +6,19 @@
 //! is idempotent (applying a change the stored resource already reflects returns
 //! `None`), re-running a file after a crash writes only what the crashed run had not.
 //!
-//! Changes to the same resource within one set are folded into one new version (the
+//! Changes to the same resource within one batch are folded into one new version (the
 //! payer Organization appears in every claim), in their original order. Different
 //! resources are written concurrently: `apply` looks at one resource only, so their
-//! order does not matter.
+//! order does not matter. Batches are applied one after the other, so the changes of
+//! one resource keep their order across batches too.
+//!
+//! A large set arrives in several batches ([`crate::Ingestor`] streams it), and a
+//! resource named in more than one batch (a member with many claims) is written once
+//! per batch. The ingestor folds the per-batch outcomes so that the report still
+//! counts each resource of a set once, as if the set had been applied in one batch.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use edi_fhir::Change;
 use fhir::ResourceType;
@@ -25,10 +32,21 @@ use crate::report::WriteCounts;
 
 /// What writing one resource did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
+pub(crate) enum Written {
     Created,
     Updated,
     Unchanged,
+}
+
+impl Written {
+    /// The outcome of two writes of one resource, as one write of both would report
+    /// it: the first write that changed something decides.
+    fn then(self, later: Written) -> Written {
+        match self {
+            Written::Unchanged => later,
+            Written::Created | Written::Updated => self,
+        }
+    }
 }
 
 /// Applies one set's changes with at most `concurrency` resources in flight.
@@ -37,25 +55,64 @@ pub async fn apply_set<S: ResourceStore + ?Sized>(
     changes: &[Change],
     concurrency: usize,
 ) -> StoreResult<WriteCounts> {
+    let mut tally = SetTally::default();
+    tally.add(apply_batch(store, changes, concurrency).await?);
+    Ok(tally.counts())
+}
+
+/// Applies a batch of changes (in order per resource) with at most `concurrency`
+/// resources in flight; what happened to each resource.
+pub(crate) async fn apply_batch<S: ResourceStore + ?Sized>(
+    store: &S,
+    changes: &[Change],
+    concurrency: usize,
+) -> StoreResult<Vec<(ResourceType, String, Written)>> {
     // Groups travel as indices: a borrowed element type in the stream would make the
     // future's lifetimes too specific for `tokio::spawn`.
-    let written: Vec<Written> = stream::iter(by_resource(changes))
+    stream::iter(by_resource(changes))
         .map(|(resource_type, id, indices)| async move {
             let group: Vec<&Change> = indices.iter().filter_map(|&i| changes.get(i)).collect();
-            apply_resource(store, resource_type, &id, &group).await
+            let written = apply_resource(store, resource_type, &id, &group).await?;
+            Ok((resource_type, id, written))
         })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
-        .await?;
-    let mut counts = WriteCounts::default();
-    for w in written {
-        match w {
-            Written::Created => counts.created += 1,
-            Written::Updated => counts.updated += 1,
-            Written::Unchanged => counts.unchanged += 1,
+        .await
+}
+
+/// The write counts of one set applied in several batches, each resource counted
+/// once. Holds the set's resource ids (never logged), not their content.
+#[derive(Debug, Default)]
+pub(crate) struct SetTally {
+    resources: HashMap<(ResourceType, String), Written>,
+}
+
+impl SetTally {
+    pub(crate) fn add(&mut self, batch: Vec<(ResourceType, String, Written)>) {
+        for (resource_type, id, written) in batch {
+            match self.resources.entry((resource_type, id)) {
+                Entry::Occupied(mut seen) => {
+                    let folded = seen.get().then(written);
+                    seen.insert(folded);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(written);
+                }
+            }
         }
     }
-    Ok(counts)
+
+    pub(crate) fn counts(&self) -> WriteCounts {
+        let mut counts = WriteCounts::default();
+        for written in self.resources.values() {
+            match written {
+                Written::Created => counts.created += 1,
+                Written::Updated => counts.updated += 1,
+                Written::Unchanged => counts.unchanged += 1,
+            }
+        }
+        counts
+    }
 }
 
 /// The changes grouped by resource (as indices into `changes`), groups in order of
@@ -137,4 +194,35 @@ fn parse_body(record: &ResourceRecord) -> StoreResult<Value> {
             record.resource_type, record.id, record.version_id
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_written_in_several_batches_counts_once() {
+        let mut tally = SetTally::default();
+        let patient = |w| (ResourceType::Patient, "p1".to_owned(), w);
+        let org = |w| (ResourceType::Organization, "o1".to_owned(), w);
+        let eob = |w| (ResourceType::ExplanationOfBenefit, "e1".to_owned(), w);
+        tally.add(vec![
+            patient(Written::Created),
+            org(Written::Unchanged),
+            eob(Written::Unchanged),
+        ]);
+        tally.add(vec![
+            patient(Written::Updated),
+            org(Written::Updated),
+            eob(Written::Unchanged),
+        ]);
+        assert_eq!(
+            tally.counts(),
+            WriteCounts {
+                created: 1,
+                updated: 1,
+                unchanged: 1
+            }
+        );
+    }
 }

@@ -26,10 +26,9 @@ impl FileIdentity {
     /// A local file keyed by its content: the same bytes under another name, or
     /// dropped into the inbox twice, are processed once.
     pub fn content(label: impl Into<String>, bytes: &[u8]) -> Self {
-        FileIdentity {
-            label: label.into(),
-            ledger_key: hex_sha256(&[b"sha256", bytes]),
-        }
+        let mut hash = ContentHash::new();
+        hash.update(bytes);
+        hash.finish(label).0
     }
 
     /// The S3 URI or path, for reports and logs.
@@ -43,6 +42,42 @@ impl FileIdentity {
     }
 }
 
+/// [`FileIdentity::content`] computed chunk by chunk, for files read as a stream,
+/// together with the plain SHA-256 of the content (what the pipeline's passes check
+/// they read).
+pub(crate) struct ContentHash {
+    ledger: Sha256,
+    plain: Sha256,
+}
+
+impl ContentHash {
+    pub(crate) fn new() -> Self {
+        let mut ledger = Sha256::new();
+        ledger.update(b"sha256");
+        ledger.update([0x1f]);
+        ContentHash {
+            ledger,
+            plain: Sha256::new(),
+        }
+    }
+
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        self.ledger.update(chunk);
+        self.plain.update(chunk);
+    }
+
+    /// The identity (same ledger key as [`FileIdentity::content`] over all the
+    /// chunks) and the content's SHA-256.
+    pub(crate) fn finish(mut self, label: impl Into<String>) -> (FileIdentity, [u8; 32]) {
+        self.ledger.update([0x1f]);
+        let identity = FileIdentity {
+            label: label.into(),
+            ledger_key: hex(&self.ledger.finalize()),
+        };
+        (identity, self.plain.finalize().into())
+    }
+}
+
 /// SHA-256 of the parts, each followed by a unit separator so that
 /// ("ab", "c") and ("a", "bc") differ.
 fn hex_sha256(parts: &[&[u8]]) -> String {
@@ -51,11 +86,11 @@ fn hex_sha256(parts: &[&[u8]]) -> String {
         hasher.update(part);
         hasher.update([0x1f]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&hasher.finalize())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -80,5 +115,20 @@ mod tests {
             a.ledger_key(),
             FileIdentity::content("a.x12", b"ISB").ledger_key()
         );
+    }
+
+    #[test]
+    fn content_hashed_in_chunks_is_the_same_identity() {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut hash = ContentHash::new();
+        for chunk in bytes.chunks(4096 + 7) {
+            hash.update(chunk);
+        }
+        let (identity, plain) = hash.finish("a.x12");
+        assert_eq!(identity, FileIdentity::content("a.x12", &bytes));
+        // Unchanged from before the streaming hash: ledgers already written stay valid.
+        assert_eq!(identity.ledger_key(), hex_sha256(&[b"sha256", &bytes]));
+        let expected: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(plain, expected);
     }
 }

@@ -1,5 +1,7 @@
-//! The pipeline: claim the file in the ledger, convert it, apply what is accepted,
-//! write the report and 999, mark the source, record the file as done.
+//! The pipeline: claim the file in the ledger, judge it (pass 1), apply what is
+//! accepted (pass 2), write the report and 999, mark the source, record the file as
+//! done. The passes stream the file ([`crate::passes`]): memory stays bounded
+//! whatever its size.
 
 use std::sync::Arc;
 
@@ -8,40 +10,44 @@ use fhir_store::{KeyValueStore, ResourceStore, StoreError};
 use serde::Serialize;
 
 use crate::ack::{AckEnvelope, generate_999};
-use crate::apply::apply_set;
 use crate::identity::FileIdentity;
 use crate::ledger::{self, Claim, Disposition, LedgerEntry};
-use crate::objects::{ObjectError, ObjectStore};
-use crate::report::{Report, Totals, WriteCounts};
+use crate::objects::{ObjectError, ObjectStore, StoredObject};
+use crate::passes::{self, ApplySettings, PassError};
+use crate::report::{Report, Totals};
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub mapping: MappingConfig,
-    /// Files up to this size are read into memory, converted completely, and only
-    /// then applied: the envelope verdict (IEA) comes at the end of a file, and
-    /// nothing may be applied before it is known. Larger files are refused with a
-    /// report. Peak memory is the bytes plus every accepted change as JSON values,
-    /// a multiple of the file size (not measured yet): size the function's memory
-    /// before raising this.
+    /// Larger files are refused with a report (problem code 024), before they are
+    /// read. Memory does not depend on it (files are streamed, one transaction set
+    /// at a time); what it protects is the run's time budget and the disk that
+    /// holds the local copy (the Lambda's ephemeral storage must exceed it).
     pub max_file_bytes: usize,
     /// An in-progress ledger claim older than this belongs to a run that crashed and
     /// is taken over. Must exceed the longest possible run (the Lambda timeout).
     pub stale_after_secs: i64,
     /// Resources written concurrently.
     pub write_concurrency: usize,
+    /// Changes applied per batch (a set's changes arrive as they are mapped and are
+    /// written a batch at a time); also how many changes may wait between the
+    /// conversion and the writer. Memory holds about two batches. At most 65 536.
+    pub batch_changes: usize,
     /// ISA15 of our 999s.
     pub production: bool,
 }
 
 impl IngestConfig {
-    /// 64 MiB, 16 minutes (the Lambda maximum of 15 plus a margin), 16 writers.
+    /// 1 GiB, 16 minutes (the Lambda maximum of 15 plus a margin), 16 writers,
+    /// batches of 512 changes.
     pub fn new(mapping: MappingConfig) -> Self {
         IngestConfig {
             mapping,
-            max_file_bytes: 64 * 1024 * 1024,
+            max_file_bytes: 1024 * 1024 * 1024,
             stale_after_secs: 16 * 60,
             write_concurrency: 16,
+            batch_changes: 512,
             production: true,
         }
     }
@@ -107,6 +113,11 @@ pub enum IngestError {
     Objects(#[from] ObjectError),
     #[error("the conversion of {file} did not finish: {reason}")]
     Conversion { file: String, reason: String },
+    /// The two passes over a file did not read the same bytes (a local file
+    /// rewritten while it was being ingested). Nothing is recorded as done; a
+    /// retry reads the file as it is now.
+    #[error("{file} changed while it was being ingested ({reason}); retry")]
+    Changed { file: String, reason: &'static str },
 }
 
 impl IngestError {
@@ -120,6 +131,7 @@ impl IngestError {
             }
             IngestError::Objects(e) => matches!(e, ObjectError::Backend(_)),
             IngestError::Conversion { .. } => false,
+            IngestError::Changed { .. } => true,
         }
     }
 }
@@ -142,6 +154,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
 
     /// Ingests a file held in memory, without writing outputs anywhere: for
     /// `patient-access ingest` and tests. Skips files the ledger says are done.
+    /// The same streaming passes as [`Ingestor::ingest_object`], over the bytes.
     pub async fn ingest_bytes(
         &self,
         identity: &FileIdentity,
@@ -155,11 +168,13 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             Ok(version) => version,
             Err(done) => return Ok(done),
         };
-        let run = self.process(identity, bytes, version.1).await;
+        let object = StoredObject::from_bytes(identity.clone(), bytes);
+        let run = self.process(&object, version.1).await;
         self.settle(identity, version.0, run).await
     }
 
-    /// Ingests one object: read it, process it, write `output_key(…, "json")` and
+    /// Ingests one object: get a local copy (a folder's file in place, a spooled
+    /// copy of an S3 object), process it, write `output_key(…, "json")` and
     /// `output_key(…, "999")`, dispose of the source, record it in the ledger. The
     /// ledger is updated last, so a crash anywhere before leaves a claim that a
     /// re-run takes over and completes.
@@ -178,7 +193,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             }
             Err(e) => return Err(e.into()),
         };
-        let identity = object.identity;
+        let identity = object.identity.clone();
         let version = match self.claim(&identity).await? {
             Ok(version) => version,
             Err(done) => {
@@ -188,7 +203,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
                 return Ok(done);
             }
         };
-        let run = match self.process(&identity, object.bytes, version.1).await {
+        let run = match self.process(&object, version.1).await {
             Ok(done) => write_outputs(objects, key, &done)
                 .await
                 .map(|()| done)
@@ -295,27 +310,44 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
         Ok(())
     }
 
-    /// Converts completely, then applies every accepted set, unless an envelope
-    /// problem rejects the whole file.
-    async fn process(
-        &self,
-        identity: &FileIdentity,
-        bytes: Vec<u8>,
-        resumed: bool,
-    ) -> Result<Ingested, IngestError> {
-        let conversion = self.convert(identity, bytes).await?;
-        let mut writes = Vec::with_capacity(conversion.transaction_sets.len());
-        for set in &conversion.transaction_sets {
-            let counts = match (&set.outcome, conversion.rejects_everything) {
-                (SetOutcome::Accepted { changes, .. }, false) => {
-                    apply_set(self.store.as_ref(), changes, self.config.write_concurrency)
-                        .await
-                        .map_err(|source| store_error(identity, source))?
-                }
-                _ => WriteCounts::default(),
+    /// Pass 1 (the verdicts), then pass 2 (apply every accepted set) unless the
+    /// envelope rejects everything or no set is accepted.
+    async fn process(&self, object: &StoredObject, resumed: bool) -> Result<Ingested, IngestError> {
+        let identity = &object.identity;
+        let source = object.open().map_err(|e| read_error(identity, &e))?;
+        let mapping = self.config.mapping.clone();
+        let expected = object.sha256();
+        let (conversion, digest) =
+            tokio::task::spawn_blocking(move || passes::verdicts(source, &mapping, expected))
+                .await
+                .map_err(|e| pass_error(identity, PassError::Panicked(e.to_string())))?
+                .map_err(|e| pass_error(identity, e))?;
+        let accepted = conversion
+            .transaction_sets
+            .iter()
+            .filter(|s| matches!(s.outcome, SetOutcome::Accepted { .. }))
+            .count();
+        tracing::info!(
+            file = identity.label(),
+            bytes = object.size,
+            sets = conversion.transaction_sets.len(),
+            accepted,
+            rejects_everything = conversion.rejects_everything,
+            "verdicts"
+        );
+        let writes = if conversion.rejects_everything || accepted == 0 {
+            Vec::new()
+        } else {
+            let source = object.open().map_err(|e| read_error(identity, &e))?;
+            let settings = ApplySettings {
+                mapping: self.config.mapping.clone(),
+                batch_changes: self.config.batch_changes,
+                write_concurrency: self.config.write_concurrency,
             };
-            writes.push(counts);
-        }
+            passes::apply(self.store.as_ref(), source, &conversion, digest, settings)
+                .await
+                .map_err(|e| pass_error(identity, e))?
+        };
         let report = Report::new(identity.label(), &conversion, &writes);
         let ack = generate_999(&conversion, &self.ack_envelope(identity, &conversion));
         Ok(Ingested {
@@ -323,22 +355,6 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             ack,
             resumed,
         })
-    }
-
-    /// The conversion is CPU-bound: it runs on the blocking pool so that a large file
-    /// does not stall the async workers (the local server's HTTP requests).
-    async fn convert(
-        &self,
-        identity: &FileIdentity,
-        bytes: Vec<u8>,
-    ) -> Result<FileConversion, IngestError> {
-        let mapping = self.config.mapping.clone();
-        tokio::task::spawn_blocking(move || edi_fhir::convert(&bytes, &mapping))
-            .await
-            .map_err(|e| IngestError::Conversion {
-                file: identity.label().to_owned(),
-                reason: e.to_string(),
-            })
     }
 
     /// Our 999's envelope: ids swapped from the file's, the current UTC time, and a
@@ -408,6 +424,24 @@ fn store_error(identity: &FileIdentity, source: StoreError) -> IngestError {
     IngestError::Store {
         file: identity.label().to_owned(),
         source,
+    }
+}
+
+/// Reading the local copy failed: retryable, a retry makes a new one.
+fn read_error(identity: &FileIdentity, e: &std::io::Error) -> IngestError {
+    IngestError::Objects(ObjectError::Backend(format!(
+        "reading the local copy of {}: {e}",
+        identity.label()
+    )))
+}
+
+fn pass_error(identity: &FileIdentity, e: PassError) -> IngestError {
+    let file = identity.label().to_owned();
+    match e {
+        PassError::Read(e) => read_error(identity, &e),
+        PassError::Changed(reason) => IngestError::Changed { file, reason },
+        PassError::Panicked(reason) => IngestError::Conversion { file, reason },
+        PassError::Store(source) => IngestError::Store { file, source },
     }
 }
 

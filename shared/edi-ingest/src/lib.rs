@@ -6,17 +6,27 @@
 //!    namespace): a file already done is skipped, so duplicate S3 events and
 //!    re-sent files change nothing; a crashed run's stale claim is taken over and
 //!    the file re-run from the start;
-//! 2. **converts it completely** (`edi_fhir::convert`) before applying anything,
-//!    because the interchange verdict (IEA) comes at the end of the file and an
-//!    interchange problem rejects everything. That holds the whole file's changes in
-//!    memory, which is why files are capped at [`IngestConfig::max_file_bytes`];
-//! 3. **applies per transaction set, as 999 defines acceptance**: every change of an
-//!    accepted set goes through `update_with` + `edi_fhir::apply` + the search index
-//!    ([`apply`]); a rejected set applies nothing;
-//! 4. **reports**: a JSON [`Report`] and a 999 ([`ack::generate_999`]) from the same
-//!    results, written next to the file, which is then tagged or moved;
+//! 2. **judges it completely** before applying anything (pass 1: every transaction
+//!    set's verdict and the envelope's, `edi_fhir::convert_streaming` keeping no
+//!    change), because the interchange verdict (IEA) comes at the end of the file
+//!    and an interchange problem rejects everything;
+//! 3. **applies per transaction set, as 999 defines acceptance** (pass 2, only when
+//!    something is accepted): the file is converted again and every change of an
+//!    accepted set goes, as it is mapped, in batches, through `update_with` +
+//!    `edi_fhir::apply` + the search index ([`apply`]); a rejected set applies
+//!    nothing;
+//! 4. **reports**: a JSON [`Report`] and a 999 ([`ack::generate_999`]) from pass 1's
+//!    verdicts and pass 2's write counts, written next to the file, which is then
+//!    tagged or moved;
 //! 5. **records the file as done**, last, so that a crash at any earlier step is
 //!    re-run.
+//!
+//! Both passes stream the file as a `std::io::Read`:
+//! memory is one transaction set's bytes plus a bounded number of changes, whatever
+//! the file's size. An [`ObjectStore`] hands out a local copy to read twice: a
+//! folder's file in place, an S3 object spooled to a temporary file ([`Spool`]).
+//! [`IngestConfig::max_file_bytes`] caps the size for the time budget and the disk,
+//! not for memory.
 //!
 //! Crash safety rests on `edi_fhir::apply` being idempotent: re-applying a change the
 //! store already reflects writes nothing, so a re-run ends in the same state as a
@@ -33,6 +43,7 @@ mod identity;
 mod ingestor;
 pub mod ledger;
 mod objects;
+mod passes;
 pub mod report;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
@@ -40,5 +51,5 @@ pub mod scenarios;
 pub use identity::FileIdentity;
 pub use ingestor::{IngestConfig, IngestError, IngestOutcome, Ingested, Ingestor};
 pub use ledger::Disposition;
-pub use objects::{FolderObjects, ObjectError, ObjectStore, StoredObject};
+pub use objects::{FolderObjects, ObjectError, ObjectStore, Spool, StoredObject};
 pub use report::{FileStatus, Report, SetReport, Totals, WriteCounts};

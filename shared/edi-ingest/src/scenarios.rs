@@ -130,6 +130,97 @@ pub fn many_claims() -> Vec<u8> {
     x12::generate::generate_837p(40, 7)
 }
 
+/// One interchange with several large transaction sets, for the streaming tests:
+/// `sets` generated 837Ps of `claims` claims each (different seeds; the claim
+/// numbers repeat, so later sets update earlier sets' claims) in one functional
+/// group, then an 835 of `claims` claims and an 834 of `claims` members, each in a
+/// group of its own. The 837Ps' subscribers take turns among seven member ids, so
+/// a member recurs all through a set (written in several batches of it). With
+/// `bad_set = Some(i)`, the `i`-th 837P has a wrong SE01, so it alone is rejected.
+pub fn several_large_sets(sets: usize, claims: usize, bad_set: Option<usize>) -> Vec<u8> {
+    let groups: Vec<Vec<Vec<u8>>> = vec![
+        (0..sets)
+            .map(|i| x12::generate::generate_837p(claims, 100 + i as u64))
+            .collect(),
+        vec![x12::generate::generate_835(claims, 7)],
+        vec![x12::generate::generate_834(claims, 8)],
+    ];
+    let mut out: Vec<String> = Vec::new();
+    let mut isa = None;
+    let mut control = 0;
+    let mut group_count = 0;
+    let mut subscribers = 0;
+    for (g, files) in groups.iter().enumerate() {
+        let gs06 = 201 + g;
+        let mut gs = None;
+        let mut body = Vec::new();
+        for file in files.iter() {
+            let text = String::from_utf8_lossy(file).into_owned();
+            let segments: Vec<&str> = text
+                .split('~')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            control += 1;
+            let number = format!("{control:04}");
+            for segment in segments {
+                let mut fields: Vec<String> = segment.split('*').map(str::to_owned).collect();
+                match fields.first().map(String::as_str) {
+                    Some("ISA") => {
+                        isa.get_or_insert_with(|| segment.to_owned());
+                    }
+                    Some("GS") => {
+                        if let Some(f) = fields.get_mut(6) {
+                            *f = gs06.to_string();
+                        }
+                        gs.get_or_insert_with(|| fields.join("*"));
+                    }
+                    Some("ST") => {
+                        if let Some(f) = fields.get_mut(2) {
+                            f.clone_from(&number);
+                        }
+                        body.push(fields.join("*"));
+                    }
+                    Some("SE") => {
+                        if let Some(f) = fields.get_mut(2) {
+                            f.clone_from(&number);
+                        }
+                        if g == 0
+                            && bad_set == Some(control - 1)
+                            && let Some(f) = fields.get_mut(1)
+                        {
+                            *f = "2".to_owned();
+                        }
+                        body.push(fields.join("*"));
+                    }
+                    Some("NM1") if g == 0 && fields.get(1).map(String::as_str) == Some("IL") => {
+                        subscribers += 1;
+                        if let Some(f) = fields.get_mut(9) {
+                            *f = format!("M{:09}", subscribers % 7);
+                        }
+                        body.push(fields.join("*"));
+                    }
+                    Some("GE" | "IEA") | None => {}
+                    Some(_) => body.push(segment.to_owned()),
+                }
+            }
+        }
+        if let Some(gs) = gs {
+            group_count += 1;
+            out.push(gs);
+            out.append(&mut body);
+            out.push(format!("GE*{}*{gs06}", files.len()));
+        }
+    }
+    let isa = isa.unwrap_or_default();
+    let isa13 = isa.split('*').nth(13).unwrap_or("000000101").to_owned();
+    out.insert(0, isa);
+    out.push(format!("IEA*{group_count}*{isa13}"));
+    let mut bytes = out.join("~\n").into_bytes();
+    bytes.extend_from_slice(b"~\n");
+    bytes
+}
+
 /// Every resource a file's accepted sets touch, as stored now (without `meta`).
 pub async fn snapshot<S: ResourceStore>(
     store: &S,
@@ -446,4 +537,99 @@ pub async fn good_set_applied_bad_set_reported<S: ResourceStore + KeyValueStore 
         .collect();
     assert_eq!(eobs.len(), 1, "{eobs:?}");
     done
+}
+
+/// The pipeline's settings with small batches, so that a large set is written in
+/// many of them.
+pub fn small_batches() -> IngestConfig {
+    let mut config = config();
+    config.batch_changes = 64;
+    config
+}
+
+/// What a file stores in an empty store according to `edi_fhir::convert` alone
+/// (every change folded in memory), without `meta`.
+pub fn folded_in_memory(bytes: &[u8]) -> BTreeMap<(ResourceType, String), Value> {
+    let conversion = edi_fhir::convert(bytes, &mapping());
+    let mut folded = edi_fhir::fold(conversion.changes());
+    for body in folded.values_mut() {
+        if let Some(map) = body.as_object_mut() {
+            map.remove("meta");
+        }
+    }
+    folded
+}
+
+/// The 999 without its envelope (ISA, GS, GE, IEA carry dates and control numbers).
+pub fn ack_body(ack: &str) -> Vec<&str> {
+    ack.split('~')
+        .map(str::trim)
+        .filter(|s| {
+            !s.is_empty()
+                && !["ISA*", "GS*", "GE*", "IEA*"]
+                    .iter()
+                    .any(|p| s.starts_with(p))
+        })
+        .collect()
+}
+
+/// `bytes`, stored in `objects` as `key`, ingested through the object store in small
+/// batches ([`small_batches`]) into `streamed`, and from memory in one batch per set
+/// into `in_memory` (any store: the stored bodies are compared without `meta`): the two reports are the same (but for the file's name), so are
+/// the 999s' bodies and the stored resources, and those are what
+/// `edi_fhir::convert` folds the file to in memory. Returns the streamed run.
+pub async fn streamed_object_matches_in_memory<S, T, O>(
+    streamed: Arc<S>,
+    in_memory: Arc<T>,
+    objects: &O,
+    key: &str,
+    bytes: &[u8],
+) -> Ingested
+where
+    S: ResourceStore + KeyValueStore + 'static,
+    T: ResourceStore + KeyValueStore + 'static,
+    O: ObjectStore,
+{
+    let outcome = Ingestor::new(Arc::clone(&streamed), small_batches())
+        .ingest_object(objects, key)
+        .await;
+    let from_object = ingested(outcome.unwrap_or_else(|e| panic!("{key}: {e}")), key);
+    let mut whole_sets = config();
+    whole_sets.batch_changes = 1 << 16;
+    let identity = FileIdentity::content("in-memory.x12", bytes);
+    let outcome = Ingestor::new(Arc::clone(&in_memory), whole_sets)
+        .ingest_bytes(&identity, bytes.to_vec())
+        .await;
+    let from_bytes = ingested(
+        outcome.unwrap_or_else(|e| panic!("in memory: {e}")),
+        "in memory",
+    );
+
+    let mut renamed = from_bytes.report.clone();
+    renamed.file.clone_from(&from_object.report.file);
+    assert!(
+        from_object.report == renamed,
+        "the streamed report differs from the in-memory one:\n{}\n{}",
+        from_object.report.to_json(),
+        renamed.to_json()
+    );
+    let (a, b) = (
+        from_object.ack.as_deref().unwrap_or_default(),
+        from_bytes.ack.as_deref().unwrap_or_default(),
+    );
+    assert_eq!(ack_body(a), ack_body(b));
+
+    let expected = folded_in_memory(bytes);
+    assert!(!expected.is_empty(), "{key}: nothing to store");
+    let stored = snapshot(streamed.as_ref(), bytes).await;
+    assert_eq!(stored.len(), expected.len(), "{key}: resource count");
+    assert!(
+        stored == expected,
+        "{key}: the streamed store differs from the in-memory fold"
+    );
+    assert!(
+        snapshot(in_memory.as_ref(), bytes).await == expected,
+        "{key}: the in-memory store differs from the in-memory fold"
+    );
+    from_object
 }

@@ -2,8 +2,21 @@
 //! write its report and 999, and tag it.
 //!
 //! * `get` refuses an object over the size cap from its `Content-Length` before
-//!   downloading, then reads the body chunk by chunk and stops at the cap, so a lying
-//!   length cannot make it read more.
+//!   downloading, then streams the body chunk by chunk into a [`Spool`] (an unnamed
+//!   temporary file in the Lambda's ephemeral storage, `/tmp`) and stops at the cap,
+//!   so a lying length cannot make it read more. Memory holds one chunk, whatever
+//!   the object's size; the pipeline then reads the local copy twice (a verdict
+//!   pass, an apply pass).
+//!
+//!   Why one GET and a local copy rather than two streamed GETs of the same
+//!   `VersionId`: the apply pass consumes its input at the pace of DynamoDB writes,
+//!   minutes for a large file, and a GET body read that slowly is easily cut by the
+//!   network or S3's idle timeouts, after half a file is applied; a second download
+//!   also doubles the transfer, and an object deleted (or, without versioning,
+//!   overwritten) between the passes would fail or change the run. `/tmp` is local,
+//!   fast, up to 10 GiB, and the spool is freed as soon as the run ends, even when
+//!   it crashes. The price is ephemeral storage at least as large as the size cap
+//!   (template.yaml sizes both).
 //! * `dispose` tags the object `status=processed|rejected` (PutObjectTagging) rather
 //!   than copying it to another prefix and deleting it: with versioning on, a copy
 //!   and delete would leave a delete marker and a second copy of every file, and the
@@ -15,11 +28,13 @@
 //! * Local endpoints (moto) need path-style addressing: build the client with
 //!   [`client_for`].
 
+use std::path::PathBuf;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
-use edi_ingest::{Disposition, FileIdentity, ObjectError, ObjectStore, StoredObject};
+use edi_ingest::{Disposition, FileIdentity, ObjectError, ObjectStore, Spool, StoredObject};
 
 /// The tag key `dispose` sets.
 pub const STATUS_TAG: &str = "status";
@@ -29,6 +44,8 @@ pub const STATUS_TAG: &str = "status";
 pub struct S3Objects {
     client: Client,
     bucket: String,
+    /// Where objects are spooled; `None`: the system's temporary directory.
+    spool_dir: Option<PathBuf>,
 }
 
 impl S3Objects {
@@ -36,7 +53,15 @@ impl S3Objects {
         S3Objects {
             client,
             bucket: bucket.into(),
+            spool_dir: None,
         }
+    }
+
+    /// Spools objects into `dir` instead of the system's temporary directory
+    /// (`TMPDIR`, else `/tmp`).
+    pub fn with_spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
     }
 
     fn label(&self, key: &str) -> String {
@@ -92,16 +117,22 @@ impl ObjectStore for S3Objects {
             return Err(too_large(declared));
         }
         let etag = output.e_tag().unwrap_or_default().to_owned();
-        let bytes = read_capped(output.body, max_bytes)
+        let mut body = output.body;
+        let mut spool = match &self.spool_dir {
+            Some(dir) => Spool::new_in(dir, self.label(key), max_bytes).await?,
+            None => Spool::new(self.label(key), max_bytes).await?,
+        };
+        while let Some(chunk) = body
+            .try_next()
             .await
-            .map_err(|e| match e {
-                ReadError::TooLarge(n) => too_large(n),
-                ReadError::Stream(reason) => {
-                    ObjectError::Backend(format!("reading {}: {reason}", self.label(key)))
-                }
-            })?;
-        let identity = FileIdentity::s3(&self.bucket, key, &etag);
-        Ok(StoredObject { bytes, identity })
+            .map_err(|e| ObjectError::Backend(format!("reading {}: {e}", self.label(key))))?
+        {
+            spool.write(&chunk).await?;
+        }
+        tracing::debug!(object = %self.label(key), bytes = spool.written(), "spooled");
+        spool
+            .finish(FileIdentity::s3(&self.bucket, key, &etag))
+            .await
     }
 
     async fn put(
@@ -142,25 +173,4 @@ impl ObjectStore for S3Objects {
             .map(|_| ())
             .map_err(|e| self.error("PutObjectTagging", key, e))
     }
-}
-
-enum ReadError {
-    TooLarge(u64),
-    Stream(String),
-}
-
-/// Reads a body, stopping as soon as it passes `max_bytes`.
-async fn read_capped(mut body: ByteStream, max_bytes: usize) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body
-        .try_next()
-        .await
-        .map_err(|e| ReadError::Stream(e.to_string()))?
-    {
-        if bytes.len() + chunk.len() > max_bytes {
-            return Err(ReadError::TooLarge((bytes.len() + chunk.len()) as u64));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }

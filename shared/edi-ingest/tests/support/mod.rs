@@ -1,0 +1,162 @@
+//! Test doubles shared by the integration tests.
+
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use fhir::ResourceType;
+use fhir_store::{
+    KeyValueStore, KvEntry, ListPage, ListQuery, ResourceRecord, ResourceStore, ResourceWrite,
+    StoreError, StoreResult,
+};
+use serde_json::Value;
+
+/// A store that keeps no resource (reads find nothing, writes are dropped) and a
+/// ledger in a map (a handful of entries).
+/// With `fail_after = Some(n)`, every resource write after the first `n` fails
+/// with a backend error (throttling that outlasted the retries).
+#[derive(Default)]
+pub struct NullStore {
+    ledger: Mutex<HashMap<String, KvEntry>>,
+    fail_after: Option<usize>,
+    pub writes: AtomicUsize,
+}
+
+impl NullStore {
+    /// A store whose resource writes fail after the first `n`.
+    pub fn failing_after(n: usize) -> Self {
+        NullStore {
+            fail_after: Some(n),
+            ..NullStore::default()
+        }
+    }
+
+    /// How many ledger records there are.
+    pub fn ledger_len(&self) -> usize {
+        self.ledger().len()
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, HashMap<String, KvEntry>> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ResourceStore for NullStore {
+    async fn put(&self, write: ResourceWrite) -> StoreResult<ResourceRecord> {
+        let done = self.writes.fetch_add(1, Ordering::Relaxed);
+        if self.fail_after.is_some_and(|n| done >= n) {
+            return Err(StoreError::Backend("throttled (test)".into()));
+        }
+        Ok(ResourceRecord {
+            resource_type: write.resource_type,
+            id: write.id,
+            version_id: 1,
+            last_updated: fhir::Instant::now(),
+            deleted: false,
+            body: Arc::from(""),
+            index: write.index,
+        })
+    }
+
+    async fn get(&self, _: ResourceType, _: &str) -> StoreResult<Option<ResourceRecord>> {
+        Ok(None)
+    }
+
+    async fn get_version(
+        &self,
+        _: ResourceType,
+        _: &str,
+        _: u64,
+    ) -> StoreResult<Option<ResourceRecord>> {
+        Ok(None)
+    }
+
+    async fn get_many(&self, _: &[(ResourceType, String)]) -> StoreResult<Vec<ResourceRecord>> {
+        Ok(Vec::new())
+    }
+
+    async fn list(&self, _: ListQuery) -> StoreResult<ListPage> {
+        Ok(ListPage {
+            entries: Vec::new(),
+            more: false,
+        })
+    }
+}
+
+impl KeyValueStore for NullStore {
+    async fn insert(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &Value,
+        _: Option<i64>,
+    ) -> StoreResult<bool> {
+        let mut ledger = self.ledger();
+        let k = format!("{ns}/{key}");
+        if ledger.contains_key(&k) {
+            return Ok(false);
+        }
+        let entry = KvEntry {
+            value: value.clone(),
+            version: 1,
+            expires_at: None,
+        };
+        ledger.insert(k, entry);
+        Ok(true)
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &Value, _: Option<i64>) -> StoreResult<()> {
+        let entry = KvEntry {
+            value: value.clone(),
+            version: 1,
+            expires_at: None,
+        };
+        self.ledger().insert(format!("{ns}/{key}"), entry);
+        Ok(())
+    }
+
+    async fn get(&self, ns: &str, key: &str) -> StoreResult<Option<KvEntry>> {
+        Ok(self.ledger().get(&format!("{ns}/{key}")).cloned())
+    }
+
+    async fn replace(
+        &self,
+        ns: &str,
+        key: &str,
+        expected_version: u64,
+        value: &Value,
+        _: Option<i64>,
+    ) -> StoreResult<bool> {
+        let mut ledger = self.ledger();
+        match ledger.get_mut(&format!("{ns}/{key}")) {
+            Some(entry) if entry.version == expected_version => {
+                entry.value = value.clone();
+                entry.version += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn take(&self, ns: &str, key: &str) -> StoreResult<Option<KvEntry>> {
+        Ok(self.ledger().remove(&format!("{ns}/{key}")))
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> StoreResult<()> {
+        self.ledger().remove(&format!("{ns}/{key}"));
+        Ok(())
+    }
+
+    async fn increment(&self, _: &str, _: &str, _: i64, _: Option<i64>) -> StoreResult<i64> {
+        Err(StoreError::InvalidValue("not a counter store".into()))
+    }
+
+    async fn list(&self, _: &str, _: &str, _: usize) -> StoreResult<Vec<(String, KvEntry)>> {
+        Ok(Vec::new())
+    }
+}
