@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks that template.yaml's DynamoDB table is exactly infra/dynamodb-table.json.
+"""Checks that template.yaml's DynamoDB table is exactly infra/dynamodb-table.json,
+and that the ingest function's ephemeral storage can hold a file of MAX_FILE_BYTES.
 
 infra/dynamodb-table.json is the one definition of the table's keys and indexes; the
 tests create their tables from it. template.yaml carries the same properties (plus
@@ -32,6 +33,20 @@ def main():
     if problems:
         sys.exit("template.yaml and infra/dynamodb-table.json disagree:\n  " + "\n  ".join(problems))
     print("template.yaml FhirTable matches infra/dynamodb-table.json")
+    check_ingest_spool(template)
+
+
+def check_ingest_spool(template):
+    """edi-ingest spools each object to /tmp: EphemeralStorage must exceed the cap."""
+    function = plain(template["Resources"]["EdiIngestFunction"]["Properties"])
+    storage_mb = function.get("EphemeralStorage", {}).get("Size", 512)
+    cap = int(function["Environment"]["Variables"]["MAX_FILE_BYTES"])
+    if cap >= storage_mb * 1000 * 1000:
+        sys.exit(
+            f"EdiIngestFunction: MAX_FILE_BYTES {cap} does not fit its EphemeralStorage "
+            f"of {storage_mb} MB (objects are spooled to /tmp)"
+        )
+    print(f"EdiIngestFunction spools up to {cap} bytes into {storage_mb} MB of /tmp")
 
 
 if __name__ == "__main__":
