@@ -11,10 +11,13 @@
 //!    changes, as they are mapped, through a bounded channel (`blocking_send`) to the
 //!    async writer, which applies them in batches through [`crate::apply`].
 //!
-//! Memory is one transaction set's bytes (the `x12` stream reader's buffer) plus at
-//! most about two batches of changes (one in the channel, one being written) plus
-//! the ids of the current set's resources (to count each once) plus one verdict
-//! per set for the report. It does not grow with the file.
+//! Memory is what `convert_streaming` holds for one transaction set (its bytes and
+//! parse, and up to `edi_fhir::STREAMING_BUFFER_BYTES` of its changes, which it
+//! buffers to map a set once when they fit) plus at most about two batches of
+//! changes (one in the channel, one being written) plus the ids of the current
+//! set's resources (to count each once) plus one verdict per set for the report.
+//! It does not grow with the file. Pass 1 drops every change it is handed: a
+//! verdict-only conversion in `edi-fhir` would spare it building them.
 //!
 //! Both passes hash what they read. The verdict pass must read the bytes the object
 //! store stored (when it knows their SHA-256), the apply pass the bytes the verdict

@@ -133,10 +133,10 @@ async fn peak_heap_does_not_grow_with_the_number_of_sets() {
 }
 
 /// One set of more and more claims: the heap grows with the set, because one set
-/// is mapped at a time and its bytes, its parse and the mapper's state for it are
-/// held meanwhile. The pipeline's peak is that of `edi_fhir::convert_streaming`
-/// alone over the same bytes (printed next to it): what the pipeline adds (batches,
-/// channel, the set's resource ids) does not show.
+/// is mapped at a time and its bytes, its parse and its buffered changes are held
+/// meanwhile. The pipeline's peak is that of `edi_fhir::convert_streaming` alone
+/// over the same bytes (printed next to it) plus a few MiB (batches, channel, the
+/// set's resource ids).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: cargo test -p edi-ingest --test memory -- --ignored --nocapture"]
 async fn peak_heap_of_one_growing_set() {
