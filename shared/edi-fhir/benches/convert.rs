@@ -10,6 +10,8 @@
 //!
 //! - **split**: read the file in 1 MB chunks and find every segment
 //!   terminator and element separator with memchr (the floor for any parser);
+//! - **parse**: the `x12` crate alone, streaming the file and parsing each
+//!   set (envelope checks, loop tree) without mapping it;
 //! - **convert**: `edi_fhir::convert_streaming` from the file, i.e. parse +
 //!   envelope checks + loops + mapping + JSON serialisation of every change,
 //!   each change's JSON copied into an output buffer as a writer would;
@@ -79,6 +81,22 @@ fn split(path: &PathBuf) -> (usize, usize) {
         elements += memchr::memchr_iter(b'*', chunk.get(start..).unwrap_or_default()).count();
     }
     (segments, elements)
+}
+
+/// The x12 crate alone: stream the file and parse every set (envelope
+/// checks, segment positions, loop tree), no mapping. Returns the sets.
+fn parse(path: &PathBuf) -> usize {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => panic!("{path:?}: {e}"),
+    };
+    let mut reader = x12::StreamReader::new(file);
+    let mut sets = 0;
+    for owned in reader.by_ref().flatten() {
+        sets += usize::from(owned.parse().is_ok());
+    }
+    assert!(reader.finish().is_clean());
+    sets
 }
 
 /// Appends the change's resource JSON to `out` (what a writer to S3 or a
@@ -208,11 +226,12 @@ fn main() {
     let dir = std::env::temp_dir();
     println!("best of {runs} runs, each in a fresh process; cpu MB/s counts on-CPU time only\n");
     println!(
-        "{:<5} {:>7} {:>7} {:>10} {:>12} {:>8} {:>9} {:>6} {:>8} {:>9}",
+        "{:<5} {:>7} {:>7} {:>10} {:>10} {:>12} {:>8} {:>9} {:>6} {:>8} {:>9}",
         "kind",
         "X12 MB",
         "claims",
         "split MB/s",
+        "parse MB/s",
         "convert MB/s",
         "cpu MB/s",
         "claims/s",
@@ -244,6 +263,12 @@ fn main() {
                 std::hint::black_box(split(&path));
                 split_s = split_s.min(t.elapsed().as_secs_f64());
             }
+            let mut parse_s = f64::MAX;
+            for _ in 0..2 {
+                let t = Instant::now();
+                std::hint::black_box(parse(&path));
+                parse_s = parse_s.min(t.elapsed().as_secs_f64());
+            }
             let (convert_s, cpu_s, claims, json, peak) = measure(&path, runs);
             let _ = std::fs::remove_file(&path);
             let peak = if peak < 0.0 {
@@ -257,8 +282,9 @@ fn main() {
                 "n/a".to_owned()
             };
             println!(
-                "{name:<5} {file_mb:>7.1} {claims:>7} {:>10.0} {:>12.1} {cpu:>8} {:>9.0} {:>5.0}x {:>8.0} {peak:>9}",
+                "{name:<5} {file_mb:>7.1} {claims:>7} {:>10.0} {:>10.0} {:>12.1} {cpu:>8} {:>9.0} {:>5.0}x {:>8.0} {peak:>9}",
                 file_mb / split_s,
+                file_mb / parse_s,
                 file_mb / convert_s,
                 claims as f64 / convert_s,
                 convert_s / split_s,

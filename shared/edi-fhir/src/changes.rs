@@ -23,11 +23,26 @@ enum Mode<'f> {
     /// Handed to a sink one by one; directory resources (Organization,
     /// Practitioner) only the first time the set names them.
     Sink(&'f mut dyn FnMut(Change)),
-    /// Collected as [`Mode::Sink`] would hand them out, until their JSON
-    /// exceeds `budget` bytes; then dropped, and the rest is not serialised.
-    Buffer { budget: usize, used: usize },
+    /// Collected as [`Mode::Sink`] would hand them out, their JSON written
+    /// one after the other in `arena` (kept from set to set by the caller),
+    /// until it exceeds `budget` bytes; then dropped, and the rest is not
+    /// serialised.
+    Buffer {
+        budget: usize,
+        arena: &'f mut Vec<u8>,
+        pending: Vec<Pending>,
+    },
     /// Nothing is kept or serialised: only the mapper's verdict matters.
     Verdict,
+}
+
+/// A buffered change: its JSON is `arena[json]`.
+struct Pending {
+    resource_type: ResourceType,
+    id: String,
+    json: std::ops::Range<usize>,
+    /// `Some` for a cancel.
+    cancel: Option<String>,
 }
 
 /// A set's changes, in one of the modes above.
@@ -68,10 +83,16 @@ impl<'f> Changes<'f> {
         Self::with_mode(Mode::Sink(sink))
     }
 
-    /// The streaming changes of a set, kept while their JSON fits in
-    /// `budget` bytes ([`Changes::overflowed`] tells when it did not).
-    pub fn buffered(budget: usize) -> Self {
-        Self::with_mode(Mode::Buffer { budget, used: 0 })
+    /// The streaming changes of a set, kept in `arena` while their JSON
+    /// fits in `budget` bytes ([`Changes::overflowed`] tells when it did
+    /// not; [`Changes::drain`] hands them out).
+    pub fn buffered(budget: usize, arena: &'f mut Vec<u8>) -> Self {
+        arena.clear();
+        Self::with_mode(Mode::Buffer {
+            budget,
+            arena,
+            pending: Vec::new(),
+        })
     }
 
     /// No output at all: for a verdict-only pass.
@@ -79,7 +100,7 @@ impl<'f> Changes<'f> {
         Self::with_mode(Mode::Verdict)
     }
 
-    /// Buffer mode: true once the budget was exceeded (the buffered changes
+    /// Buffer or verdict mode: true once the budget was exceeded (the buffered changes
     /// were dropped and the set must be mapped again to hand them out).
     pub fn overflowed(&self) -> bool {
         matches!(self.mode, Mode::Verdict)
@@ -124,8 +145,26 @@ impl<'f> Changes<'f> {
                 }
                 self.remember(resource_type, &id, 0);
             }
-            let resource = match self.mode {
+            let resource = match &mut self.mode {
                 Mode::Verdict => return,
+                Mode::Buffer {
+                    budget,
+                    arena,
+                    pending,
+                } => {
+                    let start = arena.len();
+                    value.write_json(arena);
+                    pending.push(Pending {
+                        resource_type,
+                        id,
+                        json: start..arena.len(),
+                        cancel: None,
+                    });
+                    if arena.len() > *budget {
+                        self.overflow();
+                    }
+                    return;
+                }
                 _ => Resource::serialise(value, &mut self.scratch),
             };
             self.emit(Change {
@@ -170,26 +209,64 @@ impl<'f> Changes<'f> {
         });
     }
 
-    /// Hands a change to the sink or the buffer.
+    /// The buffer is full: drop it and only look for the verdict from now on.
+    fn overflow(&mut self) {
+        if let Mode::Buffer { arena, .. } = &mut self.mode {
+            arena.clear();
+        }
+        self.mode = Mode::Verdict;
+    }
+
+    /// Hands a change to the sink or the list (merges in buffer mode are
+    /// written to the arena by [`Changes::merge_typed`]).
     fn emit(&mut self, change: Change) {
         match &mut self.mode {
             Mode::Sink(sink) => sink(change),
-            Mode::Buffer { budget, used } => {
-                let size = match &change.action {
-                    Action::Merge(r) => r.json().len(),
-                    Action::Cancel { reason } => reason.len(),
-                } + change.id.len()
-                    + 64;
-                *used += size;
-                if *used > *budget {
-                    self.list = Vec::new();
-                    self.mode = Mode::Verdict;
-                } else {
-                    self.list.push(change);
+            Mode::Buffer {
+                budget,
+                arena,
+                pending,
+            } => {
+                let Action::Cancel { reason } = change.action else {
+                    return;
+                };
+                // Cancels are few and small; count them against the budget.
+                let used = arena.len() + pending.len() * 64 + reason.len();
+                pending.push(Pending {
+                    resource_type: change.resource_type,
+                    id: change.id,
+                    json: 0..0,
+                    cancel: Some(reason),
+                });
+                if used > *budget {
+                    self.overflow();
                 }
             }
             Mode::List => self.list.push(change),
             Mode::Verdict => {}
+        }
+    }
+
+    /// Buffer mode: hands out the buffered changes in order.
+    pub fn drain(self, mut f: impl FnMut(Change)) {
+        let Mode::Buffer { arena, pending, .. } = self.mode else {
+            return;
+        };
+        // Written by `ToJson`, so UTF-8; checked once for the whole set.
+        let text = match std::str::from_utf8(arena) {
+            Ok(t) => t,
+            Err(_) => return,
+        };
+        for p in pending {
+            let action = match p.cancel {
+                Some(reason) => Action::Cancel { reason },
+                None => Action::Merge(Resource::from_json(text.get(p.json).unwrap_or("null"))),
+            };
+            f(Change {
+                resource_type: p.resource_type,
+                id: p.id,
+                action,
+            });
         }
     }
 

@@ -58,12 +58,14 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
         .or_else(|| group_date(&set.group().date));
     let mut claims = 0;
     let mut billing = None;
+    let payer_org = ids::payer_org(&config.payer_id);
     for claim in set.loops("2300") {
         claims += 1;
         let ctx = Ctx {
             set_kind: set.guide().kind,
             config,
             created: created.as_deref(),
+            payer_org: &payer_org,
         };
         map_claim(&ctx, &claim, &mut billing, out, &mut errors);
     }
@@ -83,6 +85,8 @@ struct Ctx<'c> {
     set_kind: TransactionKind,
     config: &'c MappingConfig,
     created: Option<&'c str>,
+    /// The plan's Organization id.
+    payer_org: &'c str,
 }
 
 /// One care-team member.
@@ -132,7 +136,7 @@ fn billing<'s>(
         (
             reference(
                 ResourceType::Practitioner,
-                &id,
+                id,
                 Some(billing_party.display()),
             ),
             None,
@@ -144,7 +148,7 @@ fn billing<'s>(
             out.merge(ResourceType::Organization, id, value);
         }
         (
-            reference(ResourceType::Organization, &id, billing_party.family),
+            reference(ResourceType::Organization, id.clone(), billing_party.family),
             Some(id),
         )
     };
@@ -277,6 +281,7 @@ fn map_claim<'s>(
                 period: None,
                 status: None,
                 policy_holder: None,
+                payer_org: ctx.payer_org,
             },
             config,
         ),
@@ -409,7 +414,7 @@ fn render<'r, 's: 'r>(
         created,
         insurer: reference(
             ResourceType::Organization,
-            &ids::payer_org(&config.payer_id),
+            ctx.payer_org,
             Some(config.payer_name.as_str()),
         ),
         provider: Some(c.provider.clone()),
@@ -553,14 +558,14 @@ fn team_member<'s>(c: &mut Claim<'s>, l: &Loop<'s, 's>, out: &mut Changes<'_>) -
             let (id, value) = parties::practitioner(&party, taxonomy.as_deref());
             out.merge(ResourceType::Practitioner, id, value);
         }
-        reference(ResourceType::Practitioner, &id, Some(party.display()))
+        reference(ResourceType::Practitioner, id, Some(party.display()))
     } else {
         let id = parties::provider_org_id(&party, None);
         if !out.has(ResourceType::Organization, &id) {
             let (id, value) = parties::provider_org(&party, None);
             out.merge(ResourceType::Organization, id, value);
         }
-        reference(ResourceType::Organization, &id, party.family)
+        reference(ResourceType::Organization, id, party.family)
     };
     if let Some(i) = c
         .team
@@ -699,7 +704,7 @@ fn supporting_info<'s>(
         list.push((
             "servicefacility",
             "Service Facility",
-            InfoValue::Reference(reference(ResourceType::Organization, &id, party.family)),
+            InfoValue::Reference(reference(ResourceType::Organization, id, party.family)),
         ));
     }
     crate::model::supporting_info(list)

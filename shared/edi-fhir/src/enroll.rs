@@ -26,9 +26,17 @@ pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'
     out.merge(ResourceType::Organization, payer_id, payer);
     let sponsor = sponsor(set, out);
     let mut members = 0;
+    let payer_org = ids::payer_org(&config.payer_id);
     for member in set.loops("2000") {
         members += 1;
-        map_member(config, &member, sponsor.as_deref(), out, &mut errors);
+        map_member(
+            config,
+            &payer_org,
+            &member,
+            sponsor.as_deref(),
+            out,
+            &mut errors,
+        );
     }
     if errors.0.is_empty() {
         Ok(members)
@@ -70,6 +78,7 @@ fn coverage_line(hd03: Option<&str>) -> &'static str {
 
 fn map_member(
     config: &MappingConfig,
+    payer_org: &str,
     member: &Loop<'_, '_>,
     sponsor: Option<&str>,
     out: &mut Changes<'_>,
@@ -153,6 +162,7 @@ fn map_member(
                 period: model::period(start, end),
                 status: Some(status),
                 policy_holder: sponsor,
+                payer_org,
             },
             config,
         );

@@ -319,6 +319,11 @@ impl Resource {
         Resource(value.to_string().into_boxed_str())
     }
 
+    /// Text the crate's writer produced.
+    pub(crate) fn from_json(json: &str) -> Self {
+        Resource(Box::from(json))
+    }
+
     /// Writes `value` through `scratch` (reused, so a big resource does not
     /// regrow a fresh buffer) into a string of exactly its size.
     pub(crate) fn serialise<T: write::ToJson + ?Sized>(value: &T, scratch: &mut Vec<u8>) -> Self {
@@ -601,10 +606,56 @@ const EXPANSION_ESTIMATE: usize = 16;
 pub fn convert_streaming<R: Read>(
     input: R,
     config: &MappingConfig,
+    f: impl FnMut(Event<'_>),
+) -> EnvelopeSummary {
+    streaming(
+        input,
+        config,
+        Budget::Buffer {
+            bytes: STREAMING_BUFFER_BYTES,
+            expansion: EXPANSION_ESTIMATE,
+        },
+        f,
+    )
+}
+
+/// Every set's verdict and the envelope's, mapping each set once without
+/// serialising anything: what a first pass needs (for the report and the
+/// 999) before a second one applies the changes with [`convert_streaming`].
+/// `f` receives the same [`TransactionSetResult`]s as
+/// [`convert_streaming`]'s [`Event::Set`] (accepted ones without changes).
+pub fn convert_verdicts<R: Read>(
+    input: R,
+    config: &MappingConfig,
+    mut f: impl FnMut(&TransactionSetResult),
+) -> EnvelopeSummary {
+    streaming(input, config, Budget::VerdictOnly, |event| {
+        if let Event::Set(set) = event {
+            f(set);
+        }
+    })
+}
+
+/// How [`streaming`] gets a set's verdict.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// Keep up to `bytes` of JSON per set (map once when it fits), unless
+    /// the set's X12 size times `expansion` says it will not fit.
+    Buffer { bytes: usize, expansion: usize },
+    /// Verdicts only: no changes are handed out at all.
+    VerdictOnly,
+}
+
+fn streaming<R: Read>(
+    input: R,
+    config: &MappingConfig,
+    budget: Budget,
     mut f: impl FnMut(Event<'_>),
 ) -> EnvelopeSummary {
     let mut reader = x12::StreamReader::new(input);
     let mut envelope = EnvelopeSummary::default();
+    // The buffered JSON of a set, its allocation kept from set to set.
+    let mut arena = Vec::new();
     for owned in reader.by_ref() {
         let Ok(owned) = owned else { continue };
         let parsed = owned.parse();
@@ -618,10 +669,13 @@ pub fn convert_streaming<R: Read>(
                 continue;
             }
         };
-        let mut first = if owned.len().saturating_mul(EXPANSION_ESTIMATE) > STREAMING_BUFFER_BYTES {
-            changes::Changes::verdict_only()
-        } else {
-            changes::Changes::buffered(STREAMING_BUFFER_BYTES)
+        let mut first = match budget {
+            Budget::Buffer { bytes, expansion }
+                if owned.len().saturating_mul(expansion) <= bytes =>
+            {
+                changes::Changes::buffered(bytes, &mut arena)
+            }
+            Budget::Buffer { .. } | Budget::VerdictOnly => changes::Changes::verdict_only(),
         };
         let verdict = run_mapper(&set, config, &mut first);
         let accepted = verdict.is_ok();
@@ -629,14 +683,12 @@ pub fn convert_streaming<R: Read>(
             &set,
             outcome_of(verdict, Vec::new()),
         )));
-        if accepted {
+        if accepted && matches!(budget, Budget::Buffer { .. }) {
             if first.overflowed() {
                 let mut emit = |c: Change| f(Event::Change(c));
                 let _ = run_mapper(&set, config, &mut changes::Changes::streaming(&mut emit));
             } else {
-                for change in first.into_vec() {
-                    f(Event::Change(change));
-                }
+                first.drain(|change| f(Event::Change(change)));
             }
         }
         f(Event::SetEnd);
@@ -649,3 +701,80 @@ pub fn convert_streaming<R: Read>(
 /// A mapper's verdict on one set: its claim (or member) count, or every
 /// mapping error found (the set is then rejected).
 pub(crate) type MapResult = Result<usize, Vec<X12Error>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MappingConfig {
+        MappingConfig {
+            payer_id: "999996666".into(),
+            payer_name: "KEY INSURANCE COMPANY".into(),
+            default_network_status: NetworkStatus::InNetwork,
+        }
+    }
+
+    /// (set verdicts, changes) of a streaming conversion with `budget`.
+    fn stream(bytes: &[u8], budget: Budget) -> (Vec<TransactionSetResult>, Vec<Change>) {
+        let (mut sets, mut changes) = (Vec::new(), Vec::new());
+        let summary = streaming(bytes, &config(), budget, |event| match event {
+            Event::Set(s) => sets.push(s.clone()),
+            Event::Change(c) => changes.push(c),
+            Event::SetEnd => {}
+        });
+        assert!(!summary.rejects_everything);
+        (sets, changes)
+    }
+
+    #[test]
+    fn every_budget_hands_out_the_same_changes() {
+        for bytes in [
+            x12::generate::generate_837p(120, 1),
+            x12::generate::generate_837i(60, 2),
+            x12::generate::generate_835(80, 3),
+            x12::generate::generate_834(90, 4),
+        ] {
+            let buffer = |bytes, expansion| Budget::Buffer { bytes, expansion };
+            // Mapped once into a buffer that holds the whole set.
+            let (sets, whole) = stream(&bytes, buffer(usize::MAX, 0));
+            // Not even tried in the buffer (verdict pass, then emitting
+            // pass), and a buffer that overflows partway through the set.
+            for budget in [buffer(0, 1), buffer(bytes.len() * 3, 0)] {
+                let (other_sets, changes) = stream(&bytes, budget);
+                assert_eq!(other_sets, sets);
+                assert_eq!(changes, whole, "{budget:?}");
+            }
+            let (verdicts, none) = stream(&bytes, Budget::VerdictOnly);
+            assert_eq!(verdicts, sets);
+            assert!(none.is_empty());
+            // And they fold to what the in-memory conversion folds to.
+            assert_eq!(fold(&whole), fold(convert(&bytes, &config()).changes()));
+        }
+    }
+
+    #[test]
+    fn a_rejected_set_hands_out_nothing_whatever_the_budget() {
+        let good = String::from_utf8(x12::generate::generate_837p(30, 5)).unwrap_or_default();
+        // A CLM05 without its frequency rejects the set (in the mapper).
+        let bad = good.replacen("*11:B:1*", "*11*", 1);
+        assert_ne!(bad, good);
+        for budget in [
+            Budget::Buffer {
+                bytes: usize::MAX,
+                expansion: 0,
+            },
+            Budget::Buffer {
+                bytes: 0,
+                expansion: 1,
+            },
+            Budget::VerdictOnly,
+        ] {
+            let (sets, changes) = stream(bad.as_bytes(), budget);
+            assert!(
+                matches!(sets[0].outcome, SetOutcome::Rejected { .. }),
+                "{sets:?}"
+            );
+            assert!(changes.is_empty(), "{budget:?}");
+        }
+    }
+}

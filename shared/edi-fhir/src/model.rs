@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::write::{ToJson, json_object, write_str_parts};
+use crate::write::{ToJson, json_object, write_constant, write_str_parts};
 use fhir::ResourceType;
 
 use crate::json::{CARIN_SD, V2_0203};
@@ -17,15 +17,29 @@ use crate::json::{CARIN_SD, V2_0203};
 /// A borrowed or owned string.
 pub type Str<'a> = Cow<'a, str>;
 
-/// A coding; `display` is left out when empty.
+/// A coding; `display` is left out when empty. The system and display are
+/// our constants (they need no escaping); the code may come from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coding<'a> {
-    pub system: &'a str,
+    pub system: &'static str,
     pub code: Str<'a>,
-    pub display: &'a str,
+    pub display: &'static str,
 }
 
-json_object!(Coding<'a> { system => "system", code => "code", display => "display" });
+impl ToJson for Coding<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"system\":\"");
+        write_constant(out, self.system);
+        out.extend_from_slice(b"\",\"code\":");
+        self.code.write_json(out);
+        if !self.display.is_empty() {
+            out.extend_from_slice(b",\"display\":\"");
+            write_constant(out, self.display);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+}
 
 /// A CodeableConcept with one coding and an optional text.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +51,11 @@ pub struct Concept<'a> {
 json_object!(Concept<'a> { coding => "coding", text => "text" });
 
 /// A CodeableConcept with one coding.
-pub fn concept<'a>(system: &'a str, code: impl Into<Str<'a>>, display: &'a str) -> Concept<'a> {
+pub fn concept<'a>(
+    system: &'static str,
+    code: impl Into<Str<'a>>,
+    display: &'static str,
+) -> Concept<'a> {
     Concept {
         coding: [Coding {
             system,
@@ -50,9 +68,9 @@ pub fn concept<'a>(system: &'a str, code: impl Into<Str<'a>>, display: &'a str) 
 
 /// A CodeableConcept with one coding and a text.
 pub fn concept_text<'a>(
-    system: &'a str,
+    system: &'static str,
     code: impl Into<Str<'a>>,
-    display: &'a str,
+    display: &'static str,
     text: impl Into<Str<'a>>,
 ) -> Concept<'a> {
     Concept {
@@ -64,31 +82,38 @@ pub fn concept_text<'a>(
 /// A relative literal reference `Type/id`, optionally with a display.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ref<'a> {
-    pub reference: String,
+    pub resource_type: ResourceType,
+    pub id: Str<'a>,
     pub display: Option<Str<'a>>,
 }
 
-json_object!(Ref<'a> { reference => "reference", display => "display" });
+impl ToJson for Ref<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"reference\":");
+        write_str_parts(out, &[self.resource_type.as_str(), "/", &self.id]);
+        if let Some(display) = self.display.as_ref().filter(|d| !d.is_empty()) {
+            out.extend_from_slice(b",\"display\":");
+            display.write_json(out);
+        }
+        out.push(b'}');
+    }
+}
 
 /// A reference; an empty display is left out.
 pub fn reference<'a>(
     resource_type: ResourceType,
-    id: &str,
+    id: impl Into<Str<'a>>,
     display: Option<impl Into<Str<'a>>>,
 ) -> Ref<'a> {
-    let type_name = resource_type.as_str();
-    let mut reference = String::with_capacity(type_name.len() + 1 + id.len());
-    reference.push_str(type_name);
-    reference.push('/');
-    reference.push_str(id);
     Ref {
-        reference,
+        resource_type,
+        id: id.into(),
         display: display.map(Into::into).filter(|d| !d.is_empty()),
     }
 }
 
 /// A reference without a display.
-pub fn plain_reference(resource_type: ResourceType, id: &str) -> Ref<'static> {
+pub fn plain_reference<'a>(resource_type: ResourceType, id: impl Into<Str<'a>>) -> Ref<'a> {
     reference(resource_type, id, None::<&str>)
 }
 
@@ -119,9 +144,9 @@ pub struct Identifier<'a> {
 json_object!(Identifier<'a> { type_ => "type", system => "system", value => "value" });
 
 pub fn typed_identifier<'a>(
-    type_system: &'a str,
-    type_code: &'a str,
-    type_display: &'a str,
+    type_system: &'static str,
+    type_code: &'static str,
+    type_display: &'static str,
     system: &'a str,
     value: impl Into<Str<'a>>,
 ) -> Identifier<'a> {
@@ -274,7 +299,7 @@ pub enum InfoValue<'a> {
 
 /// Numbers supportingInfo entries from 1 with the CARIN category system.
 pub fn supporting_info<'a>(
-    list: impl IntoIterator<Item = (&'a str, &'a str, InfoValue<'a>)>,
+    list: impl IntoIterator<Item = (&'static str, &'static str, InfoValue<'a>)>,
 ) -> Vec<SupportingInfo<'a>> {
     list.into_iter()
         .enumerate()

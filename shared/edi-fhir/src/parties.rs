@@ -180,6 +180,8 @@ pub struct CoverageFacts<'a> {
     pub status: Option<&'a str>,
     /// The employer (834 N1*P5), when known.
     pub policy_holder: Option<&'a str>,
+    /// The plan's Organization id ([`ids::payer_org`]).
+    pub payer_org: &'a str,
 }
 
 /// A C4BB-Coverage with the plan as payor.
@@ -223,7 +225,7 @@ pub fn coverage<'a>(f: CoverageFacts<'a>, config: &'a MappingConfig) -> Coverage
         period: f.period,
         payor: [model::reference(
             ResourceType::Organization,
-            &ids::payer_org(&config.payer_id),
+            f.payer_org,
             Some(config.payer_name.as_str()),
         )],
         class: classes,

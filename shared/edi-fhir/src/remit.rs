@@ -129,7 +129,7 @@ fn header(set: &TransactionSet<'_>, out: &mut Changes<'_>, errors: &mut Errors) 
             out.merge(ResourceType::Organization, id.clone(), value);
             let display = n1.element(2).map(str::to_owned);
             (
-                Some(reference(ResourceType::Organization, &id, display)),
+                Some(reference(ResourceType::Organization, id.clone(), display)),
                 Some(id),
             )
         }
@@ -250,12 +250,12 @@ fn claim_eob<'r, 's: 'r>(
         type_: concept_text(ts, tc, td, td),
         sub_type: kind.sub_type().map(|(s, c, d)| concept_text(s, c, d, d)),
         use_: "claim",
-        patient: plain_reference(ResourceType::Patient, &patient_id),
+        patient: plain_reference(ResourceType::Patient, patient_id),
         billable_period,
         created: header.payment_date.as_deref().map(Into::into),
         insurer: reference(
             ResourceType::Organization,
-            &ids::payer_org(&config.payer_id),
+            ids::payer_org(&config.payer_id),
             Some(config.payer_name.as_str()),
         ),
         provider: header.payee.clone(),
@@ -271,7 +271,7 @@ fn claim_eob<'r, 's: 'r>(
         procedure: Vec::new(),
         insurance: [Insurance {
             focal: true,
-            coverage: plain_reference(ResourceType::Coverage, &coverage),
+            coverage: plain_reference(ResourceType::Coverage, coverage),
         }],
         item: items,
         adjudication: header_adj,
@@ -309,11 +309,11 @@ fn care_team<'s>(clp_loop: &Loop<'s, 's>, out: &mut Changes<'_>) -> Vec<CareTeam
     let provider = if party.is_person() {
         let (id, value) = parties::practitioner(&party, None);
         out.merge(ResourceType::Practitioner, id.clone(), value);
-        reference(ResourceType::Practitioner, &id, Some(party.display()))
+        reference(ResourceType::Practitioner, id, Some(party.display()))
     } else {
         let (id, value) = parties::provider_org(&party, None);
         out.merge(ResourceType::Organization, id.clone(), value);
-        reference(ResourceType::Organization, &id, party.family)
+        reference(ResourceType::Organization, id, party.family)
     };
     vec![CareTeam {
         sequence: 1,

@@ -89,6 +89,13 @@ fn write_contents(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes().get(start..).unwrap_or_default());
 }
 
+/// One of our constants (URLs, codes, displays) inside a string: written
+/// as it is, without the escaping check.
+pub fn write_constant(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(plain(s), "{s:?} needs escaping");
+    out.extend_from_slice(s.as_bytes());
+}
+
 /// One JSON string made of several parts.
 pub fn write_str_parts(out: &mut Vec<u8>, parts: &[&str]) {
     out.push(b'"');
