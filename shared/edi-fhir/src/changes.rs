@@ -29,7 +29,7 @@ enum Mode<'f> {
     /// serialised.
     Buffer {
         budget: usize,
-        arena: &'f mut Vec<u8>,
+        arena: &'f mut String,
         pending: Vec<Pending>,
     },
     /// Nothing is kept or serialised: only the mapper's verdict matters.
@@ -57,7 +57,7 @@ pub struct Changes<'f> {
     /// position, serialised again by [`Changes::into_vec`].
     folded: HashMap<usize, Value>,
     /// Reused serialisation buffer.
-    scratch: Vec<u8>,
+    scratch: String,
 }
 
 impl Default for Changes<'_> {
@@ -73,7 +73,7 @@ impl<'f> Changes<'f> {
             list: Vec::new(),
             shared: HashMap::new(),
             folded: HashMap::new(),
-            scratch: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -86,7 +86,7 @@ impl<'f> Changes<'f> {
     /// The streaming changes of a set, kept in `arena` while their JSON
     /// fits in `budget` bytes ([`Changes::overflowed`] tells when it did
     /// not; [`Changes::drain`] hands them out).
-    pub fn buffered(budget: usize, arena: &'f mut Vec<u8>) -> Self {
+    pub fn buffered(budget: usize, arena: &'f mut String) -> Self {
         arena.clear();
         Self::with_mode(Mode::Buffer {
             budget,
@@ -194,7 +194,7 @@ impl<'f> Changes<'f> {
             if let Some(mut current) = current {
                 self.scratch.clear();
                 value.write_json(&mut self.scratch);
-                let incoming = serde_json::from_slice(&self.scratch).unwrap_or(Value::Null);
+                let incoming = serde_json::from_str(&self.scratch).unwrap_or(Value::Null);
                 merge::merge_shared(&mut current, &incoming);
                 self.folded.insert(at, current);
             }
@@ -252,11 +252,7 @@ impl<'f> Changes<'f> {
         let Mode::Buffer { arena, pending, .. } = self.mode else {
             return;
         };
-        // Written by `ToJson`, so UTF-8; checked once for the whole set.
-        let text = match std::str::from_utf8(arena) {
-            Ok(t) => t,
-            Err(_) => return,
-        };
+        let text = arena.as_str();
         for p in pending {
             let action = match p.cancel {
                 Some(reason) => Action::Cancel { reason },

@@ -36,9 +36,9 @@ pub fn related_prior(icn: &str) -> Related<'_> {
 
 /// [`related_prior`] as a `Value`, for the merge rule.
 pub fn related_prior_value(icn: &str) -> Value {
-    let mut json = Vec::new();
+    let mut json = String::new();
     crate::write::ToJson::write_json(&related_prior(icn), &mut json);
-    serde_json::from_slice(&json).unwrap_or(Value::Null)
+    serde_json::from_str(&json).unwrap_or(Value::Null)
 }
 
 pub fn uc_identifier<'a>(system: &'a str, value: &'a str) -> Identifier<'a> {

@@ -326,12 +326,10 @@ impl Resource {
 
     /// Writes `value` through `scratch` (reused, so a big resource does not
     /// regrow a fresh buffer) into a string of exactly its size.
-    pub(crate) fn serialise<T: write::ToJson + ?Sized>(value: &T, scratch: &mut Vec<u8>) -> Self {
+    pub(crate) fn serialise<T: write::ToJson + ?Sized>(value: &T, scratch: &mut String) -> Self {
         scratch.clear();
         value.write_json(scratch);
-        // The writer writes UTF-8 (escapes are ASCII, strings are `str`);
-        // `null` would make `apply` a no-op if that ever changed.
-        Resource(Box::from(std::str::from_utf8(scratch).unwrap_or("null")))
+        Resource(Box::from(scratch.as_str()))
     }
 }
 
@@ -655,7 +653,7 @@ fn streaming<R: Read>(
     let mut reader = x12::StreamReader::new(input);
     let mut envelope = EnvelopeSummary::default();
     // The buffered JSON of a set, its allocation kept from set to set.
-    let mut arena = Vec::new();
+    let mut arena = String::new();
     for owned in reader.by_ref() {
         let Ok(owned) = owned else { continue };
         let parsed = owned.parse();

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::write::{ToJson, json_object, write_constant, write_str_parts};
+use crate::write::{ToJson, json_object, write_constant, write_prefixed_str};
 use fhir::ResourceType;
 
 use crate::json::{CARIN_SD, V2_0203};
@@ -27,17 +27,17 @@ pub struct Coding<'a> {
 }
 
 impl ToJson for Coding<'_> {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"system\":\"");
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"system\":\"");
         write_constant(out, self.system);
-        out.extend_from_slice(b"\",\"code\":");
+        out.push_str("\",\"code\":");
         self.code.write_json(out);
         if !self.display.is_empty() {
-            out.extend_from_slice(b",\"display\":\"");
+            out.push_str(",\"display\":\"");
             write_constant(out, self.display);
-            out.push(b'"');
+            out.push('"');
         }
-        out.push(b'}');
+        out.push('}');
     }
 }
 
@@ -88,14 +88,27 @@ pub struct Ref<'a> {
 }
 
 impl ToJson for Ref<'_> {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"reference\":");
-        write_str_parts(out, &[self.resource_type.as_str(), "/", &self.id]);
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"reference\":");
+        write_prefixed_str(out, type_prefix(self.resource_type), &self.id);
         if let Some(display) = self.display.as_ref().filter(|d| !d.is_empty()) {
-            out.extend_from_slice(b",\"display\":");
+            out.push_str(",\"display\":");
             display.write_json(out);
         }
-        out.push(b'}');
+        out.push('}');
+    }
+}
+
+/// `Type/` of a relative reference.
+fn type_prefix(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::Patient => "Patient/",
+        ResourceType::Coverage => "Coverage/",
+        ResourceType::ExplanationOfBenefit => "ExplanationOfBenefit/",
+        ResourceType::Organization => "Organization/",
+        ResourceType::Practitioner => "Practitioner/",
+        ResourceType::RelatedPerson => "RelatedPerson/",
+        ResourceType::Consent => "Consent/",
     }
 }
 
@@ -172,10 +185,10 @@ json_object!(PlainIdentifier<'a> { system => "system", value => "value" });
 pub struct Meta(pub &'static str);
 
 impl ToJson for Meta {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"profile\":[");
-        write_str_parts(out, &[CARIN_SD, self.0]);
-        out.extend_from_slice(b"]}");
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"profile\":[");
+        write_prefixed_str(out, CARIN_SD, self.0);
+        out.push_str("]}");
     }
 }
 
@@ -504,3 +517,15 @@ pub struct Coverage<'a> {
 }
 
 json_object!(Coverage<'a> { resource_type => "resourceType", id => "id", meta => "meta", extension => "extension", identifier => "identifier", status => "status", type_ => "type", policy_holder => "policyHolder", subscriber => "subscriber", subscriber_id => "subscriberId", beneficiary => "beneficiary", relationship => "relationship", period => "period", payor => "payor", class => "class" });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_prefixes_are_the_type_names() {
+        for t in ResourceType::ALL {
+            assert_eq!(type_prefix(t), format!("{}/", t.as_str()));
+        }
+    }
+}

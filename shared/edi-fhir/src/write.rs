@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 /// A value written as JSON.
 pub trait ToJson {
-    fn write_json(&self, out: &mut Vec<u8>);
+    fn write_json(&self, out: &mut String);
 
     /// True when the field must be left out: no value, an empty string, an
     /// empty array.
@@ -26,87 +26,106 @@ pub trait ToJson {
 macro_rules! json_object {
     ($name:ident $(<$lt:lifetime>)? { $($field:ident => $key:literal),* $(,)? }) => {
         impl $(<$lt>)? $crate::write::ToJson for $name $(<$lt>)? {
-            fn write_json(&self, out: &mut Vec<u8>) {
-                out.push(b'{');
+            fn write_json(&self, out: &mut String) {
+                out.push('{');
                 let mut first = true;
                 $(
                     if !$crate::write::ToJson::is_absent(&self.$field) {
                         if !first {
-                            out.push(b',');
+                            out.push(',');
                         }
                         first = false;
-                        out.extend_from_slice(concat!("\"", $key, "\":").as_bytes());
+                        out.push_str(concat!("\"", $key, "\":"));
                         $crate::write::ToJson::write_json(&self.$field, out);
                     }
                 )*
                 let _ = first;
-                out.push(b'}');
+                out.push('}');
             }
         }
     };
 }
 pub(crate) use json_object;
 
+/// The bytes JSON strings must escape: control characters, `"` and `\`.
+const ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// True when `s` can be written between quotes as it is.
 fn plain(s: &str) -> bool {
-    // No early exit: this vectorises, and strings are short.
-    !s.bytes().fold(false, |bad, b| {
-        bad | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+    !s.bytes().any(|b| ESCAPE[usize::from(b)])
 }
 
 /// The contents of a JSON string (without the quotes), escaped as
 /// serde_json escapes.
-fn write_contents(out: &mut Vec<u8>, s: &str) {
+fn write_contents(out: &mut String, s: &str) {
     if plain(s) {
-        out.extend_from_slice(s.as_bytes());
+        out.push_str(s);
         return;
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => &[],
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
             _ => continue,
         };
-        out.extend_from_slice(s.as_bytes().get(start..i).unwrap_or_default());
+        // Escaped bytes are ASCII, so every cut is a char boundary.
+        out.push_str(s.get(start..i).unwrap_or_default());
         if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0x0f)]);
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         } else {
-            out.extend_from_slice(escape);
+            out.push_str(escape);
         }
         start = i + 1;
     }
-    out.extend_from_slice(s.as_bytes().get(start..).unwrap_or_default());
+    out.push_str(s.get(start..).unwrap_or_default());
 }
 
 /// One of our constants (URLs, codes, displays) inside a string: written
 /// as it is, without the escaping check.
-pub fn write_constant(out: &mut Vec<u8>, s: &'static str) {
+pub fn write_constant(out: &mut String, s: &'static str) {
     debug_assert!(plain(s), "{s:?} needs escaping");
-    out.extend_from_slice(s.as_bytes());
+    out.push_str(s);
+}
+
+/// `"<constant><text>"`, only `text` checked for escaping.
+pub fn write_prefixed_str(out: &mut String, constant: &'static str, text: &str) {
+    out.push('"');
+    write_constant(out, constant);
+    write_contents(out, text);
+    out.push('"');
 }
 
 /// One JSON string made of several parts.
-pub fn write_str_parts(out: &mut Vec<u8>, parts: &[&str]) {
-    out.push(b'"');
+pub fn write_str_parts(out: &mut String, parts: &[&str]) {
+    out.push('"');
     for part in parts {
         write_contents(out, part);
     }
-    out.push(b'"');
+    out.push('"');
 }
 
 impl ToJson for str {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         write_str_parts(out, &[self]);
     }
 
@@ -116,7 +135,7 @@ impl ToJson for str {
 }
 
 impl ToJson for String {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         self.as_str().write_json(out);
     }
 
@@ -126,7 +145,7 @@ impl ToJson for String {
 }
 
 impl ToJson for Cow<'_, str> {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         self.as_ref().write_json(out);
     }
 
@@ -136,7 +155,7 @@ impl ToJson for Cow<'_, str> {
 }
 
 impl<T: ToJson + ?Sized> ToJson for &T {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         (**self).write_json(out);
     }
 
@@ -146,13 +165,13 @@ impl<T: ToJson + ?Sized> ToJson for &T {
 }
 
 impl ToJson for bool {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    fn write_json(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
     }
 }
 
 impl ToJson for u64 {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         let mut digits = [0u8; 20];
         let mut n = *self;
         let mut at = digits.len();
@@ -166,31 +185,39 @@ impl ToJson for u64 {
                 break;
             }
         }
-        out.extend_from_slice(digits.get(at..).unwrap_or_default());
+        for &d in digits.get(at..).unwrap_or_default() {
+            out.push(char::from(d));
+        }
     }
 }
 
 impl ToJson for usize {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         (*self as u64).write_json(out);
     }
 }
 
 impl ToJson for f64 {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        // The same digits as before (and `null` for a non-finite value, as
-        // serde_json writes it).
-        if serde_json::to_writer(&mut *out, self).is_err() {
-            out.extend_from_slice(b"null");
+    fn write_json(&self, out: &mut String) {
+        // The digits serde_json writes (`null` when not finite).
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let written = match serde_json::to_writer(&mut cursor, self) {
+            Ok(()) => usize::try_from(cursor.position()).unwrap_or(0),
+            Err(_) => 0,
+        };
+        match buf.get(..written).map(std::str::from_utf8) {
+            Some(Ok(text)) if !text.is_empty() => out.push_str(text),
+            _ => out.push_str("null"),
         }
     }
 }
 
 impl<T: ToJson> ToJson for Option<T> {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         match self {
             Some(v) => v.write_json(out),
-            None => out.extend_from_slice(b"null"),
+            None => out.push_str("null"),
         }
     }
 
@@ -200,15 +227,15 @@ impl<T: ToJson> ToJson for Option<T> {
 }
 
 impl<T: ToJson> ToJson for [T] {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'[');
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
         for (i, v) in self.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
             v.write_json(out);
         }
-        out.push(b']');
+        out.push(']');
     }
 
     fn is_absent(&self) -> bool {
@@ -217,7 +244,7 @@ impl<T: ToJson> ToJson for [T] {
 }
 
 impl<T: ToJson, const N: usize> ToJson for [T; N] {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         self.as_slice().write_json(out);
     }
 
@@ -227,7 +254,7 @@ impl<T: ToJson, const N: usize> ToJson for [T; N] {
 }
 
 impl<T: ToJson> ToJson for Vec<T> {
-    fn write_json(&self, out: &mut Vec<u8>) {
+    fn write_json(&self, out: &mut String) {
         self.as_slice().write_json(out);
     }
 
@@ -238,10 +265,8 @@ impl<T: ToJson> ToJson for Vec<T> {
 
 /// The directory resources, still built as `Value`s.
 impl ToJson for serde_json::Value {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        if serde_json::to_writer(&mut *out, self).is_err() {
-            out.extend_from_slice(b"null");
-        }
+    fn write_json(&self, out: &mut String) {
+        out.push_str(&self.to_string());
     }
 
     fn is_absent(&self) -> bool {
@@ -254,9 +279,9 @@ mod tests {
     use super::*;
 
     fn json<T: ToJson + ?Sized>(v: &T) -> String {
-        let mut out = Vec::new();
+        let mut out = String::new();
         v.write_json(&mut out);
-        String::from_utf8(out).unwrap_or_default()
+        out
     }
 
     #[test]
