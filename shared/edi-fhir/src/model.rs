@@ -133,17 +133,37 @@ pub fn plain_reference<'a>(resource_type: ResourceType, id: impl Into<Str<'a>>) 
 /// US dollars from whole cents, exact to the cent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Money {
-    pub value: f64,
-    pub currency: &'static str,
+    pub cents: i64,
 }
 
-json_object!(Money { value => "value", currency => "currency" });
+impl ToJson for Money {
+    /// `{"value":12.5,"currency":"USD"}`: the value is the f64 `cents / 100`,
+    /// written as serde_json writes that f64 (its shortest round-trip form
+    /// is the exact decimal, trailing zeros trimmed, at least one decimal)
+    /// without the float formatting, up to a trillion dollars.
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"value\":");
+        let abs = self.cents.unsigned_abs();
+        if abs < 100_000_000_000_000 {
+            if self.cents < 0 {
+                out.push('-');
+            }
+            (abs / 100).write_json(out);
+            out.push('.');
+            let (tens, units) = ((abs % 100) / 10, abs % 10);
+            out.push(char::from(b'0' + tens as u8));
+            if units != 0 {
+                out.push(char::from(b'0' + units as u8));
+            }
+        } else {
+            (self.cents as f64 / 100.0).write_json(out);
+        }
+        out.push_str(",\"currency\":\"USD\"}");
+    }
+}
 
 pub fn money(cents: i64) -> Money {
-    Money {
-        value: cents as f64 / 100.0,
-        currency: "USD",
-    }
+    Money { cents }
 }
 
 /// An identifier whose meaning is given by a type code (MB, uc…).
@@ -521,6 +541,31 @@ json_object!(Coverage<'a> { resource_type => "resourceType", id => "id", meta =>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_written_as_serde_json_writes_the_f64() {
+        let mut cents: Vec<i64> = (-1_000..=1_000).collect();
+        cents.extend([
+            123_456_789,
+            -987_654_321,
+            99_999_999_999_999,
+            100_000_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ]);
+        for c in cents {
+            let mut out = String::new();
+            money(c).write_json(&mut out);
+            let expect = serde_json::json!({ "value": c as f64 / 100.0, "currency": "USD" });
+            let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            assert_eq!(parsed, expect, "{c}");
+            let value = out
+                .trim_start_matches("{\"value\":")
+                .trim_end_matches(",\"currency\":\"USD\"}");
+            let f = serde_json::to_string(&(c as f64 / 100.0)).unwrap_or_default();
+            assert_eq!(value, f, "{c}");
+        }
+    }
 
     #[test]
     fn reference_prefixes_are_the_type_names() {

@@ -178,7 +178,8 @@ fn claim_eob<'r, 's: 'r>(
     errors: &mut Errors,
 ) -> Eob<'r> {
     let kind = guess_kind(clp, clp_loop);
-    let patient_id = patient(config, clp_loop);
+    let member = member_key_of(clp_loop);
+    let patient_id = ids::patient(&config.payer_id, &member);
     let (items, line_totals, lines_paid) = lines(config, kind, clp_loop, errors);
     let mut totals = Adjudicated {
         submitted: amount(clp, 3, errors),
@@ -233,11 +234,7 @@ fn claim_eob<'r, 's: 'r>(
         ));
     }
     let (ts, tc, td) = kind.claim_type();
-    let coverage = ids::coverage(
-        &config.payer_id,
-        &member_key_of(clp_loop),
-        kind.coverage_line(),
-    );
+    let coverage = ids::coverage(&config.payer_id, &member, kind.coverage_line());
     let billable_period = billable_period(clp_loop, errors);
     let care_team = care_team(clp_loop, out);
     let supporting_info = supporting_info(kind, clp, clp_loop, errors);
@@ -280,7 +277,10 @@ fn claim_eob<'r, 's: 'r>(
     }
 }
 
-/// NM1*QC is the patient; NM1*IL, when sent, the (different) insured.
+/// NM1*QC is the patient; NM1*IL, when sent, the (different) insured. No
+/// Patient change is emitted: an 835 names the patient without saying
+/// whether NM1*QC's id is their own or the subscriber's, so enrolment (834)
+/// and claims (837) stay the authority.
 fn member_key_of<'a>(clp_loop: &Loop<'a, 'a>) -> ids::MemberKey<'a> {
     let qc = clp_loop.segment_with("NM1", "QC").map(Party::from_nm1);
     let il = clp_loop.segment_with("NM1", "IL").map(Party::from_nm1);
@@ -292,13 +292,6 @@ fn member_key_of<'a>(clp_loop: &Loop<'a, 'a>) -> ids::MemberKey<'a> {
         (None, Some(il)) => parties::member_key(il.member_id().unwrap_or(""), None),
         (None, None) => parties::member_key("", None),
     }
-}
-
-/// The Patient the claim is for. No Patient change is emitted: an 835 names
-/// the patient without saying whether NM1*QC's id is their own or the
-/// subscriber's, so enrolment (834) and claims (837) stay the authority.
-fn patient(config: &MappingConfig, clp_loop: &Loop<'_, '_>) -> String {
-    ids::patient(&config.payer_id, &member_key_of(clp_loop))
 }
 
 fn care_team<'s>(clp_loop: &Loop<'s, 's>, out: &mut Changes<'_>) -> Vec<CareTeam<'s>> {
