@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use app_registry_cli::{RegisterArgs, app_line, registered_text};
 use clap::{Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
 use patient_access_admin::{AdminError, Deployment, disable_app};
@@ -45,22 +46,8 @@ enum AppsCommand {
         /// The stack's MemberUserPoolId output.
         #[arg(long)]
         user_pool: String,
-        #[arg(long)]
-        name: String,
-        /// An exact redirect URI (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
-        redirect_uri: Vec<String>,
-        /// A confidential client: a secret is generated and printed once.
-        #[arg(long)]
-        confidential: bool,
-        /// The app's privacy policy (https).
-        #[arg(long)]
-        privacy_policy: Option<String>,
-        /// The developer attested to industry privacy practices.
-        #[arg(long)]
-        attested: bool,
-        #[arg(long, default_value = "")]
-        description: String,
+        #[command(flatten)]
+        app: RegisterArgs,
     },
     /// List registered apps.
     List {
@@ -127,12 +114,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             AppsCommand::Register {
                 table: table_name,
                 user_pool,
-                name,
-                redirect_uri,
-                confidential,
-                privacy_policy,
-                attested,
-                description,
+                app,
             } => {
                 let store = table(table_name);
                 let deployment = Deployment {
@@ -140,29 +122,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     user_pool_id: &user_pool,
                     kv: &store,
                 };
-                let new = NewApp {
-                    name,
-                    description,
-                    redirect_uris: redirect_uri,
-                    confidential,
-                    privacy_policy,
-                    attested,
-                };
-                print_registered(&deployment.register_app(&new).await?);
+                let registered = deployment.register_app(&NewApp::from(app)).await?;
+                println!("{}", registered_text(&registered));
             }
             AppsCommand::List { table: table_name } => {
                 for app in smart_server::apps::list(&table(table_name)).await? {
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        app.client_id,
-                        if app.enabled { "enabled" } else { "disabled" },
-                        if app.confidential {
-                            "confidential"
-                        } else {
-                            "public"
-                        },
-                        app.name
-                    );
+                    println!("{}", app_line(&app));
                 }
             }
             AppsCommand::Disable {
@@ -187,18 +152,4 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         },
     }
     Ok(())
-}
-
-/// The same output as `patient-access apps register`: the client id alone last.
-fn print_registered(registered: &smart_server::Registered) {
-    let kind = if registered.app.confidential {
-        "confidential"
-    } else {
-        "public, PKCE"
-    };
-    println!("registered {} ({kind})", registered.app.name);
-    if let Some(secret) = &registered.client_secret {
-        println!("client_secret (shown once, store it now): {secret}");
-    }
-    println!("{}", registered.app.client_id);
 }

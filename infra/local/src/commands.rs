@@ -241,19 +241,7 @@ pub async fn apps_register(data: &DataDir, new: smart_server::NewApp) -> Result<
                 .map_err(|e| RunnerError::Invalid(e.to_string()))?
         }
     };
-    println!(
-        "registered {} ({})",
-        registered.app.name,
-        if registered.app.confidential {
-            "confidential"
-        } else {
-            "public, PKCE"
-        }
-    );
-    if let Some(secret) = &registered.client_secret {
-        println!("client_secret (shown once, store it now): {secret}");
-    }
-    println!("{}", registered.app.client_id);
+    println!("{}", app_registry_cli::registered_text(&registered));
     Ok(())
 }
 
@@ -268,23 +256,7 @@ pub async fn apps_list(data: &DataDir) -> Result<(), RunnerError> {
             .map_err(|e| RunnerError::Invalid(e.to_string()))?,
     };
     for app in list {
-        let kind = if app.confidential {
-            "confidential"
-        } else {
-            "public"
-        };
-        let state = if app.enabled { "enabled" } else { "disabled" };
-        let attested = if app.attested {
-            "attested"
-        } else {
-            "not-attested"
-        };
-        println!(
-            "{}\t{state}\t{kind}\t{attested}\t{}\t{}",
-            app.client_id,
-            app.name,
-            app.redirect_uris.join(",")
-        );
+        println!("{}", app_registry_cli::app_line(&app));
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use app_registry_cli::RegisterArgs;
 use clap::{Parser, Subcommand};
 
 use patient_access::{DataDir, RunnerError, commands};
@@ -105,22 +106,8 @@ enum AppsCommand {
     Register {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
-        #[arg(long)]
-        name: String,
-        /// An exact redirect URI (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
-        redirect_uri: Vec<String>,
-        /// A confidential client: a secret is generated and printed once.
-        #[arg(long)]
-        confidential: bool,
-        /// The app's privacy policy (https).
-        #[arg(long)]
-        privacy_policy: Option<String>,
-        /// The developer attested to industry privacy practices.
-        #[arg(long)]
-        attested: bool,
-        #[arg(long, default_value = "")]
-        description: String,
+        #[command(flatten)]
+        app: RegisterArgs,
     },
     /// List registered apps.
     List {
@@ -155,24 +142,8 @@ async fn main() -> ExitCode {
 
 async fn apps(command: AppsCommand) -> Result<(), RunnerError> {
     match command {
-        AppsCommand::Register {
-            data,
-            name,
-            redirect_uri,
-            confidential,
-            privacy_policy,
-            attested,
-            description,
-        } => {
-            let new = smart_server::NewApp {
-                name,
-                description,
-                redirect_uris: redirect_uri,
-                confidential,
-                privacy_policy,
-                attested,
-            };
-            commands::apps_register(&DataDir::new(data), new).await
+        AppsCommand::Register { data, app } => {
+            commands::apps_register(&DataDir::new(data), app.into()).await
         }
         AppsCommand::List { data } => commands::apps_list(&DataDir::new(data)).await,
         AppsCommand::Disable { client_id, data } => {
