@@ -406,6 +406,7 @@ fn merge_shared_object(cur: &mut Object, inc: &Object) {
             "meta" => {}
             "identifier" => union_identifiers(cur, v),
             "period" => merge_period(cur, v),
+            "class" => merge_classes(cur, v),
             _ => {
                 cur.insert(k.clone(), v.clone());
             }
@@ -425,6 +426,24 @@ fn union_identifiers(cur: &mut Object, inc: &Value) {
         }
     }
     set_array(cur, "identifier", list);
+}
+
+/// Coverage classes are keyed by their type (group, plan, …): an 837 knows the
+/// group (SBR03) but not the plan the 834 named, so a class the change carries
+/// replaces the stored class of its type and leaves the others.
+fn merge_classes(cur: &mut Object, inc: &Value) {
+    let class_type = |v: &Value| v.pointer("/type/coding/0/code").cloned();
+    let mut list = match cur.remove("class") {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    for class in inc.as_array().into_iter().flatten() {
+        match list.iter_mut().find(|x| class_type(x) == class_type(class)) {
+            Some(stored) => *stored = class.clone(),
+            None => list.push(class.clone()),
+        }
+    }
+    set_array(cur, "class", list);
 }
 
 fn merge_period(cur: &mut Object, inc: &Value) {

@@ -539,3 +539,37 @@ fn streaming_one_change_at_a_time_ends_in_the_same_store() {
         assert_eq!(streamed, whole);
     }
 }
+
+#[test]
+fn a_claim_s_coverage_keeps_the_plan_class_the_834_gave_and_updates_the_group() {
+    let class = |code: &str, value: &str| {
+        serde_json::json!({
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/coverage-class",
+                "code": code
+            }]},
+            "value": value
+        })
+    };
+    let coverage = |classes: Vec<Value>| Change {
+        resource_type: ResourceType::Coverage,
+        id: "coverage-1".into(),
+        action: Action::Merge(Resource::from_value(&serde_json::json!({
+            "resourceType": "Coverage",
+            "id": "coverage-1",
+            "status": "active",
+            "class": classes
+        }))),
+    };
+    // The 834 names the group and the plan (HD04); the 837 knows only the group (SBR03).
+    let enrolled = apply(
+        None,
+        &coverage(vec![class("group", "G1"), class("plan", "GOLD")]),
+    );
+    let claimed =
+        apply(enrolled.as_ref(), &coverage(vec![class("group", "G2")])).unwrap_or_default();
+    assert_eq!(
+        claimed["class"],
+        serde_json::json!([class("group", "G2"), class("plan", "GOLD")])
+    );
+}
