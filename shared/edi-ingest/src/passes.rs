@@ -1,14 +1,14 @@
 //! The two streaming passes over a file, each reading it from the start as a
-//! `std::io::Read` with `edi_fhir::convert_streaming` on the blocking thread pool:
+//! `std::io::Read` on the blocking thread pool:
 //!
 //! 1. **verdicts** ([`verdicts`]): every transaction set's verdict (accepted with its
-//!    claim count, or rejected with its problems) and the envelope's, without
-//!    keeping a single change. That is all the report and the 999 need, and it is
+//!    claim count, or rejected with its problems) and the envelope's, from
+//!    `edi_fhir::convert_verdicts`, which maps each set without serialising a change. That is all the report and the 999 need, and it is
 //!    known before anything is written: the interchange trailer comes last, and an
 //!    envelope error must leave the store untouched.
 //! 2. **apply** ([`apply`]), only when the envelope does not reject everything and
 //!    some set is accepted: the conversion runs again and hands each accepted set's
-//!    changes, as they are mapped, through a bounded channel (`blocking_send`) to the
+//!    changes, as `edi_fhir::convert_streaming` maps them, through a bounded channel (`blocking_send`) to the
 //!    async writer, which applies them in batches through [`crate::apply`].
 //!
 //! Memory is what `convert_streaming` holds for one transaction set (its bytes and
@@ -16,8 +16,7 @@
 //! buffers to map a set once when they fit) plus at most about two batches of
 //! changes (one in the channel, one being written) plus the ids of the current
 //! set's resources (to count each once) plus one verdict per set for the report.
-//! It does not grow with the file. Pass 1 drops every change it is handed: a
-//! verdict-only conversion in `edi-fhir` would spare it building them.
+//! It does not grow with the file.
 //!
 //! Both passes hash what they read. The verdict pass must read the bytes the object
 //! store stored (when it knows their SHA-256), the apply pass the bytes the verdict
@@ -75,11 +74,8 @@ pub(crate) fn verdicts(
 ) -> Result<(FileConversion, [u8; 32]), PassError> {
     let mut reader = Tracked::new(source, None);
     let mut sets = Vec::new();
-    let summary = edi_fhir::convert_streaming(&mut reader, mapping, |event| {
-        if let Event::Set(result) = event {
-            sets.push(result.clone());
-        }
-    });
+    let summary =
+        edi_fhir::convert_verdicts(&mut reader, mapping, |result| sets.push(result.clone()));
     let digest = reader.finish()?;
     if expected.is_some_and(|e| e != digest) {
         return Err(PassError::Changed(
