@@ -12,6 +12,8 @@
 //!   terminator and element separator with memchr (the floor for any parser);
 //! - **parse**: the `x12` crate alone, streaming the file and parsing each
 //!   set (envelope checks, loop tree) without mapping it;
+//! - **map**: `edi_fhir::convert_verdicts`, parse and mapping without
+//!   writing any JSON (so convert − map is the cost of the output);
 //! - **convert**: `edi_fhir::convert_streaming` from the file, i.e. parse +
 //!   envelope checks + loops + mapping + JSON serialisation of every change,
 //!   each change's JSON copied into an output buffer as a writer would;
@@ -97,6 +99,23 @@ fn parse(path: &PathBuf) -> usize {
     }
     assert!(reader.finish().is_clean());
     sets
+}
+
+/// Parse and map every set without writing any JSON
+/// (`edi_fhir::convert_verdicts`): the conversion minus its output.
+fn verdicts(path: &PathBuf, config: &MappingConfig) -> usize {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => panic!("{path:?}: {e}"),
+    };
+    let mut claims = 0;
+    let summary = edi_fhir::convert_verdicts(file, config, |set| {
+        if let SetOutcome::Accepted { claims: n, .. } = set.outcome {
+            claims += n;
+        }
+    });
+    assert!(!summary.rejects_everything);
+    claims
 }
 
 /// Appends the change's resource JSON to `out` (what a writer to S3 or a
@@ -226,17 +245,19 @@ fn main() {
     let dir = std::env::temp_dir();
     println!("best of {runs} runs, each in a fresh process; cpu MB/s counts on-CPU time only\n");
     println!(
-        "{:<5} {:>7} {:>7} {:>10} {:>10} {:>12} {:>8} {:>9} {:>6} {:>8} {:>9}",
+        "{:<5} {:>7} {:>7} {:>10} {:>10} {:>8} {:>12} {:>8} {:>9} {:>6} {:>8} {:>9} {:>9}",
         "kind",
         "X12 MB",
         "claims",
         "split MB/s",
         "parse MB/s",
+        "map MB/s",
         "convert MB/s",
         "cpu MB/s",
         "claims/s",
         "ratio",
         "JSON MB",
+        "JSON MB/s",
         "peak RSS"
     );
     for (name, generator) in KINDS {
@@ -269,7 +290,20 @@ fn main() {
                 std::hint::black_box(parse(&path));
                 parse_s = parse_s.min(t.elapsed().as_secs_f64());
             }
+            let mut map_s = f64::MAX;
+            let config = config();
+            for _ in 0..2 {
+                let t = Instant::now();
+                std::hint::black_box(verdicts(&path, &config));
+                map_s = map_s.min(t.elapsed().as_secs_f64());
+            }
             let (convert_s, cpu_s, claims, json, peak) = measure(&path, runs);
+            // The output's own cost: convert minus map.
+            let json_rate = if convert_s > map_s {
+                format!("{:.0}", json as f64 / 1e6 / (convert_s - map_s))
+            } else {
+                "n/a".to_owned()
+            };
             let _ = std::fs::remove_file(&path);
             let peak = if peak < 0.0 {
                 "n/a".to_owned()
@@ -282,9 +316,10 @@ fn main() {
                 "n/a".to_owned()
             };
             println!(
-                "{name:<5} {file_mb:>7.1} {claims:>7} {:>10.0} {:>10.0} {:>12.1} {cpu:>8} {:>9.0} {:>5.0}x {:>8.0} {peak:>9}",
+                "{name:<5} {file_mb:>7.1} {claims:>7} {:>10.0} {:>10.0} {:>8.1} {:>12.1} {cpu:>8} {:>9.0} {:>5.0}x {:>8.0} {json_rate:>9} {peak:>9}",
                 file_mb / split_s,
                 file_mb / parse_s,
+                file_mb / map_s,
                 file_mb / convert_s,
                 claims as f64 / convert_s,
                 convert_s / split_s,

@@ -8,8 +8,11 @@
 //! any `Read`) and [`convert_each`] (one transaction set's result at a time,
 //! for files whose changes should not all sit in memory) read a file with the
 //! `x12` crate and map every accepted transaction set; [`convert_streaming`]
-//! also bounds memory inside one huge set by mapping it twice (verdict
-//! first, then one change at a time):
+//! hands out each accepted set's changes after its verdict in bounded memory
+//! (a set is mapped once while its JSON fits in [`STREAMING_BUFFER_BYTES`],
+//! twice beyond), and [`convert_verdicts`] gives every set's verdict without
+//! serialising anything. A [`Change`]'s resource is JSON text, written once
+//! from typed structs that borrow the X12 input ([`Resource`]):
 //!
 //! | set | profile(s) | changes |
 //! |---|---|---|
@@ -90,13 +93,51 @@
 
 //! # Speed
 //!
-//! `cargo bench -p edi-fhir --bench convert` (20 MB generated 837P, 40 000
-//! claims, 2-core machine): memchr split ≈ 1 GB/s; convert + serialise every
-//! resource ≈ 6 MB/s, ≈ 11 000 claims/s, with `convert_streaming`. The
-//! output is ~14× the input (284 MB of CARIN JSON for 20 MB of X12), and
-//! building and serialising `serde_json::Value` trees dominates (allocation,
-//! BTreeMap inserts, drops); see the crate's final notes for what would be
-//! needed to approach 100 MB/s.
+//! `cargo bench -p edi-fhir --bench convert` generates 10 MB and 100 MB
+//! (`EDI_BENCH_MB`) files of each kind with `x12::generate` (5,000 claims or
+//! members per ST..SE, ten sets per GS), writes them to disk and measures,
+//! over the same bytes: a plain memchr segment/element split; the `x12`
+//! parse alone (stream, envelope, loop tree); parse + mapping without any
+//! JSON ([`convert_verdicts`]); and the end-to-end [`convert_streaming`]
+//! from the file (parse + loops + mapping + the JSON of every change, each
+//! copied out as a writer would), in a fresh process for its peak RSS.
+//! 100 MB files, 2-core machine shared with other builds, best of 2
+//! (on-CPU rate in brackets):
+//!
+//! | kind | split | x12 parse | parse + map | convert | claims/s | convert / split | JSON out | peak RSS 10 MB / 100 MB |
+//! |---|---|---|---|---|---|---|---|---|
+//! | 837P | 1,180 MB/s | 139 MB/s | 59 MB/s | 32 (37) MB/s | 63,000 | 37× | 1.4 GB | 59 / 59 MB |
+//! | 837I | 1,400 MB/s | 172 MB/s | 59 MB/s | 34 (38) MB/s | 66,000 | 41× | 1.4 GB | 60 / 60 MB |
+//! | 835 | 1,470 MB/s | 240 MB/s | 50 MB/s | 27 (30) MB/s | 97,000 | 55× | 2.4 GB | 45 / 46 MB |
+//! | 834 | 1,510 MB/s | 152 MB/s | 67 MB/s | 36 (41) MB/s | 163,000 | 42× | 1.2 GB | 27 / 27 MB |
+//!
+//! Before, the same bench on the `Value`-tree mapper (which also mapped
+//! every set twice): 6.4 (6.8), 6.6 (6.9), 4.5 (4.7) and 7.1 (7.5) MB/s;
+//! 12,700, 12,800, 16,300 and 32,100 claims/s; 214–338× the split; peak
+//! RSS 12–25 MB. Memory is now one set's bytes plus up to
+//! [`STREAMING_BUFFER_BYTES`] of its JSON (about 35 MB for 5,000
+//! professional claims), the same for a 10 MB and a 100 MB file.
+//!
+//! Where the time goes (837P, per MB of X12 at the on-CPU rate, 27 ms in
+//! all): the `x12` parse about 6 ms; mapping (element reads, ids, building
+//! the typed structs) about 11 ms; the output about 10 ms (14 MB of JSON
+//! written, handed out and copied: some 1.4 GB/s). Per-set buffers of the
+//! reader and the mapper are allocated and released set after set: with
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912`
+//! the same conversion took about 10 % less CPU in a quick comparison.
+//!
+//! 100 MB/s is out of reach on one core for this output. It is 14 times the
+//! input (24 times for the 835), so 100 MB/s of X12 is 1.4 GB/s of JSON in
+//! a budget of 10 ms per MB of X12, of which the `x12` parse alone takes 6
+//! (the split takes under 1): the remaining 4 ms would have to map some
+//! 2,000 claims and produce 14 MB of JSON, that is 3.5 GB/s of output with
+//! mapping for free, where producing it costs 10 ms today. Getting closer
+//! needs a faster `x12` parse (its loop recognition and per-segment
+//! bookkeeping, not the byte scan), mapping that reads each segment's
+//! elements in one pass instead of scanning for each element, output built
+//! from pre-rendered constant fragments (most of it is constant URLs, codes
+//! and keys) and handed out without a copy, and more than one core (sets
+//! are independent, so they can be mapped in parallel).
 
 #![forbid(unsafe_code)]
 
