@@ -23,7 +23,10 @@ pub fn wrap(st01: &str, version: &str, gs01: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Converts and folds: the mapper and the merge rule must not panic.
+/// Converts and folds: the mapper and the merge rule must not panic. The
+/// streaming conversion (which the ingest's apply pass uses) and the
+/// verdict-only one (its first pass) must accept and reject the same sets, or
+/// the ingest would apply a set its report calls rejected.
 pub fn run(bytes: &[u8]) {
     let config = edi_fhir::MappingConfig {
         payer_id: "999996666".into(),
@@ -32,4 +35,16 @@ pub fn run(bytes: &[u8]) {
     };
     let conversion = edi_fhir::convert(bytes, &config);
     let _ = edi_fhir::fold(conversion.changes());
+    let accepted = |set: &edi_fhir::TransactionSetResult| {
+        matches!(set.outcome, edi_fhir::SetOutcome::Accepted { .. })
+    };
+    let mut streamed = Vec::new();
+    edi_fhir::convert_streaming(bytes, &config, |event| {
+        if let edi_fhir::Event::Set(set) = event {
+            streamed.push(accepted(set));
+        }
+    });
+    let mut verdicts = Vec::new();
+    edi_fhir::convert_verdicts(bytes, &config, |set| verdicts.push(accepted(set)));
+    assert_eq!(streamed, verdicts, "streaming and verdict passes disagree");
 }
