@@ -62,15 +62,7 @@ where
     }
     let data = demo_data::generate(config);
     for (resource_type, id, resource) in data.fhir_only() {
-        let index = fhir_search::index_resource(resource_type, &resource);
-        let write = ResourceWrite {
-            resource_type,
-            id,
-            resource,
-            index,
-            deleted: false,
-            condition: WriteCondition::Absent,
-        };
+        let write = ResourceWrite::indexed(resource_type, id, resource, WriteCondition::Absent);
         match ResourceStore::put(store.as_ref(), write).await {
             Ok(_) | Err(fhir_store::StoreError::Conflict { .. }) => {}
             Err(error) => return Err(RunnerError::Store(error.to_string())),

@@ -367,14 +367,12 @@ where
     let end = Instant::from_unix_millis(now.unix_millis().saturating_add(lifetime_ms))
         .ok_or(GrantError::Invalid("lifetime"))?;
     let resource = consent_resource(&id, new, status, &now, &end);
-    let write = ResourceWrite {
-        resource_type: ResourceType::Consent,
-        id: id.clone(),
-        index: fhir_search::index_resource(ResourceType::Consent, &resource),
+    let write = ResourceWrite::indexed(
+        ResourceType::Consent,
+        id.clone(),
         resource,
-        deleted: false,
-        condition: WriteCondition::Absent,
-    };
+        WriteCondition::Absent,
+    );
     let record = store.put(write).await?;
     let grant = from_record(&record)?;
     let event = match status {
@@ -429,16 +427,14 @@ where
                 unchanged = Some(grant);
                 None
             }
-            Ok(Some(next)) => {
-                with_status(record, next, bind_patient).map(|resource| ResourceWrite {
-                    resource_type: ResourceType::Consent,
-                    id: grant_id.to_owned(),
-                    index: fhir_search::index_resource(ResourceType::Consent, &resource),
+            Ok(Some(next)) => with_status(record, next, bind_patient).map(|resource| {
+                ResourceWrite::indexed(
+                    ResourceType::Consent,
+                    grant_id,
                     resource,
-                    deleted: false,
-                    condition: WriteCondition::Always,
-                })
-            }
+                    WriteCondition::Always,
+                )
+            }),
         }
     })
     .await?;

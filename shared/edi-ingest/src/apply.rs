@@ -2,7 +2,7 @@
 //!
 //! Every change goes through [`edi_fhir::apply`], the pure merge rule, inside
 //! [`fhir_store::update_with`] (read-modify-write with conflict retry), and the
-//! search index is recomputed with [`fhir_search::index_resource`]. Because `apply`
+//! search index is recomputed ([`ResourceWrite::indexed`]). Because `apply`
 //! is idempotent (applying a change the stored resource already reflects returns
 //! `None`), re-running a file after a crash writes only what the crashed run had not.
 //!
@@ -153,16 +153,13 @@ async fn apply_resource<S: ResourceStore + ?Sized>(
             }
         };
         let next = fold(body, changes)?;
-        let index = fhir_search::index_resource(resource_type, &next);
-        Some(ResourceWrite {
+        // update_with sets the real condition from what it read.
+        Some(ResourceWrite::indexed(
             resource_type,
-            id: id.to_owned(),
-            resource: next,
-            index,
-            deleted: false,
-            // update_with sets the real condition from what it read.
-            condition: WriteCondition::Absent,
-        })
+            id,
+            next,
+            WriteCondition::Absent,
+        ))
     })
     .await?;
     if let Some(e) = corrupt {

@@ -24,15 +24,7 @@ async fn load(store: &RedbStore) -> Vec<DemoMember> {
         seed: 7,
     });
     for (resource_type, id, resource) in data.resources {
-        let index = fhir_search::index_resource(resource_type, &resource);
-        let write = ResourceWrite {
-            resource_type,
-            id,
-            resource,
-            index,
-            deleted: false,
-            condition: WriteCondition::Always,
-        };
+        let write = ResourceWrite::indexed(resource_type, id, resource, WriteCondition::Always);
         ResourceStore::put(store, write)
             .await
             .unwrap_or_else(|e| panic!("load: {e}"));

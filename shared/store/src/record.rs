@@ -31,6 +31,27 @@ pub struct ResourceWrite {
     pub condition: WriteCondition,
 }
 
+impl ResourceWrite {
+    /// A live (not deleted) version of `resource`, with the search index computed
+    /// from it: how every writer outside the stores should build a write, so that
+    /// the index always describes the body it is stored with.
+    pub fn indexed(
+        resource_type: ResourceType,
+        id: impl Into<String>,
+        resource: serde_json::Value,
+        condition: WriteCondition,
+    ) -> Self {
+        ResourceWrite {
+            resource_type,
+            id: id.into(),
+            index: fhir_search::index_resource(resource_type, &resource),
+            resource,
+            deleted: false,
+            condition,
+        }
+    }
+}
+
 /// When a write may happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteCondition {

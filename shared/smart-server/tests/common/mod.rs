@@ -149,14 +149,12 @@ pub async fn harness_with(grant_cache_ttl: Duration) -> Harness {
     let app = register(&store, "Health App", false).await.app;
     for (id, patient) in [("eob-p1", PATIENT), ("eob-q1", OTHER_PATIENT)] {
         let resource = json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active", "patient": {"reference": format!("Patient/{patient}")}});
-        let write = ResourceWrite {
-            resource_type: ResourceType::ExplanationOfBenefit,
-            id: id.into(),
-            index: fhir_search::index_resource(ResourceType::ExplanationOfBenefit, &resource),
+        let write = ResourceWrite::indexed(
+            ResourceType::ExplanationOfBenefit,
+            id,
             resource,
-            deleted: false,
-            condition: WriteCondition::Absent,
-        };
+            WriteCondition::Absent,
+        );
         store.put(write).await.unwrap();
     }
     let mut config = ApiConfig::new(BASE);
