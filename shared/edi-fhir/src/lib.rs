@@ -215,6 +215,20 @@ pub struct EnvelopeSummary {
     pub sets: usize,
 }
 
+impl EnvelopeSummary {
+    /// The whole file's conversion: this envelope with its sets' results.
+    pub fn into_conversion(self, transaction_sets: Vec<TransactionSetResult>) -> FileConversion {
+        FileConversion {
+            interchange_control_number: self.interchange_control_number,
+            sender_id: self.sender_id,
+            receiver_id: self.receiver_id,
+            transaction_sets,
+            file_problems: self.file_problems,
+            rejects_everything: self.rejects_everything,
+        }
+    }
+}
+
 /// One transaction set's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TransactionSetResult {
@@ -413,14 +427,7 @@ pub fn convert(input: &[u8], config: &MappingConfig) -> FileConversion {
 pub fn convert_stream<R: Read>(input: R, config: &MappingConfig) -> FileConversion {
     let mut sets = Vec::new();
     let summary = convert_each(input, config, |r| sets.push(r));
-    FileConversion {
-        interchange_control_number: summary.interchange_control_number,
-        sender_id: summary.sender_id,
-        receiver_id: summary.receiver_id,
-        transaction_sets: sets,
-        file_problems: summary.file_problems,
-        rejects_everything: summary.rejects_everything,
-    }
+    summary.into_conversion(sets)
 }
 
 /// Streams a file and hands out each transaction set's result as soon as it
@@ -505,14 +512,7 @@ fn finish(
     sets: Vec<TransactionSetResult>,
 ) -> FileConversion {
     add_report(&mut envelope, &report);
-    FileConversion {
-        interchange_control_number: envelope.interchange_control_number,
-        sender_id: envelope.sender_id,
-        receiver_id: envelope.receiver_id,
-        transaction_sets: sets,
-        file_problems: envelope.file_problems,
-        rejects_everything: envelope.rejects_everything,
-    }
+    envelope.into_conversion(sets)
 }
 
 fn add_report(envelope: &mut EnvelopeSummary, report: &EnvelopeReport) {

@@ -28,9 +28,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use edi_fhir::{
-    Change, EnvelopeSummary, Event, FileConversion, MappingConfig, SetOutcome, TransactionSetResult,
-};
+use edi_fhir::{Change, Event, FileConversion, MappingConfig, SetOutcome, TransactionSetResult};
 use fhir_store::{ResourceStore, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -82,18 +80,7 @@ pub(crate) fn verdicts(
             "the file changed between being opened and being converted",
         ));
     }
-    Ok((conversion(summary, sets), digest))
-}
-
-fn conversion(summary: EnvelopeSummary, sets: Vec<TransactionSetResult>) -> FileConversion {
-    FileConversion {
-        interchange_control_number: summary.interchange_control_number,
-        sender_id: summary.sender_id,
-        receiver_id: summary.receiver_id,
-        transaction_sets: sets,
-        file_problems: summary.file_problems,
-        rejects_everything: summary.rejects_everything,
-    }
+    Ok((summary.into_conversion(sets), digest))
 }
 
 /// What the converter thread sends the writer.
