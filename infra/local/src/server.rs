@@ -163,9 +163,26 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     }
 }
 
-/// The axum app: one catch-all route into [`LocalServer::handle`].
+/// The axum app: one catch-all route into [`LocalServer::handle`], behind the same
+/// CORS policy as the HTTP API's `CorsConfiguration` in template.yaml, so a browser
+/// app (a public SMART client calling `/token` and the FHIR API from its own origin)
+/// behaves locally as it will on AWS.
 pub fn router<S: ResourceStore + 'static>(server: Arc<LocalServer<S>>) -> Router {
-    Router::new().fallback(dispatch::<S>).with_state(server)
+    use http::{Method, header};
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("prefer"),
+        ])
+        .allow_methods([Method::GET, Method::POST, Method::HEAD])
+        .max_age(std::time::Duration::from_secs(600));
+    Router::new()
+        .fallback(dispatch::<S>)
+        .with_state(server)
+        .layer(cors)
 }
 
 async fn dispatch<S: ResourceStore + 'static>(
