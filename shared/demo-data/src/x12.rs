@@ -21,6 +21,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use x12::write::{self, Group, Usage, Writer};
+
 use crate::date::Date;
 use crate::directory::Organization;
 use crate::kind::ClaimKind;
@@ -70,71 +72,60 @@ pub fn files(config: &DemoConfig) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// One interchange with one functional group of one or more transaction sets.
+/// One interchange with one functional group of one or more transaction sets; the
+/// envelope and its counts are [`Writer`]'s.
 struct Interchange {
-    out: String,
+    w: Writer,
     st01: &'static str,
     version: &'static str,
-    control: u32,
     sets: u32,
-    in_set: usize,
 }
 
 impl Interchange {
     fn new(gs01: &str, st01: &'static str, version: &'static str, control: u32) -> Self {
         let date = d8(FILE_DATE);
-        let mut w = Interchange {
-            out: String::new(),
+        let mut w = Writer::new(&write::Interchange {
+            sender_id: SUBMITTER,
+            receiver_id: PAYER_ID,
+            date: &date,
+            time: "0900",
+            control_number: control,
+            usage: Usage::Test,
+        });
+        w.begin_group(&Group {
+            functional_id: gs01,
+            sender: SUBMITTER,
+            receiver: PAYER_ID,
+            date: &date,
+            time: "0900",
+            control_number: control,
+            version,
+        });
+        Interchange {
+            w,
             st01,
             version,
-            control,
             sets: 0,
-            in_set: 0,
-        };
-        let _ = writeln!(
-            w.out,
-            "ISA*00*          *00*          *ZZ*{SUBMITTER:<15}*ZZ*{PAYER_ID:<15}*{}*0900*^*00501*{control:09}*0*T*:~",
-            date.get(2..).unwrap_or_default()
-        );
-        let _ = writeln!(
-            w.out,
-            "GS*{gs01}*{SUBMITTER}*{PAYER_ID}*{date}*0900*{control}*X*{version}~"
-        );
-        w
+        }
     }
 
     fn begin_set(&mut self) {
         self.sets += 1;
-        self.in_set = 0;
-        let number = self.sets;
         // The 835 TR3 marks ST03 "not used"; the others require it.
-        if self.st01 == "835" {
-            self.seg(format!("ST*835*{number:04}"));
-        } else {
-            self.seg(format!("ST*{}*{number:04}*{}", self.st01, self.version));
-        }
+        let st03 = (self.st01 != "835").then_some(self.version);
+        self.w.begin_set(self.st01, self.sets, st03);
     }
 
     fn seg(&mut self, segment: impl AsRef<str>) {
-        self.out.push_str(segment.as_ref());
-        self.out.push_str("~\n");
-        self.in_set += 1;
+        self.w.segment(segment.as_ref());
     }
 
     fn end_set(&mut self) {
-        let count = self.in_set + 1;
-        let number = self.sets;
-        self.seg(format!("SE*{count}*{number:04}"));
+        self.w.end_set();
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        let control = self.control;
-        let _ = write!(
-            self.out,
-            "GE*{}*{control}~\nIEA*1*{control:09}~\n",
-            self.sets
-        );
-        self.out.into_bytes()
+    fn finish(self) -> Vec<u8> {
+        self.w.finish().into_bytes()
     }
 }
 

@@ -30,6 +30,7 @@
 use std::fmt::Write as _;
 
 use edi_fhir::{FileConversion, Problem, ProblemLevel, SetOutcome, TransactionSetResult};
+use x12::write::{Group, Interchange, Usage, Writer};
 
 /// The implementation guide of the 999 itself.
 pub const ACK_VERSION: &str = "005010X231A1";
@@ -65,68 +66,50 @@ pub fn generate_999(conversion: &FileConversion, envelope: &AckEnvelope) -> Opti
         return None;
     }
     let group_codes = codes_at(&conversion.file_problems, ProblemLevel::Group);
-    let mut out = Writer::default();
-    interchange_header(&mut out, envelope);
-    for (n, sets) in groups.iter().enumerate() {
+    let sender = clean(&envelope.sender_id);
+    let receiver = clean(&envelope.receiver_id);
+    let mut out = Writer::new(&Interchange {
+        sender_id: isa_id(&sender),
+        receiver_id: isa_id(&receiver),
+        date: &envelope.date,
+        time: &envelope.time,
+        control_number: envelope.control_number,
+        usage: if envelope.production {
+            Usage::Production
+        } else {
+            Usage::Test
+        },
+    });
+    out.begin_group(&Group {
+        functional_id: "FA",
+        sender: &sender,
+        receiver: &receiver,
+        date: &envelope.date,
+        time: &envelope.time,
+        control_number: envelope.control_number,
+        version: ACK_VERSION,
+    });
+    for (n, sets) in (1..).zip(&groups) {
         acknowledge_group(
             &mut out,
-            n + 1,
+            n,
             sets,
             conversion.rejects_everything,
             &group_codes,
         );
     }
-    out.segment(&format!("GE*{}*{}", groups.len(), envelope.control_number));
-    out.segment(&format!("IEA*1*{:09}", envelope.control_number));
-    Some(out.text)
-}
-
-/// Segments of the ack, counted per ST..SE for SE01.
-#[derive(Default)]
-struct Writer {
-    text: String,
-    in_set: usize,
-}
-
-impl Writer {
-    fn segment(&mut self, segment: &str) {
-        self.text.push_str(segment);
-        self.text.push_str("~\n");
-        self.in_set += 1;
-    }
-}
-
-fn interchange_header(out: &mut Writer, envelope: &AckEnvelope) {
-    let short_date = envelope.date.get(2..).unwrap_or(&envelope.date);
-    let usage = if envelope.production { 'P' } else { 'T' };
-    out.segment(&format!(
-        "ISA*00*          *00*          *ZZ*{:<15}*ZZ*{:<15}*{short_date}*{}*^*00501*{:09}*0*{usage}*:",
-        isa_id(&envelope.sender_id),
-        isa_id(&envelope.receiver_id),
-        envelope.time,
-        envelope.control_number,
-    ));
-    out.segment(&format!(
-        "GS*FA*{}*{}*{}*{}*{}*X*{ACK_VERSION}",
-        clean(&envelope.sender_id),
-        clean(&envelope.receiver_id),
-        envelope.date,
-        envelope.time,
-        envelope.control_number,
-    ));
+    Some(out.finish())
 }
 
 /// One `ST*999` for the sets of one functional group.
 fn acknowledge_group(
     out: &mut Writer,
-    number: usize,
+    number: u32,
     sets: &[&TransactionSetResult],
     group_rejected: bool,
     group_codes: &[String],
 ) {
-    out.in_set = 0;
-    let control = format!("{number:04}");
-    out.segment(&format!("ST*999*{control}*{ACK_VERSION}"));
+    out.begin_set("999", number, Some(ACK_VERSION));
     let first = sets.first().copied();
     out.segment(&format!(
         "AK1*{}*{}*{}",
@@ -150,8 +133,7 @@ fn acknowledge_group(
         }
     }
     out.segment(&ak9);
-    let count = out.in_set + 1;
-    out.segment(&format!("SE*{count}*{control}"));
+    out.end_set();
 }
 
 /// AK2, IK3/IK4 and IK5 for one set; true when the set is accepted (IK501 = A).
@@ -291,15 +273,10 @@ fn functional_id(transaction_type: &str) -> &'static str {
     }
 }
 
-/// An ISA06/ISA08 value: at most 15 characters of cleaned text.
-fn isa_id(id: &str) -> String {
-    let id = clean(id);
-    let id = if id.is_empty() {
-        "UNKNOWN".to_owned()
-    } else {
-        id
-    };
-    id.chars().take(15).collect()
+/// An ISA06/ISA08 value from a cleaned id: the writer pads (or cuts) it to 15
+/// characters, but an empty one says nothing.
+fn isa_id(id: &str) -> &str {
+    if id.is_empty() { "UNKNOWN" } else { id }
 }
 
 /// Copies a value from the acknowledged file into the 999: the file had its own

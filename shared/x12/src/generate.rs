@@ -8,7 +8,7 @@
 //! [`SETS_PER_GROUP`] sets, with correct counts and unique control numbers.
 //! A file of up to [`MAX_PER_SET`] claims is one ISA/GS/ST.
 
-use std::fmt::Write as _;
+use crate::write::{Group, Interchange, Usage, Writer};
 
 /// A small deterministic PRNG (xorshift64*): no dependency, stable output.
 struct Rng(u64);
@@ -65,92 +65,67 @@ pub const MAX_PER_SET: usize = 5_000;
 /// Transaction sets per functional group.
 pub const SETS_PER_GROUP: usize = 10;
 
-/// Accumulates segments and counts them for SE01, GE01 and IEA01.
-struct Writer {
-    out: String,
-    set_segments: usize,
+/// The generators' envelope: one ISA, a new group every [`SETS_PER_GROUP`] sets
+/// (GS06 101, 102...), sets numbered through the file (so ST02 is unique in it).
+/// The counts are [`Writer`]'s.
+struct Envelope {
+    w: Writer,
     gs01: &'static str,
     st01: &'static str,
     version: &'static str,
     st03: bool,
-    /// Sets in the open group, groups in the interchange.
-    sets: usize,
-    groups: usize,
-    /// Sets written so far (ST02 is the count, so unique in the file).
-    total_sets: usize,
+    sets: u32,
 }
 
-impl Writer {
+impl Envelope {
     fn new(gs01: &'static str, st01: &'static str, version: &'static str, st03: bool) -> Self {
-        let mut out = String::new();
-        out.push_str(
-            "ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *240115*1200*^*00501*000000101*0*T*:~\n",
-        );
+        let w = Writer::new(&Interchange {
+            sender_id: "SUBMITTER",
+            receiver_id: "RECEIVER",
+            date: "20240115",
+            time: "1200",
+            control_number: 101,
+            usage: Usage::Test,
+        });
         Self {
-            out,
-            set_segments: 0,
+            w,
             gs01,
             st01,
             version,
             st03,
             sets: 0,
-            groups: 0,
-            total_sets: 0,
         }
     }
 
     fn seg(&mut self, s: &str) {
-        self.out.push_str(s);
-        self.out.push_str("~\n");
-        self.set_segments += 1;
-    }
-
-    /// GS06 of the open group: 101, 102...
-    fn group_control(&self) -> usize {
-        100 + self.groups
+        self.w.segment(s);
     }
 
     /// Opens a set (and a group when none is open or the open one is full).
     fn begin_set(&mut self) {
-        if self.sets == SETS_PER_GROUP {
-            self.end_group();
-        }
-        if self.sets == 0 {
-            self.groups += 1;
-            let (gs01, version, control) = (self.gs01, self.version, self.group_control());
-            let _ = writeln!(
-                self.out,
-                "GS*{gs01}*SUBMITTER*RECEIVER*20240115*1200*{control}*X*{version}~"
-            );
+        let per_group = SETS_PER_GROUP as u32;
+        if self.sets.is_multiple_of(per_group) {
+            self.w.begin_group(&Group {
+                functional_id: self.gs01,
+                sender: "SUBMITTER",
+                receiver: "RECEIVER",
+                date: "20240115",
+                time: "1200",
+                control_number: 101 + self.sets / per_group,
+                version: self.version,
+            });
         }
         self.sets += 1;
-        self.total_sets += 1;
-        self.set_segments = 0;
-        let (st01, version, control) = (self.st01, self.version, self.total_sets);
-        if self.st03 {
-            self.seg(&format!("ST*{st01}*{control:04}*{version}"));
-        } else {
-            self.seg(&format!("ST*{st01}*{control:04}"));
-        }
+        let st03 = self.st03.then_some(self.version);
+        self.w.begin_set(self.st01, self.sets, st03);
     }
 
     fn end_set(&mut self) {
-        let count = self.set_segments + 1;
-        let control = self.total_sets;
-        self.seg(&format!("SE*{count}*{control:04}"));
+        self.w.end_set();
     }
 
-    fn end_group(&mut self) {
-        let _ = writeln!(self.out, "GE*{}*{}~", self.sets, self.group_control());
-        self.sets = 0;
-    }
-
-    fn end(mut self) -> Vec<u8> {
-        if self.sets > 0 {
-            self.end_group();
-        }
-        let _ = writeln!(self.out, "IEA*{}*000000101~", self.groups);
-        self.out.into_bytes()
+    fn end(self) -> Vec<u8> {
+        self.w.finish().into_bytes()
     }
 }
 
@@ -190,7 +165,7 @@ fn generate_837(claims: usize, seed: u64, flavour: Flavour) -> Vec<u8> {
         Flavour::Institutional => "005010X223A2",
         Flavour::Dental => "005010X224A2",
     };
-    let mut w = Writer::new("HC", "837", version, true);
+    let mut w = Envelope::new("HC", "837", version, true);
     for set in chunks(claims) {
         w.begin_set();
         w.seg("BHT*0019*00*0123*20240115*1200*CH");
@@ -244,7 +219,7 @@ fn generate_837(claims: usize, seed: u64, flavour: Flavour) -> Vec<u8> {
     w.end()
 }
 
-fn write_claim(w: &mut Writer, rng: &mut Rng, c: usize, flavour: Flavour) {
+fn write_claim(w: &mut Envelope, rng: &mut Rng, c: usize, flavour: Flavour) {
     let lines = 1 + rng.below(4) as usize;
     let charges: Vec<u64> = (0..lines).map(|_| 20 + rng.below(300)).collect();
     let total: u64 = charges.iter().sum();
@@ -294,15 +269,11 @@ fn write_claim(w: &mut Writer, rng: &mut Rng, c: usize, flavour: Flavour) {
 /// A 835 (005010X221A1) paying `claims` claims of 1–3 service lines.
 pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    let mut w = Writer::new("HP", "835", "005010X221A1", false);
+    let mut w = Envelope::new("HP", "835", "005010X221A1", false);
     for (n, set) in chunks(claims).enumerate() {
-        let mut body = String::new();
-        let mut body_segments = 0;
-        let mut seg = |s: &str| {
-            body.push_str(s);
-            body.push_str("~\n");
-            body_segments += 1;
-        };
+        // The claims come first: BPR, at the top of the set, carries their total.
+        let mut body = Vec::new();
+        let mut seg = |s: &str| body.push(s.to_owned());
         let mut paid_total: u64 = 0;
         for c in set {
             let lines = 1 + rng.below(3) as usize;
@@ -343,8 +314,9 @@ pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
         w.seg("N1*PE*BEN KILDARE SERVICE*XX*9876543210");
         w.seg("REF*TJ*587654321");
         w.seg("LX*1");
-        w.out.push_str(&body);
-        w.set_segments += body_segments;
+        for s in &body {
+            w.seg(s);
+        }
         w.end_set();
     }
     w.end()
@@ -354,7 +326,7 @@ pub fn generate_835(claims: usize, seed: u64) -> Vec<u8> {
 /// coverages.
 pub fn generate_834(members: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
-    let mut w = Writer::new("BE", "834", "005010X220A1", true);
+    let mut w = Envelope::new("BE", "834", "005010X220A1", true);
     for set in chunks(members) {
         w.begin_set();
         w.seg("BGN*00*12456*20240115*1200****2");

@@ -2,8 +2,8 @@
 //!
 //! Supported implementation guides: 837P (005010X222A1/A2), 837I
 //! (005010X223A2/A3), 837D (005010X224A2/A3), 835 (005010X221A1) and 834
-//! (005010X220A1). The crate is pure parsing: no FHIR, no I/O beyond
-//! `std::io::Read`.
+//! (005010X220A1). The crate is pure parsing (and writing, to a `String`): no
+//! FHIR, no I/O beyond `std::io::Read`.
 //!
 //! Layers, bottom up:
 //! - [`delimiters`]: the four delimiters from the fixed-width ISA;
@@ -12,6 +12,7 @@
 //! - [`transaction`]: per-set checks and the result type ([`SetResult`]);
 //! - [`guides`] + [`loops`]: table-driven loop recognition and the loop view;
 //! - [`reader`] (in memory) and [`stream`] (bounded memory from `Read`);
+//! - [`write`]: the envelope writer (ISA/GS/ST with SE, GE and IEA counted);
 //! - [`generate`]: synthetic realistic files for benchmarks and tests.
 //!
 //! ```
@@ -48,6 +49,7 @@ pub mod stream;
 pub mod transaction;
 pub mod values;
 pub mod walk;
+pub mod write;
 
 pub use delimiters::Delimiters;
 pub use envelope::{EnvelopeReport, GroupHeader, InterchangeHeader};
