@@ -30,6 +30,22 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def start_until_ready(binary, env):
+    """Milliseconds from exec to the first poll, or None if the process exits or
+    does not poll within 5 s."""
+    READY.clear()
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not READY.wait(0.01):
+            if proc.poll() is not None or time.perf_counter() - start > 5:
+                return None
+        return (time.perf_counter() - start) * 1000
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main():
     root = pathlib.Path(sys.argv[1])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
@@ -39,20 +55,26 @@ def main():
                AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
                AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
                AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               TABLE_NAME="bench", CURSOR_SECRET="x" * 64, RUST_LOG="warn")
+               TABLE_NAME="bench", CURSOR_SECRET="x" * 64, RUST_LOG="warn",
+               # What the other functions read at start (template.yaml sets the real ones).
+               SIGNIN_SECRET="s" * 64, CODE_FROM_ADDRESS="no-reply@example.org",
+               USER_POOL_ID="us-east-1_bench", SIGNING_KEY_ID="bench-key",
+               PAYER_ID="999996666", PAYER_NAME="Bench Plan", FHIR_BASE_URL="https://bench.example.org")
     print(f"{'function':32} {'ready (median of 20)':>22} {'size':>10}")
     for binary in sorted(root.glob("*/bootstrap")):
         times = []
         for _ in range(20):
-            READY.clear()
-            start = time.perf_counter()
-            proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            ok = READY.wait(5)
-            times.append((time.perf_counter() - start) * 1000 if ok else float("inf"))
-            proc.kill()
-            proc.wait()
+            ready = start_until_ready(binary, env)
+            if ready is None:
+                break
+            times.append(ready)
         size = binary.stat().st_size / 1_000_000
-        print(f"{binary.parent.name:32} {statistics.median(times):19.1f} ms {size:8.1f} MB")
+        if times:
+            print(f"{binary.parent.name:32} {statistics.median(times):19.1f} ms {size:8.1f} MB")
+        else:
+            # The authorization server reads its KMS public key and the portal app's
+            # record before it serves, so it cannot become ready without AWS.
+            print(f"{binary.parent.name:32} {'needs AWS at start':>22} {size:8.1f} MB")
     server.shutdown()
 
 

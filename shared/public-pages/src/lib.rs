@@ -24,7 +24,7 @@ pub use directory::{AppDirectory, Attestation, DirectoryError, ListedApp, Static
 pub use registry::RegistryDirectory;
 pub use views::Page;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use askama::Template;
 use base64::Engine as _;
@@ -65,12 +65,15 @@ pub struct PublicPages {
     directory: Arc<dyn DynAppDirectory>,
     style: String,
     csp: HeaderValue,
-    sandbox: Sandbox,
+    /// Built on the first `/developers` request, not at start: generating the demo
+    /// takes tens of milliseconds, which every cold start of the function would pay.
+    sandbox: LazyLock<Sandbox>,
 }
 
 impl PublicPages {
-    /// Builds the pages once per process: the stylesheet, its CSP hash and the
-    /// sandbox description are computed here, not per request.
+    /// Builds the pages once per process: the stylesheet and its CSP hash are
+    /// computed here, the sandbox description once when first asked for; none per
+    /// request.
     pub fn new(config: PagesConfig, directory: impl AppDirectory + 'static) -> PublicPages {
         let style = stylesheet(&config.branding);
         let csp = content_security_policy(&style);
@@ -79,7 +82,7 @@ impl PublicPages {
             directory: Arc::new(directory),
             style,
             csp,
-            sandbox: Sandbox::from_demo_data(),
+            sandbox: LazyLock::new(Sandbox::from_demo_data),
         }
     }
 
