@@ -129,6 +129,19 @@ impl Envelope {
     }
 }
 
+/// N3/N4 and a random DMG birth date and sex: a subscriber (837 2010BA) or a
+/// member (834 2100A).
+fn person_address_and_birth(w: &mut Envelope, rng: &mut Rng) {
+    w.seg("N3*123 MAIN ST");
+    w.seg("N4*MIAMI*FL*33111");
+    w.seg(&format!(
+        "DMG*D8*19{}0{}15*{}",
+        50 + rng.below(49),
+        1 + rng.below(9),
+        rng.pick(&["F", "M"])
+    ));
+}
+
 /// `0..n` in chunks of at most [`MAX_PER_SET`]; one (empty) chunk for `n = 0`.
 fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     let sets = n.div_ceil(MAX_PER_SET).max(1);
@@ -194,14 +207,7 @@ fn generate_837(claims: usize, seed: u64, flavour: Flavour) -> Vec<u8> {
             ));
             let (last, first) = (rng.pick(LAST), rng.pick(FIRST));
             w.seg(&format!("NM1*IL*1*{last}*{first}****MI*M{}", rng.digits(9)));
-            w.seg("N3*123 MAIN ST");
-            w.seg("N4*MIAMI*FL*33111");
-            w.seg(&format!(
-                "DMG*D8*19{}0{}15*{}",
-                50 + rng.below(49),
-                1 + rng.below(9),
-                rng.pick(&["F", "M"])
-            ));
+            person_address_and_birth(&mut w, &mut rng);
             w.seg("NM1*PR*2*KEY INSURANCE COMPANY*****PI*999996666");
             if dependent {
                 hl += 1;
@@ -350,14 +356,7 @@ pub fn generate_834(members: usize, seed: u64) -> Vec<u8> {
                 rng.pick(FIRST),
                 rng.digits(9)
             ));
-            w.seg("N3*123 MAIN ST");
-            w.seg("N4*MIAMI*FL*33111");
-            w.seg(&format!(
-                "DMG*D8*19{}0{}15*{}",
-                50 + rng.below(49),
-                1 + rng.below(9),
-                rng.pick(&["F", "M"])
-            ));
+            person_address_and_birth(&mut w, &mut rng);
             for line in ["HLT", "DEN"].iter().take(1 + rng.below(2) as usize) {
                 w.seg(&format!("HD*021**{line}*PLAN {line}*FAM"));
                 w.seg("DTP*348*D8*20240101");
