@@ -120,17 +120,11 @@ pub(crate) async fn apply<S: ResourceStore + ?Sized>(
                 Message::Change(change) => {
                     batch.push(change);
                     if batch.len() >= batch_changes {
-                        let applied = apply_batch(store, &batch, settings.write_concurrency);
-                        tally.add(applied.await.map_err(PassError::Store)?);
-                        batch.clear();
+                        flush(store, &mut batch, &mut tally, settings.write_concurrency).await?;
                     }
                 }
                 Message::SetEnd(index) => {
-                    if !batch.is_empty() {
-                        let applied = apply_batch(store, &batch, settings.write_concurrency);
-                        tally.add(applied.await.map_err(PassError::Store)?);
-                        batch.clear();
-                    }
+                    flush(store, &mut batch, &mut tally, settings.write_concurrency).await?;
                     if let Some(slot) = writes.get_mut(index) {
                         *slot = std::mem::take(&mut tally).counts();
                     }
@@ -155,6 +149,21 @@ pub(crate) async fn apply<S: ResourceStore + ?Sized>(
         ));
     }
     Ok(writes)
+}
+
+/// Applies the batch (if any) and counts it into the set's tally.
+async fn flush<S: ResourceStore + ?Sized>(
+    store: &S,
+    batch: &mut Vec<Change>,
+    tally: &mut SetTally,
+    write_concurrency: usize,
+) -> Result<(), PassError> {
+    if !batch.is_empty() {
+        let applied = apply_batch(store, batch, write_concurrency).await;
+        tally.add(applied.map_err(PassError::Store)?);
+        batch.clear();
+    }
+    Ok(())
 }
 
 /// The converter thread of pass 2: maps the file again and sends the changes of
