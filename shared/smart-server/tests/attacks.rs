@@ -1,7 +1,7 @@
 //! The authorization-server attack suite (member-auth.md §8 B, C, D and issue 4's list).
 //! Each case is a named test; the FHIR-handler token cases (alg=none, HS256 with the
 //! public key, forged, expired, wrong issuer/audience) are in
-//! `shared/auth/tests/token_attacks.rs` and the cross-member cases (id, search,
+//! `shared/smart-auth/tests/token_attacks.rs` and the cross-member cases (id, search,
 //! `_include`, cursor) in `infra/local/tests/isolation.rs`; the ones here add the grant.
 
 mod common;
