@@ -19,7 +19,9 @@
 use fhir_store::{KeyValueStore, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::grants::APP_NAMESPACE;
+/// Namespace of the app registry records as the authorization server writes them
+/// (key = SMART client id); this crate reads only the fields it needs.
+pub const APP_NAMESPACE: &str = "app";
 
 /// Namespace of the link records, keyed by Cognito app client id.
 pub const COGNITO_CLIENT_NAMESPACE: &str = "cognito-client";

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use fhir_store::ResourceStore;
 use member_consent::{GrantError, grants};
 
+use crate::app_links::APP_NAMESPACE;
 use crate::ports::{ActiveGrant, AppCatalog, AppDisplay, GrantGate, PortError};
 
 /// The grant gate the triggers use on AWS and locally.
@@ -99,10 +100,6 @@ impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {
         }
     }
 }
-
-/// The app registry record as the authorization server writes it (key-value namespace
-/// `app`, key = client id); only the fields the consent challenge shows are read.
-pub const APP_NAMESPACE: &str = "app";
 
 /// [`AppCatalog`] over the registry in the key-value store. A disabled app has no
 /// display, so no consent challenge can be created for it.

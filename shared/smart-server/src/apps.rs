@@ -10,6 +10,11 @@ use smart_auth::ScopeSet;
 use crate::ServerError;
 use crate::crypto::{constant_time_eq, hash_secret, random_hex, random_secret};
 
+/// The pseudo-app a member signs in to when managing connected apps.
+pub(crate) const PORTAL_CLIENT_ID: &str = "member-portal";
+/// What the portal may read: the member's own grants.
+pub(crate) const PORTAL_SCOPE: &str = "patient/Consent.rs";
+
 const NAMESPACE: &str = "app";
 /// Index of grants by app, so disabling an app can end every grant it holds.
 const GRANT_INDEX: &str = "app-grant";
@@ -159,12 +164,12 @@ pub async fn ensure_portal_app<K: KeyValueStore + ?Sized>(kv: &K) -> Result<(), 
 
 /// The client id of the built-in member-portal client.
 pub fn portal_client_id() -> &'static str {
-    crate::authorize::PORTAL_CLIENT_ID
+    PORTAL_CLIENT_ID
 }
 
 fn portal_app() -> App {
     App {
-        client_id: crate::authorize::PORTAL_CLIENT_ID.to_owned(),
+        client_id: PORTAL_CLIENT_ID.to_owned(),
         name: "Your connected apps page".to_owned(),
         description: "Where members see and disconnect their apps.".to_owned(),
         redirect_uris: Vec::new(),
@@ -173,7 +178,7 @@ fn portal_app() -> App {
         privacy_policy: None,
         attested: true,
         enabled: true,
-        scope: "patient/Consent.rs".to_owned(),
+        scope: PORTAL_SCOPE.to_owned(),
         cognito_client_id: None,
     }
 }

@@ -16,7 +16,7 @@ use member_signin::{Answer, Challenge, SignIn, SignInContext, SignInSession, Ste
 use serde::{Deserialize, Serialize};
 use smart_auth::{Interaction, ScopeSet};
 
-use crate::apps::{self, App};
+use crate::apps::{self, App, PORTAL_CLIENT_ID, PORTAL_SCOPE};
 use crate::crypto::{constant_time_eq, hash_secret, is_pkce_string, random_secret};
 use crate::pages::{self, Category, CodePage, ConsentPage, EmailPage, IdentityPage, page};
 use crate::respond::{Params, cookie, redirect, with_query};
@@ -25,9 +25,6 @@ use crate::{AuthServer, ServerError, secs, unix_now};
 pub(crate) const TXN_NAMESPACE: &str = "auth-txn";
 pub(crate) const CODE_NAMESPACE: &str = "auth-code";
 pub(crate) const TXN_COOKIE: &str = "pa_txn";
-/// The pseudo-app a member signs in to when managing connected apps.
-pub(crate) const PORTAL_CLIENT_ID: &str = "member-portal";
-const PORTAL_SCOPE: &str = "patient/Consent.rs";
 
 /// The one message every sign-in failure shows: it never says which answer was wrong,
 /// whether the email exists, or whether the member is locked out.

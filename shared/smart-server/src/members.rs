@@ -14,7 +14,8 @@ use member_signin::SignIn;
 use serde::{Deserialize, Serialize};
 use smart_auth::ScopeSet;
 
-use crate::authorize::{PORTAL_CLIENT_ID, Purpose, TXN_COOKIE};
+use crate::apps::PORTAL_CLIENT_ID;
+use crate::authorize::{Purpose, TXN_COOKIE};
 use crate::crypto::{constant_time_eq, hash_secret, random_secret};
 use crate::pages::{ConnectedAppsPage, GrantRow, page};
 use crate::respond::{Params, cookie, redirect};
