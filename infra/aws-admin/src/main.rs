@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use app_registry_cli::{RegisterArgs, app_line, registered_text};
-use clap::{Parser, Subcommand};
+use app_registry_cli::{AppsCommand, app_line, registered_text};
+use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
 use patient_access_admin::{AdminError, Deployment, disable_app};
 use smart_server::NewApp;
@@ -26,7 +26,7 @@ enum Command {
     /// Register, list and disable third-party apps.
     Apps {
         #[command(subcommand)]
-        command: AppsCommand,
+        command: AppsCommand<Table, TableAndPool>,
     },
     /// Enroll members into the user pool.
     Members {
@@ -35,31 +35,23 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum AppsCommand {
-    /// Register an app and its Cognito app client; prints its client_id alone on the
-    /// last line.
-    Register {
-        /// The stack's FhirTableName output.
-        #[arg(long)]
-        table: String,
-        /// The stack's MemberUserPoolId output.
-        #[arg(long)]
-        user_pool: String,
-        #[command(flatten)]
-        app: RegisterArgs,
-    },
-    /// List registered apps.
-    List {
-        #[arg(long)]
-        table: String,
-    },
-    /// Disable an app: its grants end as if revoked.
-    Disable {
-        client_id: String,
-        #[arg(long)]
-        table: String,
-    },
+/// Where the deployed registry is.
+#[derive(Clone, Debug, Args)]
+struct Table {
+    /// The stack's FhirTableName output.
+    #[arg(long)]
+    table: String,
+}
+
+/// Where `apps register` writes: the registry, and the user pool that gets the app's
+/// Cognito app client.
+#[derive(Clone, Debug, Args)]
+struct TableAndPool {
+    #[command(flatten)]
+    table: Table,
+    /// The stack's MemberUserPoolId output.
+    #[arg(long)]
+    user_pool: String,
 }
 
 #[derive(Subcommand)]
@@ -111,30 +103,23 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let table = |name: String| DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), name);
     match cli.command {
         Command::Apps { command } => match command {
-            AppsCommand::Register {
-                table: table_name,
-                user_pool,
-                app,
-            } => {
-                let store = table(table_name);
+            AppsCommand::Register { at, app } => {
+                let store = table(at.table.table);
                 let deployment = Deployment {
                     cognito: &CognitoClient::new(&aws),
-                    user_pool_id: &user_pool,
+                    user_pool_id: &at.user_pool,
                     kv: &store,
                 };
                 let registered = deployment.register_app(&NewApp::from(app)).await?;
                 println!("{}", registered_text(&registered));
             }
-            AppsCommand::List { table: table_name } => {
-                for app in smart_server::apps::list(&table(table_name)).await? {
+            AppsCommand::List { at } => {
+                for app in smart_server::apps::list(&table(at.table)).await? {
                     println!("{}", app_line(&app));
                 }
             }
-            AppsCommand::Disable {
-                client_id,
-                table: table_name,
-            } => {
-                disable_app(&table(table_name), &client_id).await?;
+            AppsCommand::Disable { client_id, at } => {
+                disable_app(&table(at.table), &client_id).await?;
                 println!("disabled {client_id}; its grants are revoked");
             }
         },

@@ -16,8 +16,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app_registry_cli::RegisterArgs;
-use clap::{Parser, Subcommand};
+use app_registry_cli::AppsCommand;
+use clap::{Args, Parser, Subcommand};
 
 use patient_access::{DataDir, RunnerError, commands};
 
@@ -55,7 +55,7 @@ enum Command {
     /// Register, list and disable third-party apps (works while `serve` runs).
     Apps {
         #[command(subcommand)]
-        command: AppsCommand,
+        command: AppsCommand<Local>,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -100,26 +100,11 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum AppsCommand {
-    /// Register an app; prints its client_id alone on the last line.
-    Register {
-        #[arg(long, default_value = ".data")]
-        data: PathBuf,
-        #[command(flatten)]
-        app: RegisterArgs,
-    },
-    /// List registered apps.
-    List {
-        #[arg(long, default_value = ".data")]
-        data: PathBuf,
-    },
-    /// Disable an app: its grants end as if revoked.
-    Disable {
-        client_id: String,
-        #[arg(long, default_value = ".data")]
-        data: PathBuf,
-    },
+/// Where the local registry is: the data directory (`serve` may be running on it).
+#[derive(Clone, Debug, Args)]
+struct Local {
+    #[arg(long, default_value = ".data")]
+    data: PathBuf,
 }
 
 #[tokio::main]
@@ -140,14 +125,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn apps(command: AppsCommand) -> Result<(), RunnerError> {
+async fn apps(command: AppsCommand<Local>) -> Result<(), RunnerError> {
     match command {
-        AppsCommand::Register { data, app } => {
-            commands::apps_register(&DataDir::new(data), app.into()).await
+        AppsCommand::Register { at, app } => {
+            commands::apps_register(&DataDir::new(at.data), app.into()).await
         }
-        AppsCommand::List { data } => commands::apps_list(&DataDir::new(data)).await,
-        AppsCommand::Disable { client_id, data } => {
-            commands::apps_disable(&DataDir::new(data), &client_id).await
+        AppsCommand::List { at } => commands::apps_list(&DataDir::new(at.data)).await,
+        AppsCommand::Disable { client_id, at } => {
+            commands::apps_disable(&DataDir::new(at.data), &client_id).await
         }
     }
 }

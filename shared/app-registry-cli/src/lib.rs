@@ -1,9 +1,34 @@
 //! What `patient-access apps …` and `patient-access-admin apps …` share: the
-//! arguments of `apps register` and the output of `register` and `list`, so that
-//! an operator who learnt one tool knows the other, and scripts can read both.
+//! `apps` subcommands and their arguments, and the output of `register` and `list`,
+//! so that an operator who learnt one tool knows the other, and scripts can read both.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use smart_server::{App, NewApp, Registered};
+
+/// The `apps` subcommands. Each tool says where the registry is: `Registry` for every
+/// subcommand, `RegisterAt` for `register` (on AWS it also needs the user pool, where
+/// the app's identity-provider client is made).
+#[derive(Debug, Clone, Subcommand)]
+pub enum AppsCommand<Registry: Args, RegisterAt: Args = Registry> {
+    /// Register an app; prints its client_id alone on the last line.
+    Register {
+        #[command(flatten)]
+        at: RegisterAt,
+        #[command(flatten)]
+        app: RegisterArgs,
+    },
+    /// List registered apps.
+    List {
+        #[command(flatten)]
+        at: Registry,
+    },
+    /// Disable an app: its grants end as if revoked.
+    Disable {
+        client_id: String,
+        #[command(flatten)]
+        at: Registry,
+    },
+}
 
 /// `apps register`'s description of the app (each tool adds where to register it).
 #[derive(Debug, Clone, Args)]
