@@ -60,6 +60,19 @@ impl KvEntry {
 /// every write its value ([`StoreError::InvalidValue`]). All methods take `&self`;
 /// implementations are shared across concurrent requests.
 pub trait KeyValueStore: Send + Sync {
+    /// Writes the record if `when` allows it (judged with [`WriteWhen::decide`] against
+    /// the stored record at the moment of writing, atomically); Ok(false) when it does
+    /// not. The one write adapters implement: `insert`, `put` and `replace` are this
+    /// with their rule, so the rules live here once.
+    fn write(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &Value,
+        expires_at: Option<i64>,
+        when: WriteWhen,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     /// Creates the record only if it is absent or expired; Ok(false) when a live one
     /// exists. Of concurrent inserts of one key, exactly one returns true.
     fn insert(
@@ -68,7 +81,15 @@ pub trait KeyValueStore: Send + Sync {
         key: &str,
         value: &Value,
         expires_at: Option<i64>,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        self.write(
+            namespace,
+            key,
+            value,
+            expires_at,
+            WriteWhen::AbsentOrExpired,
+        )
+    }
 
     /// Creates or replaces unconditionally (last writer wins).
     fn put(
@@ -77,7 +98,10 @@ pub trait KeyValueStore: Send + Sync {
         key: &str,
         value: &Value,
         expires_at: Option<i64>,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        let written = self.write(namespace, key, value, expires_at, WriteWhen::Always);
+        async move { written.await.map(|_| ()) }
+    }
 
     /// The live record (expired records read as absent even before DynamoDB's TTL
     /// sweeper deletes them). Strongly consistent: it sees every completed write.
@@ -97,7 +121,10 @@ pub trait KeyValueStore: Send + Sync {
         expected_version: u64,
         value: &Value,
         expires_at: Option<i64>,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        let when = WriteWhen::LiveVersion(expected_version);
+        self.write(namespace, key, value, expires_at, when)
+    }
 
     /// Atomically reads and deletes the live record: of any number of concurrent
     /// callers, at most one gets Some. This is what makes an authorization code single
@@ -135,6 +162,50 @@ pub trait KeyValueStore: Send + Sync {
         prefix: &str,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<(String, KvEntry)>>> + Send;
+}
+
+/// The condition of a write: what tells `insert`, `put` and `replace` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteWhen {
+    /// `put`: whatever is stored.
+    Always,
+    /// `insert`: nothing is stored, or only an expired record.
+    AbsentOrExpired,
+    /// `replace`: the live record has this version.
+    LiveVersion(u64),
+}
+
+/// What the rules need to know of a stored record, live or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub version: u64,
+    pub expires_at: Option<i64>,
+}
+
+impl WriteWhen {
+    /// The version to write the record under, or `None` when the write is refused,
+    /// given what is stored (live or expired) at `now`. Adapters that read before they
+    /// write (redb) call this; DynamoDB states the same rule as a condition expression.
+    pub fn decide(self, stored: Option<StoredVersion>, now: i64) -> Option<u64> {
+        let live = stored.filter(|s| is_live(s.expires_at, now));
+        let allowed = match self {
+            WriteWhen::Always => true,
+            WriteWhen::AbsentOrExpired => live.is_none(),
+            WriteWhen::LiveVersion(expected) => live.is_some_and(|s| s.version == expected),
+        };
+        allowed.then(|| next_version(stored))
+    }
+}
+
+/// Every write bumps the stored version, live or expired; 1 where nothing is stored.
+pub fn next_version(stored: Option<StoredVersion>) -> u64 {
+    stored.map_or(1, |s| s.version + 1)
+}
+
+/// A counter's expiry after an increment: a live counter keeps its own (a fixed
+/// window), an absent or expired one starts a new window ending at `requested`.
+pub fn counter_expiry(live: Option<&KvEntry>, requested: Option<i64>) -> Option<i64> {
+    live.map_or(requested, |entry| entry.expires_at)
 }
 
 /// Whether a record with this expiry is live at `now`: it dies at `expires_at`.
@@ -281,6 +352,41 @@ mod tests {
         assert!(is_live(None, i64::MAX));
         assert!(is_live(Some(11), 10));
         assert!(!is_live(Some(10), 10));
+    }
+
+    #[test]
+    fn writes_follow_their_rule_and_bump_the_stored_version() {
+        let now = 100;
+        let live = Some(StoredVersion {
+            version: 4,
+            expires_at: Some(101),
+        });
+        let expired = Some(StoredVersion {
+            version: 4,
+            expires_at: Some(100),
+        });
+        assert_eq!(WriteWhen::Always.decide(None, now), Some(1));
+        assert_eq!(WriteWhen::Always.decide(live, now), Some(5));
+        assert_eq!(WriteWhen::AbsentOrExpired.decide(None, now), Some(1));
+        assert_eq!(WriteWhen::AbsentOrExpired.decide(live, now), None);
+        // Over an expired record the version still climbs, so an old version
+        // cannot replace the successor.
+        assert_eq!(WriteWhen::AbsentOrExpired.decide(expired, now), Some(5));
+        assert_eq!(WriteWhen::LiveVersion(4).decide(live, now), Some(5));
+        assert_eq!(WriteWhen::LiveVersion(3).decide(live, now), None);
+        assert_eq!(WriteWhen::LiveVersion(4).decide(expired, now), None);
+        assert_eq!(WriteWhen::LiveVersion(1).decide(None, now), None);
+    }
+
+    #[test]
+    fn a_live_counter_keeps_its_window() {
+        let live = KvEntry {
+            value: json!(2),
+            version: 2,
+            expires_at: Some(50),
+        };
+        assert_eq!(counter_expiry(Some(&live), Some(90)), Some(50));
+        assert_eq!(counter_expiry(None, Some(90)), Some(90));
     }
 
     #[test]

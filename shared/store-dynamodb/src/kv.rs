@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use fhir_store::keys::{self, SortRange};
-use fhir_store::kv::{self, KvEntry};
+use fhir_store::kv::{self, KvEntry, WriteWhen};
 use fhir_store::{KeyValueStore, StoreError, StoreResult};
 use serde_json::Value;
 
@@ -70,6 +70,20 @@ impl Expression {
         let exp = self.name(item::EXPIRES_AT);
         let now = self.value("now", number(now));
         format!("(attribute_not_exists({pk}) OR {exp} <= {now})")
+    }
+
+    /// [`WriteWhen`] as a condition (`None`: unconditional); the same rule as
+    /// [`WriteWhen::decide`], judged by DynamoDB on the stored item.
+    fn allows(&mut self, when: WriteWhen, now: i64) -> Option<String> {
+        match when {
+            WriteWhen::Always => None,
+            WriteWhen::AbsentOrExpired => Some(self.absent_or_expired(now)),
+            WriteWhen::LiveVersion(expected) => {
+                let vid = self.name(item::VERSION);
+                let expected = self.value("expected", item::n(expected));
+                Some(format!("{vid} = {expected} AND {}", self.live(now)))
+            }
+        }
     }
 
     /// Sets the value (in `n` or `j`, removing the other) and the expiry (removing it
@@ -219,8 +233,10 @@ impl DynamoStore {
     ) -> StoreResult<bool> {
         let value = (item::KV_COUNT, number(delta));
         let now = kv::unix_now();
-        self.kv_write((key, value), expires_at, |e| Some(e.absent_or_expired(now)))
-            .await
+        self.kv_write((key, value), expires_at, |e| {
+            e.allows(WriteWhen::AbsentOrExpired, now)
+        })
+        .await
     }
 
     /// The live record under `key`, read consistently.
@@ -295,50 +311,22 @@ fn room_for(delta: i64) -> (&'static str, i64) {
 }
 
 impl KeyValueStore for DynamoStore {
-    async fn insert(
+    async fn write(
         &self,
         namespace: &str,
         key: &str,
         value: &Value,
         expires_at: Option<i64>,
+        when: WriteWhen,
     ) -> StoreResult<bool> {
         let input = write_input(namespace, key, value)?;
         let now = kv::unix_now();
-        self.kv_write(input, expires_at, |e| Some(e.absent_or_expired(now)))
+        self.kv_write(input, expires_at, |e| e.allows(when, now))
             .await
-    }
-
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: &Value,
-        expires_at: Option<i64>,
-    ) -> StoreResult<()> {
-        let input = write_input(namespace, key, value)?;
-        self.kv_write(input, expires_at, |_| None).await.map(|_| ())
     }
 
     async fn get(&self, namespace: &str, key: &str) -> StoreResult<Option<KvEntry>> {
         self.kv_get(record_key(namespace, key)?).await
-    }
-
-    async fn replace(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected_version: u64,
-        value: &Value,
-        expires_at: Option<i64>,
-    ) -> StoreResult<bool> {
-        let input = write_input(namespace, key, value)?;
-        let now = kv::unix_now();
-        self.kv_write(input, expires_at, |e| {
-            let vid = e.name(item::VERSION);
-            let expected = e.value("expected", item::n(expected_version));
-            Some(format!("{vid} = {expected} AND {}", e.live(now)))
-        })
-        .await
     }
 
     async fn take(&self, namespace: &str, key: &str) -> StoreResult<Option<KvEntry>> {

@@ -10,7 +10,7 @@
 
 use std::ops::Bound;
 
-use fhir_store::kv::{self, KvEntry};
+use fhir_store::kv::{self, KvEntry, StoredVersion, WriteWhen};
 use fhir_store::{KeyValueStore, StoreError, StoreResult, keys};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,15 @@ struct Stored {
     version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
+}
+
+impl Stored {
+    fn version(&self) -> StoredVersion {
+        StoredVersion {
+            version: self.version,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 impl From<Stored> for KvEntry {
@@ -102,36 +111,21 @@ pub(crate) fn purge_expired(db: &Database) -> StoreResult<usize> {
 }
 
 impl KeyValueStore for RedbStore {
-    async fn insert(
+    async fn write(
         &self,
         namespace: &str,
         key: &str,
         value: &Value,
         expires_at: Option<i64>,
+        when: WriteWhen,
     ) -> StoreResult<bool> {
         let write = Write::new(namespace, key, value, expires_at)?;
         self.blocking(move |db| {
-            write_if(db, &write.key, |current| match current {
-                Some(c) if kv::is_live(c.expires_at, kv::unix_now()) => None,
-                other => Some(stored(&write, next_version(other.as_ref()))),
-            })
-        })
-        .await
-    }
-
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: &Value,
-        expires_at: Option<i64>,
-    ) -> StoreResult<()> {
-        let write = Write::new(namespace, key, value, expires_at)?;
-        self.blocking(move |db| {
             write_if(db, &write.key, |current| {
-                Some(stored(&write, next_version(current.as_ref())))
+                let held = current.as_ref().map(Stored::version);
+                when.decide(held, kv::unix_now())
+                    .map(|version| stored(&write, version))
             })
-            .map(|_| ())
         })
         .await
     }
@@ -144,25 +138,6 @@ impl KeyValueStore for RedbStore {
             let value = table.get(key.as_str()).map_err(backend)?;
             let stored = value.map(|v| decode(v.value())).transpose()?;
             Ok(live(stored, kv::unix_now()))
-        })
-        .await
-    }
-
-    async fn replace(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected_version: u64,
-        value: &Value,
-        expires_at: Option<i64>,
-    ) -> StoreResult<bool> {
-        let write = Write::new(namespace, key, value, expires_at)?;
-        self.blocking(move |db| {
-            write_if(db, &write.key, |current| {
-                live(current, kv::unix_now())
-                    .filter(|c| c.version == expected_version)
-                    .map(|c| stored(&write, c.version + 1))
-            })
         })
         .await
     }
@@ -216,11 +191,6 @@ impl KeyValueStore for RedbStore {
     }
 }
 
-/// Every write bumps the stored version, live or expired; 1 where nothing is stored.
-fn next_version(current: Option<&Stored>) -> u64 {
-    current.map_or(1, |c| c.version + 1)
-}
-
 fn stored(write: &Write, version: u64) -> Stored {
     Stored {
         value: write.value.clone(),
@@ -272,7 +242,7 @@ fn increment_blocking(
 ) -> StoreResult<i64> {
     let txn = db.begin_write().map_err(backend)?;
     let stored = read(&txn, key)?;
-    let version = next_version(stored.as_ref());
+    let version = kv::next_version(stored.as_ref().map(Stored::version));
     let current = live(stored, kv::unix_now());
     let count = match count(current.as_ref().map(|c| &c.value)) {
         Ok(count) => count,
@@ -284,7 +254,7 @@ fn increment_blocking(
     let next = Stored {
         value: Value::from(count),
         version,
-        expires_at: current.map_or(expires_at, |c| c.expires_at),
+        expires_at: kv::counter_expiry(current.as_ref(), expires_at),
     };
     write(&txn, key, &next)?;
     txn.commit().map_err(backend)?;

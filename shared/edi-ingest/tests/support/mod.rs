@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fhir::ResourceType;
+use fhir_store::kv::{StoredVersion, WriteWhen};
 use fhir_store::{
     KeyValueStore, KvEntry, ListPage, ListQuery, ResourceRecord, ResourceStore, ResourceWrite,
     StoreError, StoreResult,
@@ -89,58 +90,38 @@ impl ResourceStore for NullStore {
 }
 
 impl KeyValueStore for NullStore {
-    async fn insert(
+    async fn write(
         &self,
         ns: &str,
         key: &str,
         value: &Value,
         _: Option<i64>,
+        when: WriteWhen,
     ) -> StoreResult<bool> {
         let mut ledger = self.ledger();
         let k = format!("{ns}/{key}");
-        if ledger.contains_key(&k) {
+        let held = ledger.get(&k).map(|entry| StoredVersion {
+            version: entry.version,
+            expires_at: None,
+        });
+        let Some(version) = when.decide(held, 0) else {
             return Ok(false);
-        }
-        let entry = KvEntry {
-            value: value.clone(),
-            version: 1,
-            expires_at: None,
         };
-        ledger.insert(k, entry);
+        let value = value.clone();
+        let expires_at = None;
+        ledger.insert(
+            k,
+            KvEntry {
+                value,
+                version,
+                expires_at,
+            },
+        );
         Ok(true)
-    }
-
-    async fn put(&self, ns: &str, key: &str, value: &Value, _: Option<i64>) -> StoreResult<()> {
-        let entry = KvEntry {
-            value: value.clone(),
-            version: 1,
-            expires_at: None,
-        };
-        self.ledger().insert(format!("{ns}/{key}"), entry);
-        Ok(())
     }
 
     async fn get(&self, ns: &str, key: &str) -> StoreResult<Option<KvEntry>> {
         Ok(self.ledger().get(&format!("{ns}/{key}")).cloned())
-    }
-
-    async fn replace(
-        &self,
-        ns: &str,
-        key: &str,
-        expected_version: u64,
-        value: &Value,
-        _: Option<i64>,
-    ) -> StoreResult<bool> {
-        let mut ledger = self.ledger();
-        match ledger.get_mut(&format!("{ns}/{key}")) {
-            Some(entry) if entry.version == expected_version => {
-                entry.value = value.clone();
-                entry.version += 1;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 
     async fn take(&self, ns: &str, key: &str) -> StoreResult<Option<KvEntry>> {
