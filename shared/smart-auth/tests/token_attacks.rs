@@ -132,6 +132,19 @@ fn sign(h: &Harness, claims: &Value) -> String {
     jsonwebtoken::encode(&rs256_header(h.issuer.kid()), claims, &h.signing_key).unwrap()
 }
 
+/// The honest claims under a hand-made `header`, signed with the issuer's real key.
+fn sign_under(h: &Harness, header: &Header) -> String {
+    jsonwebtoken::encode(header, &claims_json(h), &h.signing_key).unwrap()
+}
+
+/// The honest claims changed by `edit`, signed with the issuer's real key under its
+/// real kid: the one way the claim attacks build their token.
+fn forge(h: &Harness, edit: impl FnOnce(&mut Value)) -> String {
+    let mut claims = claims_json(h);
+    edit(&mut claims);
+    sign(h, &claims)
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -357,17 +370,12 @@ async fn modified_claims_break_the_signature() {
 #[tokio::test]
 async fn missing_kid_is_rejected() {
     let h = harness().await;
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::RS256),
-        &claims_json(&h),
-        &h.signing_key,
-    )
-    .unwrap();
+    let token = sign_under(&h, &Header::new(Algorithm::RS256));
     assert_eq!(
         verify(&h, &token).await.unwrap_err(),
         AuthError::MissingKeyId
     );
-    let token = jsonwebtoken::encode(&rs256_header(""), &claims_json(&h), &h.signing_key).unwrap();
+    let token = sign_under(&h, &rs256_header(""));
     assert_eq!(
         verify(&h, &token).await.unwrap_err(),
         AuthError::MissingKeyId
@@ -377,12 +385,7 @@ async fn missing_kid_is_rejected() {
 #[tokio::test]
 async fn wrong_kid_is_rejected() {
     let h = harness().await;
-    let token = jsonwebtoken::encode(
-        &rs256_header("not-our-kid"),
-        &claims_json(&h),
-        &h.signing_key,
-    )
-    .unwrap();
+    let token = sign_under(&h, &rs256_header("not-our-kid"));
     assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::UnknownKey);
 }
 
@@ -418,12 +421,7 @@ async fn jku_x5u_jwk_and_crit_headers_are_rejected() {
 async fn unknown_kid_refetch_is_limited() {
     let h = harness().await;
     for i in 0..100 {
-        let token = jsonwebtoken::encode(
-            &rs256_header(&format!("kid-{i}")),
-            &claims_json(&h),
-            &h.signing_key,
-        )
-        .unwrap();
+        let token = sign_under(&h, &rs256_header(&format!("kid-{i}")));
         assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::UnknownKey);
     }
     // One fetch at cold start, one refetch for the whole flood.
@@ -440,12 +438,7 @@ async fn concurrent_unknown_kids_share_one_refetch() {
     for i in 0..50 {
         let h = h.clone();
         tasks.push(tokio::spawn(async move {
-            let token = jsonwebtoken::encode(
-                &rs256_header(&format!("kid-{i}")),
-                &claims_json(&h),
-                &h.signing_key,
-            )
-            .unwrap();
+            let token = sign_under(&h, &rs256_header(&format!("kid-{i}")));
             verify(&h, &token).await
         }));
     }
@@ -458,8 +451,7 @@ async fn concurrent_unknown_kids_share_one_refetch() {
 #[tokio::test]
 async fn refetch_is_allowed_again_after_the_interval() {
     let h = harness_with(Duration::from_millis(50), Duration::from_secs(30)).await;
-    let unknown =
-        jsonwebtoken::encode(&rs256_header("kid-x"), &claims_json(&h), &h.signing_key).unwrap();
+    let unknown = sign_under(&h, &rs256_header("kid-x"));
     assert!(verify(&h, &unknown).await.is_err());
     assert!(verify(&h, &unknown).await.is_err());
     assert_eq!(h.jwks.fetches(), 2);
@@ -541,41 +533,39 @@ async fn non_signing_and_non_rs256_keys_in_the_set_are_ignored() {
 #[tokio::test]
 async fn expired_token_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["iat"] = json!(now() - 3600);
-    claims["exp"] = json!(now() - 120);
-    assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
-        AuthError::Expired
-    );
+    let token = forge(&h, |claims| {
+        claims["iat"] = json!(now() - 3600);
+        claims["exp"] = json!(now() - 120);
+    });
+    assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::Expired);
 }
 
 #[tokio::test]
 async fn expiry_inside_the_leeway_is_accepted() {
     let h = harness().await; // 30 s leeway
-    let mut claims = claims_json(&h);
-    claims["exp"] = json!(now() - 10);
-    assert!(verify(&h, &sign(&h, &claims)).await.is_ok());
+    let token = forge(&h, |claims| {
+        claims["exp"] = json!(now() - 10);
+    });
+    assert!(verify(&h, &token).await.is_ok());
 }
 
 #[tokio::test]
 async fn leeway_above_sixty_seconds_is_clamped() {
     let h = harness_with(Duration::from_secs(300), Duration::from_secs(3600)).await;
-    let mut claims = claims_json(&h);
-    claims["exp"] = json!(now() - 120);
-    assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
-        AuthError::Expired
-    );
+    let token = forge(&h, |claims| {
+        claims["exp"] = json!(now() - 120);
+    });
+    assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::Expired);
 }
 
 #[tokio::test]
 async fn not_yet_valid_nbf_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["nbf"] = json!(now() + 600);
+    let token = forge(&h, |claims| {
+        claims["nbf"] = json!(now() + 600);
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::NotYetValid
     );
 }
@@ -583,11 +573,12 @@ async fn not_yet_valid_nbf_is_rejected() {
 #[tokio::test]
 async fn iat_in_the_future_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["iat"] = json!(now() + 600);
-    claims["exp"] = json!(now() + 4200);
+    let token = forge(&h, |claims| {
+        claims["iat"] = json!(now() + 600);
+        claims["exp"] = json!(now() + 4200);
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::NotYetValid
     );
 }
@@ -596,21 +587,24 @@ async fn iat_in_the_future_is_rejected() {
 async fn string_exp_or_nbf_is_rejected() {
     // CVE-2026-25537 pattern: a wrongly typed exp/nbf must not count as absent.
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["exp"] = json!("9999999999");
-    assert!(verify(&h, &sign(&h, &claims)).await.is_err());
-    let mut claims = claims_json(&h);
-    claims["nbf"] = json!("9999999999");
-    assert!(verify(&h, &sign(&h, &claims)).await.is_err());
+    let token = forge(&h, |claims| {
+        claims["exp"] = json!("9999999999");
+    });
+    assert!(verify(&h, &token).await.is_err());
+    let token = forge(&h, |claims| {
+        claims["nbf"] = json!("9999999999");
+    });
+    assert!(verify(&h, &token).await.is_err());
 }
 
 #[tokio::test]
 async fn missing_exp_or_iat_is_rejected() {
     let h = harness().await;
     for claim in ["exp", "iat"] {
-        let mut claims = claims_json(&h);
-        claims.as_object_mut().unwrap().remove(claim);
-        assert!(verify(&h, &sign(&h, &claims)).await.is_err(), "{claim}");
+        let token = forge(&h, |claims| {
+            claims.as_object_mut().unwrap().remove(claim);
+        });
+        assert!(verify(&h, &token).await.is_err(), "{claim}");
     }
 }
 
@@ -627,10 +621,11 @@ async fn wrong_issuer_is_rejected() {
             .unwrap_err(),
         AuthError::WrongIssuer
     );
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("iss");
+    let token = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("iss");
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::MissingClaim("iss")
     );
 }
@@ -646,16 +641,18 @@ async fn wrong_audience_is_rejected() {
             .unwrap_err(),
         AuthError::WrongAudience
     );
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("aud");
+    let token = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("aud");
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::MissingClaim("aud")
     );
     // An audience array naming us plus someone else is not what we mint: refused.
-    let mut claims = claims_json(&h);
-    claims["aud"] = json!([AUDIENCE, "https://other-api.example.org"]);
-    assert!(verify(&h, &sign(&h, &claims)).await.is_err());
+    let token = forge(&h, |claims| {
+        claims["aud"] = json!([AUDIENCE, "https://other-api.example.org"]);
+    });
+    assert!(verify(&h, &token).await.is_err());
 }
 
 #[tokio::test]
@@ -669,10 +666,11 @@ async fn id_token_is_rejected_as_access_token() {
             .unwrap_err(),
         AuthError::NotAnAccessToken
     );
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("token_use");
+    let token = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("token_use");
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::NotAnAccessToken
     );
 }
@@ -680,29 +678,32 @@ async fn id_token_is_rejected_as_access_token() {
 #[tokio::test]
 async fn missing_patient_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("patient");
-    claims.as_object_mut().unwrap().remove("fhirUser");
-    assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
-        AuthError::MissingClaim("patient")
-    );
-    claims["patient"] = json!("");
-    assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
-        AuthError::MissingClaim("patient")
-    );
+    let absent = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("patient");
+        claims.as_object_mut().unwrap().remove("fhirUser");
+    });
+    let empty = forge(&h, |claims| {
+        claims["patient"] = json!("");
+        claims.as_object_mut().unwrap().remove("fhirUser");
+    });
+    for token in [absent, empty] {
+        assert_eq!(
+            verify(&h, &token).await.unwrap_err(),
+            AuthError::MissingClaim("patient")
+        );
+    }
 }
 
 #[tokio::test]
 async fn invalid_patient_id_is_rejected() {
     let h = harness().await;
     for bad in ["p1/../q1", "p1#x", "Patient/p1", &"a".repeat(65)] {
-        let mut claims = claims_json(&h);
-        claims["patient"] = json!(bad);
-        claims.as_object_mut().unwrap().remove("fhirUser");
+        let token = forge(&h, |claims| {
+            claims["patient"] = json!(bad);
+            claims.as_object_mut().unwrap().remove("fhirUser");
+        });
         assert_eq!(
-            verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+            verify(&h, &token).await.unwrap_err(),
             AuthError::InvalidClaim("patient"),
             "{bad}"
         );
@@ -718,29 +719,29 @@ async fn fhir_user_naming_another_member_is_rejected() {
         "Patient/p1/_history/2",
         "garbage",
     ] {
-        let mut claims = claims_json(&h);
-        claims["fhirUser"] = json!(other);
+        let token = forge(&h, |claims| {
+            claims["fhirUser"] = json!(other);
+        });
         assert_eq!(
-            verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+            verify(&h, &token).await.unwrap_err(),
             AuthError::InvalidClaim("fhirUser"),
             "{other}"
         );
     }
-    let mut claims = claims_json(&h);
-    claims["fhirUser"] = json!(format!("{AUDIENCE}/Patient/p1"));
-    assert!(
-        verify(&h, &sign(&h, &claims)).await.is_ok(),
-        "absolute fhirUser URL"
-    );
+    let token = forge(&h, |claims| {
+        claims["fhirUser"] = json!(format!("{AUDIENCE}/Patient/p1"));
+    });
+    assert!(verify(&h, &token).await.is_ok(), "absolute fhirUser URL");
 }
 
 #[tokio::test]
 async fn missing_client_id_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("client_id");
+    let token = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("client_id");
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::MissingClaim("client_id")
     );
 }
@@ -748,10 +749,11 @@ async fn missing_client_id_is_rejected() {
 #[tokio::test]
 async fn missing_sub_is_rejected() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims.as_object_mut().unwrap().remove("sub");
+    let token = forge(&h, |claims| {
+        claims.as_object_mut().unwrap().remove("sub");
+    });
     assert_eq!(
-        verify(&h, &sign(&h, &claims)).await.unwrap_err(),
+        verify(&h, &token).await.unwrap_err(),
         AuthError::MissingClaim("sub")
     );
 }
@@ -759,10 +761,11 @@ async fn missing_sub_is_rejected() {
 #[tokio::test]
 async fn user_and_system_scopes_in_a_token_grant_nothing() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["scope"] =
-        json!("user/*.rs system/*.rs patient/ExplanationOfBenefit.dus Patient/Coverage.read");
-    let principal = verify(&h, &sign(&h, &claims)).await.unwrap();
+    let token = forge(&h, |claims| {
+        claims["scope"] =
+            json!("user/*.rs system/*.rs patient/ExplanationOfBenefit.dus Patient/Coverage.read");
+    });
+    let principal = verify(&h, &token).await.unwrap();
     assert!(!principal.scopes.has_resource_scopes());
 }
 
@@ -771,9 +774,9 @@ async fn user_and_system_scopes_in_a_token_grant_nothing() {
 #[tokio::test]
 async fn errors_never_echo_the_token() {
     let h = harness().await;
-    let mut claims = claims_json(&h);
-    claims["token_use"] = json!("id");
-    let token = sign(&h, &claims);
+    let token = forge(&h, |claims| {
+        claims["token_use"] = json!("id");
+    });
     let err = verify(&h, &token).await.unwrap_err();
     for text in [
         err.to_string(),

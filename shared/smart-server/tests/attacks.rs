@@ -8,7 +8,6 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine;
 use common::*;
 use member_consent::{GrantStatus, grants};
 use serde_json::json;
@@ -211,19 +210,10 @@ async fn a_wrong_pkce_verifier_is_invalid_grant() {
 async fn a_redirect_uri_that_differs_at_the_token_endpoint_is_invalid_grant() {
     let h = harness().await;
     let code = h.launch(&h.app.client_id, FULL_SCOPE).await;
-    let reply = h
-        .post(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "https://app.example/other"),
-                ("code_verifier", VERIFIER),
-                ("client_id", &h.app.client_id),
-            ],
-            None,
-            None,
-        )
+    let reply = CodeExchange::new(&code)
+        .client_id(&h.app.client_id)
+        .field("redirect_uri", "https://app.example/other")
+        .send(&h)
         .await;
     assert_eq!(reply.json()["error"], "invalid_grant");
 }
@@ -464,14 +454,7 @@ async fn confidential_clients_authenticate_with_a_hashed_secret() {
     let secret = registered.client_secret.unwrap();
     assert_ne!(registered.app.secret_hash.as_deref(), Some(secret.as_str()));
     let code = h.launch(&id, FULL_SCOPE).await;
-    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:wrong"));
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let reply = h.post("/token", &form, None, Some(&wrong)).await;
+    let reply = CodeExchange::new(&code).basic(&id, "wrong").send(&h).await;
     assert_eq!(reply.status, 401);
     assert!(
         reply.headers["www-authenticate"]
@@ -480,46 +463,25 @@ async fn confidential_clients_authenticate_with_a_hashed_secret() {
             .starts_with("Basic")
     );
     let code = h.launch(&id, FULL_SCOPE).await;
-    let good = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-    let mut both = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    both.push(("client_secret", secret.as_str()));
-    assert_eq!(
-        h.post("/token", &both, None, Some(&good)).await.status,
-        400,
-        "two methods at once"
-    );
+    let both = CodeExchange::new(&code)
+        .basic(&id, &secret)
+        .field("client_secret", &secret);
+    assert_eq!(both.send(&h).await.status, 400, "two methods at once");
     let code = h.launch(&id, FULL_SCOPE).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-        ("client_id", id.as_str()),
-    ];
     assert_eq!(
-        h.post("/token", &form, None, None).await.status,
+        CodeExchange::new(&code)
+            .client_id(&id)
+            .send(&h)
+            .await
+            .status,
         401,
         "confidential client without its secret"
     );
     let code = h.launch(&id, FULL_SCOPE).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-        ("client_id", id.as_str()),
-        ("client_secret", secret.as_str()),
-    ];
-    assert_eq!(
-        h.post("/token", &form, None, None).await.status,
-        200,
-        "client_secret_post"
-    );
+    let post = CodeExchange::new(&code)
+        .client_id(&id)
+        .field("client_secret", &secret);
+    assert_eq!(post.send(&h).await.status, 200, "client_secret_post");
 }
 
 #[tokio::test]

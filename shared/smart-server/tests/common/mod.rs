@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use fhir::ResourceType;
 use fhir_api::{ApiConfig, ResourceApi};
@@ -380,19 +380,8 @@ impl Harness {
     }
 
     pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> Reply {
-        self.post(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", verifier),
-                ("client_id", client_id),
-            ],
-            None,
-            None,
-        )
-        .await
+        let request = CodeExchange::new(code).client_id(client_id);
+        request.field("code_verifier", verifier).send(self).await
     }
 
     /// A full launch and token exchange for the harness app.
@@ -431,6 +420,47 @@ impl Harness {
             .unwrap();
         let response = self.eob.handle(request).await;
         serde_json::from_slice(response.body()).unwrap_or(Value::Null)
+    }
+}
+
+/// An authorization-code request to `/token`, honest by default (the harness's
+/// redirect URI and PKCE verifier); each attack changes only the field it is about.
+pub struct CodeExchange<'a> {
+    form: Vec<(&'a str, &'a str)>,
+    basic: Option<String>,
+}
+
+impl<'a> CodeExchange<'a> {
+    pub fn new(code: &'a str) -> Self {
+        let form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        CodeExchange { form, basic: None }
+    }
+
+    /// Sets (or replaces) one form field.
+    pub fn field(mut self, name: &'a str, value: &'a str) -> Self {
+        self.form.retain(|(n, _)| *n != name);
+        self.form.push((name, value));
+        self
+    }
+
+    pub fn client_id(self, client_id: &'a str) -> Self {
+        self.field("client_id", client_id)
+    }
+
+    /// HTTP Basic client authentication (`client_secret_basic`).
+    pub fn basic(mut self, client_id: &str, secret: &str) -> Self {
+        self.basic = Some(STANDARD.encode(format!("{client_id}:{secret}")));
+        self
+    }
+
+    pub async fn send(self, h: &Harness) -> Reply {
+        h.post("/token", &self.form, None, self.basic.as_deref())
+            .await
     }
 }
 
