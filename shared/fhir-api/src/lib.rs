@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fhir::ResourceType;
+use fhir::clock::unix_now;
 use fhir_store::{ResourceRecord, ResourceStore};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -412,12 +413,6 @@ impl GrantCache {
             entries.insert(grant_id.to_owned(), answer);
         }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn printable(text: &str) -> String {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use fhir::clock::unix_now;
 use fhir::{Reference, ResourceType};
 use fhir_search::{Handling, SearchRequest};
 use fhir_store::{ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
@@ -391,8 +392,4 @@ fn handling(headers: &HeaderMap) -> Handling {
     } else {
         Handling::Lenient
     }
-}
-
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -213,11 +213,8 @@ pub fn is_live(expires_at: Option<i64>, now: i64) -> bool {
     expires_at.is_none_or(|at| at > now)
 }
 
-/// The current time in unix seconds, the clock every expiry is compared with.
-pub fn unix_now() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+/// The clock every expiry is compared with (re-exported so adapters need one import).
+pub use fhir::clock::unix_now;
 
 /// Checks a namespace and key: refusing here is what keeps adapters from building a
 /// storage key that collides with, or sorts inside, another record's.

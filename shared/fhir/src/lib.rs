@@ -4,6 +4,7 @@
 //! types we serve, says what a valid id and reference look like, and builds the two
 //! framing resources every response uses: `OperationOutcome` and `Bundle`.
 
+pub mod clock;
 mod instant;
 mod outcome;
 mod reference;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use fhir::clock::unix_now;
 use fhir::{Instant, Reference, ResourceType, is_valid_id};
 use fhir_store::{
     ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, StoreError, WriteCondition,
@@ -544,12 +545,6 @@ fn new_grant_id() -> Result<String, GrantError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| GrantError::Random)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use fhir::clock::unix_now;
 use fhir_store::ResourceStore;
 use member_consent::{GrantError, grants};
 
@@ -37,10 +38,6 @@ fn refused_or_error(error: GrantError) -> Result<bool, PortError> {
         | GrantError::Invalid(_) => Ok(false),
         other => Err(PortError(other.to_string())),
     }
-}
-
-fn unix_now() -> i64 {
-    fhir_store::kv::unix_now()
 }
 
 impl<S: ResourceStore, A: AppCatalog> GrantGate for ConsentGrants<S, A> {

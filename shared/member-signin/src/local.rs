@@ -131,7 +131,7 @@ where
     pub async fn provision(&self, email: &str, patient_id: &str) -> Result<String, PortError> {
         let key = normalize::email(email);
         let user = User {
-            username: random_token().ok_or_else(|| PortError("no randomness".into()))?,
+            username: random_token().map_err(|e| PortError(e.to_string()))?,
             patient_id: patient_id.to_owned(),
         };
         let value = serde_json::to_value(&user).map_err(|e| PortError(e.to_string()))?;
@@ -298,8 +298,7 @@ where
         let Some(challenge) = Challenge::from_public_parameters(&public) else {
             return Ok(Step::Failed);
         };
-        let session =
-            random_token().ok_or_else(|| SignInError::Provider("no randomness".into()))?;
+        let session = random_token().map_err(|e| SignInError::Provider(e.to_string()))?;
         let pending = Pending {
             subject,
             client_id: context.client_id.clone(),

@@ -9,7 +9,7 @@
 //! * the **code hash**: a 6–8 digit code has at most 27 bits of entropy, so a plain
 //!   digest in the store could be reversed by trying every code; a keyed hash cannot.
 
-use aws_lc_rs::{constant_time, digest, hmac};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -101,17 +101,6 @@ fn joined(parts: &[&str]) -> Vec<u8> {
     bytes
 }
 
-/// Equality whose time depends on neither the contents nor the lengths of the inputs:
-/// both sides are digested to 32 bytes first, then compared in constant time. Every
-/// comparison of an answer with a fact on file goes through here.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (
-        digest::digest(&digest::SHA256, a.as_bytes()),
-        digest::digest(&digest::SHA256, b.as_bytes()),
-    );
-    constant_time::verify_slices_are_equal(a.as_ref(), b.as_ref()).is_ok()
-}
-
 /// A stable, non-reversible key for per-member records (counters, codes), so that
 /// neither an email nor a username is stored as a key.
 pub fn member_key(user_name: &str) -> String {
@@ -119,11 +108,9 @@ pub fn member_key(user_name: &str) -> String {
     URL_SAFE_NO_PAD.encode(&hash.as_ref()[..18])
 }
 
-/// 128 random bits from the CSPRNG, URL-safe; `None` only if the system has no randomness.
-pub fn random_token() -> Option<String> {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).ok()?;
-    Some(URL_SAFE_NO_PAD.encode(bytes))
+/// 128 random bits, URL-safe: opaque ids (usernames, challenge ids, sessions).
+pub fn random_token() -> Result<String, secrets::NoRandomness> {
+    secrets::random_b64(16)
 }
 
 #[cfg(test)]
@@ -157,12 +144,5 @@ mod tests {
         assert_eq!(h, s.code_hash("m", "c", "123456"));
         assert_ne!(h, s.code_hash("m2", "c", "123456"));
         assert_ne!(h, s.code_hash("m", "c2", "123456"));
-    }
-
-    #[test]
-    fn constant_time_eq_handles_different_lengths() {
-        assert!(constant_time_eq("abc", "abc"));
-        assert!(!constant_time_eq("abc", "abcd"));
-        assert!(!constant_time_eq("", "a"));
     }
 }

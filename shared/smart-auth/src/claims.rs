@@ -1,11 +1,10 @@
 //! The claim set of an access token: what the authorization server mints and what the
 //! FHIR handlers verify. One struct for both, so the two sides cannot drift apart.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+pub(crate) use fhir::clock::unix_now;
 use serde::{Deserialize, Serialize};
-
-use crate::random::random_token;
 
 /// The only `token_use` we accept at the FHIR handlers.
 pub const TOKEN_USE_ACCESS: &str = "access";
@@ -72,24 +71,13 @@ impl AccessClaims {
             fhir_user: Some(format!("Patient/{patient}")),
             patient,
             grant_id: None,
-            jti: random_token(16),
+            jti: secrets::random_b64(16).ok(),
             iat: now,
             exp: now.saturating_add(lifetime),
             nbf: None,
             token_use: TOKEN_USE_ACCESS.to_owned(),
         }
     }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
-}
-
-pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

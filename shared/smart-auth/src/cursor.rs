@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::claims::unix_seconds;
+use fhir::clock::unix_seconds;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;

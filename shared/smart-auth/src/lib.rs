@@ -25,7 +25,6 @@ mod jwks;
 mod local_issuer;
 mod policy;
 mod principal;
-mod random;
 mod scopes;
 mod verify;
 

@@ -21,7 +21,6 @@ use serde::Serialize;
 
 use crate::claims::AccessClaims;
 use crate::jwks::BoxFuture;
-use crate::random::random_token;
 
 /// The key file name inside the directory given to [`LocalIssuer::load_or_create`].
 pub const KEY_FILE_NAME: &str = "local-issuer-rsa.pem";
@@ -223,7 +222,7 @@ impl LocalIssuer {
             claims.aud = self.audience.clone();
         }
         if claims.jti.is_none() {
-            claims.jti = random_token(16);
+            claims.jti = secrets::random_b64(16).ok();
         }
         let input = signing_input(&self.kid, &claims)?;
         let signature = self.sign_bytes(input.as_bytes())?;
@@ -295,7 +294,7 @@ fn create_key(dir: &Path, path: &Path) -> Result<KeyPair, IssuerError> {
     let der = key.as_der().map_err(|_| IssuerError::KeyGeneration)?;
     let pem = pem_encode(der.as_ref());
 
-    let suffix = random_token(9).ok_or(IssuerError::KeyGeneration)?;
+    let suffix = secrets::random_b64(9).map_err(|_| IssuerError::KeyGeneration)?;
     let temp = dir.join(format!(".{KEY_FILE_NAME}.{suffix}.tmp"));
     write_private(&temp, pem.as_bytes())?;
     let linked = fs::hard_link(&temp, path);

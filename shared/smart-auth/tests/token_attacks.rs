@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fhir::clock::unix_now;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use smart_auth::{
@@ -95,13 +96,6 @@ async fn harness_with(refetch_interval: Duration, leeway: Duration) -> Harness {
 
 async fn harness() -> Harness {
     harness_with(Duration::from_secs(300), Duration::from_secs(30)).await
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn member_claims() -> AccessClaims {
@@ -534,8 +528,8 @@ async fn non_signing_and_non_rs256_keys_in_the_set_are_ignored() {
 async fn expired_token_is_rejected() {
     let h = harness().await;
     let token = forge(&h, |claims| {
-        claims["iat"] = json!(now() - 3600);
-        claims["exp"] = json!(now() - 120);
+        claims["iat"] = json!(unix_now() - 3600);
+        claims["exp"] = json!(unix_now() - 120);
     });
     assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::Expired);
 }
@@ -544,7 +538,7 @@ async fn expired_token_is_rejected() {
 async fn expiry_inside_the_leeway_is_accepted() {
     let h = harness().await; // 30 s leeway
     let token = forge(&h, |claims| {
-        claims["exp"] = json!(now() - 10);
+        claims["exp"] = json!(unix_now() - 10);
     });
     assert!(verify(&h, &token).await.is_ok());
 }
@@ -553,7 +547,7 @@ async fn expiry_inside_the_leeway_is_accepted() {
 async fn leeway_above_sixty_seconds_is_clamped() {
     let h = harness_with(Duration::from_secs(300), Duration::from_secs(3600)).await;
     let token = forge(&h, |claims| {
-        claims["exp"] = json!(now() - 120);
+        claims["exp"] = json!(unix_now() - 120);
     });
     assert_eq!(verify(&h, &token).await.unwrap_err(), AuthError::Expired);
 }
@@ -562,7 +556,7 @@ async fn leeway_above_sixty_seconds_is_clamped() {
 async fn not_yet_valid_nbf_is_rejected() {
     let h = harness().await;
     let token = forge(&h, |claims| {
-        claims["nbf"] = json!(now() + 600);
+        claims["nbf"] = json!(unix_now() + 600);
     });
     assert_eq!(
         verify(&h, &token).await.unwrap_err(),
@@ -574,8 +568,8 @@ async fn not_yet_valid_nbf_is_rejected() {
 async fn iat_in_the_future_is_rejected() {
     let h = harness().await;
     let token = forge(&h, |claims| {
-        claims["iat"] = json!(now() + 600);
-        claims["exp"] = json!(now() + 4200);
+        claims["iat"] = json!(unix_now() + 600);
+        claims["exp"] = json!(unix_now() + 4200);
     });
     assert_eq!(
         verify(&h, &token).await.unwrap_err(),

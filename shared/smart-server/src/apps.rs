@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use smart_auth::ScopeSet;
 
 use crate::ServerError;
-use crate::crypto::{constant_time_eq, hash_secret, random_hex, random_secret};
+use secrets::constant_time_eq;
+
+use crate::crypto::{hash_secret, random_secret};
 
 /// The pseudo-app a member signs in to when managing connected apps.
 pub(crate) const PORTAL_CLIENT_ID: &str = "member-portal";
@@ -126,7 +128,7 @@ pub fn prepare(new: &NewApp) -> Result<Registered, ServerError> {
         None
     };
     let app = App {
-        client_id: format!("app-{}", random_hex(12)?),
+        client_id: format!("app-{}", secrets::random_hex(12)?),
         name: name.to_owned(),
         description: new.description.trim().to_owned(),
         redirect_uris: new.redirect_uris.clone(),

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use smart_auth::{Interaction, ScopeSet};
 
 use crate::apps::{self, App, PORTAL_CLIENT_ID, PORTAL_SCOPE};
-use crate::crypto::{constant_time_eq, hash_secret, is_pkce_string, random_secret};
+use secrets::constant_time_eq;
+
+use crate::crypto::{hash_secret, is_pkce_string, random_secret};
 use crate::pages::{self, Category, CodePage, ConsentPage, EmailPage, IdentityPage, page};
 use crate::respond::{Params, cookie, redirect, with_query};
 use crate::{AuthServer, ServerError, secs, unix_now};

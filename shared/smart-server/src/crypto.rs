@@ -10,36 +10,18 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use secrets::constant_time_eq;
+
 use crate::ServerError;
 
 /// 256 random bits as URL-safe base64 (43 characters).
 pub fn random_secret() -> Result<String, ServerError> {
-    random_b64(32)
-}
-
-/// `bytes` random bytes as URL-safe base64.
-pub fn random_b64(bytes: usize) -> Result<String, ServerError> {
-    let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf).map_err(|_| ServerError::Random)?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// `bytes` random bytes as lower-case hex: ids that are also valid FHIR ids.
-pub fn random_hex(bytes: usize) -> Result<String, ServerError> {
-    let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf).map_err(|_| ServerError::Random)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(secrets::random_b64(32)?)
 }
 
 /// The storage key of a secret: `BASE64URL(SHA-256(secret))`.
 pub fn hash_secret(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, secret.as_bytes()).as_ref())
-}
-
-/// Equality that takes the same time wherever the inputs differ.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    #[allow(deprecated)]
-    aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
 /// A PKCE `code_challenge` or `code_verifier`: 43–128 unreserved characters (RFC 7636 §4.1).

@@ -13,7 +13,7 @@ use crate::respond::{json_response, no_store};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("no secure random source")]
-    Random,
+    Random(#[from] secrets::NoRandomness),
     #[error("the store failed: {0}")]
     Store(#[from] fhir_store::StoreError),
     #[error("the grant store failed: {0}")]

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+pub(crate) use fhir::clock::unix_now;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Method, Request, Response, StatusCode};
 use member_signin::SignIn;
@@ -194,13 +195,6 @@ pub fn serves_path(path: &str) -> bool {
         || matches!(path, "/token" | "/revoke" | "/introspect")
         || path == "/connected-apps"
         || path.starts_with("/connected-apps/")
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn secs(d: Duration) -> i64 {

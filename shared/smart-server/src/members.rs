@@ -16,7 +16,9 @@ use smart_auth::ScopeSet;
 
 use crate::apps::PORTAL_CLIENT_ID;
 use crate::authorize::{Purpose, TXN_COOKIE};
-use crate::crypto::{constant_time_eq, hash_secret, random_secret};
+use secrets::constant_time_eq;
+
+use crate::crypto::{hash_secret, random_secret};
 use crate::pages::{ConnectedAppsPage, GrantRow, page};
 use crate::respond::{Params, cookie, redirect};
 use crate::{AuthServer, secs, unix_now};

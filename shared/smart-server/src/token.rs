@@ -13,7 +13,7 @@ use smart_auth::{AccessClaims, ScopeSet, TOKEN_USE_ACCESS, mint_with, sign_jwt_w
 
 use crate::apps::{self, App};
 use crate::authorize::{CODE_NAMESPACE, CodeRecord};
-use crate::crypto::{hash_secret, pkce_matches, random_b64, random_secret};
+use crate::crypto::{hash_secret, pkce_matches, random_secret};
 use crate::error::{OAuthCode, OAuthError};
 use crate::respond::{Params, is_form, json_response, no_store};
 use crate::{AuthServer, ServerError, secs, unix_now};
@@ -319,7 +319,7 @@ where
         claims.grant_id = Some(issue.grant.id.clone());
         claims.token_use = TOKEN_USE_ACCESS.to_owned();
         if claims.jti.is_none() {
-            claims.jti = Some(random_b64(16).map_err(OAuthError::from)?);
+            claims.jti = Some(secrets::random_b64(16).map_err(ServerError::from)?);
         }
         let access_token = mint_with(self.signer.as_ref(), &claims)
             .await

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::TriggerError;
 use crate::ports::{CodeSender, PortError, TriggerConfig};
-use crate::secret::constant_time_eq;
+use secrets::constant_time_eq;
 
 /// Failed answers per member, a fixed window from the first failure.
 pub const FAILURE_NAMESPACE: &str = "signin-failures";
@@ -180,26 +180,17 @@ pub async fn check_code<K: KeyValueStore>(
     Ok(false)
 }
 
-/// A uniformly random code of `digits` digits (clamped to 6..=8), by rejection sampling
-/// so that no code is likelier than another.
+/// A uniformly random code of `digits` digits, clamped to 6..=8.
 fn random_code(digits: u32) -> Result<String, TriggerError> {
-    let digits = digits.clamp(6, 8);
-    let bound = 10u32.pow(digits);
-    let limit = u32::MAX - u32::MAX % bound;
-    loop {
-        let mut bytes = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| TriggerError::Port(PortError("no randomness".into())))?;
-        let draw = u32::from_le_bytes(bytes);
-        if draw < limit {
-            return Ok(format!("{:0width$}", draw % bound, width = digits as usize));
-        }
-    }
+    secrets::random_digits(digits.clamp(6, 8)).map_err(no_randomness)
 }
 
 fn random_token() -> Result<String, TriggerError> {
-    crate::secret::random_token()
-        .ok_or_else(|| TriggerError::Port(PortError("no randomness".into())))
+    crate::secret::random_token().map_err(no_randomness)
+}
+
+fn no_randomness(error: secrets::NoRandomness) -> TriggerError {
+    TriggerError::Port(PortError(error.to_string()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use super::guard::{check_code, is_locked, record_failure};
 use super::sequence::Phase;
 use crate::normalize;
 use crate::ports::{GrantGate, MemberDirectory, MemberFacts, TriggerPorts};
-use crate::secret::{constant_time_eq, member_key};
+use crate::secret::member_key;
+use secrets::constant_time_eq;
 
 /// Looked up for unknown users so that their answers cost the same store round trips
 /// as a member's. Enrollment never gives a Patient this id.
