@@ -62,6 +62,10 @@ pub enum Challenge {
     EmailCode { masked_email: String },
     /// Identity is proven: show the consent page, then answer with the grant the member approved.
     Consent,
+    /// The member answered the questions right but already had the most one-time codes
+    /// a window allows, so none was sent. Tell them so, and to come back at `retry_at`
+    /// (Unix seconds); this sign-in cannot go on.
+    TooManyCodes { retry_at: i64 },
 }
 
 /// The member's answer to the current challenge.
@@ -86,9 +90,14 @@ impl Challenge {
         let text = |key: &str| parameters.get(key).map(String::as_str);
         match text(triggers::PUBLIC_CHALLENGE).and_then(triggers::Phase::from_metadata)? {
             triggers::Phase::Demographics => Some(Challenge::Demographics),
-            triggers::Phase::EmailCode => Some(Challenge::EmailCode {
-                masked_email: text("masked_email")?.to_owned(),
-            }),
+            triggers::Phase::EmailCode => match text(triggers::CODES_WITHHELD_UNTIL) {
+                Some(until) => Some(Challenge::TooManyCodes {
+                    retry_at: until.parse().ok()?,
+                }),
+                None => Some(Challenge::EmailCode {
+                    masked_email: text("masked_email")?.to_owned(),
+                }),
+            },
             triggers::Phase::Consent => Some(Challenge::Consent),
         }
     }

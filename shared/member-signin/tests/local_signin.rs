@@ -126,6 +126,51 @@ async fn the_full_sequence_signs_the_member_in() {
     }
 }
 
+/// #9 B3: three codes per member per 15 minutes stays the limit, but a member who signs
+/// in a fourth time (a fourth app, or the connected-apps page again) is told the truth
+/// and when to come back, not that their details could not be confirmed. Only after
+/// the questions were answered right: wrong answers still fail the same generic way.
+#[tokio::test]
+async fn the_fourth_sign_in_in_a_window_is_told_too_many_codes_and_when_to_return() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let window = local.ports().config.failure_window_secs;
+    let limit = local.ports().config.max_codes_sent;
+    assert_eq!(limit, 3);
+    for _ in 0..limit {
+        let first = start(&local, EMAIL).await;
+        let second = step(&local, &first, right_demographics()).await;
+        assert!(matches!(challenge_of(&second), Challenge::EmailCode { .. }));
+    }
+    assert_eq!(local.ports().sender.count(), 3);
+
+    let before = fhir::clock::unix_now();
+    let first = start(&local, EMAIL).await;
+    let fourth = step(&local, &first, right_demographics()).await;
+    match challenge_of(&fourth) {
+        Challenge::TooManyCodes { retry_at } => assert!(
+            retry_at > before && retry_at <= before + window,
+            "retry_at {retry_at} is within the window from {before}"
+        ),
+        other => panic!("expected TooManyCodes, got {other:?}"),
+    }
+    assert_eq!(local.ports().sender.count(), 3, "no fourth code is sent");
+    // Nothing typed gets past it: there is no code behind the challenge.
+    let typed = step(&local, &fourth, Answer::EmailCode(code(&local))).await;
+    assert!(
+        !matches!(typed, Step::SignedIn { .. })
+            && !matches!(&typed, Step::Challenge { challenge, .. } if *challenge == Challenge::Consent),
+        "{typed:?}"
+    );
+
+    // Someone without the member's answers learns nothing new.
+    let first = start(&local, EMAIL).await;
+    assert_eq!(
+        step(&local, &first, wrong_demographics()).await,
+        Step::Failed
+    );
+}
+
 /// §8.C58: an unknown email gets the same questions and the same failure.
 #[tokio::test]
 async fn enumeration_unknown_email_gets_the_same_challenge_and_failure() {

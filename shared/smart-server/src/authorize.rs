@@ -33,6 +33,18 @@ pub(crate) const TXN_COOKIE: &str = "pa_txn";
 pub(crate) const SIGN_IN_FAILED: &str =
     "We could not confirm your identity with those details. Check them and try again.";
 
+/// What a member who proved who they are, but already had the most one-time codes a
+/// window allows, is told instead of [`SIGN_IN_FAILED`]: the truth, and when to come
+/// back. Only someone who answered the member's own questions right gets here.
+pub(crate) fn too_many_codes(retry_at: i64, now: i64) -> String {
+    let minutes = ((retry_at - now).max(1) + 59) / 60;
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!(
+        "Too many sign-in codes were sent to your email recently. For your security no new \
+         code was sent. Try again in {minutes} {unit}."
+    )
+}
+
 /// Why a transaction exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Purpose {
@@ -431,6 +443,11 @@ where
                 Stage::Code { masked_email }
             }
             (Stage::Code { .. }, Challenge::Consent) => Stage::Consent,
+            (Stage::Identity, Challenge::TooManyCodes { retry_at }) => {
+                tracing::info!(target: "audit", client_id = %loaded.txn.client_id, event = "signin.code_limit", "no code sent: too many codes in the window");
+                let message = too_many_codes(retry_at, unix_now());
+                return self.show_email_again(loaded, &message).await;
+            }
             _ => {
                 tracing::warn!(target: "audit", client_id = %loaded.txn.client_id, event = "signin.out_of_order", "unexpected challenge");
                 return self.show_email_again(loaded, SIGN_IN_FAILED).await;
@@ -790,6 +807,14 @@ fn approved_scopes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_code_limit_message_says_when_to_come_back() {
+        let message = too_many_codes(1_000 + 14 * 60 + 5, 1_000);
+        assert!(message.contains("Too many sign-in codes"), "{message}");
+        assert!(message.contains("in 15 minutes"), "{message}");
+        assert!(too_many_codes(1_000, 1_000).contains("in 1 minute."));
+    }
 
     #[test]
     fn granted_is_offered_intersected_with_ticked() {

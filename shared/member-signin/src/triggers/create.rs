@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::TriggerError;
 use super::event::Event;
-use super::guard::issue_code;
+use super::guard::{Issued, issue_code, random_token};
 use super::sequence::{CUSTOM_CHALLENGE, Phase, Progress, progress};
 use crate::normalize::mask_email;
 use crate::ports::{CodeSender, GrantGate, MemberDirectory, TriggerPorts};
@@ -17,6 +17,10 @@ use crate::secret::member_key;
 
 /// The public parameter naming the challenge; the port's `Challenge` is read from it.
 pub const PUBLIC_CHALLENGE: &str = "challenge";
+/// Set on the EMAIL_OTP challenge instead of sending a code when the member already had
+/// the most codes a window allows: the Unix second the window ends. Only a member who
+/// has just answered the questions right ever sees it.
+pub const CODES_WITHHELD_UNTIL: &str = "codes_withheld_until";
 /// The questions of the DEMOGRAPHICS challenge, as field names the pages know.
 pub const DEMOGRAPHIC_QUESTIONS: &str = "birth_date member_id postal_code";
 
@@ -84,7 +88,7 @@ where
         .map_err(TriggerError::Port)?;
     let email = facts.and_then(|f| f.email).ok_or(TriggerError::Refused)?;
     let member = member_key(&event.user_name);
-    let code_id = issue_code(
+    let issued = issue_code(
         ports.kv.as_ref(),
         ports.sender.as_ref(),
         &ports.config,
@@ -94,8 +98,18 @@ where
     )
     .await?;
     let name = Phase::EmailCode.metadata();
+    let mut public = json!({ PUBLIC_CHALLENGE: name, "masked_email": mask_email(&email) });
+    let code_id = match issued {
+        Issued::Code(code_id) => code_id,
+        Issued::LimitReached { until } => {
+            // An honest answer instead of a misleading failure; the challenge id has no
+            // code behind it, so nothing typed can pass.
+            public[CODES_WITHHELD_UNTIL] = json!(until.to_string());
+            random_token()?
+        }
+    };
     Ok((
-        json!({ PUBLIC_CHALLENGE: name, "masked_email": mask_email(&email) }),
+        public,
         json!({ PUBLIC_CHALLENGE: name, "code_id": code_id }),
     ))
 }

@@ -69,6 +69,16 @@ struct CodeRecord {
     tries: u32,
 }
 
+/// What [`issue_code`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    /// The challenge id of the code the member can now type.
+    Code(String),
+    /// Nothing was sent: the member already had the most codes a window allows. The
+    /// window ends at `until` (Unix seconds).
+    LimitReached { until: i64 },
+}
+
 /// A fresh code id, or the current one when the member is retrying the same code.
 ///
 /// A new code is drawn from the CSPRNG, only its keyed hash is stored (with the TTL),
@@ -82,13 +92,13 @@ pub async fn issue_code<K: KeyValueStore, S: CodeSender>(
     member: &str,
     email: &str,
     retry: bool,
-) -> Result<String, TriggerError> {
+) -> Result<Issued, TriggerError> {
     if retry {
         let current = kv.get(CODE_NAMESPACE, member).await.map_err(store_error)?;
         let record = current.and_then(|e| serde_json::from_value::<CodeRecord>(e.value).ok());
         return match record {
-            Some(record) => Ok(record.code_id),
-            None => random_token(),
+            Some(record) => Ok(Issued::Code(record.code_id)),
+            None => random_token().map(Issued::Code),
         };
     }
     let now = unix_now();
@@ -106,7 +116,12 @@ pub async fn issue_code<K: KeyValueStore, S: CodeSender>(
             member_key = member,
             "one-time code not sent: too many codes in the window"
         );
-        return Err(TriggerError::Refused);
+        // The window is the counter's own expiry (fixed from the first code).
+        let window = kv.get(SENT_NAMESPACE, member).await.map_err(store_error)?;
+        let until = window
+            .and_then(|entry| entry.expires_at)
+            .unwrap_or(now + config.failure_window_secs);
+        return Ok(Issued::LimitReached { until });
     }
     let code = random_code(config.code_digits)?;
     let code_id = random_token()?;
@@ -129,7 +144,7 @@ pub async fn issue_code<K: KeyValueStore, S: CodeSender>(
         .send(email, &code)
         .await
         .map_err(TriggerError::Port)?;
-    Ok(code_id)
+    Ok(Issued::Code(code_id))
 }
 
 /// Whether `answer` is the live code of challenge `code_id`. A right answer consumes
@@ -185,7 +200,7 @@ fn random_code(digits: u32) -> Result<String, TriggerError> {
     secrets::random_digits(digits.clamp(6, 8)).map_err(no_randomness)
 }
 
-fn random_token() -> Result<String, TriggerError> {
+pub(super) fn random_token() -> Result<String, TriggerError> {
     crate::secret::random_token().map_err(no_randomness)
 }
 

@@ -23,7 +23,7 @@ mod verify;
 use fhir_store::KeyValueStore;
 use serde_json::Value;
 
-pub use create::{DEMOGRAPHIC_QUESTIONS, PUBLIC_CHALLENGE};
+pub use create::{CODES_WITHHELD_UNTIL, DEMOGRAPHIC_QUESTIONS, PUBLIC_CHALLENGE};
 pub use define::Decision;
 pub use event::PATIENT_ATTRIBUTE;
 pub use guard::{CODE_NAMESPACE, FAILURE_NAMESPACE, SENT_NAMESPACE};
