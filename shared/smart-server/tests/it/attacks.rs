@@ -4,11 +4,9 @@
 //! `shared/smart-auth/tests/token_attacks.rs` and the cross-member cases (id, search,
 //! `_include`, cursor) in `infra/local/tests/isolation.rs`; the ones here add the grant.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use member_consent::{GrantStatus, grants};
 use serde_json::json;
 use smart_auth::{AccessClaims, ScopeSet};

@@ -2,28 +2,28 @@
 //! invoke` sends), and the attack cases of member-auth.md §8.C that a single trigger
 //! decides.
 
-mod support;
-
+use crate::support::*;
 use member_signin::triggers::{ADMIN_SCOPE, CODE_NAMESPACE, FAILURE_NAMESPACE};
 use member_signin::{TriggerError, handle_trigger};
 use serde_json::{Value, json};
-use support::*;
 
-const DEFINE_START: &str = include_str!("../../../events/cognito-define-start.json");
+const DEFINE_START: &str = include_str!("../../../../events/cognito-define-start.json");
 const DEFINE_AFTER_DEMOGRAPHICS: &str =
-    include_str!("../../../events/cognito-define-after-demographics.json");
-const DEFINE_COMPLETE: &str = include_str!("../../../events/cognito-define-complete.json");
-const CREATE_DEMOGRAPHICS: &str = include_str!("../../../events/cognito-create-demographics.json");
-const CREATE_EMAIL_OTP: &str = include_str!("../../../events/cognito-create-email-otp.json");
-const CREATE_CONSENT: &str = include_str!("../../../events/cognito-create-consent.json");
-const VERIFY_DEMOGRAPHICS: &str = include_str!("../../../events/cognito-verify-demographics.json");
-const VERIFY_EMAIL_OTP: &str = include_str!("../../../events/cognito-verify-email-otp.json");
-const VERIFY_CONSENT: &str = include_str!("../../../events/cognito-verify-consent.json");
+    include_str!("../../../../events/cognito-define-after-demographics.json");
+const DEFINE_COMPLETE: &str = include_str!("../../../../events/cognito-define-complete.json");
+const CREATE_DEMOGRAPHICS: &str =
+    include_str!("../../../../events/cognito-create-demographics.json");
+const CREATE_EMAIL_OTP: &str = include_str!("../../../../events/cognito-create-email-otp.json");
+const CREATE_CONSENT: &str = include_str!("../../../../events/cognito-create-consent.json");
+const VERIFY_DEMOGRAPHICS: &str =
+    include_str!("../../../../events/cognito-verify-demographics.json");
+const VERIFY_EMAIL_OTP: &str = include_str!("../../../../events/cognito-verify-email-otp.json");
+const VERIFY_CONSENT: &str = include_str!("../../../../events/cognito-verify-consent.json");
 const PRETOKEN_AUTHENTICATION: &str =
-    include_str!("../../../events/cognito-pretoken-authentication.json");
-const PRETOKEN_REFRESH: &str = include_str!("../../../events/cognito-pretoken-refresh.json");
+    include_str!("../../../../events/cognito-pretoken-authentication.json");
+const PRETOKEN_REFRESH: &str = include_str!("../../../../events/cognito-pretoken-refresh.json");
 const PRETOKEN_CLIENT_CREDENTIALS: &str =
-    include_str!("../../../events/cognito-pretoken-client-credentials.json");
+    include_str!("../../../../events/cognito-pretoken-client-credentials.json");
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
@@ -680,8 +680,8 @@ async fn unknown_trigger_sources_and_garbage_are_refused() {
 /// use `secrets::constant_time_eq` (digest, then `aws_lc_rs::constant_time`), never `==`.
 #[test]
 fn constant_time_compare_is_used() {
-    let verify = include_str!("../src/triggers/verify.rs");
-    let guard = include_str!("../src/triggers/guard.rs");
+    let verify = include_str!("../../src/triggers/verify.rs");
+    let guard = include_str!("../../src/triggers/guard.rs");
     assert!(
         verify.contains("constant_time_eq(&a, &f)")
             && verify.contains("constant_time_eq(&answer, &f)")

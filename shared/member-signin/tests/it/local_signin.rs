@@ -1,14 +1,12 @@
 //! The local stand-in end to end: the same triggers, in Cognito's order, behind the
 //! `SignIn` port, with the attack cases of member-auth.md §8.C that need a whole flow.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use member_signin::{
     Answer, Challenge, LocalSignIn, SignIn, SignInContext, SignInError, SignInSession, Step,
 };
-use support::*;
 
 type Local = LocalSignIn<Members, store_redb::RedbStore, RecordingSender, MemoryGrants>;
 
