@@ -1,6 +1,6 @@
 //! Registration on AWS against moto's Cognito (`scripts/with-moto cargo test -p
-//! patient-access-admin`), over an embedded store standing in for the table. Skipped
-//! when `AWS_ENDPOINT_URL` is not set.
+//! patient-access-admin`), over an embedded store standing in for the table. Needs
+//! `AWS_ENDPOINT_URL` (see `aws-test-config`).
 
 use cognito_signin::{AppClients, CognitoClient, KvAppClients};
 use member_signin::cognito_client_link;
@@ -9,11 +9,10 @@ use smart_server::{NewApp, apps};
 
 #[tokio::test]
 async fn a_registered_app_and_the_portal_get_linked_cognito_clients() {
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
-        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
+    let Some(aws) = aws_test_config::local_sdk_config().await else {
         return;
-    }
-    let cognito = CognitoClient::new(&aws_config::load_from_env().await);
+    };
+    let cognito = CognitoClient::new(&aws);
     let pool = cognito
         .create_user_pool()
         .pool_name(format!("admin-{}", std::process::id()))

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceStore};
 use patient_access::{LocalServer, load_demo};
@@ -19,19 +17,7 @@ use store_redb::RedbStore;
 const BASE: &str = "http://localhost:8080";
 
 async fn dynamo_store() -> Option<DynamoStore> {
-    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) if !endpoint.is_empty() => endpoint,
-        _ if std::env::var("SKIP_AWS_TESTS").as_deref() == Ok("1") => return None,
-        _ => panic!(
-            "AWS_ENDPOINT_URL is not set: run through `scripts/with-moto cargo test …` (or SKIP_AWS_TESTS=1)"
-        ),
-    };
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let config = aws_test_config::local_sdk_config().await?;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = format!("both-stores-{}", std::process::id());
     create_table(&client, &table)

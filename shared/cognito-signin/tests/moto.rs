@@ -1,6 +1,6 @@
 //! The Cognito API calls moto implements, against moto (`scripts/with-moto cargo test
 //! -p cognito-signin`): a user pool shaped like template.yaml's, an app client, member
-//! provisioning and look-up. Skipped when `AWS_ENDPOINT_URL` is not set.
+//! provisioning and look-up. Needs `AWS_ENDPOINT_URL` (see `aws-test-config`).
 //!
 //! Not here, because moto runs no Lambda triggers and refuses `CUSTOM_AUTH` in
 //! `AdminInitiateAuth`: the challenge flow. The trigger tests (`member-signin/tests/
@@ -13,8 +13,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use cognito_signin::{AppClientSettings, create_app_client, find_member, provision_member};
 
 async fn client() -> Option<Client> {
-    std::env::var("AWS_ENDPOINT_URL").ok()?;
-    let config = aws_config::load_from_env().await;
+    let config = aws_test_config::local_sdk_config().await?;
     Some(Client::new(&config))
 }
 
@@ -45,7 +44,6 @@ async fn member_pool(client: &Client) -> String {
 #[tokio::test]
 async fn pool_client_provisioning_and_lookup_against_moto() {
     let Some(client) = client().await else {
-        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
         return;
     };
     let pool = member_pool(&client).await;
@@ -131,7 +129,6 @@ async fn linked_app_clients_resolve_by_our_client_id_against_moto() {
     use member_signin::cognito_client_link;
 
     let Some(client) = client().await else {
-        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
         return;
     };
     let pool = member_pool(&client).await;

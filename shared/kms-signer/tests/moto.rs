@@ -1,6 +1,6 @@
 //! The signer against moto (`scripts/with-moto cargo test -p kms-signer`): an RSA_2048
 //! SIGN_VERIFY key, its JWK from GetPublicKey, and a minted token that our own
-//! verifier accepts with that JWK. Skipped when `AWS_ENDPOINT_URL` is not set.
+//! verifier accepts with that JWK. Needs `AWS_ENDPOINT_URL` (see `aws-test-config`).
 
 use std::sync::Arc;
 
@@ -12,8 +12,7 @@ use smart_auth::{AccessClaims, StaticJwks, TokenSigner, TokenVerifier, VerifierC
 const ISSUER: &str = "https://fhir.example.org/r4";
 
 async fn client() -> Option<Client> {
-    std::env::var("AWS_ENDPOINT_URL").ok()?;
-    let config = aws_config::load_from_env().await;
+    let config = aws_test_config::local_sdk_config().await?;
     Some(Client::new(&config))
 }
 
@@ -46,7 +45,6 @@ fn claims() -> AccessClaims {
 #[tokio::test]
 async fn a_token_signed_in_kms_verifies_with_the_published_jwk() {
     let Some(client) = client().await else {
-        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
         return;
     };
     let key = create_key(&client, KeySpec::Rsa2048, KeyUsageType::SignVerify).await;
@@ -101,7 +99,6 @@ async fn a_token_signed_in_kms_verifies_with_the_published_jwk() {
 #[tokio::test]
 async fn keys_that_cannot_sign_rs256_are_refused_at_start() {
     let Some(client) = client().await else {
-        eprintln!("skipped: AWS_ENDPOINT_URL is not set (run under scripts/with-moto)");
         return;
     };
     let encrypt = create_key(&client, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;

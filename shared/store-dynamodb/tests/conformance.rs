@@ -7,35 +7,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use store_dynamodb::{DynamoStore, create_table};
 
-/// A client for the local endpoint: explicit region, static test credentials and the
-/// endpoint, so the SDK never looks at IMDS or ~/.aws. `None` when skipping.
+/// A client for the local endpoint; `None` when skipping.
 async fn local_client() -> Option<Client> {
-    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) if !endpoint.is_empty() => endpoint,
-        _ if std::env::var("SKIP_AWS_TESTS").as_deref() == Ok("1") => {
-            eprintln!("SKIP_AWS_TESTS=1: skipping a DynamoDB test");
-            return None;
-        }
-        _ => panic!(
-            "AWS_ENDPOINT_URL is not set: run the DynamoDB tests through `scripts/with-moto cargo test …`, \
-             or set SKIP_AWS_TESTS=1 to skip them deliberately"
-        ),
-    };
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+    let config = aws_test_config::local_sdk_config().await?;
+    let config = aws_sdk_dynamodb::config::Builder::from(&config)
         .retry_config(RetryConfig::standard())
-        .load()
-        .await;
-    Some(Client::new(&config))
+        .build();
+    Some(Client::from_conf(config))
 }
 
 /// A store on a fresh table named after the test.
