@@ -152,3 +152,57 @@ impl MetadataFunction {
         to_lambda(metadata_response(&config, &from_lambda(request)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const API_GATEWAY: &str = "https://abc123xyz.execute-api.us-east-1.amazonaws.com";
+
+    /// The CapabilityStatement the metadata function answers `events/metadata.json` with.
+    async fn capability(token_issuer: Option<&str>) -> serde_json::Value {
+        let function = MetadataFunction {
+            env: FhirEnv {
+                base_url: BaseUrl::default(),
+                token_issuer: token_issuer.map(str::to_owned),
+                jwks_url: None,
+            },
+        };
+        let request = lambda_http::request::from_str(include_str!("../../../events/metadata.json"))
+            .expect("a valid API Gateway v2 event");
+        let response = function.handle(request).await;
+        assert_eq!(response.status(), 200);
+        match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("JSON"),
+            other => panic!("expected a text body, got {other:?}"),
+        }
+    }
+
+    fn authorize_uri(capability: &serde_json::Value) -> &str {
+        capability["rest"][0]["security"]["extension"][0]["extension"]
+            .as_array()
+            .and_then(|uris| uris.iter().find(|uri| uri["url"] == "authorize"))
+            .and_then(|uri| uri["valueUri"].as_str())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn without_settings_the_base_url_and_issuer_are_the_api_gateway_domain() {
+        let capability = capability(None).await;
+        assert_eq!(capability["implementation"]["url"], API_GATEWAY);
+        assert_eq!(
+            authorize_uri(&capability),
+            format!("{API_GATEWAY}/authorize")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_external_token_issuer_is_advertised_for_sign_in() {
+        let capability = capability(Some("https://login.plan.example")).await;
+        assert_eq!(capability["implementation"]["url"], API_GATEWAY);
+        assert_eq!(
+            authorize_uri(&capability),
+            "https://login.plan.example/authorize"
+        );
+    }
+}
