@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks that template.yaml's DynamoDB table is exactly infra/dynamodb-table.json,
-and that the ingest function's ephemeral storage can hold a file of MAX_FILE_BYTES.
+that the ingest function's ephemeral storage can hold a file of MAX_FILE_BYTES, and
+that every function in the template is a binary the workspace builds, for arm64.
 
 infra/dynamodb-table.json is the one definition of the table's keys and indexes; the
 tests create their tables from it. template.yaml carries the same properties (plus
@@ -9,6 +10,7 @@ it uses cfn-lint's YAML loader, which understands !Ref, !Sub and !GetAtt.
 """
 import json
 import pathlib
+import subprocess
 import sys
 
 from cfnlint.decode import cfn_yaml
@@ -34,6 +36,7 @@ def main():
         sys.exit("template.yaml and infra/dynamodb-table.json disagree:\n  " + "\n  ".join(problems))
     print("template.yaml FhirTable matches infra/dynamodb-table.json")
     check_ingest_spool(template)
+    check_functions(template)
 
 
 def check_ingest_spool(template):
@@ -47,6 +50,58 @@ def check_ingest_spool(template):
             f"of {storage_mb} MB (objects are spooled to /tmp)"
         )
     print(f"EdiIngestFunction spools up to {cap} bytes into {storage_mb} MB of /tmp")
+
+
+def function_binaries():
+    """The binaries of the function crates, from `cargo metadata`; also checks the
+    crates' naming rule: folder functions/<name>-fn holds package <name>-fn."""
+    metadata = json.loads(subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout)
+    binaries = {}
+    for package in metadata["packages"]:
+        folder = pathlib.Path(package["manifest_path"]).parent
+        if folder.parent != ROOT / "functions":
+            continue
+        if package["name"] != folder.name or not folder.name.endswith("-fn"):
+            sys.exit(f"functions/{folder.name} holds package {package['name']}: "
+                     "a function crate is functions/<name>-fn with package <name>-fn")
+        for target in package["targets"]:
+            if "bin" in target["kind"]:
+                binaries[target["name"]] = package["name"]
+    return binaries
+
+
+def check_functions(template):
+    """Every function builds a workspace binary with cargo-lambda, for arm64 on the
+    provided.al2023 runtime, and every function binary is deployed."""
+    binaries = function_binaries()
+    globals_ = plain(template.get("Globals", {}).get("Function", {}))
+    problems, deployed = [], {}
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        metadata = plain(resource.get("Metadata", {}))
+        properties = plain(resource.get("Properties", {}))
+        setting = lambda key: properties.get(key, globals_.get(key))  # noqa: E731
+        binary = metadata.get("BuildProperties", {}).get("Binary")
+        if metadata.get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{name}: BuildMethod is not rust-cargolambda")
+        if binary not in binaries:
+            problems.append(f"{name}: Binary {binary!r} is no binary of a functions/ crate")
+        elif binary in deployed:
+            problems.append(f"{name}: Binary {binary} is already {deployed[binary]}")
+        deployed[binary] = name
+        if setting("Architectures") != ["arm64"]:
+            problems.append(f"{name}: Architectures {setting('Architectures')}, not [arm64]")
+        if setting("Runtime") != "provided.al2023" or setting("Handler") != "bootstrap":
+            problems.append(f"{name}: not Runtime provided.al2023 with Handler bootstrap")
+    problems += [f"binary {binary} ({package}) is built but no function deploys it"
+                 for binary, package in sorted(binaries.items()) if binary not in deployed]
+    if problems:
+        sys.exit("template.yaml's functions and the workspace disagree:\n  " + "\n  ".join(problems))
+    print(f"{len(deployed)} functions: each a workspace binary, built with cargo-lambda for arm64")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,16 @@ impl ApiConfig {
             allow_tokens_without_grant: false,
         }
     }
+
+    /// The configuration for `base_url`, advertising the OAuth endpoints of
+    /// `token_issuer`, or of our own authorization server at the base URL when there is
+    /// none (how the functions on AWS are configured).
+    pub fn with_issuer(base_url: &str, token_issuer: Option<&str>) -> Self {
+        let mut config = ApiConfig::new(base_url);
+        let issuer = token_issuer.unwrap_or(&config.base_url);
+        config.oauth = Some(OAuthUris::for_issuer(issuer));
+        config
+    }
 }
 
 /// The generic handler for one resource type.

@@ -1,5 +1,52 @@
 use bytes::Bytes;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::env::optional;
+
+/// The API's public base URL: `FHIR_BASE_URL` (a custom domain) when set, otherwise
+/// `https://` and the domain each request came through. A template cannot pass an
+/// HTTP API's own URL to its functions without a circular dependency, so without a
+/// custom domain the function learns it from the request.
+#[derive(Debug, Clone, Default)]
+pub struct BaseUrl {
+    configured: Option<String>,
+}
+
+impl BaseUrl {
+    /// `FHIR_BASE_URL`, without a trailing slash.
+    pub fn from_env() -> Self {
+        BaseUrl::new(optional("FHIR_BASE_URL"))
+    }
+
+    /// A fixed base URL, or `None` for the request's domain.
+    pub fn new(configured: Option<String>) -> Self {
+        BaseUrl {
+            configured: configured.map(|url| url.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    /// The configured URL, or the API Gateway domain of `request` (its `Host` header
+    /// outside API Gateway).
+    pub fn for_request(&self, request: &Request) -> String {
+        if let Some(base) = &self.configured {
+            return base.clone();
+        }
+        let domain = match request.request_context_ref() {
+            Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+                context.domain_name.clone()
+            }
+            _ => None,
+        };
+        let host = domain.or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+        format!("https://{}", host.unwrap_or_else(|| "localhost".to_owned()))
+    }
+}
 
 /// An API Gateway request as the plain `http::Request<Bytes>` the FHIR layer takes.
 ///
@@ -44,6 +91,21 @@ mod tests {
             std::str::from_utf8(request.body())
                 .unwrap()
                 .contains("patient=")
+        );
+    }
+
+    #[test]
+    fn the_base_url_is_the_configured_one_or_the_request_domain() {
+        let event = include_str!("../../../events/explanation-of-benefit-search-post.json");
+        let request =
+            || lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
+        assert_eq!(
+            BaseUrl::new(Some("https://fhir.plan.example/".into())).for_request(&request()),
+            "https://fhir.plan.example"
+        );
+        assert_eq!(
+            BaseUrl::new(None).for_request(&request()),
+            "https://abc123xyz.execute-api.us-east-1.amazonaws.com"
         );
     }
 

@@ -1,29 +1,37 @@
-//! Everything a FHIR Lambda function needs besides its one line of `main`.
+//! What every Lambda function in `functions/` needs, and nothing else: reading the
+//! environment with one error type ([`ConfigError`]), JSON logs ([`init_tracing`]),
+//! API Gateway (HTTP API, payload 2.0) events as plain `http` types ([`from_lambda`],
+//! [`to_lambda`], [`BaseUrl`]), and the runtime loop ([`serve_http`], [`serve_events`]).
 //!
-//! A function is `lambda_adapter::run_resource_function(ResourceType::Patient)`: this
-//! crate reads the environment, builds the DynamoDB store and the token verifier once
-//! per cold start, converts each API Gateway (HTTP API, payload 2.0) event into a plain
-//! `http::Request<Bytes>` for [`fhir_api::ResourceApi`], and converts the answer back.
-//! The authorization server's function (crate `auth-server`) uses the same
-//! configuration and event conversion.
+//! It knows no FHIR, store or AWS SDK: the wiring of each family of functions lives in
+//! its own function crate (`functions/*-fn`), so that every function's `main` reads
+//! the same three steps:
+//!
+//! ```text
+//! lambda_adapter::init_tracing();
+//! let function = SomeFunction::from_env().await?;          // the cold start, once
+//! lambda_adapter::serve_http(|request| function.handle(request)).await   // or serve_events
+//! ```
 
-mod config;
 mod convert;
+mod env;
 
-pub use config::{ConfigError, FunctionConfig, required};
-pub use convert::{from_lambda, to_lambda};
+pub use convert::{BaseUrl, from_lambda, to_lambda};
+pub use env::{ConfigError, optional, parsed, required};
+/// What a function's `main` returns when it cannot start or the runtime fails.
+pub use lambda_runtime::Error;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::fmt::Debug;
+use std::future::Future;
 
-use fhir::ResourceType;
-use fhir_api::{ApiError, JsonFlavour, ResourceApi, error_response, metadata_response};
-use lambda_http::{Body, Error, Request, Response, service_fn};
-use smart_auth::{AuthError, CursorSealer, HttpJwks, TokenVerifier, VerifierConfig};
-use store_dynamodb::DynamoStore;
-use tokio::sync::Mutex;
+use lambda_http::{Body, Request, Response};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// JSON logs on Lambda (CloudWatch Logs Insights reads the fields), filtered by `RUST_LOG`.
+/// JSON logs, one object a line, filtered by `RUST_LOG` (default `info`): CloudWatch
+/// Logs Insights reads the fields. No timestamp (CloudWatch stamps every line) and no
+/// span (the runtime's request span carries the request id).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -31,114 +39,37 @@ pub fn init_tracing() {
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
-        .without_time() // CloudWatch stamps every line already.
+        .without_time()
         .init();
 }
 
-/// Runs the Lambda function that serves one FHIR resource type.
-pub async fn run_resource_function(resource_type: ResourceType) -> Result<(), Error> {
-    init_tracing();
-    let config = FunctionConfig::from_env()?;
-    let aws = aws_config::load_from_env().await;
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.table_name.clone(),
-    ));
-    let sealer = Arc::new(CursorSealer::from_secret(config.cursor_secret.as_bytes())?);
-    let apis = ApiPerBaseUrl::new(resource_type, store, sealer, config);
-    lambda_http::run(service_fn(|request: Request| {
-        let apis = &apis;
-        async move { Ok::<_, Error>(apis.handle(request).await) }
+/// Serves API Gateway requests. The handler answers every request, errors included
+/// (as the response it wants the client to see), so the invocation itself never fails.
+pub async fn serve_http<H, F>(handler: H) -> Result<(), Error>
+where
+    H: Fn(Request) -> F,
+    F: Future<Output = Response<Body>> + Send,
+{
+    lambda_http::run(lambda_http::service_fn(|request: Request| {
+        let response = handler(request);
+        async move { Ok::<_, Error>(response.await) }
     }))
     .await
 }
 
-/// Runs the Lambda function that serves `GET /metadata`.
-pub async fn run_metadata_function() -> Result<(), Error> {
-    init_tracing();
-    let config = FunctionConfig::from_env_without_store()?;
-    lambda_http::run(service_fn(|request: Request| {
-        let config = &config;
-        async move {
-            let base_url = config.base_url_for(&request);
-            let api_config = config.api_config(&base_url);
-            let request = from_lambda(request);
-            Ok::<_, Error>(to_lambda(metadata_response(&api_config, &request)))
-        }
+/// Serves events of type `E` (S3 notifications, Cognito triggers). A handler error fails
+/// the invocation with the error's [`Diagnostic`], which is what Lambda retries on or
+/// the caller (Cognito) reports.
+pub async fn serve_events<E, R, X, H, F>(handler: H) -> Result<(), Error>
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    X: Into<Diagnostic> + Debug,
+    H: Fn(E) -> F,
+    F: Future<Output = Result<R, X>>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event: LambdaEvent<E>| {
+        handler(event.payload)
     }))
     .await
-}
-
-/// One [`ResourceApi`] per public base URL.
-///
-/// Tokens name the FHIR base URL as their audience. When `FHIR_BASE_URL` is set (a
-/// custom domain) there is exactly one; otherwise the base URL is the API Gateway
-/// domain the request came through, learned from the first request on it. A template
-/// cannot pass the API's own URL to its functions without a circular dependency.
-struct ApiPerBaseUrl {
-    resource_type: ResourceType,
-    store: Arc<DynamoStore>,
-    sealer: Arc<CursorSealer>,
-    config: FunctionConfig,
-    apis: Mutex<HashMap<String, ResourceApi<DynamoStore>>>,
-}
-
-impl ApiPerBaseUrl {
-    fn new(
-        resource_type: ResourceType,
-        store: Arc<DynamoStore>,
-        sealer: Arc<CursorSealer>,
-        config: FunctionConfig,
-    ) -> Self {
-        ApiPerBaseUrl {
-            resource_type,
-            store,
-            sealer,
-            config,
-            apis: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn handle(&self, request: Request) -> Response<Body> {
-        let base_url = self.config.base_url_for(&request);
-        let request = from_lambda(request);
-        match self.api_for(&base_url).await {
-            Ok(api) => to_lambda(api.handle(request).await),
-            Err(error) => to_lambda(error_response(
-                &ApiError::Internal(error.to_string()),
-                JsonFlavour::Fhir,
-            )),
-        }
-    }
-
-    async fn api_for(&self, base_url: &str) -> Result<ResourceApi<DynamoStore>, AuthError> {
-        let mut apis = self.apis.lock().await;
-        if let Some(api) = apis.get(base_url) {
-            return Ok(api.clone());
-        }
-        let issuer = self
-            .config
-            .token_issuer
-            .clone()
-            .unwrap_or_else(|| base_url.to_owned());
-        let jwks_url = self
-            .config
-            .jwks_url
-            .clone()
-            .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
-        let verifier = TokenVerifier::new(VerifierConfig::new(
-            issuer,
-            base_url.to_owned(),
-            Arc::new(HttpJwks::new(jwks_url)?),
-        ));
-        let api = ResourceApi::new(
-            self.resource_type,
-            Arc::clone(&self.store),
-            Arc::new(verifier),
-            Arc::clone(&self.sealer),
-            Arc::new(self.config.api_config(base_url)),
-        );
-        apis.insert(base_url.to_owned(), api.clone());
-        Ok(api)
-    }
 }

@@ -1,0 +1,12 @@
+//! Lambda function `api-consent`: `/Consent`, the member's own app grants (read,
+//! vread, search with `patient/Consent.rs`), through the generic resource handler in `fhir-api`.
+
+use api_fn::ResourceFunction;
+use fhir::ResourceType;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_adapter::Error> {
+    lambda_adapter::init_tracing();
+    let function = ResourceFunction::from_env(ResourceType::Consent).await?;
+    lambda_adapter::serve_http(|request| function.handle(request)).await
+}

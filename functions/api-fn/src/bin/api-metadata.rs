@@ -1,0 +1,11 @@
+//! Lambda function `api-metadata`: `GET /metadata`, the CapabilityStatement, generated
+//! from what the server implements.
+
+use api_fn::MetadataFunction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_adapter::Error> {
+    lambda_adapter::init_tracing();
+    let function = MetadataFunction::from_env().await?;
+    lambda_adapter::serve_http(|request| function.handle(request)).await
+}
