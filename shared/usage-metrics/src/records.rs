@@ -81,13 +81,27 @@ pub struct AccessRecord {
 /// Writes everything one batch adds. Safe to call again with the same batch (after a
 /// crash, a retry or a redelivery): nothing is counted twice.
 pub async fn record<K: KeyValueStore>(kv: &K, batch: &Batch) -> Result<(), UsageError> {
-    let days = stream::iter(batch.member_days.iter())
-        .map(|((year, patient), days)| add_days(kv, *year, patient, days.iter().copied()))
+    // Owned items: futures borrowing the batch through the closure's argument would
+    // not be `Send` for every lifetime, which `tokio::spawn` callers need.
+    let member_days: Vec<(i32, String, Vec<Day>)> = batch
+        .member_days
+        .iter()
+        .map(|((year, patient), days)| (*year, patient.clone(), days.iter().copied().collect()))
+        .collect();
+    stream::iter(member_days)
+        .map(|(year, patient, days)| async move {
+            add_days(kv, year, &patient, days.into_iter()).await
+        })
         .buffer_unordered(CONCURRENT_WRITES)
-        .try_collect::<Vec<()>>();
-    days.await?;
-    stream::iter(batch.accesses.iter())
-        .map(|(group, count)| put_access(kv, group, count))
+        .try_collect::<Vec<()>>()
+        .await?;
+    let accesses: Vec<(AccessGroup, AccessCount)> = batch
+        .accesses
+        .iter()
+        .map(|(group, count)| (group.clone(), count.clone()))
+        .collect();
+    stream::iter(accesses)
+        .map(|(group, count)| async move { put_access(kv, &group, &count).await })
         .buffer_unordered(CONCURRENT_WRITES)
         .try_collect::<Vec<()>>()
         .await?;
