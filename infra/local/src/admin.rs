@@ -113,11 +113,15 @@ impl Admin {
 impl Admin {
     /// The counts of the usage report (the caller adds the plan's identifiers).
     async fn usage_report(&self, request: &Request<Bytes>) -> Response<Bytes> {
-        let year = request.uri().query().and_then(|query| {
-            form_urlencoded_year(query)
-        });
+        let year = request
+            .uri()
+            .query()
+            .and_then(|query| form_urlencoded_year(query));
         let Some(year) = year else {
-            return reply(StatusCode::BAD_REQUEST, json!({"error": "year=YYYY required"}));
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "year=YYYY required"}),
+            );
         };
         crate::usage::flush().await;
         match usage_metrics::UsageReport::build(

@@ -129,12 +129,14 @@ pub async fn serve(
         data.root().display(),
         members.first().map(String::as_str).unwrap_or("ID")
     );
-    axum::serve(listener, router(Arc::new(server)))
+    let served = axum::serve(listener, router(Arc::new(server)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await
-        .map_err(|source| RunnerError::Listen { port, source })
+        .await;
+    // What was served is recorded before the store closes.
+    crate::usage::flush().await;
+    served.map_err(|source| RunnerError::Listen { port, source })
 }
 
 /// `ingest`: X12 files into the local store, or through the running server's inbox

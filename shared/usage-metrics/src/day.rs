@@ -25,6 +25,19 @@ impl Day {
         Some(Day(local.date()))
     }
 
+    /// `YYYY-MM-DD HH:MM ET`: an instant as the member reads it, in the zone days use.
+    pub fn eastern_time_label(unix_ms: i64) -> Option<String> {
+        let utc = OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).ok()?;
+        let offset_hours = if is_eastern_daylight_time(utc) { 4 } else { 5 };
+        let local = utc.checked_sub(Duration::hours(offset_hours))?;
+        Some(format!(
+            "{} {:02}:{:02} ET",
+            Day(local.date()),
+            local.hour(),
+            local.minute()
+        ))
+    }
+
     pub fn from_ymd(year: i32, month: u8, day: u8) -> Option<Day> {
         let month = Month::try_from(month).ok()?;
         Date::from_calendar_date(year, month, day).ok().map(Day)
@@ -117,6 +130,12 @@ mod tests {
         // Midnight Eastern is 05:00 UTC.
         assert_eq!(day_of("2027-01-01T04:59:59Z"), "2026-12-31");
         assert_eq!(day_of("2027-01-01T05:00:00Z"), "2027-01-01");
+    }
+
+    #[test]
+    fn instants_are_shown_in_eastern_time() {
+        let label = Day::eastern_time_label(utc_ms("2027-01-01T04:30:00Z"));
+        assert_eq!(label.as_deref(), Some("2026-12-31 23:30 ET"));
     }
 
     #[test]
