@@ -215,3 +215,12 @@ where
         self.clear_cookie(response, TXN_COOKIE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_members_own_portal_is_not_counted_as_an_app_they_chose() {
+        let portal = crate::authorize::PORTAL_CLIENT_ID;
+        assert!(usage_metrics::event::NOT_APP_CLIENTS.contains(&portal));
+    }
+}

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let (_, store) = usage_metrics_fn::store_from_env().await?;
     let store = &store;
     lambda_runtime::run(service_fn(|event: LambdaEvent<LogsEvent>| async move {
-        usage_metrics_fn::aggregate(store, &event.payload).await
+        Ok::<_, Error>(usage_metrics_fn::aggregate(store, &event.payload).await?)
     }))
     .await
 }
