@@ -114,7 +114,14 @@ pub async fn report<K: KeyValueStore>(
     let base = format!("{REPORT_PREFIX}{year}/cms-usage-{year}");
     let json_key = format!("{base}.json");
     let csv_key = format!("{base}.csv");
-    put(s3, &config.bucket, &json_key, report.to_json().to_string(), "application/json").await?;
+    put(
+        s3,
+        &config.bucket,
+        &json_key,
+        report.to_json().to_string(),
+        "application/json",
+    )
+    .await?;
     put(s3, &config.bucket, &csv_key, report.to_csv(), "text/csv").await?;
     tracing::info!(
         year,
@@ -159,7 +166,8 @@ pub fn init_tracing() {
 }
 
 /// The table's key-value port from `TABLE_NAME`.
-pub async fn store_from_env() -> Result<(aws_config::SdkConfig, store_dynamodb::DynamoStore), FunctionError> {
+pub async fn store_from_env()
+-> Result<(aws_config::SdkConfig, store_dynamodb::DynamoStore), FunctionError> {
     let table = std::env::var("TABLE_NAME").map_err(|_| FunctionError::Missing("TABLE_NAME"))?;
     let aws = aws_config::load_from_env().await;
     let store = store_dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
@@ -182,7 +190,10 @@ mod tests {
         // 2027-01-02T12:00:00Z, the schedule's time.
         let january = 1_798_891_200_000;
         assert_eq!(report_year(&json!({}), january).ok(), Some(2026));
-        assert_eq!(report_year(&json!({"year": 2025}), january).ok(), Some(2025));
+        assert_eq!(
+            report_year(&json!({"year": 2025}), january).ok(),
+            Some(2025)
+        );
         assert!(report_year(&json!({"year": "last"}), january).is_err());
     }
 }

@@ -16,7 +16,9 @@ async fn aws() -> Option<aws_config::SdkConfig> {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(endpoint) if !endpoint.is_empty() => Some(aws_config::load_from_env().await),
         _ if std::env::var("SKIP_AWS_TESTS").as_deref() == Ok("1") => None,
-        _ => panic!("AWS_ENDPOINT_URL is not set: run through scripts/with-moto (or SKIP_AWS_TESTS=1)"),
+        _ => panic!(
+            "AWS_ENDPOINT_URL is not set: run through scripts/with-moto (or SKIP_AWS_TESTS=1)"
+        ),
     }
 }
 
@@ -54,16 +56,23 @@ fn delivery(lines: &[(&str, i64, String)]) -> aws_lambda_events::event::cloudwat
         })).collect::<Vec<Value>>(),
     });
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(data.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    gzip.write_all(data.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
     let packed = gzip.finish().unwrap_or_else(|e| panic!("{e}"));
-    let event = json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(packed)}});
-    serde_json::from_value(event).unwrap_or_else(|e| panic!("decode the delivery: {e}"))
+    let event =
+        json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(packed)}});
+    // From text, as the runtime decodes it (the event type borrows from its input).
+    serde_json::from_str(&event.to_string()).unwrap_or_else(|e| panic!("decode the delivery: {e}"))
 }
 
 async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
     let object = s3.get_object().bucket(bucket).key(key).send().await;
     let object = object.unwrap_or_else(|e| panic!("{key}: {e:?}"));
-    let bytes = object.body.collect().await.unwrap_or_else(|e| panic!("{e}"));
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     String::from_utf8_lossy(&bytes.into_bytes()).into_owned()
 }
 
@@ -72,24 +81,48 @@ async fn subscription_deliveries_become_idempotent_counts_and_the_report_lands_i
     let Some(aws) = aws().await else { return };
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let table = unique("usage");
-    create_table(&ddb, &table).await.unwrap_or_else(|e| panic!("create table: {e}"));
+    create_table(&ddb, &table)
+        .await
+        .unwrap_or_else(|e| panic!("create table: {e}"));
     let store = DynamoStore::new(ddb, table);
 
     // Recent instants: history records expire after 92 days by the store's clock.
     let now = usage_metrics_fn::now_ms();
     let day = 86_400_000;
     let first = delivery(&[
-        ("e1", now - 2 * day, audit_line("app-a", "member-1", "ExplanationOfBenefit", 200)),
-        ("e2", now - 2 * day + 5, audit_line("app-a", "member-1", "ExplanationOfBenefit", 200)),
-        ("e3", now - 2 * day, audit_line("app-b", "member-2", "Patient", 200)),
-        ("e4", now - 2 * day, audit_line("app-b", "member-3", "Patient", 403)),
-        ("e5", now - 2 * day, "START RequestId: 1 Version: $LATEST".to_owned()),
+        (
+            "e1",
+            now - 2 * day,
+            audit_line("app-a", "member-1", "ExplanationOfBenefit", 200),
+        ),
+        (
+            "e2",
+            now - 2 * day + 5,
+            audit_line("app-a", "member-1", "ExplanationOfBenefit", 200),
+        ),
+        (
+            "e3",
+            now - 2 * day,
+            audit_line("app-b", "member-2", "Patient", 200),
+        ),
+        (
+            "e4",
+            now - 2 * day,
+            audit_line("app-b", "member-3", "Patient", 403),
+        ),
+        (
+            "e5",
+            now - 2 * day,
+            "START RequestId: 1 Version: $LATEST".to_owned(),
+        ),
     ]);
     assert_eq!(aggregate(&store, &first).await.ok(), Some(3));
     // CloudWatch redelivers the same batch: nothing changes.
     assert_eq!(aggregate(&store, &first).await.ok(), Some(3));
     let second = delivery(&[("e6", now, audit_line("app-b", "member-1", "Coverage", 200))]);
-    aggregate(&store, &second).await.unwrap_or_else(|e| panic!("{e}"));
+    aggregate(&store, &second)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let history = usage_metrics::history::history(&store, "member-1", now)
         .await
@@ -103,7 +136,11 @@ async fn subscription_deliveries_become_idempotent_counts_and_the_report_lands_i
 
     let s3 = s3_objects::client_for(&aws);
     let bucket = unique("reports");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap_or_else(|e| panic!("{e:?}"));
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let config = ReportConfig {
         bucket: bucket.clone(),
         plan: usage_metrics::PlanIdentifiers {
@@ -120,10 +157,16 @@ async fn subscription_deliveries_become_idempotent_counts_and_the_report_lands_i
         .unwrap_or_else(|e| panic!("{e}"));
     let expected_repeat = u64::from(same_year);
     assert_eq!(
-        (written.members_with_app_access, written.members_with_repeat_app_access),
+        (
+            written.members_with_app_access,
+            written.members_with_repeat_app_access
+        ),
         (2, expected_repeat)
     );
-    assert_eq!(keys[0], format!("usage-reports/{year}/cms-usage-{year}.json"));
+    assert_eq!(
+        keys[0],
+        format!("usage-reports/{year}/cms-usage-{year}.json")
+    );
     let json: Value = serde_json::from_str(&object_text(&s3, &bucket, &keys[0]).await)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json["year"], year);

@@ -99,9 +99,9 @@ impl<S: ResourceStore> ResourceApi<S> {
             writer.push(record, SearchMode::Include);
         }
         let mut response = json_response(StatusCode::OK, Bytes::from(writer.finish()), flavour);
-        response
-            .extensions_mut()
-            .insert(crate::ResourcesReturned(matches.records.len() + included.len()));
+        response.extensions_mut().insert(crate::ResourcesReturned(
+            matches.records.len() + included.len(),
+        ));
         Ok(response)
     }
 

@@ -872,9 +872,15 @@ async fn the_member_sees_what_each_app_read_in_the_last_ninety_days() {
         .unwrap();
     let list = h.server.handle(request).await;
     let text = String::from_utf8_lossy(list.body()).into_owned();
-    let history = text.split("What apps read in the last 90 days").nth(1).unwrap();
+    let history = text
+        .split("What apps read in the last 90 days")
+        .nth(1)
+        .unwrap();
     assert!(history.contains("<td>Health App</td>"), "{history}");
-    assert!(history.contains(" ET</td>"), "last access in Eastern time: {history}");
+    assert!(
+        history.contains(" ET</td>"),
+        "last access in Eastern time: {history}"
+    );
     assert!(
         history.contains("Your claims and what was paid (explanations of benefit): 25"),
         "{history}"
