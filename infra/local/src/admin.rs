@@ -113,10 +113,7 @@ impl Admin {
 impl Admin {
     /// The counts of the usage report (the caller adds the plan's identifiers).
     async fn usage_report(&self, request: &Request<Bytes>) -> Response<Bytes> {
-        let year = request
-            .uri()
-            .query()
-            .and_then(|query| form_urlencoded_year(query));
+        let year = request.uri().query().and_then(year_param);
         let Some(year) = year else {
             return reply(
                 StatusCode::BAD_REQUEST,
@@ -137,7 +134,8 @@ impl Admin {
     }
 }
 
-fn form_urlencoded_year(query: &str) -> Option<i32> {
+/// `year=YYYY` from a query string.
+fn year_param(query: &str) -> Option<i32> {
     query
         .split('&')
         .find_map(|pair| pair.strip_prefix("year="))

@@ -23,6 +23,9 @@ const QUEUE: usize = 65_536;
 const BATCH: usize = 4096;
 /// Write attempts per batch before the events are given up (and logged as lost).
 const ATTEMPTS: u32 = 3;
+/// After the first event of a batch, how long to let more gather: a busy server then
+/// writes a few batches a second (each one redb commit) instead of one per request.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
 
 enum Message {
     Event(AccessEvent),
@@ -142,6 +145,9 @@ async fn write_batches<K: KeyValueStore>(
     let mut events = Vec::new();
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
+        if matches!(first, Message::Event(_)) {
+            tokio::time::sleep(GATHER).await;
+        }
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
