@@ -154,16 +154,7 @@ async fn put(
 }
 
 /// JSON logs, as every function writes them.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
-}
+pub use lambda_adapter::init_tracing;
 
 /// The table's key-value port from `TABLE_NAME`.
 pub async fn store_from_env()
