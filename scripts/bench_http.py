@@ -30,9 +30,32 @@ def peak_rss_mb(pid):
 
 def main():
     binary = sys.argv[1]
+    if "--usage-on-off" in sys.argv[2:]:
+        # The added latency of recording usage metrics: the same load with recording
+        # on, then off (`serve --no-usage-metrics`), each on a fresh data directory.
+        on = run(binary, [])
+        off = run(binary, ["--no-usage-metrics"])
+        print(f"usage recording adds p99 {on[2] - off[2]:+.2f} ms, p50 {on[1] - off[1]:+.2f} ms, "
+              f"requests/s {on[0] - off[0]:+,.0f} (on {on[0]:,.0f}, off {off[0]:,.0f})")
+    else:
+        run(binary, [])
+
+
+def millis(text):
+    """wrk's latency figure ("812.00us", "18.27ms", "1.02s") in milliseconds."""
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not found:
+        return float("nan")
+    value, unit = found.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run(binary, serve_args):
+    """One wrk run against a fresh server; returns (requests/s, p50 ms, p99 ms)."""
     data = tempfile.mkdtemp(prefix="pa-bench-")
     port = free_port()
-    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port), "--allow-dev-tokens"],
+    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port), "--allow-dev-tokens"]
+                              + serve_args,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         base = f"http://localhost:{port}"
@@ -56,8 +79,10 @@ def main():
         p50 = re.search(r"50%\s+(\S+)", out).group(1)
         p99 = re.search(r"99%\s+(\S+)", out).group(1)
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        print(f"http search: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server.pid):.1f} MB"
+        label = " ".join(["http search"] + serve_args)
+        print(f"{label}: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server.pid):.1f} MB"
               + (f"  NON-2xx: {errors.group(1)}" if errors else ""))
+        return rps, millis(p50), millis(p99)
     finally:
         server.terminate()
         server.wait()

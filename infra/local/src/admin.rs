@@ -17,6 +17,8 @@ use smart_server::{NewApp, apps};
 use store_redb::RedbStore;
 
 pub const ADMIN_PREFIX: &str = "/_admin/apps";
+/// `GET /_admin/usage?year=YYYY`: the usage report, after recording what was queued.
+pub const USAGE_PATH: &str = "/_admin/usage";
 pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
 
 pub trait AdminHandler: Send + Sync {
@@ -70,6 +72,9 @@ impl Admin {
                 json!({"error": "admin key required"}),
             );
         }
+        if request.uri().path() == USAGE_PATH {
+            return self.usage_report(&request).await;
+        }
         let path = request
             .uri()
             .path()
@@ -103,4 +108,36 @@ impl Admin {
             Err(error) => reply(StatusCode::BAD_REQUEST, json!({"error": error.to_string()})),
         }
     }
+}
+
+impl Admin {
+    /// The counts of the usage report (the caller adds the plan's identifiers).
+    async fn usage_report(&self, request: &Request<Bytes>) -> Response<Bytes> {
+        let year = request.uri().query().and_then(year_param);
+        let Some(year) = year else {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "year=YYYY required"}),
+            );
+        };
+        crate::usage::flush().await;
+        match usage_metrics::UsageReport::build(
+            self.store.as_ref(),
+            year,
+            usage_metrics::PlanIdentifiers::default(),
+        )
+        .await
+        {
+            Ok(report) => reply(StatusCode::OK, report.to_json()),
+            Err(error) => reply(StatusCode::BAD_REQUEST, json!({"error": error.to_string()})),
+        }
+    }
+}
+
+/// `year=YYYY` from a query string.
+fn year_param(query: &str) -> Option<i32> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("year="))
+        .and_then(|year| year.parse().ok())
 }

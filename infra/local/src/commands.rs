@@ -14,6 +14,8 @@ pub struct ServeOptions {
     pub allow_dev_tokens: bool,
     /// How long the FHIR handlers reuse a grant-status answer (≤ 60 s).
     pub grant_cache_ttl: std::time::Duration,
+    /// Record apps' accesses (usage metrics, the member's access history).
+    pub record_usage: bool,
 }
 
 impl Default for ServeOptions {
@@ -21,6 +23,7 @@ impl Default for ServeOptions {
         ServeOptions {
             allow_dev_tokens: false,
             grant_cache_ttl: fhir_api::MAX_GRANT_CACHE_TTL,
+            record_usage: true,
         }
     }
 }
@@ -58,6 +61,9 @@ pub async fn serve(
     }
     let issuer = issuer(&data, &base_url)?;
     data.write_base_url(&base_url)?;
+    if options.record_usage {
+        crate::usage::start(Arc::clone(&store));
+    }
     tokio::spawn(crate::edi::watch_inbox(
         Arc::clone(&store),
         data.root().to_path_buf(),
@@ -123,12 +129,14 @@ pub async fn serve(
         data.root().display(),
         members.first().map(String::as_str).unwrap_or("ID")
     );
-    axum::serve(listener, router(Arc::new(server)))
+    let served = axum::serve(listener, router(Arc::new(server)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await
-        .map_err(|source| RunnerError::Listen { port, source })
+        .await;
+    // What was served is recorded before the store closes.
+    crate::usage::flush().await;
+    served.map_err(|source| RunnerError::Listen { port, source })
 }
 
 /// `ingest`: X12 files into the local store, or through the running server's inbox
@@ -282,6 +290,27 @@ fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
     RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))
 }
 
+/// `metrics`: the usage report for CMS as one JSON object on stdout. Asks the running
+/// server when `serve` holds the store (it records what it has queued first).
+pub async fn metrics(
+    data: &DataDir,
+    year: i32,
+    plan: usage_metrics::PlanIdentifiers,
+) -> Result<(), RunnerError> {
+    let path = format!("{}?year={year}", crate::admin::USAGE_PATH);
+    let mut report: usage_metrics::UsageReport = match admin_request(data, &path, None).await? {
+        Some(value) => {
+            serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
+        }
+        None => usage_metrics::UsageReport::build(&open_store(data)?, year, plan.clone())
+            .await
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+    };
+    report.plan = plan;
+    println!("{}", report.to_json());
+    Ok(())
+}
+
 /// Calls the running server's admin endpoint. `Ok(None)` when no server answers (the
 /// caller then opens the store itself).
 async fn admin_call(
@@ -289,10 +318,19 @@ async fn admin_call(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<Option<serde_json::Value>, RunnerError> {
+    admin_request(data, &format!("{}{path}", crate::admin::ADMIN_PREFIX), body).await
+}
+
+/// [`admin_call`] for any admin path.
+async fn admin_request(
+    data: &DataDir,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Option<serde_json::Value>, RunnerError> {
     let base_url = data.base_url()?;
     let key = data.admin_key()?;
     let client = reqwest::Client::new();
-    let url = format!("{base_url}{}{path}", crate::admin::ADMIN_PREFIX);
+    let url = format!("{base_url}{path}");
     let request = match body {
         Some(body) => client.post(url).body(body),
         None => client.get(url),

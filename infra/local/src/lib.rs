@@ -9,6 +9,7 @@ mod demo;
 pub mod edi;
 mod pages;
 mod server;
+pub mod usage;
 
 pub use data_dir::DataDir;
 pub use demo::load_demo;

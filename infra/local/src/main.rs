@@ -7,6 +7,7 @@
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
 //! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
+//! patient-access metrics [--data DIR] --year YYYY  the CMS usage report, one JSON object
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
 //! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
@@ -51,6 +52,10 @@ enum Command {
         /// unexpired access token keeps working after revocation (0–60; tests use less).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=60))]
         grant_cache_seconds: u64,
+        /// Do not record apps' accesses for `metrics` and /connected-apps (only to
+        /// measure what recording costs: `scripts/bench http`).
+        #[arg(long)]
+        no_usage_metrics: bool,
     },
     /// Register, list and disable third-party apps (works while `serve` runs).
     Apps {
@@ -89,6 +94,25 @@ enum Command {
         /// An X12 005010 837P/837I/837D, 835 or 834 file.
         file: PathBuf,
     },
+    /// Print the usage report for CMS for one calendar year as one JSON object: `year`,
+    /// `members_with_app_access`, `members_with_repeat_app_access` (a contract), the
+    /// plan's identifiers and the definition used. Works while `serve` runs.
+    Metrics {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// The calendar year (US Eastern days).
+        #[arg(long)]
+        year: i32,
+        /// The plan's name as reported to CMS.
+        #[arg(long, default_value = "")]
+        plan_name: String,
+        /// The payer id.
+        #[arg(long, default_value = "")]
+        payer_id: String,
+        /// A CMS plan identifier (MA contract, state plan or QHP issuer id); repeatable.
+        #[arg(long = "plan-id")]
+        plan_ids: Vec<String>,
+    },
     /// Load X12 files into the local store, with a progress bar and a summary per file.
     /// While `serve` runs on the same --data (it holds the store), the files go through
     /// its inbox and the summaries come from the reports it writes.
@@ -109,12 +133,17 @@ struct Local {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The usage layer has its own filter: RUST_LOG quiets the console, not the counting.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        .with_writer(std::io::stderr)
+        .with(patient_access::usage::layer())
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,11 +174,13 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             base_url,
             allow_dev_tokens,
             grant_cache_seconds,
+            no_usage_metrics,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
             let options = commands::ServeOptions {
                 allow_dev_tokens,
                 grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
+                record_usage: !no_usage_metrics,
             };
             commands::serve(DataDir::new(data), port, base_url, options).await
         }
@@ -163,6 +194,20 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             minutes,
         } => commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes),
         Command::Convert { file } => patient_access::edi::convert(&file),
+        Command::Metrics {
+            data,
+            year,
+            plan_name,
+            payer_id,
+            plan_ids,
+        } => {
+            let plan = usage_metrics::PlanIdentifiers {
+                plan_name,
+                payer_id,
+                plan_ids,
+            };
+            commands::metrics(&DataDir::new(data), year, plan).await
+        }
         Command::Ingest { data, files } => commands::ingest(DataDir::new(data), &files).await,
     }
 }

@@ -118,7 +118,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             return metadata_response(&self.config, &request);
         }
         if let Some(admin) = &self.admin
-            && path.starts_with(crate::admin::ADMIN_PREFIX)
+            && (path.starts_with(crate::admin::ADMIN_PREFIX) || path == crate::admin::USAGE_PATH)
         {
             return admin.handle(request).await;
         }

@@ -507,6 +507,11 @@ pub fn error_response(error: &ApiError, flavour: JsonFlavour) -> Response<Bytes>
     response
 }
 
+/// How many resources a successful response carries, set where the response is built
+/// when it is not one (a searchset).
+#[derive(Debug, Clone, Copy)]
+struct ResourcesReturned(usize);
+
 /// One structured line per request: who (client, grant, member), did what, with what
 /// result. Resource ids are opaque server ids; no names, dates or parameter values, so
 /// the audit trail carries no protected health information.
@@ -514,6 +519,15 @@ fn audit(principal: &Principal, route: &Route, outcome: &Result<Response<Bytes>,
     let status = match outcome {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.status().as_u16(),
+    };
+    // Resources the response carried: 1 for a read, the entries of a searchset. The
+    // usage metrics (crate `usage-metrics`) count accesses from this line.
+    let count = match outcome {
+        Ok(response) if response.status() == StatusCode::OK => response
+            .extensions()
+            .get::<ResourcesReturned>()
+            .map_or(1, |returned| returned.0),
+        _ => 0,
     };
     let (interaction, id) = match route {
         Route::Read { id, .. } => ("read", Some(id.as_str())),
@@ -529,6 +543,7 @@ fn audit(principal: &Principal, route: &Route, outcome: &Result<Response<Bytes>,
         resource_type = %route.resource_type(),
         resource_id = id.unwrap_or("-"),
         status,
+        count,
         "fhir access"
     );
 }

@@ -99,11 +99,11 @@ impl<S: ResourceStore> ResourceApi<S> {
         for record in &included {
             writer.push(record, SearchMode::Include);
         }
-        Ok(json_response(
-            StatusCode::OK,
-            Bytes::from(writer.finish()),
-            flavour,
-        ))
+        let mut response = json_response(StatusCode::OK, Bytes::from(writer.finish()), flavour);
+        response.extensions_mut().insert(crate::ResourcesReturned(
+            matches.records.len() + included.len(),
+        ));
+        Ok(response)
     }
 
     /// A cursor is only good for the same client, member, type and query.

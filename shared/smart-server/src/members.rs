@@ -19,7 +19,7 @@ use crate::authorize::{Purpose, TXN_COOKIE};
 use secrets::constant_time_eq;
 
 use crate::crypto::{hash_secret, random_secret};
-use crate::pages::{ConnectedAppsPage, GrantRow, page};
+use crate::pages::{AccessRow, ConnectedAppsPage, GrantRow, page};
 use crate::respond::{Params, cookie, redirect};
 use crate::{AuthServer, secs, unix_now};
 
@@ -87,6 +87,7 @@ where
             Ok(list) => list,
             Err(error) => return self.fault(error.into()),
         };
+        let history = self.access_history(&session.patient, &list).await;
         let rows = list
             .into_iter()
             .filter(|g| g.client_id != PORTAL_CLIENT_ID)
@@ -109,8 +110,48 @@ where
                 csrf: &session.csrf,
                 grants: rows,
                 notice,
+                history,
+                history_days: usage_metrics::HISTORY_DAYS,
             },
         )
+    }
+
+    /// Which app read what of the member's data, from the usage records. Apps are
+    /// named from the member's own grants (a disconnected app keeps its name).
+    async fn access_history(
+        &self,
+        patient: &str,
+        grants: &[member_consent::Grant],
+    ) -> Option<Vec<AccessRow>> {
+        let now_ms = unix_now().saturating_mul(1000);
+        let apps = match usage_metrics::history::history(self.store.as_ref(), patient, now_ms).await
+        {
+            Ok(apps) => apps,
+            Err(error) => {
+                tracing::error!(%error, "access history unavailable");
+                return None;
+            }
+        };
+        let rows = apps
+            .into_iter()
+            .map(|app| AccessRow {
+                app_name: grants
+                    .iter()
+                    .find(|g| g.client_id == app.client_id)
+                    .map_or_else(|| app.client_id.clone(), |g| g.app_name.clone()),
+                last_access: usage_metrics::Day::eastern_time_label(app.last_access_ms)
+                    .unwrap_or_default(),
+                reads: app
+                    .counts
+                    .iter()
+                    .filter_map(|(resource_type, count)| {
+                        let category = resource_type.parse::<fhir::ResourceType>().ok()?;
+                        Some((crate::pages::category_label(category), *count))
+                    })
+                    .collect(),
+            })
+            .collect();
+        Some(rows)
     }
 
     async fn member_session(&self, request: &Request<Bytes>) -> Option<MemberSession> {
@@ -175,5 +216,14 @@ where
         let mut response = redirect("/connected-apps", true);
         self.set_cookie(&mut response, SESSION_COOKIE, &id, lifetime);
         self.clear_cookie(response, TXN_COOKIE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_members_own_portal_is_not_counted_as_an_app_they_chose() {
+        let portal = crate::apps::PORTAL_CLIENT_ID;
+        assert!(usage_metrics::event::NOT_APP_CLIENTS.contains(&portal));
     }
 }

@@ -62,12 +62,23 @@ pub struct GrantRow {
     pub active: bool,
 }
 
+/// What one app read of the member's data in the last 90 days.
+pub struct AccessRow {
+    pub app_name: String,
+    pub last_access: String,
+    /// (data category, resources read), in category order.
+    pub reads: Vec<(&'static str, u64)>,
+}
+
 #[derive(Template)]
 #[template(path = "connected_apps.html")]
 pub struct ConnectedAppsPage<'a> {
     pub csrf: &'a str,
     pub grants: Vec<GrantRow>,
     pub notice: Option<&'a str>,
+    /// `None` when the history could not be read (the rest of the page still works).
+    pub history: Option<Vec<AccessRow>>,
+    pub history_days: i64,
 }
 
 /// Renders a page; a rendering failure becomes the generic error page.

@@ -789,6 +789,70 @@ async fn the_member_lists_and_revokes_connected_apps_behind_the_same_sign_in() {
 }
 
 #[tokio::test]
+async fn the_member_sees_what_each_app_read_in_the_last_ninety_days() {
+    let h = harness().await;
+    h.tokens().await;
+    // What the usage aggregator writes after the app's reads (and one older read).
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let day = 86_400_000;
+    let read = |resource_type: &str, count, at_ms, id: &str| usage_metrics::AccessEvent {
+        patient: PATIENT.into(),
+        client_id: h.app.client_id.clone(),
+        resource_type: resource_type.into(),
+        count,
+        at_ms,
+        event_id: id.into(),
+    };
+    let events = [
+        read("ExplanationOfBenefit", 20, now_ms - 3 * day, "e1"),
+        read("ExplanationOfBenefit", 5, now_ms - day, "e2"),
+        read("Coverage", 1, now_ms - day, "e3"),
+        read("Patient", 1, now_ms - 91 * day, "e4"),
+    ];
+    usage_metrics::records::record(h.store.as_ref(), &usage_metrics::Batch::of(&events))
+        .await
+        .unwrap();
+
+    let start = h.get("/connected-apps").await;
+    let cookie = format!("pa_txn={}", start.cookie("pa_txn").unwrap());
+    let page = h.submit_email(&start, &cookie).await;
+    let csrf = page.csrf().unwrap();
+    h.submit_identity(&csrf, &cookie).await;
+    let done = h.submit_code(&csrf, CODE, &cookie).await;
+    let session = format!("pa_member={}", done.cookie("pa_member").unwrap());
+    let request = http::Request::get("/connected-apps")
+        .header("cookie", &session)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let list = h.server.handle(request).await;
+    let text = String::from_utf8_lossy(list.body()).into_owned();
+    let history = text
+        .split("What apps read in the last 90 days")
+        .nth(1)
+        .unwrap();
+    assert!(history.contains("<td>Health App</td>"), "{history}");
+    assert!(
+        history.contains(" ET</td>"),
+        "last access in Eastern time: {history}"
+    );
+    assert!(
+        history.contains("Your claims and what was paid (explanations of benefit): 25"),
+        "{history}"
+    );
+    assert!(history.contains("Your insurance coverage: 1"), "{history}");
+    assert!(
+        !history.contains("Your personal information"),
+        "the read 91 days ago is outside the window: {history}"
+    );
+}
+
+#[tokio::test]
 async fn discovery_is_json_for_any_accept_header_and_open_to_any_origin() {
     let h = harness().await;
     let reply = h.get("/.well-known/smart-configuration").await;
