@@ -49,7 +49,7 @@
 //! The EOB's `identifier[uniqueclaimid]` (type `uc`) is the payer's ICN:
 //! 835 CLP07, or in a post-adjudicated 837 the plan's own 2330B REF*F8. Until
 //! one is known it carries the claim key itself in the system
-//! [`json::PLAN_CLAIM_KEY`], never CLM01, which goes to
+//! [`fhir::systems::PLAN_CLAIM_KEY`], never CLM01, which goes to
 //! `supportingInfo[patientaccountnumber]`.
 //!
 //! # Replacement, void, reversal, and the order of arrival
