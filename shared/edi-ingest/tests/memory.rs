@@ -134,7 +134,7 @@ async fn peak_heap_does_not_grow_with_the_number_of_sets() {
 
 /// One set of more and more claims: the heap grows with the set, because one set
 /// is mapped at a time and its bytes, its parse and its buffered changes are held
-/// meanwhile. The pipeline's peak is that of `edi_fhir::convert_streaming` alone
+/// meanwhile. The pipeline's peak is that of `edi_fhir::stream_changes` alone
 /// over the same bytes (printed next to it) plus a few MiB (batches, channel, the
 /// set's resource ids).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +144,7 @@ async fn peak_heap_of_one_growing_set() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let objects = FolderObjects::new(dir.path());
     std::fs::create_dir_all(dir.path().join("inbox")).unwrap_or_else(|e| panic!("{e}"));
-    println!("claims  file bytes  streamed peak  convert_streaming alone  whole-file peak");
+    println!("claims  file bytes  streamed peak  stream_changes alone  whole-file peak");
     for claims in [500, 1000, 4000] {
         let key = format!("inbox/{claims}.x12");
         let size = {
@@ -162,7 +162,7 @@ async fn peak_heap_of_one_growing_set() {
         let (_, alone) = peak_of(async {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let mut changes = 0;
-            edi_fhir::convert_streaming(file, &scenarios::mapping(), |event| {
+            edi_fhir::stream_changes(file, &scenarios::mapping(), |event| {
                 if let edi_fhir::Event::Change(_) = event {
                     changes += 1;
                 }

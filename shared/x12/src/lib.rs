@@ -53,7 +53,7 @@ pub mod write;
 
 pub use delimiters::Delimiters;
 pub use envelope::{EnvelopeReport, GroupHeader, InterchangeHeader};
-pub use error::{AckCode, AckLevel, ElementPos, ErrorKind, Position, X12Error};
+pub use error::{AckCode, AckLevel, ElementPos, ErrorKind, Position, X12Error, X12Warning};
 pub use guides::{Guide, TransactionKind};
 pub use loops::Loop;
 pub use reader::{Parsed, Reader, read};
