@@ -5,7 +5,7 @@
 //! patient-access members [--data DIR] [--details]  the demo members' Patient ids (or
 //!                                                  their sign-in facts, JSON lines)
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
-//! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
+//! patient-access convert FILE [--bundle] [-o OUT]  X12 → FHIR NDJSON (or a Bundle), no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
@@ -83,11 +83,20 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         minutes: u64,
     },
-    /// Print the FHIR Bundle (type collection) one X12 file converts to, touching no
-    /// store. On bad input, print the report and exit non-zero.
+    /// Write the FHIR resources one X12 file converts to, touching no store: NDJSON
+    /// (one resource a line) or, with --bundle, one Bundle of type collection;
+    /// streamed, in memory bounded whatever the file's size. On bad input, write no
+    /// resources, print the report and exit non-zero.
     Convert {
         /// An X12 005010 837P/837I/837D, 835 or 834 file.
         file: PathBuf,
+        /// One FHIR Bundle (type collection) instead of NDJSON.
+        #[arg(long)]
+        bundle: bool,
+        /// Write to this file (created only when the whole input is accepted)
+        /// instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Load X12 files into the local store, with a progress bar and a summary per file.
     /// While `serve` runs on the same --data (it holds the store), the files go through
@@ -177,7 +186,18 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             client_id,
             minutes,
         } => commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes),
-        Command::Convert { file } => patient_access::edi::convert(&file),
+        Command::Convert {
+            file,
+            bundle,
+            output,
+        } => {
+            let format = if bundle {
+                patient_access::edi::ConvertFormat::Bundle
+            } else {
+                patient_access::edi::ConvertFormat::Ndjson
+            };
+            patient_access::edi::convert(&file, format, output.as_deref())
+        }
         Command::Ingest { data, files } => commands::ingest(DataDir::new(data), &files).await,
     }
 }

@@ -49,12 +49,9 @@ const KINDS: [(&str, Generator); 4] = [
     ("834", x12::generate::generate_834),
 ];
 
-/// A file of about `mb` MB: the claim count from a sample's bytes per claim.
+/// A file of about `mb` MB.
 fn generate(generator: Generator, mb: f64) -> Vec<u8> {
-    let sample = 2_000;
-    let per_claim = generator(sample, 42).len() as f64 / sample as f64;
-    let claims = ((mb * 1e6) / per_claim).round().max(1.0) as usize;
-    generator(claims, 42)
+    x12::generate::of_size(generator, mb).0
 }
 
 /// The baseline: every segment terminator, then every element separator in

@@ -2,7 +2,7 @@
 //! that runs by default (it maps thousands of claims several times over):
 //!
 //! ```sh
-//! cargo test -p edi-ingest --test memory -- --ignored --nocapture
+//! cargo test -p edi-ingest --test it memory -- --ignored --nocapture
 //! ```
 //!
 //! The heap is counted by a global allocator that delegates to the system's and
@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use edi_ingest::{FolderObjects, IngestOutcome, Ingestor, scenarios};
 
-mod support;
-use support::NullStore;
+use crate::support::NullStore;
 
 struct Counting;
 
@@ -85,7 +84,7 @@ async fn peak_of<F: std::future::Future>(f: F) -> (F::Output, usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: cargo test -p edi-ingest --test memory -- --ignored --nocapture"]
+#[ignore = "a measurement: cargo test -p edi-ingest --test it memory -- --ignored --nocapture"]
 async fn peak_heap_does_not_grow_with_the_number_of_sets() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -138,7 +137,7 @@ async fn peak_heap_does_not_grow_with_the_number_of_sets() {
 /// over the same bytes (printed next to it) plus a few MiB (batches, channel, the
 /// set's resource ids).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: cargo test -p edi-ingest --test memory -- --ignored --nocapture"]
+#[ignore = "a measurement: cargo test -p edi-ingest --test it memory -- --ignored --nocapture"]
 async fn peak_heap_of_one_growing_set() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
