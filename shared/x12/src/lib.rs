@@ -45,6 +45,7 @@ pub mod guides;
 pub mod loops;
 pub mod reader;
 pub mod segment;
+mod split;
 pub mod stream;
 pub mod transaction;
 pub mod values;
