@@ -39,12 +39,12 @@ pub fn run(bytes: &[u8]) {
         matches!(set.outcome, edi_fhir::SetOutcome::Accepted { .. })
     };
     let mut streamed = Vec::new();
-    edi_fhir::convert_streaming(bytes, &config, |event| {
+    edi_fhir::stream_changes(bytes, &config, |event| {
         if let edi_fhir::Event::Set(set) = event {
             streamed.push(accepted(set));
         }
     });
     let mut verdicts = Vec::new();
-    edi_fhir::convert_verdicts(bytes, &config, |set| verdicts.push(accepted(set)));
+    edi_fhir::verdicts(bytes, &config, |set| verdicts.push(accepted(set)));
     assert_eq!(streamed, verdicts, "streaming and verdict passes disagree");
 }

@@ -43,24 +43,299 @@ fn read(path: &Path) -> Result<Vec<u8>, RunnerError> {
     })
 }
 
-/// `convert FILE`: the FHIR `collection` Bundle of what the file would store in an
-/// empty store, on stdout. When any part is rejected, the report goes to stdout
-/// instead and the command fails.
-pub fn convert(path: &Path) -> Result<(), RunnerError> {
-    let bytes = read(path)?;
-    let conversion = edi_fhir::convert(&bytes, &local_mapping());
-    let report = Report::new(&path.display().to_string(), &conversion, &[]);
-    if report.totals.sets_rejected > 0 || report.status == edi_ingest::FileStatus::Rejected {
-        print!("{}", report.to_json());
-        return Err(RunnerError::Rejected(path.display().to_string()));
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError + '_ {
+    move |source| RunnerError::Io {
+        path: path.display().to_string(),
+        source,
     }
-    let bundle = edi_fhir::bundle(&edi_fhir::fold(conversion.changes()));
-    let text =
-        serde_json::to_string_pretty(&bundle).map_err(|e| RunnerError::Invalid(e.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
+/// How `convert` writes the resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvertFormat {
+    /// One resource a line (the form bulk FHIR tools read).
+    Ndjson,
+    /// One FHIR `collection` Bundle.
+    Bundle,
+}
+
+/// `convert FILE [--bundle] [--output OUT]`: the resources an X12 file converts to,
+/// streamed on the library's fast path ([`edi_fhir::stream_changes`]) through a
+/// buffered writer, touching no store. Memory is one transaction set's worth
+/// whatever the file's size.
+///
+/// A file with any rejected part writes no resources: it prints the report (on
+/// stdout) and fails. Sets are judged before their resources are handed out, but an
+/// envelope error (a wrong count in GE or IEA, a missing trailer) shows only at
+/// the end of the file, after good sets were written. So output that cannot be
+/// taken back is never started before the whole file's verdict:
+/// - to a file (`--output`): one pass, into `OUT.partial`, renamed to `OUT` when
+///   the whole file is accepted and deleted otherwise;
+/// - to stdout: a verdict pass first (parse and map, no JSON, as the ingest
+///   pipeline's first pass), then the converting pass only for an accepted file.
+pub fn convert(
+    path: &Path,
+    format: ConvertFormat,
+    output: Option<&Path>,
+) -> Result<(), RunnerError> {
+    let open = || std::fs::File::open(path).map_err(io_error(path));
+    let mapping = local_mapping();
+    match output {
+        Some(out) => {
+            let partial = partial_path(out);
+            let file = std::fs::File::create(&partial).map_err(io_error(&partial))?;
+            let written = write_resources(path, open()?, &mapping, format, file);
+            let verdict = written.and_then(|(report, sink)| {
+                sink.sync_all().map_err(io_error(&partial))?;
+                Ok(report)
+            });
+            match verdict {
+                Ok(report) if accepted(&report) => {
+                    std::fs::rename(&partial, out).map_err(io_error(out))?;
+                    print_warnings(&report);
+                    Ok(())
+                }
+                Ok(report) => {
+                    let _ = std::fs::remove_file(&partial);
+                    rejected(path, &report)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    Err(e)
+                }
+            }
+        }
+        None => {
+            let report = verdicts(path, open()?, &mapping);
+            if !accepted(&report) {
+                return rejected(path, &report);
+            }
+            let stdout = std::io::stdout().lock();
+            let (report, _) = write_resources(path, open()?, &mapping, format, stdout)?;
+            print_warnings(&report);
+            Ok(())
+        }
+    }
+}
+
+fn partial_path(out: &Path) -> std::path::PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+fn accepted(report: &Report) -> bool {
+    report.totals.sets_rejected == 0 && report.status != edi_ingest::FileStatus::Rejected
+}
+
+fn rejected(path: &Path, report: &Report) -> Result<(), RunnerError> {
+    print!("{}", report.to_json());
+    Err(RunnerError::Rejected(path.display().to_string()))
+}
+
+/// Warnings (a base guide id, GS08 and ST03 disagreeing) of an accepted file,
+/// on stderr: stdout may be the resources.
+fn print_warnings(report: &Report) {
+    for set in &report.transaction_sets {
+        for w in &set.warnings {
+            eprintln!(
+                "warning: set {} ({}) {} {}: {}",
+                set.control_number,
+                set.transaction_type,
+                w.segment_id.as_deref().unwrap_or("?"),
+                w.element.as_deref().unwrap_or(""),
+                w.message
+            );
+        }
+    }
+}
+
+/// The report of a verdict-only pass.
+fn verdicts(path: &Path, input: impl std::io::Read, mapping: &MappingConfig) -> Report {
+    let mut sets = Vec::new();
+    let summary = edi_fhir::verdicts(input, mapping, |set| sets.push(set.clone()));
+    Report::new(
+        &path.display().to_string(),
+        &summary.into_conversion(sets),
+        &[],
+    )
+}
+
+/// The buffered writer's size: big writes to the file, small next to one set.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Converts `input` into `sink` and returns the file's report with the sink.
+/// Nothing of a rejected set is written (the library hands out a set's changes only
+/// after its verdict), and nothing at all once a set is rejected.
+fn write_resources<W: std::io::Write>(
+    file: &Path,
+    input: impl std::io::Read,
+    mapping: &MappingConfig,
+    format: ConvertFormat,
+    sink: W,
+) -> Result<(Report, W), RunnerError> {
+    let mut out = ResourceWriter::new(
+        std::io::BufWriter::with_capacity(WRITE_BUFFER, sink),
+        format,
+    );
+    let mut sets = Vec::new();
+    let mut any_rejected = false;
+    let summary = edi_fhir::stream_changes(input, mapping, |event| match event {
+        edi_fhir::Event::Set(set) => {
+            any_rejected |= matches!(set.outcome, edi_fhir::SetOutcome::Rejected { .. });
+            sets.push(set.clone());
+        }
+        edi_fhir::Event::Change(change) if !any_rejected => out.change(change),
+        edi_fhir::Event::Change(_) => {}
+        edi_fhir::Event::SetEnd => out.set_end(),
+    });
+    let report = Report::new(
+        &file.display().to_string(),
+        &summary.into_conversion(sets),
+        &[],
+    );
+    let sink = out
+        .finish()
+        .map_err(|e| RunnerError::Invalid(format!("writing the output: {e}")))?;
+    Ok((report, sink))
+}
+
+/// Writes resources as NDJSON lines or as the entries of one `collection` Bundle,
+/// straight from the mapper's JSON text. What it folds, within one set and so in
+/// bounded memory: a Patient or Coverage the set repeats unchanged (once per claim
+/// that names it) is written once, and a void (the claim's merge, then its cancel)
+/// is written as one cancelled EOB. Across sets and files the merge rule needs the
+/// store: an 837's EOB and the 835 that adjudicates it, in one file, are two lines
+/// with one id (`ingest` merges them), and an 835 reversal of a claim is applied by
+/// `ingest`, not here.
+struct ResourceWriter<W: std::io::Write> {
+    out: std::io::BufWriter<W>,
+    format: ConvertFormat,
+    /// The last merge, held back one change so that a void's cancel folds into it.
+    pending: Option<edi_fhir::Change>,
+    /// Hashes of the Patient and Coverage lines this set wrote.
+    written: std::collections::HashSet<u64>,
+    entries: usize,
+    /// The first write error (the pass itself runs to its end for the report).
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> ResourceWriter<W> {
+    fn new(out: std::io::BufWriter<W>, format: ConvertFormat) -> Self {
+        Self {
+            out,
+            format,
+            pending: None,
+            written: std::collections::HashSet::new(),
+            entries: 0,
+            error: None,
+        }
+    }
+
+    fn change(&mut self, change: edi_fhir::Change) {
+        match &change.action {
+            edi_fhir::Action::Merge(_) => {
+                self.flush_pending();
+                self.pending = Some(change);
+            }
+            edi_fhir::Action::Cancel { .. } => {
+                let Some(merge) = self.pending.take() else {
+                    return;
+                };
+                if (merge.resource_type, &merge.id) != (change.resource_type, &change.id) {
+                    self.write_change(&merge);
+                    return;
+                }
+                let merged = edi_fhir::apply(None, &merge);
+                match merged
+                    .as_ref()
+                    .and_then(|m| edi_fhir::apply(Some(m), &change))
+                {
+                    Some(cancelled) => self.write_json(&cancelled.to_string()),
+                    None => self.write_change(&merge),
+                }
+            }
+        }
+    }
+
+    fn set_end(&mut self) {
+        self.flush_pending();
+        self.written.clear();
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some(merge) = self.pending.take() {
+            self.write_change(&merge);
+        }
+    }
+
+    fn write_change(&mut self, change: &edi_fhir::Change) {
+        let edi_fhir::Action::Merge(resource) = &change.action else {
+            return;
+        };
+        let json = resource.json();
+        if matches!(
+            change.resource_type,
+            fhir::ResourceType::Patient | fhir::ResourceType::Coverage
+        ) {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            json.hash(&mut hasher);
+            if !self.written.insert(hasher.finish()) {
+                return;
+            }
+        }
+        self.write_json(json);
+    }
+
+    fn write_json(&mut self, json: &str) {
+        use std::io::Write;
+        if self.error.is_some() {
+            return;
+        }
+        let prefix: &[u8] = match (self.format, self.entries) {
+            (ConvertFormat::Ndjson, _) => b"",
+            (ConvertFormat::Bundle, 0) => {
+                b"{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[\n{\"resource\":"
+            }
+            (ConvertFormat::Bundle, _) => b",\n{\"resource\":",
+        };
+        let suffix: &[u8] = match self.format {
+            ConvertFormat::Ndjson => b"\n",
+            ConvertFormat::Bundle => b"}",
+        };
+        let written = self
+            .out
+            .write_all(prefix)
+            .and_then(|()| self.out.write_all(json.as_bytes()))
+            .and_then(|()| self.out.write_all(suffix));
+        self.entries += 1;
+        if let Err(e) = written {
+            self.error = Some(e);
+        }
+    }
+
+    /// Closes the Bundle (an empty one has no `entry`: FHIR forbids empty arrays)
+    /// and flushes.
+    fn finish(mut self) -> std::io::Result<W> {
+        use std::io::Write;
+        self.flush_pending();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.format == ConvertFormat::Bundle {
+            let end: &[u8] = if self.entries == 0 {
+                b"{\"resourceType\":\"Bundle\",\"type\":\"collection\"}\n"
+            } else {
+                b"\n]}\n"
+            };
+            self.out.write_all(end)?;
+        }
+        self.out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+    }
+}
 /// `ingest FILE…`: each file through the pipeline into the store, with a progress bar
 /// and one summary line per file. Returns false when any file was rejected.
 pub async fn ingest_files<S>(store: Arc<S>, files: &[PathBuf]) -> Result<bool, RunnerError>

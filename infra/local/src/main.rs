@@ -5,7 +5,7 @@
 //! patient-access members [--data DIR] [--details]  the demo members' Patient ids (or
 //!                                                  their sign-in facts, JSON lines)
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
-//! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
+//! patient-access convert FILE [--bundle] [-o OUT]  X12 → FHIR NDJSON (or a Bundle), no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
 //! patient-access metrics [--data DIR] --year YYYY  the CMS usage report, one JSON object
 //! ```
@@ -88,11 +88,20 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         minutes: u64,
     },
-    /// Print the FHIR Bundle (type collection) one X12 file converts to, touching no
-    /// store. On bad input, print the report and exit non-zero.
+    /// Write the FHIR resources one X12 file converts to, touching no store: NDJSON
+    /// (one resource a line) or, with --bundle, one Bundle of type collection;
+    /// streamed, in memory bounded whatever the file's size. On bad input, write no
+    /// resources, print the report and exit non-zero.
     Convert {
         /// An X12 005010 837P/837I/837D, 835 or 834 file.
         file: PathBuf,
+        /// One FHIR Bundle (type collection) instead of NDJSON.
+        #[arg(long)]
+        bundle: bool,
+        /// Write to this file (created only when the whole input is accepted)
+        /// instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Print the usage report for CMS for one calendar year as one JSON object: `year`,
     /// `members_with_app_access`, `members_with_repeat_app_access` (a contract), the
@@ -193,7 +202,18 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             client_id,
             minutes,
         } => commands::token(&DataDir::new(data), &patient, &scope, &client_id, minutes),
-        Command::Convert { file } => patient_access::edi::convert(&file),
+        Command::Convert {
+            file,
+            bundle,
+            output,
+        } => {
+            let format = if bundle {
+                patient_access::edi::ConvertFormat::Bundle
+            } else {
+                patient_access::edi::ConvertFormat::Ndjson
+            };
+            patient_access::edi::convert(&file, format, output.as_deref())
+        }
         Command::Metrics {
             data,
             year,

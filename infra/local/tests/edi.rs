@@ -1,5 +1,5 @@
-//! The runner's X12 commands, run as the real binary: `convert` (valid Bundles on
-//! stdout, the report and a non-zero exit on bad input), `ingest` (summaries, a
+//! The runner's X12 commands, run as the real binary: `convert` (NDJSON or valid
+//! Bundles, the report and a non-zero exit on bad input with no output left), `ingest` (summaries, a
 //! second run is a no-op), and the inbox `serve` watches.
 
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ fn capture(name: &str, json: &str) {
 fn convert_prints_a_collection_bundle_for_every_fixture() {
     for name in ["837p", "837p_cob", "837i", "837d", "835", "834"] {
         let path = fixture(&format!("fixtures/{name}.x12"));
-        let output = run(&["convert", &path.display().to_string()]);
+        let output = run(&["convert", "--bundle", &path.display().to_string()]);
         assert!(
             output.status.success(),
             "{name}: {}",
@@ -54,6 +54,79 @@ fn convert_prints_a_collection_bundle_for_every_fixture() {
         assert!(entries >= 2, "{name}: {entries} entries");
         capture(name, &text);
     }
+}
+
+#[test]
+fn convert_writes_one_resource_a_line_by_default_the_same_as_the_bundle() {
+    let path = fixture("fixtures/837p.x12").display().to_string();
+    let ndjson = run(&["convert", &path]);
+    assert!(ndjson.status.success());
+    let lines: Vec<Value> = stdout(&ndjson)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().all(|r| r["resourceType"].is_string()));
+    assert!(
+        lines
+            .iter()
+            .any(|r| r["resourceType"] == "ExplanationOfBenefit")
+    );
+    let bundle: Value = serde_json::from_str(&stdout(&run(&["convert", "--bundle", &path])))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<Value> = bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(entries, lines);
+}
+
+#[test]
+fn convert_to_a_file_leaves_the_file_only_when_the_input_is_accepted() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out.ndjson");
+    let out_arg = out.display().to_string();
+    let good = fixture("fixtures/835.x12").display().to_string();
+    let done = run(&["convert", &good, "-o", &out_arg]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(stdout(&done).is_empty(), "the resources go to the file");
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(text.lines().count() >= 2, "{text}");
+    std::fs::remove_file(&out).unwrap_or_else(|e| panic!("{e}"));
+    // A group count error shows only at GE, after the set was converted.
+    let bad = fixture("bad/wrong_ge_count.x12").display().to_string();
+    let refused = run(&["convert", &bad, "-o", &out_arg]);
+    assert!(!refused.status.success());
+    let report: Value = serde_json::from_str(&stdout(&refused)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["status"], "rejected");
+    assert!(!out.exists(), "no output for a rejected file");
+    let leftovers = std::fs::read_dir(dir.path()).map_or(0, Iterator::count);
+    assert_eq!(leftovers, 0, "no partial file left behind");
+}
+
+#[test]
+fn convert_of_a_base_5010_file_converts_and_warns() {
+    let text = std::fs::read_to_string(fixture("fixtures/837p.x12")).unwrap_or_default();
+    let base = text.replace("005010X222A1", "005010X222");
+    assert_ne!(base, text);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("base.x12");
+    std::fs::write(&path, base).unwrap_or_else(|e| panic!("{e}"));
+    let output = run(&["convert", &path.display().to_string()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout(&output).lines().count() >= 2);
+    let warnings = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        warnings.contains("warning") && warnings.contains("005010X222A1"),
+        "{warnings}"
+    );
 }
 
 #[test]

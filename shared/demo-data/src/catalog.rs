@@ -7,7 +7,7 @@
 //! list prices, and NDC package codes are illustrative, not a formulary.
 
 use crate::elements::Code;
-use crate::systems::{
+use fhir::systems::{
     CDT, CPT, DATA_ABSENT_REASON, HCPCS, ICD10_CM, ICD10_PCS, MS_DRG, NDC, NUBC_REVENUE,
 };
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::date::Date;
 use crate::elements::{Code, concept, meta, typed_identifier};
-use crate::systems::{
+use fhir::systems::{
     C4BB_IDENTIFIER_TYPE, NAIC, NPI, NUCC_TAXONOMY, ORGANIZATION_TYPE, PLAN_PAYER_ID, TAX_ID,
     V2_0203,
 };

@@ -7,7 +7,7 @@ use fhir::{Reference, ResourceType};
 use serde_json::{Value, json};
 
 use crate::date::Date;
-use crate::systems;
+use fhir::systems;
 
 /// A code from a code system, with its display text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

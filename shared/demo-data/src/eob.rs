@@ -13,7 +13,7 @@ use crate::elements::{
 use crate::kind::{ClaimKind, Slice};
 use crate::member::Member;
 use crate::plan::{Payee, PlannedClaim, PlannedLine};
-use crate::systems::{
+use fhir::systems::{
     ADJUDICATION, C4BB_ADJUDICATION, C4BB_ADJUDICATION_DISCRIMINATOR, C4BB_IDENTIFIER_TYPE,
     C4BB_PAYEE_TYPE, C4BB_PAYER_ADJUDICATION_STATUS, C4BB_PROCEDURE_TYPE, C4BB_SUPPORTING_INFO,
     C4BB_SURFACE, CARC, DIAGNOSIS_TYPE_HL7, NCPDP_BRAND_GENERIC, NCPDP_COMPOUND, PAYEE_TYPE,
@@ -358,7 +358,7 @@ fn diagnoses(claim: &PlannedClaim) -> Vec<Value> {
             "Admitting Diagnosis",
         )),
         ClaimKind::OutpatientInstitutional => Some(Code::new(
-            crate::systems::C4BB_DIAGNOSIS_TYPE,
+            fhir::systems::C4BB_DIAGNOSIS_TYPE,
             "patientreasonforvisit",
             "Patient Reason for Visit",
         )),

@@ -5,7 +5,7 @@ use crate::amounts::dollars;
 use crate::catalog::{self, Scenario};
 use crate::directory::OrgRole;
 use crate::elements::Code;
-use crate::systems::{
+use fhir::systems::{
     C4BB_CARE_TEAM_ROLE, C4BB_DIAGNOSIS_TYPE, C4BB_INSTITUTIONAL_SUBTYPE, CARE_TEAM_ROLE_HL7,
     CLAIM_TYPE, PLACE_OF_SERVICE,
 };

@@ -26,7 +26,6 @@ mod kind;
 mod member;
 mod plan;
 mod rng;
-mod systems;
 pub mod x12;
 
 use std::collections::{BTreeSet, HashMap};

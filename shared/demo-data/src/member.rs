@@ -13,7 +13,7 @@ use crate::elements::{
     Code, concept, concept_text, meta, open_period, reference, reference_display, typed_identifier,
 };
 use crate::rng::Rng;
-use crate::systems::{
+use fhir::systems::{
     ACT_CODE, COVERAGE_CLASS, COVERAGE_KIND_EXT, PLAN_MEMBER_ID, ROLE_CODE,
     SUBSCRIBER_RELATIONSHIP, V2_0203,
 };

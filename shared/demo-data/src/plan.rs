@@ -13,7 +13,7 @@ use crate::elements::Code;
 use crate::kind::{ClaimKind, CostShare, Role};
 use crate::member::Member;
 use crate::rng::Rng;
-use crate::systems::{
+use fhir::systems::{
     C4BB_RELATED_CLAIM, NCPDP_DAW, NCPDP_RX_ORIGIN, NUBC_ADMIT_TYPE, NUBC_DISCHARGE,
     NUBC_POINT_OF_ORIGIN, NUBC_TYPE_OF_BILL, RELATED_CLAIM_HL7,
 };

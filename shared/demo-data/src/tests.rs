@@ -5,8 +5,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use fhir::{Reference, ResourceType, is_valid_id};
 use serde_json::Value;
 
-use crate::systems::{self, ADJUDICATION, C4BB_ADJUDICATION};
 use crate::{DemoConfig, DemoData, generate};
+use fhir::systems::{self, ADJUDICATION, C4BB_ADJUDICATION};
+
+/// Spells a CARIN code system from its name, independently of `fhir::systems`.
+fn carin_code_system(name: &str) -> String {
+    format!("http://hl7.org/fhir/us/carin-bb/CodeSystem/{name}")
+}
 
 fn data() -> DemoData {
     generate(&DemoConfig::default())
@@ -84,13 +89,7 @@ fn every_eob_has_exactly_one_uniqueclaimid_identifier_with_a_value() {
     for eob in of_type(&data(), ResourceType::ExplanationOfBenefit) {
         let uc: Vec<Value> = arr(eob, "identifier")
             .into_iter()
-            .filter(|i| {
-                has_coding(
-                    &i["type"],
-                    &systems::carin_code_system("C4BBIdentifierType"),
-                    "uc",
-                )
-            })
+            .filter(|i| has_coding(&i["type"], &carin_code_system("C4BBIdentifierType"), "uc"))
             .collect();
         assert_eq!(uc.len(), 1, "{}", eob["id"]);
         assert!(!str_at(&uc[0], "/value").is_empty());

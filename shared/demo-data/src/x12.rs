@@ -28,8 +28,8 @@ use crate::directory::Organization;
 use crate::kind::ClaimKind;
 use crate::member::{COVERAGE_START, GROUP_NAME, Member};
 use crate::plan::{Payee, PlannedClaim, PlannedLine};
-use crate::systems::{CDT, DATA_ABSENT_REASON, ICD10_CM};
 use crate::{DemoConfig, PAYER_ID, PAYER_NAME};
+use fhir::systems::{CDT, DATA_ABSENT_REASON, ICD10_CM};
 
 /// When the files were made (ISA, GS, BGN, BHT): after the last demo claim was paid.
 const FILE_DATE: Date = Date::ymd(2026, 11, 2);

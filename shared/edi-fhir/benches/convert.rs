@@ -12,9 +12,9 @@
 //!   terminator and element separator with memchr (the floor for any parser);
 //! - **parse**: the `x12` crate alone, streaming the file and parsing each
 //!   set (envelope checks, loop tree) without mapping it;
-//! - **map**: `edi_fhir::convert_verdicts`, parse and mapping without
+//! - **map**: `edi_fhir::verdicts`, parse and mapping without
 //!   writing any JSON (so convert − map is the cost of the output);
-//! - **convert**: `edi_fhir::convert_streaming` from the file, i.e. parse +
+//! - **convert**: `edi_fhir::stream_changes` from the file, i.e. parse +
 //!   envelope checks + loops + mapping + JSON serialisation of every change,
 //!   each change's JSON copied into an output buffer as a writer would;
 //! - MB/s of X12 in, claims/s, the ratio convert time / split time, the JSON
@@ -49,12 +49,9 @@ const KINDS: [(&str, Generator); 4] = [
     ("834", x12::generate::generate_834),
 ];
 
-/// A file of about `mb` MB: the claim count from a sample's bytes per claim.
+/// A file of about `mb` MB.
 fn generate(generator: Generator, mb: f64) -> Vec<u8> {
-    let sample = 2_000;
-    let per_claim = generator(sample, 42).len() as f64 / sample as f64;
-    let claims = ((mb * 1e6) / per_claim).round().max(1.0) as usize;
-    generator(claims, 42)
+    x12::generate::of_size(generator, mb).0
 }
 
 /// The baseline: every segment terminator, then every element separator in
@@ -102,14 +99,14 @@ fn parse(path: &PathBuf) -> usize {
 }
 
 /// Parse and map every set without writing any JSON
-/// (`edi_fhir::convert_verdicts`): the conversion minus its output.
+/// (`edi_fhir::verdicts`): the conversion minus its output.
 fn verdicts(path: &PathBuf, config: &MappingConfig) -> usize {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => panic!("{path:?}: {e}"),
     };
     let mut claims = 0;
-    let summary = edi_fhir::convert_verdicts(file, config, |set| {
+    let summary = edi_fhir::verdicts(file, config, |set| {
         if let SetOutcome::Accepted { claims: n, .. } = set.outcome {
             claims += n;
         }
@@ -135,7 +132,7 @@ fn convert(path: &PathBuf, config: &MappingConfig) -> (usize, usize, usize) {
     };
     let mut out = Vec::with_capacity(64 * 1024);
     let (mut claims, mut written, mut changes) = (0, 0, 0);
-    let summary = edi_fhir::convert_streaming(file, config, |event| match event {
+    let summary = edi_fhir::stream_changes(file, config, |event| match event {
         Event::Set(set) => match &set.outcome {
             SetOutcome::Accepted { claims: n, .. } => claims += n,
             SetOutcome::Rejected { problems } => panic!("rejected: {problems:?}"),

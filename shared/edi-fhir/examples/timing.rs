@@ -26,7 +26,7 @@ fn main() {
         let t = Instant::now();
         let mut streamed = 0;
         let mut json = Vec::new();
-        edi_fhir::convert_streaming(bytes.as_slice(), &config, |e| {
+        edi_fhir::stream_changes(bytes.as_slice(), &config, |e| {
             if let edi_fhir::Event::Change(c) = e
                 && let edi_fhir::Action::Merge(r) = c.action
             {

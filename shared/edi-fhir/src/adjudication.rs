@@ -18,12 +18,12 @@
 use x12::Segment;
 
 use crate::NetworkStatus;
-use crate::json::{
+use crate::model::{AdjudicationEntry, Concept, concept, concept_text, money};
+use crate::read::{Errors, amount};
+use fhir::systems::{
     ADJUDICATION, C4BB_ADJUDICATION, C4BB_ADJUDICATION_DISCRIMINATOR,
     C4BB_PAYER_ADJUDICATION_STATUS, CARC,
 };
-use crate::model::{AdjudicationEntry, Concept, concept, concept_text, money};
-use crate::read::{Errors, amount};
 
 /// One CAS triplet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,47 +3,26 @@
 //! what differs is asked of [`ClaimKind`].
 
 use fhir::ResourceType;
-use serde_json::Value;
 use x12::{ElementPos, ErrorKind, Loop, Period, Segment, TransactionKind, TransactionSet};
 
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
 use crate::changes::Changes;
 use crate::ids;
-use crate::json::{
-    C4BB_CARE_TEAM_ROLE, C4BB_IDENTIFIER_TYPE, C4BB_PAYEE_TYPE, C4BB_PROCEDURE_TYPE,
-    C4BB_RELATED_CLAIM, C4BB_SURFACE, CARE_TEAM_ROLE_HL7, CDT, CPT, DATA_ABSENT_REASON, HCPCS,
-    ICD9_CM, ICD10_CM, ICD10_PCS, MS_DRG, NUBC_ADMIT_TYPE, NUBC_DISCHARGE, NUBC_POINT_OF_ORIGIN,
-    NUBC_REVENUE, NUBC_TYPE_OF_BILL, NUCC_TAXONOMY, PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID,
-    PLAN_CLAIM_KEY, POA, TOOTH,
-};
 use crate::kind::{ClaimKind, DiagnosisRole};
 use crate::model::{
-    AdjudicationEntry, CareTeam, Concept, Diagnosis, Eob, Identifier, InfoValue, Insurance, Item,
-    Meta, Payee, Payment, Procedure, Quantity, Ref, Related, SupportingInfo, concept, concept_text,
-    money, period, plain_reference, reference, serviced, typed_identifier,
+    AdjudicationEntry, CareTeam, Concept, Diagnosis, Eob, InfoValue, Insurance, Item, Meta, Payee,
+    Payment, Procedure, Quantity, Ref, Related, SupportingInfo, concept, concept_text, money,
+    period, plain_reference, reference, related_prior, serviced, uc_identifier,
 };
 use crate::parties::{self, CoverageFacts, Party};
 use crate::read::{self, Errors, amount, bounds, dotted_icd, number, required};
 use crate::{MapResult, MappingConfig};
-
-/// `related` entry pointing at a prior claim by its ICN.
-pub fn related_prior(icn: &str) -> Related<'_> {
-    Related {
-        relationship: concept(C4BB_RELATED_CLAIM, "prior", "Prior"),
-        reference: uc_identifier(PLAN_CLAIM_ID, icn),
-    }
-}
-
-/// [`related_prior`] as a `Value`, for the merge rule.
-pub fn related_prior_value(icn: &str) -> Value {
-    let mut json = String::new();
-    crate::write::ToJson::write_json(&related_prior(icn), &mut json);
-    serde_json::from_str(&json).unwrap_or(Value::Null)
-}
-
-pub fn uc_identifier<'a>(system: &'a str, value: &'a str) -> Identifier<'a> {
-    typed_identifier(C4BB_IDENTIFIER_TYPE, "uc", "Unique Claim ID", system, value)
-}
+use fhir::systems::{
+    C4BB_CARE_TEAM_ROLE, C4BB_PAYEE_TYPE, C4BB_PROCEDURE_TYPE, C4BB_SURFACE, CARE_TEAM_ROLE_HL7,
+    CDT, CPT, DATA_ABSENT_REASON, HCPCS, ICD9_CM, ICD10_CM, ICD10_PCS, MS_DRG, NUBC_ADMIT_TYPE,
+    NUBC_DISCHARGE, NUBC_POINT_OF_ORIGIN, NUBC_REVENUE, NUBC_TYPE_OF_BILL, NUCC_TAXONOMY,
+    PAYEE_TYPE, PLACE_OF_SERVICE, PLAN_CLAIM_ID, PLAN_CLAIM_KEY, POA, TOOTH,
+};
 
 /// Maps an 837 set.
 pub fn map(set: &TransactionSet<'_>, config: &MappingConfig, out: &mut Changes<'_>) -> MapResult {

@@ -57,7 +57,7 @@ fn sponsor(set: &TransactionSet<'_>, out: &mut Changes<'_>) -> Option<String> {
     let (id, mut value) = parties::provider_org(&party, tin);
     if let Some(t) = value.get_mut("type") {
         *t = json!([crate::json::concept(
-            crate::json::ORGANIZATION_TYPE,
+            fhir::systems::ORGANIZATION_TYPE,
             "bus",
             "Non-Healthcare Business or Corporation"
         )]);

@@ -1,7 +1,7 @@
 //! The four CARIN EOB profiles an 837 can become, as data: the single EOB
 //! builder asks this type everything that differs between them.
 
-use crate::json::{
+use fhir::systems::{
     C4BB_DIAGNOSIS_TYPE, C4BB_INSTITUTIONAL_SUBTYPE, CLAIM_TYPE, DIAGNOSIS_TYPE_HL7,
 };
 

@@ -4,14 +4,13 @@
 //!
 //! # What goes in, what comes out
 //!
-//! [`convert`] (in memory, zero-copy), [`convert_stream`] (bounded memory,
-//! any `Read`) and [`convert_each`] (one transaction set's result at a time,
-//! for files whose changes should not all sit in memory) read a file with the
-//! `x12` crate and map every accepted transaction set; [`convert_streaming`]
-//! hands out each accepted set's changes after its verdict in bounded memory
-//! (a set is mapped once while its JSON fits in [`STREAMING_BUFFER_BYTES`],
-//! twice beyond), and [`convert_verdicts`] gives every set's verdict without
-//! serialising anything. A [`Change`]'s resource is JSON text, written once
+//! The conversion driver (module `driver`) reads a file with the
+//! `x12` crate and maps every transaction set: [`convert`] holds a whole file
+//! in memory (zero-copy); [`stream_changes`] hands out each accepted set's
+//! changes after its verdict in bounded memory (a set is mapped once while
+//! its JSON fits in [`STREAMING_BUFFER_BYTES`], twice beyond); [`verdicts`]
+//! gives every set's verdict without serialising anything. A [`Change`]'s
+//! resource is JSON text, written once
 //! from typed structs that borrow the X12 input ([`Resource`]):
 //!
 //! | set | profile(s) | changes |
@@ -49,7 +48,7 @@
 //! The EOB's `identifier[uniqueclaimid]` (type `uc`) is the payer's ICN:
 //! 835 CLP07, or in a post-adjudicated 837 the plan's own 2330B REF*F8. Until
 //! one is known it carries the claim key itself in the system
-//! [`json::PLAN_CLAIM_KEY`], never CLM01, which goes to
+//! [`fhir::systems::PLAN_CLAIM_KEY`], never CLM01, which goes to
 //! `supportingInfo[patientaccountnumber]`.
 //!
 //! # Replacement, void, reversal, and the order of arrival
@@ -98,7 +97,7 @@
 //! members per ST..SE, ten sets per GS), writes them to disk and measures,
 //! over the same bytes: a plain memchr segment/element split; the `x12`
 //! parse alone (stream, envelope, loop tree); parse + mapping without any
-//! JSON ([`convert_verdicts`]); and the end-to-end [`convert_streaming`]
+//! JSON ([`verdicts`]); and the end-to-end [`stream_changes`]
 //! from the file (parse + loops + mapping + the JSON of every change, each
 //! copied out as a writer would), in a fresh process for its peak RSS.
 //! 100 MB files, 2-core machine shared with other builds, best of 2
@@ -150,19 +149,18 @@ mod model;
 mod adjudication;
 mod changes;
 mod claim;
+mod driver;
 mod enroll;
 mod parties;
 mod read;
 mod remit;
 mod write;
 
-use std::collections::BTreeMap;
-use std::io::Read;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use x12::{EnvelopeReport, RejectedSet, TransactionKind, TransactionSet, X12Error};
+use x12::X12Error;
 
+pub use driver::{Event, STREAMING_BUFFER_BYTES, convert, fold, stream_changes, verdicts};
 pub use kind::ClaimKind;
 pub use merge::apply;
 
@@ -203,7 +201,7 @@ pub struct FileConversion {
     pub rejects_everything: bool,
 }
 
-/// The envelope part of a conversion, for [`convert_each`].
+/// The envelope part of a conversion, as the streaming drivers return it.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct EnvelopeSummary {
     pub interchange_control_number: Option<String>,
@@ -238,9 +236,53 @@ pub struct TransactionSetResult {
     pub control_number: String,
     /// `837P`, `837I`, `837D`, `835`, `834`, or ST01 when unsupported.
     pub transaction_type: String,
-    /// ST03 (else GS08), e.g. `005010X222A1`.
+    /// The guide the set was read as, e.g. `005010X222A1` (ST03, else GS08;
+    /// a base guide id such as `005010X222` is read as its errata version).
     pub implementation_guide: String,
     pub outcome: SetOutcome,
+    /// Accepted but worth telling the sender; never a reason to reject, so
+    /// never in the 999.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something a set's sender should fix that rejects nothing, positioned as
+/// a [`Problem`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Segment position within the set (ST = 1).
+    pub segment_position: Option<usize>,
+    /// Segment position within the file (first ISA = 1).
+    pub file_segment_position: Option<usize>,
+    pub segment_id: Option<String>,
+    /// `ST03`.
+    pub element: Option<String>,
+    pub message: String,
+}
+
+impl From<&x12::X12Warning> for Warning {
+    fn from(w: &x12::X12Warning) -> Self {
+        let p = &w.position;
+        let segment_id = (!p.segment_id.is_empty()).then(|| p.segment_id.clone());
+        Warning {
+            segment_position: p.segment_in_set,
+            file_segment_position: (p.segment_in_file > 0).then_some(p.segment_in_file),
+            element: element_name(segment_id.as_deref(), p.element),
+            segment_id,
+            message: w.message.clone(),
+        }
+    }
+}
+
+/// `CLM05-3`: an element (and component) of a segment, as the report names it.
+fn element_name(segment_id: Option<&str>, element: Option<x12::ElementPos>) -> Option<String> {
+    element.map(|el| {
+        let id = segment_id.unwrap_or("");
+        match el.component {
+            Some(c) => format!("{id}{:02}-{c}", el.element),
+            None => format!("{id}{:02}", el.element),
+        }
+    })
 }
 
 /// Accepted with its changes, or rejected with its problems.
@@ -311,13 +353,7 @@ impl From<&X12Error> for Problem {
     fn from(e: &X12Error) -> Self {
         let p = &e.position;
         let segment_id = (!p.segment_id.is_empty()).then(|| p.segment_id.clone());
-        let element = p.element.map(|el| {
-            let id = segment_id.as_deref().unwrap_or("");
-            match el.component {
-                Some(c) => format!("{id}{:02}-{c}", el.element),
-                None => format!("{id}{:02}", el.element),
-            }
-        });
+        let element = element_name(segment_id.as_deref(), p.element);
         Problem {
             segment_position: p.segment_in_set,
             file_segment_position: (p.segment_in_file > 0).then_some(p.segment_in_file),
@@ -407,77 +443,9 @@ impl Serialize for Resource {
     }
 }
 
-/// Converts a whole file held in memory (zero-copy reader).
-pub fn convert(input: &[u8], config: &MappingConfig) -> FileConversion {
-    let mut sets = Vec::new();
-    let mut reader = match x12::Reader::new(input) {
-        Ok(r) => r,
-        Err(e) => return unreadable(&e),
-    };
-    let mut envelope = EnvelopeSummary::default();
-    for set in reader.by_ref() {
-        note_envelope(&mut envelope, &set);
-        sets.push(map_result(set, config));
-    }
-    finish(envelope, reader.finish(), sets)
-}
-
-/// Converts a file from any reader in bounded memory (one set at a time is
-/// parsed; the changes of every set are collected).
-pub fn convert_stream<R: Read>(input: R, config: &MappingConfig) -> FileConversion {
-    let mut sets = Vec::new();
-    let summary = convert_each(input, config, |r| sets.push(r));
-    summary.into_conversion(sets)
-}
-
-/// Streams a file and hands out each transaction set's result as soon as it
-/// is mapped, so memory is one set's bytes plus one set's changes. The
-/// envelope verdict (which may reject everything, including sets already
-/// handed out) is known only at the end: callers must stage set results and
-/// commit them only when `rejects_everything` is false.
-pub fn convert_each<R: Read>(
-    input: R,
-    config: &MappingConfig,
-    mut f: impl FnMut(TransactionSetResult),
-) -> EnvelopeSummary {
-    let mut reader = x12::StreamReader::new(input);
-    let mut envelope = EnvelopeSummary::default();
-    for owned in reader.by_ref() {
-        // A fatal error is also recorded in the envelope report.
-        let Ok(owned) = owned else { continue };
-        let set = owned.parse();
-        note_envelope(&mut envelope, &set);
-        envelope.sets += 1;
-        f(map_result(set, config));
-    }
-    let report = reader.finish();
-    add_report(&mut envelope, &report);
-    envelope
-}
-
-/// What a fresh store would hold after applying `changes` in order: the
-/// `patient-access convert` view of a file, and the golden-test output.
-pub fn fold<'c>(
-    changes: impl IntoIterator<Item = &'c Change>,
-) -> BTreeMap<(fhir::ResourceType, String), Value> {
-    let mut store: BTreeMap<(fhir::ResourceType, String), Value> = BTreeMap::new();
-    for change in changes {
-        let key = (change.resource_type, change.id.clone());
-        if let Some(next) = apply(store.get(&key), change) {
-            store.insert(key, next);
-        }
-    }
-    store
-}
-
-/// A FHIR `collection` Bundle of resources (e.g. from [`fold`]), in key order.
-pub fn bundle(resources: &BTreeMap<(fhir::ResourceType, String), Value>) -> Value {
-    let entries: Vec<Value> = resources
-        .values()
-        .map(|r| serde_json::json!({ "resource": r }))
-        .collect();
-    serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
-}
+/// A mapper's verdict on one set: its claim (or member) count, or every
+/// mapping error found (the set is then rejected).
+pub(crate) type MapResult = Result<usize, Vec<X12Error>>;
 
 impl FileConversion {
     /// Every change of every accepted set, in apply order (empty when the
@@ -492,328 +460,5 @@ impl FileConversion {
                 SetOutcome::Rejected { .. } => None,
             })
             .flatten()
-    }
-}
-
-fn unreadable(e: &X12Error) -> FileConversion {
-    FileConversion {
-        interchange_control_number: None,
-        sender_id: None,
-        receiver_id: None,
-        transaction_sets: Vec::new(),
-        file_problems: vec![Problem::from(e)],
-        rejects_everything: true,
-    }
-}
-
-fn finish(
-    mut envelope: EnvelopeSummary,
-    report: EnvelopeReport,
-    sets: Vec<TransactionSetResult>,
-) -> FileConversion {
-    add_report(&mut envelope, &report);
-    envelope.into_conversion(sets)
-}
-
-fn add_report(envelope: &mut EnvelopeSummary, report: &EnvelopeReport) {
-    envelope
-        .file_problems
-        .extend(report.errors.iter().map(Problem::from));
-    envelope.rejects_everything = !report.errors.is_empty();
-}
-
-fn note_envelope(envelope: &mut EnvelopeSummary, set: &Result<TransactionSet<'_>, RejectedSet>) {
-    if envelope.interchange_control_number.is_some() {
-        return;
-    }
-    let isa = match set {
-        Ok(s) => s.interchange(),
-        Err(r) => &r.interchange,
-    };
-    let trimmed = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    envelope.interchange_control_number = trimmed(&isa.control_number);
-    envelope.sender_id = trimmed(&isa.sender_id);
-    envelope.receiver_id = trimmed(&isa.receiver_id);
-}
-
-fn map_result(
-    set: Result<TransactionSet<'_>, RejectedSet>,
-    config: &MappingConfig,
-) -> TransactionSetResult {
-    match set {
-        Ok(set) => map_set(&set, config),
-        Err(rejected) => TransactionSetResult {
-            group_control_number: rejected.group.control_number.clone(),
-            control_number: rejected.control_number.clone(),
-            transaction_type: rejected.transaction_id.clone(),
-            implementation_guide: rejected
-                .version
-                .clone()
-                .unwrap_or_else(|| rejected.group.version.clone()),
-            outcome: SetOutcome::Rejected {
-                problems: rejected.errors.iter().map(Problem::from).collect(),
-            },
-        },
-    }
-}
-
-/// Runs the mapper of the set's kind into `out`.
-fn run_mapper(
-    set: &TransactionSet<'_>,
-    config: &MappingConfig,
-    out: &mut changes::Changes<'_>,
-) -> MapResult {
-    match set.guide().kind {
-        TransactionKind::Professional
-        | TransactionKind::Institutional
-        | TransactionKind::Dental => claim::map(set, config, out),
-        TransactionKind::Remittance => remit::map(set, config, out),
-        TransactionKind::Enrollment => enroll::map(set, config, out),
-    }
-}
-
-fn transaction_type(kind: TransactionKind) -> &'static str {
-    match kind {
-        TransactionKind::Professional => "837P",
-        TransactionKind::Institutional => "837I",
-        TransactionKind::Dental => "837D",
-        TransactionKind::Remittance => "835",
-        TransactionKind::Enrollment => "834",
-    }
-}
-
-fn set_result(set: &TransactionSet<'_>, outcome: SetOutcome) -> TransactionSetResult {
-    TransactionSetResult {
-        group_control_number: set.group().control_number.clone(),
-        control_number: set.control_number().to_owned(),
-        transaction_type: transaction_type(set.guide().kind).to_owned(),
-        implementation_guide: set.guide().version.to_owned(),
-        outcome,
-    }
-}
-
-fn outcome_of(mapped: MapResult, changes: Vec<Change>) -> SetOutcome {
-    match mapped {
-        Ok(claims) => SetOutcome::Accepted { changes, claims },
-        Err(errors) => SetOutcome::Rejected {
-            problems: errors.iter().map(Problem::from).collect(),
-        },
-    }
-}
-
-/// Maps one accepted set; a mapping error rejects the set.
-fn map_set(set: &TransactionSet<'_>, config: &MappingConfig) -> TransactionSetResult {
-    let mut out = changes::Changes::default();
-    let mapped = run_mapper(set, config, &mut out);
-    set_result(set, outcome_of(mapped, out.into_vec()))
-}
-
-/// What [`convert_streaming`] reports, in order: per set, its verdict, then
-/// (accepted sets only) each change, then the end of the set.
-#[derive(Debug)]
-pub enum Event<'e> {
-    /// The set's verdict; `Accepted` carries no changes here (they follow).
-    Set(&'e TransactionSetResult),
-    /// One change of the current (accepted) set, in apply order.
-    Change(Change),
-    /// The current set is complete.
-    SetEnd,
-}
-
-/// JSON that [`convert_streaming`] keeps for one set so as to map it only
-/// once: a set whose changes fit is mapped once and its changes handed out
-/// after its verdict; a bigger one (estimated from its X12 size, or found
-/// while mapping) is mapped twice, first for the verdict alone (no JSON),
-/// then handing out each change as it is made.
-pub const STREAMING_BUFFER_BYTES: usize = 64 << 20;
-
-/// JSON bytes per X12 byte above which a set is not even tried in the
-/// buffer (the generated 835 is the most expansive kind, at about 24).
-const EXPANSION_ESTIMATE: usize = 16;
-
-/// Bounded memory even for one huge transaction set (real 837s may put tens
-/// of thousands of claims in one ST): per-set acceptance needs the verdict
-/// before anything is handed out, so each accepted set's changes are kept
-/// up to [`STREAMING_BUFFER_BYTES`] of JSON and handed out after the
-/// verdict; a set whose changes do not fit is mapped twice, once for the
-/// verdict only (nothing serialised) and once to hand out its changes one
-/// by one. Memory is one set's bytes plus that budget. Directory resources
-/// (Organization, Practitioner) come once per set; Patient and Coverage
-/// come once per claim that names them (not folded). As with
-/// [`convert_each`], commit only when the returned summary does not reject
-/// everything.
-pub fn convert_streaming<R: Read>(
-    input: R,
-    config: &MappingConfig,
-    f: impl FnMut(Event<'_>),
-) -> EnvelopeSummary {
-    streaming(
-        input,
-        config,
-        Budget::Buffer {
-            bytes: STREAMING_BUFFER_BYTES,
-            expansion: EXPANSION_ESTIMATE,
-        },
-        f,
-    )
-}
-
-/// Every set's verdict and the envelope's, mapping each set once without
-/// serialising anything: what a first pass needs (for the report and the
-/// 999) before a second one applies the changes with [`convert_streaming`].
-/// `f` receives the same [`TransactionSetResult`]s as
-/// [`convert_streaming`]'s [`Event::Set`] (accepted ones without changes).
-pub fn convert_verdicts<R: Read>(
-    input: R,
-    config: &MappingConfig,
-    mut f: impl FnMut(&TransactionSetResult),
-) -> EnvelopeSummary {
-    streaming(input, config, Budget::VerdictOnly, |event| {
-        if let Event::Set(set) = event {
-            f(set);
-        }
-    })
-}
-
-/// How [`streaming`] gets a set's verdict.
-#[derive(Debug, Clone, Copy)]
-enum Budget {
-    /// Keep up to `bytes` of JSON per set (map once when it fits), unless
-    /// the set's X12 size times `expansion` says it will not fit.
-    Buffer { bytes: usize, expansion: usize },
-    /// Verdicts only: no changes are handed out at all.
-    VerdictOnly,
-}
-
-fn streaming<R: Read>(
-    input: R,
-    config: &MappingConfig,
-    budget: Budget,
-    mut f: impl FnMut(Event<'_>),
-) -> EnvelopeSummary {
-    let mut reader = x12::StreamReader::new(input);
-    let mut envelope = EnvelopeSummary::default();
-    // The buffered JSON of a set, its allocation kept from set to set.
-    let mut arena = String::new();
-    for owned in reader.by_ref() {
-        let Ok(owned) = owned else { continue };
-        let parsed = owned.parse();
-        note_envelope(&mut envelope, &parsed);
-        envelope.sets += 1;
-        let set = match parsed {
-            Ok(set) => set,
-            Err(rejected) => {
-                f(Event::Set(&map_result(Err(rejected), config)));
-                f(Event::SetEnd);
-                continue;
-            }
-        };
-        let mut first = match budget {
-            Budget::Buffer { bytes, expansion }
-                if owned.len().saturating_mul(expansion) <= bytes =>
-            {
-                changes::Changes::buffered(bytes, &mut arena)
-            }
-            Budget::Buffer { .. } | Budget::VerdictOnly => changes::Changes::verdict_only(),
-        };
-        let verdict = run_mapper(&set, config, &mut first);
-        let accepted = verdict.is_ok();
-        f(Event::Set(&set_result(
-            &set,
-            outcome_of(verdict, Vec::new()),
-        )));
-        if accepted && matches!(budget, Budget::Buffer { .. }) {
-            if first.overflowed() {
-                let mut emit = |c: Change| f(Event::Change(c));
-                let _ = run_mapper(&set, config, &mut changes::Changes::streaming(&mut emit));
-            } else {
-                first.drain(|change| f(Event::Change(change)));
-            }
-        }
-        f(Event::SetEnd);
-    }
-    let report = reader.finish();
-    add_report(&mut envelope, &report);
-    envelope
-}
-
-/// A mapper's verdict on one set: its claim (or member) count, or every
-/// mapping error found (the set is then rejected).
-pub(crate) type MapResult = Result<usize, Vec<X12Error>>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> MappingConfig {
-        MappingConfig {
-            payer_id: "999996666".into(),
-            payer_name: "KEY INSURANCE COMPANY".into(),
-            default_network_status: NetworkStatus::InNetwork,
-        }
-    }
-
-    /// (set verdicts, changes) of a streaming conversion with `budget`.
-    fn stream(bytes: &[u8], budget: Budget) -> (Vec<TransactionSetResult>, Vec<Change>) {
-        let (mut sets, mut changes) = (Vec::new(), Vec::new());
-        let summary = streaming(bytes, &config(), budget, |event| match event {
-            Event::Set(s) => sets.push(s.clone()),
-            Event::Change(c) => changes.push(c),
-            Event::SetEnd => {}
-        });
-        assert!(!summary.rejects_everything);
-        (sets, changes)
-    }
-
-    #[test]
-    fn every_budget_hands_out_the_same_changes() {
-        for bytes in [
-            x12::generate::generate_837p(120, 1),
-            x12::generate::generate_837i(60, 2),
-            x12::generate::generate_835(80, 3),
-            x12::generate::generate_834(90, 4),
-        ] {
-            let buffer = |bytes, expansion| Budget::Buffer { bytes, expansion };
-            // Mapped once into a buffer that holds the whole set.
-            let (sets, whole) = stream(&bytes, buffer(usize::MAX, 0));
-            // Not even tried in the buffer (verdict pass, then emitting
-            // pass), and a buffer that overflows partway through the set.
-            for budget in [buffer(0, 1), buffer(bytes.len() * 3, 0)] {
-                let (other_sets, changes) = stream(&bytes, budget);
-                assert_eq!(other_sets, sets);
-                assert_eq!(changes, whole, "{budget:?}");
-            }
-            let (verdicts, none) = stream(&bytes, Budget::VerdictOnly);
-            assert_eq!(verdicts, sets);
-            assert!(none.is_empty());
-            // And they fold to what the in-memory conversion folds to.
-            assert_eq!(fold(&whole), fold(convert(&bytes, &config()).changes()));
-        }
-    }
-
-    #[test]
-    fn a_rejected_set_hands_out_nothing_whatever_the_budget() {
-        let good = String::from_utf8(x12::generate::generate_837p(30, 5)).unwrap_or_default();
-        // A CLM05 without its frequency rejects the set (in the mapper).
-        let bad = good.replacen("*11:B:1*", "*11*", 1);
-        assert_ne!(bad, good);
-        for budget in [
-            Budget::Buffer {
-                bytes: usize::MAX,
-                expansion: 0,
-            },
-            Budget::Buffer {
-                bytes: 0,
-                expansion: 1,
-            },
-            Budget::VerdictOnly,
-        ] {
-            let (sets, changes) = stream(bad.as_bytes(), budget);
-            assert!(
-                matches!(sets[0].outcome, SetOutcome::Rejected { .. }),
-                "{sets:?}"
-            );
-            assert!(changes.is_empty(), "{budget:?}");
-        }
     }
 }

@@ -33,9 +33,10 @@
 use fhir::ResourceType;
 use serde_json::{Map, Value};
 
-use crate::json::{self, PLAN_CLAIM_ID};
+use crate::json::{self};
 use crate::kind::ClaimKind;
 use crate::{Action, Change};
+use fhir::systems::PLAN_CLAIM_ID;
 
 type Object = Map<String, Value>;
 
@@ -385,11 +386,18 @@ fn merge_related(out: &mut Object, inc: &Object, remit: bool, old_icn: Option<&s
         && let Some(old) = old_icn
         && icn(inc).is_some_and(|new| new != old)
     {
-        all.push(crate::claim::related_prior_value(old));
+        all.push(related_prior_value(old));
     }
     all.sort_by_key(related_key);
     all.dedup_by(|a, b| related_key(a) == related_key(b));
     set_array(out, "related", all);
+}
+
+/// [`model::related_prior`](crate::model::related_prior) as a `Value`.
+fn related_prior_value(icn: &str) -> Value {
+    let mut json = String::new();
+    crate::write::ToJson::write_json(&crate::model::related_prior(icn), &mut json);
+    serde_json::from_str(&json).unwrap_or(Value::Null)
 }
 
 /// Shallow merge for Patient, Coverage, Organization, Practitioner (also used

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use crate::write::{ToJson, json_object, write_constant, write_prefixed_str};
 use fhir::ResourceType;
 
-use crate::json::{CARIN_SD, V2_0203};
+use fhir::systems::{CARIN_SD, V2_0203};
 
 /// A borrowed or owned string.
 pub type Str<'a> = Cow<'a, str>;
@@ -339,7 +339,7 @@ pub fn supporting_info<'a>(
         .map(|(i, (code, display, value))| {
             let mut info = SupportingInfo {
                 sequence: i + 1,
-                category: concept(crate::json::C4BB_SUPPORTING_INFO, code, display),
+                category: concept(fhir::systems::C4BB_SUPPORTING_INFO, code, display),
                 code: None,
                 timing_date: None,
                 timing_period: None,
@@ -467,7 +467,7 @@ pub fn member_identifier(member_id: &str) -> Identifier<'_> {
         V2_0203,
         "MB",
         "Member Number",
-        crate::json::PLAN_MEMBER_ID,
+        fhir::systems::PLAN_MEMBER_ID,
         member_id,
     )
 }
@@ -537,6 +537,26 @@ pub struct Coverage<'a> {
 }
 
 json_object!(Coverage<'a> { resource_type => "resourceType", id => "id", meta => "meta", extension => "extension", identifier => "identifier", status => "status", type_ => "type", policy_holder => "policyHolder", subscriber => "subscriber", subscriber_id => "subscriberId", beneficiary => "beneficiary", relationship => "relationship", period => "period", payor => "payor", class => "class" });
+
+/// `related` entry pointing at a prior claim by its ICN (837 REF*F8, or the
+/// ICN an 835 correction supersedes).
+pub fn related_prior(icn: &str) -> Related<'_> {
+    Related {
+        relationship: concept(fhir::systems::C4BB_RELATED_CLAIM, "prior", "Prior"),
+        reference: uc_identifier(fhir::systems::PLAN_CLAIM_ID, icn),
+    }
+}
+
+/// The EOB's `identifier[uniqueclaimid]`.
+pub fn uc_identifier<'a>(system: &'a str, value: &'a str) -> Identifier<'a> {
+    typed_identifier(
+        fhir::systems::C4BB_IDENTIFIER_TYPE,
+        "uc",
+        "Unique Claim ID",
+        system,
+        value,
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,12 +7,12 @@ use x12::{Loop, Segment};
 
 use crate::MappingConfig;
 use crate::ids::{self, MemberKey};
-use crate::json::{
-    ACT_CODE, C4BB_IDENTIFIER_TYPE, COVERAGE_CLASS, COVERAGE_KIND_EXT, NPI, NUCC_TAXONOMY,
-    ORGANIZATION_TYPE, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203, address, concept,
-    human_name, meta, object, opt, typed_identifier,
-};
+use crate::json::{address, concept, human_name, meta, object, opt, typed_identifier};
 use crate::model::{self, Concept, Coverage, CoverageClass, Extension, Meta, Patient};
+use fhir::systems::{
+    ACT_CODE, C4BB_IDENTIFIER_TYPE, COVERAGE_CLASS, COVERAGE_KIND_EXT, NPI, NUCC_TAXONOMY,
+    ORGANIZATION_TYPE, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203,
+};
 
 /// A person or organisation named by an NM1 and the N3/N4/DMG after it.
 #[derive(Debug, Clone, Default)]

@@ -8,21 +8,21 @@ use x12::{Loop, Period, Segment, TransactionSet};
 
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
 use crate::changes::Changes;
-use crate::claim::{group_date, related_prior, uc_identifier};
+use crate::claim::group_date;
 use crate::ids;
-use crate::json::{
-    C4BB_CARE_TEAM_ROLE, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE, NUBC_TYPE_OF_BILL, PAYEE_TYPE,
-    PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE,
-};
 use crate::kind::ClaimKind;
 use crate::model::{
     CareTeam, Concept, Eob, InfoValue, Insurance, Item, Meta, Payee, Payment, PlainIdentifier,
     Quantity, Ref, SupportingInfo, concept, concept_text, money, period, plain_reference,
-    reference, serviced,
+    reference, related_prior, serviced, uc_identifier,
 };
 use crate::parties::{self, Party};
 use crate::read::{self, Errors, amount, bounds, number, required};
 use crate::{MapResult, MappingConfig};
+use fhir::systems::{
+    C4BB_CARE_TEAM_ROLE, DATA_ABSENT_REASON, MS_DRG, NUBC_REVENUE, NUBC_TYPE_OF_BILL, PAYEE_TYPE,
+    PLAN_CLAIM_ID, PLAN_CLAIM_KEY, PLAN_PAYMENT_TRACE,
+};
 
 /// Facts from the 835 header shared by every claim in it.
 struct Header {

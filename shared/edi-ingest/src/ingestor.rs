@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use crate::ack::{AckEnvelope, generate_999};
 use crate::identity::FileIdentity;
-use crate::ledger::{self, Claim, Disposition, LedgerEntry};
+use crate::ledger::{self, Claim, LedgerEntry};
 use crate::objects::{ObjectError, ObjectStore, StoredObject};
 use crate::passes::{self, ApplySettings, PassError};
+use crate::report::Disposition;
 use crate::report::{Report, Totals};
 
 /// Settings of the pipeline.

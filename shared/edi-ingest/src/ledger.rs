@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::identity::FileIdentity;
-use crate::report::Totals;
+use crate::report::{Disposition, Totals};
 
 /// The key-value namespace of ledger records.
 pub const NAMESPACE: &str = "edi-ingest";
@@ -42,25 +42,6 @@ pub enum LedgerEntry {
         disposition: Disposition,
         totals: Totals,
     },
-}
-
-/// What happened to a file as a whole: the S3 tag value, the local folder name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Disposition {
-    /// At least one transaction set was accepted and applied.
-    Processed,
-    /// Nothing was applied: an envelope error, or every set rejected.
-    Rejected,
-}
-
-impl Disposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disposition::Processed => "processed",
-            Disposition::Rejected => "rejected",
-        }
-    }
 }
 
 /// The result of trying to claim a file.

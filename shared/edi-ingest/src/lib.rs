@@ -7,7 +7,7 @@
 //!    re-sent files change nothing; a crashed run's stale claim is taken over and
 //!    the file re-run from the start;
 //! 2. **judges it completely** before applying anything (pass 1: every transaction
-//!    set's verdict and the envelope's, `edi_fhir::convert_streaming` keeping no
+//!    set's verdict and the envelope's, `edi_fhir::stream_changes` keeping no
 //!    change), because the interchange verdict (IEA) comes at the end of the file
 //!    and an interchange problem rejects everything;
 //! 3. **applies per transaction set, as 999 defines acceptance** (pass 2, only when
@@ -50,6 +50,5 @@ pub mod scenarios;
 
 pub use identity::FileIdentity;
 pub use ingestor::{IngestConfig, IngestError, IngestOutcome, Ingested, Ingestor};
-pub use ledger::Disposition;
 pub use objects::{FolderObjects, ObjectError, ObjectStore, Spool, StoredObject};
-pub use report::{FileStatus, Report, SetReport, Totals, WriteCounts};
+pub use report::{Disposition, FileStatus, Report, SetReport, Totals, WriteCounts};

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::identity::{ContentHash, FileIdentity};
-use crate::ledger::Disposition;
+use crate::report::Disposition;
 
 /// Bytes read from a file at a time when hashing it in place.
 const READ_CHUNK: usize = 64 * 1024;

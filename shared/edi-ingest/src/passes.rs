@@ -3,15 +3,15 @@
 //!
 //! 1. **verdicts** ([`verdicts`]): every transaction set's verdict (accepted with its
 //!    claim count, or rejected with its problems) and the envelope's, from
-//!    `edi_fhir::convert_verdicts`, which maps each set without serialising a change. That is all the report and the 999 need, and it is
+//!    `edi_fhir::verdicts`, which maps each set without serialising a change. That is all the report and the 999 need, and it is
 //!    known before anything is written: the interchange trailer comes last, and an
 //!    envelope error must leave the store untouched.
 //! 2. **apply** ([`apply`]), only when the envelope does not reject everything and
 //!    some set is accepted: the conversion runs again and hands each accepted set's
-//!    changes, as `edi_fhir::convert_streaming` maps them, through a bounded channel (`blocking_send`) to the
+//!    changes, as `edi_fhir::stream_changes` maps them, through a bounded channel (`blocking_send`) to the
 //!    async writer, which applies them in batches through [`crate::apply`].
 //!
-//! Memory is what `convert_streaming` holds for one transaction set (its bytes and
+//! Memory is what `stream_changes` holds for one transaction set (its bytes and
 //! parse, and up to `edi_fhir::STREAMING_BUFFER_BYTES` of its changes, which it
 //! buffers to map a set once when they fit) plus at most about two batches of
 //! changes (one in the channel, one being written) plus the ids of the current
@@ -72,8 +72,7 @@ pub(crate) fn verdicts(
 ) -> Result<(FileConversion, [u8; 32]), PassError> {
     let mut reader = Tracked::new(source, None);
     let mut sets = Vec::new();
-    let summary =
-        edi_fhir::convert_verdicts(&mut reader, mapping, |result| sets.push(result.clone()));
+    let summary = edi_fhir::verdicts(&mut reader, mapping, |result| sets.push(result.clone()));
     let digest = reader.finish()?;
     if expected.is_some_and(|e| e != digest) {
         return Err(PassError::Changed(
@@ -186,7 +185,7 @@ fn convert_into(
             stop.store(true, Ordering::Relaxed);
         }
     };
-    let summary = edi_fhir::convert_streaming(&mut reader, mapping, |event| {
+    let summary = edi_fhir::stream_changes(&mut reader, mapping, |event| {
         if stop.load(Ordering::Relaxed) {
             return;
         }

@@ -3,10 +3,8 @@
 //! position; then totals. Built from the same [`FileConversion`] as the 999, so the
 //! two never disagree.
 
-use edi_fhir::{FileConversion, Problem, SetOutcome, TransactionSetResult};
+use edi_fhir::{FileConversion, Problem, SetOutcome, TransactionSetResult, Warning};
 use serde::{Deserialize, Serialize};
-
-use crate::ledger::Disposition;
 
 /// What the store did with one set's changes (or with a whole file's).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +35,25 @@ pub enum FileStatus {
     PartiallyAccepted,
     /// Nothing applied.
     Rejected,
+}
+
+/// What happened to a file as a whole: the S3 tag value, the local folder name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// At least one transaction set was accepted and applied.
+    Processed,
+    /// Nothing was applied: an envelope error, or every set rejected.
+    Rejected,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Processed => "processed",
+            Disposition::Rejected => "rejected",
+        }
+    }
 }
 
 /// The report for one file. Serialised as `reports/<key>.json`.
@@ -70,6 +87,10 @@ pub struct SetReport {
     /// Claims (837 CLM, 835 CLP) or members (834 INS).
     pub claims: usize,
     pub problems: Vec<Problem>,
+    /// What the sender should fix that rejected nothing (e.g. a base guide id
+    /// read as its errata version). Not in the 999: it is no error there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     pub resources: WriteCounts,
 }
 
@@ -155,6 +176,7 @@ fn set_report(set: &TransactionSetResult, envelope_ok: bool, writes: WriteCounts
         accepted,
         claims,
         problems,
+        warnings: set.warnings.clone(),
         resources: if accepted {
             writes
         } else {

@@ -89,6 +89,21 @@ pub const BAD: &[(&str, &[u8])] = bad!(
     "wrong_se_count.x12",
 );
 
+/// The 837P fixture as a sender still on the 2009 base guide writes it: GS08
+/// and ST03 say `005010X222`, before errata A1.
+pub fn base_5010_837p() -> Vec<u8> {
+    String::from_utf8_lossy(FIXTURES[0].1)
+        .replace("005010X222A1", "005010X222")
+        .into_bytes()
+}
+
+/// The 837P fixture with a GS08 that names another guide than its ST03.
+pub fn gs08_disagreeing_837p() -> Vec<u8> {
+    String::from_utf8_lossy(FIXTURES[0].1)
+        .replacen("*X*005010X222A1~", "*X*005010X223A2~", 1)
+        .into_bytes()
+}
+
 /// The 837P fixture with a second transaction set appended to its group: a copy of
 /// the first with ST02/SE02 `0022`, a different claim, and a wrong SE01. The first
 /// set is valid, the second is rejected with IK502 = 4.
@@ -485,6 +500,40 @@ pub async fn bad_inputs_are_rejected_and_store_nothing<
             "{name}: something was stored"
         );
         assert_eq!(report.totals.resources, Default::default(), "{name}");
+    }
+}
+
+/// A base-5010 file (and one whose GS08 disagrees with ST03) is applied like
+/// its errata version, with a warning in the report and a clean 999 (a warning
+/// is no IK3/IK4 error).
+pub async fn base_5010_is_applied_with_a_warning<S: ResourceStore + KeyValueStore + 'static>(
+    store: Arc<S>,
+) {
+    for (name, bytes, warned) in [
+        ("base.x12", base_5010_837p(), "005010X222A1"),
+        ("disagreeing.x12", gs08_disagreeing_837p(), "ST03"),
+    ] {
+        let identity = FileIdentity::content(name, &bytes);
+        let outcome = Ingestor::new(Arc::clone(&store), config())
+            .ingest_bytes(&identity, bytes)
+            .await;
+        let done = ingested(outcome.unwrap_or_else(|e| panic!("{name}: {e}")), name);
+        let report = &done.report;
+        assert_eq!(report.status, FileStatus::Accepted, "{}", report.to_json());
+        let set = &report.transaction_sets[0];
+        assert_eq!(set.implementation_guide, "005010X222A1");
+        assert!(set.problems.is_empty(), "{}", report.to_json());
+        assert!(
+            set.warnings.iter().any(|w| w.message.contains(warned)),
+            "{name}: {}",
+            report.to_json()
+        );
+        let ack = done.ack.unwrap_or_default();
+        assert!(
+            ack.contains("IK5*A~") && ack.contains("AK9*A*1*1*1~"),
+            "{ack}"
+        );
+        assert!(!ack.contains("IK3") && !ack.contains("IK4"), "{ack}");
     }
 }
 

@@ -9,6 +9,7 @@ mod instant;
 mod outcome;
 mod reference;
 mod resource_type;
+pub mod systems;
 
 pub use instant::{Instant, InstantError};
 pub use outcome::{IssueCode, OperationOutcome, Severity};

@@ -280,6 +280,17 @@ impl fmt::Display for Position {
     }
 }
 
+/// Something the reader accepted that the sender should fix (a base guide
+/// id, GS08 and ST03 disagreeing): shown in the report, never a reason to
+/// reject, so never in a 999 or TA1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X12Warning {
+    /// Where (the set's ST).
+    pub position: Position,
+    /// A sentence for a person.
+    pub message: String,
+}
+
 /// An error found while reading X12, with its acknowledgement code, position
 /// and a plain-language reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

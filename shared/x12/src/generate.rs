@@ -148,6 +148,15 @@ fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..sets).map(move |i| i * MAX_PER_SET..((i + 1) * MAX_PER_SET).min(n))
 }
 
+/// A file of about `mb` MB from `generator` (seed 42) and its claim (or
+/// member) count: the count from a sample's bytes per claim.
+pub fn of_size(generator: fn(usize, u64) -> Vec<u8>, mb: f64) -> (Vec<u8>, usize) {
+    let sample = 2_000;
+    let per_claim = generator(sample, 42).len() as f64 / sample as f64;
+    let claims = ((mb * 1e6) / per_claim).round().max(1.0) as usize;
+    (generator(claims, 42), claims)
+}
+
 /// Claim flavour for the shared 837 generator.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Flavour {

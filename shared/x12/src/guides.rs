@@ -46,19 +46,70 @@ const SUPPORTED: &[(&str, &str, TransactionKind)] = &[
     ("834", "005010X220A1", TransactionKind::Enrollment),
 ];
 
+/// The 2009 base guides (before errata A1–A3) and the errata version each is
+/// read as: the errata fixed rules and code lists, not the loop structure, so
+/// a file that still names the base guide reads exactly as its errata.
+const BASE_GUIDES: &[(&str, &str)] = &[
+    ("005010X222", "005010X222A1"),
+    ("005010X223", "005010X223A2"),
+    ("005010X224", "005010X224A2"),
+    ("005010X221", "005010X221A1"),
+    ("005010X220", "005010X220A1"),
+];
+
+/// A guide with what the reader noticed while identifying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    /// The guide the set is read as.
+    pub guide: Guide,
+    /// Accepted, but worth telling the sender (a base guide id, GS08 and
+    /// ST03 disagreeing): the report shows them; they reject nothing.
+    pub warnings: Vec<String>,
+}
+
 impl Guide {
     /// Identifies the guide from ST01 and ST03, falling back to GS08 when ST03
     /// is absent (common in 835s). ST03 wins when both are present because it
     /// is the set's own claim (GS08 is sometimes stale, e.g. `X222` on an
-    /// institutional set).
-    pub fn identify(st01: &str, st03: Option<&str>, gs08: Option<&str>) -> Result<Self, String> {
-        let version = st03.or(gs08).unwrap_or("");
+    /// institutional set); a disagreement is a warning. A base guide id
+    /// (`005010X222`) is read as its errata version, with a warning.
+    pub fn identify(
+        st01: &str,
+        st03: Option<&str>,
+        gs08: Option<&str>,
+    ) -> Result<Identified, String> {
+        let (sent, element) = match (st03, gs08) {
+            (Some(v), _) => (v, "ST03"),
+            (None, Some(v)) => (v, "GS08"),
+            (None, None) => ("", "ST03"),
+        };
+        let mut warnings = Vec::new();
+        if let (Some(st03), Some(gs08)) = (st03, gs08)
+            && st03 != gs08
+        {
+            warnings.push(format!(
+                "GS08 says {gs08} but ST03 says {st03}: the set is read as ST03 names it"
+            ));
+        }
+        let version = match BASE_GUIDES.iter().find(|(base, _)| *base == sent) {
+            Some((base, errata)) => {
+                warnings.push(format!(
+                    "{element} {base} is the 2009 base guide, before its errata: read as \
+                     {errata}, whose structure it shares; please send {errata}"
+                ));
+                errata
+            }
+            None => sent,
+        };
         SUPPORTED
             .iter()
             .find(|(id, v, _)| *id == st01 && *v == version)
-            .map(|(_, v, kind)| Self {
-                kind: *kind,
-                version: v,
+            .map(|(_, v, kind)| Identified {
+                guide: Self {
+                    kind: *kind,
+                    version: v,
+                },
+                warnings,
             })
             .ok_or_else(|| {
                 let shown = if version.is_empty() {
@@ -321,14 +372,47 @@ mod tests {
 
     #[test]
     fn identifies_by_st03_then_gs08() {
-        let g = Guide::identify("837", Some("005010X223A3"), Some("005010X222"));
-        assert_eq!(g.map(|g| g.kind), Ok(TransactionKind::Institutional));
+        let kind = |st03, gs08| Guide::identify("837", st03, gs08).map(|i| i.guide.kind);
+        assert_eq!(
+            kind(Some("005010X223A3"), Some("005010X222")),
+            Ok(TransactionKind::Institutional)
+        );
         let g = Guide::identify("835", None, Some("005010X221A1"));
-        assert_eq!(g.map(|g| g.kind), Ok(TransactionKind::Remittance));
+        assert_eq!(g.map(|g| g.guide.kind), Ok(TransactionKind::Remittance));
         let e = Guide::identify("270", Some("005010X279A1"), None);
         assert_eq!(
             e,
             Err("transaction set 270 (005010X279A1) is not supported".into())
         );
+    }
+
+    #[test]
+    fn a_base_guide_reads_as_its_errata_with_a_warning() {
+        for (st01, base, errata) in [
+            ("837", "005010X222", "005010X222A1"),
+            ("837", "005010X223", "005010X223A2"),
+            ("837", "005010X224", "005010X224A2"),
+            ("835", "005010X221", "005010X221A1"),
+            ("834", "005010X220", "005010X220A1"),
+        ] {
+            let id = Guide::identify(st01, Some(base), Some(base));
+            let id = id.unwrap_or_else(|e| panic!("{base}: {e}"));
+            assert_eq!(id.guide.version, errata);
+            assert_eq!(id.warnings.len(), 1, "{:?}", id.warnings);
+            assert!(id.warnings[0].contains(base) && id.warnings[0].contains(errata));
+        }
+    }
+
+    #[test]
+    fn st03_names_the_guide_when_gs08_disagrees_and_that_is_a_warning() {
+        let id = Guide::identify("837", Some("005010X222A1"), Some("005010X223A2"));
+        let id = id.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(id.guide.kind, TransactionKind::Professional);
+        assert_eq!(
+            id.warnings,
+            ["GS08 says 005010X223A2 but ST03 says 005010X222A1: the set is read as ST03 names it"]
+        );
+        let same = Guide::identify("837", Some("005010X222A1"), Some("005010X222A1"));
+        assert_eq!(same.map(|i| i.warnings.len()), Ok(0));
     }
 }

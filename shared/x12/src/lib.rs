@@ -45,6 +45,7 @@ pub mod guides;
 pub mod loops;
 pub mod reader;
 pub mod segment;
+mod split;
 pub mod stream;
 pub mod transaction;
 pub mod values;
@@ -53,7 +54,7 @@ pub mod write;
 
 pub use delimiters::Delimiters;
 pub use envelope::{EnvelopeReport, GroupHeader, InterchangeHeader};
-pub use error::{AckCode, AckLevel, ElementPos, ErrorKind, Position, X12Error};
+pub use error::{AckCode, AckLevel, ElementPos, ErrorKind, Position, X12Error, X12Warning};
 pub use guides::{Guide, TransactionKind};
 pub use loops::Loop;
 pub use reader::{Parsed, Reader, read};

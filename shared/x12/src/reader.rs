@@ -5,9 +5,10 @@
 use std::collections::VecDeque;
 
 use crate::delimiters::{Delimiters, find_isa};
-use crate::envelope::{Envelope, EnvelopeReport, RawSegment, Role, SetContext};
-use crate::error::{ErrorKind, X12Error};
+use crate::envelope::{EnvelopeReport, RawSegment};
+use crate::error::X12Error;
 use crate::segment::{Step, next_segment};
+use crate::split::{Closed, SetBuffer, Splitter};
 use crate::transaction::{Limits, SetResult, parse_set};
 
 /// Iterates the transaction sets of an X12 input held in memory.
@@ -22,17 +23,10 @@ pub struct Reader<'a> {
     pos: usize,
     delims: Delimiters,
     segments_read: usize,
-    envelope: Envelope,
-    pending: Option<Pending<'a>>,
+    splitter: Splitter<Vec<RawSegment<'a>>>,
     queue: VecDeque<SetResult<'a>>,
     done: bool,
     limits: Limits,
-}
-
-struct Pending<'a> {
-    ctx: SetContext,
-    segments: Vec<RawSegment<'a>>,
-    bytes: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -51,8 +45,7 @@ impl<'a> Reader<'a> {
             pos: start,
             delims,
             segments_read: 0,
-            envelope: Envelope::default(),
-            pending: None,
+            splitter: Splitter::new(limits.max_set_bytes),
             queue: VecDeque::new(),
             done: false,
             limits,
@@ -61,13 +54,13 @@ impl<'a> Reader<'a> {
 
     /// Envelope errors found so far.
     pub fn envelope(&self) -> &EnvelopeReport {
-        self.envelope.report()
+        self.splitter.envelope.report()
     }
 
     /// Reads whatever is left and returns the envelope report.
     pub fn finish(mut self) -> EnvelopeReport {
         while self.next().is_some() {}
-        self.envelope.into_report()
+        self.splitter.envelope.into_report()
     }
 
     fn step(&mut self) {
@@ -94,74 +87,46 @@ impl<'a> Reader<'a> {
     }
 
     fn dispatch(&mut self, raw: RawSegment<'a>) {
-        let role = Role::of(raw.id());
-        if self.pending.is_some() && role.interrupts_set() {
-            self.close(true);
-        }
-        match role {
-            Role::Isa => self.envelope.isa(&raw),
-            Role::Gs => self.envelope.gs(&raw),
-            Role::Ge => self.envelope.ge(&raw),
-            Role::Iea => self.envelope.iea(&raw),
-            Role::St => {
-                let ctx = self.envelope.st(&raw);
-                self.pending = Some(Pending {
-                    ctx,
-                    segments: Vec::new(),
-                    bytes: 0,
-                });
-                self.add(raw);
-            }
-            Role::Se | Role::Body if self.pending.is_some() => {
-                self.add(raw);
-                if role == Role::Se {
-                    self.close(false);
-                }
-            }
-            Role::Se | Role::Body => self.envelope.stray(&raw),
-        }
-    }
-
-    fn add(&mut self, raw: RawSegment<'a>) {
-        let limit = self.limits.max_set_bytes;
-        let Some(p) = self.pending.as_mut() else {
-            return;
-        };
-        p.bytes += raw.bytes.len() + 1;
-        if p.bytes <= limit {
-            p.segments.push(raw);
-        } else if !p
-            .ctx
-            .pre_errors
-            .iter()
-            .any(|e| e.kind == ErrorKind::SetTooLarge)
-        {
-            p.ctx.pre_errors.push(raw.error(
-                ErrorKind::SetTooLarge,
-                None,
-                format!("transaction set exceeds the {limit} byte limit"),
-            ));
+        if let Some(closed) = self.splitter.dispatch(raw, Vec::new) {
+            self.parse(closed);
         }
     }
 
     fn close(&mut self, truncated: bool) {
-        if let Some(p) = self.pending.take() {
-            let result = parse_set(&p.segments, p.ctx, truncated, &self.limits);
-            self.queue.push_back(result);
+        if let Some(closed) = self.splitter.close(truncated) {
+            self.parse(closed);
         }
+    }
+
+    fn parse(&mut self, closed: Closed<Vec<RawSegment<'a>>>) {
+        let Closed { set, truncated } = closed;
+        let result = parse_set(&set.buffer, set.ctx, truncated, &self.limits);
+        self.queue.push_back(result);
     }
 
     fn end(&mut self) {
         self.close(true);
-        self.envelope
+        self.splitter
+            .envelope
             .finish(self.segments_read + 1, self.input.len() as u64);
         self.done = true;
     }
 
     fn fatal(&mut self, e: X12Error) {
         self.close(true);
-        self.envelope.fatal(e);
+        self.splitter.envelope.fatal(e);
         self.done = true;
+    }
+}
+
+/// The in-memory reader keeps a set's segments as borrowed slices.
+impl<'a> SetBuffer<'a> for Vec<RawSegment<'a>> {
+    fn push(&mut self, raw: RawSegment<'a>) {
+        Vec::push(self, raw);
+    }
+
+    fn segments(&self) -> usize {
+        self.len()
     }
 }
 

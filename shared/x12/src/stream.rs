@@ -10,9 +10,10 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind as IoKind, Read};
 
 use crate::delimiters::{Delimiters, ISA_LEN, find_isa};
-use crate::envelope::{Envelope, EnvelopeReport, RawSegment, Role, SetContext};
+use crate::envelope::{EnvelopeReport, RawSegment, SetContext};
 use crate::error::{ErrorKind, Position, X12Error};
 use crate::segment::{Step, next_segment};
+use crate::split::{Closed, SetBuffer, Splitter};
 use crate::transaction::{Limits, SetResult, parse_set};
 
 /// Bytes asked of the source per read.
@@ -21,24 +22,51 @@ const CHUNK: usize = 64 * 1024;
 /// One transaction set's bytes, owned, ready to parse.
 #[derive(Debug, Clone)]
 pub struct OwnedSet {
+    copy: SetCopy,
+    ctx: SetContext,
+    truncated: bool,
+    limits: Limits,
+}
+
+/// A set's segments copied out of the input buffer.
+#[derive(Debug, Clone)]
+struct SetCopy {
     bytes: Vec<u8>,
     /// (start, end, index in file, byte offset in file) per segment.
     spans: Vec<(usize, usize, usize, u64)>,
     delims: Delimiters,
-    ctx: SetContext,
-    truncated: bool,
-    limits: Limits,
+}
+
+impl SetBuffer<'_> for SetCopy {
+    fn push(&mut self, raw: RawSegment<'_>) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(raw.bytes);
+        self.spans
+            .push((at, at + raw.bytes.len(), raw.index_in_file, raw.byte_offset));
+        self.bytes.push(self.delims.segment);
+    }
+
+    fn segments(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The set is rejected; its copy would only hold memory.
+    fn overflowed(&mut self) {
+        self.bytes = Vec::new();
+        self.spans = Vec::new();
+    }
 }
 
 impl OwnedSet {
     /// Parses the set; segments borrow from `self`.
     pub fn parse(&self) -> SetResult<'_> {
         let raws: Vec<RawSegment<'_>> = self
+            .copy
             .spans
             .iter()
             .map(|&(start, end, index_in_file, byte_offset)| RawSegment {
-                bytes: self.bytes.get(start..end).unwrap_or_default(),
-                delims: self.delims,
+                bytes: self.copy.bytes.get(start..end).unwrap_or_default(),
+                delims: self.copy.delims,
                 index_in_file,
                 byte_offset,
             })
@@ -48,12 +76,12 @@ impl OwnedSet {
 
     /// Size of the buffered segments in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.copy.bytes.len()
     }
 
     /// True when no segment was buffered.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.copy.bytes.is_empty()
     }
 }
 
@@ -74,8 +102,7 @@ pub struct StreamReader<R> {
     eof: bool,
     delims: Option<Delimiters>,
     segments_read: usize,
-    envelope: Envelope,
-    pending: Option<OwnedSet>,
+    splitter: Splitter<SetCopy>,
     queue: VecDeque<Result<OwnedSet, X12Error>>,
     done: bool,
     discarding: bool,
@@ -99,8 +126,7 @@ impl<R: Read> StreamReader<R> {
             eof: false,
             delims: None,
             segments_read: 0,
-            envelope: Envelope::default(),
-            pending: None,
+            splitter: Splitter::new(limits.max_set_bytes),
             queue: VecDeque::new(),
             done: false,
             discarding: false,
@@ -110,13 +136,13 @@ impl<R: Read> StreamReader<R> {
 
     /// Envelope errors found so far.
     pub fn envelope(&self) -> &EnvelopeReport {
-        self.envelope.report()
+        self.splitter.envelope.report()
     }
 
     /// Reads the rest of the input and returns the envelope report.
     pub fn finish(mut self) -> EnvelopeReport {
         while self.next().is_some() {}
-        self.envelope.into_report()
+        self.splitter.envelope.into_report()
     }
 
     fn step(&mut self) {
@@ -174,84 +200,36 @@ impl<R: Read> StreamReader<R> {
         let Some(delims) = self.delims else {
             return;
         };
-        let bytes = self.buf.get(start..end).unwrap_or_default();
-        let role =
-            Role::of(crate::segment::raw_field(bytes, delims.element, 0).unwrap_or_default());
-        if self.pending.is_some() && role.interrupts_set() {
-            self.close(true);
-        }
         let raw = RawSegment {
             bytes: self.buf.get(start..end).unwrap_or_default(),
             delims,
             index_in_file: self.segments_read,
             byte_offset: offset,
         };
-        match role {
-            Role::Isa => self.envelope.isa(&raw),
-            Role::Gs => self.envelope.gs(&raw),
-            Role::Ge => self.envelope.ge(&raw),
-            Role::Iea => self.envelope.iea(&raw),
-            Role::St => {
-                let ctx = self.envelope.st(&raw);
-                self.pending = Some(OwnedSet {
-                    bytes: Vec::new(),
-                    spans: Vec::new(),
-                    delims,
-                    ctx,
-                    truncated: false,
-                    limits: self.limits,
-                });
-                self.add(start, end, offset);
-            }
-            Role::Se | Role::Body if self.pending.is_some() => {
-                self.add(start, end, offset);
-                if role == Role::Se {
-                    self.close(false);
-                }
-            }
-            Role::Se | Role::Body => self.envelope.stray(&raw),
-        }
-    }
-
-    /// Copies a segment into the pending set unless that exceeds the cap.
-    fn add(&mut self, start: usize, end: usize, offset: u64) {
-        let limit = self.limits.max_set_bytes;
-        let index = self.segments_read;
-        let bytes = self.buf.get(start..end).unwrap_or_default();
-        let Some(p) = self.pending.as_mut() else {
-            return;
+        let open = || SetCopy {
+            bytes: Vec::new(),
+            spans: Vec::new(),
+            delims,
         };
-        if p.bytes.len() + bytes.len() < limit {
-            let at = p.bytes.len();
-            p.bytes.extend_from_slice(bytes);
-            p.spans.push((at, at + bytes.len(), index, offset));
-            p.bytes.push(p.delims.segment);
-        } else if !p
-            .ctx
-            .pre_errors
-            .iter()
-            .any(|e| e.kind == ErrorKind::SetTooLarge)
-        {
-            p.ctx.pre_errors.push(X12Error::new(
-                ErrorKind::SetTooLarge,
-                Position {
-                    segment_in_set: Some(p.spans.len() + 1),
-                    segment_in_file: index,
-                    byte_offset: offset,
-                    ..Position::default()
-                },
-                format!("transaction set exceeds the {limit} byte limit"),
-            ));
-            p.bytes = Vec::new();
-            p.spans = Vec::new();
+        if let Some(closed) = self.splitter.dispatch(raw, open) {
+            self.hand_out(closed);
         }
     }
 
     fn close(&mut self, truncated: bool) {
-        if let Some(mut p) = self.pending.take() {
-            p.truncated = truncated;
-            self.queue.push_back(Ok(p));
+        if let Some(closed) = self.splitter.close(truncated) {
+            self.hand_out(closed);
         }
+    }
+
+    fn hand_out(&mut self, closed: Closed<SetCopy>) {
+        let Closed { set, truncated } = closed;
+        self.queue.push_back(Ok(OwnedSet {
+            copy: set.buffer,
+            ctx: set.ctx,
+            truncated,
+            limits: self.limits,
+        }));
     }
 
     /// Detects an unterminated segment or element that outgrows the caps
@@ -292,7 +270,7 @@ impl<R: Read> StreamReader<R> {
             },
             reason,
         );
-        match self.pending.as_mut() {
+        match self.splitter.pending_mut() {
             Some(p) => {
                 p.ctx.pre_errors.push(e);
                 p.ctx.skipped_segments += 1;
@@ -370,13 +348,13 @@ impl<R: Read> StreamReader<R> {
     fn end(&mut self) {
         self.close(true);
         let at = self.buf_offset + self.buf.len() as u64;
-        self.envelope.finish(self.segments_read + 1, at);
+        self.splitter.envelope.finish(self.segments_read + 1, at);
         self.done = true;
     }
 
     fn fatal(&mut self, e: X12Error) {
         self.close(true);
-        self.envelope.fatal(e.clone());
+        self.splitter.envelope.fatal(e.clone());
         self.queue.push_back(Err(e));
         self.done = true;
     }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::envelope::{GroupHeader, InterchangeHeader, RawSegment, SetContext};
-use crate::error::{ElementPos, ErrorKind, Position, X12Error};
+use crate::error::{ElementPos, ErrorKind, Position, X12Error, X12Warning};
 use crate::guides::Guide;
 use crate::loops::{Loop, Node, recognise};
 use crate::segment::Segment;
@@ -44,6 +44,7 @@ pub struct TransactionSet<'a> {
     interchange: Arc<InterchangeHeader>,
     group: Arc<GroupHeader>,
     guide: Guide,
+    warnings: Vec<X12Warning>,
     segments: Vec<Segment<'a>>,
     nodes: Vec<Node>,
 }
@@ -52,6 +53,12 @@ impl<'a> TransactionSet<'a> {
     /// The implementation guide (837P/I/D, 835, 834 and exact version).
     pub fn guide(&self) -> Guide {
         self.guide
+    }
+
+    /// What was accepted but should be fixed by the sender (e.g. a base
+    /// guide id read as its errata).
+    pub fn warnings(&self) -> &[X12Warning] {
+        &self.warnings
     }
 
     /// The enclosing ISA header.
@@ -184,12 +191,23 @@ pub(crate) fn parse_set<'a>(
     let st01 = st.and_then(|s| s.element(1)).unwrap_or("");
     let st02 = st.and_then(|s| s.element(2)).unwrap_or("");
     let st03 = st.and_then(|s| s.element(3));
+    let mut warnings = Vec::new();
     let guide = match Guide::identify(
         st01,
         st03,
         Some(ctx.group.version.as_str()).filter(|v| !v.is_empty()),
     ) {
-        Ok(g) => Some(g),
+        Ok(identified) => {
+            if let Some(s) = st {
+                let mut position = s.position();
+                position.element = st03.map(|_| ElementPos::at(3));
+                warnings.extend(identified.warnings.into_iter().map(|message| X12Warning {
+                    position: position.clone(),
+                    message,
+                }));
+            }
+            Some(identified.guide)
+        }
         Err(reason) => {
             if let Some(s) = st {
                 errors.push(s.error_at(
@@ -214,6 +232,7 @@ pub(crate) fn parse_set<'a>(
             interchange: ctx.interchange,
             group: ctx.group,
             guide,
+            warnings,
             segments,
             nodes,
         }),

@@ -20,6 +20,7 @@ fn set(control: &str, outcome: SetOutcome) -> TransactionSetResult {
         transaction_type: "837P".into(),
         implementation_guide: "005010X222A1".into(),
         outcome,
+        warnings: Vec::new(),
     }
 }
 

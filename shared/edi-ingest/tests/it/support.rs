@@ -1,7 +1,4 @@
-//! Test doubles shared by the integration tests.
-
-// Each test binary uses part of this module.
-#![allow(dead_code)]
+//! Test doubles shared by the test modules.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

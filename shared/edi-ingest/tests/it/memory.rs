@@ -2,7 +2,7 @@
 //! that runs by default (it maps thousands of claims several times over):
 //!
 //! ```sh
-//! cargo test -p edi-ingest --test memory -- --ignored --nocapture
+//! cargo test -p edi-ingest --test it memory -- --ignored --nocapture
 //! ```
 //!
 //! The heap is counted by a global allocator that delegates to the system's and
@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use edi_ingest::{FolderObjects, IngestOutcome, Ingestor, scenarios};
 
-mod support;
-use support::NullStore;
+use crate::support::NullStore;
 
 struct Counting;
 
@@ -85,7 +84,7 @@ async fn peak_of<F: std::future::Future>(f: F) -> (F::Output, usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: cargo test -p edi-ingest --test memory -- --ignored --nocapture"]
+#[ignore = "a measurement: cargo test -p edi-ingest --test it memory -- --ignored --nocapture"]
 async fn peak_heap_does_not_grow_with_the_number_of_sets() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -134,17 +133,17 @@ async fn peak_heap_does_not_grow_with_the_number_of_sets() {
 
 /// One set of more and more claims: the heap grows with the set, because one set
 /// is mapped at a time and its bytes, its parse and its buffered changes are held
-/// meanwhile. The pipeline's peak is that of `edi_fhir::convert_streaming` alone
+/// meanwhile. The pipeline's peak is that of `edi_fhir::stream_changes` alone
 /// over the same bytes (printed next to it) plus a few MiB (batches, channel, the
 /// set's resource ids).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: cargo test -p edi-ingest --test memory -- --ignored --nocapture"]
+#[ignore = "a measurement: cargo test -p edi-ingest --test it memory -- --ignored --nocapture"]
 async fn peak_heap_of_one_growing_set() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let objects = FolderObjects::new(dir.path());
     std::fs::create_dir_all(dir.path().join("inbox")).unwrap_or_else(|e| panic!("{e}"));
-    println!("claims  file bytes  streamed peak  convert_streaming alone  whole-file peak");
+    println!("claims  file bytes  streamed peak  stream_changes alone  whole-file peak");
     for claims in [500, 1000, 4000] {
         let key = format!("inbox/{claims}.x12");
         let size = {
@@ -162,7 +161,7 @@ async fn peak_heap_of_one_growing_set() {
         let (_, alone) = peak_of(async {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let mut changes = 0;
-            edi_fhir::convert_streaming(file, &scenarios::mapping(), |event| {
+            edi_fhir::stream_changes(file, &scenarios::mapping(), |event| {
                 if let edi_fhir::Event::Change(_) = event {
                     changes += 1;
                 }

@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use edi_ingest::{FolderObjects, IngestError, Ingestor, scenarios};
 use fhir_store::StoreError;
 
-mod support;
-use support::NullStore;
+use crate::support::NullStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_failure_mid_file_stops_the_conversion_and_fails_retryably() {

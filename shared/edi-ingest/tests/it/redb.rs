@@ -48,6 +48,12 @@ async fn bad_inputs_are_rejected_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn base_5010_is_applied_with_a_warning() {
+    let d = dir();
+    scenarios::base_5010_is_applied_with_a_warning(store(&d, "s.redb")).await;
+}
+
+#[tokio::test]
 async fn good_set_applied_bad_set_reported_with_golden_report_and_999() {
     let d = dir();
     let done = scenarios::good_set_applied_bad_set_reported(store(&d, "s.redb")).await;

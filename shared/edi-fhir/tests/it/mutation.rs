@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use edi_fhir::{MappingConfig, NetworkStatus, apply, convert, convert_stream};
+use edi_fhir::{MappingConfig, NetworkStatus, apply, convert};
+
+use crate::support::streamed;
 
 struct Rng(u64);
 
@@ -82,7 +84,7 @@ fn mutated_fixtures_never_panic_the_mappers() {
         let input = mutate(seed, &mut rng);
         let conversion = convert(&input, &config);
         if round % 10 == 0 {
-            assert_eq!(convert_stream(input.as_slice(), &config), conversion);
+            assert_eq!(streamed(input.as_slice(), &config), conversion);
         }
         let mut store = std::collections::BTreeMap::new();
         for change in conversion.changes() {

@@ -50,6 +50,11 @@ fn generated_999s_pass_pyx12() {
         .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
         .collect();
     inputs.push(("mixed.x12".into(), scenarios::one_good_one_bad()));
+    inputs.push(("base_5010.x12".into(), scenarios::base_5010_837p()));
+    inputs.push((
+        "gs08_disagreeing.x12".into(),
+        scenarios::gs08_disagreeing_837p(),
+    ));
     for wanted in [
         "wrong_se_count.x12",
         "bad_hl_parent.x12",

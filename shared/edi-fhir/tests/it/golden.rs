@@ -1,22 +1,16 @@
 //! Golden outputs: every fixture of the x12 crate, converted and folded into
 //! a fresh store, must equal the committed Bundle under tests/golden/.
-//! `UPDATE_GOLDEN=1 cargo test -p edi-fhir --test golden` rewrites them;
+//! `UPDATE_GOLDEN=1 cargo test -p edi-fhir --test it golden` rewrites them;
 //! `scripts/validate-fhir shared/edi-fhir/tests/golden` validates them.
 
 use std::path::PathBuf;
 
-use edi_fhir::{MappingConfig, NetworkStatus, SetOutcome, bundle, convert, convert_stream, fold};
+use edi_fhir::{SetOutcome, convert, fold};
 
-fn config() -> MappingConfig {
-    MappingConfig {
-        payer_id: "999996666".into(),
-        payer_name: "KEY INSURANCE COMPANY".into(),
-        default_network_status: NetworkStatus::InNetwork,
-    }
-}
+use crate::support::{bundle, config, fixtures_dir, streamed};
 
 fn fixtures() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../x12/tests/fixtures");
+    let dir = fixtures_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
@@ -46,7 +40,7 @@ fn every_fixture_matches_its_golden_bundle() {
                 "{file:?}: {set:?}"
             );
         }
-        let streamed = convert_stream(bytes.as_slice(), &config());
+        let streamed = streamed(bytes.as_slice(), &config());
         assert_eq!(streamed, conversion, "{file:?}: stream and memory differ");
         let store = fold(conversion.changes());
         let text = serde_json::to_string_pretty(&bundle(&store)).unwrap_or_default() + "\n";

@@ -3,29 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use edi_fhir::{
-    Action, Change, MappingConfig, NetworkStatus, Resource, SetOutcome, apply, convert,
-    convert_each, fold,
-};
+use edi_fhir::{Action, Change, MappingConfig, Resource, SetOutcome, apply, convert, fold};
+
+use crate::support::{config, fixture};
 use fhir::ResourceType;
 use serde_json::Value;
 
 type Store = BTreeMap<(ResourceType, String), Value>;
-
-fn config() -> MappingConfig {
-    MappingConfig {
-        payer_id: "999996666".into(),
-        payer_name: "KEY INSURANCE COMPANY".into(),
-        default_network_status: NetworkStatus::InNetwork,
-    }
-}
-
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../x12/tests/fixtures")
-        .join(name);
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 fn changes_of(text: &str, config: &MappingConfig) -> Vec<Change> {
     let conversion = convert(text.as_bytes(), config);
@@ -481,10 +465,10 @@ fn unsupported_and_broken_files_are_rejected_by_name() {
 }
 
 #[test]
-fn convert_each_hands_out_one_set_at_a_time() {
+fn verdicts_hand_out_one_set_at_a_time() {
     let text = fixture("835.x12");
     let mut seen = Vec::new();
-    let summary = convert_each(text.as_bytes(), &config(), |set| seen.push(set));
+    let summary = edi_fhir::verdicts(text.as_bytes(), &config(), |set| seen.push(set.clone()));
     assert_eq!(seen.len(), 1);
     assert_eq!(
         summary.interchange_control_number.as_deref(),
@@ -528,12 +512,11 @@ fn streaming_one_change_at_a_time_ends_in_the_same_store() {
         let whole = fold(convert(&bytes, &config()).changes());
         let mut streamed = Store::new();
         let mut sets = 0;
-        let summary =
-            edi_fhir::convert_streaming(bytes.as_slice(), &config(), |event| match event {
-                edi_fhir::Event::Set(_) => sets += 1,
-                edi_fhir::Event::Change(c) => apply_all(&mut streamed, &[c]),
-                edi_fhir::Event::SetEnd => {}
-            });
+        let summary = edi_fhir::stream_changes(bytes.as_slice(), &config(), |event| match event {
+            edi_fhir::Event::Set(_) => sets += 1,
+            edi_fhir::Event::Change(c) => apply_all(&mut streamed, &[c]),
+            edi_fhir::Event::SetEnd => {}
+        });
         assert!(!summary.rejects_everything);
         assert_eq!(sets, 1);
         assert_eq!(streamed, whole);

@@ -1,20 +1,7 @@
 //! A deterministic mutation loop over the fixtures (a stable stand-in for
 //! the cargo-fuzz target): thousands of corrupted inputs, none may panic.
 
-use std::path::PathBuf;
-
-fn fixtures() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read(p).expect("fixture"))
-        .collect()
-}
+use crate::support::fixtures;
 
 struct Rng(u64);
 

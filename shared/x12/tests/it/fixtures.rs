@@ -1,16 +1,9 @@
 //! The valid fixtures read like the TR3s say they should: guide identified,
 //! envelope clean, loops nested as the implementation guide nests them.
 
-use std::path::PathBuf;
-
 use x12::{Period, Reader, StreamReader, TransactionKind, TransactionSet};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use crate::support::fixture;
 
 /// Reads a file that must be fully valid and hands its single set to `check`.
 fn with_single_set(bytes: &[u8], check: impl FnOnce(&TransactionSet<'_>)) {

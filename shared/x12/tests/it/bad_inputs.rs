@@ -2,16 +2,9 @@
 //! at the expected layer and position, by both the in-memory and the
 //! streaming reader.
 
-use std::path::PathBuf;
-
 use x12::{AckLevel, ErrorKind, Reader, StreamReader, X12Error};
 
-fn bad(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/bad")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use crate::support::bad;
 
 /// Everything a reader said about one input.
 #[derive(Debug, Default)]
@@ -363,9 +356,7 @@ fn element_cap_is_configurable_and_applies_in_streaming() {
         max_element_bytes: 8,
         ..x12::Limits::default()
     };
-    let bytes =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/837p.x12"))
-            .expect("fixture");
+    let bytes = crate::support::fixture("837p.x12");
     let set = Reader::with_limits(&bytes, limits)
         .expect("X12")
         .next()
