@@ -7,6 +7,8 @@
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
 //! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
+//! patient-access directory load [--data DIR] [--snapshot] FILE...
+//!                                                  provider directory files (.ndjson, .csv)
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
 //! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
@@ -51,6 +53,14 @@ enum Command {
         /// unexpired access token keeps working after revocation (0–60; tests use less).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=60))]
         grant_cache_seconds: u64,
+        /// Start on an empty store: no demo members, claims or provider directory.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// The provider directory (Plan-Net): load roster CSV and FHIR NDJSON files.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
     },
     /// Register, list and disable third-party apps (works while `serve` runs).
     Apps {
@@ -95,6 +105,23 @@ enum Command {
     Ingest {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Validate and apply directory files (`.ndjson`, `.csv`), one summary line each;
+    /// exits non-zero if any was rejected. While `serve` runs on the same --data, the
+    /// files go through its directory inbox.
+    Load {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// The files are full snapshots: what they do not hold is ended (also implied
+        /// by `.snapshot.` in a file's name).
+        #[arg(long)]
+        snapshot: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -160,15 +187,25 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             base_url,
             allow_dev_tokens,
             grant_cache_seconds,
+            no_demo,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
             let options = commands::ServeOptions {
                 allow_dev_tokens,
                 grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
+                no_demo,
             };
             commands::serve(DataDir::new(data), port, base_url, options).await
         }
         Command::Apps { command } => apps(command).await,
+        Command::Directory {
+            command:
+                DirectoryCommand::Load {
+                    data,
+                    snapshot,
+                    files,
+                },
+        } => patient_access::directory::directory_load(DataDir::new(data), &files, snapshot).await,
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

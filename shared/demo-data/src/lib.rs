@@ -26,6 +26,7 @@ mod kind;
 mod member;
 mod plan;
 mod rng;
+pub mod roster;
 mod systems;
 pub mod x12;
 

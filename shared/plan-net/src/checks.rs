@@ -49,7 +49,7 @@ pub fn npi_is_valid(npi: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The NUCC Health Care Provider Taxonomy code format: ten characters, nine digits

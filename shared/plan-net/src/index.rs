@@ -42,7 +42,7 @@ pub fn index_directory_resource(resource_type: ResourceType, resource: &Value) -
     index
 }
 
-fn values<'a>(resource: &'a Value, source: Source) -> Vec<&'a Value> {
+fn values(resource: &Value, source: Source) -> Vec<&Value> {
     match source {
         Source::Meta => Vec::new(),
         Source::Path(path) => values_at(resource, path),
