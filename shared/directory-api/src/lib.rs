@@ -19,7 +19,7 @@ mod search;
 
 pub use capability::capability_statement;
 pub use search::{MAX_CANDIDATES, MAX_CHAIN_IDS, MAX_REVINCLUDES};
-use directory_load::{DirectoryStatus, read_status};
+use directory_load::read_status;
 
 use std::sync::Arc;
 use std::time::Duration;
