@@ -57,7 +57,10 @@ pub async fn serve(
     );
     if first_start && !skip_demo {
         let report = crate::directory::load_demo_directory(&directory_store).await?;
-        eprintln!("first start: the demo provider directory: {}", report.summary());
+        eprintln!(
+            "first start: the demo provider directory: {}",
+            report.summary()
+        );
     }
     tokio::spawn(crate::directory::watch_directory_inbox(
         Arc::clone(&directory_store),
@@ -147,7 +150,9 @@ pub async fn serve(
     println!("Patient Access API on {base_url}  (metadata: {base_url}/metadata)");
     println!(
         "Provider Directory (public, Plan-Net) on {base_url}/directory; files: {}",
-        data.root().join(crate::directory::DIRECTORY_INBOX).display()
+        data.root()
+            .join(crate::directory::DIRECTORY_INBOX)
+            .display()
     );
     println!("demo members (Patient id, email on file for sign-in):");
     for (email, patient) in &enrolled {

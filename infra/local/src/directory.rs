@@ -48,9 +48,15 @@ pub fn open_directory_store(data: &DataDir) -> Result<RedbStore, store_redb::Ope
 /// The demo plan's directory, as its roster CSV through the same load path.
 pub async fn load_demo_directory(store: &RedbStore) -> Result<FileReport, RunnerError> {
     let csv = demo_data::roster::roster_csv();
-    let report = load_file(store, "demo-roster.snapshot.csv", csv.as_bytes(), Mode::Snapshot, &local_load_config())
-        .await
-        .map_err(|e| RunnerError::Store(e.to_string()))?;
+    let report = load_file(
+        store,
+        "demo-roster.snapshot.csv",
+        csv.as_bytes(),
+        Mode::Snapshot,
+        &local_load_config(),
+    )
+    .await
+    .map_err(|e| RunnerError::Store(e.to_string()))?;
     if report.status != FileStatus::Applied {
         return Err(RunnerError::Invalid(format!(
             "the demo directory was rejected: {}",
@@ -62,7 +68,11 @@ pub async fn load_demo_directory(store: &RedbStore) -> Result<FileReport, Runner
 
 /// `directory load FILE…`: into the directory store, or through the running
 /// server's directory inbox when `serve` holds it. Fails when any file was rejected.
-pub async fn directory_load(data: DataDir, files: &[PathBuf], snapshot: bool) -> Result<(), RunnerError> {
+pub async fn directory_load(
+    data: DataDir,
+    files: &[PathBuf],
+    snapshot: bool,
+) -> Result<(), RunnerError> {
     data.ensure()?;
     let all_applied = match open_directory_store(&data) {
         Ok(store) => {
@@ -73,7 +83,11 @@ pub async fn directory_load(data: DataDir, files: &[PathBuf], snapshot: bool) ->
                     source,
                 })?;
                 let name = path.display().to_string();
-                let mode = if snapshot { Mode::Snapshot } else { mode_of(&name) };
+                let mode = if snapshot {
+                    Mode::Snapshot
+                } else {
+                    mode_of(&name)
+                };
                 let report = load_file(&store, &name, &bytes, mode, &local_load_config())
                     .await
                     .map_err(|e| RunnerError::Store(e.to_string()))?;
@@ -82,7 +96,9 @@ pub async fn directory_load(data: DataDir, files: &[PathBuf], snapshot: bool) ->
             }
             ok
         }
-        Err(store_redb::OpenError::AlreadyOpen(_)) => via_inbox(data.root(), files, snapshot).await?,
+        Err(store_redb::OpenError::AlreadyOpen(_)) => {
+            via_inbox(data.root(), files, snapshot).await?
+        }
         Err(e) => return Err(RunnerError::Store(e.to_string())),
     };
     if all_applied {
@@ -111,7 +127,10 @@ async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<boo
         source,
     };
     std::fs::create_dir_all(&inbox).map_err(|e| io(&inbox, e))?;
-    println!("serve is running on {}: handing the files to its directory inbox", root.display());
+    println!(
+        "serve is running on {}: handing the files to its directory inbox",
+        root.display()
+    );
     let mut all_applied = true;
     for path in files {
         let mut name = path
@@ -131,7 +150,10 @@ async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<boo
         let deadline = std::time::Instant::now() + INBOX_WAIT;
         while dropped.exists() {
             if std::time::Instant::now() > deadline {
-                return Err(RunnerError::Invalid(format!("{} is still in the inbox: is serve stuck?", dropped.display())));
+                return Err(RunnerError::Invalid(format!(
+                    "{} is still in the inbox: is serve stuck?",
+                    dropped.display()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -167,19 +189,37 @@ pub async fn watch_directory_inbox(store: Arc<RedbStore>, root: PathBuf) {
     loop {
         for name in crate::edi::settled_files(&inbox, &mut seen) {
             let path = inbox.join(&name);
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            match load_file(store.as_ref(), &name, &bytes, mode_of(&name), &local_load_config()).await {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            match load_file(
+                store.as_ref(),
+                &name,
+                &bytes,
+                mode_of(&name),
+                &local_load_config(),
+            )
+            .await
+            {
                 Ok(report) => {
                     tracing::info!("{}", report.summary());
-                    let folder = root.join(if report.status == FileStatus::Applied { PROCESSED } else { REJECTED });
+                    let folder = root.join(if report.status == FileStatus::Applied {
+                        PROCESSED
+                    } else {
+                        REJECTED
+                    });
                     let moved = std::fs::create_dir_all(&folder)
-                        .and_then(|()| std::fs::write(folder.join(format!("{name}.json")), report.to_json()))
+                        .and_then(|()| {
+                            std::fs::write(folder.join(format!("{name}.json")), report.to_json())
+                        })
                         .and_then(|()| std::fs::rename(&path, folder.join(&name)));
                     if let Err(e) = moved {
                         tracing::error!(file = %name, error = %e, "could not file the directory report");
                     }
                 }
-                Err(e) => tracing::warn!(file = %name, error = %e, "directory file failed; it stays in the inbox"),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "directory file failed; it stays in the inbox")
+                }
             }
         }
         tokio::time::sleep(POLL).await;

@@ -36,7 +36,11 @@ fn taxonomy(role: OrgRole) -> (&'static str, &'static str) {
 pub fn roster_csv() -> String {
     let mut out = String::from(HEADER);
     out.push('\n');
-    let network = format!("{DEMO_NETWORK_ID},{} PPO Network,{DEMO_PLAN_ID},{} PPO", crate::PAYER_NAME, crate::PAYER_NAME);
+    let network = format!(
+        "{DEMO_NETWORK_ID},{} PPO Network,{DEMO_PLAN_ID},{} PPO",
+        crate::PAYER_NAME,
+        crate::PAYER_NAME
+    );
     for (n, org) in PROVIDERS.iter().enumerate() {
         let (lat, lon) = position(org.city);
         // Spread the sites a little so nearest-first has an order.
@@ -68,7 +72,10 @@ pub fn roster_csv() -> String {
         let accepting = if n % 3 == 2 { "no" } else { "yes" };
         let languages = if n % 2 == 0 { "en;es" } else { "en" };
         let (lat, lon) = position(site.city);
-        let index = PROVIDERS.iter().position(|o| o.npi() == site.npi()).unwrap_or(0);
+        let index = PROVIDERS
+            .iter()
+            .position(|o| o.npi() == site.npi())
+            .unwrap_or(0);
         let (lat, lon) = (lat + 0.004 * index as f64, lon - 0.003 * index as f64);
         out.push_str(&format!(
             "practitioner,{},{},{},,{},{},location-{},{},{},{},{},{},614-555-02{:02},{lat:.4},{lon:.4},{accepting},{languages},{network}\n",

@@ -6,7 +6,7 @@ use plan_net::params::{Kind, includes, params, revincludes};
 use plan_net::profiles::{PLAN_NET_CAPABILITY_STATEMENT, Profile};
 use serde_json::{Value, json};
 
-use crate::search::{MAX_CHAIN_IDS, MAX_CANDIDATES};
+use crate::search::{MAX_CANDIDATES, MAX_CHAIN_IDS};
 use directory_load::DirectoryStatus;
 
 pub fn capability_statement(

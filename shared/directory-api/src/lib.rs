@@ -18,8 +18,8 @@ mod capability;
 mod search;
 
 pub use capability::capability_statement;
-pub use search::{MAX_CANDIDATES, MAX_CHAIN_IDS, MAX_REVINCLUDES};
 use directory_load::read_status;
+pub use search::{MAX_CANDIDATES, MAX_CHAIN_IDS, MAX_REVINCLUDES};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,7 +159,10 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
         match route {
             Route::Read { resource_type, id } => {
                 let record = self.read(resource_type, &id, None).await?;
-                Ok((Bytes::from(record.body.to_string()), Some(version_etag(&record))))
+                Ok((
+                    Bytes::from(record.body.to_string()),
+                    Some(version_etag(&record)),
+                ))
             }
             Route::Vread {
                 resource_type,
@@ -172,17 +175,28 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
                     Some(v) => self.read(resource_type, &id, Some(v)).await?,
                     None => return Err(ApiError::NotFound(format!("{resource_type}/{label}"))),
                 };
-                Ok((Bytes::from(record.body.to_string()), Some(version_etag(&record))))
+                Ok((
+                    Bytes::from(record.body.to_string()),
+                    Some(version_etag(&record)),
+                ))
             }
             Route::SearchGet { resource_type } => {
                 let query = request.uri().query().unwrap_or_default().as_bytes();
                 self.check_size(query.len())?;
                 let params = fhir_api::params::decode(query)?;
-                Ok((self.search(resource_type, params, request.headers()).await?, None))
+                Ok((
+                    self.search(resource_type, params, request.headers())
+                        .await?,
+                    None,
+                ))
             }
             Route::SearchPost { resource_type } => {
                 let params = self.post_params(request)?;
-                Ok((self.search(resource_type, params, request.headers()).await?, None))
+                Ok((
+                    self.search(resource_type, params, request.headers())
+                        .await?,
+                    None,
+                ))
             }
         }
     }
@@ -303,7 +317,13 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
         Ok(Bytes::from(writer.finish()))
     }
 
-    fn link(&self, resource_type: ResourceType, query: &str, count: usize, cursor: Option<&str>) -> String {
+    fn link(
+        &self,
+        resource_type: ResourceType,
+        query: &str,
+        count: usize,
+        cursor: Option<&str>,
+    ) -> String {
         let mut link = format!("{}/{resource_type}?", self.config.base_url);
         if !query.is_empty() {
             link.push_str(query);

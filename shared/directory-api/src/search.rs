@@ -81,8 +81,15 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         let streams = search.near.is_none() && resolution.distances.is_none();
         match driver {
             Driver::Type if streams => {
-                self.stream(search, &resolution, Partition::Type(search.resource_type), None, count, after)
-                    .await
+                self.stream(
+                    search,
+                    &resolution,
+                    Partition::Type(search.resource_type),
+                    None,
+                    count,
+                    after,
+                )
+                .await
             }
             Driver::Terms {
                 param,
@@ -95,8 +102,15 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                     param: param.clone(),
                     prefix: term.clone(),
                 };
-                self.stream(search, &resolution, partition, Some((param, term, exact)), count, after)
-                    .await
+                self.stream(
+                    search,
+                    &resolution,
+                    partition,
+                    Some((param, term, exact)),
+                    count,
+                    after,
+                )
+                .await
             }
             driver => {
                 let all = self
@@ -175,7 +189,12 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         }
     }
 
-    fn is_match(&self, search: &DirectorySearch, resolution: &Resolution, r: &ResourceRecord) -> bool {
+    fn is_match(
+        &self,
+        search: &DirectorySearch,
+        resolution: &Resolution,
+        r: &ResourceRecord,
+    ) -> bool {
         !r.deleted
             && r.resource_type == search.resource_type
             && search.matches(&r.id, &r.last_updated, &r.index, &resolution.resolved)
@@ -209,7 +228,11 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                         param: param.clone(),
                         prefix: term.clone(),
                     };
-                    for (key, record) in self.list_all(partition, cap - candidates.len().min(cap)).await?.ok_or_else(too_broad)? {
+                    for (key, record) in self
+                        .list_all(partition, cap - candidates.len().min(cap))
+                        .await?
+                        .ok_or_else(too_broad)?
+                    {
                         if !exact || entry_term(&key) == term {
                             candidates.push(record);
                         }
@@ -279,7 +302,9 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         Box::pin(async move {
             let mut resolution = Resolution::default();
             for (i, chain) in search.chains.iter().enumerate() {
-                let inner = self.inner_matches(&chain.inner, &describe_chain(search, i)).await?;
+                let inner = self
+                    .inner_matches(&chain.inner, &describe_chain(search, i))
+                    .await?;
                 if chain.inner.near.is_some() {
                     let distances = inner
                         .iter()
@@ -442,7 +467,9 @@ fn describe_chain(search: &DirectorySearch, i: usize) -> String {
 fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, ApiError> {
     if let Some(ids) = search.ids() {
         if ids.len() > MAX_IDS {
-            return Err(ApiError::BadRequest(format!("_id may name at most {MAX_IDS} ids")));
+            return Err(ApiError::BadRequest(format!(
+                "_id may name at most {MAX_IDS} ids"
+            )));
         }
         return Ok(Driver::Ids(ids));
     }
@@ -459,7 +486,10 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
         .min_by_key(|(_, s)| s.len())
     {
         let chain = &search.chains[i];
-        let mut terms: Vec<String> = ids.iter().map(|id| format!("{}/{id}", chain.target)).collect();
+        let mut terms: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}/{id}", chain.target))
+            .collect();
         terms.sort();
         return Ok(Driver::Terms {
             param: chain.param.name.to_owned(),
@@ -484,7 +514,10 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
         terms.sort();
         terms.dedup();
         let exact = criterion.param.kind != Kind::String
-            && !criterion.values.iter().any(|t| matches!(t, Test::StartsWith(_)));
+            && !criterion
+                .values
+                .iter()
+                .any(|t| matches!(t, Test::StartsWith(_)));
         return Ok(Driver::Terms {
             param: criterion.param.name.to_owned(),
             terms,
@@ -508,7 +541,13 @@ fn entry_term(key: &SortKey) -> &str {
 
 /// In a streamed look-up partition, whether this entry is the one that counts for
 /// its resource: the exact term, or the smallest of its terms with the prefix.
-fn first_matching_term(key: &SortKey, record: &ResourceRecord, param: &str, wanted: &str, exact: bool) -> bool {
+fn first_matching_term(
+    key: &SortKey,
+    record: &ResourceRecord,
+    param: &str,
+    wanted: &str,
+    exact: bool,
+) -> bool {
     let term = entry_term(key);
     if exact {
         return term == wanted;

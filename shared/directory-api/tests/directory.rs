@@ -214,7 +214,10 @@ async fn every_stored_resource_carries_its_plan_net_profile_and_is_public() {
             "{t}: a present token is ignored, never rejected"
         );
         let list = reply.json["entry"].as_array().cloned().unwrap_or_default();
-        assert!(!list.is_empty(), "{t}: a parameterless search pages the type");
+        assert!(
+            !list.is_empty(),
+            "{t}: a parameterless search pages the type"
+        );
         for e in list {
             let profile = e["resource"]["meta"]["profile"][0].as_str().unwrap_or("");
             assert!(
@@ -339,7 +342,10 @@ async fn shall_parameters_alone_and_combined() {
         "two dentists at the dental practice: {combined:?}"
     );
     let westerville = vec![format!("Location/{dental}")];
-    assert_eq!(d.ids("/Location?address-city=westerville").await, westerville);
+    assert_eq!(
+        d.ids("/Location?address-city=westerville").await,
+        westerville
+    );
     assert_eq!(
         d.ids("/Location?address-postalcode=43081&address-state=OH")
             .await,
@@ -625,7 +631,10 @@ async fn bad_files_are_reported_and_change_nothing() {
         report.problems
     );
     let after = count(&d.get("/Practitioner?_count=100").await.json);
-    assert_eq!(before, after, "rejected files leave the directory unchanged");
+    assert_eq!(
+        before, after,
+        "rejected files leave the directory unchanged"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,10 @@ pub fn fields(line: &str) -> Result<Vec<String>, String> {
                 '"' => {
                     quoted = false;
                     if chars.peek().is_some_and(|n| *n != ',') {
-                        return Err("a closing quote must be followed by a comma or the end of the line".into());
+                        return Err(
+                            "a closing quote must be followed by a comma or the end of the line"
+                                .into(),
+                        );
                     }
                 }
                 other => field.push(other),
@@ -57,7 +60,10 @@ mod tests {
     #[test]
     fn splits_plain_and_quoted_fields() {
         assert_eq!(fields("a,b,,c").unwrap(), ["a", "b", "", "c"]);
-        assert_eq!(fields("\"Smith, Jr\",\"say \"\"hi\"\"\"\r").unwrap(), ["Smith, Jr", "say \"hi\""]);
+        assert_eq!(
+            fields("\"Smith, Jr\",\"say \"\"hi\"\"\"\r").unwrap(),
+            ["Smith, Jr", "say \"hi\""]
+        );
         assert!(fields("\"open,b").is_err());
         assert!(fields("\"a\"b,c").is_err());
     }

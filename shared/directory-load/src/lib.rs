@@ -275,12 +275,21 @@ where
         },
     )
     .await?;
-    tracing::info!(file = name, resources = report.counts.resources, "directory file applied");
+    tracing::info!(
+        file = name,
+        resources = report.counts.resources,
+        "directory file applied"
+    );
     Ok(report)
 }
 
 /// The keys a snapshot holds (parsed again: the file was valid, so this cannot fail).
-fn report_keys(name: &str, bytes: &[u8], format: &str, config: &LoadConfig) -> HashSet<(ResourceType, String)> {
+fn report_keys(
+    name: &str,
+    bytes: &[u8],
+    format: &str,
+    config: &LoadConfig,
+) -> HashSet<(ResourceType, String)> {
     let (lines, mut problems) = split_lines(bytes);
     let items = if format == "csv" {
         roster::read(&lines, &config.plan)
@@ -303,7 +312,11 @@ fn split_lines(bytes: &[u8]) -> (Vec<(usize, &str)>, Vec<LineProblem>) {
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let n = i + 1;
         if raw.len() > MAX_LINE_BYTES {
-            problems.push(LineProblem::new(n, "line", format!("is longer than {} MiB", MAX_LINE_BYTES >> 20)));
+            problems.push(LineProblem::new(
+                n,
+                "line",
+                format!("is longer than {} MiB", MAX_LINE_BYTES >> 20),
+            ));
             continue;
         }
         match std::str::from_utf8(raw) {
@@ -324,11 +337,18 @@ fn ndjson_items(lines: &[(usize, &str)], problems: &mut Vec<LineProblem>) -> Vec
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
-                problems.push(LineProblem::new(*line, "line", format!("is not valid JSON: {e}")));
+                problems.push(LineProblem::new(
+                    *line,
+                    "line",
+                    format!("is not valid JSON: {e}"),
+                ));
                 continue;
             }
         };
-        let type_name = value.get("resourceType").and_then(Value::as_str).unwrap_or("");
+        let type_name = value
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let Some(resource_type) = type_name
             .parse::<ResourceType>()
             .ok()
@@ -341,13 +361,21 @@ fn ndjson_items(lines: &[(usize, &str)], problems: &mut Vec<LineProblem>) -> Vec
             ));
             continue;
         };
-        let id = value.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if !fhir::is_valid_id(&id) {
             problems.push(LineProblem::new(*line, "id", format!("'{id}' is not a valid id; directory resources keep the ids they are loaded with")));
             continue;
         }
         if let Some(first) = seen.insert((resource_type, id.clone()), *line) {
-            problems.push(LineProblem::new(*line, "id", format!("{resource_type}/{id} is also on line {first}")));
+            problems.push(LineProblem::new(
+                *line,
+                "id",
+                format!("{resource_type}/{id} is also on line {first}"),
+            ));
             continue;
         }
         items.push(Item {
@@ -367,13 +395,18 @@ async fn check_references<S: ResourceStore>(
     items: &[Item],
     mode: Mode,
 ) -> Result<Vec<LineProblem>, StoreError> {
-    let in_file: HashSet<(ResourceType, &str)> =
-        items.iter().map(|i| (i.resource_type, i.id.as_str())).collect();
+    let in_file: HashSet<(ResourceType, &str)> = items
+        .iter()
+        .map(|i| (i.resource_type, i.id.as_str()))
+        .collect();
     let mut known: HashMap<Reference, bool> = HashMap::new();
     let mut problems = Vec::new();
     for item in items {
         let (refs, bad) = references(item.resource_type, &item.body);
-        problems.extend(bad.into_iter().map(|p| LineProblem::new(item.line, p.field, p.reason)));
+        problems.extend(
+            bad.into_iter()
+                .map(|p| LineProblem::new(item.line, p.field, p.reason)),
+        );
         for (field, reference) in refs {
             if in_file.contains(&(reference.resource_type, reference.id.as_str())) {
                 continue;
@@ -383,9 +416,10 @@ async fn check_references<S: ResourceStore>(
                 Mode::ChangeSet => match known.get(&reference) {
                     Some(found) => *found,
                     None => {
-                        let found = ResourceStore::get(store, reference.resource_type, &reference.id)
-                            .await?
-                            .is_some_and(|r| !r.deleted);
+                        let found =
+                            ResourceStore::get(store, reference.resource_type, &reference.id)
+                                .await?
+                                .is_some_and(|r| !r.deleted);
                         known.insert(reference.clone(), found);
                         found
                     }
@@ -427,7 +461,11 @@ fn content(value: &Value) -> Value {
     v
 }
 
-async fn apply<S: ResourceStore>(store: &S, mut item: Item, counts: &mut Counts) -> Result<(), StoreError> {
+async fn apply<S: ResourceStore>(
+    store: &S,
+    mut item: Item,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
     prepared(&mut item);
     let index = plan_net::index_directory_resource(item.resource_type, &item.body);
     let mut outcome = None;
@@ -522,9 +560,8 @@ async fn for_each_current<S: ResourceStore>(
 /// Resources last updated more than `days` ago: a range Query on each type
 /// partition (sorted by lastUpdated), so only stale entries are read.
 async fn stale<S: ResourceStore>(store: &S, days: u32) -> Result<Stale, StoreError> {
-    let cutoff = Instant::from_unix_millis(
-        Instant::now().unix_millis() - i64::from(days) * 86_400_000,
-    );
+    let cutoff =
+        Instant::from_unix_millis(Instant::now().unix_millis() - i64::from(days) * 86_400_000);
     let mut stale = Stale {
         threshold_days: days,
         ..Stale::default()

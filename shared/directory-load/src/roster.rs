@@ -15,8 +15,12 @@
 use std::collections::BTreeMap;
 
 use fhir::ResourceType;
-use plan_net::checks::{NPI_SYSTEM, NUCC_SYSTEM, npi_is_valid, nucc_code_is_valid, us_state_is_valid, zip_is_valid};
-use plan_net::profiles::{NETWORK_REFERENCE_EXTENSION, NETWORK_TYPE_CODE, NEW_PATIENTS_EXTENSION, ORG_TYPE_SYSTEM};
+use plan_net::checks::{
+    NPI_SYSTEM, NUCC_SYSTEM, npi_is_valid, nucc_code_is_valid, us_state_is_valid, zip_is_valid,
+};
+use plan_net::profiles::{
+    NETWORK_REFERENCE_EXTENSION, NETWORK_TYPE_CODE, NEW_PATIENTS_EXTENSION, ORG_TYPE_SYSTEM,
+};
 use serde_json::{Value, json};
 
 use crate::{LineProblem, PlanIdentity};
@@ -80,15 +84,26 @@ pub fn read(lines: &[(usize, &str)], plan: &PlanIdentity) -> Result<Roster, Vec<
         Ok(h) => h,
         Err(reason) => return Err(vec![LineProblem::new(*header_line, "header", reason)]),
     };
-    let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     for column in COLUMNS {
         if !names.iter().any(|n| n == column) {
-            problems.push(LineProblem::new(*header_line, *column, "this column is missing from the header"));
+            problems.push(LineProblem::new(
+                *header_line,
+                *column,
+                "this column is missing from the header",
+            ));
         }
     }
     for name in &names {
         if !COLUMNS.contains(&name.as_str()) {
-            problems.push(LineProblem::new(*header_line, name.as_str(), "unknown column (see the README for the roster columns)"));
+            problems.push(LineProblem::new(
+                *header_line,
+                name.as_str(),
+                "unknown column (see the README for the roster columns)",
+            ));
         }
     }
     if !problems.is_empty() {
@@ -112,7 +127,11 @@ pub fn read(lines: &[(usize, &str)], plan: &PlanIdentity) -> Result<Roster, Vec<
             problems.push(LineProblem::new(
                 *line,
                 "row",
-                format!("has {} fields; the header has {}", values.len(), names.len()),
+                format!(
+                    "has {} fields; the header has {}",
+                    values.len(),
+                    names.len()
+                ),
             ));
             continue;
         }
@@ -137,30 +156,58 @@ pub fn read(lines: &[(usize, &str)], plan: &PlanIdentity) -> Result<Roster, Vec<
 }
 
 fn check_row(row: &Row, problems: &mut Vec<LineProblem>) {
-    let mut problem = |field: &str, reason: String| problems.push(LineProblem::new(row.line, field, reason));
+    let mut problem =
+        |field: &str, reason: String| problems.push(LineProblem::new(row.line, field, reason));
     let kind = row.v("kind");
     if !matches!(kind, "practitioner" | "organization") {
-        problem("kind", format!("'{kind}' must be practitioner or organization"));
+        problem(
+            "kind",
+            format!("'{kind}' must be practitioner or organization"),
+        );
     }
     if !npi_is_valid(row.v("npi")) {
-        problem("npi", format!("'{}' is not 10 digits with a valid check digit", row.v("npi")));
+        problem(
+            "npi",
+            format!(
+                "'{}' is not 10 digits with a valid check digit",
+                row.v("npi")
+            ),
+        );
     }
     if kind == "practitioner" && row.v("last_name").is_empty() {
         problem("last_name", "is required for a practitioner".into());
     }
     if kind == "organization" && row.v("organization_name").is_empty() {
-        problem("organization_name", "is required for an organization".into());
+        problem(
+            "organization_name",
+            "is required for an organization".into(),
+        );
     }
     if !nucc_code_is_valid(row.v("taxonomy")) {
-        problem("taxonomy", format!("'{}' is not a NUCC taxonomy code (nine digits or capitals and a final X)", row.v("taxonomy")));
+        problem(
+            "taxonomy",
+            format!(
+                "'{}' is not a NUCC taxonomy code (nine digits or capitals and a final X)",
+                row.v("taxonomy")
+            ),
+        );
     }
     for column in ["location_id", "network_id"] {
         if !fhir::is_valid_id(row.v(column)) {
-            problem(column, format!("'{}' is not a valid id (1-64 letters, digits, '-' or '.')", row.v(column)));
+            problem(
+                column,
+                format!(
+                    "'{}' is not a valid id (1-64 letters, digits, '-' or '.')",
+                    row.v(column)
+                ),
+            );
         }
     }
     if !row.v("plan_id").is_empty() && !fhir::is_valid_id(row.v("plan_id")) {
-        problem("plan_id", format!("'{}' is not a valid id", row.v("plan_id")));
+        problem(
+            "plan_id",
+            format!("'{}' is not a valid id", row.v("plan_id")),
+        );
     }
     for column in ["location_name", "address_line", "city"] {
         if row.v(column).is_empty() {
@@ -168,29 +215,54 @@ fn check_row(row: &Row, problems: &mut Vec<LineProblem>) {
         }
     }
     if !us_state_is_valid(row.v("state")) {
-        problem("state", format!("'{}' is not a US state or territory code", row.v("state")));
+        problem(
+            "state",
+            format!("'{}' is not a US state or territory code", row.v("state")),
+        );
     }
     if !zip_is_valid(row.v("zip")) {
-        problem("zip", format!("'{}' is not a ZIP code (12345 or 12345-6789)", row.v("zip")));
+        problem(
+            "zip",
+            format!("'{}' is not a ZIP code (12345 or 12345-6789)", row.v("zip")),
+        );
     }
     match (row.v("latitude"), row.v("longitude")) {
         ("", "") => {}
         (lat, lon) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
             (Ok(a), Ok(b)) if plan_net::geo::valid(a, b) => {}
-            _ => problem("latitude", "latitude and longitude must both be given, within ±90 and ±180".into()),
+            _ => problem(
+                "latitude",
+                "latitude and longitude must both be given, within ±90 and ±180".into(),
+            ),
         },
     }
     if accepting(row.v("accepting_new_patients")).is_err() {
-        problem("accepting_new_patients", format!("'{}' must be yes, no or empty", row.v("accepting_new_patients")));
+        problem(
+            "accepting_new_patients",
+            format!(
+                "'{}' must be yes, no or empty",
+                row.v("accepting_new_patients")
+            ),
+        );
     }
     for language in languages(row.v("languages")) {
-        if !language.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || language.len() > 35 {
-            problem("languages", format!("'{language}' is not a language code such as en or es"));
+        if !language
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || language.len() > 35
+        {
+            problem(
+                "languages",
+                format!("'{language}' is not a language code such as en or es"),
+            );
         }
     }
     let id_len = format!("affiliation-{}-{}", row.v("npi"), row.v("location_id")).len();
     if id_len > 64 {
-        problem("location_id", "is too long to form the role's id (keep it under 40 characters)".into());
+        problem(
+            "location_id",
+            "is too long to form the role's id (keep it under 40 characters)".into(),
+        );
     }
 }
 
@@ -204,7 +276,9 @@ fn accepting(text: &str) -> Result<Option<bool>, ()> {
 }
 
 fn languages(text: &str) -> impl Iterator<Item = &str> {
-    text.split([';', '|']).map(str::trim).filter(|l| !l.is_empty())
+    text.split([';', '|'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
 }
 
 fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
@@ -231,7 +305,10 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
     if let Some(p) = &phone {
         location["telecom"] = p.clone();
     }
-    if let (Ok(lat), Ok(lon)) = (row.v("latitude").parse::<f64>(), row.v("longitude").parse::<f64>()) {
+    if let (Ok(lat), Ok(lon)) = (
+        row.v("latitude").parse::<f64>(),
+        row.v("longitude").parse::<f64>(),
+    ) {
         location["position"] = json!({"latitude": lat, "longitude": lon});
     }
     let languages: Vec<Value> = languages(row.v("languages"))
@@ -256,7 +333,12 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
             "practitioner": {"reference": format!("Practitioner/{id}")},
             "location": [{"reference": format!("Location/{location_id}")}],
         });
-        put(roster, ResourceType::PractitionerRole, role_id.clone(), role);
+        put(
+            roster,
+            ResourceType::PractitionerRole,
+            role_id.clone(),
+            role,
+        );
         (ResourceType::PractitionerRole, role_id)
     } else {
         let id = format!("org-npi-{npi}");
@@ -275,10 +357,20 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
             "participatingOrganization": {"reference": format!("Organization/{id}")},
             "location": [{"reference": format!("Location/{location_id}")}],
         });
-        put(roster, ResourceType::OrganizationAffiliation, role_id.clone(), affiliation);
+        put(
+            roster,
+            ResourceType::OrganizationAffiliation,
+            role_id.clone(),
+            affiliation,
+        );
         (ResourceType::OrganizationAffiliation, role_id)
     };
-    put(roster, ResourceType::Location, location_id.to_owned(), location);
+    put(
+        roster,
+        ResourceType::Location,
+        location_id.to_owned(),
+        location,
+    );
 
     // Merge this row's network, specialty, phone and new-patient answer into the role.
     if let Some((_, role)) = roster.resources.get_mut(&(role_type, role_id)) {
@@ -287,12 +379,20 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
             role["telecom"] = p.clone();
         }
         if role_type == ResourceType::PractitionerRole {
-            push_unique(role, "extension", json!({"url": NETWORK_REFERENCE_EXTENSION, "valueReference": {"reference": network}}));
+            push_unique(
+                role,
+                "extension",
+                json!({"url": NETWORK_REFERENCE_EXTENSION, "valueReference": {"reference": network}}),
+            );
             if let Ok(Some(accepts)) = accepting(row.v("accepting_new_patients")) {
-                push_unique(role, "extension", json!({"url": NEW_PATIENTS_EXTENSION, "extension": [
-                    {"url": "acceptingPatients", "valueCodeableConcept": {"coding": [{"system": ACCEPTING_SYSTEM, "code": if accepts {"newpt"} else {"nopt"}}]}},
-                    {"url": "fromNetwork", "valueReference": {"reference": network}},
-                ]}));
+                push_unique(
+                    role,
+                    "extension",
+                    json!({"url": NEW_PATIENTS_EXTENSION, "extension": [
+                        {"url": "acceptingPatients", "valueCodeableConcept": {"coding": [{"system": ACCEPTING_SYSTEM, "code": if accepts {"newpt"} else {"nopt"}}]}},
+                        {"url": "fromNetwork", "valueReference": {"reference": network}},
+                    ]}),
+                );
             }
         } else {
             push_unique(role, "network", json!({"reference": network}));
@@ -306,8 +406,18 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
             "name": row.v("network_name"),
             "partOf": {"reference": format!("Organization/{}", plan.organization_id)},
         });
-        put(roster, ResourceType::Organization, row.v("network_id").to_owned(), network);
-        put(roster, ResourceType::Organization, plan.organization_id.clone(), plan.organization());
+        put(
+            roster,
+            ResourceType::Organization,
+            row.v("network_id").to_owned(),
+            network,
+        );
+        put(
+            roster,
+            ResourceType::Organization,
+            plan.organization_id.clone(),
+            plan.organization(),
+        );
     }
     if !row.v("plan_id").is_empty() && !row.v("plan_name").is_empty() {
         let owner = format!("Organization/{}", plan.organization_id);
@@ -317,13 +427,27 @@ fn add_row(roster: &mut Roster, row: &Row, plan: &PlanIdentity) {
             "type": [{"coding": [{"system": PLAN_TYPE_SYSTEM, "code": "commmed", "display": "Commercial Medical"}]}],
             "ownedBy": {"reference": owner}, "administeredBy": {"reference": owner},
         });
-        put(roster, ResourceType::InsurancePlan, row.v("plan_id").to_owned(), insurance);
-        put(roster, ResourceType::Organization, plan.organization_id.clone(), plan.organization());
+        put(
+            roster,
+            ResourceType::InsurancePlan,
+            row.v("plan_id").to_owned(),
+            insurance,
+        );
+        put(
+            roster,
+            ResourceType::Organization,
+            plan.organization_id.clone(),
+            plan.organization(),
+        );
         if let Some((_, p)) = roster
             .resources
             .get_mut(&(ResourceType::InsurancePlan, row.v("plan_id").to_owned()))
         {
-            push_unique(p, "network", json!({"reference": format!("Organization/{}", row.v("network_id"))}));
+            push_unique(
+                p,
+                "network",
+                json!({"reference": format!("Organization/{}", row.v("network_id"))}),
+            );
         }
     }
 }
@@ -332,7 +456,9 @@ fn push_unique(resource: &mut Value, key: &str, item: Value) {
     let Some(object) = resource.as_object_mut() else {
         return;
     };
-    let list = object.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    let list = object
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()));
     if let Some(list) = list.as_array_mut()
         && !list.contains(&item)
     {

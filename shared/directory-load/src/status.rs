@@ -23,7 +23,10 @@ pub async fn read_status<S: KeyValueStore>(store: &S) -> StoreResult<Option<Dire
         .and_then(|entry| serde_json::from_value(entry.value).ok()))
 }
 
-pub async fn write_status<S: KeyValueStore>(store: &S, status: &DirectoryStatus) -> StoreResult<()> {
+pub async fn write_status<S: KeyValueStore>(
+    store: &S,
+    status: &DirectoryStatus,
+) -> StoreResult<()> {
     let value = serde_json::to_value(status)
         .map_err(|e| fhir_store::StoreError::InvalidValue(e.to_string()))?;
     store.put(NAMESPACE, KEY, &value, None).await

@@ -456,11 +456,7 @@ fn http_date(instant: &fhir::Instant) -> Option<HeaderValue> {
     HeaderValue::from_str(&dt.format(&format).ok()?).ok()
 }
 
-pub fn json_response(
-    status: StatusCode,
-    body: Bytes,
-    flavour: JsonFlavour,
-) -> Response<Bytes> {
+pub fn json_response(status: StatusCode, body: Bytes, flavour: JsonFlavour) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -128,7 +128,10 @@ pub fn check_resource(resource_type: ResourceType, resource: &Value) -> Vec<Prob
     }
     for identifier in values_at(resource, &["identifier"]) {
         if identifier.get("system").and_then(Value::as_str) == Some(NPI_SYSTEM) {
-            let value = identifier.get("value").and_then(Value::as_str).unwrap_or("");
+            let value = identifier
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !npi_is_valid(value) {
                 problems.push(Problem::new(
                     "identifier",
@@ -157,7 +160,10 @@ pub fn check_resource(resource_type: ResourceType, resource: &Value) -> Vec<Prob
         }
     }
     for address in values_at(resource, &["address"]) {
-        let country = address.get("country").and_then(Value::as_str).unwrap_or("US");
+        let country = address
+            .get("country")
+            .and_then(Value::as_str)
+            .unwrap_or("US");
         if !matches!(country, "US" | "USA") {
             continue;
         }

@@ -18,7 +18,10 @@ const EARTH_KM: f64 = 6371.0088;
 
 /// A valid WGS84 position.
 pub fn valid(lat: f64, lon: f64) -> bool {
-    lat.is_finite() && lon.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)
+    lat.is_finite()
+        && lon.is_finite()
+        && (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon)
 }
 
 /// The geohash of a point at `precision` characters.
@@ -143,7 +146,10 @@ mod tests {
                 let dlon = radius * 0.99 * bearing.sin()
                     / (EARTH_KM.to_radians() * centre.0.to_radians().cos());
                 let hash = encode(centre.0 + dlat, centre.1 + dlon, STORED_PRECISION);
-                assert!(cells.iter().any(|c| hash.starts_with(c.as_str())), "{radius} km, {step}");
+                assert!(
+                    cells.iter().any(|c| hash.starts_with(c.as_str())),
+                    "{radius} km, {step}"
+                );
             }
         }
     }

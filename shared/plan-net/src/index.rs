@@ -162,11 +162,7 @@ fn position(index: &mut SearchIndex, resource: &Value) {
         && geo::valid(lat, lon)
     {
         index.position = Some([lat, lon]);
-        lookup(
-            index,
-            "near",
-            &geo::encode(lat, lon, geo::STORED_PRECISION),
-        );
+        lookup(index, "near", &geo::encode(lat, lon, geo::STORED_PRECISION));
     }
 }
 
@@ -206,4 +202,3 @@ pub(crate) fn strings_at<'a>(value: &'a Value, path: &[&str]) -> Vec<&'a str> {
         .filter_map(Value::as_str)
         .collect()
 }
-

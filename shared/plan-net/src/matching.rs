@@ -41,9 +41,10 @@ impl DirectorySearch {
                         && ids.is_some_and(|ids| ids.contains(&r.id))
                 })
             })
-            && (0..self.has.len())
-                .all(|i| resolved.has.get(i).is_some_and(|ids| ids.contains(id)))
-            && self.near.is_none_or(|near| near.distance_km(index).is_some())
+            && (0..self.has.len()).all(|i| resolved.has.get(i).is_some_and(|ids| ids.contains(id)))
+            && self
+                .near
+                .is_none_or(|near| near.distance_km(index).is_some())
     }
 }
 
@@ -60,7 +61,10 @@ impl Criterion {
     fn matches(&self, id: &str, index: &SearchIndex) -> bool {
         let name = self.param.name;
         match self.param.kind {
-            Kind::Id => self.values.iter().any(|t| matches!(t, Test::Id(v) if v == id)),
+            Kind::Id => self
+                .values
+                .iter()
+                .any(|t| matches!(t, Test::Id(v) if v == id)),
             Kind::Reference => self.values.iter().any(|t| {
                 matches!(t, Test::Reference(want) if index.references.iter().any(|(p, r)| {
                     p == name && r.resource_type == want.resource_type && r.id == want.id

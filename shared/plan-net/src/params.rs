@@ -141,7 +141,8 @@ const LAST_UPDATED: Param = param(
 );
 
 const STRING_DOC: &str = "Starts-with, ignoring case and accents; `:exact`, `:contains`.";
-const TOKEN_DOC: &str = "`code`, `system|code`, `|code` or `system|`; `:text` searches the display text.";
+const TOKEN_DOC: &str =
+    "`code`, `system|code`, `|code` or `system|`; `:text` searches the display text.";
 
 /// What `location.` may chain to (Plan-Net's location SearchParameters).
 const LOCATION_CHAINS: &[&str] = &[
@@ -570,43 +571,121 @@ pub fn param_of(resource_type: ResourceType, name: &str) -> Option<&'static Para
 /// The `_include`s listed for a type (its own reference parameters).
 pub fn includes(resource_type: ResourceType) -> &'static [Include] {
     match resource_type {
-        Endpoint => &[Include { source: Endpoint, param: "organization" }],
+        Endpoint => &[Include {
+            source: Endpoint,
+            param: "organization",
+        }],
         HealthcareService => &[
-            Include { source: HealthcareService, param: "location" },
-            Include { source: HealthcareService, param: "coverage-area" },
-            Include { source: HealthcareService, param: "organization" },
-            Include { source: HealthcareService, param: "endpoint" },
+            Include {
+                source: HealthcareService,
+                param: "location",
+            },
+            Include {
+                source: HealthcareService,
+                param: "coverage-area",
+            },
+            Include {
+                source: HealthcareService,
+                param: "organization",
+            },
+            Include {
+                source: HealthcareService,
+                param: "endpoint",
+            },
         ],
         InsurancePlan => &[
-            Include { source: InsurancePlan, param: "administered-by" },
-            Include { source: InsurancePlan, param: "owned-by" },
-            Include { source: InsurancePlan, param: "coverage-area" },
+            Include {
+                source: InsurancePlan,
+                param: "administered-by",
+            },
+            Include {
+                source: InsurancePlan,
+                param: "owned-by",
+            },
+            Include {
+                source: InsurancePlan,
+                param: "coverage-area",
+            },
         ],
         Location => &[
-            Include { source: Location, param: "endpoint" },
-            Include { source: Location, param: "organization" },
-            Include { source: Location, param: "partof" },
+            Include {
+                source: Location,
+                param: "endpoint",
+            },
+            Include {
+                source: Location,
+                param: "organization",
+            },
+            Include {
+                source: Location,
+                param: "partof",
+            },
         ],
         Organization => &[
-            Include { source: Organization, param: "partof" },
-            Include { source: Organization, param: "endpoint" },
-            Include { source: Organization, param: "coverage-area" },
+            Include {
+                source: Organization,
+                param: "partof",
+            },
+            Include {
+                source: Organization,
+                param: "endpoint",
+            },
+            Include {
+                source: Organization,
+                param: "coverage-area",
+            },
         ],
         OrganizationAffiliation => &[
-            Include { source: OrganizationAffiliation, param: "primary-organization" },
-            Include { source: OrganizationAffiliation, param: "participating-organization" },
-            Include { source: OrganizationAffiliation, param: "location" },
-            Include { source: OrganizationAffiliation, param: "service" },
-            Include { source: OrganizationAffiliation, param: "endpoint" },
-            Include { source: OrganizationAffiliation, param: "network" },
+            Include {
+                source: OrganizationAffiliation,
+                param: "primary-organization",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "participating-organization",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "location",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "service",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "endpoint",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "network",
+            },
         ],
         PractitionerRole => &[
-            Include { source: PractitionerRole, param: "practitioner" },
-            Include { source: PractitionerRole, param: "organization" },
-            Include { source: PractitionerRole, param: "location" },
-            Include { source: PractitionerRole, param: "service" },
-            Include { source: PractitionerRole, param: "network" },
-            Include { source: PractitionerRole, param: "endpoint" },
+            Include {
+                source: PractitionerRole,
+                param: "practitioner",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "organization",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "location",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "service",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "network",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "endpoint",
+            },
         ],
         _ => &[],
     }
@@ -616,26 +695,71 @@ pub fn includes(resource_type: ResourceType) -> &'static [Include] {
 pub fn revincludes(resource_type: ResourceType) -> &'static [Include] {
     match resource_type {
         HealthcareService => &[
-            Include { source: PractitionerRole, param: "service" },
-            Include { source: OrganizationAffiliation, param: "service" },
+            Include {
+                source: PractitionerRole,
+                param: "service",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "service",
+            },
         ],
         Location => &[
-            Include { source: HealthcareService, param: "location" },
-            Include { source: InsurancePlan, param: "coverage-area" },
-            Include { source: OrganizationAffiliation, param: "location" },
-            Include { source: PractitionerRole, param: "location" },
+            Include {
+                source: HealthcareService,
+                param: "location",
+            },
+            Include {
+                source: InsurancePlan,
+                param: "coverage-area",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "location",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "location",
+            },
         ],
         Organization => &[
-            Include { source: Endpoint, param: "organization" },
-            Include { source: HealthcareService, param: "organization" },
-            Include { source: InsurancePlan, param: "administered-by" },
-            Include { source: InsurancePlan, param: "owned-by" },
-            Include { source: OrganizationAffiliation, param: "primary-organization" },
-            Include { source: PractitionerRole, param: "organization" },
-            Include { source: PractitionerRole, param: "network" },
-            Include { source: OrganizationAffiliation, param: "participating-organization" },
+            Include {
+                source: Endpoint,
+                param: "organization",
+            },
+            Include {
+                source: HealthcareService,
+                param: "organization",
+            },
+            Include {
+                source: InsurancePlan,
+                param: "administered-by",
+            },
+            Include {
+                source: InsurancePlan,
+                param: "owned-by",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "primary-organization",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "organization",
+            },
+            Include {
+                source: PractitionerRole,
+                param: "network",
+            },
+            Include {
+                source: OrganizationAffiliation,
+                param: "participating-organization",
+            },
         ],
-        Practitioner => &[Include { source: PractitionerRole, param: "practitioner" }],
+        Practitioner => &[Include {
+            source: PractitionerRole,
+            param: "practitioner",
+        }],
         _ => &[],
     }
 }
@@ -676,10 +800,16 @@ mod tests {
     fn includes_and_revincludes_name_reference_parameters() {
         for t in ResourceType::PLAN_NET {
             for i in includes(t) {
-                assert_eq!(param_of(i.source, i.param).map(|p| p.kind), Some(Kind::Reference));
+                assert_eq!(
+                    param_of(i.source, i.param).map(|p| p.kind),
+                    Some(Kind::Reference)
+                );
             }
             for r in revincludes(t) {
-                assert!(referring_param(r.source, r.param, t).is_some(), "{t} <- {r:?}");
+                assert!(
+                    referring_param(r.source, r.param, t).is_some(),
+                    "{t} <- {r:?}"
+                );
             }
         }
     }
@@ -688,8 +818,16 @@ mod tests {
     fn practitioner_role_has_every_shall_parameter() {
         let names: Vec<_> = params(PractitionerRole).iter().map(|p| p.name).collect();
         for n in [
-            "practitioner", "organization", "location", "service", "network", "endpoint", "role",
-            "specialty", "_id", "_lastUpdated",
+            "practitioner",
+            "organization",
+            "location",
+            "service",
+            "network",
+            "endpoint",
+            "role",
+            "specialty",
+            "_id",
+            "_lastUpdated",
         ] {
             assert!(names.contains(&n), "{n}");
         }

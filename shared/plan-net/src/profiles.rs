@@ -51,15 +51,33 @@ impl Profile {
 
     pub const fn url(self) -> &'static str {
         match self {
-            Profile::Endpoint => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Endpoint",
-            Profile::HealthcareService => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-HealthcareService",
-            Profile::InsurancePlan => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-InsurancePlan",
-            Profile::Location => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Location",
-            Profile::Network => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Network",
-            Profile::Organization => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Organization",
-            Profile::OrganizationAffiliation => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-OrganizationAffiliation",
-            Profile::Practitioner => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Practitioner",
-            Profile::PractitionerRole => "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-PractitionerRole",
+            Profile::Endpoint => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Endpoint"
+            }
+            Profile::HealthcareService => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-HealthcareService"
+            }
+            Profile::InsurancePlan => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-InsurancePlan"
+            }
+            Profile::Location => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Location"
+            }
+            Profile::Network => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Network"
+            }
+            Profile::Organization => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Organization"
+            }
+            Profile::OrganizationAffiliation => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-OrganizationAffiliation"
+            }
+            Profile::Practitioner => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Practitioner"
+            }
+            Profile::PractitionerRole => {
+                "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-PractitionerRole"
+            }
         }
     }
 
@@ -122,4 +140,3 @@ pub fn stamp_profile(resource_type: ResourceType, resource: &mut Value) {
         }
     }
 }
-

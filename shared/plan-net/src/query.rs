@@ -364,7 +364,8 @@ impl Parser {
                     }
                 }
                 None => {
-                    let reason = format!("'{piece}' is not a supported _revinclude for {}", self.rt());
+                    let reason =
+                        format!("'{piece}' is not a supported _revinclude for {}", self.rt());
                     self.ignore(name, &reason)?;
                 }
             }
@@ -383,14 +384,23 @@ impl Parser {
     }
 
     /// `param[:Type].inner[:modifier]=value`.
-    fn chain(&mut self, name: &str, head: &str, rest: &str, value: &str) -> Result<(), SearchError> {
+    fn chain(
+        &mut self,
+        name: &str,
+        head: &str,
+        rest: &str,
+        value: &str,
+    ) -> Result<(), SearchError> {
         let (param_name, typed) = match head.split_once(':') {
             Some((p, t)) => (p, Some(t)),
             None => (head, None),
         };
         let Some(param) = param_of(self.rt(), param_name).filter(|p| p.kind == Kind::Reference)
         else {
-            let reason = format!("'{param_name}' is not a reference parameter of {}", self.rt());
+            let reason = format!(
+                "'{param_name}' is not a reference parameter of {}",
+                self.rt()
+            );
             return self.ignore(name, &reason);
         };
         let target = match typed {
@@ -399,7 +409,9 @@ impl Parser {
                 .parse::<ResourceType>()
                 .ok()
                 .filter(|t| param.targets.contains(t))
-                .ok_or_else(|| SearchError::new(name, format!("'{t}' is not a target of {param_name}")))?,
+                .ok_or_else(|| {
+                    SearchError::new(name, format!("'{t}' is not a target of {param_name}"))
+                })?,
         };
         let inner_base = rest.split([':', '.']).next().unwrap_or_default();
         if !param.chains.contains(&inner_base) {
@@ -444,7 +456,9 @@ impl Parser {
             .parse()
             .ok()
             .filter(|t| ResourceType::PLAN_NET.contains(t))
-            .ok_or_else(|| SearchError::new(name, format!("'{source}' is not a directory resource type")))?;
+            .ok_or_else(|| {
+                SearchError::new(name, format!("'{source}' is not a directory resource type"))
+            })?;
         let param = referring_param(source, param_name, self.rt()).ok_or_else(|| {
             SearchError::new(
                 name,
@@ -477,7 +491,9 @@ impl Parser {
         let bad = || {
             SearchError::new(
                 name,
-                format!("'{value}' is not latitude|longitude|distance|unit (e.g. 39.96|-83.00|10|km)"),
+                format!(
+                    "'{value}' is not latitude|longitude|distance|unit (e.g. 39.96|-83.00|10|km)"
+                ),
             )
         };
         let parts: Vec<&str> = value.split('|').map(str::trim).collect();
@@ -490,7 +506,11 @@ impl Parser {
         }
         let distance = match parts.get(2).filter(|p| !p.is_empty()) {
             None => None,
-            Some(_) => Some(number(2).filter(|d| d.is_finite() && *d >= 0.0).ok_or_else(bad)?),
+            Some(_) => Some(
+                number(2)
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(bad)?,
+            ),
         };
         let unit_km = match parts.get(3).copied().unwrap_or("km") {
             "" | "km" | "[km]" => 1.0,
@@ -660,7 +680,9 @@ impl DirectorySearch {
             .values
             .iter()
             .map(|t| match t {
-                Test::Token { code: Some(code), .. } => Some(term_prefix(code)),
+                Test::Token {
+                    code: Some(code), ..
+                } => Some(term_prefix(code)),
                 Test::StartsWith(s) if !s.is_empty() => Some(term_prefix(s)),
                 Test::Exact(s) if !s.is_empty() => Some(term_prefix(&fold(s))),
                 Test::Reference(r) => Some(r.relative()),

@@ -38,7 +38,11 @@ fn tokens_match_by_code_system_and_text() {
     let r = role();
     let t = ResourceType::PractitionerRole;
     assert!(matches(t, &r, &[("specialty", "207Q00000X")]));
-    assert!(matches(t, &r, &[("specialty", "http://nucc.org/provider-taxonomy|207Q00000X")]));
+    assert!(matches(
+        t,
+        &r,
+        &[("specialty", "http://nucc.org/provider-taxonomy|207Q00000X")]
+    ));
     assert!(!matches(t, &r, &[("specialty", "|207Q00000X")]));
     assert!(matches(t, &r, &[("specialty:text", "family med")]));
     assert!(matches(t, &r, &[("specialty:text", "medicine")]));
@@ -73,13 +77,23 @@ fn chains_and_has_parse_against_the_declared_chains() {
     let t = ResourceType::PractitionerRole;
     let ok = parse_directory_search(
         t,
-        &params(&[("location.address-city", "Columbus"), ("practitioner.name", "mor")]),
+        &params(&[
+            ("location.address-city", "Columbus"),
+            ("practitioner.name", "mor"),
+        ]),
         Handling::Strict,
     )
     .expect("declared chains");
     assert_eq!(ok.chains.len(), 2);
-    let undeclared = parse_directory_search(t, &params(&[("practitioner.identifier", "1")]), Handling::Lenient);
-    assert!(undeclared.is_err(), "an undeclared chain is a 400, even when lenient");
+    let undeclared = parse_directory_search(
+        t,
+        &params(&[("practitioner.identifier", "1")]),
+        Handling::Lenient,
+    );
+    assert!(
+        undeclared.is_err(),
+        "an undeclared chain is a 400, even when lenient"
+    );
     let has = parse_directory_search(
         ResourceType::Practitioner,
         &params(&[("_has:PractitionerRole:practitioner:specialty", "207Q00000X")]),
@@ -98,11 +112,14 @@ fn chains_and_has_parse_against_the_declared_chains() {
 #[test]
 fn unknown_parameters_follow_the_patient_access_rule() {
     let t = ResourceType::Location;
-    let lenient = parse_directory_search(t, &params(&[("colour", "red")]), Handling::Lenient).expect("ignored");
+    let lenient = parse_directory_search(t, &params(&[("colour", "red")]), Handling::Lenient)
+        .expect("ignored");
     assert_eq!(lenient.ignored, ["colour"]);
     assert!(lenient.canonical_query().is_empty());
     assert!(parse_directory_search(t, &params(&[("colour", "red")]), Handling::Strict).is_err());
-    assert!(parse_directory_search(t, &params(&[("type:missing", "true")]), Handling::Lenient).is_err());
+    assert!(
+        parse_directory_search(t, &params(&[("type:missing", "true")]), Handling::Lenient).is_err()
+    );
 }
 
 #[test]
@@ -113,7 +130,10 @@ fn near_takes_distance_and_unit_and_matches_within_it() {
     assert!(!matches(t, &loc, &[("near", "41.4993|-81.6944|100|mi")]));
     assert!(matches(t, &loc, &[("near", "41.4993|-81.6944|130|mi")]));
     for bad in ["x|y", "39|-83|5|furlongs", "39|-83|1000|km", "91|0"] {
-        assert!(parse_directory_search(t, &params(&[("near", bad)]), Handling::Lenient).is_err(), "{bad}");
+        assert!(
+            parse_directory_search(t, &params(&[("near", bad)]), Handling::Lenient).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -122,7 +142,10 @@ fn includes_and_revincludes_are_checked_against_the_tables() {
     let t = ResourceType::PractitionerRole;
     let s = parse_directory_search(
         t,
-        &params(&[("_include", "PractitionerRole:practitioner"), ("_include:iterate", "Location:organization")]),
+        &params(&[
+            ("_include", "PractitionerRole:practitioner"),
+            ("_include:iterate", "Location:organization"),
+        ]),
         Handling::Strict,
     )
     .expect("parses");
@@ -135,7 +158,14 @@ fn includes_and_revincludes_are_checked_against_the_tables() {
     )
     .expect("parses");
     assert_eq!(r.revincludes.len(), 1);
-    assert!(parse_directory_search(t, &params(&[("_revinclude", "Location:organization")]), Handling::Strict).is_err());
+    assert!(
+        parse_directory_search(
+            t,
+            &params(&[("_revinclude", "Location:organization")]),
+            Handling::Strict
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -147,6 +177,11 @@ fn the_index_holds_one_lookup_term_per_value_and_the_geohash() {
     assert!(has("address-city", "columbus"));
     assert!(has("address-postalcode", "43215"));
     assert!(has("organization", "Organization/o1"));
-    assert!(index.lookup_terms.iter().any(|(p, t)| p == "near" && t.len() == 9));
+    assert!(
+        index
+            .lookup_terms
+            .iter()
+            .any(|(p, t)| p == "near" && t.len() == 9)
+    );
     assert!(index.position.is_some());
 }
