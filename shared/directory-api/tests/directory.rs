@@ -686,3 +686,78 @@ async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds() {
         "history stays"
     );
 }
+
+/// The benchmark the README names (run on demand):
+/// `DIRECTORY_BENCH_PRACTITIONERS=100000 cargo test --release -p directory-api --test directory -- --ignored --nocapture bench`
+/// A generated directory of N practitioners (one role each), N × 3/10 locations and
+/// 20 networks, loaded through the one load path; then in-process search latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: minutes at full size"]
+async fn bench_generated_directory() {
+    let n: usize = std::env::var("DIRECTORY_BENCH_PRACTITIONERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let locations = (n * 3 / 10).max(1);
+    let specialties = ["207Q00000X", "207R00000X", "207RC0000X", "207X00000X", "207P00000X", "1223G0001X", "208D00000X", "207V00000X", "2084P0800X", "208000000X"];
+    let mut lines = Vec::with_capacity(n * 2 + locations + 21);
+    lines.push(json!({"resourceType": "Organization", "id": "plan", "active": true, "name": "Bench Plan"}).to_string());
+    for k in 0..20 {
+        lines.push(json!({"resourceType": "Organization", "id": format!("net-{k}"), "active": true, "name": format!("Network {k}"),
+            "type": [{"coding": [{"system": plan_net::profiles::ORG_TYPE_SYSTEM, "code": "ntwk"}]}], "partOf": {"reference": "Organization/plan"}}).to_string());
+    }
+    for j in 0..locations {
+        let lat = 38.5 + (j % 300) as f64 * 0.01;
+        let lon = -84.8 + (j / 300 % 300) as f64 * 0.01;
+        lines.push(json!({"resourceType": "Location", "id": format!("loc-{j}"), "name": format!("Site {j}"),
+            "address": {"line": [format!("{j} Main St")], "city": "Columbus", "state": "OH", "postalCode": format!("{}", 43000 + j % 500)},
+            "position": {"latitude": lat, "longitude": lon}}).to_string());
+    }
+    for i in 0..n {
+        let id = format!("p-{i}");
+        lines.push(json!({"resourceType": "Practitioner", "id": id, "active": true, "name": [{"family": format!("Family{i}"), "given": ["Pat"]}]}).to_string());
+        lines.push(json!({"resourceType": "PractitionerRole", "id": format!("r-{i}"), "active": true,
+            "practitioner": {"reference": format!("Practitioner/{id}")},
+            "location": [{"reference": format!("Location/loc-{}", i % locations)}],
+            "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": specialties[i % specialties.len()]}]}],
+            "extension": [{"url": plan_net::profiles::NETWORK_REFERENCE_EXTENSION, "valueReference": {"reference": format!("Organization/net-{}", i % 20)}}]}).to_string());
+    }
+    let file = lines.join("\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(RedbStore::open(dir.path().join("bench.redb")).expect("open"));
+    let started = std::time::Instant::now();
+    let report = load_file(store.as_ref(), "bench.ndjson", file.as_bytes(), Mode::Snapshot, &config())
+        .await
+        .expect("store");
+    assert_eq!(report.status, FileStatus::Applied, "{:?}", &report.problems[..report.problems.len().min(5)]);
+    let load = started.elapsed();
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+        .unwrap_or_default();
+    println!("load: {} resources ({} bytes) in {:.1} s; peak {peak_kb}", report.counts.resources, file.len(), load.as_secs_f64());
+    let api = DirectoryApi::new(Arc::clone(&store), Arc::new(CursorSealer::new([1; 32])), DirectoryConfig::new(BASE));
+    let d = Directory { api, store, _dir: dir };
+    for (label, path) in [
+        ("specialty+postalcode+_include", "/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010&_include=PractitionerRole:practitioner".to_owned()),
+        ("near 5 km", "/Location?near=39.0|-84.5|5|km".to_owned()),
+    ] {
+        let mut times = Vec::new();
+        let mut matched = 0;
+        for _ in 0..500 {
+            let t = std::time::Instant::now();
+            let reply = d.get(&path).await;
+            times.push(t.elapsed());
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+            matched = entries(&reply.json, "match").len();
+        }
+        times.sort();
+        let total: std::time::Duration = times.iter().sum();
+        println!(
+            "{label}: {matched} matches; {:.0} req/s sequential, p50 {:.2} ms, p99 {:.2} ms",
+            times.len() as f64 / total.as_secs_f64(),
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[times.len() * 99 / 100].as_secs_f64() * 1e3
+        );
+    }
+}
