@@ -506,7 +506,7 @@ async fn near_finds_within_the_distance_nearest_first() {
     assert!(!near.is_empty());
     assert!(!near.contains(&dayton), "Dayton is not near Columbus");
     let reply = d.get("/Location?near=39.76|-84.19|5|km&_sort=near").await;
-    assert_eq!(entries(&reply.json, "match"), [dayton.clone()]);
+    assert_eq!(entries(&reply.json, "match"), std::slice::from_ref(&dayton));
     let wide = d.ids("/Location?near=39.9612|-82.9988|150|km").await;
     assert!(wide.contains(&dayton));
     assert!(wide.len() > near.len());
@@ -699,9 +699,23 @@ async fn bench_generated_directory() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let locations = (n * 3 / 10).max(1);
-    let specialties = ["207Q00000X", "207R00000X", "207RC0000X", "207X00000X", "207P00000X", "1223G0001X", "208D00000X", "207V00000X", "2084P0800X", "208000000X"];
+    let specialties = [
+        "207Q00000X",
+        "207R00000X",
+        "207RC0000X",
+        "207X00000X",
+        "207P00000X",
+        "1223G0001X",
+        "208D00000X",
+        "207V00000X",
+        "2084P0800X",
+        "208000000X",
+    ];
     let mut lines = Vec::with_capacity(n * 2 + locations + 21);
-    lines.push(json!({"resourceType": "Organization", "id": "plan", "active": true, "name": "Bench Plan"}).to_string());
+    lines.push(
+        json!({"resourceType": "Organization", "id": "plan", "active": true, "name": "Bench Plan"})
+            .to_string(),
+    );
     for k in 0..20 {
         lines.push(json!({"resourceType": "Organization", "id": format!("net-{k}"), "active": true, "name": format!("Network {k}"),
             "type": [{"coding": [{"system": plan_net::profiles::ORG_TYPE_SYSTEM, "code": "ntwk"}]}], "partOf": {"reference": "Organization/plan"}}).to_string());
@@ -726,18 +740,46 @@ async fn bench_generated_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(RedbStore::open(dir.path().join("bench.redb")).expect("open"));
     let started = std::time::Instant::now();
-    let report = load_file(store.as_ref(), "bench.ndjson", file.as_bytes(), Mode::Snapshot, &config())
-        .await
-        .expect("store");
-    assert_eq!(report.status, FileStatus::Applied, "{:?}", &report.problems[..report.problems.len().min(5)]);
+    let report = load_file(
+        store.as_ref(),
+        "bench.ndjson",
+        file.as_bytes(),
+        Mode::Snapshot,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(
+        report.status,
+        FileStatus::Applied,
+        "{:?}",
+        &report.problems[..report.problems.len().min(5)]
+    );
     let load = started.elapsed();
     let peak_kb = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
-    println!("load: {} resources ({} bytes) in {:.1} s; peak {peak_kb}", report.counts.resources, file.len(), load.as_secs_f64());
-    let api = DirectoryApi::new(Arc::clone(&store), Arc::new(CursorSealer::new([1; 32])), DirectoryConfig::new(BASE));
-    let d = Directory { api, store, _dir: dir };
+    println!(
+        "load: {} resources ({} bytes) in {:.1} s; peak {peak_kb}",
+        report.counts.resources,
+        file.len(),
+        load.as_secs_f64()
+    );
+    let api = DirectoryApi::new(
+        Arc::clone(&store),
+        Arc::new(CursorSealer::new([1; 32])),
+        DirectoryConfig::new(BASE),
+    );
+    let d = Directory {
+        api,
+        store,
+        _dir: dir,
+    };
     for (label, path) in [
         ("specialty+postalcode+_include", "/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010&_include=PractitionerRole:practitioner".to_owned()),
         ("near 5 km", "/Location?near=39.0|-84.5|5|km".to_owned()),
