@@ -29,7 +29,6 @@ use fhir::ResourceType;
 use fhir_api::bundle::{SearchMode, SearchsetWriter};
 use fhir_api::route::{self, Route};
 use fhir_api::{ApiError, JsonFlavour, error_response, json_response};
-use fhir_search::Handling;
 use fhir_store::{KeyValueStore, ResourceRecord, ResourceStore};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -261,7 +260,8 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
         headers: &HeaderMap,
     ) -> Result<Bytes, ApiError> {
         let cursor = fhir_api::params::take(&mut params, CURSOR_PARAM);
-        let search = plan_net::parse_directory_search(resource_type, &params, handling(headers))?;
+        let search =
+            plan_net::parse_directory_search(resource_type, &params, fhir_api::handling(headers))?;
         let count = search
             .count
             .map_or(self.config.default_count, |c| c as usize)
@@ -384,22 +384,6 @@ fn weak_eq(a: &str, b: &str) -> bool {
 
 fn version_etag(record: &ResourceRecord) -> String {
     format!("W/\"{}\"", record.version_id)
-}
-
-/// `Prefer: handling=strict` turns ignored parameters into errors, as in the
-/// Patient Access API.
-fn handling(headers: &HeaderMap) -> Handling {
-    let strict = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
-        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"));
-    if strict {
-        Handling::Strict
-    } else {
-        Handling::Lenient
-    }
 }
 
 fn unix_now() -> i64 {

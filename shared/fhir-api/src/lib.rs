@@ -20,6 +20,7 @@ mod search;
 
 pub use capability::{OAuthUris, capability_statement, metadata_response, search_includes};
 pub use error::ApiError;
+pub use search::handling;
 
 use std::sync::Arc;
 use std::time::Duration;
