@@ -16,6 +16,9 @@ pub struct ServeOptions {
     pub grant_cache_ttl: std::time::Duration,
     /// Record apps' accesses (usage metrics, the member's access history).
     pub record_usage: bool,
+    /// Start empty: no demo members, claims or directory (remembered in the data
+    /// directory, so a later start does not load the demo over the plan's own data).
+    pub no_demo: bool,
 }
 
 impl Default for ServeOptions {
@@ -24,6 +27,7 @@ impl Default for ServeOptions {
             allow_dev_tokens: false,
             grant_cache_ttl: fhir_api::MAX_GRANT_CACHE_TTL,
             record_usage: true,
+            no_demo: false,
         }
     }
 }
@@ -36,11 +40,37 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<(), RunnerError> {
     data.ensure()?;
+    let first_start = !data.store_path().exists();
+    let no_demo_marker = data.root().join("no-demo");
+    if first_start && options.no_demo {
+        std::fs::write(&no_demo_marker, b"started with --no-demo\n").map_err(|source| {
+            RunnerError::Io {
+                path: no_demo_marker.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    let skip_demo = options.no_demo || no_demo_marker.exists();
     let store = Arc::new(
         RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))?,
     );
+    let directory_store = Arc::new(
+        crate::directory::open_directory_store(&data)
+            .map_err(|e| RunnerError::Store(e.to_string()))?,
+    );
+    if first_start && !skip_demo {
+        let report = crate::directory::load_demo_directory(&directory_store).await?;
+        eprintln!(
+            "first start: the demo provider directory: {}",
+            report.summary()
+        );
+    }
+    tokio::spawn(crate::directory::watch_directory_inbox(
+        Arc::clone(&directory_store),
+        data.root().to_path_buf(),
+    ));
     let mut members = data.members()?;
-    if members.is_empty() {
+    if members.is_empty() && !skip_demo {
         let files = data.demo_dir();
         eprintln!(
             "first start: loading the demo into {} as X12 through the ingest pipeline \
@@ -102,6 +132,14 @@ pub async fn serve(
         key: data.admin_key()?,
     };
     let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?;
+    let directory = directory_api::DirectoryApi::new(
+        directory_store,
+        Arc::new(
+            smart_auth::CursorSealer::from_secret(&data.cursor_secret()?)
+                .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+        ),
+        directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
+    );
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)
@@ -110,11 +148,18 @@ pub async fn serve(
         .map_err(RunnerError::Invalid)?
         .with_auth(Arc::new(auth))
         .with_admin(Arc::new(admin))
-        .with_public_pages(Arc::new(pages));
+        .with_public_pages(Arc::new(pages))
+        .with_directory(Arc::new(directory));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| RunnerError::Listen { port, source })?;
     println!("Patient Access API on {base_url}  (metadata: {base_url}/metadata)");
+    println!(
+        "Provider Directory (public, Plan-Net) on {base_url}/directory; files: {}",
+        data.root()
+            .join(crate::directory::DIRECTORY_INBOX)
+            .display()
+    );
     println!("demo members (Patient id, email on file for sign-in):");
     for (email, patient) in &enrolled {
         println!("  {patient}  {email}");

@@ -10,6 +10,7 @@ use crate::RunnerError;
 ///
 /// ```text
 /// DIR/fhir.redb         the embedded store
+/// DIR/directory.redb    the provider directory's store (Plan-Net), kept apart
 /// DIR/issuer/           the local token issuer's RSA key (created on first start)
 /// DIR/cursor.key        the secret that seals paging cursors
 /// DIR/members.txt       the demo members' Patient ids, one per line
@@ -48,6 +49,11 @@ impl DataDir {
 
     pub fn store_path(&self) -> PathBuf {
         self.root.join("fhir.redb")
+    }
+
+    /// The provider directory's own store, apart from the members' data.
+    pub fn directory_store_path(&self) -> PathBuf {
+        self.root.join("directory.redb")
     }
 
     pub fn issuer_dir(&self) -> PathBuf {

@@ -454,7 +454,7 @@ where
 }
 
 /// The names of inbox files that look the same as on the previous look.
-fn settled_files(
+pub(crate) fn settled_files(
     inbox: &Path,
     seen: &mut HashMap<PathBuf, (u64, Option<std::time::SystemTime>)>,
 ) -> Vec<String> {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod commands;
 mod data_dir;
 mod demo;
+pub mod directory;
 pub mod edi;
 mod pages;
 mod server;

@@ -8,6 +8,8 @@
 //! patient-access convert FILE [--bundle] [-o OUT]  X12 → FHIR NDJSON (or a Bundle), no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
 //! patient-access metrics [--data DIR] --year YYYY  the CMS usage report, one JSON object
+//! patient-access directory load [--data DIR] [--snapshot] FILE...
+//!                                                  provider directory files (.ndjson, .csv)
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
 //! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
@@ -56,6 +58,14 @@ enum Command {
         /// measure what recording costs: `scripts/bench http`).
         #[arg(long)]
         no_usage_metrics: bool,
+        /// Start on an empty store: no demo members, claims or provider directory.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// The provider directory (Plan-Net): load roster CSV and FHIR NDJSON files.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
     },
     /// Register, list and disable third-party apps (works while `serve` runs).
     Apps {
@@ -133,6 +143,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Validate and apply directory files (`.ndjson`, `.csv`), one summary line each;
+    /// exits non-zero if any was rejected. While `serve` runs on the same --data, the
+    /// files go through its directory inbox.
+    Load {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// The files are full snapshots: what they do not hold is ended (also implied
+        /// by `.snapshot.` in a file's name).
+        #[arg(long)]
+        snapshot: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 /// Where the local registry is: the data directory (`serve` may be running on it).
 #[derive(Clone, Debug, Args)]
 struct Local {
@@ -184,16 +211,26 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             allow_dev_tokens,
             grant_cache_seconds,
             no_usage_metrics,
+            no_demo,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
             let options = commands::ServeOptions {
                 allow_dev_tokens,
                 grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
                 record_usage: !no_usage_metrics,
+                no_demo,
             };
             commands::serve(DataDir::new(data), port, base_url, options).await
         }
         Command::Apps { command } => apps(command).await,
+        Command::Directory {
+            command:
+                DirectoryCommand::Load {
+                    data,
+                    snapshot,
+                    files,
+                },
+        } => patient_access::directory::directory_load(DataDir::new(data), &files, snapshot).await,
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

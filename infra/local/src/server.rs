@@ -25,6 +25,8 @@ pub struct LocalServer<S> {
     admin: Option<Arc<dyn crate::admin::AdminHandler>>,
     /// `/members`, `/developers`, `/apps`, when mounted (`serve` mounts them).
     pages: Option<Arc<public_pages::PublicPages>>,
+    /// The public provider directory under `/directory`, over its own store.
+    directory: Option<Arc<directory_api::DirectoryApi<store_redb::RedbStore>>>,
 }
 
 impl<S: ResourceStore + 'static> LocalServer<S> {
@@ -65,6 +67,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             auth: None,
             admin: None,
             pages: None,
+            directory: None,
         })
     }
 
@@ -83,6 +86,15 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     /// Mounts the public pages (member education, developer portal, app directory).
     pub fn with_public_pages(mut self, pages: Arc<public_pages::PublicPages>) -> Self {
         self.pages = Some(pages);
+        self
+    }
+
+    /// Mounts the public provider directory (Plan-Net) at `/directory`.
+    pub fn with_directory(
+        mut self,
+        directory: Arc<directory_api::DirectoryApi<store_redb::RedbStore>>,
+    ) -> Self {
+        self.directory = Some(directory);
         self
     }
 
@@ -116,6 +128,11 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
         let path = request.uri().path();
         if path == "/metadata" {
             return metadata_response(&self.config, &request);
+        }
+        if let Some(directory) = &self.directory
+            && directory_api::DirectoryApi::<store_redb::RedbStore>::serves(path)
+        {
+            return directory.handle(request).await;
         }
         if let Some(admin) = &self.admin
             && (path.starts_with(crate::admin::ADMIN_PREFIX) || path == crate::admin::USAGE_PATH)

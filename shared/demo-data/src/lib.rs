@@ -26,6 +26,7 @@ mod kind;
 mod member;
 mod plan;
 mod rng;
+pub mod roster;
 pub mod x12;
 
 use std::collections::{BTreeSet, HashMap};

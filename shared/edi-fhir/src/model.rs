@@ -109,6 +109,12 @@ fn type_prefix(resource_type: ResourceType) -> &'static str {
         ResourceType::Practitioner => "Practitioner/",
         ResourceType::RelatedPerson => "RelatedPerson/",
         ResourceType::Consent => "Consent/",
+        ResourceType::Endpoint => "Endpoint/",
+        ResourceType::HealthcareService => "HealthcareService/",
+        ResourceType::InsurancePlan => "InsurancePlan/",
+        ResourceType::Location => "Location/",
+        ResourceType::OrganizationAffiliation => "OrganizationAffiliation/",
+        ResourceType::PractitionerRole => "PractitionerRole/",
     }
 }
 

@@ -10,16 +10,17 @@
 //! verified, the scope is checked for the interaction, and every resource that leaves
 //! (matched, included, or read by version) passes [`smart_auth::may_access`].
 
-mod bundle;
+pub mod bundle;
 mod capability;
 mod error;
-mod negotiate;
-mod params;
-mod route;
+pub mod negotiate;
+pub mod params;
+pub mod route;
 mod search;
 
 pub use capability::{OAuthUris, capability_statement, metadata_response, search_includes};
 pub use error::ApiError;
+pub use search::handling;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -429,7 +430,7 @@ fn printable(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
-fn format_param(request: &Request<Bytes>) -> Option<String> {
+pub fn format_param(request: &Request<Bytes>) -> Option<String> {
     let query = request.uri().query()?;
     form_urlencoded::parse(query.as_bytes())
         .filter(|(k, _)| k == "_format")
@@ -461,11 +462,7 @@ fn http_date(instant: &fhir::Instant) -> Option<HeaderValue> {
     HeaderValue::from_str(&dt.format(&format).ok()?).ok()
 }
 
-pub(crate) fn json_response(
-    status: StatusCode,
-    body: Bytes,
-    flavour: JsonFlavour,
-) -> Response<Bytes> {
+pub fn json_response(status: StatusCode, body: Bytes, flavour: JsonFlavour) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -380,7 +380,7 @@ fn take_page(mut records: Vec<(SortKey, ResourceRecord)>, count: usize) -> Match
 }
 
 /// `Prefer: handling=strict` turns ignored parameters into errors.
-fn handling(headers: &HeaderMap) -> Handling {
+pub fn handling(headers: &HeaderMap) -> Handling {
     let strict = headers
         .get_all("prefer")
         .iter()

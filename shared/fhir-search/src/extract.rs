@@ -35,6 +35,13 @@ pub fn index_resource(resource_type: ResourceType, resource: &Value) -> SearchIn
         ResourceType::Organization => ix.organization(),
         ResourceType::RelatedPerson => ix.related_person(),
         ResourceType::Consent => ix.consent(),
+        // Directory types are indexed by the `plan-net` crate, never through here.
+        ResourceType::Endpoint
+        | ResourceType::HealthcareService
+        | ResourceType::InsurancePlan
+        | ResourceType::Location
+        | ResourceType::OrganizationAffiliation
+        | ResourceType::PractitionerRole => {}
     }
     ix.index
 }

@@ -27,6 +27,10 @@ pub struct SearchIndex {
     /// Date values as ranges, by parameter.
     #[serde(rename = "dt", default, skip_serializing_if = "Vec::is_empty")]
     pub dates: Vec<DateValue>,
+    /// A position as `[latitude, longitude]` in degrees (directory Locations), for
+    /// distance checks of `near` searches.
+    #[serde(rename = "geo", default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<[f64; 2]>,
 }
 
 /// One `Coding` or `Identifier` (or bare code) under a token parameter.

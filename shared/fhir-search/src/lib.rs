@@ -35,7 +35,7 @@ pub use params::{
 pub use query::{
     Handling, IncludeRequest, LookupHint, SearchRequest, parse_search, parse_search_at,
 };
-pub use text::fold;
+pub use text::{fold, percent_encode, split_once_unescaped, split_unescaped, unescape};
 
 #[cfg(test)]
 mod tests;

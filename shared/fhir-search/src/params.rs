@@ -254,6 +254,13 @@ pub fn search_params(resource_type: ResourceType) -> &'static [SearchParamDef] {
         ResourceType::Organization => ORGANIZATION,
         ResourceType::RelatedPerson => RELATED_PERSON,
         ResourceType::Consent => CONSENT,
+        // Directory types are searched by the `plan-net` crate's own tables.
+        ResourceType::Endpoint
+        | ResourceType::HealthcareService
+        | ResourceType::InsurancePlan
+        | ResourceType::Location
+        | ResourceType::OrganizationAffiliation
+        | ResourceType::PractitionerRole => &[],
     }
 }
 
@@ -317,7 +324,13 @@ pub fn includes(resource_type: ResourceType) -> &'static [IncludeDef] {
         ResourceType::Patient
         | ResourceType::Organization
         | ResourceType::Practitioner
-        | ResourceType::Consent => &[],
+        | ResourceType::Consent
+        | ResourceType::Endpoint
+        | ResourceType::HealthcareService
+        | ResourceType::InsurancePlan
+        | ResourceType::Location
+        | ResourceType::OrganizationAffiliation
+        | ResourceType::PractitionerRole => &[],
     }
 }
 

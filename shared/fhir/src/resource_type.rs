@@ -19,6 +19,15 @@ pub enum ResourceType {
     /// A member's consent to share data with an app: the authorization server's grant
     /// record (`Consent.id` is the grant id). Base R4; CARIN defines no profile.
     Consent,
+    // The provider directory's own types (Da Vinci PDEX Plan-Net). They live only in
+    // the directory's store and are served only under `/directory`; the member API
+    // never routes them (they are not in [`ResourceType::ALL`]).
+    Endpoint,
+    HealthcareService,
+    InsurancePlan,
+    Location,
+    OrganizationAffiliation,
+    PractitionerRole,
 }
 
 /// A path segment or `resourceType` that is not one of ours.
@@ -38,6 +47,20 @@ impl ResourceType {
         ResourceType::Consent,
     ];
 
+    /// The provider directory's types (Plan-Net), in CapabilityStatement order.
+    /// Organization and Practitioner appear in both lists, but as different profiles in
+    /// different stores: the directory's are never the ones members' claims reference.
+    pub const PLAN_NET: [ResourceType; 8] = [
+        ResourceType::Endpoint,
+        ResourceType::HealthcareService,
+        ResourceType::InsurancePlan,
+        ResourceType::Location,
+        ResourceType::Organization,
+        ResourceType::OrganizationAffiliation,
+        ResourceType::Practitioner,
+        ResourceType::PractitionerRole,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ResourceType::Patient => "Patient",
@@ -47,6 +70,12 @@ impl ResourceType {
             ResourceType::Practitioner => "Practitioner",
             ResourceType::RelatedPerson => "RelatedPerson",
             ResourceType::Consent => "Consent",
+            ResourceType::Endpoint => "Endpoint",
+            ResourceType::HealthcareService => "HealthcareService",
+            ResourceType::InsurancePlan => "InsurancePlan",
+            ResourceType::Location => "Location",
+            ResourceType::OrganizationAffiliation => "OrganizationAffiliation",
+            ResourceType::PractitionerRole => "PractitionerRole",
         }
     }
 
@@ -79,6 +108,13 @@ impl ResourceType {
             }
             // CARIN profiles no Consent: the base R4 definition is the profile.
             ResourceType::Consent => &["http://hl7.org/fhir/StructureDefinition/Consent"],
+            // Directory-only types: no CARIN profile (see `plan-net` for theirs).
+            ResourceType::Endpoint
+            | ResourceType::HealthcareService
+            | ResourceType::InsurancePlan
+            | ResourceType::Location
+            | ResourceType::OrganizationAffiliation
+            | ResourceType::PractitionerRole => &[],
         }
     }
 
@@ -87,9 +123,13 @@ impl ResourceType {
     /// Organization and Practitioner are directory data: readable with the matching
     /// scope, never owned by a member.
     pub const fn is_member_owned(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            ResourceType::Organization | ResourceType::Practitioner
+            ResourceType::Patient
+                | ResourceType::Coverage
+                | ResourceType::ExplanationOfBenefit
+                | ResourceType::RelatedPerson
+                | ResourceType::Consent
         )
     }
 }
@@ -106,6 +146,7 @@ impl FromStr for ResourceType {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ResourceType::ALL
             .into_iter()
+            .chain(ResourceType::PLAN_NET)
             .find(|t| t.as_str() == s)
             .ok_or(UnknownResourceType)
     }
@@ -132,5 +173,9 @@ mod tests {
         assert!(ResourceType::ExplanationOfBenefit.is_member_owned());
         assert!(!ResourceType::Practitioner.is_member_owned());
         assert!(!ResourceType::Organization.is_member_owned());
+        for t in ResourceType::PLAN_NET {
+            assert!(!t.is_member_owned(), "{t}");
+            assert_eq!(t.as_str().parse::<ResourceType>(), Ok(t));
+        }
     }
 }

@@ -112,5 +112,12 @@ pub fn category_label(resource_type: fhir::ResourceType) -> &'static str {
         T::Organization => "Organizations that treated you or paid claims",
         T::Practitioner => "Doctors and other providers who treated you",
         T::Consent => "Your app-sharing choices (this kind of permission)",
+        // Directory types are public: no scope ever asks for them.
+        T::Endpoint
+        | T::HealthcareService
+        | T::InsurancePlan
+        | T::Location
+        | T::OrganizationAffiliation
+        | T::PractitionerRole => "The public provider directory",
     }
 }

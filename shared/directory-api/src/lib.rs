@@ -1,0 +1,393 @@
+//! The public Provider Directory API (Da Vinci PDEX Plan-Net) at its own base URL
+//! (locally `/directory`): read, vread, search (GET and `POST _search`) on the nine
+//! Plan-Net profiles, and `/metadata`.
+//!
+//! * **Public.** No token is needed; an `Authorization` header that is present is
+//!   ignored, never checked or rejected (the directory holds no member data).
+//! * **Its own store.** The handler is given the directory's store, a separate
+//!   instance from the members' (its own redb file; on AWS its own DynamoDB table),
+//!   so a directory change can never show in a member's claims, nor the reverse, and
+//!   the directory functions' role reaches only the directory table.
+//! * **Cacheable.** `Cache-Control: public, max-age=N`, an `ETag` (the version for
+//!   reads, a hash of the body for searches and `/metadata`) and `304 Not Modified`
+//!   on a matching `If-None-Match`.
+//! * Searches, errors, paging and unknown parameters behave as in the Patient Access
+//!   API (`fhir-api`), whose response helpers this crate uses.
+
+mod capability;
+mod search;
+
+pub use capability::capability_statement;
+use directory_load::read_status;
+pub use search::{MAX_CANDIDATES, MAX_CHAIN_IDS, MAX_REVINCLUDES};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fhir::ResourceType;
+use fhir_api::bundle::{SearchMode, SearchsetWriter};
+use fhir_api::route::{self, Route};
+use fhir_api::{ApiError, JsonFlavour, error_response, json_response};
+use fhir_store::{KeyValueStore, ResourceRecord, ResourceStore};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use smart_auth::{Cursor, CursorBinding, CursorSealer};
+
+use search::Searcher;
+
+/// Where the directory lives under the API's host.
+pub const DIRECTORY_PREFIX: &str = "/directory";
+/// Our paging parameter, as in the Patient Access API.
+const CURSOR_PARAM: &str = "_cursor";
+
+/// Settings of the directory API.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// The directory's base URL (e.g. `http://localhost:8080/directory`), no trailing slash.
+    pub base_url: String,
+    pub default_count: usize,
+    pub max_count: usize,
+    pub max_body_bytes: usize,
+    pub cursor_lifetime: Duration,
+    /// `Cache-Control: public, max-age` of successful answers.
+    pub cache_max_age: Duration,
+}
+
+impl DirectoryConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        DirectoryConfig {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            default_count: 20,
+            max_count: 100,
+            max_body_bytes: 64 * 1024,
+            cursor_lifetime: Duration::from_secs(3600),
+            // Short: a loaded change shows within a minute even through caches.
+            cache_max_age: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The directory handler.
+pub struct DirectoryApi<S> {
+    store: Arc<S>,
+    sealer: Arc<CursorSealer>,
+    config: Arc<DirectoryConfig>,
+}
+
+impl<S> Clone for DirectoryApi<S> {
+    fn clone(&self) -> Self {
+        DirectoryApi {
+            store: Arc::clone(&self.store),
+            sealer: Arc::clone(&self.sealer),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
+    pub fn new(store: Arc<S>, sealer: Arc<CursorSealer>, config: DirectoryConfig) -> Self {
+        DirectoryApi {
+            store,
+            sealer,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.config
+    }
+
+    /// Whether `path` is the directory's (so the local router sends it here).
+    pub fn serves(path: &str) -> bool {
+        path == DIRECTORY_PREFIX || path.starts_with("/directory/")
+    }
+
+    /// Answers one request whose path starts with [`DIRECTORY_PREFIX`] (or is already
+    /// relative to it). Never fails: every error becomes an OperationOutcome.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let flavour = match fhir_api::negotiate::negotiate(
+            fhir_api::format_param(&request).as_deref(),
+            request.headers(),
+        ) {
+            Ok(f) => f,
+            Err(e) => return error_response(&e, JsonFlavour::Fhir),
+        };
+        let response = match self.respond(&request, flavour).await {
+            Ok((body, etag)) => self.cacheable(request.headers(), body, etag, flavour),
+            Err(error) => error_response(&error, flavour),
+        };
+        tracing::info!(target: "audit", interaction = "directory", method = %request.method(), status = response.status().as_u16(), "directory access");
+        if request.method() == Method::HEAD {
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, Bytes::new());
+        }
+        response
+    }
+
+    async fn respond(
+        &self,
+        request: &Request<Bytes>,
+        _flavour: JsonFlavour,
+    ) -> Result<(Bytes, Option<String>), ApiError> {
+        let path = request.uri().path();
+        let relative = path.strip_prefix(DIRECTORY_PREFIX).unwrap_or(path);
+        if relative == "/metadata" {
+            if request.method() != Method::GET && request.method() != Method::HEAD {
+                return Err(ApiError::MethodNotAllowed {
+                    method: request.method().to_string(),
+                    allow: "GET",
+                });
+            }
+            let status = read_status(self.store.as_ref()).await?;
+            let body = capability_statement(
+                &self.config.base_url,
+                env!("CARGO_PKG_VERSION"),
+                status.as_ref(),
+            );
+            return Ok((Bytes::from(body.to_string()), None));
+        }
+        let route = route::parse(request.method(), relative)?;
+        if !ResourceType::PLAN_NET.contains(&route.resource_type()) {
+            return Err(ApiError::NotFound(format!(
+                "no directory endpoint for {}",
+                route.resource_type()
+            )));
+        }
+        match route {
+            Route::Read { resource_type, id } => {
+                let record = self.read(resource_type, &id, None).await?;
+                Ok((
+                    Bytes::from(record.body.to_string()),
+                    Some(version_etag(&record)),
+                ))
+            }
+            Route::Vread {
+                resource_type,
+                id,
+                version,
+            } => {
+                let version = version.parse::<u64>().ok();
+                let label = format!("{id}/_history/…");
+                let record = match version {
+                    Some(v) => self.read(resource_type, &id, Some(v)).await?,
+                    None => return Err(ApiError::NotFound(format!("{resource_type}/{label}"))),
+                };
+                Ok((
+                    Bytes::from(record.body.to_string()),
+                    Some(version_etag(&record)),
+                ))
+            }
+            Route::SearchGet { resource_type } => {
+                let query = request.uri().query().unwrap_or_default().as_bytes();
+                self.check_size(query.len())?;
+                let params = fhir_api::params::decode(query)?;
+                Ok((
+                    self.search(resource_type, params, request.headers())
+                        .await?,
+                    None,
+                ))
+            }
+            Route::SearchPost { resource_type } => {
+                let params = self.post_params(request)?;
+                Ok((
+                    self.search(resource_type, params, request.headers())
+                        .await?,
+                    None,
+                ))
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        resource_type: ResourceType,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<ResourceRecord, ApiError> {
+        let record = if !fhir::is_valid_id(id) {
+            None
+        } else if let Some(v) = version {
+            self.store.get_version(resource_type, id, v).await?
+        } else {
+            ResourceStore::get(self.store.as_ref(), resource_type, id).await?
+        };
+        let label: String = id.chars().filter(|c| !c.is_control()).take(100).collect();
+        match record {
+            None => Err(ApiError::NotFound(format!("{resource_type}/{label}"))),
+            Some(r) if r.deleted => Err(ApiError::Gone(format!("{resource_type}/{label}"))),
+            Some(r) => Ok(r),
+        }
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), ApiError> {
+        if len > self.config.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge {
+                limit: self.config.max_body_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn post_params(&self, request: &Request<Bytes>) -> Result<fhir_api::params::Params, ApiError> {
+        let body = request.body();
+        let query = request.uri().query().unwrap_or_default().as_bytes();
+        self.check_size(body.len() + query.len())?;
+        let media = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !body.is_empty() && media != "application/x-www-form-urlencoded" {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let mut params = fhir_api::params::decode(query)?;
+        params.extend(fhir_api::params::decode(body)?);
+        Ok(params)
+    }
+
+    /// Runs one search and writes the searchset Bundle.
+    pub async fn search(
+        &self,
+        resource_type: ResourceType,
+        mut params: fhir_api::params::Params,
+        headers: &HeaderMap,
+    ) -> Result<Bytes, ApiError> {
+        let cursor = fhir_api::params::take(&mut params, CURSOR_PARAM);
+        let search =
+            plan_net::parse_directory_search(resource_type, &params, fhir_api::handling(headers))?;
+        let count = search
+            .count
+            .map_or(self.config.default_count, |c| c as usize)
+            .clamp(1, self.config.max_count);
+        let query = search.canonical_query();
+        let binding = CursorBinding {
+            client_id: "public-directory".into(),
+            patient: "-".into(),
+            resource_type: resource_type.as_str().to_owned(),
+            query: query.clone(),
+        };
+        let after = match &cursor {
+            Some(token) => Some(
+                self.sealer
+                    .open(token, &binding, std::time::SystemTime::now())
+                    .map_err(|_| {
+                        ApiError::BadRequest("the paging cursor is invalid or has expired".into())
+                    })?
+                    .position,
+            ),
+            None => None,
+        };
+        let searcher = Searcher {
+            store: self.store.as_ref(),
+        };
+        let page = searcher.page(&search, count, after).await?;
+        let included = searcher.included(&search, &page.records).await?;
+        let self_link = self.link(resource_type, &query, count, cursor.as_deref());
+        let next_link = match page.next {
+            Some(position) => {
+                let sealed = self.sealer.seal(&Cursor {
+                    binding,
+                    position,
+                    expires_at: unix_now() + self.config.cursor_lifetime.as_secs() as i64,
+                })?;
+                Some(self.link(resource_type, &query, count, Some(&sealed)))
+            }
+            None => None,
+        };
+        let total = (cursor.is_none() && next_link.is_none()).then_some(page.records.len());
+        let mut writer = SearchsetWriter::new(
+            &self.config.base_url,
+            &self_link,
+            next_link.as_deref(),
+            total,
+        );
+        for record in &page.records {
+            writer.push(record, SearchMode::Match);
+        }
+        for record in &included {
+            writer.push(record, SearchMode::Include);
+        }
+        Ok(Bytes::from(writer.finish()))
+    }
+
+    fn link(
+        &self,
+        resource_type: ResourceType,
+        query: &str,
+        count: usize,
+        cursor: Option<&str>,
+    ) -> String {
+        let mut link = format!("{}/{resource_type}?", self.config.base_url);
+        if !query.is_empty() {
+            link.push_str(query);
+            link.push('&');
+        }
+        link.push_str(&format!("_count={count}"));
+        if let Some(cursor) = cursor {
+            link.push_str(&format!("&{CURSOR_PARAM}={cursor}"));
+        }
+        link
+    }
+
+    /// 200 with caching headers, or 304 when the client's copy is current.
+    fn cacheable(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        etag: Option<String>,
+        flavour: JsonFlavour,
+    ) -> Response<Bytes> {
+        let etag = etag.unwrap_or_else(|| {
+            let digest = Sha256::digest(&body);
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("W/\"{hex}\"")
+        });
+        let not_modified = headers
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .any(|tag| tag == "*" || weak_eq(tag, &etag));
+        let mut response = if not_modified {
+            let mut r = Response::new(Bytes::new());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        } else {
+            json_response(StatusCode::OK, body, flavour)
+        };
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            self.config.cache_max_age.as_secs()
+        )) {
+            h.insert(CACHE_CONTROL, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(ETAG, v);
+        }
+        response
+    }
+}
+
+/// `If-None-Match` compares weakly (RFC 9110 §13.1.2).
+fn weak_eq(a: &str, b: &str) -> bool {
+    a.trim_start_matches("W/") == b.trim_start_matches("W/")
+}
+
+fn version_etag(record: &ResourceRecord) -> String {
+    format!("W/\"{}\"", record.version_id)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

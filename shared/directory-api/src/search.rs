@@ -1,0 +1,603 @@
+//! Running a directory search on the store: resolve chains and `_has` to ids, pick
+//! the key-based access path, match in memory, order, page, include.
+//!
+//! Every access is a key Query or a batch get: a look-up partition (`L#{type}#{param}`,
+//! by term prefix), the type partition (`T#{type}`), or current items by id. Never a
+//! scan. Two ways to page:
+//! * **streaming**, when one partition drives the search (one look-up term, or the
+//!   whole type): the cursor is the partition's sort key, so a page costs one or a
+//!   few Queries however deep it is — how an aggregator pages through everything;
+//! * **collected**, when several keys drive it (OR-ed values, a chain's ids, `near`'s
+//!   nine geohash cells, `_has`): every candidate is read (at most
+//!   [`MAX_CANDIDATES`]), matched, ordered (nearest first for `near`, else by id) and
+//!   the cursor is the last order key.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+
+use fhir::{Reference, ResourceType};
+use fhir_api::ApiError;
+use fhir_store::{ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
+use plan_net::params::{Kind, includes as include_table};
+use plan_net::{DirectorySearch, IncludeSpec, Resolved, Test};
+
+/// The most ids a chain's or `_has`'s inner search may resolve to; more is a 400.
+pub const MAX_CHAIN_IDS: usize = 1_000;
+/// The most look-up entries a collected search may read; more is a 400.
+pub const MAX_CANDIDATES: usize = 10_000;
+/// The most resources `_revinclude` adds to one page.
+pub const MAX_REVINCLUDES: usize = 1_000;
+/// The most ids `_id` may name.
+const MAX_IDS: usize = 100;
+/// Entries per storage call while collecting.
+const LIST_BATCH: usize = 500;
+/// Keys per `get_many` call (DynamoDB's BatchGetItem takes 100).
+const GET_BATCH: usize = 100;
+
+/// One page of matches and the cursor position after it.
+pub(crate) struct Page {
+    pub records: Vec<ResourceRecord>,
+    pub next: Option<String>,
+}
+
+/// The key-based access path that drives a search.
+enum Driver {
+    Ids(Vec<String>),
+    /// Look-up terms of one parameter; `exact`: the entry's term must equal the
+    /// wanted one (tokens, references), else start with it (strings, geohash cells).
+    Terms {
+        param: String,
+        terms: Vec<String>,
+        exact: bool,
+    },
+    Type,
+}
+
+/// What a search's chains and `_has` resolved to, and the distances of a
+/// `param.near` chain's targets (for nearest-first order).
+#[derive(Default)]
+struct Resolution {
+    resolved: Resolved,
+    distances: Option<(usize, HashMap<String, f64>)>,
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+pub(crate) struct Searcher<'a, S> {
+    pub store: &'a S,
+}
+
+impl<'a, S: ResourceStore> Searcher<'a, S> {
+    /// One page of `search`, resuming after `after` (a position this module made).
+    pub async fn page(
+        &self,
+        search: &DirectorySearch,
+        count: usize,
+        after: Option<String>,
+    ) -> Result<Page, ApiError> {
+        let resolution = self.resolve(search).await?;
+        let driver = driver(search, &resolution)?;
+        let streams = search.near.is_none() && resolution.distances.is_none();
+        match driver {
+            Driver::Type if streams => {
+                self.stream(
+                    search,
+                    &resolution,
+                    Partition::Type(search.resource_type),
+                    None,
+                    count,
+                    after,
+                )
+                .await
+            }
+            Driver::Terms {
+                param,
+                terms,
+                exact,
+            } if streams && terms.len() == 1 => {
+                let term = terms.into_iter().next().unwrap_or_default();
+                let partition = Partition::Lookup {
+                    resource_type: search.resource_type,
+                    param: param.clone(),
+                    prefix: term.clone(),
+                };
+                self.stream(
+                    search,
+                    &resolution,
+                    partition,
+                    Some((param, term, exact)),
+                    count,
+                    after,
+                )
+                .await
+            }
+            driver => {
+                let all = self
+                    .collect(search, &resolution, driver, MAX_CANDIDATES)
+                    .await?;
+                let mut rest: Vec<(String, ResourceRecord)> = all
+                    .into_iter()
+                    .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a))
+                    .collect();
+                let next = (rest.len() > count).then(|| rest[count - 1].0.clone());
+                rest.truncate(count);
+                Ok(Page {
+                    records: rest.into_iter().map(|(_, r)| r).collect(),
+                    next,
+                })
+            }
+        }
+    }
+
+    /// Pages through one partition, matching in memory. A look-up partition lists a
+    /// resource once per term; only its first matching term counts, so a resource
+    /// appears once however the pages fall.
+    async fn stream(
+        &self,
+        search: &DirectorySearch,
+        resolution: &Resolution,
+        partition: Partition,
+        term: Option<(String, String, bool)>,
+        count: usize,
+        after: Option<String>,
+    ) -> Result<Page, ApiError> {
+        let (from, to) = search
+            .last_updated
+            .as_ref()
+            .map(|lu| lu.last_updated_bounds())
+            .unwrap_or((None, None));
+        let keyed_by_time = matches!(partition, Partition::Type(_));
+        let mut after = after.map(SortKey);
+        let mut found: Vec<(SortKey, ResourceRecord)> = Vec::with_capacity(count + 1);
+        let mut limit = count + 1;
+        loop {
+            let mut query = ListQuery::new(partition.clone(), limit);
+            query.after = after.clone();
+            if keyed_by_time {
+                query.last_updated_from = from.clone();
+                query.last_updated_to = to.clone();
+            }
+            let page = self.store.list(query).await?;
+            for (key, record) in page.entries {
+                after = Some(key.clone());
+                if let Some((param, wanted, exact)) = &term
+                    && !first_matching_term(&key, &record, param, wanted, *exact)
+                {
+                    continue;
+                }
+                if !self.is_match(search, resolution, &record) {
+                    continue;
+                }
+                found.push((key, record));
+                if found.len() > count {
+                    found.truncate(count);
+                    let next = found.last().map(|(k, _)| k.0.clone());
+                    return Ok(Page {
+                        records: found.into_iter().map(|(_, r)| r).collect(),
+                        next,
+                    });
+                }
+            }
+            if !page.more {
+                return Ok(Page {
+                    records: found.into_iter().map(|(_, r)| r).collect(),
+                    next: None,
+                });
+            }
+            limit = LIST_BATCH;
+        }
+    }
+
+    fn is_match(
+        &self,
+        search: &DirectorySearch,
+        resolution: &Resolution,
+        r: &ResourceRecord,
+    ) -> bool {
+        !r.deleted
+            && r.resource_type == search.resource_type
+            && search.matches(&r.id, &r.last_updated, &r.index, &resolution.resolved)
+    }
+
+    /// Every match of `search`, ordered, reading at most `cap` candidates.
+    async fn collect(
+        &self,
+        search: &DirectorySearch,
+        resolution: &Resolution,
+        driver: Driver,
+        cap: usize,
+    ) -> Result<Vec<(String, ResourceRecord)>, ApiError> {
+        let too_broad = || {
+            ApiError::BadRequest(format!(
+                "this {} search would consider more than {cap} candidates; add a more selective parameter",
+                search.resource_type
+            ))
+        };
+        let mut candidates: Vec<ResourceRecord> = Vec::new();
+        match driver {
+            Driver::Ids(ids) => candidates = self.get_all(search.resource_type, &ids).await?,
+            Driver::Terms {
+                param,
+                terms,
+                exact,
+            } => {
+                for term in terms {
+                    let partition = Partition::Lookup {
+                        resource_type: search.resource_type,
+                        param: param.clone(),
+                        prefix: term.clone(),
+                    };
+                    for (key, record) in self
+                        .list_all(partition, cap - candidates.len().min(cap))
+                        .await?
+                        .ok_or_else(too_broad)?
+                    {
+                        if !exact || entry_term(&key) == term {
+                            candidates.push(record);
+                        }
+                    }
+                }
+            }
+            Driver::Type => {
+                candidates = self
+                    .list_all(Partition::Type(search.resource_type), cap)
+                    .await?
+                    .ok_or_else(too_broad)?
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect();
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut out: Vec<(String, ResourceRecord)> = candidates
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()) && self.is_match(search, resolution, r))
+            .map(|r| (order_key(search, resolution, &r), r))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Every entry of a partition, or `None` past `cap` entries.
+    async fn list_all(
+        &self,
+        partition: Partition,
+        cap: usize,
+    ) -> Result<Option<Vec<(SortKey, ResourceRecord)>>, ApiError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let mut query = ListQuery::new(partition.clone(), LIST_BATCH.min(cap + 1));
+            query.after = after;
+            let page = self.store.list(query).await?;
+            after = page.entries.last().map(|(k, _)| k.clone());
+            out.extend(page.entries);
+            if out.len() > cap {
+                return Ok(None);
+            }
+            if !page.more {
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    async fn get_all(
+        &self,
+        resource_type: ResourceType,
+        ids: &[String],
+    ) -> Result<Vec<ResourceRecord>, ApiError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(GET_BATCH) {
+            let keys: Vec<(ResourceType, String)> =
+                chunk.iter().map(|id| (resource_type, id.clone())).collect();
+            out.extend(self.store.get_many(&keys).await?);
+        }
+        Ok(out)
+    }
+
+    /// Resolves each chain to the target ids its inner search finds, and each `_has`
+    /// to the ids its inner matches refer to, with at most [`MAX_CHAIN_IDS`] each.
+    fn resolve<'b>(&'b self, search: &'b DirectorySearch) -> Boxed<'b, Resolution> {
+        Box::pin(async move {
+            let mut resolution = Resolution::default();
+            for (i, chain) in search.chains.iter().enumerate() {
+                let inner = self
+                    .inner_matches(&chain.inner, &describe_chain(search, i))
+                    .await?;
+                if chain.inner.near.is_some() {
+                    let distances = inner
+                        .iter()
+                        .filter_map(|(_, r)| {
+                            let d = chain.inner.near.and_then(|n| n.distance_km(&r.index))?;
+                            Some((r.id.clone(), d))
+                        })
+                        .collect();
+                    resolution.distances = Some((i, distances));
+                }
+                resolution
+                    .resolved
+                    .chains
+                    .push(inner.into_iter().map(|(_, r)| r.id).collect());
+            }
+            for has in &search.has {
+                let label = format!("_has:{}:{}", has.source, has.param.name);
+                let inner = self.inner_matches(&has.inner, &label).await?;
+                let ids: HashSet<String> = inner
+                    .iter()
+                    .flat_map(|(_, r)| r.index.references.iter())
+                    .filter(|(p, r)| p == has.param.name && r.resource_type == search.resource_type)
+                    .map(|(_, r)| r.id.clone())
+                    .collect();
+                resolution.resolved.has.push(ids);
+            }
+            Ok(resolution)
+        })
+    }
+
+    fn inner_matches<'b>(
+        &'b self,
+        inner: &'b DirectorySearch,
+        label: &'b str,
+    ) -> Boxed<'b, Vec<(String, ResourceRecord)>> {
+        Box::pin(async move {
+            let resolution = self.resolve(inner).await?;
+            let driver = driver(inner, &resolution)?;
+            let found = self
+                .collect(inner, &resolution, driver, MAX_CANDIDATES)
+                .await?;
+            if found.len() > MAX_CHAIN_IDS {
+                return Err(ApiError::BadRequest(format!(
+                    "{label} matches more than {MAX_CHAIN_IDS} {} resources; narrow it",
+                    inner.resource_type
+                )));
+            }
+            Ok(found)
+        })
+    }
+
+    /// `_include`, `_revinclude` and `_include:iterate` for one page of matches.
+    pub async fn included(
+        &self,
+        search: &DirectorySearch,
+        matches: &[ResourceRecord],
+    ) -> Result<Vec<ResourceRecord>, ApiError> {
+        let mut seen: HashSet<(ResourceType, String)> = matches
+            .iter()
+            .map(|r| (r.resource_type, r.id.clone()))
+            .collect();
+        let wanted: Vec<Reference> = search
+            .includes
+            .iter()
+            .flat_map(|spec| matches.iter().flat_map(move |r| include_targets(spec, r)))
+            .collect();
+        let mut included = self.fetch(wanted, &mut seen).await?;
+        included.extend(self.revincluded(search, matches, &mut seen).await?);
+        let mut frontier: Vec<ResourceRecord> =
+            matches.iter().chain(included.iter()).cloned().collect();
+        for _round in 0..3 {
+            let wanted: Vec<Reference> = search
+                .iterate_includes
+                .iter()
+                .flat_map(|spec| frontier.iter().flat_map(move |r| include_targets(spec, r)))
+                .collect();
+            if wanted.is_empty() {
+                break;
+            }
+            frontier = self.fetch(wanted, &mut seen).await?;
+            if frontier.is_empty() {
+                break;
+            }
+            included.extend(frontier.iter().cloned());
+        }
+        Ok(included)
+    }
+
+    async fn fetch(
+        &self,
+        references: Vec<Reference>,
+        seen: &mut HashSet<(ResourceType, String)>,
+    ) -> Result<Vec<ResourceRecord>, ApiError> {
+        let keys: Vec<(ResourceType, String)> = references
+            .into_iter()
+            .map(|r| (r.resource_type, r.id))
+            .filter(|k| seen.insert(k.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for chunk in keys.chunks(GET_BATCH) {
+            out.extend(
+                self.store
+                    .get_many(chunk)
+                    .await?
+                    .into_iter()
+                    .filter(|r| !r.deleted),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Resources that refer to the matches, through the look-up partition of the
+    /// referring parameter (the reference `Type/id` is its term).
+    async fn revincluded(
+        &self,
+        search: &DirectorySearch,
+        matches: &[ResourceRecord],
+        seen: &mut HashSet<(ResourceType, String)>,
+    ) -> Result<Vec<ResourceRecord>, ApiError> {
+        let mut out = Vec::new();
+        for spec in &search.revincludes {
+            for record in matches {
+                let term = format!("{}/{}", record.resource_type, record.id);
+                let partition = Partition::Lookup {
+                    resource_type: spec.source,
+                    param: spec.param.to_owned(),
+                    prefix: term.clone(),
+                };
+                let entries = self
+                    .list_all(partition, MAX_REVINCLUDES)
+                    .await?
+                    .unwrap_or_default();
+                for (key, r) in entries {
+                    if out.len() >= MAX_REVINCLUDES {
+                        return Ok(out);
+                    }
+                    if entry_term(&key) == term
+                        && !r.deleted
+                        && seen.insert((r.resource_type, r.id.clone()))
+                    {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn describe_chain(search: &DirectorySearch, i: usize) -> String {
+    search
+        .chains
+        .get(i)
+        .map_or_else(String::new, |c| format!("the chain {}.…", c.param.name))
+}
+
+/// Picks the most selective key-based access path: named ids, then a `_has` set, then
+/// the smallest chain set, then a reference, token or string criterion, then `near`'s
+/// cells, then the whole type.
+fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, ApiError> {
+    if let Some(ids) = search.ids() {
+        if ids.len() > MAX_IDS {
+            return Err(ApiError::BadRequest(format!(
+                "_id may name at most {MAX_IDS} ids"
+            )));
+        }
+        return Ok(Driver::Ids(ids));
+    }
+    if let Some(ids) = resolution.resolved.has.iter().min_by_key(|s| s.len()) {
+        let mut ids: Vec<String> = ids.iter().cloned().collect();
+        ids.sort();
+        return Ok(Driver::Ids(ids));
+    }
+    if let Some((i, ids)) = resolution
+        .resolved
+        .chains
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, s)| s.len())
+    {
+        let chain = &search.chains[i];
+        let mut terms: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}/{id}", chain.target))
+            .collect();
+        terms.sort();
+        return Ok(Driver::Terms {
+            param: chain.param.name.to_owned(),
+            terms,
+            exact: true,
+        });
+    }
+    let best = search
+        .criteria
+        .iter()
+        .filter_map(|c| {
+            let rank = match c.param.kind {
+                Kind::Reference => 0,
+                Kind::Token => 1,
+                Kind::String => 2,
+                _ => return None,
+            };
+            DirectorySearch::lookup_terms(c).map(|terms| (rank, terms.len(), c, terms))
+        })
+        .min_by_key(|(rank, n, _, _)| (*rank, *n));
+    if let Some((_, _, criterion, mut terms)) = best {
+        terms.sort();
+        terms.dedup();
+        let exact = criterion.param.kind != Kind::String
+            && !criterion
+                .values
+                .iter()
+                .any(|t| matches!(t, Test::StartsWith(_)));
+        return Ok(Driver::Terms {
+            param: criterion.param.name.to_owned(),
+            terms,
+            exact,
+        });
+    }
+    if let Some(near) = search.near {
+        return Ok(Driver::Terms {
+            param: "near".to_owned(),
+            terms: plan_net::geo::cover(near.lat, near.lon, near.radius_km),
+            exact: false,
+        });
+    }
+    Ok(Driver::Type)
+}
+
+/// The term of a look-up entry's sort key (`{term}\u{1}{id}`).
+fn entry_term(key: &SortKey) -> &str {
+    key.0.rsplit_once('\u{1}').map_or("", |(term, _)| term)
+}
+
+/// In a streamed look-up partition, whether this entry is the one that counts for
+/// its resource: the exact term, or the smallest of its terms with the prefix.
+fn first_matching_term(
+    key: &SortKey,
+    record: &ResourceRecord,
+    param: &str,
+    wanted: &str,
+    exact: bool,
+) -> bool {
+    let term = entry_term(key);
+    if exact {
+        return term == wanted;
+    }
+    record
+        .index
+        .lookup_terms
+        .iter()
+        .filter(|(p, t)| p == param && t.starts_with(wanted))
+        .map(|(_, t)| t.as_str())
+        .min()
+        .is_some_and(|first| first == term)
+}
+
+/// Nearest first (metres, zero-padded) when `near` applies, else by id.
+fn order_key(search: &DirectorySearch, resolution: &Resolution, record: &ResourceRecord) -> String {
+    let distance = match (&search.near, &resolution.distances) {
+        (Some(near), _) => near.distance_km(&record.index),
+        (None, Some((i, distances))) => {
+            let param = search.chains[*i].param.name;
+            record
+                .index
+                .references
+                .iter()
+                .filter(|(p, _)| p == param)
+                .filter_map(|(_, r)| distances.get(&r.id).copied())
+                .reduce(f64::min)
+        }
+        (None, None) => None,
+    };
+    match distance {
+        Some(d) => format!("{:012}#{}", (d * 1000.0).round() as u64, record.id),
+        None => record.id.clone(),
+    }
+}
+
+fn include_targets(spec: &IncludeSpec, record: &ResourceRecord) -> Vec<Reference> {
+    if record.resource_type != spec.source {
+        return Vec::new();
+    }
+    let listed = include_table(spec.source);
+    record
+        .index
+        .references
+        .iter()
+        .filter(|(p, _)| match spec.param {
+            Some(want) => p == want,
+            None => listed.iter().any(|i| i.param == p),
+        })
+        .filter(|(_, r)| spec.target.is_none_or(|t| t == r.resource_type))
+        .map(|(_, r)| r.clone())
+        .collect()
+}

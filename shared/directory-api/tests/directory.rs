@@ -1,0 +1,805 @@
+//! The Provider Directory API against a real store (redb), loaded through the one
+//! load path, asked the way Plan-Net clients and Inferno ask. Every response is kept
+//! for the FHIR validator when FHIR_CAPTURE_DIR is set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use directory_api::{DirectoryApi, DirectoryConfig};
+use directory_load::{FileStatus, LoadConfig, Mode, PlanIdentity, load_file};
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use smart_auth::CursorSealer;
+use store_redb::RedbStore;
+
+const BASE: &str = "http://localhost:8080/directory";
+
+struct Directory {
+    api: DirectoryApi<RedbStore>,
+    store: Arc<RedbStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn config() -> LoadConfig {
+    LoadConfig {
+        plan: PlanIdentity {
+            organization_id: "org-payer-999996666".into(),
+            name: "Demo Health Plan".into(),
+        },
+        stale_after_days: 30,
+    }
+}
+
+/// The demo roster, plus an Endpoint and a HealthcareService as NDJSON.
+async fn directory() -> Directory {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(RedbStore::open(dir.path().join("directory.redb")).expect("open"));
+    let csv = demo_data::roster::roster_csv();
+    let report = load_file(
+        store.as_ref(),
+        "roster.snapshot.csv",
+        csv.as_bytes(),
+        Mode::Snapshot,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
+    let extra = [
+        json!({"resourceType": "Endpoint", "id": "ep-1", "status": "active",
+               "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
+               "payloadType": [{"text": "FHIR"}], "address": "https://ep.example/fhir",
+               "managingOrganization": {"reference": "Organization/org-payer-999996666"}}),
+        json!({"resourceType": "HealthcareService", "id": "hs-1", "active": true,
+               "category": [{"coding": [{"system": "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/HealthcareServiceCategoryCS", "code": "prov", "display": "Medical Provider"}]}],
+               "name": "Urgent Care", "providedBy": {"reference": "Organization/org-payer-999996666"},
+               "endpoint": [{"reference": "Endpoint/ep-1"}]}),
+    ];
+    let ndjson: String = extra.iter().map(|v| format!("{v}\n")).collect();
+    let report = load_file(
+        store.as_ref(),
+        "extra.ndjson",
+        ndjson.as_bytes(),
+        Mode::ChangeSet,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
+    let sealer = Arc::new(CursorSealer::new([7; 32]));
+    let api = DirectoryApi::new(Arc::clone(&store), sealer, DirectoryConfig::new(BASE));
+    Directory {
+        api,
+        store,
+        _dir: dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    json: Value,
+}
+
+impl Directory {
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("/directory{path}"));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = self
+            .api
+            .handle(builder.body(Bytes::from(body.to_owned())).expect("request"))
+            .await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let json = if response.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body()).expect("JSON")
+        };
+        capture(&json);
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[], "").await
+    }
+
+    /// The match ids of a search, after asserting 200.
+    async fn ids(&self, path: &str) -> Vec<String> {
+        let reply = self.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.json);
+        entries(&reply.json, "match")
+    }
+}
+
+fn capture(json: &Value) {
+    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else {
+        return;
+    };
+    if json.get("resourceType").is_none() {
+        return;
+    }
+    let text = json.to_string();
+    let digest = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    let _ = std::fs::write(
+        PathBuf::from(dir).join(format!("directory-{digest:016x}.json")),
+        text,
+    );
+}
+
+fn entries(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|e| e["search"]["mode"] == mode)
+                .map(|e| {
+                    format!(
+                        "{}/{}",
+                        e["resource"]["resourceType"].as_str().unwrap_or("?"),
+                        e["resource"]["id"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn next_link(bundle: &Value) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")?["url"]
+        .as_str()
+        .map(|u| u.trim_start_matches(BASE).to_owned())
+}
+
+/// A demo NPI from its first nine digits (the check digit computed).
+fn npi(base: &str) -> String {
+    (0..10)
+        .map(|d| format!("{base}{d}"))
+        .find(|c| plan_net::checks::npi_is_valid(c))
+        .expect("npi")
+}
+
+fn moreno() -> String {
+    format!("Practitioner/practitioner-npi-{}", npi("198700001"))
+}
+
+fn location_of(org_npi_base: &str) -> String {
+    format!("location-{}", npi(org_npi_base))
+}
+
+#[tokio::test]
+async fn every_stored_resource_carries_its_plan_net_profile_and_is_public() {
+    let d = directory().await;
+    for t in [
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Organization",
+        "OrganizationAffiliation",
+        "InsurancePlan",
+        "Endpoint",
+        "HealthcareService",
+    ] {
+        let reply = d
+            .request(
+                Method::GET,
+                &format!("/{t}"),
+                &[("authorization", "Bearer not-a-token")],
+                "",
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{t}: a present token is ignored, never rejected"
+        );
+        let list = reply.json["entry"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !list.is_empty(),
+            "{t}: a parameterless search pages the type"
+        );
+        for e in list {
+            let profile = e["resource"]["meta"]["profile"][0].as_str().unwrap_or("");
+            assert!(
+                profile.contains("davinci-pdex-plan-net/StructureDefinition/plannet-"),
+                "{t}: {profile}"
+            );
+            assert!(e["resource"]["meta"]["lastUpdated"].is_string());
+        }
+    }
+    let network = d.get("/Organization/network-demo-ppo").await;
+    assert_eq!(
+        network.json["meta"]["profile"][0],
+        "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Network"
+    );
+}
+
+#[tokio::test]
+async fn read_vread_and_caching() {
+    let d = directory().await;
+    let loc = format!("/Location/{}", location_of("184300005"));
+    let reply = d.get(&loc).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let etag = reply.headers["etag"].to_str().expect("etag").to_owned();
+    assert!(
+        reply.headers["cache-control"]
+            .to_str()
+            .expect("cc")
+            .starts_with("public, max-age=")
+    );
+    let again = d
+        .request(Method::GET, &loc, &[("if-none-match", &etag)], "")
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        d.get(&format!("{loc}/_history/1")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(d.get("/Location/nope").await.status, StatusCode::NOT_FOUND);
+    let search = d.get("/Practitioner?name=moreno").await;
+    let tag = search.headers["etag"].to_str().expect("etag").to_owned();
+    let cached = d
+        .request(
+            Method::GET,
+            "/Practitioner?name=moreno",
+            &[("if-none-match", &tag)],
+            "",
+        )
+        .await;
+    assert_eq!(
+        cached.status,
+        StatusCode::NOT_MODIFIED,
+        "searches are cacheable too"
+    );
+    // The member API's types are not here.
+    assert_eq!(d.get("/Patient").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        d.get("/ExplanationOfBenefit/x").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded() {
+    let d = directory().await;
+    let cs = d.get("/metadata").await.json;
+    assert_eq!(
+        cs["instantiates"][0],
+        "http://hl7.org/fhir/us/davinci-pdex-plan-net/CapabilityStatement/plan-net"
+    );
+    let resources = cs["rest"][0]["resource"].as_array().expect("resources");
+    assert_eq!(resources.len(), 8);
+    for r in resources {
+        let t: fhir::ResourceType = r["type"].as_str().unwrap_or("").parse().expect("type");
+        let advertised: Vec<&str> = r["searchParam"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let implemented: Vec<&str> = plan_net::params::params(t).iter().map(|p| p.name).collect();
+        assert_eq!(advertised, implemented, "{t}");
+    }
+    assert!(
+        cs["implementation"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("last loaded at")
+    );
+}
+
+#[tokio::test]
+async fn shall_parameters_alone_and_combined() {
+    let d = directory().await;
+    assert_eq!(d.ids("/Practitioner?family=moreno").await, [moreno()]);
+    assert_eq!(d.ids("/Practitioner?name:exact=Moreno").await, [moreno()]);
+    assert_eq!(d.ids("/Practitioner?given:contains=lici").await, [moreno()]);
+    let family_med = d
+        .ids("/PractitionerRole?specialty=http://nucc.org/provider-taxonomy|207Q00000X")
+        .await;
+    assert_eq!(family_med.len(), 1);
+    assert_eq!(
+        d.ids("/PractitionerRole?specialty:text=family").await,
+        family_med
+    );
+    let in_network = d
+        .ids("/PractitionerRole?network=Organization/network-demo-ppo")
+        .await;
+    assert_eq!(
+        in_network.len(),
+        8,
+        "every demo practitioner is in the demo network"
+    );
+    let dental = location_of("184300005");
+    let combined = d
+        .ids(&format!(
+            "/PractitionerRole?network=network-demo-ppo&specialty=1223G0001X&location={dental}"
+        ))
+        .await;
+    assert_eq!(
+        combined.len(),
+        2,
+        "two dentists at the dental practice: {combined:?}"
+    );
+    let westerville = vec![format!("Location/{dental}")];
+    assert_eq!(
+        d.ids("/Location?address-city=westerville").await,
+        westerville
+    );
+    assert_eq!(
+        d.ids("/Location?address-postalcode=43081&address-state=OH")
+            .await,
+        westerville
+    );
+    assert_eq!(
+        d.ids("/Organization?type=ntwk").await,
+        ["Organization/network-demo-ppo"]
+    );
+    assert_eq!(
+        d.ids("/InsurancePlan?name=demo").await,
+        ["InsurancePlan/plan-demo-ppo"]
+    );
+    assert_eq!(
+        d.ids("/Endpoint?organization=org-payer-999996666").await,
+        ["Endpoint/ep-1"]
+    );
+    assert_eq!(
+        d.ids("/HealthcareService?endpoint=ep-1&service-category=prov")
+            .await,
+        ["HealthcareService/hs-1"]
+    );
+    assert_eq!(
+        d.ids("/OrganizationAffiliation?network=network-demo-ppo")
+            .await
+            .len(),
+        7
+    );
+    assert!(d.ids("/Practitioner?name=nobody").await.is_empty());
+}
+
+#[tokio::test]
+async fn forward_chains_resolve_the_inner_search_first() {
+    let d = directory().await;
+    let dentists = d
+        .ids("/PractitionerRole?location.address-city=Westerville&specialty=1223G0001X")
+        .await;
+    assert_eq!(dentists.len(), 2);
+    assert_eq!(
+        d.ids("/PractitionerRole?practitioner.name=moreno")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(d.ids("/PractitionerRole?network.name=demo").await.len(), 8);
+    assert_eq!(
+        d.ids("/HealthcareService?organization.name=demo").await,
+        ["HealthcareService/hs-1"]
+    );
+    let undeclared = d.get("/PractitionerRole?practitioner.identifier=1").await;
+    assert_eq!(
+        undeclared.status,
+        StatusCode::BAD_REQUEST,
+        "a chain not declared is refused"
+    );
+    assert_eq!(undeclared.json["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn reverse_chains_with_has() {
+    let d = directory().await;
+    let dentists = d
+        .ids("/Practitioner?_has:PractitionerRole:practitioner:specialty=1223G0001X")
+        .await;
+    assert_eq!(dentists.len(), 2);
+    let in_network = d
+        .ids("/Practitioner?_has:PractitionerRole:practitioner:network=Organization/network-demo-ppo")
+        .await;
+    assert_eq!(in_network.len(), 8);
+    let orgs = d
+        .ids("/Organization?_has:OrganizationAffiliation:participating-organization:network=network-demo-ppo")
+        .await;
+    assert_eq!(orgs.len(), 7);
+    let westerville = d
+        .ids("/Practitioner?_has:PractitionerRole:practitioner:location.address-city=westerville")
+        .await;
+    assert_eq!(
+        westerville, dentists,
+        "_has whose inner parameter is itself a chain"
+    );
+}
+
+#[tokio::test]
+async fn includes_revincludes_and_iterate() {
+    let d = directory().await;
+    let reply = d
+        .get("/PractitionerRole?specialty=1223G0001X&_include=PractitionerRole:practitioner&_include=PractitionerRole:location")
+        .await;
+    let included = entries(&reply.json, "include");
+    assert_eq!(
+        included
+            .iter()
+            .filter(|i| i.starts_with("Practitioner/"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        included
+            .iter()
+            .filter(|i| i.starts_with("Location/"))
+            .count(),
+        1
+    );
+    let reply = d
+        .get("/Practitioner?family=moreno&_revinclude=PractitionerRole:practitioner")
+        .await;
+    assert_eq!(entries(&reply.json, "include").len(), 1);
+    let reply = d
+        .get("/PractitionerRole?practitioner.name=moreno&_include=PractitionerRole:network&_include:iterate=Organization:partof")
+        .await;
+    let included = entries(&reply.json, "include");
+    assert!(included.contains(&"Organization/network-demo-ppo".to_owned()));
+    assert!(
+        included.contains(&"Organization/org-payer-999996666".to_owned()),
+        "iterate follows the network to the plan: {included:?}"
+    );
+    let location = d
+        .get("/Location?address-city=westerville&_revinclude=PractitionerRole:location&_revinclude=OrganizationAffiliation:location")
+        .await;
+    assert_eq!(entries(&location.json, "include").len(), 3);
+}
+
+#[tokio::test]
+async fn paging_through_a_type_with_the_sealed_cursor() {
+    let d = directory().await;
+    let mut ids = Vec::new();
+    let mut path = "/PractitionerRole?_count=3".to_owned();
+    for _ in 0..10 {
+        let reply = d.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        ids.extend(entries(&reply.json, "match"));
+        match next_link(&reply.json) {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 8);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "no resource twice across pages");
+    let tampered = d.get("/PractitionerRole?_count=3&_cursor=abc").await;
+    assert_eq!(tampered.status, StatusCode::BAD_REQUEST);
+    let clamped = d.get("/Location?_count=100000").await;
+    assert!(
+        clamped.json["link"][0]["url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("_count=100")
+    );
+}
+
+#[tokio::test]
+async fn near_finds_within_the_distance_nearest_first() {
+    let d = directory().await;
+    let dayton = format!("Location/{}", location_of("184300002"));
+    let near = d.ids("/Location?near=39.9612|-82.9988|10|km").await;
+    assert!(!near.is_empty());
+    assert!(!near.contains(&dayton), "Dayton is not near Columbus");
+    let reply = d.get("/Location?near=39.76|-84.19|5|km&_sort=near").await;
+    assert_eq!(entries(&reply.json, "match"), std::slice::from_ref(&dayton));
+    let wide = d.ids("/Location?near=39.9612|-82.9988|150|km").await;
+    assert!(wide.contains(&dayton));
+    assert!(wide.len() > near.len());
+    assert_ne!(wide.last(), wide.first());
+    let roles = d
+        .ids("/PractitionerRole?location.near=40.1262|-82.9291|3|km")
+        .await;
+    assert_eq!(roles.len(), 2, "the dentists in Westerville");
+    assert_eq!(
+        d.get("/Location?near=north|south").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn post_search_and_unknown_parameters_follow_the_patient_access_rules() {
+    let d = directory().await;
+    let post = d
+        .request(
+            Method::POST,
+            "/Practitioner/_search",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "family=moreno",
+        )
+        .await;
+    assert_eq!(entries(&post.json, "match"), [moreno()]);
+    let lenient = d.get("/Practitioner?family=moreno&colour=blue").await;
+    assert_eq!(lenient.status, StatusCode::OK);
+    assert!(
+        !lenient.json["link"][0]["url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("colour")
+    );
+    let strict = d
+        .request(
+            Method::GET,
+            "/Practitioner?colour=blue",
+            &[("prefer", "handling=strict")],
+            "",
+        )
+        .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    let write = d.request(Method::PUT, "/Practitioner/x", &[], "{}").await;
+    assert_eq!(write.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn bad_files_are_reported_and_change_nothing() {
+    let d = directory().await;
+    let count = |v: &Value| v["entry"].as_array().map_or(0, Vec::len);
+    let before = count(&d.get("/Practitioner?_count=100").await.json);
+    let mut long = vec![b' '; directory_load::MAX_LINE_BYTES + 1];
+    long.push(b'\n');
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "malformed.ndjson",
+            b"{\"resourceType\": \"Practitioner\", \"id\": \"ok-1\", \"name\": [{\"family\": \"A\"}]}\n{not json\n".to_vec(),
+            "not valid JSON",
+        ),
+        (
+            "unknown.ndjson",
+            b"{\"resourceType\": \"Patient\", \"id\": \"p\"}\n".to_vec(),
+            "not one of the directory's types",
+        ),
+        (
+            "dangling.ndjson",
+            b"{\"resourceType\": \"PractitionerRole\", \"id\": \"r-x\", \"active\": true, \"practitioner\": {\"reference\": \"Practitioner/missing\"}}\n".to_vec(),
+            "does not resolve",
+        ),
+        (
+            "dupes.ndjson",
+            b"{\"resourceType\": \"Practitioner\", \"id\": \"d\", \"name\": [{\"family\": \"A\"}]}\n{\"resourceType\": \"Practitioner\", \"id\": \"d\", \"name\": [{\"family\": \"B\"}]}\n".to_vec(),
+            "also on line 1",
+        ),
+        (
+            "npi.ndjson",
+            b"{\"resourceType\": \"Practitioner\", \"id\": \"n\", \"name\": [{\"family\": \"A\"}], \"identifier\": [{\"system\": \"http://hl7.org/fhir/sid/us-npi\", \"value\": \"1234567890\"}]}\n".to_vec(),
+            "check digit",
+        ),
+        (
+            "columns.csv",
+            b"npi,name\n1234567893,Smith\n".to_vec(),
+            "missing from the header",
+        ),
+        ("long.ndjson", long, "longer than 10 MiB"),
+        ("roster.txt", b"hello".to_vec(), "unknown file type"),
+    ];
+    for (name, bytes, expected) in cases {
+        let report = load_file(d.store.as_ref(), name, &bytes, Mode::ChangeSet, &config())
+            .await
+            .expect("store");
+        assert_eq!(report.status, FileStatus::Rejected, "{name}");
+        assert!(
+            report.problems.iter().any(|p| p.reason.contains(expected)),
+            "{name}: {:?}",
+            report.problems
+        );
+        assert!(report.problems.iter().all(|p| !p.field.is_empty()));
+    }
+    let rows = demo_data::roster::roster_csv()
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(",OH,", ",ZZ,");
+    let report = load_file(
+        d.store.as_ref(),
+        "state.csv",
+        rows.as_bytes(),
+        Mode::ChangeSet,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.line == 2 && p.field == "state"),
+        "{:?}",
+        report.problems
+    );
+    let after = count(&d.get("/Practitioner?_count=100").await.json);
+    assert_eq!(
+        before, after,
+        "rejected files leave the directory unchanged"
+    );
+}
+
+#[tokio::test]
+async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds() {
+    let d = directory().await;
+    let csv = demo_data::roster::roster_csv();
+    let again = load_file(
+        d.store.as_ref(),
+        "roster.snapshot.csv",
+        csv.as_bytes(),
+        Mode::Snapshot,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(
+        again.counts.created + again.counts.updated,
+        0,
+        "re-applying changes nothing: {:?}",
+        again.counts
+    );
+    assert_eq!(
+        again.counts.ended, 2,
+        "the snapshot ends the Endpoint and HealthcareService it does not hold"
+    );
+    // A snapshot without the last practitioner row: their Practitioner and role end.
+    let lines: Vec<&str> = csv.lines().collect();
+    let smaller = lines[..lines.len() - 1].join("\n");
+    let report = load_file(
+        d.store.as_ref(),
+        "roster2.snapshot.csv",
+        smaller.as_bytes(),
+        Mode::Snapshot,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(report.status, FileStatus::Applied);
+    assert_eq!(report.counts.ended, 2, "{:?}", report.counts);
+    assert_eq!(d.ids("/PractitionerRole").await.len(), 7);
+    assert_eq!(
+        d.get("/Endpoint/ep-1").await.status,
+        StatusCode::GONE,
+        "ended: removed from search, 410 on read"
+    );
+    assert_eq!(
+        d.get("/Endpoint/ep-1/_history/1").await.status,
+        StatusCode::OK,
+        "history stays"
+    );
+}
+
+/// The benchmark the README names (run on demand):
+/// `DIRECTORY_BENCH_PRACTITIONERS=100000 cargo test --release -p directory-api --test directory -- --ignored --nocapture bench`
+/// A generated directory of N practitioners (one role each), N × 3/10 locations and
+/// 20 networks, loaded through the one load path; then in-process search latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: minutes at full size"]
+async fn bench_generated_directory() {
+    let n: usize = std::env::var("DIRECTORY_BENCH_PRACTITIONERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let locations = (n * 3 / 10).max(1);
+    let specialties = [
+        "207Q00000X",
+        "207R00000X",
+        "207RC0000X",
+        "207X00000X",
+        "207P00000X",
+        "1223G0001X",
+        "208D00000X",
+        "207V00000X",
+        "2084P0800X",
+        "208000000X",
+    ];
+    let mut lines = Vec::with_capacity(n * 2 + locations + 21);
+    lines.push(
+        json!({"resourceType": "Organization", "id": "plan", "active": true, "name": "Bench Plan"})
+            .to_string(),
+    );
+    for k in 0..20 {
+        lines.push(json!({"resourceType": "Organization", "id": format!("net-{k}"), "active": true, "name": format!("Network {k}"),
+            "type": [{"coding": [{"system": plan_net::profiles::ORG_TYPE_SYSTEM, "code": "ntwk"}]}], "partOf": {"reference": "Organization/plan"}}).to_string());
+    }
+    for j in 0..locations {
+        let lat = 38.5 + (j % 300) as f64 * 0.01;
+        let lon = -84.8 + (j / 300 % 300) as f64 * 0.01;
+        lines.push(json!({"resourceType": "Location", "id": format!("loc-{j}"), "name": format!("Site {j}"),
+            "address": {"line": [format!("{j} Main St")], "city": "Columbus", "state": "OH", "postalCode": format!("{}", 43000 + j % 500)},
+            "position": {"latitude": lat, "longitude": lon}}).to_string());
+    }
+    for i in 0..n {
+        let id = format!("p-{i}");
+        lines.push(json!({"resourceType": "Practitioner", "id": id, "active": true, "name": [{"family": format!("Family{i}"), "given": ["Pat"]}]}).to_string());
+        lines.push(json!({"resourceType": "PractitionerRole", "id": format!("r-{i}"), "active": true,
+            "practitioner": {"reference": format!("Practitioner/{id}")},
+            "location": [{"reference": format!("Location/loc-{}", i % locations)}],
+            "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": specialties[i % specialties.len()]}]}],
+            "extension": [{"url": plan_net::profiles::NETWORK_REFERENCE_EXTENSION, "valueReference": {"reference": format!("Organization/net-{}", i % 20)}}]}).to_string());
+    }
+    let file = lines.join("\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(RedbStore::open(dir.path().join("bench.redb")).expect("open"));
+    let started = std::time::Instant::now();
+    let report = load_file(
+        store.as_ref(),
+        "bench.ndjson",
+        file.as_bytes(),
+        Mode::Snapshot,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(
+        report.status,
+        FileStatus::Applied,
+        "{:?}",
+        &report.problems[..report.problems.len().min(5)]
+    );
+    let load = started.elapsed();
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    println!(
+        "load: {} resources ({} bytes) in {:.1} s; peak {peak_kb}",
+        report.counts.resources,
+        file.len(),
+        load.as_secs_f64()
+    );
+    let api = DirectoryApi::new(
+        Arc::clone(&store),
+        Arc::new(CursorSealer::new([1; 32])),
+        DirectoryConfig::new(BASE),
+    );
+    let d = Directory {
+        api,
+        store,
+        _dir: dir,
+    };
+    for (label, path) in [
+        ("specialty+postalcode+_include", "/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010&_include=PractitionerRole:practitioner".to_owned()),
+        ("near 5 km", "/Location?near=39.0|-84.75|5|km".to_owned()),
+    ] {
+        let mut times = Vec::new();
+        let mut matched = 0;
+        for _ in 0..500 {
+            let t = std::time::Instant::now();
+            let reply = d.get(&path).await;
+            times.push(t.elapsed());
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+            matched = entries(&reply.json, "match").len();
+        }
+        times.sort();
+        let total: std::time::Duration = times.iter().sum();
+        println!(
+            "{label}: {matched} matches; {:.0} req/s sequential, p50 {:.2} ms, p99 {:.2} ms",
+            times.len() as f64 / total.as_secs_f64(),
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[times.len() * 99 / 100].as_secs_f64() * 1e3
+        );
+    }
+}
