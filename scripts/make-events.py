@@ -14,7 +14,7 @@ EVENTS = ROOT / "events"
 
 # Resources the local server's demo holds (demo-data, default seed, loaded by `serve`
 # as X12 through the ingest pipeline, so the ids are the X12 path's). A test
-# (infra/local/tests/carin_search.rs) reads these events back against the served demo.
+# (infra/local/tests/it/carin_search.rs) reads these events back against the served demo.
 PATIENT = "patient-999996666-DH000154930"
 OTHER_PATIENT = "patient-999996666-DH000242039"  # a dependent, with a RelatedPerson
 IDS = {

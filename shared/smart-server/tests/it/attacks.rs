@@ -2,7 +2,7 @@
 //! Each case is a named test; the FHIR-handler token cases (alg=none, HS256 with the
 //! public key, forged, expired, wrong issuer/audience) are in
 //! `shared/smart-auth/tests/token_attacks.rs` and the cross-member cases (id, search,
-//! `_include`, cursor) in `infra/local/tests/isolation.rs`; the ones here add the grant.
+//! `_include`, cursor) in `infra/local/tests/it/isolation.rs`; the ones here add the grant.
 
 use std::time::Duration;
 

@@ -2,10 +2,9 @@
 //! in template.yaml does, so a public SMART client in a browser can reach `/token`
 //! and the FHIR API from its own origin.
 
-mod common;
-
-use common::{harness, send};
 use reqwest::{Method, StatusCode};
+
+use crate::support::{harness, send};
 
 const APP_ORIGIN: &str = "https://app.example.org";
 

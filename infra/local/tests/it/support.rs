@@ -1,9 +1,11 @@
 //! A real local server (the one `patient-access serve` runs) on an ephemeral port, over
 //! a fresh embedded store with the demo loaded the way `serve` loads it (X12 through
-//! the ingest pipeline, plus what X12 cannot carry), shared by every test in a file.
-//! What the tests expect is read from that store, so they check what users see.
-
-#![allow(dead_code)]
+//! the ingest pipeline, plus what X12 cannot carry). What the tests expect is read from
+//! that store, so they check what users see.
+//!
+//! One server is shared by every test in the binary, and they run in parallel, so the
+//! shared one is read-only: a test that writes to the store starts its own
+//! (`Harness::start`) and talks to it through `Harness::get`/`Harness::send`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -28,51 +30,54 @@ pub struct Harness {
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
 
+/// The server shared by every test: never write to its store.
 pub fn harness() -> &'static Harness {
-    HARNESS.get_or_init(start)
-}
-
-fn start() -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = DataDir::new(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let config = demo_data::DemoConfig::default();
-    let (base, issuer, store, members) = runtime.block_on(async {
-        let store = Arc::new(RedbStore::open(data.store_path()).expect("store"));
-        let members = load_demo(Arc::clone(&store), &config, None)
-            .await
-            .expect("demo data");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let issuer = LocalIssuer::load_or_create(&data.issuer_dir(), base.clone(), base.clone())
-            .expect("issuer");
-        let server = LocalServer::new(
-            Arc::clone(&store),
-            &issuer,
-            &data.cursor_secret().expect("secret"),
-            &base,
-        )
-        .expect("server");
-        tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
-        (base, issuer, store, members)
-    });
-    Harness {
-        base,
-        issuer,
-        members,
-        store,
-        runtime,
-        _dir: dir,
-    }
+    HARNESS.get_or_init(Harness::start)
 }
 
 impl Harness {
+    /// A server of one's own, for a test that changes the store.
+    pub fn start() -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::new(dir.path());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = demo_data::DemoConfig::default();
+        let (base, issuer, store, members) = runtime.block_on(async {
+            let store = Arc::new(RedbStore::open(data.store_path()).expect("store"));
+            let members = load_demo(Arc::clone(&store), &config, None)
+                .await
+                .expect("demo data");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let base = format!("http://{}", listener.local_addr().expect("addr"));
+            let issuer =
+                LocalIssuer::load_or_create(&data.issuer_dir(), base.clone(), base.clone())
+                    .expect("issuer");
+            let server = LocalServer::new(
+                Arc::clone(&store),
+                &issuer,
+                &data.cursor_secret().expect("secret"),
+                &base,
+            )
+            .expect("server");
+            tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
+            (base, issuer, store, members)
+        });
+        Harness {
+            base,
+            issuer,
+            members,
+            store,
+            runtime,
+            _dir: dir,
+        }
+    }
+
     pub fn member(&self, n: usize) -> &str {
         &self.members[n].patient_id
     }
@@ -127,10 +132,12 @@ pub struct Reply {
     pub json: Value,
 }
 
+/// A GET to the shared server.
 pub fn get(path: &str, token: Option<&str>) -> Reply {
-    send(reqwest::Method::GET, path, token, None, &[])
+    harness().get(path, token)
 }
 
+/// A form POST to the shared server.
 pub fn post_form(path: &str, token: Option<&str>, body: &str) -> Reply {
     send(
         reqwest::Method::POST,
@@ -141,6 +148,7 @@ pub fn post_form(path: &str, token: Option<&str>, body: &str) -> Reply {
     )
 }
 
+/// Any request to the shared server.
 pub fn send(
     method: reqwest::Method,
     path: &str,
@@ -148,39 +156,55 @@ pub fn send(
     body: Option<String>,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let h = harness();
-    let url = if path.starts_with("http") {
-        path.to_owned()
-    } else {
-        format!("{}{}", h.base, path)
-    };
-    h.runtime.block_on(async {
-        let mut request = reqwest::Client::new().request(method, &url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let response = request.send().await.expect("server answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let json = if text.is_empty() {
-            Value::Null
+    harness().send(method, path, token, body, headers)
+}
+
+impl Harness {
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(reqwest::Method::GET, path, token, None, &[])
+    }
+
+    pub fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_owned()
         } else {
-            serde_json::from_str(&text).expect("JSON body")
+            format!("{}{}", self.base, path)
         };
-        capture(&json);
-        Reply {
-            status,
-            headers,
-            json,
-        }
-    })
+        self.runtime.block_on(async {
+            let mut request = reqwest::Client::new().request(method, &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(body) = body {
+                request = request.body(body);
+            }
+            let response = request.send().await.expect("server answers");
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.expect("body");
+            let json = if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).expect("JSON body")
+            };
+            capture(&json);
+            Reply {
+                status,
+                headers,
+                json,
+            }
+        })
+    }
 }
 
 /// Keeps every FHIR resource the tests receive, for the independent R4 validator that

@@ -1,11 +1,10 @@
 //! Deny by default: a token for member A never returns member B's data, through any
 //! route, parameter, include or cursor (member-auth.md §8.A and §8.E).
 
-mod common;
-
-use common::{entry_ids, get, harness, next_link, post_form, send};
 use fhir::ResourceType;
 use reqwest::{Method, StatusCode};
+
+use crate::support::{entry_ids, get, harness, next_link, post_form, send};
 
 const ALL: &str = "patient/*.rs";
 

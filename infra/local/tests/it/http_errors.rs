@@ -1,17 +1,16 @@
 //! Bad input gets a clear OperationOutcome with the right status, never a 500.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{get, harness, post_form, send};
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
 use reqwest::{Method, StatusCode};
 
+use crate::support::{Harness, Reply, get, harness, post_form, send};
+
 const ALL: &str = "patient/*.rs";
 
-fn assert_outcome(reply: &common::Reply, status: StatusCode, code: &str) {
+fn assert_outcome(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.json);
     assert_eq!(reply.json["resourceType"], "OperationOutcome");
     assert_eq!(reply.json["issue"][0]["code"], code, "{}", reply.json);
@@ -156,7 +155,8 @@ fn unknown_paths_and_ids_are_404() {
 
 #[test]
 fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
-    let h = harness();
+    // Deleting changes the store, so this test has a server of its own.
+    let h = Harness::start();
     let a = h.member(0);
     let token = h.token(a, ALL);
     let id = h
@@ -182,12 +182,12 @@ fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
         }))
         .unwrap();
     assert_outcome(
-        &get(&format!("/ExplanationOfBenefit/{id}"), Some(&token)),
+        &h.get(&format!("/ExplanationOfBenefit/{id}"), Some(&token)),
         StatusCode::GONE,
         "deleted",
     );
     assert_eq!(
-        get(
+        h.get(
             &format!("/ExplanationOfBenefit/{id}/_history/1"),
             Some(&token)
         )
@@ -196,9 +196,10 @@ fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
     );
     let other = h.token(h.member(1), ALL);
     assert_eq!(
-        get(&format!("/ExplanationOfBenefit/{id}"), Some(&other)).status,
+        h.get(&format!("/ExplanationOfBenefit/{id}"), Some(&other))
+            .status,
         StatusCode::NOT_FOUND
     );
-    let search = get(&format!("/ExplanationOfBenefit?_id={id}"), Some(&token));
+    let search = h.get(&format!("/ExplanationOfBenefit?_id={id}"), Some(&token));
     assert!(search.json.get("entry").is_none());
 }

@@ -1,11 +1,10 @@
 //! The CARIN Blue Button server CapabilityStatement, parameter by parameter, through
 //! the real local HTTP server (cms-carin-smart-requirements.md §(d) 21–38).
 
-mod common;
-
-use common::{all_pages, entry_ids, get, harness, post_form, self_link};
 use fhir::ResourceType;
 use reqwest::StatusCode;
+
+use crate::support::{all_pages, entry_ids, get, harness, post_form, self_link};
 
 const ALL: &str = "patient/*.rs";
 
