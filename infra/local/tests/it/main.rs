@@ -11,3 +11,4 @@ mod edi;
 mod http_errors;
 mod isolation;
 mod support;
+mod usage_metrics;
