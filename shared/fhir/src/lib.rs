@@ -4,11 +4,13 @@
 //! types we serve, says what a valid id and reference look like, and builds the two
 //! framing resources every response uses: `OperationOutcome` and `Bundle`.
 
+mod identifiers;
 mod instant;
 mod outcome;
 mod reference;
 mod resource_type;
 
+pub use identifiers::{is_valid_npi, is_valid_tin};
 pub use instant::{Instant, InstantError};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
 pub use reference::{Reference, is_valid_id};

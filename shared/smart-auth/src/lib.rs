@@ -25,7 +25,7 @@ mod jwks;
 mod local_issuer;
 mod policy;
 mod principal;
-mod random;
+pub mod random;
 mod scopes;
 mod verify;
 

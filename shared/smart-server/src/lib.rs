@@ -13,7 +13,7 @@
 //! | `/.well-known/smart-configuration`, `/.well-known/openid-configuration`, `/.well-known/jwks.json` | discovery |
 //! | `GET`/`POST /authorize` | validates the request, then the pages: email → identity questions → one-time code → consent |
 //! | `POST /authorize/{email,identity,code,consent}` | the page forms |
-//! | `POST /token` | `authorization_code` (PKCE S256) and `refresh_token` (rotated) |
+//! | `POST /token` | `authorization_code` (PKCE S256), `refresh_token` (rotated), and `client_credentials` with a JWT assertion (backend services, crate `backend-auth`) |
 //! | `POST /revoke`, `POST /introspect` | RFC 7009, RFC 7662 |
 //! | `GET /connected-apps`, `POST /connected-apps/revoke` | the member's apps, behind the same sign-in |
 //!
@@ -24,6 +24,7 @@
 
 mod apps_api;
 mod authorize;
+mod backend;
 mod crypto;
 mod discovery;
 mod error;
@@ -97,6 +98,8 @@ pub struct AuthServer<S, L> {
     jwks: JwkSet,
     /// Verifies our own access tokens at `/introspect` and `/revoke`.
     verifier: TokenVerifier,
+    /// Backend clients' keys fetched from their `jwks_uri` (SMART Backend Services).
+    backend_keys: backend_auth::ClientKeyCache,
     config: AuthConfig,
 }
 
@@ -124,6 +127,7 @@ where
             signer,
             jwks,
             verifier,
+            backend_keys: backend_auth::ClientKeyCache::new(Arc::new(backend_auth::HttpKeyFetcher)),
             config,
         }
     }

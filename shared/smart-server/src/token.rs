@@ -75,13 +75,16 @@ where
 
     async fn token_inner(&self, request: &Request<Bytes>) -> Result<Reply, OAuthError> {
         let params = form_params(request)?;
+        if params.one("grant_type") == Some("client_credentials") {
+            return self.backend_token(&params).await;
+        }
         let app = self.authenticate_client(request, &params).await?;
         match params.one("grant_type") {
             Some("authorization_code") => self.redeem_code(&app, &params).await,
             Some("refresh_token") => self.refresh(&app, &params).await,
             Some(_) => Err(OAuthError::new(
                 OAuthCode::UnsupportedGrantType,
-                "only authorization_code and refresh_token",
+                "only authorization_code, refresh_token and client_credentials",
             )),
             None => Err(OAuthError::invalid_request("grant_type is required")),
         }
