@@ -96,6 +96,12 @@ pub async fn serve(
         key: data.admin_key()?,
     };
     let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?;
+    let bulk = crate::provider_access::local_bulk_api(
+        Arc::clone(&store),
+        &issuer,
+        &base_url,
+        &data.root().join("exports"),
+    );
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)
@@ -104,6 +110,7 @@ pub async fn serve(
         .map_err(RunnerError::Invalid)?
         .with_auth(Arc::new(auth))
         .with_admin(Arc::new(admin))
+        .with_provider_access(Arc::new(bulk))
         .with_public_pages(Arc::new(pages));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -224,7 +231,7 @@ fn issuer(data: &DataDir, base_url: &str) -> Result<LocalIssuer, RunnerError> {
 /// `apps register`: prints the client id alone on the last line (and, for a
 /// confidential client, the secret on the line before, labelled).
 pub async fn apps_register(data: &DataDir, new: smart_server::NewApp) -> Result<(), RunnerError> {
-    let registered: smart_server::Registered = match admin_call(
+    let registered: smart_server::Registered = match admin_call_apps(
         data,
         "/register",
         Some(serde_json::to_vec(&new).map_err(|e| RunnerError::Invalid(e.to_string()))?),
@@ -247,7 +254,7 @@ pub async fn apps_register(data: &DataDir, new: smart_server::NewApp) -> Result<
 
 /// `apps list`: one app per line.
 pub async fn apps_list(data: &DataDir) -> Result<(), RunnerError> {
-    let list: Vec<smart_server::App> = match admin_call(data, "", None).await? {
+    let list: Vec<smart_server::App> = match admin_call_apps(data, "", None).await? {
         Some(value) => {
             serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
         }
@@ -263,7 +270,7 @@ pub async fn apps_list(data: &DataDir) -> Result<(), RunnerError> {
 
 /// `apps disable`: the app's grants end like a revocation.
 pub async fn apps_disable(data: &DataDir, client_id: &str) -> Result<(), RunnerError> {
-    let found = match admin_call(data, "/disable", Some(client_id.as_bytes().to_vec())).await? {
+    let found = match admin_call_apps(data, "/disable", Some(client_id.as_bytes().to_vec())).await? {
         Some(value) => value["disabled"].as_bool().unwrap_or(false),
         None => smart_server::disable_app(&open_store(data)?, client_id)
             .await
@@ -278,28 +285,44 @@ pub async fn apps_disable(data: &DataDir, client_id: &str) -> Result<(), RunnerE
     Ok(())
 }
 
-fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
+pub(crate) fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
     RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))
 }
 
 /// Calls the running server's admin endpoint. `Ok(None)` when no server answers (the
 /// caller then opens the store itself).
-async fn admin_call(
+async fn admin_call_apps(
     data: &DataDir,
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<Option<serde_json::Value>, RunnerError> {
+    admin_call(data, path, body, false).await
+}
+
+/// Calls the running server's admin endpoint: `path` under the apps prefix, or, with
+/// `absolute`, as given. `Ok(None)` when no server answers (the caller then opens the
+/// store itself).
+pub(crate) async fn admin_call(
+    data: &DataDir,
+    path: &str,
+    body: Option<Vec<u8>>,
+    absolute: bool,
+) -> Result<Option<serde_json::Value>, RunnerError> {
     let base_url = data.base_url()?;
     let key = data.admin_key()?;
     let client = reqwest::Client::new();
-    let url = format!("{base_url}{}{path}", crate::admin::ADMIN_PREFIX);
+    let url = if absolute {
+        format!("{base_url}{path}")
+    } else {
+        format!("{base_url}{}{path}", crate::admin::ADMIN_PREFIX)
+    };
     let request = match body {
         Some(body) => client.post(url).body(body),
         None => client.get(url),
     };
     let response = match request
         .header(crate::admin::ADMIN_KEY_HEADER, key)
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
         .send()
         .await
     {

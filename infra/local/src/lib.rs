@@ -8,6 +8,7 @@ mod data_dir;
 mod demo;
 pub mod edi;
 mod pages;
+pub mod provider_access;
 mod server;
 
 pub use data_dir::DataDir;

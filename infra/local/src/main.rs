@@ -7,6 +7,8 @@
 //! patient-access token   [--data DIR] --patient ID --scope "..."   a signed access token
 //! patient-access convert FILE                      X12 → FHIR Bundle on stdout, no store
 //! patient-access ingest  [--data DIR] FILE...      X12 files into the local store
+//! patient-access attribution load [--data DIR] FILE...   provider attribution lists
+//! patient-access provider-access opt-out|opt-in [--data DIR] --patient ID
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
 //! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
@@ -16,10 +18,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app_registry_cli::RegisterArgs;
+use app_registry_cli::{RegisterArgs, Registration};
 use clap::{Parser, Subcommand};
 
-use patient_access::{DataDir, RunnerError, commands};
+use patient_access::{DataDir, RunnerError, commands, provider_access};
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +58,16 @@ enum Command {
     Apps {
         #[command(subcommand)]
         command: AppsCommand,
+    },
+    /// Load provider attribution lists (CSV or NDJSON Group); works while `serve` runs.
+    Attribution {
+        #[command(subcommand)]
+        command: AttributionCommand,
+    },
+    /// Set a member's Provider Access opt-out for the plan; works while `serve` runs.
+    ProviderAccess {
+        #[command(subcommand)]
+        command: ProviderAccessCommand,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -101,6 +113,36 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AttributionCommand {
+    /// Load files; prints each file's JSON report. A load replaces each named
+    /// provider's list as a whole; a file with any bad line is rejected whole.
+    Load {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProviderAccessCommand {
+    /// The member opts out: no provider export includes them from now on.
+    OptOut {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+    /// The member opts back in.
+    OptIn {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AppsCommand {
     /// Register an app; prints its client_id alone on the last line.
     Register {
@@ -142,9 +184,13 @@ async fn main() -> ExitCode {
 
 async fn apps(command: AppsCommand) -> Result<(), RunnerError> {
     match command {
-        AppsCommand::Register { data, app } => {
-            commands::apps_register(&DataDir::new(data), app.into()).await
-        }
+        AppsCommand::Register { data, app } => match app.registration() {
+            Ok(Registration::App(new)) => commands::apps_register(&DataDir::new(data), new).await,
+            Ok(Registration::Backend(new)) => {
+                provider_access::backend_register(&DataDir::new(data), new).await
+            }
+            Err(error) => Err(RunnerError::Invalid(error)),
+        },
         AppsCommand::List { data } => commands::apps_list(&DataDir::new(data)).await,
         AppsCommand::Disable { client_id, data } => {
             commands::apps_disable(&DataDir::new(data), &client_id).await
@@ -169,6 +215,17 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             commands::serve(DataDir::new(data), port, base_url, options).await
         }
         Command::Apps { command } => apps(command).await,
+        Command::Attribution {
+            command: AttributionCommand::Load { data, files },
+        } => provider_access::attribution_load(&DataDir::new(data), &files).await,
+        Command::ProviderAccess { command } => match command {
+            ProviderAccessCommand::OptOut { data, patient } => {
+                provider_access::opt_out_command(&DataDir::new(data), &patient, true).await
+            }
+            ProviderAccessCommand::OptIn { data, patient } => {
+                provider_access::opt_out_command(&DataDir::new(data), &patient, false).await
+            }
+        },
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

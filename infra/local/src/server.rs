@@ -25,6 +25,8 @@ pub struct LocalServer<S> {
     admin: Option<Arc<dyn crate::admin::AdminHandler>>,
     /// `/members`, `/developers`, `/apps`, when mounted (`serve` mounts them).
     pages: Option<Arc<public_pages::PublicPages>>,
+    /// The Provider Access API (Group, `$export`, status, files), when mounted.
+    provider_access: Option<Arc<dyn crate::provider_access::BulkHandler>>,
 }
 
 impl<S: ResourceStore + 'static> LocalServer<S> {
@@ -65,6 +67,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             auth: None,
             admin: None,
             pages: None,
+            provider_access: None,
         })
     }
 
@@ -77,6 +80,15 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     /// Mounts the loopback admin endpoint the `apps` commands use.
     pub fn with_admin(mut self, admin: Arc<dyn crate::admin::AdminHandler>) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Mounts the Provider Access API for backend clients.
+    pub fn with_provider_access(
+        mut self,
+        api: Arc<dyn crate::provider_access::BulkHandler>,
+    ) -> Self {
+        self.provider_access = Some(api);
         self
     }
 
@@ -118,7 +130,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             return metadata_response(&self.config, &request);
         }
         if let Some(admin) = &self.admin
-            && path.starts_with(crate::admin::ADMIN_PREFIX)
+            && path.starts_with(crate::admin::ADMIN_ROOT)
         {
             return admin.handle(request).await;
         }
@@ -131,6 +143,11 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             && public_pages::PublicPages::serves(path)
         {
             return pages.handle(&request, &self.config).await;
+        }
+        if let Some(bulk) = &self.provider_access
+            && bulk_export::api::serves_path(path)
+        {
+            return bulk.handle(request).await;
         }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));

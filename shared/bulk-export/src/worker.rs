@@ -127,7 +127,7 @@ where
     };
     if resource_type == ResourceType::Patient {
         let started = std::time::Instant::now();
-        let record = store.get(ResourceType::Patient, patient).await?;
+        let record = ResourceStore::get(store, ResourceType::Patient, patient).await?;
         timing.read += started.elapsed();
         if let Some(record) = record.filter(|r| keep(r)) {
             writer
@@ -146,7 +146,7 @@ where
     query.last_updated_from = since.clone();
     loop {
         let started = std::time::Instant::now();
-        let page = store.list(query.clone()).await?;
+        let page = ResourceStore::list(store, query.clone()).await?;
         timing.read += started.elapsed();
         for (_, record) in page.entries.iter().filter(|(_, r)| keep(r)) {
             if let Some(text) = line(resource_type, record, timing)? {
