@@ -84,11 +84,17 @@ impl Admin {
         let result = match (request.method().as_str(), path.as_str()) {
             ("POST", "/register-backend") => {
                 match serde_json::from_slice::<backend_auth::NewBackendClient>(request.body()) {
-                    Ok(new) => match backend_auth::clients::register(self.store.as_ref(), &new).await {
+                    Ok(new) => match backend_auth::clients::register(self.store.as_ref(), &new)
+                        .await
+                    {
                         Ok(client) => return reply(StatusCode::OK, json!(client)),
-                        Err(e) => return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+                        Err(e) => {
+                            return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+                        }
                     },
-                    Err(e) => return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+                    Err(e) => {
+                        return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+                    }
                 }
             }
             ("GET", "" | "/") => apps::list(self.store.as_ref())
@@ -136,16 +142,30 @@ impl Admin {
                 .unwrap_or_default()
         };
         if request.method() != http::Method::POST {
-            return reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "POST only"}));
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"error": "POST only"}),
+            );
         }
         if request.uri().path() == ATTRIBUTION_PATH {
-            return match crate::provider_access::load_one(self.store.as_ref(), &param("name"), request.body()).await {
+            return match crate::provider_access::load_one(
+                self.store.as_ref(),
+                &param("name"),
+                request.body(),
+            )
+            .await
+            {
                 Ok(report) => reply(StatusCode::OK, json!(report)),
-                Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e.to_string()})),
+                Err(e) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": e.to_string()}),
+                ),
             };
         }
         let opted_out = param("opt_out") == "true";
-        match crate::provider_access::set_opt_out(self.store.as_ref(), &param("patient"), opted_out).await {
+        match crate::provider_access::set_opt_out(self.store.as_ref(), &param("patient"), opted_out)
+            .await
+        {
             Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),
             Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
         }

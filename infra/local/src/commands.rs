@@ -270,7 +270,8 @@ pub async fn apps_list(data: &DataDir) -> Result<(), RunnerError> {
 
 /// `apps disable`: the app's grants end like a revocation.
 pub async fn apps_disable(data: &DataDir, client_id: &str) -> Result<(), RunnerError> {
-    let found = match admin_call_apps(data, "/disable", Some(client_id.as_bytes().to_vec())).await? {
+    let found = match admin_call_apps(data, "/disable", Some(client_id.as_bytes().to_vec())).await?
+    {
         Some(value) => value["disabled"].as_bool().unwrap_or(false),
         None => smart_server::disable_app(&open_store(data)?, client_id)
             .await

@@ -58,7 +58,11 @@ pub fn local_bulk_api<S: ResourceStore + KeyValueStore + 'static>(
         Arc::new(StaticJwks::new(issuer.jwks())),
     )));
     let files: Arc<dyn ExportFiles> = Arc::new(LocalFiles::new(exports_dir));
-    let queue = Arc::new(LocalQueue::start(Arc::clone(&store), Arc::clone(&files), LOCAL_WORKERS));
+    let queue = Arc::new(LocalQueue::start(
+        Arc::clone(&store),
+        Arc::clone(&files),
+        LOCAL_WORKERS,
+    ));
     ProviderAccessApi::new(
         store,
         verifier,
@@ -90,7 +94,10 @@ pub async fn set_opt_out<S: ResourceStore>(
 }
 
 /// `attribution load`: each file's JSON report on stdout; fails when any was rejected.
-pub async fn attribution_load(data: &DataDir, files: &[std::path::PathBuf]) -> Result<(), RunnerError> {
+pub async fn attribution_load(
+    data: &DataDir,
+    files: &[std::path::PathBuf],
+) -> Result<(), RunnerError> {
     let mut rejected = 0;
     for file in files {
         let bytes = std::fs::read(file).map_err(|source| RunnerError::Io {
@@ -102,7 +109,14 @@ pub async fn attribution_load(data: &DataDir, files: &[std::path::PathBuf]) -> R
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let query = format!("?name={}", percent(&name));
-        let report = match crate::commands::admin_call(data, &format!("{}{query}", crate::admin::ATTRIBUTION_PATH), Some(bytes.clone()), true).await? {
+        let report = match crate::commands::admin_call(
+            data,
+            &format!("{}{query}", crate::admin::ATTRIBUTION_PATH),
+            Some(bytes.clone()),
+            true,
+        )
+        .await?
+        {
             Some(value) => value,
             None => {
                 let store = crate::commands::open_store(data)?;
@@ -120,15 +134,23 @@ pub async fn attribution_load(data: &DataDir, files: &[std::path::PathBuf]) -> R
         println!("{report}");
     }
     if rejected > 0 {
-        return Err(RunnerError::Rejected(format!("{rejected} attribution file(s)")));
+        return Err(RunnerError::Rejected(format!(
+            "{rejected} attribution file(s)"
+        )));
     }
     Ok(())
 }
 
 /// `provider-access opt-out|opt-in --patient ID`.
-pub async fn opt_out_command(data: &DataDir, patient: &str, opted_out: bool) -> Result<(), RunnerError> {
+pub async fn opt_out_command(
+    data: &DataDir,
+    patient: &str,
+    opted_out: bool,
+) -> Result<(), RunnerError> {
     if !fhir::is_valid_id(patient) {
-        return Err(RunnerError::Invalid(format!("{patient:?} is not a valid Patient id")));
+        return Err(RunnerError::Invalid(format!(
+            "{patient:?} is not a valid Patient id"
+        )));
     }
     let path = format!(
         "{}?patient={}&opt_out={opted_out}",
@@ -141,21 +163,31 @@ pub async fn opt_out_command(data: &DataDir, patient: &str, opted_out: bool) -> 
             .await
             .map_err(|e| RunnerError::Invalid(e.to_string()))?,
     };
-    let state = if opted_out { "opted out of" } else { "opted in to" };
+    let state = if opted_out {
+        "opted out of"
+    } else {
+        "opted in to"
+    };
     let note = if changed { "" } else { " (no change)" };
     println!("{patient} {state} Provider Access{note}");
     Ok(())
 }
 
 /// `apps register --backend`: prints the client id alone on the last line.
-pub async fn backend_register(data: &DataDir, new: backend_auth::NewBackendClient) -> Result<(), RunnerError> {
+pub async fn backend_register(
+    data: &DataDir,
+    new: backend_auth::NewBackendClient,
+) -> Result<(), RunnerError> {
     let body = serde_json::to_vec(&new).map_err(|e| RunnerError::Invalid(e.to_string()))?;
-    let client: backend_auth::BackendClient = match crate::commands::admin_call(data, "/register-backend", Some(body), false).await? {
-        Some(value) => serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?,
-        None => backend_auth::clients::register(&crate::commands::open_store(data)?, &new)
-            .await
-            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
-    };
+    let client: backend_auth::BackendClient =
+        match crate::commands::admin_call(data, "/register-backend", Some(body), false).await? {
+            Some(value) => {
+                serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
+            }
+            None => backend_auth::clients::register(&crate::commands::open_store(data)?, &new)
+                .await
+                .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+        };
     println!("{}", app_registry_cli::backend_registered_text(&client));
     Ok(())
 }

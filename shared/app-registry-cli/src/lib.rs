@@ -71,7 +71,10 @@ impl RegisterArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                Some(serde_json::from_str(&text).map_err(|e| format!("{} is not a JWKS: {e}", path.display()))?)
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not a JWKS: {e}", path.display()))?,
+                )
             }
             None => None,
         };

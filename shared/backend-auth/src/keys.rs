@@ -122,12 +122,12 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
     if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
         return false;
     }
-    let declared_ok = match (jwk.common.key_algorithm, alg) {
-        (None, _) => true,
-        (Some(KeyAlgorithm::RS384), Algorithm::RS384) => true,
-        (Some(KeyAlgorithm::ES384), Algorithm::ES384) => true,
-        _ => false,
-    };
+    let declared_ok = matches!(
+        (jwk.common.key_algorithm, alg),
+        (None, _)
+            | (Some(KeyAlgorithm::RS384), Algorithm::RS384)
+            | (Some(KeyAlgorithm::ES384), Algorithm::ES384)
+    );
     let type_ok = match (&jwk.algorithm, alg) {
         (AlgorithmParameters::RSA(_), Algorithm::RS384) => true,
         (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES384) => {

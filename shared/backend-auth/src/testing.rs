@@ -106,7 +106,7 @@ pub fn token_form(assertion: &str, scope: &str) -> String {
         }
         form.push_str(name);
         form.push('=');
-        form.extend(percent_encode(value).chars());
+        form.push_str(&percent_encode(value));
     }
     form
 }

@@ -46,16 +46,37 @@ async fn seed(store: &RedbStore, members: usize) {
         let patient = format!("m{i:04}");
         csv.push_str(&format!("{NPI},{patient},2020-01-01,\n"));
         let resources = [
-            (ResourceType::Patient, patient.clone(), json!({"resourceType": "Patient", "id": patient})),
-            (ResourceType::Coverage, format!("c-{patient}"), json!({"resourceType": "Coverage", "status": "active", "beneficiary": {"reference": format!("Patient/{patient}")}, "payor": [{"reference": "Organization/o1"}], "costToBeneficiary": [{"valueMoney": {"value": 20}}]})),
-            (ResourceType::ExplanationOfBenefit, format!("e1-{patient}"), eob(&patient, "2024-03-01")),
-            (ResourceType::ExplanationOfBenefit, format!("e2-{patient}"), eob(&patient, "2015-06-01")),
+            (
+                ResourceType::Patient,
+                patient.clone(),
+                json!({"resourceType": "Patient", "id": patient}),
+            ),
+            (
+                ResourceType::Coverage,
+                format!("c-{patient}"),
+                json!({"resourceType": "Coverage", "status": "active", "beneficiary": {"reference": format!("Patient/{patient}")}, "payor": [{"reference": "Organization/o1"}], "costToBeneficiary": [{"valueMoney": {"value": 20}}]}),
+            ),
+            (
+                ResourceType::ExplanationOfBenefit,
+                format!("e1-{patient}"),
+                eob(&patient, "2024-03-01"),
+            ),
+            (
+                ResourceType::ExplanationOfBenefit,
+                format!("e2-{patient}"),
+                eob(&patient, "2015-06-01"),
+            ),
         ];
         for (t, id, body) in resources {
-            store.put(ResourceWrite::indexed(t, id, body, WriteCondition::Always)).await.unwrap();
+            store
+                .put(ResourceWrite::indexed(t, id, body, WriteCondition::Always))
+                .await
+                .unwrap();
         }
     }
-    let report = attribution::load_file(store, "a.csv", csv.as_bytes()).await.unwrap();
+    let report = attribution::load_file(store, "a.csv", csv.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(report.status, "accepted");
 }
 
@@ -71,12 +92,22 @@ fn eob(patient: &str, date: &str) -> Value {
 }
 
 async fn new_job(store: &RedbStore) -> Job {
-    let header = attribution::group::header(store, &format!("npi-{NPI}")).await.unwrap().unwrap();
+    let header = attribution::group::header(store, &format!("npi-{NPI}"))
+        .await
+        .unwrap()
+        .unwrap();
     let job = Job {
         id: job::new_job_id().unwrap(),
         client_id: "svc-test".into(),
-        source: Source { group_id: header.id.clone(), version: header.version },
-        request: ExportRequest { types: EXPORT_TYPES.to_vec(), since: None, type_filters: vec![] },
+        source: Source {
+            group_id: header.id.clone(),
+            version: header.version,
+        },
+        request: ExportRequest {
+            types: EXPORT_TYPES.to_vec(),
+            since: None,
+            type_filters: vec![],
+        },
         request_url: "http://localhost/Group/x/$export".into(),
         transaction_time: fhir::Instant::now().to_string(),
         slices: header.chunks,
@@ -103,11 +134,21 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
         fail_at: 1, // the second part of the first slice
     });
     for slice in 0..job.slices {
-        let item = WorkItem { job_id: job.id.clone(), slice };
+        let item = WorkItem {
+            job_id: job.id.clone(),
+            slice,
+        };
         if slice == 0 {
-            assert!(run_slice(&store, files.as_ref(), &item).await.is_err(), "the crash");
+            assert!(
+                run_slice(&store, files.as_ref(), &item).await.is_err(),
+                "the crash"
+            );
             let (stored, _) = job::get(&store, &job.id).await.unwrap().unwrap();
-            assert_eq!(stored.status, JobStatus::Running, "a crashed slice does not finish the job");
+            assert_eq!(
+                stored.status,
+                JobStatus::Running,
+                "a crashed slice does not finish the job"
+            );
         }
         // The retry (SQS redelivers; locally run_with_retry), and a duplicate delivery.
         run_slice(&store, files.as_ref(), &item).await.unwrap();
@@ -118,12 +159,16 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
     let mut seen = std::collections::BTreeSet::new();
     let mut counted = 0;
     for file in &done.output {
-        let Some(Download::Body(body)) = files.download(&file.key).await.unwrap() else { panic!("missing {}", file.key) };
+        let Some(Download::Body(body)) = files.download(&file.key).await.unwrap() else {
+            panic!("missing {}", file.key)
+        };
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert_eq!(text.lines().count() as u64, file.count);
         for line in text.lines() {
             let resource: Value = serde_json::from_str(line).unwrap();
-            assert!(resource.get("costToBeneficiary").is_none() && resource.get("payment").is_none());
+            assert!(
+                resource.get("costToBeneficiary").is_none() && resource.get("payment").is_none()
+            );
             let key = format!("{}/{}", resource["resourceType"], resource["id"]);
             assert!(seen.insert(key.clone()), "{key} twice");
             counted += 1;
@@ -131,5 +176,10 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
     }
     // 1,200 Patients, 1,200 Coverages, 1,200 EOBs from 2024 (those from 2015 are out).
     assert_eq!(counted, 3_600);
-    assert_eq!(seen.iter().filter(|k| k.starts_with("ExplanationOfBenefit/e2-")).count(), 0);
+    assert_eq!(
+        seen.iter()
+            .filter(|k| k.starts_with("ExplanationOfBenefit/e2-"))
+            .count(),
+        0
+    );
 }
