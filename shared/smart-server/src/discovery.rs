@@ -147,6 +147,24 @@ mod tests {
         ] {
             assert!(scopes.contains(&s), "{s}");
         }
-        assert_eq!(smart["capabilities"].as_array().map(Vec::len), Some(11));
+        // CARIN's eleven, plus backend services for Provider Access.
+        assert_eq!(smart["capabilities"].as_array().map(Vec::len), Some(12));
+        assert!(
+            smart["capabilities"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("client-confidential-asymmetric"))
+        );
+        assert!(
+            smart["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("private_key_jwt"))
+        );
+        assert_eq!(
+            smart["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["RS384", "ES384"])
+        );
+        assert!(scopes.contains(&"system/*.rs"));
     }
 }

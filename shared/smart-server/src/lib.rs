@@ -16,6 +16,7 @@
 //! | `POST /token` | `authorization_code` (PKCE S256), `refresh_token` (rotated), and `client_credentials` with a JWT assertion (backend services, crate `backend-auth`) |
 //! | `POST /revoke`, `POST /introspect` | RFC 7009, RFC 7662 |
 //! | `GET /connected-apps`, `POST /connected-apps/revoke` | the member's apps, behind the same sign-in |
+//! | `POST /connected-apps/provider-access` | the member's Provider Access opt-out (`choice` = `opt-out` or `opt-in`) |
 //!
 //! State lives in the stores: transactions, codes, refresh handles, member sessions and
 //! apps in the [`KeyValueStore`] (only hashes of the secrets that index them), grants
@@ -172,6 +173,9 @@ where
             (Method::POST, "/introspect") => self.introspect(&request).await,
             (Method::GET, "/connected-apps") => self.connected_apps(&request).await,
             (Method::POST, "/connected-apps/revoke") => self.member_revoke(&request).await,
+            (Method::POST, "/connected-apps/provider-access") => {
+                self.member_provider_access(&request).await
+            }
             _ => pages::error_page(
                 if AuthServer::<S, L>::serves(&path) {
                     StatusCode::METHOD_NOT_ALLOWED

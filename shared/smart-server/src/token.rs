@@ -75,7 +75,12 @@ where
 
     async fn token_inner(&self, request: &Request<Bytes>) -> Result<Reply, OAuthError> {
         let params = form_params(request)?;
-        if params.one("grant_type") == Some("client_credentials") {
+        // Backend services authenticate with an assertion; a member app asking for
+        // client_credentials (with its id or secret) keeps getting unsupported_grant_type.
+        if params.one("grant_type") == Some("client_credentials")
+            && (params.one("client_assertion").is_some()
+                || params.one("client_assertion_type").is_some())
+        {
             return self.backend_token(&params).await;
         }
         let app = self.authenticate_client(request, &params).await?;
