@@ -108,6 +108,15 @@ pub fn prepare(new: &NewBackendClient) -> Result<BackendClient, BackendAuthError
             }) {
                 return Err(invalid("the JWKS must hold public keys, not secrets"));
             }
+            // Refuse keys that cannot be loaded (bad encoding, unsupported key type) now,
+            // rather than at the client's first token request.
+            if set
+                .keys
+                .iter()
+                .any(|k| jsonwebtoken::DecodingKey::from_jwk(k).is_err())
+            {
+                return Err(invalid("a key in the JWKS is not a usable public key"));
+            }
         }
         (None, Some(uri)) => {
             if !valid_jwks_uri(uri) {
