@@ -4,11 +4,12 @@
 
 use std::process::ExitCode;
 
-use app_registry_cli::{AppsCommand, app_line, registered_text};
+use app_registry_cli::{
+    AppsCommand, Registration, app_line, backend_registered_text, registered_text,
+};
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
 use patient_access_admin::{AdminError, Deployment, disable_app};
-use smart_server::NewApp;
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -21,6 +22,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Register, list and disable third-party apps.
@@ -78,6 +81,10 @@ enum CliError {
     Registry(#[from] smart_server::ServerError),
     #[error(transparent)]
     Provision(#[from] cognito_signin::ProvisionError),
+    #[error(transparent)]
+    Backend(#[from] backend_auth::BackendAuthError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[tokio::main]
@@ -110,8 +117,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     user_pool_id: &at.user_pool,
                     kv: &store,
                 };
-                let registered = deployment.register_app(&NewApp::from(app)).await?;
-                println!("{}", registered_text(&registered));
+                match app.registration().map_err(CliError::Invalid)? {
+                    Registration::App(new) => {
+                        let registered = deployment.register_app(&new).await?;
+                        println!("{}", registered_text(&registered));
+                    }
+                    // Backend services need no Cognito client: they never sign in.
+                    Registration::Backend(new) => {
+                        let client = backend_auth::clients::register(&store, &new).await?;
+                        println!("{}", backend_registered_text(&client));
+                    }
+                }
             }
             AppsCommand::List { at } => {
                 for app in smart_server::apps::list(&table(at.table)).await? {

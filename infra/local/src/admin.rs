@@ -19,6 +19,12 @@ use store_redb::RedbStore;
 pub const ADMIN_PREFIX: &str = "/_admin/apps";
 /// `GET /_admin/usage?year=YYYY`: the usage report, after recording what was queued.
 pub const USAGE_PATH: &str = "/_admin/usage";
+/// Everything under this is the admin endpoint (apps, attribution, opt-out).
+pub const ADMIN_ROOT: &str = "/_admin/";
+/// `attribution load` while `serve` runs: the body is the file, `?name=` its name.
+pub const ATTRIBUTION_PATH: &str = "/_admin/attribution";
+/// `provider-access opt-out|opt-in` while `serve` runs: `?patient=ID&opt_out=true|false`.
+pub const OPT_OUT_PATH: &str = "/_admin/provider-access";
 pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
 
 pub trait AdminHandler: Send + Sync {
@@ -72,15 +78,30 @@ impl Admin {
                 json!({"error": "admin key required"}),
             );
         }
-        if request.uri().path() == USAGE_PATH {
+        let full_path = request.uri().path().to_owned();
+        if full_path == USAGE_PATH {
             return self.usage_report(&request).await;
         }
-        let path = request
-            .uri()
-            .path()
-            .trim_start_matches(ADMIN_PREFIX)
-            .to_owned();
+        if full_path == ATTRIBUTION_PATH || full_path == OPT_OUT_PATH {
+            return self.provider_access(&request).await;
+        }
+        let path = full_path.trim_start_matches(ADMIN_PREFIX).to_owned();
         let result = match (request.method().as_str(), path.as_str()) {
+            ("POST", "/register-backend") => {
+                match serde_json::from_slice::<backend_auth::NewBackendClient>(request.body()) {
+                    Ok(new) => match backend_auth::clients::register(self.store.as_ref(), &new)
+                        .await
+                    {
+                        Ok(client) => return reply(StatusCode::OK, json!(client)),
+                        Err(e) => {
+                            return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+                        }
+                    },
+                    Err(e) => {
+                        return reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+                    }
+                }
+            }
             ("GET", "" | "/") => apps::list(self.store.as_ref())
                 .await
                 .map(|list| json!(list)),
@@ -130,6 +151,50 @@ impl Admin {
         {
             Ok(report) => reply(StatusCode::OK, report.to_json()),
             Err(error) => reply(StatusCode::BAD_REQUEST, json!({"error": error.to_string()})),
+        }
+    }
+
+    /// Attribution loads and opt-out changes (the same library calls the commands make
+    /// when no server runs).
+    async fn provider_access(&self, request: &Request<Bytes>) -> Response<Bytes> {
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        if request.method() != http::Method::POST {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"error": "POST only"}),
+            );
+        }
+        if request.uri().path() == ATTRIBUTION_PATH {
+            return match crate::provider_access::load_one(
+                self.store.as_ref(),
+                &param("name"),
+                request.body(),
+            )
+            .await
+            {
+                Ok(report) => reply(StatusCode::OK, json!(report)),
+                Err(e) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": e.to_string()}),
+                ),
+            };
+        }
+        let opted_out = param("opt_out") == "true";
+        match crate::provider_access::set_opt_out(self.store.as_ref(), &param("patient"), opted_out)
+            .await
+        {
+            Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),
+            Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
         }
     }
 }

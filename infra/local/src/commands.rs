@@ -140,6 +140,12 @@ pub async fn serve(
         ),
         directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
     );
+    let bulk = crate::provider_access::local_bulk_api(
+        Arc::clone(&store),
+        &issuer,
+        &base_url,
+        &data.root().join("exports"),
+    );
     let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)
@@ -149,7 +155,8 @@ pub async fn serve(
         .with_auth(Arc::new(auth))
         .with_admin(Arc::new(admin))
         .with_public_pages(Arc::new(pages))
-        .with_directory(Arc::new(directory));
+        .with_directory(Arc::new(directory))
+        .with_provider_access(Arc::new(bulk));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| RunnerError::Listen { port, source })?;
@@ -331,7 +338,7 @@ pub async fn apps_disable(data: &DataDir, client_id: &str) -> Result<(), RunnerE
     Ok(())
 }
 
-fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
+pub(crate) fn open_store(data: &DataDir) -> Result<RedbStore, RunnerError> {
     RedbStore::open(data.store_path()).map_err(|e| RunnerError::Store(e.to_string()))
 }
 
@@ -358,7 +365,7 @@ pub async fn metrics(
 
 /// Calls the running server's admin endpoint. `Ok(None)` when no server answers (the
 /// caller then opens the store itself).
-async fn admin_call(
+pub(crate) async fn admin_call(
     data: &DataDir,
     path: &str,
     body: Option<Vec<u8>>,
@@ -367,7 +374,7 @@ async fn admin_call(
 }
 
 /// [`admin_call`] for any admin path.
-async fn admin_request(
+pub(crate) async fn admin_request(
     data: &DataDir,
     path: &str,
     body: Option<Vec<u8>>,
@@ -382,7 +389,7 @@ async fn admin_request(
     };
     let response = match request
         .header(crate::admin::ADMIN_KEY_HEADER, key)
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
         .send()
         .await
     {

@@ -9,6 +9,7 @@ mod demo;
 pub mod directory;
 pub mod edi;
 mod pages;
+pub mod provider_access;
 mod server;
 pub mod usage;
 

@@ -10,6 +10,8 @@
 //! patient-access metrics [--data DIR] --year YYYY  the CMS usage report, one JSON object
 //! patient-access directory load [--data DIR] [--snapshot] FILE...
 //!                                                  provider directory files (.ndjson, .csv)
+//! patient-access attribution load [--data DIR] FILE...   provider attribution lists
+//! patient-access provider-access opt-out|opt-in [--data DIR] --patient ID
 //! ```
 //! `serve` also watches `DIR/inbox/`: X12 files dropped there are ingested and moved to
 //! `DIR/processed/` or `DIR/rejected/` with their report (`.json`) and 999 (`.999`).
@@ -19,10 +21,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app_registry_cli::AppsCommand;
+use app_registry_cli::{AppsCommand, Registration};
 use clap::{Args, Parser, Subcommand};
 
-use patient_access::{DataDir, RunnerError, commands};
+use patient_access::{DataDir, RunnerError, commands, provider_access};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +73,16 @@ enum Command {
     Apps {
         #[command(subcommand)]
         command: AppsCommand<Local>,
+    },
+    /// Load provider attribution lists (CSV or NDJSON Group); works while `serve` runs.
+    Attribution {
+        #[command(subcommand)]
+        command: AttributionCommand,
+    },
+    /// Set a member's Provider Access opt-out for the plan; works while `serve` runs.
+    ProviderAccess {
+        #[command(subcommand)]
+        command: ProviderAccessCommand,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -160,6 +172,36 @@ enum DirectoryCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AttributionCommand {
+    /// Load files; prints each file's JSON report. A load replaces each named
+    /// provider's list as a whole; a file with any bad line is rejected whole.
+    Load {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProviderAccessCommand {
+    /// The member opts out: no provider export includes them from now on.
+    OptOut {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+    /// The member opts back in.
+    OptIn {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+}
+
 /// Where the local registry is: the data directory (`serve` may be running on it).
 #[derive(Clone, Debug, Args)]
 struct Local {
@@ -192,9 +234,15 @@ async fn main() -> ExitCode {
 
 async fn apps(command: AppsCommand<Local>) -> Result<(), RunnerError> {
     match command {
-        AppsCommand::Register { at, app } => {
-            commands::apps_register(&DataDir::new(at.data), app.into()).await
-        }
+        AppsCommand::Register { at, app } => match app.registration() {
+            Ok(Registration::App(new)) => {
+                commands::apps_register(&DataDir::new(at.data), new).await
+            }
+            Ok(Registration::Backend(new)) => {
+                provider_access::backend_register(&DataDir::new(at.data), new).await
+            }
+            Err(error) => Err(RunnerError::Invalid(error)),
+        },
         AppsCommand::List { at } => commands::apps_list(&DataDir::new(at.data)).await,
         AppsCommand::Disable { client_id, at } => {
             commands::apps_disable(&DataDir::new(at.data), &client_id).await
@@ -231,6 +279,17 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
                     files,
                 },
         } => patient_access::directory::directory_load(DataDir::new(data), &files, snapshot).await,
+        Command::Attribution {
+            command: AttributionCommand::Load { data, files },
+        } => provider_access::attribution_load(&DataDir::new(data), &files).await,
+        Command::ProviderAccess { command } => match command {
+            ProviderAccessCommand::OptOut { data, patient } => {
+                provider_access::opt_out_command(&DataDir::new(data), &patient, true).await
+            }
+            ProviderAccessCommand::OptIn { data, patient } => {
+                provider_access::opt_out_command(&DataDir::new(data), &patient, false).await
+            }
+        },
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

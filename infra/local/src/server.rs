@@ -27,6 +27,8 @@ pub struct LocalServer<S> {
     pages: Option<Arc<public_pages::PublicPages>>,
     /// The public provider directory under `/directory`, over its own store.
     directory: Option<Arc<directory_api::DirectoryApi<store_redb::RedbStore>>>,
+    /// The Provider Access API (Group, `$export`, status, files), when mounted.
+    provider_access: Option<Arc<dyn crate::provider_access::BulkHandler>>,
 }
 
 impl<S: ResourceStore + 'static> LocalServer<S> {
@@ -68,6 +70,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             admin: None,
             pages: None,
             directory: None,
+            provider_access: None,
         })
     }
 
@@ -80,6 +83,15 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     /// Mounts the loopback admin endpoint the `apps` commands use.
     pub fn with_admin(mut self, admin: Arc<dyn crate::admin::AdminHandler>) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Mounts the Provider Access API for backend clients.
+    pub fn with_provider_access(
+        mut self,
+        api: Arc<dyn crate::provider_access::BulkHandler>,
+    ) -> Self {
+        self.provider_access = Some(api);
         self
     }
 
@@ -135,7 +147,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             return directory.handle(request).await;
         }
         if let Some(admin) = &self.admin
-            && (path.starts_with(crate::admin::ADMIN_PREFIX) || path == crate::admin::USAGE_PATH)
+            && path.starts_with(crate::admin::ADMIN_ROOT)
         {
             return admin.handle(request).await;
         }
@@ -148,6 +160,11 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             && public_pages::PublicPages::serves(path)
         {
             return pages.handle(&request, &self.config).await;
+        }
+        if let Some(bulk) = &self.provider_access
+            && bulk_export::api::serves_path(path)
+        {
+            return bulk.handle(request).await;
         }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));

@@ -2,12 +2,15 @@
 //! `apps` subcommands and their arguments, and the output of `register` and `list`,
 //! so that an operator who learnt one tool knows the other, and scripts can read both.
 
+use backend_auth::{BackendClient, NewBackendClient};
 use clap::{Args, Subcommand};
 use smart_server::{App, NewApp, Registered};
 
 /// The `apps` subcommands. Each tool says where the registry is: `Registry` for every
 /// subcommand, `RegisterAt` for `register` (on AWS it also needs the user pool, where
 /// the app's identity-provider client is made).
+// Parsed once per process: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Subcommand)]
 pub enum AppsCommand<Registry: Args, RegisterAt: Args = Registry> {
     /// Register an app; prints its client_id alone on the last line.
@@ -36,7 +39,7 @@ pub struct RegisterArgs {
     #[arg(long)]
     pub name: String,
     /// An exact redirect URI (repeat for several).
-    #[arg(long = "redirect-uri", required = true)]
+    #[arg(long = "redirect-uri", required_unless_present = "backend")]
     pub redirect_uri: Vec<String>,
     /// A confidential client: a secret is generated and printed once.
     #[arg(long)]
@@ -49,6 +52,78 @@ pub struct RegisterArgs {
     pub attested: bool,
     #[arg(long, default_value = "")]
     pub description: String,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// A backend service (SMART Backend Services, `client-confidential-asymmetric`): a
+/// provider organisation's system that authenticates with a signed JWT.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Register a backend service instead of a member app.
+    #[arg(long, conflicts_with_all = ["redirect_uri", "confidential", "privacy_policy", "attested"])]
+    pub backend: bool,
+    /// A file holding the client's public JWKS.
+    #[arg(long, requires = "backend", conflicts_with = "jwks_uri")]
+    pub jwks: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWKS (https).
+    #[arg(long, requires = "backend")]
+    pub jwks_uri: Option<String>,
+    /// The system scopes the client may ask for, e.g. 'system/*.rs' (repeatable).
+    #[arg(long, requires = "backend")]
+    pub scope: Vec<String>,
+    /// The provider organisation's NPI: whose attribution Groups it reads (repeatable).
+    #[arg(long, requires = "backend")]
+    pub provider_npi: Vec<String>,
+    /// The provider organisation's TIN (repeatable).
+    #[arg(long, requires = "backend")]
+    pub provider_tin: Vec<String>,
+}
+
+/// What `apps register` registers.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    App(NewApp),
+    Backend(NewBackendClient),
+}
+
+impl RegisterArgs {
+    /// The registration these arguments describe; reads the JWKS file if one is named.
+    pub fn registration(self) -> Result<Registration, String> {
+        if !self.backend.backend {
+            return Ok(Registration::App(self.into()));
+        }
+        let b = self.backend;
+        let jwks = match &b.jwks {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not a JWKS: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Registration::Backend(NewBackendClient {
+            name: self.name,
+            jwks,
+            jwks_uri: b.jwks_uri,
+            scope: b.scope.join(" "),
+            provider_npis: b.provider_npi,
+            provider_tins: b.provider_tin,
+            all_members: false,
+        }))
+    }
+}
+
+/// What `apps register --backend` prints: a line for people, then the client_id alone
+/// on the last line.
+pub fn backend_registered_text(client: &BackendClient) -> String {
+    format!(
+        "registered backend service {} (private_key_jwt, {})\n{}",
+        client.name, client.scope, client.client_id
+    )
 }
 
 impl From<RegisterArgs> for NewApp {

@@ -19,6 +19,10 @@ pub enum ApiError {
         resource_type: fhir::ResourceType,
         interaction: &'static str,
     },
+    /// The token's scopes do not allow this, for a type the member API does not serve
+    /// (the Provider Access Group): the text names what is missing.
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown, or outside the caller's compartment: the two are indistinguishable.
     #[error("{0} is not known")]
     NotFound(String),
@@ -42,7 +46,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            ApiError::InsufficientScope { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -57,7 +61,7 @@ impl ApiError {
         let code = match self {
             ApiError::BadRequest(_) => IssueCode::Invalid,
             ApiError::Unauthorized { .. } => IssueCode::Login,
-            ApiError::InsufficientScope { .. } => IssueCode::Forbidden,
+            ApiError::InsufficientScope { .. } | ApiError::Forbidden(_) => IssueCode::Forbidden,
             ApiError::NotFound(_) => IssueCode::NotFound,
             ApiError::Gone(_) => IssueCode::Deleted,
             ApiError::MethodNotAllowed { .. }

@@ -490,7 +490,7 @@ pub fn error_response(error: &ApiError, flavour: JsonFlavour) -> Response<Bytes>
                 headers.insert(http::header::WWW_AUTHENTICATE, value);
             }
         }
-        ApiError::InsufficientScope { .. } => {
+        ApiError::InsufficientScope { .. } | ApiError::Forbidden(_) => {
             headers.insert(
                 http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="fhir", error="insufficient_scope""#),

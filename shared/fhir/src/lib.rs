@@ -5,12 +5,14 @@
 //! framing resources every response uses: `OperationOutcome` and `Bundle`.
 
 pub mod clock;
+mod identifiers;
 mod instant;
 mod outcome;
 mod reference;
 mod resource_type;
 pub mod systems;
 
+pub use identifiers::{is_valid_npi, is_valid_tin};
 pub use instant::{Instant, InstantError};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
 pub use reference::{Reference, is_valid_id};

@@ -300,6 +300,8 @@ where
     page.entries
         .iter()
         .filter(|(_, record)| !record.deleted)
+        // The Provider Access opt-out lives in the same compartment; it is not a grant.
+        .filter(|(_, record)| !crate::provider_access::is_opt_out_id(&record.id))
         .map(|(_, record)| from_record(record))
         .collect()
 }

@@ -24,5 +24,6 @@
 //! of the grant. Nothing here logs member data.
 
 pub mod grants;
+pub mod provider_access;
 
 pub use grants::{Grant, GrantError, GrantStatus, NewGrant};

@@ -116,7 +116,24 @@ impl TokenVerifier {
         self.principal_from(claims)
     }
 
-    fn decode_claims(&self, token: &str, key: &DecodingKey) -> Result<AccessClaims, AuthError> {
+    /// Verifies signature, `iss`, `aud`, `exp`/`nbf` and `sub` like [`Self::verify`], and
+    /// returns the claims as `C` without the member-token rules: for tokens this issuer
+    /// mints for other callers (backend services), which check their own claims.
+    pub async fn verify_claims<C: serde::de::DeserializeOwned>(
+        &self,
+        authorization_header: Option<&str>,
+    ) -> Result<C, AuthError> {
+        let token = bearer_token(authorization_header)?;
+        let kid = checked_key_id(token)?;
+        let key = self.key_for(&kid).await?;
+        self.decode_claims(token, &key)
+    }
+
+    fn decode_claims<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+    ) -> Result<C, AuthError> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -125,7 +142,7 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.validate_aud = true;
         validation.leeway = self.leeway.as_secs();
-        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        jsonwebtoken::decode::<C>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| map_jwt_error(e.kind()))
     }

@@ -12,6 +12,7 @@ pub const CAPABILITIES: &[&str] = &[
     "launch-standalone",
     "client-public",
     "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "sso-openid-connect",
     "context-standalone-patient",
     "permission-offline",
@@ -44,6 +45,12 @@ pub fn scopes_supported() -> Vec<String> {
         scopes.push(format!("patient/{t}.read"));
         scopes.push(format!("patient/{t}.rs"));
     }
+    // Backend services (Provider Access): read and search, never writes.
+    scopes.push("system/*.rs".to_owned());
+    scopes.push("system/*.read".to_owned());
+    for t in backend_auth::scopes::SYSTEM_TYPES {
+        scopes.push(format!("system/{t}.rs"));
+    }
     scopes
 }
 
@@ -58,8 +65,9 @@ pub fn smart_configuration(issuer: &str) -> Value {
         "revocation_endpoint": uris.revoke,
         "introspection_endpoint": uris.introspect,
         "management_endpoint": uris.manage,
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": backend_auth::ASSERTION_ALGORITHMS,
         "scopes_supported": scopes_supported(),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
@@ -139,6 +147,24 @@ mod tests {
         ] {
             assert!(scopes.contains(&s), "{s}");
         }
-        assert_eq!(smart["capabilities"].as_array().map(Vec::len), Some(11));
+        // CARIN's eleven, plus backend services for Provider Access.
+        assert_eq!(smart["capabilities"].as_array().map(Vec::len), Some(12));
+        assert!(
+            smart["capabilities"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("client-confidential-asymmetric"))
+        );
+        assert!(
+            smart["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("private_key_jwt"))
+        );
+        assert_eq!(
+            smart["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["RS384", "ES384"])
+        );
+        assert!(scopes.contains(&"system/*.rs"));
     }
 }

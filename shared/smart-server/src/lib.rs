@@ -13,9 +13,10 @@
 //! | `/.well-known/smart-configuration`, `/.well-known/openid-configuration`, `/.well-known/jwks.json` | discovery |
 //! | `GET`/`POST /authorize` | validates the request, then the pages: email → identity questions → one-time code → consent |
 //! | `POST /authorize/{email,identity,code,consent}` | the page forms |
-//! | `POST /token` | `authorization_code` (PKCE S256) and `refresh_token` (rotated) |
+//! | `POST /token` | `authorization_code` (PKCE S256), `refresh_token` (rotated), and `client_credentials` with a JWT assertion (backend services, crate `backend-auth`) |
 //! | `POST /revoke`, `POST /introspect` | RFC 7009, RFC 7662 |
 //! | `GET /connected-apps`, `POST /connected-apps/revoke` | the member's apps, behind the same sign-in |
+//! | `POST /connected-apps/provider-access` | the member's Provider Access opt-out (`choice` = `opt-out` or `opt-in`) |
 //!
 //! State lives in the stores: transactions, codes, refresh handles, member sessions and
 //! apps in the [`KeyValueStore`] (only hashes of the secrets that index them), grants
@@ -24,6 +25,7 @@
 
 mod apps_api;
 mod authorize;
+mod backend;
 mod crypto;
 mod discovery;
 mod error;
@@ -98,6 +100,8 @@ pub struct AuthServer<S, L> {
     jwks: JwkSet,
     /// Verifies our own access tokens at `/introspect` and `/revoke`.
     verifier: TokenVerifier,
+    /// Backend clients' keys fetched from their `jwks_uri` (SMART Backend Services).
+    backend_keys: backend_auth::ClientKeyCache,
     config: AuthConfig,
 }
 
@@ -125,6 +129,7 @@ where
             signer,
             jwks,
             verifier,
+            backend_keys: backend_auth::ClientKeyCache::new(Arc::new(backend_auth::HttpKeyFetcher)),
             config,
         }
     }
@@ -169,6 +174,9 @@ where
             (Method::POST, "/introspect") => self.introspect(&request).await,
             (Method::GET, "/connected-apps") => self.connected_apps(&request).await,
             (Method::POST, "/connected-apps/revoke") => self.member_revoke(&request).await,
+            (Method::POST, "/connected-apps/provider-access") => {
+                self.member_provider_access(&request).await
+            }
             _ => pages::error_page(
                 if AuthServer::<S, L>::serves(&path) {
                     StatusCode::METHOD_NOT_ALLOWED

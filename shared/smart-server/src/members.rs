@@ -82,6 +82,44 @@ where
         self.render_apps(&session, Some(&notice)).await
     }
 
+    /// `POST /connected-apps/provider-access`: the member turns Provider Access off
+    /// (`choice=opt-out`) or back on (`choice=opt-in`).
+    pub(crate) async fn member_provider_access(&self, request: &Request<Bytes>) -> Page {
+        let Some(session) = self.member_session(request).await else {
+            return redirect("/connected-apps", true);
+        };
+        let form = Params::of_request(request);
+        if !constant_time_eq(form.one("csrf").unwrap_or_default(), &session.csrf) {
+            return crate::pages::error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "For your safety we could not accept this form. Reload the page and try again.",
+            );
+        }
+        let (opted_out, notice) = match form.one("choice") {
+            Some("opt-out") => (
+                true,
+                "Done: providers can no longer get your data through Provider Access.",
+            ),
+            Some("opt-in") => (
+                false,
+                "Done: your in-network providers can get your data again.",
+            ),
+            _ => return self.render_apps(&session, None).await,
+        };
+        if let Err(error) = member_consent::provider_access::set_opt_out(
+            self.store.as_ref(),
+            &session.patient,
+            opted_out,
+            member_consent::provider_access::ChangedBy::Member,
+        )
+        .await
+        {
+            return self.fault(error.into());
+        }
+        self.render_apps(&session, Some(notice)).await
+    }
+
     async fn render_apps(&self, session: &MemberSession, notice: Option<&str>) -> Page {
         let list = match grants::list_for_patient(self.store.as_ref(), &session.patient).await {
             Ok(list) => list,
@@ -104,10 +142,20 @@ where
                 id: g.id,
             })
             .collect();
+        let opted_out = match member_consent::provider_access::is_opted_out(
+            self.store.as_ref(),
+            &session.patient,
+        )
+        .await
+        {
+            Ok(opted_out) => opted_out,
+            Err(error) => return self.fault(error.into()),
+        };
         page(
             StatusCode::OK,
             &ConnectedAppsPage {
                 csrf: &session.csrf,
+                provider_access_opted_out: opted_out,
                 grants: rows,
                 notice,
                 history,

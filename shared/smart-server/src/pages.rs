@@ -74,6 +74,8 @@ pub struct AccessRow {
 #[template(path = "connected_apps.html")]
 pub struct ConnectedAppsPage<'a> {
     pub csrf: &'a str,
+    /// Whether the member has opted out of Provider Access.
+    pub provider_access_opted_out: bool,
     pub grants: Vec<GrantRow>,
     pub notice: Option<&'a str>,
     /// `None` when the history could not be read (the rest of the page still works).

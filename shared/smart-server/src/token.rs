@@ -75,13 +75,21 @@ where
 
     async fn token_inner(&self, request: &Request<Bytes>) -> Result<Reply, OAuthError> {
         let params = form_params(request)?;
+        // Backend services authenticate with an assertion; a member app asking for
+        // client_credentials (with its id or secret) keeps getting unsupported_grant_type.
+        if params.one("grant_type") == Some("client_credentials")
+            && (params.one("client_assertion").is_some()
+                || params.one("client_assertion_type").is_some())
+        {
+            return self.backend_token(&params).await;
+        }
         let app = self.authenticate_client(request, &params).await?;
         match params.one("grant_type") {
             Some("authorization_code") => self.redeem_code(&app, &params).await,
             Some("refresh_token") => self.refresh(&app, &params).await,
             Some(_) => Err(OAuthError::new(
                 OAuthCode::UnsupportedGrantType,
-                "only authorization_code and refresh_token",
+                "only authorization_code, refresh_token and client_credentials",
             )),
             None => Err(OAuthError::invalid_request("grant_type is required")),
         }

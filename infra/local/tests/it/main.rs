@@ -10,5 +10,6 @@ mod demo_x12_pyx12;
 mod edi;
 mod http_errors;
 mod isolation;
+mod provider_access;
 mod support;
 mod usage_metrics;

@@ -1,0 +1,196 @@
+//! The Provider Access API in the local runner: the bulk handler mounted on `serve`
+//! (files in `DIR/exports/`, slices on tokio tasks), and the plan's commands
+//! (`attribution load`, `provider-access opt-out|opt-in`, `apps register --backend`),
+//! which go through the running server's admin endpoint or open the store directly.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulk_export::api::{BulkConfig, ProviderAccessApi};
+use bulk_export::local::LocalQueue;
+use bulk_export::{ExportFiles, LocalFiles};
+use bytes::Bytes;
+use fhir_store::{KeyValueStore, ResourceStore};
+use http::{Request, Response};
+use member_consent::provider_access::ChangedBy;
+use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
+
+use crate::{DataDir, RunnerError};
+
+/// How long export files and manifests are kept locally (the template's
+/// `ExportRetentionHours` on AWS).
+pub const LOCAL_EXPORT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Slices run at once.
+const LOCAL_WORKERS: usize = 4;
+
+/// Lets [`crate::LocalServer`] hold the bulk handler without its type parameter.
+pub trait BulkHandler: Send + Sync {
+    fn handle(
+        &self,
+        request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send + '_>>;
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> BulkHandler for ProviderAccessApi<S> {
+    fn handle(
+        &self,
+        request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send + '_>> {
+        Box::pin(ProviderAccessApi::handle(self, request))
+    }
+}
+
+/// The bulk handler over `store`, writing files under `exports_dir`. Must run inside a
+/// tokio runtime (it starts the worker pool).
+pub fn local_bulk_api<S: ResourceStore + KeyValueStore + 'static>(
+    store: Arc<S>,
+    issuer: &LocalIssuer,
+    base_url: &str,
+    exports_dir: &Path,
+) -> ProviderAccessApi<S> {
+    let base_url = base_url.trim_end_matches('/').to_owned();
+    let verifier = Arc::new(TokenVerifier::new(VerifierConfig::new(
+        base_url.clone(),
+        base_url.clone(),
+        Arc::new(StaticJwks::new(issuer.jwks())),
+    )));
+    let files: Arc<dyn ExportFiles> = Arc::new(LocalFiles::new(exports_dir));
+    let queue = Arc::new(LocalQueue::start(
+        Arc::clone(&store),
+        Arc::clone(&files),
+        LOCAL_WORKERS,
+    ));
+    ProviderAccessApi::new(
+        store,
+        verifier,
+        files,
+        queue,
+        BulkConfig {
+            base_url,
+            retention: LOCAL_EXPORT_RETENTION,
+        },
+    )
+}
+
+/// One attribution file into the store; the JSON report.
+pub async fn load_one<S: ResourceStore + KeyValueStore>(
+    store: &S,
+    name: &str,
+    bytes: &[u8],
+) -> Result<attribution::LoadReport, attribution::AttributionError> {
+    attribution::load_file(store, name, bytes).await
+}
+
+/// The plan sets or clears a member's opt-out.
+pub async fn set_opt_out<S: ResourceStore>(
+    store: &S,
+    patient: &str,
+    opted_out: bool,
+) -> Result<bool, member_consent::GrantError> {
+    member_consent::provider_access::set_opt_out(store, patient, opted_out, ChangedBy::Plan).await
+}
+
+/// `attribution load`: each file's JSON report on stdout; fails when any was rejected.
+pub async fn attribution_load(
+    data: &DataDir,
+    files: &[std::path::PathBuf],
+) -> Result<(), RunnerError> {
+    let mut rejected = 0;
+    for file in files {
+        let bytes = std::fs::read(file).map_err(|source| RunnerError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let query = format!("?name={}", percent(&name));
+        let report = match crate::commands::admin_request(
+            data,
+            &format!("{}{query}", crate::admin::ATTRIBUTION_PATH),
+            Some(bytes.clone()),
+        )
+        .await?
+        {
+            Some(value) => value,
+            None => {
+                let store = crate::commands::open_store(data)?;
+                serde_json::to_value(
+                    load_one(&store, &name, &bytes)
+                        .await
+                        .map_err(|e| RunnerError::Store(e.to_string()))?,
+                )
+                .map_err(|e| RunnerError::Invalid(e.to_string()))?
+            }
+        };
+        if report["status"] != "accepted" {
+            rejected += 1;
+        }
+        println!("{report}");
+    }
+    if rejected > 0 {
+        return Err(RunnerError::Rejected(format!(
+            "{rejected} attribution file(s)"
+        )));
+    }
+    Ok(())
+}
+
+/// `provider-access opt-out|opt-in --patient ID`.
+pub async fn opt_out_command(
+    data: &DataDir,
+    patient: &str,
+    opted_out: bool,
+) -> Result<(), RunnerError> {
+    if !fhir::is_valid_id(patient) {
+        return Err(RunnerError::Invalid(format!(
+            "{patient:?} is not a valid Patient id"
+        )));
+    }
+    let path = format!(
+        "{}?patient={}&opt_out={opted_out}",
+        crate::admin::OPT_OUT_PATH,
+        percent(patient)
+    );
+    let changed = match crate::commands::admin_request(data, &path, Some(Vec::new())).await? {
+        Some(value) => value["changed"].as_bool().unwrap_or(false),
+        None => set_opt_out(&crate::commands::open_store(data)?, patient, opted_out)
+            .await
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+    };
+    let state = if opted_out {
+        "opted out of"
+    } else {
+        "opted in to"
+    };
+    let note = if changed { "" } else { " (no change)" };
+    println!("{patient} {state} Provider Access{note}");
+    Ok(())
+}
+
+/// `apps register --backend`: prints the client id alone on the last line.
+pub async fn backend_register(
+    data: &DataDir,
+    new: backend_auth::NewBackendClient,
+) -> Result<(), RunnerError> {
+    let body = serde_json::to_vec(&new).map_err(|e| RunnerError::Invalid(e.to_string()))?;
+    let client: backend_auth::BackendClient =
+        match crate::commands::admin_call(data, "/register-backend", Some(body)).await? {
+            Some(value) => {
+                serde_json::from_value(value).map_err(|e| RunnerError::Invalid(e.to_string()))?
+            }
+            None => backend_auth::clients::register(&crate::commands::open_store(data)?, &new)
+                .await
+                .map_err(|e| RunnerError::Invalid(e.to_string()))?,
+        };
+    println!("{}", app_registry_cli::backend_registered_text(&client));
+    Ok(())
+}
+
+fn percent(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,0 +1,288 @@
+//! Export jobs in the key-value store, their work items, and the finish protocol.
+//!
+//! Records (all Gets and conditional writes on keys; nothing lists or scans):
+//! * `bulk-job` / `{job}`: the [`Job`], with an expiry = the retention period, so a
+//!   job and its manifest disappear with its files;
+//! * `bulk-slice-{job}` / `{slice:06}`: one slice's result, inserted once;
+//! * `bulk-done` / `{job}`: a counter of finished slices.
+//!
+//! **Why a counter, not Step Functions.** A job is a fan-out of independent slices
+//! with one join. An atomic counter plus an idempotent finish does the join with two
+//! more writes per slice, runs the same locally (redb) and on AWS (DynamoDB), and
+//! needs no state machine. The counter may over-count when a slice is retried after
+//! it counted but before its message was deleted, so reaching the slice count only
+//! *triggers* the finish, which then checks that every slice record exists; a
+//! premature check does nothing, and the last slice to finish triggers it again.
+
+use std::sync::Arc;
+
+use fhir::ResourceType;
+use fhir::clock::unix_now;
+use fhir_store::KeyValueStore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use smart_auth::BoxFuture;
+
+use crate::ExportError;
+use crate::request::ExportRequest;
+
+const JOBS: &str = "bulk-job";
+const DONE: &str = "bulk-done";
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// What a job exports: a Group's members at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub group_id: String,
+    pub version: u64,
+}
+
+/// One output file of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// The file key (the URL is built from it at status time).
+    pub key: String,
+    pub count: u64,
+}
+
+/// One export job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub client_id: String,
+    pub source: Source,
+    pub request: ExportRequest,
+    /// The kick-off URL, echoed as the manifest's `request`.
+    pub request_url: String,
+    /// FHIR instant of kick-off: the manifest's `transactionTime`, and the `_since` a
+    /// client uses next time.
+    pub transaction_time: String,
+    pub slices: u32,
+    pub status: JobStatus,
+    #[serde(default)]
+    pub output: Vec<OutputFile>,
+    #[serde(default)]
+    pub error_files: Vec<OutputFile>,
+    /// Why it failed (shown as an OperationOutcome; no PHI).
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// Unix seconds at which the job and its files expire.
+    pub expires_at: i64,
+}
+
+/// A work item as queued (SQS message body, or a local task's argument).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub job_id: String,
+    pub slice: u32,
+}
+
+/// One NDJSON file a slice wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub resource_type: String,
+    /// A slice's output of one type is split into files of at most
+    /// [`crate::worker::MAX_PART_BYTES`]; this numbers them.
+    pub seq: u32,
+    pub count: u64,
+}
+
+/// What one slice wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceResult {
+    /// Each file written (types with nothing to export write none).
+    pub parts: Vec<Part>,
+    /// Members left out because they opted out or their attribution does not cover today.
+    pub skipped_members: u64,
+}
+
+/// The work queue: SQS on AWS, tokio tasks locally.
+pub trait WorkQueue: Send + Sync {
+    fn enqueue<'a>(&'a self, items: Vec<WorkItem>) -> BoxFuture<'a, Result<(), ExportError>>;
+}
+
+impl<Q: WorkQueue + ?Sized> WorkQueue for Arc<Q> {
+    fn enqueue<'a>(&'a self, items: Vec<WorkItem>) -> BoxFuture<'a, Result<(), ExportError>> {
+        (**self).enqueue(items)
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> ExportError {
+    ExportError::Corrupt(e.to_string())
+}
+
+fn slices_namespace(job_id: &str) -> String {
+    format!("bulk-slice-{job_id}")
+}
+
+/// The key of one part: `{job}/{Type}-{slice:06}-{seq:03}.ndjson`. Fixed by job,
+/// type, slice and position, so a retried slice overwrites exactly its own files.
+pub fn part_key(job_id: &str, resource_type: &str, slice: u32, seq: u32) -> String {
+    format!("{job_id}/{resource_type}-{slice:06}-{seq:03}.ndjson")
+}
+
+/// A new job id: 128 random bits, hex (it appears in URLs and keys).
+pub fn new_job_id() -> Result<String, ExportError> {
+    secrets::random_hex(16).map_err(|_| ExportError::Corrupt("no secure random source".into()))
+}
+
+/// Stores a new job.
+pub async fn create<K: KeyValueStore + ?Sized>(kv: &K, job: &Job) -> Result<(), ExportError> {
+    let value = serde_json::to_value(job).map_err(corrupt)?;
+    if !kv
+        .insert(JOBS, &job.id, &value, Some(job.expires_at))
+        .await?
+    {
+        return Err(ExportError::Corrupt("job id collision".into()));
+    }
+    Ok(())
+}
+
+/// The job, while it has not expired.
+pub async fn get<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    job_id: &str,
+) -> Result<Option<(Job, u64)>, ExportError> {
+    if job_id.is_empty()
+        || job_id.len() > 64
+        || !job_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Ok(None);
+    }
+    match kv.get(JOBS, job_id).await? {
+        Some(entry) => Ok(Some((
+            serde_json::from_value(entry.value).map_err(corrupt)?,
+            entry.version,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Applies `change` to the job with a version check, retrying on a concurrent write.
+/// `change` returns false to leave the job as it is. Returns the job as stored.
+pub async fn update<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    job_id: &str,
+    mut change: impl FnMut(&mut Job) -> bool,
+) -> Result<Option<Job>, ExportError> {
+    loop {
+        let Some((mut job, version)) = get(kv, job_id).await? else {
+            return Ok(None);
+        };
+        if !change(&mut job) {
+            return Ok(Some(job));
+        }
+        let value = serde_json::to_value(&job).map_err(corrupt)?;
+        if kv
+            .replace(JOBS, job_id, version, &value, Some(job.expires_at))
+            .await?
+        {
+            return Ok(Some(job));
+        }
+    }
+}
+
+/// Records a slice's result (once) and counts it; finishes the job when every slice
+/// is in. Safe to call again for a retried slice.
+pub async fn slice_done<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    job: &Job,
+    slice: u32,
+    result: &SliceResult,
+) -> Result<(), ExportError> {
+    let value = serde_json::to_value(result).map_err(corrupt)?;
+    let namespace = slices_namespace(&job.id);
+    let key = format!("{slice:06}");
+    // A retry after a crash finds its record already there; its parts were
+    // overwritten with the same content, so the first record still describes them.
+    kv.insert(&namespace, &key, &value, Some(job.expires_at))
+        .await?;
+    let done = kv.increment(DONE, &job.id, 1, Some(job.expires_at)).await?;
+    if done >= i64::from(job.slices) {
+        finish(kv, job).await?;
+    }
+    Ok(())
+}
+
+/// Writes the manifest into the job if every slice has recorded its result.
+pub async fn finish<K: KeyValueStore + ?Sized>(kv: &K, job: &Job) -> Result<(), ExportError> {
+    let namespace = slices_namespace(&job.id);
+    let mut output = Vec::new();
+    for slice in 0..job.slices {
+        let Some(entry) = kv.get(&namespace, &format!("{slice:06}")).await? else {
+            return Ok(()); // not yet: that slice's own completion finishes the job
+        };
+        let result: SliceResult = serde_json::from_value(entry.value).map_err(corrupt)?;
+        for part in result.parts {
+            output.push(OutputFile {
+                key: part_key(&job.id, &part.resource_type, slice, part.seq),
+                resource_type: part.resource_type,
+                count: part.count,
+            });
+        }
+    }
+    // Order the manifest by type, then slice, as the request listed the types.
+    let order = |t: &str| job.request.types.iter().position(|r| r.as_str() == t);
+    output
+        .sort_by(|a, b| (order(&a.resource_type), &a.key).cmp(&(order(&b.resource_type), &b.key)));
+    let finished = update(kv, &job.id, |stored| {
+        if stored.status != JobStatus::Running {
+            return false;
+        }
+        stored.status = JobStatus::Completed;
+        stored.output = output.clone();
+        true
+    })
+    .await?;
+    if finished.is_some_and(|j| j.status == JobStatus::Completed) {
+        tracing::info!(target: "audit", job_id = %job.id, client_id = %job.client_id, files = output.len(), event = "bulk_export.completed", "bulk export completed");
+    }
+    Ok(())
+}
+
+/// How many slices have reported (for `X-Progress`).
+pub async fn progress<K: KeyValueStore + ?Sized>(kv: &K, job: &Job) -> Result<i64, ExportError> {
+    Ok(kv
+        .get(DONE, &job.id)
+        .await?
+        .and_then(|e| e.value.as_i64())
+        .unwrap_or(0)
+        .min(i64::from(job.slices)))
+}
+
+/// The Bulk Data manifest of a completed job; file URLs under `files_base`.
+pub fn manifest(job: &Job, files_base: &str) -> Value {
+    let file = |f: &OutputFile| json!({"type": f.resource_type, "url": format!("{files_base}/{}", f.key), "count": f.count});
+    json!({
+        "transactionTime": job.transaction_time,
+        "request": job.request_url,
+        "requiresAccessToken": true,
+        "output": job.output.iter().map(file).collect::<Vec<_>>(),
+        "error": job.error_files.iter().map(file).collect::<Vec<_>>(),
+    })
+}
+
+/// Seconds until `expires_at` (for logs and tests).
+pub fn remaining(job: &Job) -> i64 {
+    job.expires_at - unix_now()
+}
+
+/// Whether a resource type name is one an export writes.
+pub fn is_export_type(name: &str) -> bool {
+    crate::request::EXPORT_TYPES
+        .iter()
+        .any(|t: &ResourceType| t.as_str() == name)
+}

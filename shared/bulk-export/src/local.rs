@@ -1,0 +1,87 @@
+//! The work queue on tokio tasks, for the local runner: the same [`run_slice`] the
+//! AWS workers run, over the same store, with the retry SQS would give.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fhir_store::{KeyValueStore, ResourceStore};
+use smart_auth::BoxFuture;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::ExportError;
+use crate::files::ExportFiles;
+use crate::job::{self, JobStatus, WorkItem, WorkQueue};
+use crate::worker::run_slice;
+
+/// Attempts per item before the job is marked failed (SQS: `maxReceiveCount`).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Runs queued slices on tokio tasks, `concurrency` at a time.
+pub struct LocalQueue {
+    sender: mpsc::UnboundedSender<WorkItem>,
+}
+
+impl LocalQueue {
+    /// Starts the dispatcher; it lives as long as the runtime.
+    pub fn start<S>(store: Arc<S>, files: Arc<dyn ExportFiles>, concurrency: usize) -> LocalQueue
+    where
+        S: ResourceStore + KeyValueStore + 'static,
+    {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<WorkItem>();
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        tokio::spawn(async move {
+            while let Some(item) = receiver.recv().await {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let store = Arc::clone(&store);
+                let files = Arc::clone(&files);
+                tokio::spawn(async move {
+                    run_with_retry(store.as_ref(), files.as_ref(), &item).await;
+                    drop(permit);
+                });
+            }
+        });
+        LocalQueue { sender }
+    }
+}
+
+/// Runs one item, retrying with backoff; after [`MAX_ATTEMPTS`] the job fails (the
+/// AWS twin: the message goes to the dead-letter queue and its alarm fires).
+pub async fn run_with_retry<S, F>(store: &S, files: &F, item: &WorkItem)
+where
+    S: ResourceStore + KeyValueStore + ?Sized,
+    F: ExportFiles + ?Sized,
+{
+    for attempt in 1..=MAX_ATTEMPTS {
+        match run_slice(store, files, item).await {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
+    let _ = job::update(store, &item.job_id, |j| {
+        if j.status != JobStatus::Running {
+            return false;
+        }
+        j.status = JobStatus::Failed;
+        j.failure = Some("a part of the export failed repeatedly; start a new export".into());
+        true
+    })
+    .await;
+}
+
+impl WorkQueue for LocalQueue {
+    fn enqueue<'a>(&'a self, items: Vec<WorkItem>) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async move {
+            for item in items {
+                self.sender
+                    .send(item)
+                    .map_err(|_| ExportError::Queue("the local worker pool has stopped".into()))?;
+            }
+            Ok(())
+        })
+    }
+}

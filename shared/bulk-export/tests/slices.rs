@@ -1,0 +1,185 @@
+//! Export slices against the embedded store: a worker that crashes mid-slice is
+//! retried, and the finished export holds each resource exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bulk_export::job::{self, Job, JobStatus, Source, WorkItem};
+use bulk_export::request::{EXPORT_TYPES, ExportRequest};
+use bulk_export::worker::run_slice;
+use bulk_export::{Download, ExportFiles, FilesError, LocalFiles};
+use bytes::Bytes;
+use fhir::ResourceType;
+use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use serde_json::{Value, json};
+use smart_auth::BoxFuture;
+use store_redb::RedbStore;
+
+const NPI: &str = "1234567893";
+
+/// Local files that fail the `n`th write, like a worker killed mid-slice.
+struct Crashing {
+    inner: LocalFiles,
+    writes: AtomicUsize,
+    fail_at: usize,
+}
+
+impl ExportFiles for Crashing {
+    fn put<'a>(&'a self, key: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), FilesError>> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        if n == self.fail_at {
+            return Box::pin(async { Err(FilesError("worker crashed".into())) });
+        }
+        self.inner.put(key, body)
+    }
+    fn download<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Download>, FilesError>> {
+        self.inner.download(key)
+    }
+    fn delete_job<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), FilesError>> {
+        self.inner.delete_job(job_id)
+    }
+}
+
+async fn seed(store: &RedbStore, members: usize) {
+    let mut csv = String::from("provider_npi,member_id,start,end\n");
+    for i in 0..members {
+        let patient = format!("m{i:04}");
+        csv.push_str(&format!("{NPI},{patient},2020-01-01,\n"));
+        let resources = [
+            (
+                ResourceType::Patient,
+                patient.clone(),
+                json!({"resourceType": "Patient", "id": patient}),
+            ),
+            (
+                ResourceType::Coverage,
+                format!("c-{patient}"),
+                json!({"resourceType": "Coverage", "status": "active", "beneficiary": {"reference": format!("Patient/{patient}")}, "payor": [{"reference": "Organization/o1"}], "costToBeneficiary": [{"valueMoney": {"value": 20}}]}),
+            ),
+            (
+                ResourceType::ExplanationOfBenefit,
+                format!("e1-{patient}"),
+                eob(&patient, "2024-03-01"),
+            ),
+            (
+                ResourceType::ExplanationOfBenefit,
+                format!("e2-{patient}"),
+                eob(&patient, "2015-06-01"),
+            ),
+        ];
+        for (t, id, body) in resources {
+            store
+                .put(ResourceWrite::indexed(t, id, body, WriteCondition::Always))
+                .await
+                .unwrap();
+        }
+    }
+    let report = attribution::load_file(store, "a.csv", csv.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(report.status, "accepted");
+}
+
+fn eob(patient: &str, date: &str) -> Value {
+    json!({
+        "resourceType": "ExplanationOfBenefit", "status": "active", "use": "claim",
+        "type": {"text": "professional"}, "patient": {"reference": format!("Patient/{patient}")},
+        "billablePeriod": {"start": date, "end": date}, "created": date,
+        "insurer": {"reference": "Organization/o1"}, "provider": {"reference": "Organization/o1"},
+        "outcome": "complete", "insurance": [{"focal": true, "coverage": {"reference": format!("Coverage/c-{patient}")}}],
+        "payment": {"amount": {"value": 80}}, "total": [{"category": {"text": "paid"}, "amount": {"value": 80}}]
+    })
+}
+
+async fn new_job(store: &RedbStore) -> Job {
+    let header = attribution::group::header(store, &format!("npi-{NPI}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let job = Job {
+        id: job::new_job_id().unwrap(),
+        client_id: "svc-test".into(),
+        source: Source {
+            group_id: header.id.clone(),
+            version: header.version,
+        },
+        request: ExportRequest {
+            types: EXPORT_TYPES.to_vec(),
+            since: None,
+            type_filters: vec![],
+        },
+        request_url: "http://localhost/Group/x/$export".into(),
+        transaction_time: fhir::Instant::now().to_string(),
+        slices: header.chunks,
+        status: JobStatus::Running,
+        output: vec![],
+        error_files: vec![],
+        failure: None,
+        expires_at: fhir::clock::unix_now() + 3600,
+    };
+    job::create(store, &job).await.unwrap();
+    job
+}
+
+#[tokio::test]
+async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("db")).unwrap();
+    seed(&store, 1_200).await; // three slices of up to 500 members
+    let job = new_job(&store).await;
+    assert_eq!(job.slices, 3);
+    let files = Arc::new(Crashing {
+        inner: LocalFiles::new(dir.path().join("exports")),
+        writes: AtomicUsize::new(0),
+        fail_at: 1, // the second part of the first slice
+    });
+    for slice in 0..job.slices {
+        let item = WorkItem {
+            job_id: job.id.clone(),
+            slice,
+        };
+        if slice == 0 {
+            assert!(
+                run_slice(&store, files.as_ref(), &item).await.is_err(),
+                "the crash"
+            );
+            let (stored, _) = job::get(&store, &job.id).await.unwrap().unwrap();
+            assert_eq!(
+                stored.status,
+                JobStatus::Running,
+                "a crashed slice does not finish the job"
+            );
+        }
+        // The retry (SQS redelivers; locally run_with_retry), and a duplicate delivery.
+        run_slice(&store, files.as_ref(), &item).await.unwrap();
+        run_slice(&store, files.as_ref(), &item).await.unwrap();
+    }
+    let (done, _) = job::get(&store, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut counted = 0;
+    for file in &done.output {
+        let Some(Download::Body(body)) = files.download(&file.key).await.unwrap() else {
+            panic!("missing {}", file.key)
+        };
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(text.lines().count() as u64, file.count);
+        for line in text.lines() {
+            let resource: Value = serde_json::from_str(line).unwrap();
+            assert!(
+                resource.get("costToBeneficiary").is_none() && resource.get("payment").is_none()
+            );
+            let key = format!("{}/{}", resource["resourceType"], resource["id"]);
+            assert!(seen.insert(key.clone()), "{key} twice");
+            counted += 1;
+        }
+    }
+    // 1,200 Patients, 1,200 Coverages, 1,200 EOBs from 2024 (those from 2015 are out).
+    assert_eq!(counted, 3_600);
+    assert_eq!(
+        seen.iter()
+            .filter(|k| k.starts_with("ExplanationOfBenefit/e2-"))
+            .count(),
+        0
+    );
+}
