@@ -41,6 +41,11 @@ impl ExportFiles for Crashing {
 }
 
 async fn seed(store: &RedbStore, members: usize) {
+    seed_with(store, members, 1).await;
+}
+
+/// `members` members, each with a Patient, a Coverage, `eobs` EOBs of 2024 and one of 2015.
+async fn seed_with(store: &RedbStore, members: usize, eobs: usize) {
     let mut csv = String::from("provider_npi,member_id,start,end\n");
     for i in 0..members {
         let patient = format!("m{i:04}");
@@ -58,16 +63,23 @@ async fn seed(store: &RedbStore, members: usize) {
             ),
             (
                 ResourceType::ExplanationOfBenefit,
-                format!("e1-{patient}"),
-                eob(&patient, "2024-03-01"),
-            ),
-            (
-                ResourceType::ExplanationOfBenefit,
                 format!("e2-{patient}"),
                 eob(&patient, "2015-06-01"),
             ),
         ];
-        for (t, id, body) in resources {
+        let recent = (0..eobs).map(|n| {
+            let id = if n == 0 {
+                format!("e1-{patient}")
+            } else {
+                format!("e1-{patient}-{n}")
+            };
+            (
+                ResourceType::ExplanationOfBenefit,
+                id,
+                eob(&patient, "2024-03-01"),
+            )
+        });
+        for (t, id, body) in resources.into_iter().chain(recent) {
             store
                 .put(ResourceWrite::indexed(t, id, body, WriteCondition::Always))
                 .await
@@ -182,4 +194,87 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
             .count(),
         0
     );
+}
+
+/// The benchmark the README names: `BULK_BENCH_MEMBERS` members (default 10,000) with
+/// `BULK_BENCH_EOBS` EOBs each (default 20), exported slice by slice, 4 at a time.
+/// Run: `BULK_BENCH_MEMBERS=10000 cargo test --release -p bulk-export --test slices -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: minutes of seeding"]
+async fn export_benchmark() {
+    let members: usize = std::env::var("BULK_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let eobs: usize = std::env::var("BULK_BENCH_EOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path().join("db")).unwrap());
+    seed_with(&store, members, eobs).await;
+    let job = new_job(&store).await;
+    let files = Arc::new(LocalFiles::new(dir.path().join("exports")));
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut totals = bulk_export::worker::SliceTiming::default();
+    for slice in 0..job.slices {
+        if tasks.len() >= 4
+            && let Some(done) = tasks.join_next().await
+        {
+            add(&mut totals, done.unwrap());
+        }
+        let (store, files, item) = (
+            Arc::clone(&store),
+            Arc::clone(&files),
+            WorkItem {
+                job_id: job.id.clone(),
+                slice,
+            },
+        );
+        tasks.spawn(async move {
+            run_slice(store.as_ref(), files.as_ref(), &item)
+                .await
+                .unwrap()
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        add(&mut totals, done.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (done, _) = job::get(store.as_ref(), &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    let peak_kb: u64 = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    println!(
+        "bulk export: {members} members, {} resources, {:.1} MB NDJSON in {seconds:.2} s: {:.1} MB/s, {:.0} resources/s, peak RSS {} MB; \
+         store reads {:.2} s vs transform+serialise {:.2} s (ratio {:.2}), file writes {:.2} s (summed over 4 workers)",
+        totals.resources,
+        totals.bytes as f64 / 1e6,
+        totals.bytes as f64 / 1e6 / seconds,
+        totals.resources as f64 / seconds,
+        peak_kb / 1024,
+        totals.read.as_secs_f64(),
+        totals.transform.as_secs_f64(),
+        totals.read.as_secs_f64() / totals.transform.as_secs_f64().max(1e-9),
+        totals.write.as_secs_f64(),
+    );
+}
+
+fn add(totals: &mut bulk_export::worker::SliceTiming, t: bulk_export::worker::SliceTiming) {
+    totals.read += t.read;
+    totals.transform += t.transform;
+    totals.write += t.write;
+    totals.resources += t.resources;
+    totals.bytes += t.bytes;
 }

@@ -48,19 +48,29 @@ where
         }
     }
 
-    /// `POST /connected-apps/revoke`: ends one of the member's own grants.
-    pub(crate) async fn member_revoke(&self, request: &Request<Bytes>) -> Page {
+    /// A connected-apps form: the member's session and the form, once its CSRF token
+    /// matched; otherwise the page to answer with (sign in again, or expired form).
+    async fn member_form(&self, request: &Request<Bytes>) -> Result<(MemberSession, Params), Page> {
         let Some(session) = self.member_session(request).await else {
-            return redirect("/connected-apps", true);
+            return Err(redirect("/connected-apps", true));
         };
         let form = Params::of_request(request);
         if !constant_time_eq(form.one("csrf").unwrap_or_default(), &session.csrf) {
-            return crate::pages::error_page(
+            return Err(crate::pages::error_page(
                 StatusCode::FORBIDDEN,
                 "This form has expired",
                 "For your safety we could not accept this form. Reload the page and try again.",
-            );
+            ));
         }
+        Ok((session, form))
+    }
+
+    /// `POST /connected-apps/revoke`: ends one of the member's own grants.
+    pub(crate) async fn member_revoke(&self, request: &Request<Bytes>) -> Page {
+        let (session, form) = match self.member_form(request).await {
+            Ok(checked) => checked,
+            Err(page) => return page,
+        };
         let grant_id = form.one("grant").unwrap_or_default();
         // Someone else's grant id looks exactly like an unknown one.
         let notice = match grants::get(self.store.as_ref(), grant_id).await {
@@ -85,17 +95,10 @@ where
     /// `POST /connected-apps/provider-access`: the member turns Provider Access off
     /// (`choice=opt-out`) or back on (`choice=opt-in`).
     pub(crate) async fn member_provider_access(&self, request: &Request<Bytes>) -> Page {
-        let Some(session) = self.member_session(request).await else {
-            return redirect("/connected-apps", true);
+        let (session, form) = match self.member_form(request).await {
+            Ok(checked) => checked,
+            Err(page) => return page,
         };
-        let form = Params::of_request(request);
-        if !constant_time_eq(form.one("csrf").unwrap_or_default(), &session.csrf) {
-            return crate::pages::error_page(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "For your safety we could not accept this form. Reload the page and try again.",
-            );
-        }
         let (opted_out, notice) = match form.one("choice") {
             Some("opt-out") => (
                 true,
