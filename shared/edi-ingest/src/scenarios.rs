@@ -1,6 +1,6 @@
 //! The ingest scenarios every store adapter must pass, as functions generic over
 //! the store (feature `scenarios`): redb runs them in this crate's tests, DynamoDB
-//! and S3 on moto in `functions/edi-ingest`. Each panics with a message on failure.
+//! and S3 on moto in `functions/edi-ingest-fn`. Each panics with a message on failure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
