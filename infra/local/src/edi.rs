@@ -201,10 +201,10 @@ fn write_resources<W: std::io::Write>(
 }
 
 /// Writes resources as NDJSON lines or as the entries of one `collection` Bundle,
-/// straight from the mapper's JSON text. What it folds, within one set and so in
-/// bounded memory: a Patient or Coverage the set repeats unchanged (once per claim
-/// that names it) is written once, and a void (the claim's merge, then its cancel)
-/// is written as one cancelled EOB. Across sets and files the merge rule needs the
+/// EOBs straight from the mapper's JSON text. What it folds, within one set and so in
+/// bounded memory: a Patient, Coverage or provider the set repeats unchanged (once
+/// per claim that names it) is written once, completed by the merge rule, and a void
+/// (the claim's merge, then its cancel) is written as one cancelled EOB. Across sets and files the merge rule needs the
 /// store: an 837's EOB and the 835 that adjudicates it, in one file, are two lines
 /// with one id (`ingest` merges them), and an 835 reversal of a claim is applied by
 /// `ingest`, not here.
@@ -213,7 +213,7 @@ struct ResourceWriter<W: std::io::Write> {
     format: ConvertFormat,
     /// The last merge, held back one change so that a void's cancel folds into it.
     pending: Option<edi_fhir::Change>,
-    /// Hashes of the Patient and Coverage lines this set wrote.
+    /// Hashes of the non-EOB resources this set wrote.
     written: std::collections::HashSet<u64>,
     entries: usize,
     /// The first write error (the pass itself runs to its end for the report).
@@ -274,18 +274,22 @@ impl<W: std::io::Write> ResourceWriter<W> {
             return;
         };
         let json = resource.json();
-        if matches!(
-            change.resource_type,
-            fhir::ResourceType::Patient | fhir::ResourceType::Coverage
-        ) {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            json.hash(&mut hasher);
-            if !self.written.insert(hasher.finish()) {
-                return;
-            }
+        if change.resource_type == fhir::ResourceType::ExplanationOfBenefit {
+            return self.write_json(json);
         }
-        self.write_json(json);
+        // The set names its Patients, Coverages and providers once per claim: write
+        // each once.
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        json.hash(&mut hasher);
+        if !self.written.insert(hasher.finish()) {
+            return;
+        }
+        // Through the merge rule, as `ingest` stores them: it completes what a claim
+        // only names (a Coverage's status defaults to active). Once per set, so cheap.
+        if let Some(resource) = edi_fhir::apply(None, change) {
+            self.write_json(&resource.to_string());
+        }
     }
 
     fn write_json(&mut self, json: &str) {
