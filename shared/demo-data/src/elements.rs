@@ -31,6 +31,12 @@ impl Code {
     }
 }
 
+impl From<fhir::CodingParts> for Code {
+    fn from((system, code, display): fhir::CodingParts) -> Code {
+        Code::new(system, code, display)
+    }
+}
+
 pub(crate) fn coding(code: Code) -> Value {
     if code.display.is_empty() {
         json!({ "system": code.system, "code": code.code })

@@ -10,7 +10,7 @@ use crate::elements::{
     Code, coding, concept, concept_text, meta, money, period, quantity, quantity_unit, reference,
     reference_display, typed_identifier,
 };
-use crate::kind::{ClaimKind, Slice};
+use crate::kind::{ClaimKind, DemoClaimKind, Slice};
 use crate::member::Member;
 use crate::plan::{Payee, PlannedClaim, PlannedLine};
 use fhir::systems::{
@@ -341,7 +341,7 @@ fn diagnosis_entry(sequence: usize, code: Code, kind: Code, on_admission: bool) 
 /// Principal first; inpatient repeats the principal code as the admitting diagnosis and
 /// outpatient as the patient's reason for visit (CARIN: one type per entry).
 fn diagnoses(claim: &PlannedClaim) -> Vec<Value> {
-    let inpatient = claim.kind == ClaimKind::InpatientInstitutional;
+    let inpatient = claim.kind == ClaimKind::Inpatient;
     let Some((principal, others)) = claim.scenario.diagnoses.split_first() else {
         return Vec::new();
     };
@@ -352,12 +352,12 @@ fn diagnoses(claim: &PlannedClaim) -> Vec<Value> {
         inpatient,
     )];
     let repeat = match claim.kind {
-        ClaimKind::InpatientInstitutional => Some(Code::new(
+        ClaimKind::Inpatient => Some(Code::new(
             DIAGNOSIS_TYPE_HL7,
             "admitting",
             "Admitting Diagnosis",
         )),
-        ClaimKind::OutpatientInstitutional => Some(Code::new(
+        ClaimKind::Outpatient => Some(Code::new(
             fhir::systems::C4BB_DIAGNOSIS_TYPE,
             "patientreasonforvisit",
             "Patient Reason for Visit",
@@ -413,7 +413,7 @@ fn item(claim: &PlannedClaim, sequence: usize, line: &PlannedLine) -> Value {
         item["revenue"] = concept(revenue);
     }
     item["productOrService"] = concept(l.service);
-    if claim.kind == ClaimKind::InpatientInstitutional {
+    if claim.kind == ClaimKind::Inpatient {
         item["servicedPeriod"] = period(claim.start, claim.end);
     } else {
         item["servicedDate"] = json!(claim.start.to_string());
@@ -473,9 +473,9 @@ pub(crate) fn render(claim: &PlannedClaim, member: &Member) -> Value {
         "meta": meta(kind.profile(), &claim.last_updated),
         "identifier": [typed_identifier(UNIQUE_CLAIM_ID, PLAN_CLAIM_ID, &claim.control_number)],
         "status": "active",
-        "type": concept_text(kind.claim_type(), kind.claim_type().display),
+        "type": concept_text(Code::from(kind.claim_type()), kind.claim_type().2),
     });
-    if let Some(sub_type) = kind.sub_type() {
+    if let Some(sub_type) = kind.sub_type().map(Code::from) {
         eob["subType"] = concept_text(sub_type, sub_type.display);
     }
     let rest = json!({

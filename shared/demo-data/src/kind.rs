@@ -1,23 +1,16 @@
-//! The five CARIN EOB types as data: everything that differs between them is answered
-//! here, so a single builder renders all of them.
+//! What the demo generator needs of each CARIN EOB type beyond what [`ClaimKind`]
+//! itself says (profile, type, subType): scenarios, care teams, supportingInfo
+//! slices, cost sharing and frequency, so a single builder renders all five.
 
 use crate::amounts::dollars;
 use crate::catalog::{self, Scenario};
 use crate::directory::OrgRole;
 use crate::elements::Code;
 use fhir::systems::{
-    C4BB_CARE_TEAM_ROLE, C4BB_DIAGNOSIS_TYPE, C4BB_INSTITUTIONAL_SUBTYPE, CARE_TEAM_ROLE_HL7,
-    CLAIM_TYPE, PLACE_OF_SERVICE,
+    C4BB_CARE_TEAM_ROLE, C4BB_DIAGNOSIS_TYPE, CARE_TEAM_ROLE_HL7, PLACE_OF_SERVICE,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ClaimKind {
-    InpatientInstitutional,
-    OutpatientInstitutional,
-    ProfessionalNonClinician,
-    Oral,
-    Pharmacy,
-}
+pub(crate) use fhir::ClaimKind;
 
 /// A supportingInfo slice of the CARIN profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,98 +81,58 @@ const DENTIST_RENDERING: Role = Role {
     ..RENDERING
 };
 
-impl ClaimKind {
-    pub(crate) const ALL: [ClaimKind; 5] = [
-        ClaimKind::InpatientInstitutional,
-        ClaimKind::OutpatientInstitutional,
-        ClaimKind::ProfessionalNonClinician,
-        ClaimKind::Oral,
-        ClaimKind::Pharmacy,
-    ];
+/// The demo side of [`ClaimKind`].
+pub(crate) trait DemoClaimKind: Copy {
+    fn scenarios(self) -> &'static [Scenario];
+    fn billing_role(self) -> OrgRole;
+    fn care_team(self) -> &'static [Role];
+    /// The supportingInfo slices each profile defines (Appendix C of our requirements).
+    fn slices(self) -> &'static [Slice];
+    /// The diagnosis type for codes after the principal one.
+    fn secondary_diagnosis_type(self) -> Code;
+    /// Professional and oral lines carry a CMS place of service (office).
+    fn place_of_service(self) -> Option<Code>;
+    fn cost_share(self, brand_drug: bool) -> CostShare;
+    /// Relative frequency in a member's history: prescriptions and office visits
+    /// dominate real claim streams, hospital stays are rare.
+    fn weight(self) -> u64;
+}
 
-    /// The profile name under the CARIN StructureDefinition base URL.
-    pub(crate) const fn profile(self) -> &'static str {
+impl DemoClaimKind for ClaimKind {
+    fn scenarios(self) -> &'static [Scenario] {
         match self {
-            ClaimKind::InpatientInstitutional => {
-                "C4BB-ExplanationOfBenefit-Inpatient-Institutional"
-            }
-            ClaimKind::OutpatientInstitutional => {
-                "C4BB-ExplanationOfBenefit-Outpatient-Institutional"
-            }
-            ClaimKind::ProfessionalNonClinician => {
-                "C4BB-ExplanationOfBenefit-Professional-NonClinician"
-            }
-            ClaimKind::Oral => "C4BB-ExplanationOfBenefit-Oral",
-            ClaimKind::Pharmacy => "C4BB-ExplanationOfBenefit-Pharmacy",
-        }
-    }
-
-    pub(crate) const fn claim_type(self) -> Code {
-        match self {
-            ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional => {
-                Code::new(CLAIM_TYPE, "institutional", "Institutional")
-            }
-            ClaimKind::ProfessionalNonClinician => {
-                Code::new(CLAIM_TYPE, "professional", "Professional")
-            }
-            ClaimKind::Oral => Code::new(CLAIM_TYPE, "oral", "Oral"),
-            ClaimKind::Pharmacy => Code::new(CLAIM_TYPE, "pharmacy", "Pharmacy"),
-        }
-    }
-
-    /// CARIN distinguishes institutional claims by subType (from the type of bill).
-    pub(crate) const fn sub_type(self) -> Option<Code> {
-        match self {
-            ClaimKind::InpatientInstitutional => Some(Code::new(
-                C4BB_INSTITUTIONAL_SUBTYPE,
-                "inpatient",
-                "Inpatient",
-            )),
-            ClaimKind::OutpatientInstitutional => Some(Code::new(
-                C4BB_INSTITUTIONAL_SUBTYPE,
-                "outpatient",
-                "Outpatient",
-            )),
-            _ => None,
-        }
-    }
-
-    pub(crate) const fn scenarios(self) -> &'static [Scenario] {
-        match self {
-            ClaimKind::InpatientInstitutional => catalog::INPATIENT,
-            ClaimKind::OutpatientInstitutional => catalog::OUTPATIENT,
-            ClaimKind::ProfessionalNonClinician => catalog::PROFESSIONAL,
+            ClaimKind::Inpatient => catalog::INPATIENT,
+            ClaimKind::Outpatient => catalog::OUTPATIENT,
+            ClaimKind::Professional => catalog::PROFESSIONAL,
             ClaimKind::Oral => catalog::ORAL,
             ClaimKind::Pharmacy => catalog::PHARMACY,
         }
     }
 
-    pub(crate) const fn billing_role(self) -> OrgRole {
+    fn billing_role(self) -> OrgRole {
         match self {
-            ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional => {
-                OrgRole::Hospital
-            }
-            ClaimKind::ProfessionalNonClinician => OrgRole::PhysicianGroup,
+            ClaimKind::Inpatient | ClaimKind::Outpatient => OrgRole::Hospital,
+            ClaimKind::Professional => OrgRole::PhysicianGroup,
             ClaimKind::Oral => OrgRole::DentalPractice,
             ClaimKind::Pharmacy => OrgRole::Pharmacy,
         }
     }
 
-    pub(crate) const fn care_team(self) -> &'static [Role] {
+    fn care_team(self) -> &'static [Role] {
         match self {
-            ClaimKind::InpatientInstitutional => &[ATTENDING, OPERATING, REFERRING],
-            ClaimKind::OutpatientInstitutional => &[ATTENDING, REFERRING],
-            ClaimKind::ProfessionalNonClinician => &[RENDERING, REFERRING, PRIMARY],
+            ClaimKind::Inpatient => &[ATTENDING, OPERATING, REFERRING],
+            ClaimKind::Outpatient => &[ATTENDING, REFERRING],
+            ClaimKind::Professional => &[RENDERING, REFERRING, PRIMARY],
             ClaimKind::Oral => &[DENTIST_RENDERING],
             ClaimKind::Pharmacy => &[PRESCRIBING],
         }
     }
 
     /// The supportingInfo slices each profile defines (Appendix C of our requirements).
-    pub(crate) const fn slices(self) -> &'static [Slice] {
+    fn slices(self) -> &'static [Slice] {
         use Slice::*;
         match self {
-            ClaimKind::InpatientInstitutional => &[
+            ClaimKind::Inpatient => &[
                 ClaimReceivedDate,
                 AdmissionPeriod,
                 TypeOfBill,
@@ -190,7 +143,7 @@ impl ClaimKind {
                 MedicalRecordNumber,
                 PatientAccountNumber,
             ],
-            ClaimKind::OutpatientInstitutional => &[
+            ClaimKind::Outpatient => &[
                 ClaimReceivedDate,
                 TypeOfBill,
                 AdmissionType,
@@ -199,7 +152,7 @@ impl ClaimKind {
                 MedicalRecordNumber,
                 PatientAccountNumber,
             ],
-            ClaimKind::ProfessionalNonClinician | ClaimKind::Oral => &[
+            ClaimKind::Professional | ClaimKind::Oral => &[
                 ClaimReceivedDate,
                 ServiceFacility,
                 MedicalRecordNumber,
@@ -219,9 +172,9 @@ impl ClaimKind {
     }
 
     /// The diagnosis type for codes after the principal one.
-    pub(crate) const fn secondary_diagnosis_type(self) -> Code {
+    fn secondary_diagnosis_type(self) -> Code {
         match self {
-            ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional => {
+            ClaimKind::Inpatient | ClaimKind::Outpatient => {
                 Code::new(C4BB_DIAGNOSIS_TYPE, "other", "Other")
             }
             _ => Code::new(C4BB_DIAGNOSIS_TYPE, "secondary", "Secondary"),
@@ -229,26 +182,20 @@ impl ClaimKind {
     }
 
     /// Professional and oral lines carry a CMS place of service (office).
-    pub(crate) const fn place_of_service(self) -> Option<Code> {
+    fn place_of_service(self) -> Option<Code> {
         match self {
-            ClaimKind::ProfessionalNonClinician | ClaimKind::Oral => {
+            ClaimKind::Professional | ClaimKind::Oral => {
                 Some(Code::new(PLACE_OF_SERVICE, "11", "Office"))
             }
             _ => None,
         }
     }
 
-    /// CARIN puts the network status on each line for professional and oral claims,
-    /// and in the header for the others.
-    pub(crate) const fn line_level_network_status(self) -> bool {
-        matches!(self, ClaimKind::ProfessionalNonClinician | ClaimKind::Oral)
-    }
-
-    pub(crate) const fn cost_share(self, brand_drug: bool) -> CostShare {
+    fn cost_share(self, brand_drug: bool) -> CostShare {
         let (copay, coinsurance_in, coinsurance_out, deductible_applies) = match self {
-            ClaimKind::InpatientInstitutional => (dollars(250), 20, 40, true),
-            ClaimKind::OutpatientInstitutional => (dollars(100), 20, 40, true),
-            ClaimKind::ProfessionalNonClinician => (dollars(25), 0, 40, true),
+            ClaimKind::Inpatient => (dollars(250), 20, 40, true),
+            ClaimKind::Outpatient => (dollars(100), 20, 40, true),
+            ClaimKind::Professional => (dollars(25), 0, 40, true),
             ClaimKind::Oral => (0, 20, 50, false),
             ClaimKind::Pharmacy if brand_drug => (dollars(45), 0, 0, false),
             ClaimKind::Pharmacy => (dollars(10), 0, 0, false),
@@ -263,11 +210,11 @@ impl ClaimKind {
 
     /// Relative frequency in a member's history: prescriptions and office visits
     /// dominate real claim streams, hospital stays are rare.
-    pub(crate) const fn weight(self) -> u64 {
+    fn weight(self) -> u64 {
         match self {
-            ClaimKind::InpatientInstitutional => 4,
-            ClaimKind::OutpatientInstitutional => 12,
-            ClaimKind::ProfessionalNonClinician => 40,
+            ClaimKind::Inpatient => 4,
+            ClaimKind::Outpatient => 12,
+            ClaimKind::Professional => 40,
             ClaimKind::Oral => 12,
             ClaimKind::Pharmacy => 32,
         }

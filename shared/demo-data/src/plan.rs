@@ -10,7 +10,7 @@ use crate::catalog::{Line, Scenario};
 use crate::date::Date;
 use crate::directory::{self, Organization, Practitioner};
 use crate::elements::Code;
-use crate::kind::{ClaimKind, CostShare, Role};
+use crate::kind::{ClaimKind, CostShare, DemoClaimKind, Role};
 use crate::member::Member;
 use crate::rng::Rng;
 use fhir::systems::{
@@ -126,7 +126,7 @@ fn draw_kind(n: usize, rng: &mut Rng) -> ClaimKind {
         }
         ticket -= kind.weight();
     }
-    ClaimKind::ProfessionalNonClinician
+    ClaimKind::Professional
 }
 
 fn drafts(originals: usize, rng: &mut Rng) -> Vec<Draft> {
@@ -152,7 +152,7 @@ fn code(
 }
 
 fn draw_facts(kind: ClaimKind, brand: bool, rng: &mut Rng) -> Facts {
-    let type_of_bill = if kind == ClaimKind::InpatientInstitutional {
+    let type_of_bill = if kind == ClaimKind::Inpatient {
         Code::new(
             NUBC_TYPE_OF_BILL,
             "0111",

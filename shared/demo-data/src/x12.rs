@@ -238,10 +238,8 @@ enum Family {
 impl Family {
     fn of(kind: ClaimKind) -> Option<Family> {
         match kind {
-            ClaimKind::ProfessionalNonClinician => Some(Family::Professional),
-            ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional => {
-                Some(Family::Institutional)
-            }
+            ClaimKind::Professional => Some(Family::Professional),
+            ClaimKind::Inpatient | ClaimKind::Outpatient => Some(Family::Institutional),
             ClaimKind::Oral => Some(Family::Dental),
             ClaimKind::Pharmacy => None,
         }
@@ -272,7 +270,7 @@ fn replaced<'c>(
 /// `11` inpatient, `13` outpatient; office claims take place of service `11`.
 fn facility_code(claim: &PlannedClaim) -> &'static str {
     match claim.kind {
-        ClaimKind::OutpatientInstitutional => "13",
+        ClaimKind::Outpatient => "13",
         _ => "11",
     }
 }
@@ -379,11 +377,8 @@ fn diagnoses(w: &mut Interchange, claim: &PlannedClaim) {
     let Some((principal, others)) = codes.split_first() else {
         return;
     };
-    let inpatient = claim.kind == ClaimKind::InpatientInstitutional;
-    if !matches!(
-        claim.kind,
-        ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional
-    ) {
+    let inpatient = claim.kind == ClaimKind::Inpatient;
+    if !matches!(claim.kind, ClaimKind::Inpatient | ClaimKind::Outpatient) {
         // 837P and 837D: one HI with the principal code first.
         let list: Vec<String> = std::iter::once(format!("ABK:{principal}"))
             .chain(others.iter().map(|c| format!("ABF:{c}")))
@@ -396,8 +391,8 @@ fn diagnoses(w: &mut Interchange, claim: &PlannedClaim) {
     let poa = if inpatient { ":::::::Y" } else { "" };
     w.seg(format!("HI*ABK:{principal}{poa}"));
     match claim.kind {
-        ClaimKind::InpatientInstitutional => w.seg(format!("HI*ABJ:{principal}")),
-        ClaimKind::OutpatientInstitutional => w.seg(format!("HI*APR:{principal}")),
+        ClaimKind::Inpatient => w.seg(format!("HI*ABJ:{principal}")),
+        ClaimKind::Outpatient => w.seg(format!("HI*APR:{principal}")),
         _ => {}
     }
     if inpatient && let Some(drg) = claim.scenario.drg {
@@ -453,11 +448,11 @@ fn write_claim(
                 money(total),
                 facility_code(claim)
             ));
-            if claim.kind == ClaimKind::InpatientInstitutional {
+            if claim.kind == ClaimKind::Inpatient {
                 w.seg("DTP*096*TM*1100");
             }
             w.seg(format!("DTP*434*RD8*{start}-{end}"));
-            if claim.kind == ClaimKind::InpatientInstitutional {
+            if claim.kind == ClaimKind::Inpatient {
                 w.seg(format!("DTP*435*DT*{start}0800"));
             }
             let f = &claim.facts;
@@ -539,7 +534,7 @@ fn write_claim(
                 }
             }
         }
-        if claim.kind == ClaimKind::InpatientInstitutional {
+        if claim.kind == ClaimKind::Inpatient {
             w.seg(format!("DTP*472*RD8*{start}-{end}"));
         } else {
             w.seg(format!("DTP*472*D8*{start}"));
@@ -652,7 +647,7 @@ fn payment(w: &mut Interchange, m: &Member, claim: &PlannedClaim, replacement: b
         facility_code(claim),
         if replacement { "7" } else { "1" }
     );
-    if claim.kind == ClaimKind::InpatientInstitutional
+    if claim.kind == ClaimKind::Inpatient
         && let Some(drg) = claim.scenario.drg
     {
         // CLP10 (patient status) is not used in 5010; CLP11 is the DRG.
@@ -680,10 +675,7 @@ fn payment(w: &mut Interchange, m: &Member, claim: &PlannedClaim, replacement: b
 fn service_line(w: &mut Interchange, claim: &PlannedClaim, n: usize, line: &PlannedLine) {
     let l = line.line;
     let a = &line.amounts;
-    let institutional = matches!(
-        claim.kind,
-        ClaimKind::InpatientInstitutional | ClaimKind::OutpatientInstitutional
-    );
+    let institutional = matches!(claim.kind, ClaimKind::Inpatient | ClaimKind::Outpatient);
     let revenue = l.revenue.map(|r| r.code).unwrap_or("0001");
     let (procedure, svc04) = if l.service.system == DATA_ABSENT_REASON {
         (format!("NU:{revenue}"), "")
@@ -700,7 +692,7 @@ fn service_line(w: &mut Interchange, claim: &PlannedClaim, n: usize, line: &Plan
         money(a.benefit),
         l.units
     ));
-    if claim.kind == ClaimKind::InpatientInstitutional {
+    if claim.kind == ClaimKind::Inpatient {
         w.seg(format!("DTM*150*{}", d8(claim.start)));
         w.seg(format!("DTM*151*{}", d8(claim.end)));
     } else {

@@ -8,7 +8,7 @@ use x12::{ElementPos, ErrorKind, Loop, Period, Segment, TransactionKind, Transac
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
 use crate::changes::Changes;
 use crate::ids;
-use crate::kind::{ClaimKind, DiagnosisRole};
+use crate::kind::{ClaimKind, DiagnosisRole, X12ClaimKind};
 use crate::model::{
     AdjudicationEntry, CareTeam, Concept, Diagnosis, Eob, InfoValue, Insurance, Item, Meta, Payee,
     Payment, Procedure, Quantity, Ref, Related, SupportingInfo, concept, concept_text, money,
@@ -870,7 +870,8 @@ fn read_line<'s>(
             noncovered: None,
             pointers: Vec::new(),
         },
-        ClaimKind::Inpatient | ClaimKind::Outpatient => Line {
+        // Institutional (SV2); an 837 never carries a pharmacy claim.
+        _ => Line {
             charge_at,
             product: product(seg, 2),
             revenue: seg.element(1),

@@ -1,22 +1,11 @@
-//! The four CARIN EOB profiles an 837 can become, as data: the single EOB
-//! builder asks this type everything that differs between them.
+//! What the X12 mapping needs to know of a claim's CARIN profile beyond what
+//! [`ClaimKind`] itself says: the type-of-bill split, diagnosis types and the
+//! coverage line.
 
-use fhir::systems::{
-    C4BB_DIAGNOSIS_TYPE, C4BB_INSTITUTIONAL_SUBTYPE, CLAIM_TYPE, DIAGNOSIS_TYPE_HL7,
-};
+use fhir::CodingParts;
+use fhir::systems::{C4BB_DIAGNOSIS_TYPE, DIAGNOSIS_TYPE_HL7};
 
-/// Which CARIN ExplanationOfBenefit profile a claim maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClaimKind {
-    /// 837P: C4BB-ExplanationOfBenefit-Professional-NonClinician.
-    Professional,
-    /// 837I with an inpatient type of bill.
-    Inpatient,
-    /// 837I with any other type of bill.
-    Outpatient,
-    /// 837D: C4BB-ExplanationOfBenefit-Oral.
-    Oral,
-}
+pub use fhir::ClaimKind;
 
 /// A diagnosis role from an HI qualifier, before the profile decides its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +17,17 @@ pub enum DiagnosisRole {
     ExternalCause,
 }
 
-impl ClaimKind {
+/// The X12 side of [`ClaimKind`].
+pub trait X12ClaimKind: Sized {
+    /// Inpatient or outpatient from the facility code of the type of bill.
+    fn institutional(facility_code: &str) -> Self;
+    /// The diagnosis type coding for a role.
+    fn diagnosis_type(self, role: DiagnosisRole) -> CodingParts;
+    /// The coverage line a claim of this kind is billed against.
+    fn coverage_line(self) -> &'static str;
+}
+
+impl X12ClaimKind for ClaimKind {
     /// Inpatient facility codes (CLM05-1, the first two digits of the type of
     /// bill after the leading 0), after the NUBC manual's split as summarised
     /// in the reference: hospital inpatient (11x), inpatient Part B (12x),
@@ -36,7 +35,7 @@ impl ClaimKind {
     /// inpatient (41x) and intermediate care (65x, 66x). Everything else
     /// (13x/14x outpatient, 3xx home health, 7xx clinics, 8xx specialty…) is
     /// outpatient.
-    pub fn institutional(facility_code: &str) -> ClaimKind {
+    fn institutional(facility_code: &str) -> Self {
         const INPATIENT: &[&str] = &["11", "12", "18", "21", "22", "41", "65", "66"];
         if INPATIENT.contains(&facility_code) {
             ClaimKind::Inpatient
@@ -45,65 +44,9 @@ impl ClaimKind {
         }
     }
 
-    /// The profile name under the CARIN StructureDefinition base.
-    pub const fn profile(self) -> &'static str {
-        match self {
-            ClaimKind::Inpatient => "C4BB-ExplanationOfBenefit-Inpatient-Institutional",
-            ClaimKind::Outpatient => "C4BB-ExplanationOfBenefit-Outpatient-Institutional",
-            ClaimKind::Professional => "C4BB-ExplanationOfBenefit-Professional-NonClinician",
-            ClaimKind::Oral => "C4BB-ExplanationOfBenefit-Oral",
-        }
-    }
-
-    /// `(system, code, display)` of EOB.type.
-    pub const fn claim_type(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            ClaimKind::Inpatient | ClaimKind::Outpatient => {
-                (CLAIM_TYPE, "institutional", "Institutional")
-            }
-            ClaimKind::Professional => (CLAIM_TYPE, "professional", "Professional"),
-            ClaimKind::Oral => (CLAIM_TYPE, "oral", "Oral"),
-        }
-    }
-
-    /// EOB.subType: institutional claims only.
-    pub const fn sub_type(self) -> Option<(&'static str, &'static str, &'static str)> {
-        match self {
-            ClaimKind::Inpatient => Some((C4BB_INSTITUTIONAL_SUBTYPE, "inpatient", "Inpatient")),
-            ClaimKind::Outpatient => Some((C4BB_INSTITUTIONAL_SUBTYPE, "outpatient", "Outpatient")),
-            _ => None,
-        }
-    }
-
-    /// Recovers the kind from a stored EOB's type and subType codes, so the
-    /// profile can be recomputed after a merge (the store hands us resources
-    /// without meta).
-    pub fn from_codes(claim_type: &str, sub_type: Option<&str>) -> Option<ClaimKind> {
-        match (claim_type, sub_type) {
-            ("professional", _) => Some(ClaimKind::Professional),
-            ("oral", _) => Some(ClaimKind::Oral),
-            ("institutional", Some("inpatient")) => Some(ClaimKind::Inpatient),
-            ("institutional", _) => Some(ClaimKind::Outpatient),
-            _ => None,
-        }
-    }
-
-    pub const fn is_institutional(self) -> bool {
-        matches!(self, ClaimKind::Inpatient | ClaimKind::Outpatient)
-    }
-
-    /// CARIN keeps `benefitpaymentstatus` on each line for professional and
-    /// oral claims and in the header for institutional ones.
-    pub const fn line_level_network_status(self) -> bool {
-        matches!(self, ClaimKind::Professional | ClaimKind::Oral)
-    }
-
     /// Diagnosis type coding for a role; `None` when the profile has no such
     /// type (the diagnosis is then recorded as the profile's "other" kind).
-    pub const fn diagnosis_type(
-        self,
-        role: DiagnosisRole,
-    ) -> (&'static str, &'static str, &'static str) {
+    fn diagnosis_type(self, role: DiagnosisRole) -> CodingParts {
         match (self, role) {
             (_, DiagnosisRole::Principal) => {
                 (DIAGNOSIS_TYPE_HL7, "principal", "Principal Diagnosis")
@@ -124,16 +67,17 @@ impl ClaimKind {
             (ClaimKind::Inpatient | ClaimKind::Outpatient, _) => {
                 (C4BB_DIAGNOSIS_TYPE, "other", "Other")
             }
-            (ClaimKind::Professional | ClaimKind::Oral, _) => {
+            (ClaimKind::Professional | ClaimKind::Oral | ClaimKind::Pharmacy, _) => {
                 (C4BB_DIAGNOSIS_TYPE, "secondary", "Secondary")
             }
         }
     }
 
-    /// The coverage line an 837 of this kind is billed against.
-    pub const fn coverage_line(self) -> &'static str {
+    /// The coverage line a claim of this kind is billed against.
+    fn coverage_line(self) -> &'static str {
         match self {
             ClaimKind::Oral => "dental",
+            ClaimKind::Pharmacy => "pharmacy",
             _ => "medical",
         }
     }

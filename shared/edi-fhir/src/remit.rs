@@ -10,7 +10,7 @@ use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
 use crate::changes::Changes;
 use crate::claim::group_date;
 use crate::ids;
-use crate::kind::ClaimKind;
+use crate::kind::{ClaimKind, X12ClaimKind};
 use crate::model::{
     CareTeam, Concept, Eob, InfoValue, Insurance, Item, Meta, Payee, Payment, PlainIdentifier,
     Quantity, Ref, SupportingInfo, concept, concept_text, money, period, plain_reference,

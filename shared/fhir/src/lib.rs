@@ -4,6 +4,7 @@
 //! types we serve, says what a valid id and reference look like, and builds the two
 //! framing resources every response uses: `OperationOutcome` and `Bundle`.
 
+mod claim_kind;
 pub mod clock;
 mod identifiers;
 mod instant;
@@ -12,6 +13,7 @@ mod reference;
 mod resource_type;
 pub mod systems;
 
+pub use claim_kind::{ClaimKind, CodingParts};
 pub use identifiers::{is_valid_npi, is_valid_tin};
 pub use instant::{Instant, InstantError};
 pub use outcome::{IssueCode, OperationOutcome, Severity};
