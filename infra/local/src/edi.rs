@@ -285,10 +285,10 @@ impl<W: std::io::Write> ResourceWriter<W> {
         if !self.written.insert(hasher.finish()) {
             return;
         }
-        // Through the merge rule, as `ingest` stores them: it completes what a claim
-        // only names (a Coverage's status defaults to active). Once per set, so cheap.
-        if let Some(resource) = edi_fhir::apply(None, change) {
-            self.write_json(&resource.to_string());
+        // As `ingest` first stores them: the merge rule completes what a claim only
+        // names (a Coverage's status defaults to active).
+        if let Some(resource) = edi_fhir::first_version_json(change) {
+            self.write_json(&resource);
         }
     }
 

@@ -162,7 +162,7 @@ use x12::X12Error;
 
 pub use driver::{Event, STREAMING_BUFFER_BYTES, convert, fold, stream_changes, verdicts};
 pub use kind::ClaimKind;
-pub use merge::apply;
+pub use merge::{apply, first_version_json};
 
 /// Plan settings the mapping needs and X12 does not carry.
 #[derive(Debug, Clone, PartialEq, Eq)]

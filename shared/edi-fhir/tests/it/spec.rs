@@ -212,6 +212,49 @@ fn re_applying_the_same_change_is_a_no_op() {
     }
 }
 
+/// `convert` writes each change as the store would first hold it, without a store:
+/// the mapper's own text, and a Coverage an 837 names gets the default status.
+#[test]
+fn first_versions_are_what_apply_makes_of_nothing() {
+    let generated = [
+        x12::generate::generate_837p(40, 1),
+        x12::generate::generate_837i(40, 2),
+        x12::generate::generate_837d(40, 3),
+        x12::generate::generate_835(40, 4),
+        x12::generate::generate_834(40, 5),
+    ];
+    let fixtures = [
+        "837p.x12",
+        "837i.x12",
+        "837d.x12",
+        "837p_cob.x12",
+        "835.x12",
+        "834.x12",
+    ]
+    .map(|name| fixture(name).into_bytes());
+    let mut coverages_completed = 0;
+    for file in generated.iter().chain(&fixtures) {
+        for change in changes_of(&String::from_utf8_lossy(file), &config()) {
+            let Action::Merge(resource) = &change.action else {
+                assert_eq!(edi_fhir::first_version_json(&change), None);
+                continue;
+            };
+            let written = edi_fhir::first_version_json(&change).unwrap_or_default();
+            let stored = apply(None, &change).unwrap_or_default();
+            let written: Value = serde_json::from_str(&written).unwrap_or_default();
+            assert_eq!(written, stored, "{} {}", change.resource_type, change.id);
+            coverages_completed += usize::from(
+                change.resource_type == ResourceType::Coverage
+                    && !resource.json().contains("\"status\""),
+            );
+        }
+    }
+    assert!(
+        coverages_completed > 0,
+        "some 837 Coverage had no status of its own"
+    );
+}
+
 #[test]
 fn a_void_cancels() {
     let original = fixture("837p.x12");
