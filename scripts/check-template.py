@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks that template.yaml's DynamoDB table is exactly infra/dynamodb-table.json,
 that the ingest function's ephemeral storage can hold a file of MAX_FILE_BYTES, and
-that every function in the template is a binary the workspace builds, for arm64.
+that every function in the template is a binary the workspace builds, for arm64, and
+that alarms and the audit archive cover every queue and function (issue 14).
 
 infra/dynamodb-table.json is the one definition of the table's keys and indexes; the
 tests create their tables from it. template.yaml carries the same properties (plus
@@ -37,6 +38,7 @@ def main():
     print("template.yaml FhirTable matches infra/dynamodb-table.json")
     check_ingest_spool(template)
     check_functions(template)
+    check_operations(template)
 
 
 def check_ingest_spool(template):
@@ -102,6 +104,65 @@ def check_functions(template):
     if problems:
         sys.exit("template.yaml's functions and the workspace disagree:\n  " + "\n  ".join(problems))
     print(f"{len(deployed)} functions: each a workspace binary, built with cargo-lambda for arm64")
+
+
+# Functions that write no `audit` lines: nothing of theirs goes to the archive.
+NOT_AUDITED = {"MetadataFunction", "UsageAggregatorFunction", "UsageReportFunction",
+               "AuditArchiveFunction"}
+
+
+def refs(value):
+    """Every resource a value names with !Ref, !GetAtt or ${…} in !Sub."""
+    found = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            else:
+                found |= refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= refs(inner)
+    return found
+
+
+def check_operations(template):
+    """Issue 14: every dead-letter queue has an alarm, every function is in an errors
+    and a throttles alarm, and every function that writes audit lines feeds the
+    six-year archive."""
+    resources = {name: plain(r) for name, r in template["Resources"].items()}
+    of_type = lambda kind: {n: r for n, r in resources.items() if r.get("Type") == kind}  # noqa: E731
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    functions = of_type("AWS::Serverless::Function")
+    problems = []
+    for queue in of_type("AWS::SQS::Queue"):
+        if queue.endswith("DeadLetterQueue") and not any(
+            queue in refs(a["Properties"]) and a["Properties"].get("MetricName")
+            == "ApproximateNumberOfMessagesVisible" for a in alarms.values()):
+            problems.append(f"{queue}: no alarm on its depth")
+    for metric in ("Errors", "Throttles"):
+        covered = set()
+        for alarm in alarms.values():
+            for m in alarm["Properties"].get("Metrics", []):
+                stat = m.get("MetricStat", {}).get("Metric", {})
+                if stat.get("Namespace") == "AWS/Lambda" and stat.get("MetricName") == metric:
+                    covered |= refs(stat)
+        problems += [f"{f}: in no {metric} alarm" for f in functions if f not in covered]
+    archived = {
+        next(iter(refs(r["Properties"]["LogGroupName"])), "")
+        for r in of_type("AWS::Logs::SubscriptionFilter").values()
+        if "AuditArchiveFunction" in refs(r["Properties"].get("DestinationArn"))
+    }
+    for name, function in functions.items():
+        group = next(iter(refs(function["Properties"].get("LoggingConfig", {}))), None)
+        if name not in NOT_AUDITED and group not in archived:
+            problems.append(f"{name}: its log group {group} does not feed the audit archive")
+    if problems:
+        sys.exit("template.yaml's operations are incomplete:\n  " + "\n  ".join(problems))
+    print(f"{len(alarms)} alarms: every dead-letter queue and function covered; "
+          f"{len(archived)} log groups feed the audit archive")
 
 
 if __name__ == "__main__":

@@ -5,22 +5,9 @@
 //! lands in S3 as JSON and CSV. Fails without `AWS_ENDPOINT_URL` unless
 //! `SKIP_AWS_TESTS=1`.
 
-use std::io::Write;
-
-use base64::Engine;
 use serde_json::{Value, json};
 use store_dynamodb::{DynamoStore, create_table};
 use usage_metrics_fn::{ReportConfig, aggregate, report};
-
-async fn aws() -> Option<aws_config::SdkConfig> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(aws_config::load_from_env().await),
-        _ if std::env::var("SKIP_AWS_TESTS").as_deref() == Ok("1") => None,
-        _ => panic!(
-            "AWS_ENDPOINT_URL is not set: run through scripts/with-moto (or SKIP_AWS_TESTS=1)"
-        ),
-    }
-}
 
 fn unique(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -42,27 +29,9 @@ fn audit_line(client: &str, patient: &str, resource_type: &str, status: u16) -> 
     .to_string()
 }
 
-/// What the subscription invokes the function with: `awslogs.data` is the base64 of
-/// the gzipped delivery.
+/// What the subscription invokes the function with.
 fn delivery(lines: &[(&str, i64, String)]) -> aws_lambda_events::event::cloudwatch_logs::LogsEvent {
-    let data = json!({
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": "stack-ExplanationOfBenefitFunctionLogs-X",
-        "logStream": "2026/12/07/[$LATEST]abc",
-        "subscriptionFilters": ["audit-to-usage"],
-        "logEvents": lines.iter().map(|(id, timestamp, message)| json!({
-            "id": id, "timestamp": timestamp, "message": message
-        })).collect::<Vec<Value>>(),
-    });
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(data.to_string().as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let packed = gzip.finish().unwrap_or_else(|e| panic!("{e}"));
-    let event =
-        json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(packed)}});
-    // From text, as the runtime decodes it (the event type borrows from its input).
-    serde_json::from_str(&event.to_string()).unwrap_or_else(|e| panic!("decode the delivery: {e}"))
+    aws_test_config::logs_delivery("stack-ExplanationOfBenefitFunctionLogs-X", lines)
 }
 
 async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
@@ -78,7 +47,9 @@ async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String
 
 #[tokio::test]
 async fn subscription_deliveries_become_idempotent_counts_and_the_report_lands_in_s3() {
-    let Some(aws) = aws().await else { return };
+    let Some(aws) = aws_test_config::local_sdk_config().await else {
+        return;
+    };
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let table = unique("usage");
     create_table(&ddb, &table)

@@ -34,3 +34,36 @@ pub async fn local_sdk_config() -> Option<SdkConfig> {
         .await;
     Some(config)
 }
+
+/// A CloudWatch Logs subscription delivery, exactly as Lambda receives it:
+/// `awslogs.data` is the base64 of the gzipped batch. `events` are
+/// `(event id, unix ms, message)`.
+///
+/// # Panics
+/// Never on these inputs (gzip into memory, JSON of plain values).
+pub fn logs_delivery(
+    log_group: &str,
+    events: &[(&str, i64, String)],
+) -> aws_lambda_events::event::cloudwatch_logs::LogsEvent {
+    use base64::Engine;
+    use std::io::Write;
+    let data = serde_json::json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": log_group,
+        "logStream": "2026/12/07/[$LATEST]abc",
+        "subscriptionFilters": ["test-subscription"],
+        "logEvents": events.iter().map(|(id, timestamp, message)| serde_json::json!({
+            "id": id, "timestamp": timestamp, "message": message
+        })).collect::<Vec<serde_json::Value>>(),
+    });
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(data.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let packed = gzip.finish().unwrap_or_else(|e| panic!("{e}"));
+    let event = serde_json::json!({
+        "awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(packed)}
+    });
+    // From text, as the runtime decodes it.
+    serde_json::from_str(&event.to_string()).unwrap_or_else(|e| panic!("decode the delivery: {e}"))
+}

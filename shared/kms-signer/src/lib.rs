@@ -110,7 +110,7 @@ impl KmsSigner {
             .send()
             .await
             .map_err(|e| {
-                tracing::error!(code = %error_code(&e.into_service_error()), "kms:Sign failed");
+                tracing::error!(code = %error_code(&e.into_service_error()), event = "kms.sign_failed", "kms:Sign failed");
                 IssuerError::Signing
             })?;
         out.signature
