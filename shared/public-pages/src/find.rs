@@ -314,7 +314,8 @@ fn is_nucc_code(text: &str) -> bool {
 
 /// The search code's reason, without FHIR parameter syntax a member cannot act on.
 fn plain(reason: &str) -> String {
-    if reason.contains("at most") || reason.contains("narrower") {
+    // The search code's bounds: too many candidates, or a chain too broad.
+    if reason.contains("more than") || reason.contains("narrow") {
         "Too many providers match to show. Add a specialty, a network or a ZIP code with a shorter distance.".to_owned()
     } else {
         "This search cannot be run. Check the specialty and the ZIP code or city, and try again."
