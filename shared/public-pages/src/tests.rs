@@ -332,7 +332,7 @@ async fn branding_is_applied_everywhere() {
     .expect("valid branding");
     let config = PagesConfig {
         branding,
-        rate_limits: RateLimits::default(),
+        ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
     for path in ["/members", "/developers", "/apps"] {
@@ -359,6 +359,10 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
             requests_per_second: 37,
             burst: 74,
         },
+        directory_rate_limits: RateLimits {
+            requests_per_second: 12,
+            burst: 24,
+        },
         ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
@@ -370,6 +374,8 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
         "https://api.example-plan.test/token",
         r#"<span data-limit="rate">37</span>"#,
         r#"<span data-limit="burst">74</span>"#,
+        r#"<span data-limit="directory-rate">12</span>"#,
+        r#"<span data-limit="directory-burst">24</span>"#,
         "patient-access serve",
         "patient-access members",
         "patient-access apps register",

@@ -116,6 +116,7 @@ pub struct DevelopersPage<'a> {
     pub example_outcome: &'a str,
     pub example_search: String,
     pub rate_limits: RateLimits,
+    pub directory_rate_limits: RateLimits,
     pub default_count: usize,
     pub max_count: usize,
     pub max_body_bytes: usize,
