@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Checks that template.yaml's DynamoDB table is exactly infra/dynamodb-table.json,
-that the ingest function's ephemeral storage can hold a file of MAX_FILE_BYTES, and
-that every function in the template is a binary the workspace builds, for arm64, and
-that alarms and the audit archive cover every queue and function (issue 14).
+"""Checks that template.yaml's DynamoDB tables (the FHIR table and the provider
+directory's) are exactly infra/dynamodb-table.json, that the EDI bucket's functions'
+ephemeral storage can hold a file of MAX_FILE_BYTES, that every function in the
+template is a binary the workspace builds, for arm64, and that alarms and the audit
+archive cover every queue and function (issue 14).
 
 infra/dynamodb-table.json is the one definition of the table's keys and indexes; the
 tests create their tables from it. template.yaml carries the same properties (plus
@@ -17,6 +18,10 @@ import sys
 from cfnlint.decode import cfn_yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Both tables have the one key design of infra/dynamodb-table.json.
+TABLES = ("FhirTable", "DirectoryTable")
+# The functions the EDI bucket triggers; each spools its object to /tmp.
+SPOOLING_FUNCTIONS = ("EdiIngestFunction", "DirectoryLoadFunction")
 
 
 def plain(value):
@@ -26,32 +31,36 @@ def plain(value):
 
 def main():
     template = cfn_yaml.load(str(ROOT / "template.yaml"))
-    table = plain(template["Resources"]["FhirTable"]["Properties"])
     definition = json.loads((ROOT / "infra" / "dynamodb-table.json").read_text())
-    problems = [
-        f"FhirTable.{key}: template has {json.dumps(table.get(key))}, infra has {json.dumps(value)}"
-        for key, value in definition.items()
-        if table.get(key) != value
-    ]
+    problems = []
+    for name in TABLES:
+        table = plain(template["Resources"][name]["Properties"])
+        problems += [
+            f"{name}.{key}: template has {json.dumps(table.get(key))}, infra has {json.dumps(value)}"
+            for key, value in definition.items()
+            if table.get(key) != value
+        ]
     if problems:
         sys.exit("template.yaml and infra/dynamodb-table.json disagree:\n  " + "\n  ".join(problems))
-    print("template.yaml FhirTable matches infra/dynamodb-table.json")
-    check_ingest_spool(template)
+    print(f"template.yaml {' and '.join(TABLES)} match infra/dynamodb-table.json")
+    for function in SPOOLING_FUNCTIONS:
+        check_ingest_spool(template, function)
     check_functions(template)
     check_operations(template)
 
 
-def check_ingest_spool(template):
-    """edi-ingest spools each object to /tmp: EphemeralStorage must exceed the cap."""
-    function = plain(template["Resources"]["EdiIngestFunction"]["Properties"])
+def check_ingest_spool(template, name):
+    """The EDI bucket's functions spool each object to /tmp: EphemeralStorage must
+    exceed the cap."""
+    function = plain(template["Resources"][name]["Properties"])
     storage_mb = function.get("EphemeralStorage", {}).get("Size", 512)
     cap = int(function["Environment"]["Variables"]["MAX_FILE_BYTES"])
     if cap >= storage_mb * 1000 * 1000:
         sys.exit(
-            f"EdiIngestFunction: MAX_FILE_BYTES {cap} does not fit its EphemeralStorage "
+            f"{name}: MAX_FILE_BYTES {cap} does not fit its EphemeralStorage "
             f"of {storage_mb} MB (objects are spooled to /tmp)"
         )
-    print(f"EdiIngestFunction spools up to {cap} bytes into {storage_mb} MB of /tmp")
+    print(f"{name} spools up to {cap} bytes into {storage_mb} MB of /tmp")
 
 
 def function_binaries():
@@ -106,9 +115,10 @@ def check_functions(template):
     print(f"{len(deployed)} functions: each a workspace binary, built with cargo-lambda for arm64")
 
 
-# Functions that write no `audit` lines: nothing of theirs goes to the archive.
+# Functions whose lines say nothing about members' data: they write no `audit` lines,
+# or (the public directory) only ones about public data, not worth six years.
 NOT_AUDITED = {"MetadataFunction", "UsageAggregatorFunction", "UsageReportFunction",
-               "AuditArchiveFunction"}
+               "AuditArchiveFunction", "DirectoryApiFunction", "DirectoryLoadFunction"}
 
 
 def refs(value):

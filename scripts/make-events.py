@@ -113,6 +113,15 @@ def main():
     wanted["metadata.json"] = event("GET", "GET /metadata", "/metadata", authorized=False)
     for page in ("members", "developers", "apps"):
         wanted[f"public-pages-{page}.json"] = event("GET", f"GET /{page}", f"/{page}", authorized=False)
+    # The public provider directory (no token) and Find a provider.
+    wanted["directory-metadata.json"] = event(
+        "GET", "ANY /directory/{proxy+}", "/directory/metadata", authorized=False)
+    wanted["directory-search.json"] = event(
+        "GET", "ANY /directory/{proxy+}", "/directory/PractitionerRole",
+        "specialty=207Q00000X&_include=PractitionerRole:location", authorized=False)
+    wanted["public-pages-find.json"] = event(
+        "GET", "GET /directory/find", "/directory/find", "specialty=207Q00000X&where=43210",
+        authorized=False)
     check = "--check" in sys.argv
     stale = []
     for name, ev in wanted.items():

@@ -41,7 +41,7 @@ const PAGES = [
     ],
     links: (base) => [
       'https://reportfraud.ftc.gov/', 'https://www.hhs.gov/ocr/complaints/index.html',
-      `${base}/connected-apps`, '/apps', '/developers',
+      `${base}/connected-apps`, '/apps', '/developers', '/directory/find',
     ],
   },
   {
@@ -53,7 +53,10 @@ const PAGES = [
       'patient-access apps register', 'Privacy and security attestation', 'Sandbox members',
       '401 Unauthorized', '415 Unsupported Media Type', 'requests per second',
     ],
-    links: (base) => [`${base}/metadata`, `${base}/.well-known/smart-configuration`, '/apps'],
+    links: (base) => [
+      `${base}/metadata`, `${base}/.well-known/smart-configuration`, '/apps', '/directory/find',
+      `${base}/directory/metadata`,
+    ],
   },
   {
     name: 'apps',
@@ -61,6 +64,20 @@ const PAGES = [
     heading: 'App directory',
     text: ['Claims Compass', 'See every claim and what you paid.', 'Attested', 'Not attested', HOSTILE_NAME],
     links: () => ['https://claims-compass.example/privacy', '/members#choose'],
+  },
+  {
+    name: 'find-provider',
+    path: '/directory/find',
+    heading: 'Find a provider',
+    text: ['Specialty', 'ZIP code or city', 'Distance', 'Network', 'Taking new patients', 'Language', 'PPO Network'],
+    links: () => ['/developers#directory', '/members'],
+  },
+  {
+    name: 'find-provider-results',
+    path: '/directory/find?specialty=Family+medicine&where=Columbus&distance=10&accepting=yes&language=es',
+    heading: 'Find a provider',
+    text: ['Alicia Moreno', 'Family Medicine Physician', '500 River Road', 'Columbus, OH 43210', 'Taking new patients', 'English, Spanish'],
+    links: () => ['/developers#directory'],
   },
 ];
 
@@ -126,6 +143,36 @@ test('the pages need no JavaScript', async () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(/q=tracker/);
     assert.deepEqual(await page.locator('ul.apps > li h3').allInnerTexts(), [HOSTILE_NAME]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('Find a provider works without JavaScript, on the directory the API serves', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${server.baseUrl}/members`);
+    await page.getByRole('link', { name: 'Find a provider' }).first().click();
+    await page.waitForURL(/\/directory\/find$/);
+    await page.getByLabel('ZIP code or city').fill('Columbus');
+    await page.getByLabel('Distance').selectOption('10');
+    await page.getByLabel('Taking new patients').check();
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/where=Columbus/);
+    const shown = (await page.locator('ul.providers > li h3').allInnerTexts()).sort();
+    assert.deepEqual(shown, ['Alicia Moreno', 'Thomas Becker']);
+    const maps = await page.$$eval('ul.providers a[href^="https://www.openstreetmap.org/"]', (links) => links.length);
+    assert.ok(maps >= 2, 'every location has a map link');
+
+    // The API finds the same roles for the same criteria.
+    const bundle = await (await fetch(`${server.baseUrl}/directory/PractitionerRole?location.address-city=Columbus&_count=100`)).json();
+    assert.ok(bundle.entry.length >= shown.length);
+
+    // Bad input: the form again with a plain reason, not an error page.
+    const response = await page.goto(`${server.baseUrl}/directory/find?where=Columbus&distance=7`);
+    assert.equal(response.status(), 400);
+    assert.match(await page.locator('[role=alert]').innerText(), /Choose a distance/);
   } finally {
     await context.close();
   }

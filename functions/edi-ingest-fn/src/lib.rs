@@ -1,5 +1,10 @@
-//! The ingest Lambda's logic, apart from `main` so that tests drive it with real
-//! S3 events against moto.
+//! The EDI bucket's Lambda functions, apart from `main` so that tests drive them
+//! with real S3 events against moto: `edi-ingest` (X12 under `inbound/`, into the
+//! FHIR table) and `directory-load` (provider directory files under `directory/`,
+//! into the directory's own table). One [`Handler`] serves both, over an
+//! [`ObjectLoader`]; the ledger, reports, tagging and retry rules are the same.
+//!
+//! The X12 path in detail:
 //!
 //! For each record of an S3 ObjectCreated event: decode the key (S3 sends it
 //! form-URL-encoded: `+` is a space, then `%XX`), ignore keys outside `inbound/`,
@@ -22,11 +27,15 @@
 //! `update_with` retries) and S3 503 SlowDown. What outlasts those retries fails the
 //! invocation as Retryable.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use directory_load::{
+    FileStatus, LoadConfig, ObjectLoadConfig, ObjectOutcome, PlanIdentity, load_object,
+};
 use edi_fhir::{MappingConfig, NetworkStatus};
 use edi_ingest::{IngestConfig, IngestError, IngestOutcome, Ingestor, ObjectError};
 use fhir_store::{KeyValueStore, ResourceStore};
@@ -35,9 +44,11 @@ use lambda_runtime::Diagnostic;
 use s3_objects::S3Objects;
 use store_dynamodb::DynamoStore;
 
-/// Only keys under this prefix are ingested; reports go elsewhere, so they never
-/// trigger the function again.
+/// Only keys under this prefix are ingested as X12; reports go elsewhere, so they
+/// never trigger a function again.
 pub const INBOUND_PREFIX: &str = "inbound/";
+/// Provider directory files (roster CSV, FHIR NDJSON) for the directory load.
+pub const DIRECTORY_PREFIX: &str = "directory/";
 
 /// SDK attempts per call (the first plus retries) before an error surfaces.
 pub const SDK_MAX_ATTEMPTS: u32 = 8;
@@ -123,28 +134,95 @@ impl From<HandlerError> for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecordResult {
     pub key: String,
-    /// `processed`, `rejected`, `already-processed`, `skipped` (not under
-    /// `inbound/`) or `gone` (deleted before it was read).
+    /// `processed`, `rejected`, `already-processed`, `skipped` (not under the
+    /// loader's prefix) or `gone` (deleted before it was read).
     pub result: String,
 }
 
-/// The handler: an ingestor over the table and the S3 client.
-pub struct Handler<S> {
-    ingestor: Ingestor<S>,
+/// What the EDI bucket's objects under one prefix are loaded by: X12 files under
+/// `inbound/` ([`Ingestor`]), provider directory files under `directory/`
+/// ([`DirectoryLoader`]). Both run under the same ledger, report and retry rules.
+pub trait ObjectLoader: Send + Sync {
+    /// Keys under this prefix are this loader's; the rest are skipped.
+    fn prefix(&self) -> &'static str;
+
+    /// Loads one object; `Ok` is the record's result (`processed`, `rejected`,
+    /// `already-processed`).
+    fn load(
+        &self,
+        objects: &S3Objects,
+        key: &str,
+    ) -> impl Future<Output = Result<String, IngestError>> + Send;
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> ObjectLoader for Ingestor<S> {
+    fn prefix(&self) -> &'static str {
+        INBOUND_PREFIX
+    }
+
+    async fn load(&self, objects: &S3Objects, key: &str) -> Result<String, IngestError> {
+        Ok(match self.ingest_object(objects, key).await? {
+            IngestOutcome::AlreadyDone { .. } => "already-processed".to_owned(),
+            outcome => outcome.disposition().as_str().to_owned(),
+        })
+    }
+}
+
+/// Provider directory files (`directory/*.csv`, `*.ndjson`) into the directory's own
+/// table, through `directory_load::load_object`.
+pub struct DirectoryLoader<S> {
+    store: Arc<S>,
+    config: ObjectLoadConfig,
+}
+
+impl<S> DirectoryLoader<S> {
+    pub fn new(store: Arc<S>, config: ObjectLoadConfig) -> Self {
+        DirectoryLoader { store, config }
+    }
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> ObjectLoader for DirectoryLoader<S> {
+    fn prefix(&self) -> &'static str {
+        DIRECTORY_PREFIX
+    }
+
+    async fn load(&self, objects: &S3Objects, key: &str) -> Result<String, IngestError> {
+        Ok(
+            match load_object(self.store.as_ref(), objects, key, &self.config).await? {
+                ObjectOutcome::AlreadyDone(_) => "already-processed".to_owned(),
+                ObjectOutcome::Loaded(report) => match report.status {
+                    FileStatus::Applied => "processed".to_owned(),
+                    FileStatus::Rejected => "rejected".to_owned(),
+                },
+            },
+        )
+    }
+}
+
+/// The handler: a loader and the S3 client.
+pub struct Handler<L> {
+    loader: L,
     s3: aws_sdk_s3::Client,
 }
 
-/// The function on AWS: the handler over the DynamoDB table.
-pub type IngestFunction = Handler<DynamoStore>;
+/// The X12 ingest function on AWS: the handler over the DynamoDB table.
+pub type IngestFunction = Handler<Ingestor<DynamoStore>>;
+/// The directory load function on AWS: the handler over the directory's table.
+pub type DirectoryLoadFunction = Handler<DirectoryLoader<DynamoStore>>;
+
+/// The SDK configuration both functions use: standard retries, [`SDK_MAX_ATTEMPTS`].
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .load()
+        .await
+}
 
 impl IngestFunction {
     /// The cold start: environment, and the SDK clients with their retry policy.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = FunctionConfig::from_env()?;
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
-            .load()
-            .await;
+        let sdk = sdk_config().await;
         let store = Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             config.table_name,
@@ -157,12 +235,43 @@ impl IngestFunction {
     }
 }
 
-impl<S: ResourceStore + KeyValueStore + 'static> Handler<S> {
+impl DirectoryLoadFunction {
+    /// The cold start. `DIRECTORY_TABLE_NAME`, `PAYER_ID`, `PAYER_NAME` (required:
+    /// the plan owns the networks a roster names); `STALE_AFTER_DAYS` (default 30),
+    /// `MAX_FILE_BYTES` (default 64 MiB: a directory file is parsed whole, so this
+    /// bounds memory), `LEDGER_STALE_SECONDS` (default 960, above the timeout).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let payer_id = required("PAYER_ID")?;
+        let config = ObjectLoadConfig {
+            load: LoadConfig {
+                plan: PlanIdentity {
+                    organization_id: edi_fhir::ids::payer_org(&payer_id),
+                    name: required("PAYER_NAME")?,
+                },
+                stale_after_days: parsed::<u32>("STALE_AFTER_DAYS")?.unwrap_or(30),
+            },
+            max_file_bytes: parsed::<usize>("MAX_FILE_BYTES")?.unwrap_or(64 * 1024 * 1024),
+            stale_after_secs: parsed::<i64>("LEDGER_STALE_SECONDS")?.unwrap_or(960),
+        };
+        let table = required("DIRECTORY_TABLE_NAME")?;
+        let sdk = sdk_config().await;
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+        Ok(Handler::with_loader(
+            DirectoryLoader::new(store, config),
+            s3_objects::client_for(&sdk),
+        ))
+    }
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> Handler<Ingestor<S>> {
     pub fn new(store: Arc<S>, config: IngestConfig, s3: aws_sdk_s3::Client) -> Self {
-        Handler {
-            ingestor: Ingestor::new(store, config),
-            s3,
-        }
+        Handler::with_loader(Ingestor::new(store, config), s3)
+    }
+}
+
+impl<L: ObjectLoader> Handler<L> {
+    pub fn with_loader(loader: L, s3: aws_sdk_s3::Client) -> Self {
+        Handler { loader, s3 }
     }
 
     /// Handles every record; the first failure fails the invocation after the
@@ -208,17 +317,17 @@ impl<S: ResourceStore + KeyValueStore + 'static> Handler<S> {
             .ok_or_else(|| bad("no object key"))?;
         let key = decode_key(raw_key)
             .ok_or_else(|| bad("the object key is not valid UTF-8 once decoded"))?;
-        if !key.starts_with(INBOUND_PREFIX) {
-            tracing::info!(key = %key, "not under inbound/: ignored");
+        let prefix = self.loader.prefix();
+        if !key.starts_with(prefix) {
+            tracing::info!(key = %key, prefix, "not under this function's prefix: ignored");
             return Ok(RecordResult {
                 key,
                 result: "skipped".into(),
             });
         }
         let objects = S3Objects::new(self.s3.clone(), bucket);
-        let result = match self.ingestor.ingest_object(&objects, &key).await {
-            Ok(IngestOutcome::AlreadyDone { .. }) => "already-processed".to_owned(),
-            Ok(outcome) => outcome.disposition().as_str().to_owned(),
+        let result = match self.loader.load(&objects, &key).await {
+            Ok(result) => result,
             Err(IngestError::Objects(ObjectError::NotFound(_))) => {
                 tracing::warn!(key = %key, "the object was deleted before it could be read: skipped");
                 "gone".to_owned()

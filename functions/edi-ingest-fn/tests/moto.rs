@@ -1,5 +1,9 @@
-//! The ingest Lambda against DynamoDB and S3 served by moto: run through
+//! The EDI bucket's Lambdas against DynamoDB and S3 served by moto: run through
 //! `scripts/with-moto cargo test -p edi-ingest-fn`.
+//!
+//! The directory load: a roster under `directory/` becomes searchable through the
+//! directory API, the same event twice changes nothing, a bad file gets a report
+//! and leaves the directory unchanged.
 //!
 //! The shared ingest scenarios run on a DynamoStore; the handler is driven with
 //! real S3 events: the same event twice, a key that needs decoding, a bad file, a
@@ -16,7 +20,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use edi_ingest::{FileStatus, IngestOutcome, Ingestor, scenarios};
-use edi_ingest_fn::{Handler, RecordResult};
+use edi_ingest_fn::{DirectoryLoader, Handler, RecordResult};
 use s3_objects::S3Objects;
 use store_dynamodb::{DynamoStore, create_table};
 use store_redb::RedbStore;
@@ -149,7 +153,7 @@ fn event(bucket: &str, encoded_key: &str) -> S3Event {
     serde_json::from_str(&template).unwrap_or_else(|e| panic!("event: {e}"))
 }
 
-fn handler(aws: &Aws, store: Arc<DynamoStore>) -> Handler<DynamoStore> {
+fn handler(aws: &Aws, store: Arc<DynamoStore>) -> Handler<Ingestor<DynamoStore>> {
     Handler::new(store, scenarios::config(), aws.s3.clone())
 }
 
@@ -384,4 +388,132 @@ async fn a_file_over_the_cap_is_refused_with_a_report_before_it_is_downloaded() 
         Some("rejected")
     );
     assert!(scenarios::versions(store.as_ref(), bytes).await.is_empty());
+}
+
+fn directory_handler(aws: &Aws, store: Arc<DynamoStore>) -> Handler<DirectoryLoader<DynamoStore>> {
+    let config = directory_load::ObjectLoadConfig {
+        load: directory_load::LoadConfig {
+            plan: directory_load::PlanIdentity {
+                organization_id: "org-payer-999996666".into(),
+                name: "Demo Health Plan".into(),
+            },
+            stale_after_days: 30,
+        },
+        max_file_bytes: 1024 * 1024,
+        stale_after_secs: 960,
+    };
+    Handler::with_loader(DirectoryLoader::new(store, config), aws.s3.clone())
+}
+
+/// The match ids of a directory search on `store`.
+async fn directory_search(store: &Arc<DynamoStore>, query: &str) -> Vec<String> {
+    let api = directory_api::DirectoryApi::new(
+        Arc::clone(store),
+        Arc::new(smart_auth::CursorSealer::new([5; 32])),
+        directory_api::DirectoryConfig::new("https://api.example/directory"),
+    );
+    let request = http::Request::builder()
+        .uri(format!("/directory/{query}"))
+        .body(bytes::Bytes::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let response = api.handle(request).await;
+    assert_eq!(response.status(), http::StatusCode::OK, "{query}");
+    let bundle: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_under_directory_becomes_searchable_once_and_a_bad_file_changes_nothing() {
+    let Some(aws) = aws().await else { return };
+    let bucket = bucket(&aws, "directory-load").await;
+    let store = table(&aws, "directory-load").await;
+    let handler = directory_handler(&aws, Arc::clone(&store));
+
+    let key = "directory/roster.snapshot.csv";
+    upload(
+        &aws,
+        &bucket,
+        key,
+        demo_data::roster::roster_csv().as_bytes(),
+    )
+    .await;
+    let first = handler
+        .handle(event(&bucket, key))
+        .await
+        .unwrap_or_else(|e| panic!("first: {e}"));
+    assert_eq!(
+        first,
+        [RecordResult {
+            key: key.into(),
+            result: "processed".into()
+        }]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&text(&aws, &bucket, &format!("reports/{key}.json")).await)
+            .unwrap_or_default();
+    assert_eq!(report["status"], "applied", "{report}");
+    assert_eq!(report["mode"], "snapshot", "{report}");
+    assert_eq!(
+        status_tag(&aws, &bucket, key).await.as_deref(),
+        Some("processed")
+    );
+    let family = directory_search(&store, "PractitionerRole?specialty=207Q00000X").await;
+    assert_eq!(family.len(), 1, "{family:?}");
+    let practitioners = directory_search(&store, "Practitioner?_count=100").await;
+    assert!(practitioners.len() >= 8, "{practitioners:?}");
+
+    // The same event again: the ledger says done, nothing is written.
+    let objects_before = versions(&aws, &bucket).await;
+    let second = handler
+        .handle(event(&bucket, key))
+        .await
+        .unwrap_or_else(|e| panic!("second: {e}"));
+    assert_eq!(second[0].result, "already-processed");
+    assert_eq!(
+        versions(&aws, &bucket).await,
+        objects_before,
+        "no new object versions"
+    );
+
+    // A bad file: a report naming the line, the object tagged, the directory as it was.
+    let bad = "directory/bad.ndjson";
+    upload(
+        &aws,
+        &bucket,
+        bad,
+        b"{\"resourceType\": \"Practitioner\", \"id\": \"new-1\", \"name\": [{\"family\": \"A\"}]}\n{not json\n",
+    )
+    .await;
+    let rejected = handler
+        .handle(event(&bucket, bad))
+        .await
+        .unwrap_or_else(|e| panic!("bad: {e}"));
+    assert_eq!(rejected[0].result, "rejected");
+    let report: serde_json::Value =
+        serde_json::from_str(&text(&aws, &bucket, &format!("reports/{bad}.json")).await)
+            .unwrap_or_default();
+    assert_eq!(report["status"], "rejected", "{report}");
+    assert_eq!(report["problems"][0]["line"], 2, "{report}");
+    assert_eq!(
+        status_tag(&aws, &bucket, bad).await.as_deref(),
+        Some("rejected")
+    );
+    assert_eq!(
+        directory_search(&store, "Practitioner?_count=100").await,
+        practitioners,
+        "a rejected file leaves the directory unchanged"
+    );
+
+    // X12 under inbound/ is not the directory function's.
+    let skipped = handler
+        .handle(event(&bucket, "inbound/835.x12"))
+        .await
+        .unwrap_or_else(|e| panic!("skipped: {e}"));
+    assert_eq!(skipped[0].result, "skipped");
 }

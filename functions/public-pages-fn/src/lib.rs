@@ -5,11 +5,16 @@
 //! developer portal prints the URLs those functions answer on. The app directory reads
 //! the authorization server's registry in the table (read-only, `K#app` items only).
 //!
-//! Environment: `TABLE_NAME`, `FHIR_BASE_URL` and `TOKEN_ISSUER` (optional), and the
-//! `PLAN_*` branding and rate-limit settings of `public_pages::PagesConfig`.
+//! "Find a provider" (`/directory/find`) searches the provider directory's own
+//! table (read-only) with the directory API's search code.
+//!
+//! Environment: `TABLE_NAME`, `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET`, `FHIR_BASE_URL`
+//! and `TOKEN_ISSUER` (optional), and the `PLAN_*` branding and rate-limit settings of
+//! `public_pages::PagesConfig`.
 
 use std::sync::Arc;
 
+use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig};
 use fhir_api::ApiConfig;
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, optional, required, to_lambda};
 use lambda_http::{Body, Request, Response};
@@ -23,6 +28,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Pages(#[from] public_pages::ConfigError),
+    #[error("CURSOR_SECRET: {0}")]
+    Cursor(#[from] smart_auth::CursorError),
 }
 
 /// The pages function.
@@ -37,13 +44,24 @@ impl PagesFunction {
     /// The cold start: environment, branding, the registry's DynamoDB client.
     pub async fn from_env() -> Result<Self, StartError> {
         let table = required("TABLE_NAME")?;
+        let directory_table = required("DIRECTORY_TABLE_NAME")?;
+        let sealer = smart_auth::CursorSealer::from_secret(required("CURSOR_SECRET")?.as_bytes())?;
         let config = PagesConfig::from_env()?;
         let aws = aws_config::load_from_env().await;
-        let registry = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+        let client = aws_sdk_dynamodb::Client::new(&aws);
+        let registry = Arc::new(DynamoStore::new(client.clone(), table));
+        // The page reads the directory only through `DirectoryApi::find`, which
+        // builds no links, so the base URL here is never shown.
+        let directory = DirectoryApi::new(
+            Arc::new(DynamoStore::new(client, directory_table)),
+            Arc::new(sealer),
+            DirectoryConfig::new(DIRECTORY_PREFIX),
+        );
         Ok(PagesFunction::new(
             BaseUrl::from_env(),
             optional("TOKEN_ISSUER"),
-            PublicPages::new(config, RegistryDirectory::new(registry)),
+            PublicPages::new(config, RegistryDirectory::new(registry))
+                .with_provider_search(directory),
         ))
     }
 
@@ -109,6 +127,15 @@ mod tests {
             assert_eq!(content_type, "text/html; charset=utf-8");
             assert!(body.contains(heading), "{heading}");
         }
+    }
+
+    #[tokio::test]
+    async fn find_a_provider_is_routed_here_and_without_a_directory_says_so() {
+        let (status, content_type, body) =
+            page(include_str!("../../../events/public-pages-find.json")).await;
+        assert_eq!(status, 503);
+        assert_eq!(content_type, "text/html; charset=utf-8");
+        assert!(body.contains("Provider search unavailable"));
     }
 
     #[tokio::test]

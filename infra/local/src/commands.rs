@@ -131,7 +131,6 @@ pub async fn serve(
         store: Arc::clone(&store),
         key: data.admin_key()?,
     };
-    let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?;
     let directory = directory_api::DirectoryApi::new(
         directory_store,
         Arc::new(
@@ -140,6 +139,8 @@ pub async fn serve(
         ),
         directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
     );
+    let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?
+        .with_provider_search(directory.clone());
     let bulk = crate::provider_access::local_bulk_api(
         Arc::clone(&store),
         &issuer,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use directory_load::{FileReport, FileStatus, LoadConfig, Mode, PlanIdentity, load_file};
+use directory_load::{FileReport, FileStatus, LoadConfig, Mode, PlanIdentity, load_file, mode_of};
 use store_redb::RedbStore;
 
 use crate::{DataDir, RunnerError};
@@ -28,16 +28,6 @@ pub fn local_load_config() -> LoadConfig {
         },
         // CMS: directory updates within 30 days.
         stale_after_days: 30,
-    }
-}
-
-/// A file whose name has `.snapshot.` in it (`providers.snapshot.csv`) is a full
-/// snapshot; anything else a change set.
-pub fn mode_of(name: &str) -> Mode {
-    if name.contains(".snapshot.") {
-        Mode::Snapshot
-    } else {
-        Mode::ChangeSet
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use public_pages::{BrandingSettings, PagesConfig, PublicPages, RateLimits, RegistryDirectory};
+use public_pages::{BrandingSettings, PagesConfig, PublicPages, RegistryDirectory};
 use store_redb::RedbStore;
 
 use crate::{DataDir, RunnerError};
@@ -33,7 +33,7 @@ pub fn local_public_pages(
     // Nothing throttles locally; the portal shows what the template deploys by default.
     let config = PagesConfig {
         branding,
-        rate_limits: RateLimits::default(),
+        ..PagesConfig::default()
     };
     Ok(PublicPages::new(config, RegistryDirectory::new(store)))
 }

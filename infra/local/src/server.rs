@@ -141,6 +141,12 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
         if path == "/metadata" {
             return metadata_response(&self.config, &request);
         }
+        // `/directory/find` is a public page, the rest of `/directory` the API.
+        if let Some(pages) = &self.pages
+            && public_pages::PublicPages::serves(path)
+        {
+            return pages.handle(&request, &self.config).await;
+        }
         if let Some(directory) = &self.directory
             && directory_api::DirectoryApi::<store_redb::RedbStore>::serves(path)
         {
@@ -155,11 +161,6 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             && smart_server::serves_path(path)
         {
             return auth.handle(request).await;
-        }
-        if let Some(pages) = &self.pages
-            && public_pages::PublicPages::serves(path)
-        {
-            return pages.handle(&request, &self.config).await;
         }
         if let Some(bulk) = &self.provider_access
             && bulk_export::api::serves_path(path)

@@ -69,6 +69,15 @@ impl DirectoryConfig {
     }
 }
 
+/// One page of [`DirectoryApi::find`].
+#[derive(Debug)]
+pub struct Found {
+    pub matches: Vec<ResourceRecord>,
+    pub included: Vec<ResourceRecord>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
+}
+
 /// The directory handler.
 pub struct DirectoryApi<S> {
     store: Arc<S>,
@@ -315,6 +324,37 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             writer.push(record, SearchMode::Include);
         }
         Ok(Bytes::from(writer.finish()))
+    }
+
+    /// One page of a search as records, for callers that render it themselves (the
+    /// "Find a provider" page): the same parsing, access paths, bounds and includes
+    /// as [`DirectoryApi::search`], with lenient handling of unknown parameters.
+    /// `after` is the `next` of the previous page (an unsealed position: it never
+    /// leaves the process).
+    pub async fn find(
+        &self,
+        resource_type: ResourceType,
+        params: &[(String, String)],
+        count: usize,
+        after: Option<String>,
+    ) -> Result<Found, ApiError> {
+        let search = plan_net::parse_directory_search(
+            resource_type,
+            params,
+            fhir_search::Handling::Lenient,
+        )?;
+        let searcher = Searcher {
+            store: self.store.as_ref(),
+        };
+        let page = searcher
+            .page(&search, count.clamp(1, self.config.max_count), after)
+            .await?;
+        let included = searcher.included(&search, &page.records).await?;
+        Ok(Found {
+            matches: page.records,
+            included,
+            next: page.next,
+        })
     }
 
     fn link(

@@ -1,5 +1,8 @@
-//! The Provider Directory API against a real store (redb), loaded through the one
-//! load path, asked the way Plan-Net clients and Inferno ask. Every response is kept
+//! The Provider Directory API against both real stores, loaded through the one load
+//! path, asked the way Plan-Net clients and Inferno ask. Every spec test runs twice,
+//! on redb and on DynamoDB (served by moto: `scripts/with-moto cargo test -p
+//! directory-api`; without `AWS_ENDPOINT_URL` the DynamoDB runs FAIL unless
+//! `SKIP_AWS_TESTS=1`), as the storage conformance suite does. Every response is kept
 //! for the FHIR validator when FHIR_CAPTURE_DIR is set.
 
 use std::path::PathBuf;
@@ -8,17 +11,22 @@ use std::sync::Arc;
 use bytes::Bytes;
 use directory_api::{DirectoryApi, DirectoryConfig};
 use directory_load::{FileStatus, LoadConfig, Mode, PlanIdentity, load_file};
+use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use smart_auth::CursorSealer;
+use store_dynamodb::{DynamoStore, create_table};
 use store_redb::RedbStore;
 
 const BASE: &str = "http://localhost:8080/directory";
 
-struct Directory {
-    api: DirectoryApi<RedbStore>,
-    store: Arc<RedbStore>,
-    _dir: tempfile::TempDir,
+/// What the directory runs on: either store.
+trait Store: ResourceStore + KeyValueStore + Send + Sync + 'static {}
+impl<T: ResourceStore + KeyValueStore + Send + Sync + 'static> Store for T {}
+
+struct Directory<S> {
+    api: DirectoryApi<S>,
+    store: Arc<S>,
 }
 
 fn config() -> LoadConfig {
@@ -31,10 +39,62 @@ fn config() -> LoadConfig {
     }
 }
 
-/// The demo roster, plus an Endpoint and a HealthcareService as NDJSON.
-async fn directory() -> Directory {
+/// Runs a spec test on a fresh redb directory.
+async fn on_redb<F: AsyncFnOnce(Directory<RedbStore>)>(test: F) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(RedbStore::open(dir.path().join("directory.redb")).expect("open"));
+    test(directory(store).await).await;
+}
+
+/// Runs a spec test on a fresh DynamoDB table (moto), dropped afterwards.
+async fn on_dynamodb<F: AsyncFnOnce(Directory<DynamoStore>)>(name: &str, test: F) {
+    let Some(config) = aws_test_config::local_sdk_config().await else {
+        return;
+    };
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let table: String = format!(
+        "d-{}-{}-{nanos}",
+        name.replace('_', "-"),
+        std::process::id()
+    )
+    .chars()
+    .take(255)
+    .collect();
+    create_table(&client, &table)
+        .await
+        .expect("create the test table from infra/dynamodb-table.json");
+    let store = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+    test(directory(store).await).await;
+    let _ = client.delete_table().table_name(&table).send().await;
+}
+
+/// Every spec test, once per store.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::on_redb(super::$test).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::on_dynamodb(stringify!($test), super::$test).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The demo roster, plus an Endpoint and a HealthcareService as NDJSON.
+async fn directory<S: Store>(store: Arc<S>) -> Directory<S> {
     let csv = demo_data::roster::roster_csv();
     let report = load_file(
         store.as_ref(),
@@ -69,11 +129,7 @@ async fn directory() -> Directory {
     assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
     let sealer = Arc::new(CursorSealer::new([7; 32]));
     let api = DirectoryApi::new(Arc::clone(&store), sealer, DirectoryConfig::new(BASE));
-    Directory {
-        api,
-        store,
-        _dir: dir,
-    }
+    Directory { api, store }
 }
 
 struct Reply {
@@ -82,7 +138,7 @@ struct Reply {
     json: Value,
 }
 
-impl Directory {
+impl<S: Store> Directory<S> {
     async fn request(
         &self,
         method: Method,
@@ -187,9 +243,9 @@ fn location_of(org_npi_base: &str) -> String {
     format!("location-{}", npi(org_npi_base))
 }
 
-#[tokio::test]
-async fn every_stored_resource_carries_its_plan_net_profile_and_is_public() {
-    let d = directory().await;
+async fn every_stored_resource_carries_its_plan_net_profile_and_is_public<S: Store>(
+    d: Directory<S>,
+) {
     for t in [
         "Practitioner",
         "PractitionerRole",
@@ -234,9 +290,7 @@ async fn every_stored_resource_carries_its_plan_net_profile_and_is_public() {
     );
 }
 
-#[tokio::test]
-async fn read_vread_and_caching() {
-    let d = directory().await;
+async fn read_vread_and_caching<S: Store>(d: Directory<S>) {
     let loc = format!("/Location/{}", location_of("184300005"));
     let reply = d.get(&loc).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
@@ -279,9 +333,9 @@ async fn read_vread_and_caching() {
     );
 }
 
-#[tokio::test]
-async fn metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded() {
-    let d = directory().await;
+async fn metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded<S: Store>(
+    d: Directory<S>,
+) {
     let cs = d.get("/metadata").await.json;
     assert_eq!(
         cs["instantiates"][0],
@@ -308,9 +362,7 @@ async fn metadata_is_generated_from_the_tables_and_says_when_the_directory_was_l
     );
 }
 
-#[tokio::test]
-async fn shall_parameters_alone_and_combined() {
-    let d = directory().await;
+async fn shall_parameters_alone_and_combined<S: Store>(d: Directory<S>) {
     assert_eq!(d.ids("/Practitioner?family=moreno").await, [moreno()]);
     assert_eq!(d.ids("/Practitioner?name:exact=Moreno").await, [moreno()]);
     assert_eq!(d.ids("/Practitioner?given:contains=lici").await, [moreno()]);
@@ -377,9 +429,7 @@ async fn shall_parameters_alone_and_combined() {
     assert!(d.ids("/Practitioner?name=nobody").await.is_empty());
 }
 
-#[tokio::test]
-async fn forward_chains_resolve_the_inner_search_first() {
-    let d = directory().await;
+async fn forward_chains_resolve_the_inner_search_first<S: Store>(d: Directory<S>) {
     let dentists = d
         .ids("/PractitionerRole?location.address-city=Westerville&specialty=1223G0001X")
         .await;
@@ -404,9 +454,7 @@ async fn forward_chains_resolve_the_inner_search_first() {
     assert_eq!(undeclared.json["resourceType"], "OperationOutcome");
 }
 
-#[tokio::test]
-async fn reverse_chains_with_has() {
-    let d = directory().await;
+async fn reverse_chains_with_has<S: Store>(d: Directory<S>) {
     let dentists = d
         .ids("/Practitioner?_has:PractitionerRole:practitioner:specialty=1223G0001X")
         .await;
@@ -428,9 +476,7 @@ async fn reverse_chains_with_has() {
     );
 }
 
-#[tokio::test]
-async fn includes_revincludes_and_iterate() {
-    let d = directory().await;
+async fn includes_revincludes_and_iterate<S: Store>(d: Directory<S>) {
     let reply = d
         .get("/PractitionerRole?specialty=1223G0001X&_include=PractitionerRole:practitioner&_include=PractitionerRole:location")
         .await;
@@ -468,9 +514,7 @@ async fn includes_revincludes_and_iterate() {
     assert_eq!(entries(&location.json, "include").len(), 3);
 }
 
-#[tokio::test]
-async fn paging_through_a_type_with_the_sealed_cursor() {
-    let d = directory().await;
+async fn paging_through_a_type_with_the_sealed_cursor<S: Store>(d: Directory<S>) {
     let mut ids = Vec::new();
     let mut path = "/PractitionerRole?_count=3".to_owned();
     for _ in 0..10 {
@@ -498,9 +542,7 @@ async fn paging_through_a_type_with_the_sealed_cursor() {
     );
 }
 
-#[tokio::test]
-async fn near_finds_within_the_distance_nearest_first() {
-    let d = directory().await;
+async fn near_finds_within_the_distance_nearest_first<S: Store>(d: Directory<S>) {
     let dayton = format!("Location/{}", location_of("184300002"));
     let near = d.ids("/Location?near=39.9612|-82.9988|10|km").await;
     assert!(!near.is_empty());
@@ -521,9 +563,9 @@ async fn near_finds_within_the_distance_nearest_first() {
     );
 }
 
-#[tokio::test]
-async fn post_search_and_unknown_parameters_follow_the_patient_access_rules() {
-    let d = directory().await;
+async fn post_search_and_unknown_parameters_follow_the_patient_access_rules<S: Store>(
+    d: Directory<S>,
+) {
     let post = d
         .request(
             Method::POST,
@@ -554,9 +596,7 @@ async fn post_search_and_unknown_parameters_follow_the_patient_access_rules() {
     assert_eq!(write.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
-#[tokio::test]
-async fn bad_files_are_reported_and_change_nothing() {
-    let d = directory().await;
+async fn bad_files_are_reported_and_change_nothing<S: Store>(d: Directory<S>) {
     let count = |v: &Value| v["entry"].as_array().map_or(0, Vec::len);
     let before = count(&d.get("/Practitioner?_count=100").await.json);
     let mut long = vec![b' '; directory_load::MAX_LINE_BYTES + 1];
@@ -637,9 +677,9 @@ async fn bad_files_are_reported_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds() {
-    let d = directory().await;
+async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds<S: Store>(
+    d: Directory<S>,
+) {
     let csv = demo_data::roster::roster_csv();
     let again = load_file(
         d.store.as_ref(),
@@ -686,6 +726,21 @@ async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds() {
         "history stays"
     );
 }
+
+on_both_stores!(
+    every_stored_resource_carries_its_plan_net_profile_and_is_public,
+    read_vread_and_caching,
+    metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded,
+    shall_parameters_alone_and_combined,
+    forward_chains_resolve_the_inner_search_first,
+    reverse_chains_with_has,
+    includes_revincludes_and_iterate,
+    paging_through_a_type_with_the_sealed_cursor,
+    near_finds_within_the_distance_nearest_first,
+    post_search_and_unknown_parameters_follow_the_patient_access_rules,
+    bad_files_are_reported_and_change_nothing,
+    reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds,
+);
 
 /// The benchmark the README names (run on demand):
 /// `DIRECTORY_BENCH_PRACTITIONERS=100000 cargo test --release -p directory-api --test directory -- --ignored --nocapture bench`
@@ -775,11 +830,7 @@ async fn bench_generated_directory() {
         Arc::new(CursorSealer::new([1; 32])),
         DirectoryConfig::new(BASE),
     );
-    let d = Directory {
-        api,
-        store,
-        _dir: dir,
-    };
+    let d = Directory { api, store };
     for (label, path) in [
         ("specialty+postalcode+_include", "/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010&_include=PractitionerRole:practitioner".to_owned()),
         ("near 5 km", "/Location?near=39.0|-84.75|5|km".to_owned()),

@@ -26,9 +26,11 @@
 //! what already matches and finishes, ending exactly where a clean run ends.
 
 mod csv;
+mod object;
 pub mod roster;
 mod status;
 
+pub use object::{ObjectLoadConfig, ObjectOutcome, load_object, mode_of};
 pub use status::{DirectoryStatus, read_status, write_status};
 
 use std::collections::{HashMap, HashSet};

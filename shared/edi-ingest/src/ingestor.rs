@@ -165,13 +165,16 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             let refused = self.too_large(identity.label(), bytes.len() as u64);
             return Ok(IngestOutcome::Ingested(Box::new(refused)));
         }
-        let version = match self.claim(identity).await? {
-            Ok(version) => version,
-            Err(done) => return Ok(done),
-        };
         let object = StoredObject::from_bytes(identity.clone(), bytes);
-        let run = self.process(&object, version.1).await;
-        self.settle(identity, version.0, run).await
+        let ledgered = run_ledgered(
+            self.store.as_ref(),
+            identity,
+            self.config.stale_after_secs,
+            |resumed| self.process(&object, resumed),
+            summary,
+        )
+        .await?;
+        Ok(self.outcome(identity, ledgered))
     }
 
     /// Ingests one object: get a local copy (a folder's file in place, a spooled
@@ -195,122 +198,53 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             Err(e) => return Err(e.into()),
         };
         let identity = object.identity.clone();
-        let version = match self.claim(&identity).await? {
-            Ok(version) => version,
-            Err(done) => {
-                // Mark this copy too (a folder moves it out of the inbox; S3 tags the
-                // new object version of a re-upload with the same content).
-                objects.dispose(key, done.disposition()).await?;
-                return Ok(done);
-            }
-        };
-        let run = match self.process(&object, version.1).await {
-            Ok(done) => write_outputs(objects, key, &done)
-                .await
-                .map(|()| done)
-                .map_err(Into::into),
-            Err(e) => Err(e),
-        };
-        self.settle(&identity, version.0, run).await
+        let ledgered = run_ledgered(
+            self.store.as_ref(),
+            &identity,
+            self.config.stale_after_secs,
+            |resumed| async move {
+                let done = self.process(&object, resumed).await?;
+                write_outputs(objects, key, &done).await?;
+                Ok(done)
+            },
+            summary,
+        )
+        .await?;
+        if let Ledgered::AlreadyDone { disposition, .. } = &ledgered {
+            // Mark this copy too (a folder moves it out of the inbox; S3 tags the
+            // new object version of a re-upload with the same content).
+            objects.dispose(key, *disposition).await?;
+        }
+        Ok(self.outcome(&identity, ledgered))
     }
 
-    /// Claims the file: `Ok((version, resumed))` to go on, `Err(outcome)` when it is
-    /// already done.
-    async fn claim(
-        &self,
-        identity: &FileIdentity,
-    ) -> Result<Result<(u64, bool), IngestOutcome>, IngestError> {
-        let claim = ledger::claim(
-            self.store.as_ref(),
-            identity,
-            fhir_store::kv::unix_now(),
-            self.config.stale_after_secs,
-        )
-        .await
-        .map_err(|source| store_error(identity, source))?;
-        match claim {
-            Claim::Owned { version, resumed } => {
-                if resumed {
-                    tracing::warn!(
-                        file = identity.label(),
-                        "taking over a stale claim: re-running the file"
-                    );
-                }
-                Ok(Ok((version, resumed)))
+    fn outcome(&self, identity: &FileIdentity, ledgered: Ledgered<Ingested>) -> IngestOutcome {
+        match ledgered {
+            Ledgered::Ran { output, .. } => {
+                let totals = &output.report.totals;
+                tracing::info!(
+                    file = identity.label(),
+                    disposition = output.report.disposition().as_str(),
+                    sets_accepted = totals.sets_accepted,
+                    sets_rejected = totals.sets_rejected,
+                    claims = totals.claims,
+                    created = totals.resources.created,
+                    updated = totals.resources.updated,
+                    unchanged = totals.resources.unchanged,
+                    // The operations dashboard counts claims and rejected sets here.
+                    event = "edi.ingested",
+                    "ingested"
+                );
+                IngestOutcome::Ingested(Box::new(output))
             }
-            Claim::Done(LedgerEntry::Done {
+            Ledgered::AlreadyDone {
                 disposition,
                 totals,
-                ..
-            }) => {
-                tracing::info!(file = identity.label(), "already ingested: nothing to do");
-                Ok(Err(IngestOutcome::AlreadyDone {
-                    disposition,
-                    totals,
-                }))
-            }
-            Claim::Done(LedgerEntry::InProgress { .. }) | Claim::Busy => Err(IngestError::Busy {
-                file: identity.label().to_owned(),
-            }),
+            } => IngestOutcome::AlreadyDone {
+                disposition,
+                totals,
+            },
         }
-    }
-
-    /// After processing (and writing the outputs): record the file as done; on any
-    /// error, release the claim so a retry can start at once.
-    async fn settle(
-        &self,
-        identity: &FileIdentity,
-        version: u64,
-        run: Result<Ingested, IngestError>,
-    ) -> Result<IngestOutcome, IngestError> {
-        let finished = match run {
-            Ok(done) => self.finish(identity, version, &done).await.map(|()| done),
-            Err(e) => Err(e),
-        };
-        if finished.is_err()
-            && let Err(e) = ledger::release(self.store.as_ref(), identity, version).await
-        {
-            tracing::warn!(file = identity.label(), error = %e, "could not release the ledger claim; it will go stale");
-        }
-        finished.map(|done| IngestOutcome::Ingested(Box::new(done)))
-    }
-
-    async fn finish(
-        &self,
-        identity: &FileIdentity,
-        version: u64,
-        done: &Ingested,
-    ) -> Result<(), IngestError> {
-        let entry = LedgerEntry::Done {
-            file: identity.label().to_owned(),
-            finished_at: fhir_store::kv::unix_now(),
-            disposition: done.report.disposition(),
-            totals: done.report.totals,
-        };
-        let owned = ledger::finish(self.store.as_ref(), identity, version, &entry)
-            .await
-            .map_err(|source| store_error(identity, source))?;
-        if !owned {
-            tracing::warn!(
-                file = identity.label(),
-                "the claim was taken over meanwhile; the other run records the result"
-            );
-        }
-        let totals = &done.report.totals;
-        tracing::info!(
-            file = identity.label(),
-            disposition = done.report.disposition().as_str(),
-            sets_accepted = totals.sets_accepted,
-            sets_rejected = totals.sets_rejected,
-            claims = totals.claims,
-            created = totals.resources.created,
-            updated = totals.resources.updated,
-            unchanged = totals.resources.unchanged,
-            // The operations dashboard counts claims and rejected sets from this line.
-            event = "edi.ingested",
-            "ingested"
-        );
-        Ok(())
     }
 
     /// Pass 1 (the verdicts), then pass 2 (apply every accepted set) unless the
@@ -408,6 +342,107 @@ impl<S: ResourceStore + KeyValueStore + 'static> Ingestor<S> {
             report: Report::refused(label, problem),
             ack: None,
             resumed: false,
+        }
+    }
+}
+
+fn summary(done: &Ingested) -> (Disposition, Totals) {
+    (done.report.disposition(), done.report.totals)
+}
+
+/// What [`run_ledgered`] came to.
+#[derive(Debug)]
+pub enum Ledgered<T> {
+    /// This run processed the file; `resumed` when it took over a crashed run's claim.
+    Ran { output: T, resumed: bool },
+    /// The ledger says the file was processed before: nothing was run.
+    AlreadyDone {
+        disposition: Disposition,
+        totals: Totals,
+    },
+}
+
+/// The ledger protocol around processing one file, whatever the file (X12 claims,
+/// provider directory files): claim it (a file done before is not run again, a
+/// fresh claim of another run is [`IngestError::Busy`], a stale one is taken over),
+/// run `process` (which writes the file's outputs; it is told whether it resumes a
+/// crashed run), then record the file as done with what `summary` says of the
+/// result. On any error the claim is released, so a retry can start at once. The
+/// ledger is written last: a crash anywhere before leaves a claim a re-run takes
+/// over, which is safe because every caller's writes are idempotent.
+pub async fn run_ledgered<K, T, F, Fut>(
+    kv: &K,
+    identity: &FileIdentity,
+    stale_after_secs: i64,
+    process: F,
+    summary: impl FnOnce(&T) -> (Disposition, Totals),
+) -> Result<Ledgered<T>, IngestError>
+where
+    K: KeyValueStore + ?Sized,
+    F: FnOnce(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, IngestError>>,
+{
+    let claim = ledger::claim(kv, identity, fhir_store::kv::unix_now(), stale_after_secs)
+        .await
+        .map_err(|source| store_error(identity, source))?;
+    let (version, resumed) = match claim {
+        Claim::Owned { version, resumed } => {
+            if resumed {
+                tracing::warn!(
+                    file = identity.label(),
+                    "taking over a stale claim: re-running the file"
+                );
+            }
+            (version, resumed)
+        }
+        Claim::Done(LedgerEntry::Done {
+            disposition,
+            totals,
+            ..
+        }) => {
+            tracing::info!(file = identity.label(), "already processed: nothing to do");
+            return Ok(Ledgered::AlreadyDone {
+                disposition,
+                totals,
+            });
+        }
+        Claim::Done(LedgerEntry::InProgress { .. }) | Claim::Busy => {
+            return Err(IngestError::Busy {
+                file: identity.label().to_owned(),
+            });
+        }
+    };
+    let finished = match process(resumed).await {
+        Ok(output) => {
+            let (disposition, totals) = summary(&output);
+            let entry = LedgerEntry::Done {
+                file: identity.label().to_owned(),
+                finished_at: fhir_store::kv::unix_now(),
+                disposition,
+                totals,
+            };
+            match ledger::finish(kv, identity, version, &entry).await {
+                Ok(owned) => {
+                    if !owned {
+                        tracing::warn!(
+                            file = identity.label(),
+                            "the claim was taken over meanwhile; the other run records the result"
+                        );
+                    }
+                    Ok(output)
+                }
+                Err(source) => Err(store_error(identity, source)),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match finished {
+        Ok(output) => Ok(Ledgered::Ran { output, resumed }),
+        Err(e) => {
+            if let Err(release) = ledger::release(kv, identity, version).await {
+                tracing::warn!(file = identity.label(), error = %release, "could not release the ledger claim; it will go stale");
+            }
+            Err(e)
         }
     }
 }

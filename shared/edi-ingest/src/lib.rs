@@ -28,6 +28,9 @@
 //! [`IngestConfig::max_file_bytes`] caps the size for the time budget and the disk,
 //! not for memory.
 //!
+//! Steps 1 and 5 are [`run_ledgered`] on its own, which the provider directory load
+//! (`directory_load::load_object`, under `directory/` of the same bucket) reuses.
+//!
 //! Crash safety rests on `edi_fhir::apply` being idempotent: re-applying a change the
 //! store already reflects writes nothing, so a re-run ends in the same state as a
 //! clean run.
@@ -49,6 +52,8 @@ pub mod report;
 pub mod scenarios;
 
 pub use identity::FileIdentity;
-pub use ingestor::{IngestConfig, IngestError, IngestOutcome, Ingested, Ingestor};
+pub use ingestor::{
+    IngestConfig, IngestError, IngestOutcome, Ingested, Ingestor, Ledgered, run_ledgered,
+};
 pub use objects::{FolderObjects, ObjectError, ObjectStore, Spool, StoredObject};
 pub use report::{Disposition, FileStatus, Report, SetReport, Totals, WriteCounts};

@@ -103,6 +103,14 @@ impl StoredObject {
         }))
     }
 
+    /// The whole content in memory, for formats that are read at once (provider
+    /// directory files, whose size the caller's `max_bytes` bounded).
+    pub fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
+        self.open()?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// The SHA-256 of the content when it was stored, when known (files).
     pub(crate) fn sha256(&self) -> Option<[u8; 32]> {
         match &self.content {

@@ -22,6 +22,15 @@ impl Default for RateLimits {
     }
 }
 
+impl RateLimits {
+    /// The public provider directory's own limits: template.yaml's defaults of
+    /// `DirectoryThrottleRatePerSecond` and `DirectoryThrottleBurst`.
+    pub const DIRECTORY_DEFAULT: RateLimits = RateLimits {
+        requests_per_second: 100,
+        burst: 200,
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
@@ -31,15 +40,28 @@ pub enum ConfigError {
 }
 
 /// Everything the public pages are configured with.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PagesConfig {
     pub branding: Branding,
     pub rate_limits: RateLimits,
+    /// The `/directory` routes' own throttling.
+    pub directory_rate_limits: RateLimits,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            branding: Branding::default(),
+            rate_limits: RateLimits::default(),
+            directory_rate_limits: RateLimits::DIRECTORY_DEFAULT,
+        }
+    }
 }
 
 impl PagesConfig {
-    /// On Lambda: branding from `PLAN_*`, limits from `THROTTLE_RATE_PER_SECOND` and
-    /// `THROTTLE_BURST` (template.yaml sets all of them).
+    /// On Lambda: branding from `PLAN_*`, limits from `THROTTLE_RATE_PER_SECOND`,
+    /// `THROTTLE_BURST`, `DIRECTORY_THROTTLE_RATE_PER_SECOND` and
+    /// `DIRECTORY_THROTTLE_BURST` (template.yaml sets all of them).
     pub fn from_env() -> Result<PagesConfig, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -57,9 +79,19 @@ impl PagesConfig {
             )?,
             burst: number(&lookup, "THROTTLE_BURST", defaults.burst)?,
         };
+        let directory = RateLimits::DIRECTORY_DEFAULT;
+        let directory_rate_limits = RateLimits {
+            requests_per_second: number(
+                &lookup,
+                "DIRECTORY_THROTTLE_RATE_PER_SECOND",
+                directory.requests_per_second,
+            )?,
+            burst: number(&lookup, "DIRECTORY_THROTTLE_BURST", directory.burst)?,
+        };
         Ok(PagesConfig {
             branding: BrandingSettings::from_lookup(&lookup).build()?,
             rate_limits,
+            directory_rate_limits,
         })
     }
 }
@@ -87,14 +119,24 @@ mod tests {
         let config = PagesConfig::from_lookup(|name| match name {
             "THROTTLE_RATE_PER_SECOND" => Some("25".to_owned()),
             "THROTTLE_BURST" => Some("50".to_owned()),
+            "DIRECTORY_THROTTLE_RATE_PER_SECOND" => Some("5".to_owned()),
             _ => None,
         });
+        let config = config.ok();
         assert_eq!(
-            config.ok().map(|c| c.rate_limits),
+            config.as_ref().map(|c| c.rate_limits),
             Some(RateLimits {
                 requests_per_second: 25,
                 burst: 50
             })
+        );
+        assert_eq!(
+            config.map(|c| c.directory_rate_limits),
+            Some(RateLimits {
+                requests_per_second: 5,
+                burst: RateLimits::DIRECTORY_DEFAULT.burst,
+            }),
+            "the directory's own limits; an unset one keeps the template's default"
         );
     }
 

@@ -4,7 +4,9 @@
 //!   how to choose an app, sign-in and consent, revoking, where to complain);
 //! - `/developers`: the developer portal, its reference sections generated from the
 //!   same tables as the CapabilityStatement so the two never drift;
-//! - `/apps`: the directory of registered, enabled apps.
+//! - `/apps`: the directory of registered, enabled apps;
+//! - `/directory/find`: "Find a provider", a search form over the public provider
+//!   directory, run by the directory API's own search code ([`ProviderSearch`]).
 //!
 //! Like `fhir-api`, [`PublicPages::handle`] takes and returns plain [`http`] types, so
 //! the same code runs on Lambda and in the local runner. Pages are server-rendered
@@ -14,6 +16,7 @@
 mod branding;
 mod config;
 mod directory;
+mod find;
 mod reference;
 mod registry;
 mod views;
@@ -21,6 +24,7 @@ mod views;
 pub use branding::{Branding, BrandingError, BrandingSettings, Color};
 pub use config::{ConfigError, PagesConfig, RateLimits};
 pub use directory::{AppDirectory, Attestation, DirectoryError, ListedApp, StaticDirectory};
+pub use find::ProviderSearch;
 pub use registry::RegistryDirectory;
 pub use views::Page;
 
@@ -39,7 +43,9 @@ use sha2::{Digest, Sha256};
 
 use directory::DynAppDirectory;
 use reference::Sandbox;
-use views::{AppView, AppsPage, Chrome, DevelopersPage, MembersPage, ProblemPage};
+use views::{
+    AppView, AppsPage, Choice, Chrome, DevelopersPage, FindPage, MembersPage, ProblemPage,
+};
 
 /// The questions every app developer answers, in the spirit of the CMS and CARIN
 /// model attestation. The directory and the consent screen show whether they did.
@@ -63,6 +69,9 @@ const CACHE_PUBLIC: &str = "public, max-age=300";
 pub struct PublicPages {
     config: PagesConfig,
     directory: Arc<dyn DynAppDirectory>,
+    /// The provider directory's search, for `/directory/find`; without it that page
+    /// answers 503 (a deployment whose pages cannot reach the directory).
+    providers: Option<Arc<dyn ProviderSearch>>,
     style: String,
     csp: HeaderValue,
     /// Built on the first `/developers` request, not at start: generating the demo
@@ -80,10 +89,17 @@ impl PublicPages {
         PublicPages {
             config,
             directory: Arc::new(directory),
+            providers: None,
             style,
             csp,
             sandbox: LazyLock::new(Sandbox::from_demo_data),
         }
+    }
+
+    /// Serves `/directory/find` with the provider directory's search.
+    pub fn with_provider_search(mut self, search: impl ProviderSearch + 'static) -> Self {
+        self.providers = Some(Arc::new(search));
+        self
     }
 
     /// Whether `path` is one of ours (the local runner routes on this).
@@ -122,8 +138,11 @@ impl PublicPages {
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
+        if page == Page::FindProvider {
+            return self.find_provider(request).await;
+        }
         let rendered = match page {
-            Page::Members => self.members(api),
+            Page::FindProvider | Page::Members => self.members(api),
             Page::Developers => self.developers(api),
             Page::Apps => match self.apps(request).await {
                 Ok(rendered) => rendered,
@@ -203,6 +222,7 @@ impl PublicPages {
             example_outcome: &reference::example_outcome(),
             example_search: reference::example_search(&api.base_url, sandbox_patient, &self.sandbox.example_eob_id),
             rate_limits: self.config.rate_limits,
+            directory_rate_limits: self.config.directory_rate_limits,
             default_count: api.default_count,
             max_count: api.max_count,
             max_body_bytes: api.max_body_bytes,
@@ -235,6 +255,85 @@ impl PublicPages {
             apps,
         }
         .render())
+    }
+
+    /// `/directory/find`: 200 with the form (and results), 400 with the form and a
+    /// plain explanation when the answers cannot be searched, 503 when the directory
+    /// cannot be read. Never 500 for anything a member types.
+    async fn find_provider(&self, request: &Request<Bytes>) -> Response<Bytes> {
+        let unavailable = || {
+            self.problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Provider search unavailable",
+                "The provider search cannot be used right now. Please try again in a few minutes, or call us.",
+            )
+        };
+        let Some(search) = &self.providers else {
+            return unavailable();
+        };
+        let form = find::read_form(request.uri().query().unwrap_or_default());
+        let (networks, outcome) = match (
+            find::networks(search.as_ref()).await,
+            find::find(search.as_ref(), &form).await,
+        ) {
+            (Ok(networks), Ok(outcome)) => (networks, outcome),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "provider directory unavailable");
+                return unavailable();
+            }
+        };
+        let (status, searched, error, providers, more) = match outcome {
+            find::Outcome::Form => (StatusCode::OK, false, None, Vec::new(), false),
+            find::Outcome::Invalid(message) => (
+                StatusCode::BAD_REQUEST,
+                false,
+                Some(message),
+                Vec::new(),
+                false,
+            ),
+            find::Outcome::Results { providers, more } => {
+                (StatusCode::OK, true, None, providers, more)
+            }
+        };
+        let choice = |value: String, label: String, current: &str| Choice {
+            selected: value == current,
+            value,
+            label,
+        };
+        let rendered = FindPage {
+            chrome: self.chrome(
+                Some(Page::FindProvider),
+                "Find a provider",
+                "Search the plan's provider directory by specialty, place, network, new patients and language.",
+            ),
+            plan: &self.config.branding.plan_name,
+            distances: find::DISTANCES
+                .iter()
+                .map(|miles| choice(miles.to_string(), format!("Within {miles} miles"), &form.distance))
+                .collect(),
+            networks: networks
+                .into_iter()
+                .map(|(id, name)| choice(id, name, &form.network))
+                .collect(),
+            languages: find::LANGUAGES
+                .iter()
+                .map(|(code, name)| choice((*code).to_owned(), (*name).to_owned(), &form.language))
+                .collect(),
+            form: &form,
+            searched,
+            error,
+            providers,
+            more,
+        }
+        .render();
+        match rendered {
+            // Results change with every directory load; keep them as long as the API's.
+            Ok(html) => self.html(status, html, "public, max-age=60"),
+            Err(error) => {
+                tracing::error!(%error, "page rendering failed");
+                unavailable()
+            }
+        }
     }
 
     fn problem(&self, status: StatusCode, heading: &str, message: &str) -> Response<Bytes> {

@@ -332,7 +332,7 @@ async fn branding_is_applied_everywhere() {
     .expect("valid branding");
     let config = PagesConfig {
         branding,
-        rate_limits: RateLimits::default(),
+        ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
     for path in ["/members", "/developers", "/apps"] {
@@ -359,6 +359,10 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
             requests_per_second: 37,
             burst: 74,
         },
+        directory_rate_limits: RateLimits {
+            requests_per_second: 12,
+            burst: 24,
+        },
         ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
@@ -370,6 +374,8 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
         "https://api.example-plan.test/token",
         r#"<span data-limit="rate">37</span>"#,
         r#"<span data-limit="burst">74</span>"#,
+        r#"<span data-limit="directory-rate">12</span>"#,
+        r#"<span data-limit="directory-burst">24</span>"#,
         "patient-access serve",
         "patient-access members",
         "patient-access apps register",
@@ -474,4 +480,221 @@ async fn developer_portal_lists_exactly_what_metadata_advertises() {
         listed, profiles,
         "profiles differ between /developers and /metadata"
     );
+}
+
+mod find_a_provider {
+    //! `/directory/find` over a real directory store holding the demo roster, searched
+    //! by the directory API's own code.
+
+    use std::sync::Arc;
+
+    use directory_api::{DirectoryApi, DirectoryConfig};
+    use directory_load::{FileStatus, LoadConfig, Mode, PlanIdentity, load_file};
+    use store_redb::RedbStore;
+
+    use super::*;
+
+    struct Finder {
+        pages: PublicPages,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn finder() -> Finder {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(RedbStore::open(dir.path().join("directory.redb")).expect("open"));
+        let config = LoadConfig {
+            plan: PlanIdentity {
+                organization_id: "org-payer-999996666".into(),
+                name: "Demo Health Plan".into(),
+            },
+            stale_after_days: 30,
+        };
+        let csv = demo_data::roster::roster_csv();
+        let report = load_file(
+            store.as_ref(),
+            "roster.snapshot.csv",
+            csv.as_bytes(),
+            Mode::Snapshot,
+            &config,
+        )
+        .await
+        .expect("store");
+        assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
+        let api = DirectoryApi::new(
+            store,
+            Arc::new(smart_auth::CursorSealer::new([3; 32])),
+            DirectoryConfig::new(format!("{BASE}/directory")),
+        );
+        Finder {
+            pages: pages_with(vec![]).with_provider_search(api),
+            _dir: dir,
+        }
+    }
+
+    /// The providers' names on a results page, in order.
+    fn names(html: &str) -> Vec<String> {
+        html.split("<h3>")
+            .skip(1)
+            .filter_map(|rest| rest.split("</h3>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    async fn page(finder: &Finder, uri: &str) -> (StatusCode, String) {
+        let response = call(&finder.pages, Method::GET, uri).await;
+        let status = response.status();
+        (
+            status,
+            String::from_utf8(response.body().to_vec()).expect("utf-8"),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_empty_query_shows_the_form_with_the_plan_networks_and_no_results() {
+        let finder = finder().await;
+        let (status, html) = page(&finder, "/directory/find").await;
+        assert_eq!(status, StatusCode::OK);
+        for field in [
+            "name=\"specialty\"",
+            "name=\"where\"",
+            "name=\"distance\"",
+            "name=\"network\"",
+            "name=\"accepting\"",
+            "name=\"language\"",
+        ] {
+            assert!(html.contains(field), "the form lacks {field}");
+        }
+        assert!(html.contains("<option value=\"network-demo-ppo\">"));
+        assert!(!html.contains("id=\"results\""));
+        assert!(!html.contains("<script"));
+        assert!(attribute_values(&html, "href").contains(&"/developers#directory".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_specialty_in_a_zip_code_lists_the_provider_with_address_phone_and_map() {
+        let finder = finder().await;
+        let (status, html) = page(
+            &finder,
+            "/directory/find?specialty=Family+medicine&where=43210",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(names(&html), ["Alicia Moreno"]);
+        assert!(html.contains("Family Medicine Physician"));
+        assert!(html.contains("500 River Road"));
+        assert!(html.contains("Columbus, OH 43210"));
+        assert!(html.contains("Demo Health Plan PPO Network") || html.contains("PPO Network"));
+        let hrefs = attribute_values(&html, "href");
+        assert!(
+            hrefs.iter().any(|h| h.starts_with("tel:614555")),
+            "{hrefs:?}"
+        );
+        assert!(
+            hrefs
+                .iter()
+                .any(|h| h.starts_with("https://www.openstreetmap.org/?mlat=39.96")),
+            "{hrefs:?}"
+        );
+        // A taxonomy code finds the same provider.
+        let (_, by_code) = page(&finder, "/directory/find?specialty=207Q00000X&where=43210").await;
+        assert_eq!(names(&by_code), ["Alicia Moreno"]);
+    }
+
+    #[tokio::test]
+    async fn a_distance_from_a_city_then_new_patients_then_language_narrow_the_list() {
+        let finder = finder().await;
+        let near = "/directory/find?where=Columbus&distance=10";
+        let (status, html) = page(&finder, near).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut found = names(&html);
+        found.sort();
+        // The Columbus sites; Dayton (about 70 miles away) is out.
+        assert_eq!(
+            found,
+            [
+                "Alicia Moreno",
+                "Priya Raman",
+                "Sarah Lindqvist",
+                "Thomas Becker"
+            ]
+        );
+        let (_, accepting) = page(&finder, &format!("{near}&accepting=yes")).await;
+        let mut found = names(&accepting);
+        found.sort();
+        assert_eq!(found, ["Alicia Moreno", "Thomas Becker"]);
+        let (_, spanish) = page(&finder, &format!("{near}&accepting=yes&language=es")).await;
+        assert_eq!(names(&spanish), ["Alicia Moreno"]);
+        assert!(spanish.contains("English, Spanish"));
+        let (_, network) = page(
+            &finder,
+            "/directory/find?where=Westerville&network=network-demo-ppo",
+        )
+        .await;
+        let mut found = names(&network);
+        found.sort();
+        assert_eq!(found, ["Grace Liu", "Omar Haddad"]);
+    }
+
+    #[tokio::test]
+    async fn a_search_that_matches_nothing_says_so() {
+        let finder = finder().await;
+        let (status, html) = page(&finder, "/directory/find?specialty=Podiatry").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(names(&html).is_empty());
+        assert!(html.contains("No providers match this search"));
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_the_form_and_a_plain_reason_never_a_server_error() {
+        let finder = finder().await;
+        for (uri, reason) in [
+            (
+                "/directory/find?where=Columbus&distance=7",
+                "Choose a distance",
+            ),
+            ("/directory/find?distance=10", "Enter a ZIP code or city"),
+            ("/directory/find?network=..%2Fetc", "Choose a network"),
+            ("/directory/find?language=%3Cscript%3E", "Choose a language"),
+            (
+                "/directory/find?where=99999&distance=25",
+                "No provider locations",
+            ),
+        ] {
+            let (status, html) = page(&finder, uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert!(html.contains(reason), "{uri}: {reason}");
+            assert!(html.contains("role=\"alert\""), "{uri}");
+            assert!(
+                html.contains("name=\"specialty\""),
+                "{uri}: the form is shown again"
+            );
+        }
+        // Anything typed is echoed escaped, and odd bytes never reach a 500.
+        for uri in [
+            "/directory/find?specialty=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            "/directory/find?specialty=%FF%FE&where=%00%01",
+            "/directory/find?where=Columbus%2C+OH&specialty=a|b,c$d",
+        ] {
+            let (status, html) = page(&finder, uri).await;
+            assert!(
+                status.is_success() || status == StatusCode::BAD_REQUEST,
+                "{uri}: {status}"
+            );
+            assert!(!html.contains("<script>"), "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_directory_the_page_answers_503_in_the_site_layout() {
+        let (status, html) = {
+            let pages = pages_with(vec![]);
+            let response = call(&pages, Method::GET, "/directory/find?specialty=x").await;
+            (
+                response.status(),
+                String::from_utf8(response.body().to_vec()).expect("utf-8"),
+            )
+        };
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(html.contains("Provider search unavailable"));
+    }
 }

@@ -11,20 +11,27 @@ use crate::branding::Branding;
 use crate::config::RateLimits;
 use crate::reference::{ErrorDoc, ResourceDoc, Sandbox};
 
-/// The three pages, as the navigation lists them.
+/// The pages, as the navigation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Members,
+    FindProvider,
     Developers,
     Apps,
 }
 
 impl Page {
-    pub const ALL: [Page; 3] = [Page::Members, Page::Developers, Page::Apps];
+    pub const ALL: [Page; 4] = [
+        Page::Members,
+        Page::FindProvider,
+        Page::Developers,
+        Page::Apps,
+    ];
 
     pub const fn path(self) -> &'static str {
         match self {
             Page::Members => "/members",
+            Page::FindProvider => "/directory/find",
             Page::Developers => "/developers",
             Page::Apps => "/apps",
         }
@@ -33,6 +40,7 @@ impl Page {
     const fn label(self) -> &'static str {
         match self {
             Page::Members => "Sharing your data",
+            Page::FindProvider => "Find a provider",
             Page::Developers => "Developers",
             Page::Apps => "App directory",
         }
@@ -108,6 +116,7 @@ pub struct DevelopersPage<'a> {
     pub example_outcome: &'a str,
     pub example_search: String,
     pub rate_limits: RateLimits,
+    pub directory_rate_limits: RateLimits,
     pub default_count: usize,
     pub max_count: usize,
     pub max_body_bytes: usize,
@@ -140,4 +149,70 @@ pub struct ProblemPage<'a> {
     pub chrome: Chrome<'a>,
     pub heading: &'a str,
     pub message: &'a str,
+}
+
+/// The "Find a provider" form as the member filled it in (trimmed, bounded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindForm {
+    pub specialty: String,
+    /// A ZIP code or a city (`where` in the query).
+    pub place: String,
+    /// Miles, one of the offered distances, or empty.
+    pub distance: String,
+    /// A Network's id, or empty.
+    pub network: String,
+    pub accepting: bool,
+    /// A BCP-47 primary language code, or empty.
+    pub language: String,
+}
+
+impl FindForm {
+    pub fn is_empty(&self) -> bool {
+        self == &FindForm::default()
+    }
+}
+
+/// One `<option>` of a select.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One place a provider sees patients.
+pub struct LocationView {
+    pub name: String,
+    pub address: Vec<String>,
+    pub phone: Option<String>,
+    pub phone_uri: Option<String>,
+    pub map_url: String,
+}
+
+/// One provider (a PractitionerRole) in the results.
+pub struct ProviderView {
+    pub name: String,
+    pub specialties: Vec<String>,
+    pub networks: Vec<String>,
+    /// `None` when the directory does not say.
+    pub accepting: Option<bool>,
+    pub languages: Vec<String>,
+    pub locations: Vec<LocationView>,
+}
+
+/// `/directory/find`: the public provider search.
+#[derive(Template)]
+#[template(path = "find.html")]
+pub struct FindPage<'a> {
+    pub chrome: Chrome<'a>,
+    pub plan: &'a str,
+    pub form: &'a FindForm,
+    pub distances: Vec<Choice>,
+    pub networks: Vec<Choice>,
+    pub languages: Vec<Choice>,
+    /// A search ran (results, possibly none, are shown).
+    pub searched: bool,
+    /// Why the form's answers could not be searched.
+    pub error: Option<String>,
+    pub providers: Vec<ProviderView>,
+    pub more: bool,
 }

@@ -1,4 +1,4 @@
-//! Lambda function `public-pages`: `/members`, `/developers` and `/apps`.
+//! Lambda function `public-pages`: `/members`, `/developers`, `/apps` and `/directory/find`.
 
 use public_pages_fn::PagesFunction;
 

@@ -1,0 +1,63 @@
+//! The public Provider Directory API on Lambda: every `/directory/…` route.
+//!
+//! The directory has its own DynamoDB table (`DIRECTORY_TABLE_NAME`), and this
+//! function's role reaches only that table: nothing here can read a member's data.
+//! No token is checked (the directory is public; a token sent is ignored).
+//!
+//! Environment: `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET`, `FHIR_BASE_URL` (optional:
+//! without it the base URL is the domain each request came through, plus
+//! `/directory`).
+
+use std::sync::Arc;
+
+use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig};
+use lambda_adapter::{BaseUrl, ConfigError, from_lambda, required, to_lambda};
+use lambda_http::{Body, Request, Response};
+use smart_auth::{CursorError, CursorSealer};
+use store_dynamodb::DynamoStore;
+
+/// Why the function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("CURSOR_SECRET: {0}")]
+    Cursor(#[from] CursorError),
+}
+
+/// The directory function.
+pub struct DirectoryFunction {
+    base_url: BaseUrl,
+    store: Arc<DynamoStore>,
+    sealer: Arc<CursorSealer>,
+}
+
+impl DirectoryFunction {
+    /// The cold start: environment, the directory table's client, the cursor key.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let table = required("DIRECTORY_TABLE_NAME")?;
+        let sealer = CursorSealer::from_secret(required("CURSOR_SECRET")?.as_bytes())?;
+        let aws = aws_config::load_from_env().await;
+        Ok(DirectoryFunction {
+            base_url: BaseUrl::from_env(),
+            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
+            sealer: Arc::new(sealer),
+        })
+    }
+
+    /// The directory API for the base URL a request came through (cheap: two `Arc`s
+    /// and the settings), so links name the domain the client used.
+    pub fn api_for(&self, base_url: &str) -> DirectoryApi<DynamoStore> {
+        DirectoryApi::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.sealer),
+            DirectoryConfig::new(format!("{base_url}{DIRECTORY_PREFIX}")),
+        )
+    }
+
+    /// Answers one request; failures are OperationOutcomes, never a failed invocation.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let api = self.api_for(&self.base_url.for_request(&request));
+        to_lambda(api.handle(from_lambda(request)).await)
+    }
+}
