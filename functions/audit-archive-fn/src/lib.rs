@@ -24,6 +24,15 @@ pub enum ArchiveError {
     Put { key: String, reason: String },
 }
 
+impl From<ArchiveError> for lambda_runtime::Diagnostic {
+    fn from(e: ArchiveError) -> lambda_runtime::Diagnostic {
+        lambda_runtime::Diagnostic {
+            error_type: "ArchiveError".to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// The function: the S3 client and the bucket.
 pub struct ArchiveFunction {
     s3: aws_sdk_s3::Client,
