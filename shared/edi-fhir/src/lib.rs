@@ -152,6 +152,7 @@ mod claim;
 mod driver;
 mod enroll;
 mod parties;
+mod preauth;
 mod read;
 mod remit;
 mod write;
