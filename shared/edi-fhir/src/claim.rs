@@ -690,7 +690,7 @@ fn supporting_info<'s>(
 }
 
 /// HI qualifier → diagnosis role and ICD version (10 = AB*, 9 = B*).
-fn diagnosis_role(qualifier: &str) -> Option<(DiagnosisRole, bool)> {
+pub(crate) fn diagnosis_role(qualifier: &str) -> Option<(DiagnosisRole, bool)> {
     Some(match qualifier {
         "ABK" => (DiagnosisRole::Principal, true),
         "BK" => (DiagnosisRole::Principal, false),
@@ -800,7 +800,7 @@ pub(crate) fn procedure_system(qualifier: Option<&str>, code: &str) -> &'static 
 }
 
 /// `productOrService` and `modifier` from an SV101/SV202/SV301 composite.
-fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
+pub(crate) fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
     let absent = || concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable");
     let Some(composite) = seg.composite(n) else {
         return (absent(), Vec::new());
@@ -978,7 +978,7 @@ fn items<'s>(
 }
 
 /// TOO*JP*tooth*surfaces → bodySite / subSite.
-fn tooth<'s>(line: &Loop<'s, 's>) -> (Option<Concept<'s>>, Vec<Concept<'s>>) {
+pub(crate) fn tooth<'s>(line: &Loop<'s, 's>) -> (Option<Concept<'s>>, Vec<Concept<'s>>) {
     let Some(too) = line.segment_with("TOO", "JP") else {
         return (None, Vec::new());
     };
