@@ -590,9 +590,7 @@ fn diagnoses(event: &Loop<'_, '_>) -> Vec<Value> {
 }
 
 /// The service segment and the element numbers of its charge and quantity.
-fn service_line<'s>(
-    service: &Loop<'s, 's>,
-) -> Option<(&'s Segment<'s>, usize, usize, usize)> {
+fn service_line<'s>(service: &Loop<'s, 's>) -> Option<(&'s Segment<'s>, usize, usize, usize)> {
     // (segment, procedure composite, charge, quantity)
     [("SV1", 1, 2, 4), ("SV2", 2, 3, 5), ("SV3", 1, 2, 6)]
         .into_iter()
