@@ -47,19 +47,19 @@ use serde_json::{Value, json};
 use x12::{ElementPos, ErrorKind, Loop, Period, Segment, TransactionSet, X12Error};
 
 use crate::changes::Changes;
-use crate::claim::{diagnosis_role, product, tooth};
+use crate::claim::{hi_diagnoses, product, tooth};
 use crate::json::{concept, concept_text, money, object, opt, reference};
 use crate::kind::DiagnosisRole;
-use crate::parties::{self, CoverageFacts, Party};
+use crate::parties::{self, MemberFacts, Party};
 use crate::read::{self, Errors, amount, dotted_icd, iso, number};
 use crate::write::ToJson;
 use crate::{MapResult, MappingConfig, ids};
 use fhir::systems::{
-    ADJUDICATION, C4BB_CARE_TEAM_ROLE, CLAIM_TYPE, DATA_ABSENT_REASON, DIAGNOSIS_TYPE_HL7, ICD9_CM,
-    ICD10_CM, NUBC_REVENUE, PAS_ITEM_PREAUTH_PERIOD, PAS_ITEM_TRACE_NUMBER,
-    PDEX_ADJUDICATION_DISCRIMINATOR, PDEX_LEVEL_OF_SERVICE, PDEX_PRIOR_AUTHORIZATION,
-    PDEX_REVIEW_ACTION, PDEX_REVIEW_ACTION_CODE, PLAN_PREAUTH_NUMBER, PLAN_PREAUTH_TRACE,
-    X12_ACTION_CODE, X12_LEVEL_OF_SERVICE, X12_REVIEW_DECISION_REASON, X12_SERVICE_TYPE,
+    ADJUDICATION, C4BB_CARE_TEAM_ROLE, CLAIM_TYPE, DATA_ABSENT_REASON, DIAGNOSIS_TYPE_HL7,
+    NUBC_REVENUE, PAS_ITEM_PREAUTH_PERIOD, PAS_ITEM_TRACE_NUMBER, PDEX_ADJUDICATION_DISCRIMINATOR,
+    PDEX_LEVEL_OF_SERVICE, PDEX_PRIOR_AUTHORIZATION, PDEX_REVIEW_ACTION, PDEX_REVIEW_ACTION_CODE,
+    PLAN_PREAUTH_NUMBER, PLAN_PREAUTH_TRACE, X12_ACTION_CODE, X12_LEVEL_OF_SERVICE,
+    X12_REVIEW_DECISION_REASON, X12_SERVICE_TYPE,
 };
 
 /// An HCR01 action code: its display, the EOB outcome it gives, and whether
@@ -190,15 +190,7 @@ fn map_event<'s>(
         errors.push(missing(event, "subscriber (2010C)"));
         return;
     };
-    let subscriber = Party::from_loop(&subscriber_loop);
-    let Some(subscriber_id) = subscriber.member_id() else {
-        if let Some(nm1) = subscriber_loop.trigger() {
-            errors.push(nm1.error_at(
-                ErrorKind::MissingElement,
-                ElementPos::at(9),
-                "the subscriber's member id (NM109, NM108 = MI) is required",
-            ));
-        }
+    let Some((subscriber, subscriber_id)) = parties::subscriber(&subscriber_loop, errors) else {
         return;
     };
     let hcr = event.segment("HCR");
@@ -233,24 +225,6 @@ fn map_event<'s>(
     let dependent = dependent_loop
         .and_then(|d| d.child("2010D"))
         .map(|l| Party::from_loop(&l));
-    let subscriber_patient = ids::patient(
-        &ctx.config.payer_id,
-        &parties::member_key(subscriber_id, None),
-    );
-    out.merge_typed(
-        ResourceType::Patient,
-        subscriber_patient.clone(),
-        &parties::patient(&subscriber_patient, subscriber_id, &subscriber),
-    );
-    let member = parties::member_key(subscriber_id, dependent.as_ref());
-    let patient_id = ids::patient(&ctx.config.payer_id, &member);
-    if let Some(d) = &dependent {
-        out.merge_typed(
-            ResourceType::Patient,
-            patient_id.clone(),
-            &parties::patient(&patient_id, subscriber_id, d),
-        );
-    }
     let relationship = match dependent_loop {
         Some(d) => d
             .child("2010D")
@@ -260,28 +234,19 @@ fn map_event<'s>(
     };
     let services: Vec<Loop<'s, 's>> = event.children_named("2000F").collect();
     let oral = services.iter().any(|s| s.segment("SV3").is_some());
-    let line = if oral { "dental" } else { "medical" };
-    let coverage_id = ids::coverage(&ctx.config.payer_id, &member, line);
     let payer_org = ids::payer_org(&ctx.config.payer_id);
-    out.merge_typed(
-        ResourceType::Coverage,
-        coverage_id.clone(),
-        &parties::coverage(
-            CoverageFacts {
-                id: &coverage_id,
-                subscriber_id,
-                subscriber_patient: &subscriber_patient,
-                beneficiary: &patient_id,
-                relationship,
-                group: None,
-                plan: None,
-                period: None,
-                status: None,
-                policy_holder: None,
-                payer_org: &payer_org,
-            },
-            ctx.config,
-        ),
+    let (patient_id, coverage_id) = parties::emit_member(
+        MemberFacts {
+            subscriber_id,
+            subscriber: &subscriber,
+            dependent: dependent.as_ref(),
+            relationship,
+            group: None,
+            line: if oral { "dental" } else { "medical" },
+        },
+        ctx.config,
+        &payer_org,
+        out,
     );
 
     // Providers: the requester, then the event's and each service's.
@@ -471,27 +436,10 @@ impl PartialEq for Provider {
 fn provider(l: &Loop<'_, '_>, out: &mut Changes<'_>) -> Provider {
     let party = Party::from_loop(l);
     let taxonomy = l.segment_with("PRV", "PE").and_then(|p| p.element(3));
-    let display = party.display();
-    if party.is_person() {
-        let id = parties::practitioner_id(&party);
-        if !out.has(ResourceType::Practitioner, &id) {
-            let (id, value) = parties::practitioner(&party, taxonomy);
-            out.merge(ResourceType::Practitioner, id, value);
-        }
-        Provider {
-            reference: reference(ResourceType::Practitioner, &id, Some(&display)),
-            id,
-        }
-    } else {
-        let id = parties::provider_org_id(&party, None);
-        if !out.has(ResourceType::Organization, &id) {
-            let (id, value) = parties::provider_org(&party, None);
-            out.merge(ResourceType::Organization, id, value);
-        }
-        Provider {
-            reference: reference(ResourceType::Organization, &id, party.family),
-            id,
-        }
+    let (resource_type, id, display) = parties::emit_provider(&party, taxonomy, out);
+    Provider {
+        reference: reference(resource_type, &id, Some(&display)),
+        id,
     }
 }
 
@@ -559,34 +507,23 @@ fn certification_period(l: &Loop<'_, '_>, errors: &mut Errors) -> Value {
     crate::json::period(start.as_deref(), end.as_deref())
 }
 
-/// HI qualifiers → ICD codes with an HL7 diagnosis type.
+/// HI diagnoses with an HL7 diagnosis type.
 fn diagnoses(event: &Loop<'_, '_>) -> Vec<Value> {
-    let mut out = Vec::new();
-    for hi in event.segments_named("HI") {
-        for n in 1..=12 {
-            let Some(composite) = hi.composite(n) else {
-                break;
-            };
-            let (Some(q), Some(code)) = (composite.component(1), composite.component(2)) else {
-                continue;
-            };
-            let Some((role, icd10)) = diagnosis_role(q) else {
-                continue;
-            };
-            let system = if icd10 { ICD10_CM } else { ICD9_CM };
+    hi_diagnoses(event)
+        .enumerate()
+        .map(|(i, (role, system, code, _))| {
             let (type_code, type_display) = match role {
                 DiagnosisRole::Principal => ("principal", "Principal Diagnosis"),
                 DiagnosisRole::Admitting => ("admitting", "Admitting Diagnosis"),
                 _ => ("clinical", "Clinical Diagnosis"),
             };
-            out.push(json!({
-                "sequence": out.len() + 1,
+            json!({
+                "sequence": i + 1,
                 "diagnosisCodeableConcept": concept(system, &dotted_icd(code), ""),
                 "type": [concept(DIAGNOSIS_TYPE_HL7, type_code, type_display)],
-            }));
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 /// The service segment and the element numbers of its charge and quantity.
