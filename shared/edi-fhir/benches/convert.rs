@@ -3,8 +3,9 @@
 //!
 //! `cargo bench -p edi-fhir --bench convert`
 //!
-//! For each of 837P, 837I, 835 and 834 it generates a realistic file (at most
-//! 5,000 claims or members per ST..SE, ten sets per GS, see
+//! For each of 837P, 837I, 835, 834 and 278 it generates a realistic file (at
+//! most 5,000 claims or members per ST..SE, one prior authorization per 278
+//! ST..SE as UM systems send them; ten sets per GS, see
 //! `x12::generate`) of 10 MB and of `EDI_BENCH_MB` MB (default 100), writes
 //! it to a temporary file, and measures over the same bytes:
 //!
@@ -23,7 +24,8 @@
 //!
 //! Each conversion runs in a fresh process (the bench re-runs itself with
 //! `EDI_BENCH_CHILD`), best of `EDI_BENCH_RUNS` (default 2); the split is
-//! best of 3. `EDI_BENCH_KINDS=837P,835` limits the kinds.
+//! best of 3. `EDI_BENCH_KINDS=837P,835` limits the kinds (`EDI_BENCH_KINDS=278`
+//! for prior authorizations alone; "claims/s" are then authorizations/s).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -42,11 +44,12 @@ fn config() -> MappingConfig {
 
 type Generator = fn(usize, u64) -> Vec<u8>;
 
-const KINDS: [(&str, Generator); 4] = [
+const KINDS: [(&str, Generator); 5] = [
     ("837P", x12::generate::generate_837p),
     ("837I", x12::generate::generate_837i),
     ("835", x12::generate::generate_835),
     ("834", x12::generate::generate_834),
+    ("278", x12::generate::generate_278),
 ];
 
 /// A file of about `mb` MB.

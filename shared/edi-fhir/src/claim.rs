@@ -3,7 +3,9 @@
 //! what differs is asked of [`ClaimKind`].
 
 use fhir::ResourceType;
-use x12::{ElementPos, ErrorKind, Loop, Period, Segment, TransactionKind, TransactionSet};
+use x12::{
+    Composite, ElementPos, ErrorKind, Loop, Period, Segment, TransactionKind, TransactionSet,
+};
 
 use crate::adjudication::{Adjudicated, network_status, payment_type, read_cas};
 use crate::changes::Changes;
@@ -14,7 +16,7 @@ use crate::model::{
     Payment, Procedure, Quantity, Ref, Related, SupportingInfo, concept, concept_text, money,
     period, plain_reference, reference, related_prior, serviced, uc_identifier,
 };
-use crate::parties::{self, CoverageFacts, Party};
+use crate::parties::{self, MemberFacts, Party};
 use crate::read::{self, Errors, amount, bounds, dotted_icd, number, required};
 use crate::{MapResult, MappingConfig};
 use fhir::systems::{
@@ -186,15 +188,7 @@ fn map_claim<'s>(
         errors.push(missing_loop(clm, "the subscriber (2010BA)"));
         return;
     };
-    let subscriber = Party::from_loop(&subscriber_name);
-    let Some(subscriber_id) = subscriber.member_id() else {
-        if let Some(nm1) = subscriber_name.trigger() {
-            errors.push(nm1.error_at(
-                ErrorKind::MissingElement,
-                ElementPos::at(9),
-                "the subscriber's member id (NM109, NM108 = MI) is required",
-            ));
-        }
+    let Some((subscriber, subscriber_id)) = parties::subscriber(&subscriber_name, errors) else {
         return;
     };
     let (Some(clm01), Some(frequency)) = (clm01, frequency) else {
@@ -224,46 +218,22 @@ fn map_claim<'s>(
             .and_then(|s| s.element(2))
             .or(Some("18")),
     };
-    let subscriber_patient =
-        ids::patient(&config.payer_id, &parties::member_key(subscriber_id, None));
-    out.merge_typed(
-        ResourceType::Patient,
-        subscriber_patient.clone(),
-        &parties::patient(&subscriber_patient, subscriber_id, &subscriber),
-    );
-    let key = parties::member_key(subscriber_id, dependent.as_ref());
-    let patient_id = ids::patient(&config.payer_id, &key);
-    if let Some(d) = &dependent {
-        out.merge_typed(
-            ResourceType::Patient,
-            patient_id.clone(),
-            &parties::patient(&patient_id, subscriber_id, d),
-        );
-    }
-    let coverage_id = ids::coverage(&config.payer_id, &key, kind.coverage_line());
     let sbr = subscriber_loop.and_then(|s| s.segment("SBR"));
     let group = sbr
         .and_then(|s| s.element(3))
         .map(|g| (g, sbr.and_then(|s| s.element(4))));
-    out.merge_typed(
-        ResourceType::Coverage,
-        coverage_id.clone(),
-        &parties::coverage(
-            CoverageFacts {
-                id: &coverage_id,
-                subscriber_id,
-                subscriber_patient: &subscriber_patient,
-                beneficiary: &patient_id,
-                relationship,
-                group,
-                plan: None,
-                period: None,
-                status: None,
-                policy_holder: None,
-                payer_org: ctx.payer_org,
-            },
-            config,
-        ),
+    let (patient_id, coverage_id) = parties::emit_member(
+        MemberFacts {
+            subscriber_id,
+            subscriber: &subscriber,
+            dependent: dependent.as_ref(),
+            relationship,
+            group,
+            line: kind.coverage_line(),
+        },
+        config,
+        ctx.payer_org,
+        out,
     );
     let ours = claim.children_named("2320").find(|cob| {
         cob.child("2330B")
@@ -531,21 +501,8 @@ fn team_member<'s>(c: &mut Claim<'s>, l: &Loop<'s, 's>, out: &mut Changes<'_>) -
         .segment("PRV")
         .and_then(|p| p.element(3))
         .map(str::to_owned);
-    let reference = if party.is_person() {
-        let id = parties::practitioner_id(&party);
-        if !out.has(ResourceType::Practitioner, &id) {
-            let (id, value) = parties::practitioner(&party, taxonomy.as_deref());
-            out.merge(ResourceType::Practitioner, id, value);
-        }
-        reference(ResourceType::Practitioner, id, Some(party.display()))
-    } else {
-        let id = parties::provider_org_id(&party, None);
-        if !out.has(ResourceType::Organization, &id) {
-            let (id, value) = parties::provider_org(&party, None);
-            out.merge(ResourceType::Organization, id, value);
-        }
-        reference(ResourceType::Organization, id, party.family)
-    };
+    let (resource_type, id, display) = parties::emit_provider(&party, taxonomy.as_deref(), out);
+    let reference = reference(resource_type, id, Some(display));
     if let Some(i) = c
         .team
         .iter()
@@ -706,36 +663,43 @@ fn diagnosis_role(qualifier: &str) -> Option<(DiagnosisRole, bool)> {
     })
 }
 
+/// The diagnosis codes of a loop's HI segments, in order: their role, ICD
+/// system (10 for AB* qualifiers, 9 for B*), code, and composite (for the
+/// POA indicator). Procedure, DRG and other HI qualifiers are skipped.
+pub(crate) fn hi_diagnoses<'l, 's>(
+    l: &'l Loop<'s, 's>,
+) -> impl Iterator<Item = (DiagnosisRole, &'static str, &'s str, Composite<'s>)> + 'l {
+    l.segments_named("HI").flat_map(|hi| {
+        (1..=12)
+            .map_while(move |n| hi.composite(n))
+            .filter_map(|composite| {
+                let (role, icd10) = diagnosis_role(composite.component(1)?)?;
+                let code = composite.component(2)?;
+                let system = if icd10 { ICD10_CM } else { ICD9_CM };
+                Some((role, system, code, composite))
+            })
+    })
+}
+
 /// Diagnoses in HI order; `sequence` is the position among diagnosis codes,
 /// which is what SV107 pointers count.
 fn diagnoses<'s>(kind: ClaimKind, claim: &Loop<'s, 's>) -> Vec<Diagnosis<'s>> {
-    let mut out = Vec::new();
-    for hi in claim.segments_named("HI") {
-        for n in 1..=12 {
-            let Some(composite) = hi.composite(n) else {
-                break;
-            };
-            let (Some(q), Some(code)) = (composite.component(1), composite.component(2)) else {
-                continue;
-            };
-            let Some((role, icd10)) = diagnosis_role(q) else {
-                continue;
-            };
-            let system = if icd10 { ICD10_CM } else { ICD9_CM };
+    hi_diagnoses(claim)
+        .enumerate()
+        .map(|(i, (role, system, code, composite))| {
             let (ts, tc, td) = kind.diagnosis_type(role);
             let poa = composite
                 .component(9)
                 .filter(|_| kind.is_institutional())
                 .map(|p| concept(POA, p, ""));
-            out.push(Diagnosis {
-                sequence: out.len() + 1,
+            Diagnosis {
+                sequence: i + 1,
                 diagnosis_codeable_concept: concept(system, dotted_icd(code), ""),
                 type_: [concept(ts, tc, td)],
                 on_admission: poa,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// ICD-10-PCS (BBR/BBQ) or ICD-9 (BR/BQ) procedures with their dates.
@@ -800,7 +764,7 @@ pub(crate) fn procedure_system(qualifier: Option<&str>, code: &str) -> &'static 
 }
 
 /// `productOrService` and `modifier` from an SV101/SV202/SV301 composite.
-fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
+pub(crate) fn product<'s>(seg: &Segment<'s>, n: usize) -> (Concept<'s>, Vec<Concept<'s>>) {
     let absent = || concept(DATA_ABSENT_REASON, "not-applicable", "Not Applicable");
     let Some(composite) = seg.composite(n) else {
         return (absent(), Vec::new());
@@ -979,7 +943,7 @@ fn items<'s>(
 }
 
 /// TOO*JP*tooth*surfaces → bodySite / subSite.
-fn tooth<'s>(line: &Loop<'s, 's>) -> (Option<Concept<'s>>, Vec<Concept<'s>>) {
+pub(crate) fn tooth<'s>(line: &Loop<'s, 's>) -> (Option<Concept<'s>>, Vec<Concept<'s>>) {
     let Some(too) = line.segment_with("TOO", "JP") else {
         return (None, Vec::new());
     };

@@ -12,7 +12,7 @@ use x12::{EnvelopeReport, RejectedSet, TransactionKind, TransactionSet, X12Error
 
 use crate::{
     Change, EnvelopeSummary, FileConversion, MapResult, MappingConfig, Problem, SetOutcome,
-    TransactionSetResult, Warning, apply, changes, claim, enroll, remit,
+    TransactionSetResult, Warning, apply, changes, claim, enroll, preauth, remit,
 };
 
 /// Converts a whole file held in memory (zero-copy reader).
@@ -120,6 +120,7 @@ fn run_mapper(
         | TransactionKind::Dental => claim::map(set, config, out),
         TransactionKind::Remittance => remit::map(set, config, out),
         TransactionKind::Enrollment => enroll::map(set, config, out),
+        TransactionKind::ServicesReview => preauth::map(set, config, out),
     }
 }
 
@@ -130,6 +131,7 @@ fn transaction_type(kind: TransactionKind) -> &'static str {
         TransactionKind::Dental => "837D",
         TransactionKind::Remittance => "835",
         TransactionKind::Enrollment => "834",
+        TransactionKind::ServicesReview => "278",
     }
 }
 

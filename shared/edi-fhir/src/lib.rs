@@ -20,6 +20,7 @@
 //! | 837D `005010X224A2/A3` | Oral | same |
 //! | 835 `005010X221A1` | completes the EOB of each CLP | Organization (payer, payee), Practitioner, EOB (or `Cancel` for a reversal) |
 //! | 834 `005010X220A1` | C4BB-Patient, C4BB-Coverage | Patient, Coverage, Organization |
+//! | 278 `005010X217` (request or response) | PDex Prior Authorization (`use = preauthorization`; module `preauth`) | Patient, Coverage, Organization (payer, requester, facility), Practitioner, EOB per patient event (and a `Cancel` of the request's pended record when a response answers it) |
 //!
 //! Acceptance is per transaction set, as the 999 defines it: a set the reader
 //! rejects, or in which the mapper finds an error (for example a CLM05
@@ -152,6 +153,7 @@ mod claim;
 mod driver;
 mod enroll;
 mod parties;
+mod preauth;
 mod read;
 mod remit;
 mod write;
@@ -234,7 +236,7 @@ pub struct TransactionSetResult {
     pub group_control_number: String,
     /// ST02.
     pub control_number: String,
-    /// `837P`, `837I`, `837D`, `835`, `834`, or ST01 when unsupported.
+    /// `837P`, `837I`, `837D`, `835`, `834`, `278`, or ST01 when unsupported.
     pub transaction_type: String,
     /// The guide the set was read as, e.g. `005010X222A1` (ST03, else GS08;
     /// a base guide id such as `005010X222` is read as its errata version).
@@ -293,7 +295,8 @@ pub enum SetOutcome {
         /// In the order they must be applied.
         #[serde(skip)]
         changes: Vec<Change>,
-        /// Claims (837 CLM, 835 CLP) or members (834 INS) in the set.
+        /// Claims (837 CLM, 835 CLP), members (834 INS) or prior
+        /// authorizations (278 patient events) in the set.
         claims: usize,
     },
     Rejected {

@@ -38,7 +38,7 @@ use serde_json::{Map, Value};
 use crate::json::{self};
 use crate::kind::ClaimKind;
 use crate::{Action, Change};
-use fhir::systems::PLAN_CLAIM_ID;
+use fhir::systems::{PDEX_PRIOR_AUTHORIZATION, PLAN_CLAIM_ID};
 
 type Object = Map<String, Value>;
 
@@ -76,7 +76,11 @@ pub fn apply(current: Option<&Value>, change: &Change) -> Option<Value> {
         (Action::Merge(resource), cur) => {
             let value = resource.to_value();
             let incoming = value.as_object()?;
-            if change.resource_type == ResourceType::ExplanationOfBenefit {
+            if change.resource_type == ResourceType::ExplanationOfBenefit
+                && is_prior_authorization(incoming)
+            {
+                merge_prior_authorization(cur, incoming)?
+            } else if change.resource_type == ResourceType::ExplanationOfBenefit {
                 merge_eob(cur, incoming)
             } else {
                 let mut next = cur.map(without_meta).unwrap_or_default();
@@ -155,6 +159,13 @@ fn same_without_meta(cur: &Object, next: &Object) -> bool {
 /// resources without meta) and required defaults.
 fn finalize(resource_type: ResourceType, mut o: Object) -> Object {
     o.remove("meta");
+    if resource_type == ResourceType::ExplanationOfBenefit && is_prior_authorization(&o) {
+        o.insert(
+            "meta".into(),
+            serde_json::json!({ "profile": [PDEX_PRIOR_AUTHORIZATION] }),
+        );
+        return o;
+    }
     let profile = match resource_type {
         ResourceType::ExplanationOfBenefit => eob_kind(&o).map(ClaimKind::profile),
         ResourceType::Patient => Some("C4BB-Patient"),
@@ -273,6 +284,31 @@ fn merge_eob(cur: Option<&Object>, inc: &Object) -> Object {
     };
     out.insert("status".into(), Value::from(status));
     out
+}
+
+/// A PDex Prior Authorization (`use = preauthorization`, from a 278).
+fn is_prior_authorization(o: &Object) -> bool {
+    o.get("use").and_then(Value::as_str) == Some("preauthorization")
+}
+
+/// A prior authorization is what the UMO said last: each 278 response
+/// carries the whole review (request, decision, items), so a newer one
+/// replaces the record as a new version. Newer is `created` (BHT04); an
+/// older response arriving late (`None`: nothing changes) never rolls the
+/// record back, and on the same day the later arrival wins, except that a
+/// cancelled record reopens only for a later date (a re-sent request must
+/// not revive a request its response closed).
+fn merge_prior_authorization(cur: Option<&Object>, inc: &Object) -> Option<Object> {
+    let Some(cur) = cur else {
+        return Some(without_meta(inc));
+    };
+    let created = |o: &Object| o.get("created").and_then(Value::as_str).map(str::to_owned);
+    let status = |o: &Object| o.get("status").and_then(Value::as_str) == Some("cancelled");
+    match created(inc).cmp(&created(cur)) {
+        std::cmp::Ordering::Less => None,
+        std::cmp::Ordering::Equal if status(cur) && !status(inc) => None,
+        _ => Some(without_meta(inc)),
+    }
 }
 
 fn strip_adjudication(out: &mut Object) {

@@ -6,9 +6,11 @@ use serde_json::{Value, json};
 use x12::{Loop, Segment};
 
 use crate::MappingConfig;
+use crate::changes::Changes;
 use crate::ids::{self, MemberKey};
 use crate::json::{address, concept, human_name, meta, object, opt, typed_identifier};
 use crate::model::{self, Concept, Coverage, CoverageClass, Extension, Meta, Patient};
+use crate::read::Errors;
 use fhir::systems::{
     ACT_CODE, C4BB_IDENTIFIER_TYPE, COVERAGE_CLASS, COVERAGE_KIND_EXT, NPI, NUCC_TAXONOMY,
     ORGANIZATION_TYPE, PLAN_PAYER_ID, SUBSCRIBER_RELATIONSHIP, TAX_ID, V2_0203,
@@ -324,5 +326,116 @@ pub fn member_key<'a>(subscriber_id: &'a str, dependent: Option<&Party<'a>>) -> 
             subscriber_id,
             given: d.given.unwrap_or(""),
         },
+    }
+}
+
+/// The subscriber named by a 2010BA (837) or 2010C (278) loop, with the
+/// member id on their card; `None`, with the error, when NM109 is missing
+/// (or is an SSN, which is never used as an id).
+pub fn subscriber<'a>(l: &Loop<'_, 'a>, errors: &mut Errors) -> Option<(Party<'a>, &'a str)> {
+    let party = Party::from_loop(l);
+    match party.member_id() {
+        Some(id) => Some((party, id)),
+        None => {
+            if let Some(nm1) = l.trigger() {
+                errors.push(nm1.error_at(
+                    x12::ErrorKind::MissingElement,
+                    x12::ElementPos::at(9),
+                    "the subscriber's member id (NM109, NM108 = MI) is required",
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Who a claim or prior authorization is for, as the X12 names them.
+pub struct MemberFacts<'a, 'p> {
+    pub subscriber_id: &'a str,
+    pub subscriber: &'p Party<'a>,
+    /// The patient when not the subscriber.
+    pub dependent: Option<&'p Party<'a>>,
+    /// SBR02 / PAT01 / INS02.
+    pub relationship: Option<&'a str>,
+    /// SBR03 / SBR04.
+    pub group: Option<(&'a str, Option<&'a str>)>,
+    /// The coverage line: `medical` or `dental`.
+    pub line: &'static str,
+}
+
+/// Emits the subscriber's Patient, the dependent's when the patient is one,
+/// and the member's Coverage of that line, with the ids every X12 kind gives
+/// them; returns the patient's and the Coverage's ids.
+pub fn emit_member(
+    f: MemberFacts<'_, '_>,
+    config: &MappingConfig,
+    payer_org: &str,
+    out: &mut Changes<'_>,
+) -> (String, String) {
+    let subscriber_patient = ids::patient(&config.payer_id, &member_key(f.subscriber_id, None));
+    out.merge_typed(
+        ResourceType::Patient,
+        subscriber_patient.clone(),
+        &patient(&subscriber_patient, f.subscriber_id, f.subscriber),
+    );
+    let key = member_key(f.subscriber_id, f.dependent);
+    let patient_id = ids::patient(&config.payer_id, &key);
+    if let Some(d) = f.dependent {
+        out.merge_typed(
+            ResourceType::Patient,
+            patient_id.clone(),
+            &patient(&patient_id, f.subscriber_id, d),
+        );
+    }
+    let coverage_id = ids::coverage(&config.payer_id, &key, f.line);
+    out.merge_typed(
+        ResourceType::Coverage,
+        coverage_id.clone(),
+        &coverage(
+            CoverageFacts {
+                id: &coverage_id,
+                subscriber_id: f.subscriber_id,
+                subscriber_patient: &subscriber_patient,
+                beneficiary: &patient_id,
+                relationship: f.relationship,
+                group: f.group,
+                plan: None,
+                period: None,
+                status: None,
+                policy_holder: None,
+                payer_org,
+            },
+            config,
+        ),
+    );
+    (patient_id, coverage_id)
+}
+
+/// A provider named by an NM1 loop (care team, requester): a Practitioner
+/// for a person, an Organization otherwise, emitted the first time the set
+/// names it. Returns its type, id and the display a reference shows.
+pub fn emit_provider(
+    party: &Party<'_>,
+    taxonomy: Option<&str>,
+    out: &mut Changes<'_>,
+) -> (ResourceType, String, String) {
+    if party.is_person() {
+        let id = practitioner_id(party);
+        if !out.has(ResourceType::Practitioner, &id) {
+            let (id, value) = practitioner(party, taxonomy);
+            out.merge(ResourceType::Practitioner, id, value);
+        }
+        (ResourceType::Practitioner, id, party.display())
+    } else {
+        let id = provider_org_id(party, None);
+        if !out.has(ResourceType::Organization, &id) {
+            let (id, value) = provider_org(party, None);
+            out.merge(ResourceType::Organization, id, value);
+        }
+        (
+            ResourceType::Organization,
+            id,
+            party.family.unwrap_or("").to_owned(),
+        )
     }
 }

@@ -57,7 +57,104 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
         "834.x12",
         include_bytes!("../../x12/tests/fixtures/834.x12"),
     ),
+    (
+        "278_pended.x12",
+        include_bytes!("../../x12/tests/fixtures/278_pended.x12"),
+    ),
+    (
+        "278_approved.x12",
+        include_bytes!("../../x12/tests/fixtures/278_approved.x12"),
+    ),
+    (
+        "278_partial.x12",
+        include_bytes!("../../x12/tests/fixtures/278_partial.x12"),
+    ),
+    (
+        "278_denied.x12",
+        include_bytes!("../../x12/tests/fixtures/278_denied.x12"),
+    ),
+    (
+        "278_cancelled.x12",
+        include_bytes!("../../x12/tests/fixtures/278_cancelled.x12"),
+    ),
+    (
+        "278_request.x12",
+        include_bytes!("../../x12/tests/fixtures/278_request.x12"),
+    ),
+    (
+        "278_request_response.x12",
+        include_bytes!("../../x12/tests/fixtures/278_request_response.x12"),
+    ),
+    (
+        "278_contact_no_action.x12",
+        include_bytes!("../../x12/tests/fixtures/278_contact_no_action.x12"),
+    ),
 ];
+
+/// One fixture by name.
+fn named(name: &str) -> &'static [u8] {
+    FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |(_, bytes)| *bytes)
+}
+
+/// A 278 response that pends an authorization, then the one that approves
+/// it, through the pipeline: each is reported and acknowledged as a claim
+/// file is (999 group HI, set 278 accepted), and the authorization is one
+/// ExplanationOfBenefit with two versions.
+pub async fn prior_authorization_pended_then_approved<
+    S: ResourceStore + KeyValueStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let ingestor = Ingestor::new(Arc::clone(&store), config());
+    let mut id = None;
+    for (version, name) in [(1, "278_pended.x12"), (2, "278_approved.x12")] {
+        let bytes = named(name);
+        let done = ingestor
+            .ingest_bytes(&FileIdentity::content(name, bytes), bytes.to_vec())
+            .await;
+        let done = ingested(done.unwrap_or_else(|e| panic!("{name}: {e}")), name);
+        assert_eq!(done.report.status, FileStatus::Accepted, "{name}");
+        let set = &done.report.transaction_sets[0];
+        assert_eq!(
+            (
+                set.transaction_type.as_str(),
+                set.implementation_guide.as_str()
+            ),
+            ("278", "005010X217")
+        );
+        assert_eq!(set.claims, 1, "one patient event");
+        let ack = done.ack.unwrap_or_default();
+        for wanted in ["AK1*HI*", "AK2*278*0001*005010X217", "IK5*A", "AK9*A*1*1*1"] {
+            assert!(ack.contains(wanted), "{name}: {wanted} not in {ack}");
+        }
+        let eob = edi_fhir::convert(bytes, &mapping())
+            .changes()
+            .find(|c| c.resource_type == ResourceType::ExplanationOfBenefit)
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            id.get_or_insert_with(|| eob.clone()),
+            &eob,
+            "the same record"
+        );
+        let record =
+            ResourceStore::get(store.as_ref(), ResourceType::ExplanationOfBenefit, &eob).await;
+        let record = record
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("{name}: not stored"));
+        assert_eq!(record.version_id, version, "{name}");
+        let body: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
+        let outcome = if version == 1 { "queued" } else { "complete" };
+        assert_eq!(
+            (&body["use"], &body["outcome"]),
+            (&Value::from("preauthorization"), &Value::from(outcome))
+        );
+    }
+}
 
 macro_rules! bad {
     ($($name:literal),* $(,)?) => {

@@ -97,7 +97,7 @@ fn security(config: &ApiConfig) -> Value {
 }
 
 fn resource_capability(resource_type: ResourceType) -> Value {
-    let profiles = resource_type.carin_profiles();
+    let profiles = resource_type.supported_profiles();
     let params: Vec<Value> = search_params(resource_type)
         .iter()
         .map(|p| {
@@ -178,4 +178,38 @@ pub fn metadata_response(
     }
     let body = capability_statement(config, env!("CARGO_PKG_VERSION")).to_string();
     crate::json_response(http::StatusCode::OK, bytes::Bytes::from(body), flavour)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eob_lists_the_pdex_prior_authorization_profile_and_the_use_parameter() {
+        let eob = resource_capability(ResourceType::ExplanationOfBenefit);
+        let profiles: Vec<&str> = eob["supportedProfile"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            profiles.contains(&fhir::systems::PDEX_PRIOR_AUTHORIZATION),
+            "{profiles:?}"
+        );
+        let use_param = eob["searchParam"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "use");
+        assert_eq!(
+            use_param.map(|p| (&p["type"], &p["definition"])),
+            Some((
+                &Value::from("token"),
+                &Value::from(
+                    "http://hl7.org/fhir/us/davinci-pdex/SearchParameter/explanationofbenefit-use"
+                )
+            ))
+        );
+    }
 }

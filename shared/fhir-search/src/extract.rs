@@ -70,6 +70,9 @@ impl Indexer<'_> {
         self.date("service-start-date", &["item", "servicedDate"]);
         self.date("service-start-date", &["item", "servicedPeriod", "start"]);
         self.date("billable-period-start", &["billablePeriod", "start"]);
+        if let Some(code) = self.resource.get("use").and_then(Value::as_str) {
+            self.token("use", Some(fhir::systems::CLAIM_USE), code);
+        }
     }
 
     fn coverage(&mut self) {

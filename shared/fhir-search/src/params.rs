@@ -107,6 +107,13 @@ const EOB: &[SearchParamDef] = &[
         definition: "http://hl7.org/fhir/us/carin-bb/SearchParameter/explanationofbenefit-billable-period-start",
         documentation: "Start of the billable period.",
     },
+    SearchParamDef {
+        name: "use",
+        kind: ParamKind::Token,
+        expression: "ExplanationOfBenefit.use",
+        definition: "http://hl7.org/fhir/us/davinci-pdex/SearchParameter/explanationofbenefit-use",
+        documentation: "`claim` (CARIN claims) or `preauthorization` (PDex Prior Authorizations, from X12 278); `http://hl7.org/fhir/claim-use|preauthorization` also works.",
+    },
 ];
 
 const COVERAGE: &[SearchParamDef] = &[
@@ -365,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn carin_requires_eight_eob_search_parameters() {
+    fn carin_requires_eight_eob_search_parameters_and_pdex_adds_use() {
         let names: Vec<_> = search_params(ResourceType::ExplanationOfBenefit)
             .iter()
             .map(|p| p.name)
@@ -379,10 +386,11 @@ mod tests {
             "service-date",
             "service-start-date",
             "billable-period-start",
+            "use",
         ] {
             assert!(names.contains(&required), "{required}");
         }
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 9);
     }
 
     #[test]

@@ -361,6 +361,23 @@ fn an_escaped_comma_is_part_of_the_value_not_an_or() {
 // ---------------------------------------------------------------- (d) 25 type
 
 #[test]
+fn use_tells_prior_authorizations_from_claims() {
+    let claim = eob_with(json!({"use": "claim"}));
+    let prior_auth = eob_with(json!({"use": "preauthorization"}));
+    assert!(hits(Eob, "use=preauthorization", &prior_auth));
+    assert!(hits(
+        Eob,
+        "use=http://hl7.org/fhir/claim-use|preauthorization",
+        &prior_auth
+    ));
+    assert!(!hits(Eob, "use=preauthorization", &claim));
+    assert!(hits(Eob, "use=claim", &claim));
+    assert!(hits(Eob, "use=claim,preauthorization", &prior_auth));
+    assert!(hits(Eob, "patient=A&use=preauthorization", &prior_auth));
+    assert!(!hits(Eob, "patient=B&use=preauthorization", &prior_auth));
+}
+
+#[test]
 fn type_matches_by_code_by_system_and_code_and_by_any_of_several() {
     assert!(hits(Eob, "type=pharmacy", &eob()));
     assert!(hits(
@@ -534,6 +551,27 @@ fn each_eob_include_selects_what_the_eob_references_there() {
         let q = format!("_id=E1&_include=ExplanationOfBenefit:{param}");
         assert_eq!(targets(&q, &eob(), Eob), want, "{param}");
     }
+}
+
+#[test]
+fn includes_work_on_prior_authorizations_as_on_claims() {
+    // A PDex Prior Authorization has no payee; the rest is an EOB's.
+    let prior_auth = eob_with(json!({"use": "preauthorization", "payee": null}));
+    let q = "use=preauthorization&_include=ExplanationOfBenefit:*";
+    assert!(hits(Eob, q, &prior_auth));
+    let mut got = targets(q, &prior_auth, Eob);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "Coverage/C1",
+            "Organization/O1",
+            "Organization/O3",
+            "Patient/A",
+            "Practitioner/P1",
+            "Practitioner/P2"
+        ]
+    );
 }
 
 #[test]

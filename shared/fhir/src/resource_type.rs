@@ -79,9 +79,11 @@ impl ResourceType {
         }
     }
 
-    /// The CARIN Blue Button profiles a server of this type supports. The first entry is
-    /// the one the CapabilityStatement names as the resource's base profile.
-    pub const fn carin_profiles(self) -> &'static [&'static str] {
+    /// The profiles a server of this type supports: CARIN Blue Button's, plus PDex
+    /// Prior Authorization for ExplanationOfBenefit (`use = preauthorization`, from
+    /// X12 278). The first entry is the one the CapabilityStatement names as the
+    /// resource's base profile.
+    pub const fn supported_profiles(self) -> &'static [&'static str] {
         match self {
             ResourceType::Patient => {
                 &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient"]
@@ -96,6 +98,7 @@ impl ResourceType {
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Professional-NonClinician",
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Oral",
                 "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Pharmacy",
+                crate::systems::PDEX_PRIOR_AUTHORIZATION,
             ],
             ResourceType::Organization => {
                 &["http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Organization"]

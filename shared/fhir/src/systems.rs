@@ -76,6 +76,34 @@ pub const NAIC: &str = "urn:oid:2.16.840.1.113883.6.300";
 pub const COVERAGE_KIND_EXT: &str =
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-Coverage.kind";
 
+/// Da Vinci PDex Prior Authorization (an ExplanationOfBenefit with
+/// `use = preauthorization`) and the extensions and codes it uses.
+pub const PDEX_PRIOR_AUTHORIZATION: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-priorauthorization";
+pub const PDEX_REVIEW_ACTION: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/extension-reviewAction";
+pub const PDEX_REVIEW_ACTION_CODE: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/extension-reviewActionCode";
+pub const PDEX_LEVEL_OF_SERVICE: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/extension-levelOfServiceCode";
+pub const PDEX_ADJUDICATION_DISCRIMINATOR: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PDexAdjudicationDiscriminator";
+/// PAS item extensions PDex Prior Authorization reuses.
+pub const PAS_ITEM_TRACE_NUMBER: &str =
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemTraceNumber";
+pub const PAS_ITEM_PREAUTH_PERIOD: &str =
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemPreAuthPeriod";
+/// X12 278 HCR01 action codes (element 306).
+pub const X12_ACTION_CODE: &str = "https://codesystem.x12.org/005010/306";
+/// X12 278 HCR03 health care services review decision reasons (code source 886).
+pub const X12_REVIEW_DECISION_REASON: &str = "https://codesystem.x12.org/external/886";
+/// X12 278 UM06 level of service (element 1338).
+pub const X12_LEVEL_OF_SERVICE: &str = "https://codesystem.x12.org/005010/1338";
+/// X12 service type codes (278 UM03, 271 EB03).
+pub const X12_SERVICE_TYPE: &str = "https://x12.org/codes/service-type-codes";
+/// `ExplanationOfBenefit.use` (claim | preauthorization | predetermination).
+pub const CLAIM_USE: &str = "http://hl7.org/fhir/claim-use";
+
 /// Our (synthetic) plan's own identifier namespaces. `example.org` is reserved, so
 /// nothing here can be mistaken for a real payer's identifiers.
 pub const PLAN_MEMBER_ID: &str = "https://demo-health-plan.example.org/fhir/member-id";
@@ -89,6 +117,12 @@ pub const PLAN_PAYMENT_TRACE: &str = "https://demo-health-plan.example.org/fhir/
 /// Provider patient control numbers (837 CLM01, 835 CLP01).
 pub const PATIENT_ACCOUNT: &str =
     "https://demo-health-plan.example.org/fhir/patient-account-number";
+/// Prior authorization certification numbers (278 HCR02), per UMO.
+pub const PLAN_PREAUTH_NUMBER: &str =
+    "https://demo-health-plan.example.org/fhir/prior-authorization-number";
+/// The requester's patient event trace numbers (278 2000E TRN02).
+pub const PLAN_PREAUTH_TRACE: &str =
+    "https://demo-health-plan.example.org/fhir/prior-authorization-trace";
 
 /// The full canonical URL of a CARIN BB profile, e.g. `C4BB-Patient`.
 pub fn carin_profile(name: &str) -> String {

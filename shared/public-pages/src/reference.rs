@@ -2,7 +2,7 @@
 //!
 //! Resources, profiles, search parameters and includes come from the same tables the
 //! CapabilityStatement is generated from ([`fhir_search::search_params`],
-//! [`fhir_api::search_includes`], [`ResourceType::carin_profiles`]); error codes come
+//! [`fhir_api::search_includes`], [`ResourceType::supported_profiles`]); error codes come
 //! from [`ApiError`] itself; the sandbox members from [`demo_data`], whose ids are the
 //! ones the local server's demo (loaded as X12 through the ingest pipeline) stores. So
 //! the portal cannot describe a server other than the one that answers.
@@ -64,7 +64,7 @@ fn resource_doc(resource_type: ResourceType) -> ResourceDoc {
         .collect();
     ResourceDoc {
         name: resource_type.as_str(),
-        profiles: resource_type.carin_profiles(),
+        profiles: resource_type.supported_profiles(),
         params,
         includes: fhir_api::search_includes(resource_type),
     }

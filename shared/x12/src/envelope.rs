@@ -44,7 +44,7 @@ pub struct InterchangeHeader {
 /// The values of one GS header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupHeader {
-    /// GS01 functional id: `HC` 837, `HP` 835, `BE` 834.
+    /// GS01 functional id: `HC` 837, `HP` 835, `BE` 834, `HI` 278.
     pub functional_id: String,
     /// GS02 application sender code.
     pub sender: String,

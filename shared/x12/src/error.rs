@@ -116,6 +116,8 @@ pub enum ErrorKind {
     UnrecognizedSegment,
     /// A segment that cannot appear here (e.g. a second ST inside a set).
     UnexpectedSegment,
+    /// A segment the guide requires here is absent (a 278 response's HCR).
+    MissingSegment,
     /// HL hierarchy broken: unknown parent, out of order, wrong level.
     InvalidHierarchy,
     // ---- element (IK4) ----
@@ -164,6 +166,7 @@ impl ErrorKind {
             DuplicateSetControl => (TransactionSet, "23"),
             UnrecognizedSegment => (Segment, "1"),
             UnexpectedSegment => (Segment, "2"),
+            MissingSegment => (Segment, "3"),
             InvalidHierarchy => (Segment, "7"),
             MissingElement => (Element, "1"),
             ElementTooLong => (Element, "5"),
@@ -204,6 +207,7 @@ impl ErrorKind {
             SetTooLarge => "transaction set too large",
             UnrecognizedSegment => "unrecognized segment id",
             UnexpectedSegment => "unexpected segment",
+            MissingSegment => "required segment missing",
             InvalidHierarchy => "invalid HL hierarchy",
             MissingElement => "required element missing",
             ElementTooLong => "element too long",

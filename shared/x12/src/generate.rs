@@ -376,6 +376,74 @@ pub fn generate_834(members: usize, seed: u64) -> Vec<u8> {
     w.end()
 }
 
+/// HCR01 decisions the 278 generator cycles through (with HCR03 where the
+/// service is not certified).
+const DECISIONS: &[&str] = &["A1", "A1", "A2", "A3*T1", "A4", "A6"];
+
+/// A 278 response (005010X217) file with `events` prior authorizations, one
+/// patient event per ST..SE as a utilization-management system sends them,
+/// each with one to three services (SV1 + HSD) and its own decisions.
+pub fn generate_278(events: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut w = Envelope::new("HI", "278", "005010X217", true);
+    for n in 0..events {
+        w.begin_set();
+        w.seg(&format!("BHT*0007*11*UM{n:08}*20240115*1200"));
+        w.seg("HL*1**20*1");
+        w.seg("NM1*X3*2*KEY INSURANCE COMPANY*****PI*999996666");
+        w.seg("HL*2*1*21*1");
+        w.seg(&format!(
+            "NM1*1P*2*CLINIC {}*****XX*1{}",
+            rng.pick(LAST),
+            rng.digits(9)
+        ));
+        w.seg("HL*3*2*22*1");
+        w.seg(&format!(
+            "NM1*IL*1*{}*{}****MI*{}",
+            rng.pick(LAST),
+            rng.pick(FIRST),
+            rng.digits(9)
+        ));
+        w.seg(&format!(
+            "DMG*D8*19{}0{}15*F",
+            50 + rng.below(49),
+            1 + rng.below(9)
+        ));
+        w.seg("HL*4*3*EV*1");
+        w.seg(&format!("TRN*2*RQ{n:08}*1987654321"));
+        w.seg("UM*HS*I*AE*11:B**E");
+        let decision = rng.pick(DECISIONS);
+        w.seg(&format!(
+            "HCR*{}*AUTH{n:08}",
+            decision.replace("*T1", "**T1")
+        ));
+        w.seg("DTP*AAH*RD8*20240201-20240430");
+        w.seg(&format!("HI*ABK:{}", rng.pick(ICD)));
+        w.seg(&format!(
+            "NM1*SJ*1*{}*{}****XX*1{}",
+            rng.pick(LAST),
+            rng.pick(FIRST),
+            rng.digits(9)
+        ));
+        let services = 1 + rng.below(3);
+        for k in 0..services {
+            let quantity = 1 + rng.below(20);
+            w.seg(&format!("HL*{}*4*SS*0", 5 + k));
+            w.seg(&format!("TRN*2*RQ{n:08}-{k}*1987654321"));
+            let own = rng.pick(DECISIONS).replace("*T1", "**T1");
+            w.seg(&format!("HCR*{own}"));
+            w.seg(&format!(
+                "SV1*HC:{}*{}*UN*{quantity}",
+                rng.pick(CPT),
+                40 * quantity
+            ));
+            w.seg(&format!("HSD*VS*{quantity}***34*3"));
+        }
+        w.end_set();
+    }
+    w.end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +456,7 @@ mod tests {
             generate_837d(50, 3),
             generate_835(50, 4),
             generate_834(50, 5),
+            generate_278(50, 6),
         ] {
             let parsed = crate::read(&bytes);
             let Ok(parsed) = parsed else {

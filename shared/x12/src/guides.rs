@@ -4,8 +4,9 @@
 //! qualifier Q opens loop L under parent P". The generic recogniser in
 //! [`crate::loops`] walks those tables, so adding a guide is adding rows.
 //! Loop ids and triggers follow the pyx12 5010 maps for 837P (X222A1), 837I
-//! (X223A2), 835 (X221A1) and 834 (X220A1); the 837D rows (X224A2) follow the
-//! dental TR3 layout, which has no public pyx12 map.
+//! (X223A2), 835 (X221A1) and 834 (X220A1); the 837D rows (X224A2) and the
+//! 278 rows (X217) follow the TR3 layouts, which have no public pyx12 5010 map
+//! (pyx12 ships only the 4010 278, X094).
 
 use std::fmt;
 
@@ -22,6 +23,9 @@ pub enum TransactionKind {
     Remittance,
     /// 834 benefit enrolment (005010X220A1).
     Enrollment,
+    /// 278 health care services review, request or response (005010X217):
+    /// prior authorizations.
+    ServicesReview,
 }
 
 /// An identified implementation guide: the kind plus the exact version
@@ -44,11 +48,14 @@ const SUPPORTED: &[(&str, &str, TransactionKind)] = &[
     ("837", "005010X224A3", TransactionKind::Dental),
     ("835", "005010X221A1", TransactionKind::Remittance),
     ("834", "005010X220A1", TransactionKind::Enrollment),
+    ("278", "005010X217", TransactionKind::ServicesReview),
 ];
 
 /// The 2009 base guides (before errata A1–A3) and the errata version each is
 /// read as: the errata fixed rules and code lists, not the loop structure, so
-/// a file that still names the base guide reads exactly as its errata.
+/// a file that still names the base guide reads exactly as its errata. The
+/// 278 has no errata version (HIPAA adopted `005010X217` itself), so it has
+/// no row here: `005010X217` is the one id it is read under.
 const BASE_GUIDES: &[(&str, &str)] = &[
     ("005010X222", "005010X222A1"),
     ("005010X223", "005010X223A2"),
@@ -144,6 +151,10 @@ impl Guide {
                 defs: &[ENROLLMENT_834],
                 closers: ENROLLMENT_CLOSERS,
             },
+            TransactionKind::ServicesReview => LoopTable {
+                defs: &[SERVICES_REVIEW_278],
+                closers: &[],
+            },
         }
     }
 }
@@ -156,6 +167,7 @@ impl fmt::Display for Guide {
             TransactionKind::Dental => "837D",
             TransactionKind::Remittance => "835",
             TransactionKind::Enrollment => "834",
+            TransactionKind::ServicesReview => "278",
         };
         write!(f, "{st} {}", self.version)
     }
@@ -361,6 +373,41 @@ const ENROLLMENT_834: &[LoopDef] = &[
     q("2750", "2700", "N1", 1, &["75"]),
 ];
 
+/// Provider roles of the 278 patient event (2010EA) and service (2010FA)
+/// provider loops (NM101).
+const REVIEW_PROVIDERS: &[&str] = &[
+    "1T", "71", "72", "73", "77", "AAJ", "DD", "DK", "DN", "FA", "G3", "P3", "QB", "QV", "SJ",
+];
+
+/// 278 (X217), request and response alike: UMO (20), requester (21),
+/// subscriber (22), dependent (23), patient event (EV, under the subscriber
+/// when the patient is the subscriber, else under the dependent) and service
+/// (SS). The event's other name loops: transport (2010EB) and the other UMO
+/// (2010EC).
+const SERVICES_REVIEW_278: &[LoopDef] = &[
+    q("2000A", ROOT_LOOP, "HL", 3, &["20"]),
+    q(
+        "2010A",
+        "2000A",
+        "NM1",
+        1,
+        &["X3", "2B", "36", "40", "FA", "PR"],
+    ),
+    q("2000B", "2000A", "HL", 3, &["21"]),
+    q("2010B", "2000B", "NM1", 1, &["1P", "FA"]),
+    q("2000C", "2000B", "HL", 3, &["22"]),
+    q("2010C", "2000C", "NM1", 1, &["IL"]),
+    q("2000D", "2000C", "HL", 3, &["23"]),
+    q("2010D", "2000D", "NM1", 1, &["QC"]),
+    q("2000E", "2000C", "HL", 3, &["EV"]),
+    q("2000E", "2000D", "HL", 3, &["EV"]),
+    q("2010EA", "2000E", "NM1", 1, REVIEW_PROVIDERS),
+    q("2010EB", "2000E", "NM1", 1, &["45", "FS", "ND", "PW", "R3"]),
+    q("2010EC", "2000E", "NM1", 1, &["2B", "36", "40", "PR", "X3"]),
+    q("2000F", "2000E", "HL", 3, &["SS"]),
+    q("2010FA", "2000F", "NM1", 1, REVIEW_PROVIDERS),
+];
+
 const ENROLLMENT_CLOSERS: &[Closer] = &[Closer {
     segment: "LE",
     loop_id: "LS",
@@ -383,6 +430,20 @@ mod tests {
         assert_eq!(
             e,
             Err("transaction set 270 (005010X279A1) is not supported".into())
+        );
+    }
+
+    #[test]
+    fn the_278_is_read_under_005010x217_request_and_response_alike() {
+        let id = Guide::identify("278", Some("005010X217"), Some("005010X217"));
+        let id = id.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(id.guide.kind, TransactionKind::ServicesReview);
+        assert!(id.warnings.is_empty());
+        assert_eq!(id.guide.to_string(), "278 005010X217");
+        // 4010's 278 (X094A1) is another structure: named, not guessed.
+        assert_eq!(
+            Guide::identify("278", Some("004010X094A1"), None).map(|i| i.guide),
+            Err("transaction set 278 (004010X094A1) is not supported".into())
         );
     }
 

@@ -1,9 +1,10 @@
 //! Zero-copy, streaming reader for health-plan X12 005010 EDI.
 //!
 //! Supported implementation guides: 837P (005010X222A1/A2), 837I
-//! (005010X223A2/A3), 837D (005010X224A2/A3), 835 (005010X221A1) and 834
-//! (005010X220A1). The crate is pure parsing (and writing, to a `String`): no
-//! FHIR, no I/O beyond `std::io::Read`.
+//! (005010X223A2/A3), 837D (005010X224A2/A3), 835 (005010X221A1), 834
+//! (005010X220A1) and 278 (005010X217, request and response). The crate is
+//! pure parsing (and writing, to a `String`): no FHIR, no I/O beyond
+//! `std::io::Read`.
 //!
 //! Layers, bottom up:
 //! - [`delimiters`]: the four delimiters from the fixed-width ISA;

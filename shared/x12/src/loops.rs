@@ -144,7 +144,8 @@ impl<'a> Recogniser<'_, 'a> {
     /// Places an HL by its level code (HL03) and parent id (HL02).
     fn place_hl(&mut self, seg: &Segment<'a>, i: usize) -> Option<(usize, &'static str)> {
         let level = seg.element(3).unwrap_or("");
-        let Some(def) = self.table.rows().find(|d| matches(d, "HL", seg)) else {
+        let mut defs = self.table.rows().filter(|d| matches(d, "HL", seg));
+        let Some(first) = defs.next() else {
             self.error(
                 seg,
                 3,
@@ -152,6 +153,17 @@ impl<'a> Recogniser<'_, 'a> {
             );
             return None;
         };
+        // A level may hang under more than one parent level (the 278 patient
+        // event under the subscriber or the dependent): HL02 says which.
+        let named_parent = seg
+            .element(2)
+            .and_then(|h| self.hl_by_id.get(h))
+            .and_then(|&n| self.nodes.get(n))
+            .map(|n| n.id);
+        let def = std::iter::once(first)
+            .chain(defs)
+            .find(|d| Some(d.parent) == named_parent)
+            .unwrap_or(first);
         let parent = self.hl_parent(seg, def);
         let hl01 = seg.element(1);
         match hl01 {

@@ -38,7 +38,23 @@ fn capture(name: &str, json: &str) {
 
 #[test]
 fn convert_prints_a_collection_bundle_for_every_fixture() {
-    for name in ["837p", "837p_cob", "837i", "837d", "835", "834"] {
+    for name in [
+        "837p",
+        "837p_cob",
+        "837i",
+        "837d",
+        "835",
+        "834",
+        // Prior authorizations: every HCR01 action, a request and its response.
+        "278_pended",
+        "278_approved",
+        "278_partial",
+        "278_denied",
+        "278_cancelled",
+        "278_request",
+        "278_request_response",
+        "278_contact_no_action",
+    ] {
         let path = fixture(&format!("fixtures/{name}.x12"));
         let output = run(&["convert", "--bundle", &path.display().to_string()]);
         assert!(

@@ -10,6 +10,7 @@ mod demo_x12_pyx12;
 mod edi;
 mod http_errors;
 mod isolation;
+mod prior_authorization;
 mod provider_access;
 mod support;
 mod usage_metrics;

@@ -5,5 +5,6 @@
 
 mod golden;
 mod mutation;
+mod prior_authorization;
 mod spec;
 mod support;

@@ -26,6 +26,12 @@ async fn every_fixture_twice_is_a_no_op() {
 }
 
 #[tokio::test]
+async fn prior_authorization_pended_then_approved() {
+    let d = dir();
+    scenarios::prior_authorization_pended_then_approved(store(&d, "pa.redb")).await;
+}
+
+#[tokio::test]
 async fn crash_mid_file_then_rerun_matches_a_clean_run() {
     let d = dir();
     scenarios::crash_mid_file_then_rerun_matches_a_clean_run(

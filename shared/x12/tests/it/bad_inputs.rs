@@ -379,3 +379,60 @@ fn element_cap_is_configurable_and_applies_in_streaming() {
         .collect();
     assert_eq!(kinds, [ErrorKind::SetTooLarge]);
 }
+
+/// A 278 whose counts or envelope are wrong is rejected with a reason that
+/// names the element and both numbers, as an 837 is, by both readers.
+#[test]
+fn a_278_with_wrong_counts_or_envelope_is_rejected_with_a_precise_reason() {
+    let good = String::from_utf8(crate::support::fixture("278_approved.x12")).unwrap_or_default();
+    let cases = [
+        (
+            good.replace("SE*30*0001~", "SE*29*0001~"),
+            Where::Set(0),
+            ErrorKind::SegmentCountMismatch,
+            "SE01 says \"29\" segments but the set has 30 (ST to SE inclusive)",
+        ),
+        (
+            good.replace("SE*30*0001~", "SE*30*0002~"),
+            Where::Set(0),
+            ErrorKind::SetControlMismatch,
+            "SE02 \"0002\" does not match ST02 \"0001\"",
+        ),
+        (
+            good.replace("GE*1*1202~", "GE*2*1202~"),
+            Where::Envelope,
+            ErrorKind::SetCountMismatch,
+            "GE01 says \"2\" transaction sets but group \"1202\" contains 1",
+        ),
+        (
+            good.replace("IEA*1*000001202~", "IEA*1*000001299~"),
+            Where::Envelope,
+            ErrorKind::InterchangeControlMismatch,
+            "IEA02 \"000001299\" does not match ISA13 \"000001202\"",
+        ),
+        (
+            good.replace("HL*5*4*SS*0~", "HL*5*9*SS*0~"),
+            Where::Set(0),
+            ErrorKind::InvalidHierarchy,
+            "HL02 parent \"9\" is not an earlier HL01 in this set",
+        ),
+    ];
+    for (input, place, kind, reason) in cases {
+        assert_ne!(input, good, "{reason}: the mutation must apply");
+        for outcome in [
+            read_in_memory(input.as_bytes()),
+            read_streaming(input.as_bytes()),
+        ] {
+            let errors: Vec<&X12Error> = match place {
+                Where::Set(n) => outcome.sets[n].iter().flatten().collect(),
+                _ => outcome.envelope.iter().collect(),
+            };
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.kind == kind && e.reason.contains(reason)),
+                "{reason}: {errors:#?}"
+            );
+        }
+    }
+}

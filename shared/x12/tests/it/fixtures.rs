@@ -100,6 +100,105 @@ fn professional_837_hierarchy_billing_subscriber_patient_claim_lines() {
 }
 
 #[test]
+fn a_278_response_nests_umo_requester_subscriber_event_and_services() {
+    with_single_set(&fixture("278_partial.x12"), |set| {
+        assert_eq!(set.guide().kind, TransactionKind::ServicesReview);
+        assert_eq!(set.guide().version, "005010X217");
+        assert_eq!(set.group().functional_id, "HI");
+        // BHT02 = 11: a response, the decisions in HCR.
+        assert_eq!(
+            set.root().segment("BHT").and_then(|b| b.element(2)),
+            Some("11")
+        );
+
+        let umo = set.root().child("2000A").expect("2000A");
+        assert_eq!(ids(umo.children()), ["2010A", "2000B"]);
+        let umo_id = umo
+            .child("2010A")
+            .and_then(|l| l.trigger())
+            .and_then(|n| n.element(9));
+        assert_eq!(umo_id, Some("999996666"));
+        let requester = umo.child("2000B").expect("2000B");
+        assert_eq!(ids(requester.children()), ["2010B", "2000C"]);
+        let subscriber = requester.child("2000C").expect("2000C");
+        // The patient is the subscriber: the event hangs under 2000C.
+        assert_eq!(ids(subscriber.children()), ["2010C", "2000E"]);
+        let event = subscriber.child("2000E").expect("2000E");
+        let hcr = event.segment("HCR").expect("HCR");
+        assert_eq!(
+            (hcr.element(1), hcr.element(2)),
+            (Some("A2"), Some("AUTH9020117"))
+        );
+        assert_eq!(
+            event.segment_with("DTP", "AAH").map(|d| d.period(2)),
+            Some(Ok(Some(Period::Range(
+                x12::Date::parse_d8("20240212").expect("date"),
+                x12::Date::parse_d8("20240512").expect("date"),
+            ))))
+        );
+        assert_eq!(ids(event.children()), ["2010EA", "2000F", "2000F", "2000F"]);
+        let decisions: Vec<_> = event
+            .children_named("2000F")
+            .map(|service| {
+                let hcr = service.segment("HCR").expect("HCR per service");
+                let sv1 = service.segment("SV1").expect("SV1");
+                let hsd = service.segment("HSD").expect("HSD");
+                (
+                    hcr.element(1),
+                    sv1.component(1, 2),
+                    hsd.element(2),
+                    hcr.element(3),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                (Some("A1"), Some("97110"), Some("12"), None),
+                (Some("A6"), Some("97140"), Some("10"), None),
+                (Some("A3"), Some("97530"), Some("8"), Some("T1")),
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_278_event_for_a_dependent_hangs_under_2000d() {
+    with_single_set(&fixture("278_denied.x12"), |set| {
+        let dependent = set.loops("2000D").next().expect("2000D");
+        assert_eq!(ids(dependent.children()), ["2010D", "2000E"]);
+        let event = dependent.child("2000E").expect("2000E");
+        assert_eq!(
+            event
+                .child("2010EA")
+                .and_then(|l| l.trigger())
+                .and_then(|n| n.element(1)),
+            Some("FA")
+        );
+        let service = event.child("2000F").expect("2000F");
+        assert_eq!(
+            service.segment("SV2").and_then(|s| s.element(1)),
+            Some("0610")
+        );
+    });
+}
+
+#[test]
+fn a_278_request_has_bht02_13_and_no_decision() {
+    with_single_set(&fixture("278_request.x12"), |set| {
+        assert_eq!(
+            set.root().segment("BHT").and_then(|b| b.element(2)),
+            Some("13")
+        );
+        let event = set.loops("2000E").next().expect("2000E");
+        assert!(event.segment("HCR").is_none());
+        assert_eq!(event.segment("TRN").and_then(|t| t.element(1)), Some("1"));
+        assert_eq!(ids(event.children()), ["2010EA", "2010EA", "2000F"]);
+        assert!(event.segment("CL1").is_some() && event.segment("HSD").is_some());
+    });
+}
+
+#[test]
 fn professional_837_cob_loops_2320_2330_2430() {
     with_single_set(&fixture("837p_cob.x12"), |set| {
         let claim = set.loops("2300").next().expect("claim");
