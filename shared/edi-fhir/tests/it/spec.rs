@@ -230,6 +230,9 @@ fn first_versions_are_what_apply_makes_of_nothing() {
         "837p_cob.x12",
         "835.x12",
         "834.x12",
+        "278_pended.x12",
+        "278_partial.x12",
+        "278_request_response.x12",
     ]
     .map(|name| fixture(name).into_bytes());
     let mut coverages_completed = 0;
