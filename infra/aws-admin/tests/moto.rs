@@ -7,21 +7,26 @@ use member_signin::cognito_client_link;
 use patient_access_admin::Deployment;
 use smart_server::{NewApp, apps};
 
+/// A fresh user pool in moto, named for the test.
+async fn user_pool(cognito: &CognitoClient, name: &str) -> String {
+    cognito
+        .create_user_pool()
+        .pool_name(format!("{name}-{}", std::process::id()))
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.user_pool)
+        .and_then(|pool| pool.id)
+        .unwrap_or_else(|| panic!("create_user_pool"))
+}
+
 #[tokio::test]
 async fn a_registered_app_and_the_portal_get_linked_cognito_clients() {
     let Some(aws) = aws_test_config::local_sdk_config().await else {
         return;
     };
     let cognito = CognitoClient::new(&aws);
-    let pool = cognito
-        .create_user_pool()
-        .pool_name(format!("admin-{}", std::process::id()))
-        .send()
-        .await
-        .ok()
-        .and_then(|out| out.user_pool)
-        .and_then(|pool| pool.id)
-        .unwrap_or_else(|| panic!("create_user_pool"));
+    let pool = user_pool(&cognito, "admin").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = std::sync::Arc::new(
         store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}")),
@@ -92,15 +97,7 @@ async fn disabling_an_app_deletes_its_cognito_client() {
         return;
     };
     let cognito = CognitoClient::new(&aws);
-    let pool = cognito
-        .create_user_pool()
-        .pool_name(format!("disable-{}", std::process::id()))
-        .send()
-        .await
-        .ok()
-        .and_then(|out| out.user_pool)
-        .and_then(|pool| pool.id)
-        .unwrap_or_else(|| panic!("create_user_pool"));
+    let pool = user_pool(&cognito, "disable").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store =
         store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}"));

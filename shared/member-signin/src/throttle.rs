@@ -169,6 +169,8 @@ mod tests {
         assert_eq!(graded + refused, 14_400);
         assert!(graded <= 35, "graded {graded}");
         assert!(graded <= graded_within(&p, DAY));
+        // The figure SECURITY.md quotes: the most one source can have graded in a day.
+        assert_eq!(graded_within(&p, DAY), 33);
         // Date of birth (~36,500 days in a century) alone: the chance that any graded
         // guess was right is below one in a thousand, before member id and ZIP.
         assert!(f64::from(graded) / 36_500.0 < 0.001);
