@@ -78,9 +78,12 @@ def main():
                AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
                AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
                AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               TABLE_NAME="bench", CURSOR_SECRET="x" * 64, RUST_LOG="warn",
+               TABLE_NAME="bench", RUST_LOG="warn",
                # What the other functions read at start (template.yaml sets the real ones).
-               SIGNIN_SECRET="s" * 64, CODE_FROM_ADDRESS="no-reply@example.org",
+               # The secrets themselves come from Secrets Manager at cold start, so the
+               # functions that read them report "needs AWS at start" here.
+               CURSOR_SECRET_ARN="bench-cursor", SIGNIN_SECRET_ARN="bench-signin",
+               CODE_FROM_ADDRESS="no-reply@example.org",
                USER_POOL_ID="us-east-1_bench", SIGNING_KEY_ID="bench-key",
                PAYER_ID="999996666", PAYER_NAME="Bench Plan", FHIR_BASE_URL="https://bench.example.org")
     print(f"{'function':32} {'ready (median of 20)':>22} {'size':>10}")
@@ -102,7 +105,8 @@ def main():
             print(f"{binary.parent.name:32} {statistics.median(times):19.1f} ms {size:8.1f} MB{note}")
         else:
             # The authorization server reads its KMS public key and the portal app's
-            # record before it serves, so it cannot become ready without AWS.
+            # record, and the FHIR and trigger functions their secrets (Secrets
+            # Manager), before they serve, so they cannot become ready without AWS.
             print(f"{binary.parent.name:32} {'needs AWS at start':>22} {size:8.1f} MB")
     server.shutdown()
 

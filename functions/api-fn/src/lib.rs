@@ -7,16 +7,20 @@
 //! each as its own function (`BuildProperties: Binary: api-<type>`) with its own
 //! least-privilege role, log group and routes.
 //!
-//! Environment: `TABLE_NAME` and `CURSOR_SECRET` (the resource functions),
+//! Environment: `TABLE_NAME` and `CURSOR_SECRET_ARN` (the resource functions; the
+//! secret itself is read from Secrets Manager at cold start and every few minutes),
 //! `FHIR_BASE_URL`, `TOKEN_ISSUER` and `JWKS_URL` (all optional; see template.yaml).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use fhir::ResourceType;
 use fhir_api::{ApiConfig, ApiError, JsonFlavour, ResourceApi, error_response, metadata_response};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, optional, required, to_lambda};
 use lambda_http::{Body, Request, Response};
+use secrets::{KeyRefresher, SourceError};
+use secrets_manager::SecretsManagerSource;
 use smart_auth::{AuthError, CursorError, CursorSealer, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
 use tokio::sync::Mutex;
@@ -26,8 +30,10 @@ use tokio::sync::Mutex;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("CURSOR_SECRET: {0}")]
+    #[error("cursor secret: {0}")]
     Cursor(#[from] CursorError),
+    #[error("cursor secret: {0}")]
+    Secret(#[from] SourceError),
 }
 
 /// Who issues the tokens the API accepts, and where the API is.
@@ -65,15 +71,20 @@ pub struct ResourceFunction {
     env: FhirEnv,
     store: Arc<DynamoStore>,
     sealer: Arc<CursorSealer>,
+    /// Re-reads the cursor secret every few minutes, so a rotation needs no redeploy.
+    cursor_keys: KeyRefresher<SecretsManagerSource>,
     apis: Mutex<HashMap<String, ResourceApi<DynamoStore>>>,
 }
 
 impl ResourceFunction {
-    /// The cold start: environment, DynamoDB client, cursor key.
+    /// The cold start: environment, DynamoDB client, cursor keys (Secrets Manager).
     pub async fn from_env(resource_type: ResourceType) -> Result<Self, StartError> {
         let table_name = required("TABLE_NAME")?;
-        let sealer = CursorSealer::from_secret(required("CURSOR_SECRET")?.as_bytes())?;
+        let secret_arn = required("CURSOR_SECRET_ARN")?;
         let aws = aws_config::load_from_env().await;
+        let (cursor_keys, ring) =
+            secrets_manager::load(aws_sdk_secretsmanager::Client::new(&aws), secret_arn).await?;
+        let sealer = CursorSealer::from_ring(&ring)?;
         Ok(ResourceFunction {
             resource_type,
             env: FhirEnv::from_env(),
@@ -82,12 +93,18 @@ impl ResourceFunction {
                 table_name,
             )),
             sealer: Arc::new(sealer),
+            cursor_keys,
             apis: Mutex::new(HashMap::new()),
         })
     }
 
     /// Answers one request; failures are OperationOutcomes, never a failed invocation.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        if let Some(ring) = self.cursor_keys.refresh_if_due(Instant::now()).await
+            && let Err(error) = self.sealer.install(&ring)
+        {
+            tracing::error!(%error, "rotated cursor secret refused; keeping the current keys");
+        }
         let base_url = self.env.base_url.for_request(&request);
         let request = from_lambda(request);
         match self.api_for(&base_url).await {

@@ -15,17 +15,22 @@
 //! ([`lambda_adapter::BaseUrl`]), with one server per base URL.
 //!
 //! Environment: `TABLE_NAME`, `FHIR_BASE_URL` (optional), `USER_POOL_ID`,
-//! `SIGNING_KEY_ID` (the KMS key), `SIGNIN_SECRET` (shared with the triggers).
+//! `SIGNING_KEY_ID` (the KMS key), `SIGNIN_SECRET_ARN` (the secret shared with the
+//! triggers, read from Secrets Manager at cold start and every few minutes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use cognito_signin::{CognitoClient, CognitoSignIn, KvAppClients};
 use kms_signer::{KmsClient, KmsSigner};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use member_signin::SignInSecret;
+use secrets::{KeyRefresher, SourceError};
+use secrets_manager::SecretsManagerSource;
 use smart_auth::{JwkSet, TokenSigner};
-use smart_server::{AuthConfig, AuthServer};
+use smart_server::{AuthConfig, AuthServer, ClientAddress};
 use store_dynamodb::DynamoStore;
 
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, required, to_lambda};
@@ -38,8 +43,10 @@ pub type AwsAuthServer = AuthServer<DynamoStore, CognitoSignIn<KvAppClients<Dyna
 pub enum AuthStartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("SIGNIN_SECRET: {0}")]
+    #[error("sign-in secret: {0}")]
     Secret(#[from] member_signin::secret::WeakSecret),
+    #[error("sign-in secret: {0}")]
+    Source(#[from] SourceError),
     #[error("signing key: {0}")]
     Signer(#[from] kms_signer::KmsSignerError),
     #[error("app registry: {0}")]
@@ -52,7 +59,7 @@ struct AuthEnv {
     table_name: String,
     user_pool_id: String,
     signing_key_id: String,
-    signin_secret: SignInSecret,
+    signin_secret_arn: String,
 }
 
 impl AuthEnv {
@@ -62,7 +69,7 @@ impl AuthEnv {
             table_name: required("TABLE_NAME")?,
             user_pool_id: required("USER_POOL_ID")?,
             signing_key_id: required("SIGNING_KEY_ID")?,
-            signin_secret: SignInSecret::new(required("SIGNIN_SECRET")?.as_bytes())?,
+            signin_secret_arn: required("SIGNIN_SECRET_ARN")?,
         })
     }
 }
@@ -77,6 +84,9 @@ pub struct AuthServerFunction {
     signer: Arc<KmsSigner>,
     jwks: JwkSet,
     servers: Mutex<HashMap<String, Arc<AwsAuthServer>>>,
+    /// Shares its keys with the sign-in port's copy; a refresh installs into both.
+    signin_secret: SignInSecret,
+    secret_keys: KeyRefresher<SecretsManagerSource>,
 }
 
 impl AuthServerFunction {
@@ -84,6 +94,13 @@ impl AuthServerFunction {
     pub async fn from_env() -> Result<Self, AuthStartError> {
         let env = AuthEnv::from_env()?;
         let aws = aws_config::load_from_env().await;
+        let source = SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+            env.signin_secret_arn,
+        );
+        let (secret_keys, ring) =
+            KeyRefresher::load(source, secrets::ring::DEFAULT_REFRESH).await?;
+        let signin_secret = SignInSecret::from_ring(&ring)?;
         let store = Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&aws),
             env.table_name,
@@ -93,7 +110,7 @@ impl AuthServerFunction {
             CognitoClient::new(&aws),
             env.user_pool_id,
             KvAppClients::new(Arc::clone(&store)),
-            env.signin_secret,
+            signin_secret.clone(),
         );
         smart_server::apps::ensure_portal_app(store.as_ref()).await?;
         Ok(AuthServerFunction {
@@ -103,13 +120,30 @@ impl AuthServerFunction {
             jwks: signer.jwks(),
             signer: Arc::new(signer),
             servers: Mutex::new(HashMap::new()),
+            signin_secret,
+            secret_keys,
         })
     }
 
     /// Answers one request; failures are the server's own error responses.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        if let Some(ring) = self.secret_keys.refresh_if_due(Instant::now()).await
+            && let Err(error) = self.signin_secret.install(&ring)
+        {
+            tracing::error!(%error, "rotated sign-in secret refused; keeping the current keys");
+        }
         let server = self.server_for(&self.base_url.for_request(&request));
-        to_lambda(server.handle(from_lambda(request)).await)
+        // The caller's address as API Gateway saw it (not a header the caller sets):
+        // one of the sources sign-in answers are throttled by.
+        let address = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+            _ => None,
+        };
+        let mut request = from_lambda(request);
+        if let Some(address) = address {
+            request.extensions_mut().insert(ClientAddress(address));
+        }
+        to_lambda(server.handle(request).await)
     }
 
     fn server_for(&self, base_url: &str) -> Arc<AwsAuthServer> {

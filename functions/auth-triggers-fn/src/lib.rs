@@ -7,18 +7,23 @@
 //!   from Cognito's app client id through the registry's link records;
 //! * the code email: SES ([`SesCodeSender`]), the only AWS call besides DynamoDB.
 //!
-//! Environment: `TABLE_NAME`, `SIGNIN_SECRET` (at least 32 bytes, shared with the
-//! authorization server), `CODE_FROM_ADDRESS` (a verified SES identity) and optionally
-//! `FHIR_BASE_URL` (for `fhirUser`).
+//! Environment: `TABLE_NAME`, `SIGNIN_SECRET_ARN` (the secret, at least 32 bytes and
+//! shared with the authorization server, is read from Secrets Manager at cold start and
+//! every few minutes), `CODE_FROM_ADDRESS` (a verified SES identity) and optionally
+//! `FHIR_BASE_URL` (for `fhirUser`) and `MEMBER_ACCESS_WINDOW_DAYS` (days after their
+//! coverage ends that former members may still sign in; unset: always).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use lambda_adapter::{ConfigError, optional, required};
+use lambda_adapter::{ConfigError, optional, parsed, required};
 use member_signin::{
     CodeSender, ConsentGrants, KvAppCatalog, PortError, SignInSecret, StoreMemberFacts,
     TriggerConfig, TriggerPorts, handle_trigger,
 };
+use secrets::{KeyRefresher, SourceError};
+use secrets_manager::SecretsManagerSource;
 use serde_json::Value;
 use store_dynamodb::DynamoStore;
 
@@ -27,8 +32,10 @@ use store_dynamodb::DynamoStore;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("SIGNIN_SECRET: {0}")]
+    #[error("sign-in secret: {0}")]
     Secret(#[from] member_signin::secret::WeakSecret),
+    #[error("sign-in secret: {0}")]
+    Source(#[from] SourceError),
 }
 
 /// Sends the one-time code with SES. The code is in the body only; nothing is logged.
@@ -86,18 +93,26 @@ pub type AwsPorts = TriggerPorts<
 /// The triggers function: the ports, built once per cold start.
 pub struct TriggersFunction {
     ports: AwsPorts,
+    /// Re-reads the sign-in secret every few minutes (a rotation needs no redeploy).
+    secret_keys: KeyRefresher<SecretsManagerSource>,
 }
 
 impl TriggersFunction {
-    /// The cold start: environment, the DynamoDB and SES clients.
+    /// The cold start: environment, the sign-in secret, the DynamoDB and SES clients.
     pub async fn from_env() -> Result<Self, StartError> {
         let table = required("TABLE_NAME")?;
-        let secret = SignInSecret::new(required("SIGNIN_SECRET")?.as_bytes())?;
+        let secret_arn = required("SIGNIN_SECRET_ARN")?;
         let from = required("CODE_FROM_ADDRESS")?;
         let aws = aws_config::load_from_env().await;
+        let source =
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws), secret_arn);
+        let (secret_keys, ring) =
+            KeyRefresher::load(source, secrets::ring::DEFAULT_REFRESH).await?;
+        let secret = SignInSecret::from_ring(&ring)?;
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
         let mut config = TriggerConfig::new(secret);
         config.fhir_base_url = optional("FHIR_BASE_URL");
+        config.access_window_days = parsed("MEMBER_ACCESS_WINDOW_DAYS")?;
         let ports = TriggerPorts {
             members: Arc::new(StoreMemberFacts::new(Arc::clone(&store))),
             grants: Arc::new(ConsentGrants::new(
@@ -108,12 +123,17 @@ impl TriggersFunction {
             kv: store,
             config,
         };
-        Ok(TriggersFunction { ports })
+        Ok(TriggersFunction { ports, secret_keys })
     }
 
     /// Handles one trigger event. An error is returned to Cognito, which fails the
     /// sign-in and reports only the error's generic text.
     pub async fn handle(&self, event: Value) -> Result<Value, lambda_adapter::Error> {
+        if let Some(ring) = self.secret_keys.refresh_if_due(Instant::now()).await
+            && let Err(error) = self.ports.config.secret.install(&ring)
+        {
+            tracing::error!(%error, "rotated sign-in secret refused; keeping the current keys");
+        }
         let source = event
             .get("triggerSource")
             .and_then(Value::as_str)

@@ -4,15 +4,18 @@
 //! function's role reaches only that table: nothing here can read a member's data.
 //! No token is checked (the directory is public; a token sent is ignored).
 //!
-//! Environment: `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET`, `FHIR_BASE_URL` (optional:
+//! Environment: `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET_ARN` (the cursor key, read from Secrets Manager), `FHIR_BASE_URL` (optional:
 //! without it the base URL is the domain each request came through, plus
 //! `/directory`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, required, to_lambda};
 use lambda_http::{Body, Request, Response};
+use secrets::KeyRefresher;
+use secrets_manager::SecretsManagerSource;
 use smart_auth::{CursorError, CursorSealer};
 use store_dynamodb::DynamoStore;
 
@@ -21,7 +24,9 @@ use store_dynamodb::DynamoStore;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("CURSOR_SECRET: {0}")]
+    #[error("cursor secret: {0}")]
+    Secret(#[from] secrets::SourceError),
+    #[error("cursor key: {0}")]
     Cursor(#[from] CursorError),
 }
 
@@ -30,18 +35,23 @@ pub struct DirectoryFunction {
     base_url: BaseUrl,
     store: Arc<DynamoStore>,
     sealer: Arc<CursorSealer>,
+    /// Re-reads the cursor secret every few minutes, so a rotation needs no redeploy.
+    cursor_keys: KeyRefresher<SecretsManagerSource>,
 }
 
 impl DirectoryFunction {
     /// The cold start: environment, the directory table's client, the cursor key.
     pub async fn from_env() -> Result<Self, StartError> {
         let table = required("DIRECTORY_TABLE_NAME")?;
-        let sealer = CursorSealer::from_secret(required("CURSOR_SECRET")?.as_bytes())?;
+        let secret_arn = required("CURSOR_SECRET_ARN")?;
         let aws = aws_config::load_from_env().await;
+        let (cursor_keys, ring) =
+            secrets_manager::load(aws_sdk_secretsmanager::Client::new(&aws), secret_arn).await?;
         Ok(DirectoryFunction {
             base_url: BaseUrl::from_env(),
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
-            sealer: Arc::new(sealer),
+            sealer: Arc::new(CursorSealer::from_ring(&ring)?),
+            cursor_keys,
         })
     }
 
@@ -57,6 +67,11 @@ impl DirectoryFunction {
 
     /// Answers one request; failures are OperationOutcomes, never a failed invocation.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        if let Some(ring) = self.cursor_keys.refresh_if_due(Instant::now()).await
+            && let Err(error) = self.sealer.install(&ring)
+        {
+            tracing::error!(%error, "rotated cursor secret refused; keeping the current keys");
+        }
         let api = self.api_for(&self.base_url.for_request(&request));
         to_lambda(api.handle(from_lambda(request)).await)
     }

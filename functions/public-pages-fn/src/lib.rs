@@ -8,7 +8,7 @@
 //! "Find a provider" (`/directory/find`) searches the provider directory's own
 //! table (read-only) with the directory API's search code.
 //!
-//! Environment: `TABLE_NAME`, `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET`, `FHIR_BASE_URL`
+//! Environment: `TABLE_NAME`, `DIRECTORY_TABLE_NAME`, `CURSOR_SECRET_ARN` (the cursor key, read from Secrets Manager), `FHIR_BASE_URL`
 //! and `TOKEN_ISSUER` (optional), and the `PLAN_*` branding and rate-limit settings of
 //! `public_pages::PagesConfig`.
 
@@ -28,7 +28,9 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Pages(#[from] public_pages::ConfigError),
-    #[error("CURSOR_SECRET: {0}")]
+    #[error("cursor secret: {0}")]
+    Secret(#[from] secrets::SourceError),
+    #[error("cursor key: {0}")]
     Cursor(#[from] smart_auth::CursorError),
 }
 
@@ -45,9 +47,14 @@ impl PagesFunction {
     pub async fn from_env() -> Result<Self, StartError> {
         let table = required("TABLE_NAME")?;
         let directory_table = required("DIRECTORY_TABLE_NAME")?;
-        let sealer = smart_auth::CursorSealer::from_secret(required("CURSOR_SECRET")?.as_bytes())?;
+        let secret_arn = required("CURSOR_SECRET_ARN")?;
         let config = PagesConfig::from_env()?;
         let aws = aws_config::load_from_env().await;
+        // Find a provider pages by the directory's own links, never by a cursor, so the
+        // ring read at cold start is enough here (no refresh).
+        let (_, ring) =
+            secrets_manager::load(aws_sdk_secretsmanager::Client::new(&aws), secret_arn).await?;
+        let sealer = smart_auth::CursorSealer::from_ring(&ring)?;
         let client = aws_sdk_dynamodb::Client::new(&aws);
         let registry = Arc::new(DynamoStore::new(client.clone(), table));
         // The page reads the directory only through `DirectoryApi::find`, which

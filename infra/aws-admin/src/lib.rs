@@ -1,11 +1,13 @@
 //! App registration on AWS: each app gets its own Cognito app client, linked in the
-//! registry, before its record is stored.
+//! registry, before its record is stored; disabling an app deletes that client.
 //!
 //! Order matters: the Cognito client and its link record are written first and the
 //! app record last, so an app that exists always has a working client. A failure in
 //! between leaves at most an unused Cognito client that no app points to.
 
-use cognito_signin::{AppClientSettings, CognitoClient, create_linked_app_client};
+use cognito_signin::{
+    AppClientSettings, CognitoClient, create_linked_app_client, delete_app_client,
+};
 use fhir_store::{KeyValueStore, ResourceStore};
 use smart_server::{NewApp, Registered, ServerError, apps};
 
@@ -70,15 +72,22 @@ impl<K: KeyValueStore + ?Sized> Deployment<'_, K> {
     }
 }
 
-/// Disables an app and revokes its grants (the Cognito client stays, unusable: the
-/// triggers find no enabled app behind it).
-pub async fn disable_app<S: ResourceStore + KeyValueStore + ?Sized>(
-    store: &S,
-    client_id: &str,
-) -> Result<(), AdminError> {
-    if smart_server::disable_app(store, client_id).await? {
-        Ok(())
-    } else {
-        Err(AdminError::NoSuchApp(client_id.to_owned()))
+impl<K: ResourceStore + KeyValueStore + ?Sized> Deployment<'_, K> {
+    /// Disables an app: the registry record first (its grants end as if revoked, no new
+    /// token or refresh), then its Cognito app client is deleted, so nothing can drive
+    /// a sign-in with it either. Returns whether a Cognito client was deleted.
+    pub async fn disable_app(&self, client_id: &str) -> Result<bool, AdminError> {
+        let app = apps::get(self.kv, client_id)
+            .await?
+            .ok_or_else(|| AdminError::NoSuchApp(client_id.to_owned()))?;
+        if !smart_server::disable_app(self.kv, client_id).await? {
+            return Err(AdminError::NoSuchApp(client_id.to_owned()));
+        }
+        match app.cognito_client_id {
+            Some(cognito_id) => {
+                Ok(delete_app_client(self.cognito, self.user_pool_id, &cognito_id).await?)
+            }
+            None => Ok(false),
+        }
     }
 }

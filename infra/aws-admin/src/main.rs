@@ -9,7 +9,7 @@ use app_registry_cli::{
 };
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
-use patient_access_admin::{AdminError, Deployment, disable_app};
+use patient_access_admin::{AdminError, Deployment};
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -31,7 +31,7 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand<Table, TableAndPool>,
     },
-    /// Enroll members into the user pool.
+    /// Enroll members into the user pool; hold and release their sign-in.
     Members {
         #[command(subcommand)]
         command: MembersCommand,
@@ -68,6 +68,22 @@ enum MembersCommand {
         #[arg(long)]
         email: String,
         /// The member's Patient resource id.
+        #[arg(long)]
+        patient: String,
+    },
+    /// Stop a member from signing in (the Pre Authentication trigger refuses them)
+    /// until `release`. Apps already connected keep their grants; revoke those apart.
+    Hold {
+        #[command(flatten)]
+        at: Table,
+        /// The member's Patient resource id.
+        #[arg(long)]
+        patient: String,
+    },
+    /// End a member's hold.
+    Release {
+        #[command(flatten)]
+        at: Table,
         #[arg(long)]
         patient: String,
     },
@@ -135,8 +151,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
             AppsCommand::Disable { client_id, at } => {
-                disable_app(&table(at.table), &client_id).await?;
-                println!("disabled {client_id}; its grants are revoked");
+                let store = table(at.table.table);
+                let deployment = Deployment {
+                    cognito: &CognitoClient::new(&aws),
+                    user_pool_id: &at.user_pool,
+                    kv: &store,
+                };
+                let deleted = deployment.disable_app(&client_id).await?;
+                let client = if deleted {
+                    "its Cognito app client is deleted"
+                } else {
+                    "it had no Cognito app client left"
+                };
+                println!("disabled {client_id}; its grants are revoked and {client}");
             }
         },
         Command::Members { command } => match command {
@@ -149,6 +176,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     provision_member(&CognitoClient::new(&aws), &user_pool, &email, &patient)
                         .await?;
                 println!("{username}");
+            }
+            MembersCommand::Hold { at, patient } => {
+                member_signin::access::hold(&table(at.table), &patient)
+                    .await
+                    .map_err(|e| CliError::Invalid(e.to_string()))?;
+                println!("held {patient}: sign-in refused until released");
+            }
+            MembersCommand::Release { at, patient } => {
+                let released = member_signin::access::release(&table(at.table), &patient)
+                    .await
+                    .map_err(|e| CliError::Invalid(e.to_string()))?;
+                if released {
+                    println!("released {patient}");
+                } else {
+                    println!("{patient} was not on hold");
+                }
             }
         },
     }

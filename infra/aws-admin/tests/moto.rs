@@ -7,21 +7,26 @@ use member_signin::cognito_client_link;
 use patient_access_admin::Deployment;
 use smart_server::{NewApp, apps};
 
+/// A fresh user pool in moto, named for the test.
+async fn user_pool(cognito: &CognitoClient, name: &str) -> String {
+    cognito
+        .create_user_pool()
+        .pool_name(format!("{name}-{}", std::process::id()))
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.user_pool)
+        .and_then(|pool| pool.id)
+        .unwrap_or_else(|| panic!("create_user_pool"))
+}
+
 #[tokio::test]
 async fn a_registered_app_and_the_portal_get_linked_cognito_clients() {
     let Some(aws) = aws_test_config::local_sdk_config().await else {
         return;
     };
     let cognito = CognitoClient::new(&aws);
-    let pool = cognito
-        .create_user_pool()
-        .pool_name(format!("admin-{}", std::process::id()))
-        .send()
-        .await
-        .ok()
-        .and_then(|out| out.user_pool)
-        .and_then(|pool| pool.id)
-        .unwrap_or_else(|| panic!("create_user_pool"));
+    let pool = user_pool(&cognito, "admin").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = std::sync::Arc::new(
         store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}")),
@@ -82,4 +87,72 @@ async fn a_registered_app_and_the_portal_get_linked_cognito_clients() {
         .unwrap_or_else(|e| panic!("{e}"))
         .and_then(|app| app.cognito_client_id);
     assert_eq!(portal_again, Some(portal));
+}
+
+/// Issue #14 finding 4: `apps disable` ends the app's grants and deletes its Cognito
+/// app client, so nothing can drive a sign-in or a refresh with it again.
+#[tokio::test]
+async fn disabling_an_app_deletes_its_cognito_client() {
+    let Some(aws) = aws_test_config::local_sdk_config().await else {
+        return;
+    };
+    let cognito = CognitoClient::new(&aws);
+    let pool = user_pool(&cognito, "disable").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store =
+        store_redb::RedbStore::open(dir.path().join("kv.redb")).unwrap_or_else(|e| panic!("{e}"));
+    let deployment = Deployment {
+        cognito: &cognito,
+        user_pool_id: &pool,
+        kv: &store,
+    };
+    let registered = deployment
+        .register_app(&NewApp {
+            name: "Soon Disabled".into(),
+            description: String::new(),
+            redirect_uris: vec!["https://app.example/callback".into()],
+            confidential: false,
+            privacy_policy: None,
+            attested: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    let app_id = registered.app.client_id;
+    let cognito_id = registered
+        .app
+        .cognito_client_id
+        .unwrap_or_else(|| panic!("no Cognito client"));
+    let exists = |id: String| {
+        let cognito = cognito.clone();
+        let pool = pool.clone();
+        async move {
+            cognito
+                .describe_user_pool_client()
+                .user_pool_id(pool)
+                .client_id(id)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    assert!(exists(cognito_id.clone()).await);
+
+    let deleted = deployment
+        .disable_app(&app_id)
+        .await
+        .unwrap_or_else(|e| panic!("disable: {e}"));
+    assert!(deleted, "the Cognito client was deleted");
+    assert!(
+        !exists(cognito_id).await,
+        "Cognito no longer knows the client"
+    );
+    let stored = apps::get(&store, &app_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the record stays, disabled"));
+    assert!(!stored.enabled);
+
+    // Disabling again is harmless; an unknown app is an error.
+    assert!(matches!(deployment.disable_app(&app_id).await, Ok(false)));
+    assert!(deployment.disable_app("app-unknown").await.is_err());
 }

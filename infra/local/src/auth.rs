@@ -50,11 +50,11 @@ impl<L: member_signin::SignIn + 'static> AuthHandler for AuthServer<RedbStore, L
 pub async fn local_auth_server(
     store: Arc<RedbStore>,
     issuer: Arc<LocalIssuer>,
-    sign_in_secret: &[u8],
+    sign_in_keys: &secrets::KeyRing,
     base_url: &str,
     members: &[(String, String)],
 ) -> Result<AuthServer<RedbStore, LocalMemberSignIn>, RunnerError> {
-    let secret = SignInSecret::new(sign_in_secret)
+    let secret = SignInSecret::from_ring(sign_in_keys)
         .map_err(|e| RunnerError::Invalid(format!("sign-in secret: {e}")))?;
     let mut config = TriggerConfig::new(secret);
     config.fhir_base_url = Some(base_url.to_owned());

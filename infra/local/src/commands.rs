@@ -122,7 +122,7 @@ pub async fn serve(
     let auth = crate::auth::local_auth_server(
         Arc::clone(&store),
         Arc::clone(&issuer),
-        &data.sign_in_secret()?,
+        &data.sign_in_keys().await?,
         &base_url,
         &enrolled,
     )
@@ -134,7 +134,7 @@ pub async fn serve(
     let directory = directory_api::DirectoryApi::new(
         directory_store,
         Arc::new(
-            smart_auth::CursorSealer::from_secret(&data.cursor_secret()?)
+            smart_auth::CursorSealer::from_ring(&data.cursor_keys().await?)
                 .map_err(|e| RunnerError::Invalid(e.to_string()))?,
         ),
         directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
@@ -147,7 +147,7 @@ pub async fn serve(
         &base_url,
         &data.root().join("exports"),
     );
-    let server = LocalServer::new(store, &issuer, &data.cursor_secret()?, &base_url)
+    let server = LocalServer::new(store, &issuer, &data.cursor_keys().await?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)
         .map_err(RunnerError::Invalid)?

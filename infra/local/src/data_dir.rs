@@ -2,6 +2,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use secrets::{KeyMaterial, KeyRing, SecretSource, SourceError};
 use serde::{Deserialize, Serialize};
 
 use crate::RunnerError;
@@ -12,7 +13,8 @@ use crate::RunnerError;
 /// DIR/fhir.redb         the embedded store
 /// DIR/directory.redb    the provider directory's store (Plan-Net), kept apart
 /// DIR/issuer/           the local token issuer's RSA key (created on first start)
-/// DIR/cursor.key        the secret that seals paging cursors
+/// DIR/cursor.key        the secret that seals paging cursors (cursor.key.previous,
+///                       if present, still opens: a local rotation)
 /// DIR/members.txt       the demo members' Patient ids, one per line
 /// DIR/demo/             the demo's X12 files as loaded on first start, with their
 ///                       ingest reports (.json) and 999s
@@ -104,9 +106,10 @@ impl DataDir {
         self.write_private(&self.root.join("server.json"), &info)
     }
 
-    /// The cursor secret, made on first use from the system's secure random source.
-    pub fn cursor_secret(&self) -> Result<Vec<u8>, RunnerError> {
-        self.secret_file("cursor.key")
+    /// The keys that seal paging cursors (`DIR/cursor.key`, made on first use from the
+    /// system's secure random source), through the same port as Secrets Manager on AWS.
+    pub async fn cursor_keys(&self) -> Result<KeyRing, RunnerError> {
+        self.key_ring("cursor.key").await
     }
 
     /// The key the `apps` commands present to a running `serve` (`DIR/admin.key`).
@@ -115,10 +118,20 @@ impl DataDir {
         Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// The sign-in stand-in's secret (`DIR/signin.key`): proves transactions to the
-    /// triggers and keys the one-time-code hashes.
-    pub fn sign_in_secret(&self) -> Result<Vec<u8>, RunnerError> {
-        self.secret_file("signin.key")
+    /// The sign-in stand-in's keys (`DIR/signin.key`): prove transactions to the
+    /// triggers and key the one-time-code hashes.
+    pub async fn sign_in_keys(&self) -> Result<KeyRing, RunnerError> {
+        self.key_ring("signin.key").await
+    }
+
+    async fn key_ring(&self, name: &'static str) -> Result<KeyRing, RunnerError> {
+        DataDirSecret {
+            data: self.clone(),
+            name,
+        }
+        .key_ring()
+        .await
+        .map_err(|e| RunnerError::Invalid(e.to_string()))
     }
 
     /// A 32-byte secret file, made on first use from the system's secure random source.
@@ -162,5 +175,30 @@ impl DataDir {
             path: path.display().to_string(),
             source,
         }
+    }
+}
+
+/// A secret file of the data directory as a key ring: the local adapter of the port
+/// Secrets Manager fills on AWS. `DIR/<name>` seals; `DIR/<name>.previous`, when
+/// present, still opens. A local rotation: rename the file to `<name>.previous` and
+/// restart `serve` (a new one is made).
+struct DataDirSecret {
+    data: DataDir,
+    name: &'static str,
+}
+
+impl SecretSource for DataDirSecret {
+    async fn key_ring(&self) -> Result<KeyRing, SourceError> {
+        let current = self
+            .data
+            .secret_file(self.name)
+            .map_err(|e| SourceError(e.to_string()))?;
+        let previous_path = self.data.root.join(format!("{}.previous", self.name));
+        let previous = match fs::read(&previous_path) {
+            Ok(bytes) => Some(KeyMaterial::new(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(SourceError(format!("{}: {e}", previous_path.display()))),
+        };
+        Ok(KeyRing::new(KeyMaterial::new(current), previous))
     }
 }

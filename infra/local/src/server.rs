@@ -35,7 +35,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
     pub fn new(
         store: Arc<S>,
         issuer: &LocalIssuer,
-        cursor_secret: &[u8],
+        cursor_keys: &secrets::KeyRing,
         base_url: &str,
     ) -> Result<Self, String> {
         let mut config = ApiConfig::new(base_url);
@@ -48,7 +48,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
             config.base_url.clone(),
             Arc::new(StaticJwks::new(issuer.jwks())),
         )));
-        let sealer = Arc::new(CursorSealer::from_secret(cursor_secret).map_err(|e| e.to_string())?);
+        let sealer = Arc::new(CursorSealer::from_ring(cursor_keys).map_err(|e| e.to_string())?);
         let apis = ResourceType::ALL
             .into_iter()
             .map(|t| {

@@ -6,9 +6,9 @@ use backend_auth::{BackendClient, NewBackendClient};
 use clap::{Args, Subcommand};
 use smart_server::{App, NewApp, Registered};
 
-/// The `apps` subcommands. Each tool says where the registry is: `Registry` for every
-/// subcommand, `RegisterAt` for `register` (on AWS it also needs the user pool, where
-/// the app's identity-provider client is made).
+/// The `apps` subcommands. Each tool says where the registry is: `Registry` for
+/// `list`, `RegisterAt` for `register` and `disable` (on AWS they also need the user
+/// pool, where the app's identity-provider client is made, and deleted on disable).
 // Parsed once per process: the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Subcommand)]
@@ -25,11 +25,12 @@ pub enum AppsCommand<Registry: Args, RegisterAt: Args = Registry> {
         #[command(flatten)]
         at: Registry,
     },
-    /// Disable an app: its grants end as if revoked.
+    /// Disable an app: its grants end as if revoked, and its identity-provider client
+    /// is deleted.
     Disable {
         client_id: String,
         #[command(flatten)]
-        at: Registry,
+        at: RegisterAt,
     },
 }
 

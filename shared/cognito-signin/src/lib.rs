@@ -20,8 +20,8 @@ mod provision;
 pub use aws_sdk_cognitoidentityprovider::Client as CognitoClient;
 
 pub use provision::{
-    AppClientSettings, ProvisionError, create_app_client, create_linked_app_client, find_member,
-    provision_member,
+    AppClientSettings, ProvisionError, create_app_client, create_linked_app_client,
+    delete_app_client, find_member, provision_member,
 };
 
 use std::collections::HashMap;

@@ -209,6 +209,29 @@ pub async fn create_app_client(
     }
 }
 
+/// Deletes a Cognito app client (an app was disabled): no sign-in, refresh or token can
+/// use it again. `Ok(false)`: it was already gone.
+pub async fn delete_app_client(
+    client: &Client,
+    user_pool_id: &str,
+    cognito_client_id: &str,
+) -> Result<bool, ProvisionError> {
+    use aws_sdk_cognitoidentityprovider::operation::delete_user_pool_client::DeleteUserPoolClientError;
+    match client
+        .delete_user_pool_client()
+        .user_pool_id(user_pool_id)
+        .client_id(cognito_client_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) => match error.into_service_error() {
+            DeleteUserPoolClientError::ResourceNotFoundException(_) => Ok(false),
+            other => Err(cognito(other)),
+        },
+    }
+}
+
 /// Creates the Cognito app client of the app `app_id` (our SMART client id) and writes
 /// its link record, so the triggers resolve Cognito's id to the app and the
 /// authorization server finds the secret. The client is named after `app_id`, which

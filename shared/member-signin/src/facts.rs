@@ -53,11 +53,19 @@ impl<S: ResourceStore> MemberDirectory for StoreMemberFacts<S> {
             .extend(self.coverage_member_ids(patient_id).await?);
         Ok(Some(facts))
     }
+
+    async fn coverage_end(&self, patient_id: &str) -> Result<Option<String>, PortError> {
+        if !fhir::is_valid_id(patient_id) {
+            return Ok(None);
+        }
+        let coverages = self.coverages(patient_id).await?;
+        Ok(crate::access::latest_coverage_end(&coverages))
+    }
 }
 
 impl<S: ResourceStore> StoreMemberFacts<S> {
-    /// Member numbers on the member's active Coverage resources.
-    async fn coverage_member_ids(&self, patient_id: &str) -> Result<Vec<String>, PortError> {
+    /// The member's Coverage resources (not deleted), at most [`MAX_COVERAGES`].
+    async fn coverages(&self, patient_id: &str) -> Result<Vec<Value>, PortError> {
         let query = ListQuery {
             partition: Partition::Compartment {
                 patient: patient_id.to_owned(),
@@ -74,14 +82,22 @@ impl<S: ResourceStore> StoreMemberFacts<S> {
             .list(query)
             .await
             .map_err(|e| PortError(e.to_string()))?;
-        let coverages = page
+        Ok(page
             .entries
             .into_iter()
             .filter(|(_, r)| !r.deleted)
-            .filter_map(|(_, r)| serde_json::from_str::<Value>(&r.body).ok());
-        Ok(coverages
+            .filter_map(|(_, r)| serde_json::from_str::<Value>(&r.body).ok())
+            .collect())
+    }
+
+    /// Member numbers on the member's active Coverage resources.
+    async fn coverage_member_ids(&self, patient_id: &str) -> Result<Vec<String>, PortError> {
+        Ok(self
+            .coverages(patient_id)
+            .await?
+            .iter()
             .filter(|c| c.get("status").and_then(Value::as_str) == Some("active"))
-            .flat_map(|c| member_numbers(&c))
+            .flat_map(member_numbers)
             .collect())
     }
 }

@@ -10,6 +10,7 @@
 //! `AdminRespondToAuthChallenge` with `CUSTOM_AUTH`, Define/Create/Verify/PreTokenGen
 //! triggers). Locally it is an in-process stand-in that runs the very same trigger code.
 
+pub mod access;
 pub mod app_links;
 pub mod facts;
 pub mod grants;
@@ -17,6 +18,7 @@ pub mod local;
 pub mod normalize;
 pub mod ports;
 pub mod secret;
+pub mod throttle;
 pub mod triggers;
 
 use std::collections::HashMap;

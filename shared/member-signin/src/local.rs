@@ -2,7 +2,8 @@
 //! trigger functions in the order Cognito runs them.
 //!
 //! ```text
-//! start:   Define(session=[]) → Create                      → Challenge
+//! start:   PreAuthentication → Define(session=[]) → Create  → Challenge
+//!                            → fail                        → Failed
 //! answer:  Verify → Define(session+result) → Create          → Challenge
 //!                                          → PreTokenGen     → SignedIn
 //!                                          → fail            → Failed
@@ -399,6 +400,24 @@ where
 {
     async fn start(&self, email: &str, context: &SignInContext) -> Result<Step, SignInError> {
         let subject = self.subject(email).await?;
+        // Like Cognito with PreventUserExistenceErrors: Pre Authentication runs for
+        // unknown users too (with userNotFound), and a refusal fails the sign-in.
+        let request = json!({
+            "userAttributes": subject.attributes,
+            "validationData": {},
+            "userNotFound": subject.not_found,
+        });
+        let allowed = self
+            .invoke(
+                "PreAuthentication_Authentication",
+                &subject,
+                &context.client_id,
+                request,
+            )
+            .await;
+        if allowed.is_none() {
+            return Ok(Step::Failed);
+        }
         self.define_and_continue(subject, context, Vec::new(), json!({}))
             .await
     }

@@ -43,6 +43,15 @@ pub trait MemberDirectory: Send + Sync {
         &self,
         patient_id: &str,
     ) -> impl Future<Output = Result<Option<MemberFacts>, PortError>> + Send;
+
+    /// The latest `period.end` (`YYYY-MM-DD`) of the member's coverage; `None` while
+    /// any Coverage is open-ended or none is known. The default knows none.
+    fn coverage_end(
+        &self,
+        _patient_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        std::future::ready(Ok(None))
+    }
 }
 
 /// Delivers a one-time code to the member's email (SES on AWS, the console locally).
@@ -103,6 +112,13 @@ impl<T: MemberDirectory + ?Sized> MemberDirectory for Arc<T> {
     ) -> impl Future<Output = Result<Option<MemberFacts>, PortError>> + Send {
         (**self).facts(patient_id)
     }
+
+    fn coverage_end(
+        &self,
+        patient_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        (**self).coverage_end(patient_id)
+    }
 }
 
 impl<T: CodeSender + ?Sized> CodeSender for Arc<T> {
@@ -142,9 +158,11 @@ impl<T: GrantGate + ?Sized> GrantGate for Arc<T> {
 #[derive(Debug, Clone)]
 pub struct TriggerConfig {
     pub secret: SignInSecret,
-    /// Failed answers (questions or code) per member before lockout.
+    /// Failed answers (questions or code) per member, from all sources, before the
+    /// member is locked (questions ungraded until the code; see `triggers::verify`).
+    /// NIST SP 800-63B §5.2.2 allows at most 100 consecutive failures per account.
     pub max_failures: i64,
-    /// The fixed window failures are counted in, and the lockout length, in seconds.
+    /// The fixed window the member's failures are counted in, in seconds.
     pub failure_window_secs: i64,
     /// Digits in a one-time code, clamped to 6..=8.
     pub code_digits: u32,
@@ -152,25 +170,33 @@ pub struct TriggerConfig {
     pub code_ttl_secs: i64,
     /// Tries per one-time code.
     pub code_tries: u32,
-    /// Codes sent per member in one failure window, so SES calls stay bounded.
+    /// Codes sent per member in one code window, so SES calls stay bounded.
     pub max_codes_sent: i64,
+    /// The window codes are counted in, in seconds.
+    pub code_window_secs: i64,
     /// The FHIR base URL, for the `fhirUser` claim (`{base}/Patient/{id}`).
     pub fhir_base_url: Option<String>,
+    /// Days after the end of their coverage that former members may still sign in;
+    /// `None`: always (template parameter `MemberAccessWindowDays`).
+    pub access_window_days: Option<u32>,
 }
 
 impl TriggerConfig {
-    /// The policy of the issue: 5 failures in 15 minutes lock the member for the rest of
-    /// the window; 6-digit codes live 10 minutes and allow 3 tries.
+    /// The policy (SECURITY.md, finding 3): 100 failures in a day lock the member (the
+    /// questions go ungraded until the code is proven, nobody is shut out); 6-digit
+    /// codes live 10 minutes and allow 3 tries; 3 codes per member per 15 minutes.
     pub fn new(secret: SignInSecret) -> Self {
         TriggerConfig {
             secret,
-            max_failures: 5,
-            failure_window_secs: 15 * 60,
+            max_failures: 100,
+            failure_window_secs: 24 * 3600,
             code_digits: 6,
             code_ttl_secs: 10 * 60,
             code_tries: 3,
             max_codes_sent: 3,
+            code_window_secs: 15 * 60,
             fhir_base_url: None,
+            access_window_days: None,
         }
     }
 }

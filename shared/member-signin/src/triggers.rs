@@ -9,13 +9,15 @@
 //! |---|---|---|
 //! | Define | walks the session: DEMOGRAPHICS → EMAIL_OTP → CONSENT; tokens only for that exact success | issues tokens on a session it does not fully recognise |
 //! | Create | the questions (same for unknown users), a CSPRNG code (hash stored, sent), the app for consent | puts answers or facts in public parameters |
-//! | Verify | proof, lockout, constant-time compare, grant activation | says which answer was wrong |
+//! | Verify | proof, lock state (questions ungraded while locked), constant-time compare, grant activation | says which answer was wrong |
+//! | Pre Authentication | refuses members the plan disabled (coverage ended beyond the access window, operator hold) | refuses unknown users (they fail later, like everyone) |
 //! | PreTokenGen V2 | refuses without an active grant; adds `patient`, `fhirUser`, `grant_id`; strips the admin scope and PII | reads `clientMetadata` |
 
 mod create;
 mod define;
 mod event;
 mod guard;
+mod preauth;
 mod sequence;
 mod token;
 mod verify;
@@ -26,7 +28,7 @@ use serde_json::Value;
 pub use create::{CODES_WITHHELD_UNTIL, DEMOGRAPHIC_QUESTIONS, PUBLIC_CHALLENGE};
 pub use define::Decision;
 pub use event::PATIENT_ATTRIBUTE;
-pub use guard::{CODE_NAMESPACE, FAILURE_NAMESPACE, SENT_NAMESPACE};
+pub use guard::{CODE_NAMESPACE, DEFERRED_NAMESPACE, FAILURE_NAMESPACE, SENT_NAMESPACE};
 pub use sequence::{CUSTOM_CHALLENGE, Phase};
 pub use token::ADMIN_SCOPE;
 
@@ -53,6 +55,7 @@ pub enum TriggerError {
 /// Which trigger an event is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
+    PreAuthentication,
     Define,
     Create,
     Verify,
@@ -64,6 +67,7 @@ impl Trigger {
     /// hosted UI, device, new-password and client-credentials sources are refused.
     pub fn from_source(source: &str) -> Option<Trigger> {
         match source {
+            "PreAuthentication_Authentication" => Some(Trigger::PreAuthentication),
             s if s.starts_with("DefineAuthChallenge_") => Some(Trigger::Define),
             s if s.starts_with("CreateAuthChallenge_") => Some(Trigger::Create),
             s if s.starts_with("VerifyAuthChallengeResponse_") => Some(Trigger::Verify),
@@ -95,6 +99,7 @@ where
     let parsed: event::Event =
         serde_json::from_value(event.clone()).map_err(|_| TriggerError::Malformed)?;
     let response = match trigger {
+        Trigger::PreAuthentication => preauth::pre_authentication(&parsed, ports).await?,
         Trigger::Define => define::define(&parsed, &ports.config),
         Trigger::Create => create::create(&parsed, ports).await?,
         Trigger::Verify => verify::verify(&parsed, ports).await?,

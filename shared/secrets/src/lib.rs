@@ -3,6 +3,12 @@
 //!
 //! Drawing fails only when the system has no randomness; callers turn that into their
 //! own error (or omit an optional identifier), never a panic.
+//!
+//! [`ring`]: the key rings that let a configured secret rotate without downtime.
+
+pub mod ring;
+
+pub use ring::{KeyMaterial, KeyRefresher, KeyRing, SecretSource, SourceError, open_with_any};
 
 use aws_lc_rs::{constant_time, digest};
 use base64::Engine;

@@ -8,7 +8,12 @@
 //! Token layout (then URL-safe base64 without padding):
 //! `version (1 byte) || nonce (12 bytes) || ciphertext || tag (16 bytes)`.
 //! The version byte is also the AAD, so a future format cannot be confused with this one.
+//!
+//! Rotation: the sealer holds a key ring ([`secrets::KeyRing`]). It seals with the
+//! current key and opens with the current key, then the previous one, so cursors
+//! handed out just before a rotation keep working until they expire.
 
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -73,11 +78,12 @@ impl CursorError {
     }
 }
 
-/// Seals and opens [`Cursor`]s with one AES-256-GCM key.
+/// Seals and opens [`Cursor`]s with AES-256-GCM: seals with the ring's current key,
+/// opens with any key of the ring (current first).
 pub struct CursorSealer {
-    /// Always `Some` in practice: AES-256-GCM accepts every 32-byte key. Kept optional
-    /// so a library fault surfaces as [`CursorError::Seal`] instead of a panic.
-    key: Option<LessSafeKey>,
+    /// Current key first. Replaced whole by [`CursorSealer::install`] (a rotation);
+    /// readers take the `Arc` and never hold the lock while sealing.
+    keys: RwLock<Arc<Vec<LessSafeKey>>>,
 }
 
 impl std::fmt::Debug for CursorSealer {
@@ -88,29 +94,57 @@ impl std::fmt::Debug for CursorSealer {
 
 impl CursorSealer {
     pub fn new(key: [u8; 32]) -> CursorSealer {
-        let key = UnboundKey::new(&AES_256_GCM, &key)
+        // AES-256-GCM accepts every 32-byte key; should the library refuse anyway, the
+        // sealer has no key and every seal fails with `CursorError::Seal`, no panic.
+        let keys = UnboundKey::new(&AES_256_GCM, &key)
             .ok()
-            .map(LessSafeKey::new);
-        CursorSealer { key }
+            .map(LessSafeKey::new)
+            .into_iter()
+            .collect();
+        CursorSealer {
+            keys: RwLock::new(Arc::new(keys)),
+        }
     }
 
     /// Derives the key from a configured secret (e.g. from Secrets Manager) with
     /// HKDF-SHA256, so the secret can be any length ≥ 32 bytes and is never used raw.
     pub fn from_secret(secret: &[u8]) -> Result<CursorSealer, CursorError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(CursorError::WeakSecret);
-        }
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(secret);
-        let mut key = [0u8; 32];
-        prk.expand(&[HKDF_INFO], hkdf::HKDF_SHA256)
-            .and_then(|okm| okm.fill(&mut key))
-            .map_err(|_| CursorError::Seal)?;
-        Ok(CursorSealer::new(key))
+        Ok(CursorSealer::new(derive_key(secret)?))
     }
 
-    /// Seals `cursor` with a fresh random nonce.
+    /// A sealer over every key of `ring` (each derived as in [`CursorSealer::from_secret`]).
+    pub fn from_ring(ring: &secrets::KeyRing) -> Result<CursorSealer, CursorError> {
+        let sealer = CursorSealer {
+            keys: RwLock::new(Arc::new(Vec::new())),
+        };
+        sealer.install(ring)?;
+        Ok(sealer)
+    }
+
+    /// Replaces the keys with `ring`'s (a rotation reached this instance). A ring with
+    /// a key that is too short is refused as a whole and the old keys stay.
+    pub fn install(&self, ring: &secrets::KeyRing) -> Result<(), CursorError> {
+        let keys = ring
+            .derive(derive_key)?
+            .into_iter()
+            .map(|key| {
+                UnboundKey::new(&AES_256_GCM, &key)
+                    .map(LessSafeKey::new)
+                    .map_err(|_| CursorError::Seal)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    fn keys(&self) -> Arc<Vec<LessSafeKey>> {
+        Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Seals `cursor` with a fresh random nonce, under the current key.
     pub fn seal(&self, cursor: &Cursor) -> Result<String, CursorError> {
-        let key = self.key.as_ref().ok_or(CursorError::Seal)?;
+        let keys = self.keys();
+        let key = keys.first().ok_or(CursorError::Seal)?;
         let mut nonce_bytes = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce_bytes).map_err(|_| CursorError::Seal)?;
         let mut in_out = serde_json::to_vec(cursor).map_err(|_| CursorError::Seal)?;
@@ -148,15 +182,23 @@ impl CursorSealer {
             return Err(CursorError::Malformed);
         }
         let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce_bytes).map_err(|_| CursorError::Malformed)?;
-        let key = self.key.as_ref().ok_or(CursorError::Seal)?;
-        let mut in_out = sealed.to_vec();
-        let plain = key
-            .open_in_place(nonce, Aad::from([VERSION]), &mut in_out)
-            .map_err(|_| CursorError::Tampered)?;
+        let nonce_bytes: [u8; NONCE_LEN] =
+            nonce_bytes.try_into().map_err(|_| CursorError::Malformed)?;
+        // Current key first, then the previous one: cursors sealed just before a
+        // rotation stay valid until they expire.
+        let plain = secrets::open_with_any(
+            &self.keys(),
+            |key| {
+                let mut in_out = sealed.to_vec();
+                let nonce = Nonce::assume_unique_for_key(nonce_bytes);
+                key.open_in_place(nonce, Aad::from([VERSION]), &mut in_out)
+                    .map(|plain| plain.to_vec())
+                    .map_err(|_| CursorError::Tampered)
+            },
+            CursorError::Seal,
+        )?;
         // Authentic, so the payload is ours; a parse failure means a format change.
-        let cursor: Cursor = serde_json::from_slice(plain).map_err(|_| CursorError::Malformed)?;
+        let cursor: Cursor = serde_json::from_slice(&plain).map_err(|_| CursorError::Malformed)?;
         if cursor.binding != *expected {
             return Err(CursorError::WrongBinding);
         }
@@ -165,6 +207,20 @@ impl CursorSealer {
         }
         Ok(cursor)
     }
+}
+
+/// The AES key for a configured secret: HKDF-SHA256 over a secret of at least
+/// [`MIN_SECRET_LEN`] bytes.
+fn derive_key(secret: &[u8]) -> Result<[u8; 32], CursorError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(CursorError::WeakSecret);
+    }
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(secret);
+    let mut key = [0u8; 32];
+    prk.expand(&[HKDF_INFO], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .map_err(|_| CursorError::Seal)?;
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -318,5 +374,52 @@ mod tests {
             Err(CursorError::Tampered)
         );
         assert_eq!(CursorError::Expired.status(), 400);
+    }
+
+    fn material(b: u8) -> secrets::KeyMaterial {
+        secrets::KeyMaterial::new(vec![b; 40])
+    }
+
+    #[test]
+    fn a_rotation_keeps_previous_cursors_until_the_key_after_next() {
+        use secrets::KeyRing;
+        let sealer = CursorSealer::from_ring(&KeyRing::single(material(1))).unwrap();
+        let v1 = sealer.seal(&cursor()).unwrap();
+
+        sealer
+            .install(&KeyRing::new(material(2), [material(1)]))
+            .unwrap();
+        assert_eq!(sealer.open(&v1, &binding(), at(NOW)), Ok(cursor()));
+        let v2 = sealer.seal(&cursor()).unwrap();
+        // New cursors are sealed with the new key: a v1-only sealer cannot open them.
+        let v1_only = CursorSealer::from_ring(&KeyRing::single(material(1))).unwrap();
+        assert_eq!(
+            v1_only.open(&v2, &binding(), at(NOW)),
+            Err(CursorError::Tampered)
+        );
+
+        sealer
+            .install(&KeyRing::new(material(3), [material(2)]))
+            .unwrap();
+        assert_eq!(
+            sealer.open(&v1, &binding(), at(NOW)),
+            Err(CursorError::Tampered)
+        );
+        assert_eq!(sealer.open(&v2, &binding(), at(NOW)), Ok(cursor()));
+        // Expiry and binding still apply to a cursor opened with the previous key.
+        assert_eq!(
+            sealer.open(&v2, &binding(), at(NOW + 600)),
+            Err(CursorError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_ring_with_a_short_key_is_refused_and_the_old_keys_stay() {
+        use secrets::{KeyMaterial, KeyRing};
+        let sealer = CursorSealer::from_ring(&KeyRing::single(material(1))).unwrap();
+        let token = sealer.seal(&cursor()).unwrap();
+        let weak = KeyRing::new(KeyMaterial::new(vec![2; 8]), [material(1)]);
+        assert_eq!(sealer.install(&weak), Err(CursorError::WeakSecret));
+        assert_eq!(sealer.open(&token, &binding(), at(NOW)), Ok(cursor()));
     }
 }

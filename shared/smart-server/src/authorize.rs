@@ -22,7 +22,7 @@ use secrets::constant_time_eq;
 use crate::crypto::{hash_secret, is_pkce_string, random_secret};
 use crate::pages::{self, Category, CodePage, ConsentPage, EmailPage, IdentityPage, page};
 use crate::respond::{Params, cookie, redirect, with_query};
-use crate::{AuthServer, ServerError, secs, unix_now};
+use crate::{AuthServer, ServerError, secs, throttle, unix_now};
 
 pub(crate) const TXN_NAMESPACE: &str = "auth-txn";
 pub(crate) const CODE_NAMESPACE: &str = "auth-code";
@@ -288,7 +288,8 @@ where
             member_id: field("member_id"),
             postal_code: field("postal_code"),
         };
-        self.answer(loaded, &answer).await
+        let address = request.extensions().get::<crate::ClientAddress>();
+        self.answer(loaded, &answer, address).await
     }
 
     /// `POST /authorize/code`.
@@ -307,7 +308,8 @@ where
             .chars()
             .take(12)
             .collect();
-        self.answer(loaded, &Answer::EmailCode(code)).await
+        let address = request.extensions().get::<crate::ClientAddress>();
+        self.answer(loaded, &Answer::EmailCode(code), address).await
     }
 
     /// `POST /authorize/consent`: approve (some or all) or deny.
@@ -352,7 +354,7 @@ where
         {
             return self.fault(error.into());
         }
-        self.answer(loaded, &Answer::Consent { grant_id: grant.id })
+        self.answer(loaded, &Answer::Consent { grant_id: grant.id }, None)
             .await
     }
 
@@ -399,13 +401,53 @@ where
         }
     }
 
-    /// Sends one answer to the identity provider and moves the transaction on.
-    async fn answer(&self, loaded: Loaded, answer: &Answer) -> Page {
+    /// Sends one answer to the identity provider and moves the transaction on. Answers
+    /// to the questions and the code are throttled per source (the transaction and
+    /// `address`): while a source must wait, its answer is refused ungraded.
+    async fn answer(
+        &self,
+        loaded: Loaded,
+        answer: &Answer,
+        address: Option<&crate::ClientAddress>,
+    ) -> Page {
         let Some(session) = loaded.txn.session.clone() else {
             return self.expired_page();
         };
+        let guessable = matches!(loaded.txn.stage, Stage::Identity | Stage::Code { .. });
+        let sources = throttle::sources(address, &loaded.key);
+        let now = unix_now();
+        if guessable {
+            let store = self.store.as_ref();
+            if let Some(until) =
+                throttle::wait_until(store, &self.config.signin_throttle, &sources, now).await
+            {
+                tracing::info!(target: "audit", client_id = %loaded.txn.client_id, event = "signin.throttled", "answer refused ungraded: its source must wait");
+                return self
+                    .show_email_again(loaded, &throttle::wait_message(until, now))
+                    .await;
+            }
+        }
         let context = self.context(&loaded.txn);
         let step = self.sign_in.answer(&session, answer, &context).await;
+        // A wrong code comes back as the code challenge again; a wrong answer to the
+        // questions, or the last wrong code, as a failure.
+        let failed = match &step {
+            Ok(Step::Failed) => true,
+            Ok(Step::Challenge { challenge, .. }) => {
+                matches!(loaded.txn.stage, Stage::Code { .. })
+                    && matches!(challenge, Challenge::EmailCode { .. })
+            }
+            _ => false,
+        };
+        if guessable && failed {
+            throttle::failed(
+                self.store.as_ref(),
+                &self.config.signin_throttle,
+                &sources,
+                now,
+            )
+            .await;
+        }
         self.advance(loaded, step).await
     }
 
@@ -506,7 +548,7 @@ where
         };
         match grants::create_pending(self.store.as_ref(), &new).await {
             Ok(grant) => {
-                Box::pin(self.answer(loaded, &Answer::Consent { grant_id: grant.id })).await
+                Box::pin(self.answer(loaded, &Answer::Consent { grant_id: grant.id }, None)).await
             }
             Err(error) => self.fault(error.into()),
         }

@@ -32,6 +32,7 @@ mod error;
 mod members;
 mod pages;
 mod respond;
+mod throttle;
 mod token;
 
 pub mod apps;
@@ -41,6 +42,7 @@ pub use apps_api::disable_app;
 pub use crypto::{hash_secret, pkce_matches};
 pub use discovery::{CAPABILITIES, jwks_uri, openid_configuration, smart_configuration};
 pub use error::{OAuthCode, OAuthError, ServerError};
+pub use throttle::ClientAddress;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +75,8 @@ pub struct AuthConfig {
     pub member_session_lifetime: Duration,
     /// Mark cookies `Secure`. True whenever the issuer is https.
     pub secure_cookies: bool,
+    /// Delays per source (transaction, address) after failed sign-in answers.
+    pub signin_throttle: member_signin::throttle::ThrottlePolicy,
 }
 
 impl AuthConfig {
@@ -80,6 +84,7 @@ impl AuthConfig {
         let issuer = issuer.into().trim_end_matches('/').to_owned();
         AuthConfig {
             secure_cookies: issuer.starts_with("https://"),
+            signin_throttle: Default::default(),
             issuer,
             access_token_lifetime: Duration::from_secs(3600),
             code_lifetime: Duration::from_secs(60),

@@ -33,7 +33,13 @@ async fn server<S: ResourceStore + KeyValueStore + 'static>(
     load_demo(Arc::clone(&store), &demo_data::DemoConfig::default(), None)
         .await
         .expect("demo data");
-    LocalServer::new(store, issuer, &[9u8; 32], BASE).expect("server")
+    LocalServer::new(
+        store,
+        issuer,
+        &secrets::KeyRing::single(secrets::KeyMaterial::new([9u8; 32])),
+        BASE,
+    )
+    .expect("server")
 }
 
 /// Status and the sorted `mode:Type/id` entries of one response, following `next` links.

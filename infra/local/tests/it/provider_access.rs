@@ -44,7 +44,7 @@ async fn start() -> Plan {
     let auth = patient_access::auth::local_auth_server(
         Arc::clone(&store),
         Arc::clone(&issuer),
-        &data.sign_in_secret().unwrap(),
+        &data.sign_in_keys().await.unwrap(),
         &base,
         &[],
     )
@@ -59,7 +59,7 @@ async fn start() -> Plan {
     let server = LocalServer::new(
         Arc::clone(&store),
         &issuer,
-        &data.cursor_secret().unwrap(),
+        &data.cursor_keys().await.unwrap(),
         &base,
     )
     .unwrap()

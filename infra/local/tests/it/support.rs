@@ -61,7 +61,7 @@ impl Harness {
             let server = LocalServer::new(
                 Arc::clone(&store),
                 &issuer,
-                &data.cursor_secret().expect("secret"),
+                &data.cursor_keys().await.expect("secret"),
                 &base,
             )
             .expect("server");

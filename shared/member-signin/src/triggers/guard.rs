@@ -1,4 +1,5 @@
-//! The two brute-force guards: the per-member failure counter (across sessions) and
+//! The two brute-force guards: the per-member failure counter (across sessions, the
+//! lock state; per-source delays are the authorization server's, see `throttle`) and
 //! the one-time code (hash only, expiry, a few tries, single use).
 //!
 //! Both live in the key-value store under [`member_key`](crate::secret::member_key),
@@ -17,13 +18,54 @@ use secrets::constant_time_eq;
 
 /// Failed answers per member, a fixed window from the first failure.
 pub const FAILURE_NAMESPACE: &str = "signin-failures";
-/// Codes sent per member, same window, so a script cannot make us send mail endlessly.
+/// The verdict on the questions, per sign-in: the code step applies it (it matters
+/// when the member was locked and the questions went ungraded).
+pub const DEFERRED_NAMESPACE: &str = "signin-deferred";
+/// How long a deferred verdict is kept: longer than a sign-in transaction lives.
+const DEFERRED_TTL_SECS: i64 = 30 * 60;
+/// Codes sent per member per code window, so a script cannot make us send mail endlessly.
 pub const SENT_NAMESPACE: &str = "signin-code-sent";
 /// The member's current one-time code: its keyed hash and tries.
 pub const CODE_NAMESPACE: &str = "signin-code";
 
 fn store_error(error: fhir_store::StoreError) -> TriggerError {
     TriggerError::Port(PortError(error.to_string()))
+}
+
+/// The key of one sign-in's deferred verdict: the member and a hash of the transaction.
+fn deferred_key(member: &str, transaction: &str) -> String {
+    format!("{member}.{}", crate::secret::member_key(transaction))
+}
+
+/// Remembers whether the questions were answered right in this sign-in.
+pub async fn defer_verdict<K: KeyValueStore>(
+    kv: &K,
+    member: &str,
+    transaction: &str,
+    right: bool,
+) -> Result<(), TriggerError> {
+    kv.put(
+        DEFERRED_NAMESPACE,
+        &deferred_key(member, transaction),
+        &Value::Bool(right),
+        Some(unix_now() + DEFERRED_TTL_SECS),
+    )
+    .await
+    .map_err(store_error)
+}
+
+/// The deferred verdict of this sign-in; `true` when there is none (the questions were
+/// graded when answered).
+pub async fn deferred_verdict<K: KeyValueStore>(
+    kv: &K,
+    member: &str,
+    transaction: &str,
+) -> Result<bool, TriggerError> {
+    let entry = kv
+        .get(DEFERRED_NAMESPACE, &deferred_key(member, transaction))
+        .await
+        .map_err(store_error)?;
+    Ok(entry.is_none_or(|e| e.value == Value::Bool(true)))
 }
 
 /// Whether the member has used up their failures in the current window.
@@ -53,10 +95,10 @@ pub async fn record_failure<K: KeyValueStore>(
         .await
         .map_err(store_error)?;
     if failures == config.max_failures {
-        // A lockout is a security event; the key is a hash, not PHI.
+        // A lock is a security event (someone is guessing); the key is a hash, not PHI.
         tracing::warn!(
             member_key = member,
-            "member sign-in locked after repeated failures"
+            "member sign-in locked after repeated failures: questions ungraded until the code"
         );
     }
     Ok(())
@@ -107,7 +149,7 @@ pub async fn issue_code<K: KeyValueStore, S: CodeSender>(
             SENT_NAMESPACE,
             member,
             1,
-            Some(now + config.failure_window_secs),
+            Some(now + config.code_window_secs),
         )
         .await
         .map_err(store_error)?;
@@ -120,7 +162,7 @@ pub async fn issue_code<K: KeyValueStore, S: CodeSender>(
         let window = kv.get(SENT_NAMESPACE, member).await.map_err(store_error)?;
         let until = window
             .and_then(|entry| entry.expires_at)
-            .unwrap_or(now + config.failure_window_secs);
+            .unwrap_or(now + config.code_window_secs);
         return Ok(Issued::LimitReached { until });
     }
     let code = random_code(config.code_digits)?;
@@ -164,10 +206,10 @@ pub async fn check_code<K: KeyValueStore>(
     };
     let typed: String = answer.chars().filter(char::is_ascii_digit).collect();
     let same_challenge = constant_time_eq(&record.code_id, code_id);
-    let same_code = constant_time_eq(
-        &record.hash,
-        &config.secret.code_hash(member, code_id, &typed),
-    );
+    // Any key of the ring: a code mailed just before a rotation still works.
+    let same_code = config
+        .secret
+        .code_matches(member, code_id, &typed, &record.hash);
     if same_challenge & same_code {
         // Single use: of two concurrent right answers only the one that takes this very
         // version of the record succeeds.

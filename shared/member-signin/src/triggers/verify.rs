@@ -1,9 +1,17 @@
 //! Verify Auth Challenge Response: grades one answer.
 //!
 //! Every answer passes the same gates in the same order: the authorization server's
-//! proof, the member's lockout, then the check for the challenge. The result is one
+//! proof, the member's lock state, then the check for the challenge. The result is one
 //! boolean, so nothing tells which answer was wrong, whether the member exists or
-//! whether they are locked out.
+//! whether they are locked.
+//!
+//! **Locked** (far more failures than a member makes, from many sources: see
+//! SECURITY.md) does not lock the member out. The questions stop being graded for the
+//! sender: every answer passes on to the email code, and its verdict is only
+//! remembered for this sign-in. The code is then checked as always, and the sign-in
+//! goes on only if the code is right *and* the remembered answers were. Whoever
+//! guesses learns nothing from the questions; the member, who reads the code in their
+//! own email, still gets in.
 
 use fhir_store::KeyValueStore;
 use serde::Deserialize;
@@ -12,7 +20,7 @@ use serde_json::{Value, json};
 use super::TriggerError;
 use super::create::PUBLIC_CHALLENGE;
 use super::event::Event;
-use super::guard::{check_code, is_locked, record_failure};
+use super::guard::{check_code, defer_verdict, deferred_verdict, is_locked, record_failure};
 use super::sequence::Phase;
 use crate::normalize;
 use crate::ports::{GrantGate, MemberDirectory, MemberFacts, TriggerPorts};
@@ -60,22 +68,35 @@ where
     let member = member_key(&event.user_name);
     let locked = is_locked(kv, &ports.config, &member).await?;
     let known = !event.request.user_not_found;
-    let correct = match phase {
-        Phase::Demographics => demographics_match(event, ports.members.as_ref()).await?,
-        // A locked member's code is left alone: checking would consume it.
-        Phase::EmailCode if locked => false,
-        Phase::EmailCode => {
-            let code_id = event.private_parameter("code_id").unwrap_or_default();
-            check_code(kv, &ports.config, &member, code_id, &event.answer_text()).await?
+    // `right`: the truth, counted as a failure when false; `passes`: what the sender is
+    // told (the same as `right` unless the member is locked).
+    let (right, passes) = match phase {
+        Phase::Demographics => {
+            let right = demographics_match(event, ports.members.as_ref()).await?;
+            if known {
+                // Always written, so a verdict from earlier in this sign-in never lingers.
+                defer_verdict(kv, &member, transaction, right).await?;
+            }
+            (right, right | (locked & known))
         }
-        Phase::Consent => consent_granted(event, ports.grants.as_ref(), transaction).await?,
+        Phase::EmailCode => {
+            let code = event.private_parameter("code_id").unwrap_or_default();
+            let code_right =
+                check_code(kv, &ports.config, &member, code, &event.answer_text()).await?;
+            // Answers given while locked count only now, with the code.
+            let right = code_right & deferred_verdict(kv, &member, transaction).await?;
+            (right, right)
+        }
+        Phase::Consent => {
+            let right = consent_granted(event, ports.grants.as_ref(), transaction).await?;
+            (right, right)
+        }
     };
-    let accepted = correct & !locked & known;
     // Consent is the member's choice, not a guess: a refusal is not an attack.
-    if !accepted && phase != Phase::Consent {
+    if !(right & known) && phase != Phase::Consent {
         record_failure(kv, &ports.config, &member).await?;
     }
-    Ok(accepted)
+    Ok(passes & known)
 }
 
 /// The demographic answer, as the pages send it (JSON with these three fields).

@@ -132,7 +132,7 @@ async fn the_full_sequence_signs_the_member_in() {
 async fn the_fourth_sign_in_in_a_window_is_told_too_many_codes_and_when_to_return() {
     let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let local = local(&d).await;
-    let window = local.ports().config.failure_window_secs;
+    let window = local.ports().config.code_window_secs;
     let limit = local.ports().config.max_codes_sent;
     assert_eq!(limit, 3);
     for _ in 0..limit {
@@ -188,28 +188,46 @@ async fn enumeration_unknown_email_gets_the_same_challenge_and_failure() {
     assert_eq!(local.ports().sender.count(), 0);
 }
 
-/// §8.C60: five failed sessions lock the member; the right answers then fail too.
+/// Issue #14 finding 3: someone who knows the member's email and fails the questions
+/// far more often than a member would (here `max_failures` times, from many sources)
+/// locks the questions, not the member. Locked, every answer passes on to the email
+/// code, so guessing learns nothing; the member, who reads the code in their own email,
+/// still gets in; the guesser, even with a code, does not.
 #[tokio::test]
-async fn brute_force_on_questions_locks_the_member_across_sessions() {
+async fn a_locked_member_still_gets_in_with_their_own_code_and_a_guesser_learns_nothing() {
     let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let local = local(&d).await;
-    for _ in 0..5 {
+    for _ in 0..local.ports().config.max_failures {
         let first = start(&local, EMAIL).await;
         assert_eq!(
             step(&local, &first, wrong_demographics()).await,
             Step::Failed
         );
     }
+
+    // Locked: wrong answers now look exactly like right ones.
     let first = start(&local, EMAIL).await;
-    assert_eq!(
-        challenge_of(&first),
-        Challenge::Demographics,
-        "a locked member still sees the questions"
+    let guessed = step(&local, &first, wrong_demographics()).await;
+    assert!(matches!(
+        challenge_of(&guessed),
+        Challenge::EmailCode { .. }
+    ));
+    // Even the right code does not help whoever answered wrong.
+    let with_code = step(&local, &guessed, Answer::EmailCode(code(&local))).await;
+    assert!(
+        !matches!(&with_code, Step::Challenge { challenge, .. } if *challenge == Challenge::Consent),
+        "{with_code:?}"
     );
-    assert_eq!(
-        step(&local, &first, right_demographics()).await,
-        Step::Failed
-    );
+
+    // The member answers right and types the code from their email: in.
+    let first = start(&local, EMAIL).await;
+    let answered = step(&local, &first, right_demographics()).await;
+    assert!(matches!(
+        challenge_of(&answered),
+        Challenge::EmailCode { .. }
+    ));
+    let proven = step(&local, &answered, Answer::EmailCode(code(&local))).await;
+    assert_eq!(challenge_of(&proven), Challenge::Consent);
 }
 
 /// §8.C61: three wrong codes end the sign-in.
@@ -359,4 +377,25 @@ async fn provisioning_keeps_the_first_username() {
             .unwrap_or_default()
     );
     assert_ne!(again, other);
+}
+
+/// Issue #14 finding 4: the stand-in runs Pre Authentication like Cognito, so a member
+/// the plan put on hold cannot even start; after release they can.
+#[tokio::test]
+async fn a_member_on_hold_cannot_start_a_sign_in_until_released() {
+    let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let local = local(&d).await;
+    let kv = local.ports().kv.as_ref();
+    member_signin::access::hold(kv, PATIENT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(start(&local, EMAIL).await, Step::Failed);
+    assert!(matches!(
+        member_signin::access::release(kv, PATIENT).await,
+        Ok(true)
+    ));
+    assert_eq!(
+        challenge_of(&start(&local, EMAIL).await),
+        Challenge::Demographics
+    );
 }

@@ -334,16 +334,23 @@ async fn verify_never_reveals_which_answer_was_wrong() {
     assert_eq!(wrong_dob, wrong_zip);
 }
 
-/// §8.C60: failures count per member across sessions; after 5, even right answers fail.
+/// Issue #14 finding 3: failures count per member across sessions; after
+/// `max_failures` the questions are no longer graded for the sender (right and wrong
+/// pass alike, on to the code), and the verdict waits for the code step.
 #[tokio::test]
-async fn brute_force_on_questions_locks_the_member_across_sessions() {
+async fn past_the_failure_limit_the_questions_go_ungraded_until_the_code() {
     let d = dir();
     let ports = ports(&d);
-    for guess in 0..5 {
+    let limit = ports.config.max_failures;
+    assert_eq!(
+        limit, 100,
+        "NIST SP 800-63B §5.2.2: at most 100 per account"
+    );
+    for guess in 0..limit {
         let response = respond(
             &ports,
             demographics_answer(
-                &format!("1984-03-{:02}", 10 + guess),
+                &format!("19{:02}-03-10", guess % 100),
                 "DH000112345",
                 "43215",
             ),
@@ -351,12 +358,17 @@ async fn brute_force_on_questions_locks_the_member_across_sessions() {
         .await;
         assert_eq!(response["answerCorrect"], false);
     }
-    assert!(read_kv(&ports, FAILURE_NAMESPACE).await.contains("5"));
+    assert!(read_kv(&ports, FAILURE_NAMESPACE).await.contains("100"));
+    let wrong = respond(
+        &ports,
+        demographics_answer("1999-01-01", "DH000112345", "43215"),
+    )
+    .await;
     let right = respond(&ports, fixture(VERIFY_DEMOGRAPHICS)).await;
+    assert_eq!(wrong, json!({ "answerCorrect": true }), "locked: ungraded");
     assert_eq!(
-        right,
-        json!({ "answerCorrect": false }),
-        "locked: the right answer fails identically"
+        wrong, right,
+        "right and wrong answers are indistinguishable"
     );
 }
 
@@ -686,9 +698,11 @@ fn constant_time_compare_is_used() {
         verify.contains("constant_time_eq(&a, &f)")
             && verify.contains("constant_time_eq(&answer, &f)")
     );
+    let secret = include_str!("../../src/secret.rs");
     assert!(
         guard.contains("constant_time_eq(&record.code_id, code_id)")
-            && guard.contains("let same_code = constant_time_eq(")
+            && guard.contains(".code_matches(member, code_id, &typed, &record.hash)")
+            && secret.contains("secrets::constant_time_eq(stored, &code_hash_with(")
     );
     assert!(
         verify.contains("use secrets::constant_time_eq;")
@@ -696,4 +710,93 @@ fn constant_time_compare_is_used() {
     );
     assert!(secrets::constant_time_eq("1984-03-07", "1984-03-07"));
     assert!(!secrets::constant_time_eq("1984-03-07", "1984-03-08"));
+}
+
+/// The Pre Authentication event Cognito sends at `AdminInitiateAuth`, for the fixture
+/// member.
+fn pre_authentication(user_not_found: bool) -> Value {
+    let start = fixture(DEFINE_START);
+    json!({
+        "version": "1",
+        "triggerSource": "PreAuthentication_Authentication",
+        "userName": start["userName"],
+        "callerContext": start["callerContext"],
+        "request": {
+            "userAttributes": start["request"]["userAttributes"],
+            "validationData": {},
+            "userNotFound": user_not_found,
+        },
+        "response": {},
+    })
+}
+
+/// Issue #14 finding 4: an operator hold refuses the member before any challenge,
+/// until it is released; unknown users pass (they fail later, like everyone).
+#[tokio::test]
+async fn pre_authentication_refuses_a_member_on_hold_until_released() {
+    let d = dir();
+    let ports = ports(&d);
+    assert_eq!(respond(&ports, pre_authentication(false)).await, json!({}));
+    member_signin::access::hold(ports.kv.as_ref(), PATIENT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        run(&ports, pre_authentication(false)).await,
+        Err(TriggerError::Refused)
+    ));
+    assert_eq!(respond(&ports, pre_authentication(true)).await, json!({}));
+    let released = member_signin::access::release(ports.kv.as_ref(), PATIENT).await;
+    assert!(matches!(released, Ok(true)));
+    assert_eq!(respond(&ports, pre_authentication(false)).await, json!({}));
+}
+
+/// A member directory whose member's coverage ended on a given day.
+struct CoverageEnded(&'static str);
+
+impl member_signin::MemberDirectory for CoverageEnded {
+    async fn facts(
+        &self,
+        _patient_id: &str,
+    ) -> Result<Option<member_signin::MemberFacts>, member_signin::PortError> {
+        Ok(Some(fixture_facts()))
+    }
+
+    async fn coverage_end(
+        &self,
+        _patient_id: &str,
+    ) -> Result<Option<String>, member_signin::PortError> {
+        Ok(Some(self.0.to_owned()))
+    }
+}
+
+/// Issue #14 finding 4: a former member whose coverage ended longer ago than the plan's
+/// access window is refused; within the window, or with no window, they sign in.
+#[tokio::test]
+async fn pre_authentication_refuses_a_former_member_past_the_access_window() {
+    let d = dir();
+    let base = ports(&d);
+    let with = |ended: &'static str, window: Option<u32>| {
+        let mut config = base.config.clone();
+        config.access_window_days = window;
+        member_signin::TriggerPorts {
+            members: std::sync::Arc::new(CoverageEnded(ended)),
+            kv: std::sync::Arc::clone(&base.kv),
+            sender: std::sync::Arc::clone(&base.sender),
+            grants: std::sync::Arc::clone(&base.grants),
+            config,
+        }
+    };
+    let refused = |ports| async move {
+        let outcome = handle_trigger(pre_authentication(false), &ports).await;
+        matches!(outcome, Err(TriggerError::Refused))
+    };
+    assert!(refused(with("2001-01-31", Some(365))).await);
+    assert!(
+        !refused(with("2999-12-31", Some(365))).await,
+        "coverage not ended yet"
+    );
+    assert!(
+        !refused(with("2001-01-31", None)).await,
+        "the plan keeps access"
+    );
 }

@@ -872,3 +872,50 @@ async fn discovery_is_json_for_any_accept_header_and_open_to_any_origin() {
         "RSA"
     );
 }
+
+/// Issue #14 finding 3: a browser that keeps answering wrong must wait longer and
+/// longer; while it waits its answers are refused ungraded (even the right ones, so
+/// the wait reveals nothing). The member, in their own browser, is not slowed at all.
+#[tokio::test]
+async fn a_guessing_browser_must_wait_and_the_member_in_their_own_does_not() {
+    let h = harness().await;
+    let page = h
+        .authorize(&authorize_params(&h.app.client_id, FULL_SCOPE))
+        .await;
+    let cookie = format!("pa_txn={}", page.cookie("pa_txn").unwrap());
+    let mut page = h.submit_email(&page, &cookie).await;
+    for guess in ["1980-01-02", "1980-01-03", "1980-01-04", "1980-01-05"] {
+        let csrf = page.csrf().unwrap();
+        let reply = h
+            .post(
+                "/authorize/identity",
+                &[
+                    ("csrf", &csrf),
+                    ("birth_date", guess),
+                    ("member_id", "M1"),
+                    ("postal_code", "12345"),
+                ],
+                Some(&cookie),
+                None,
+            )
+            .await;
+        assert!(reply.text.contains("We could not confirm your identity"));
+        page = h.submit_email(&reply, &cookie).await;
+    }
+    let csrf = page.csrf().unwrap();
+    let refused = h.submit_identity(&csrf, &cookie).await;
+    assert!(
+        refused
+            .text
+            .contains("Too many sign-in attempts from this browser"),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains("p***@example.org"), "not graded");
+
+    let code = h.launch(&h.app.client_id, FULL_SCOPE).await;
+    assert!(
+        !code.is_empty(),
+        "the member signs in from their own browser"
+    );
+}
