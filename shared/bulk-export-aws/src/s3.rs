@@ -99,7 +99,12 @@ impl S3ExportFiles {
         }
     }
 
-    async fn upload_parts(&self, key: &str, upload_id: &str, body: Bytes) -> Result<(), FilesError> {
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        body: Bytes,
+    ) -> Result<(), FilesError> {
         let mut completed = Vec::new();
         let mut offset = 0;
         let mut number = 1;

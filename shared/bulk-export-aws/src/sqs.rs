@@ -23,8 +23,7 @@ pub fn encode_work_item(item: &WorkItem) -> Result<String, ExportError> {
 
 /// A work item from a message body.
 pub fn decode_work_item(body: &str) -> Result<WorkItem, ExportError> {
-    serde_json::from_str(body)
-        .map_err(|e| ExportError::Queue(format!("not a work item: {e}")))
+    serde_json::from_str(body).map_err(|e| ExportError::Queue(format!("not a work item: {e}")))
 }
 
 /// Work items as messages of one queue.
@@ -79,7 +78,11 @@ impl SqsWorkQueue {
             if pending.is_empty() {
                 return Ok(());
             }
-            tracing::warn!(attempt, failed = pending.len(), "work items not queued; retrying");
+            tracing::warn!(
+                attempt,
+                failed = pending.len(),
+                "work items not queued; retrying"
+            );
             tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
         Err(ExportError::Queue(format!(

@@ -27,6 +27,10 @@ use crate::ExportError;
 use crate::request::ExportRequest;
 
 const JOBS: &str = "bulk-job";
+/// Attempts per work item before the job is marked failed: the local queue's retries,
+/// and on AWS the queue's `maxReceiveCount` (template.yaml), after which the message
+/// goes to the dead-letter queue and its alarm fires.
+pub const MAX_ATTEMPTS: u32 = 3;
 const DONE: &str = "bulk-done";
 
 /// Where a job stands.
@@ -194,6 +198,28 @@ pub async fn update<K: KeyValueStore + ?Sized>(
         }
     }
 }
+
+/// Marks a running job failed with `reason` (shown to the client as an
+/// OperationOutcome, so no PHI); a job already finished or cancelled stays as it is.
+pub async fn fail<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    job_id: &str,
+    reason: &str,
+) -> Result<(), ExportError> {
+    update(kv, job_id, |j| {
+        if j.status != JobStatus::Running {
+            return false;
+        }
+        j.status = JobStatus::Failed;
+        j.failure = Some(reason.to_owned());
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
+/// What a client is told when a slice failed [`MAX_ATTEMPTS`] times.
+pub const SLICE_FAILED: &str = "a part of the export failed repeatedly; start a new export";
 
 /// Records a slice's result (once) and counts it; finishes the job when every slice
 /// is in. Safe to call again for a retried slice.

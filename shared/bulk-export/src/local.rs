@@ -10,11 +10,10 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::ExportError;
 use crate::files::ExportFiles;
-use crate::job::{self, JobStatus, WorkItem, WorkQueue};
+use crate::job::{self, WorkItem, WorkQueue};
 use crate::worker::run_slice;
 
-/// Attempts per item before the job is marked failed (SQS: `maxReceiveCount`).
-pub const MAX_ATTEMPTS: u32 = 3;
+pub use crate::job::MAX_ATTEMPTS;
 
 /// Runs queued slices on tokio tasks, `concurrency` at a time.
 pub struct LocalQueue {
@@ -62,15 +61,9 @@ where
             }
         }
     }
-    let _ = job::update(store, &item.job_id, |j| {
-        if j.status != JobStatus::Running {
-            return false;
-        }
-        j.status = JobStatus::Failed;
-        j.failure = Some("a part of the export failed repeatedly; start a new export".into());
-        true
-    })
-    .await;
+    if let Err(error) = job::fail(store, &item.job_id, job::SLICE_FAILED).await {
+        tracing::warn!(job_id = %item.job_id, error = %error, "could not mark the export failed");
+    }
 }
 
 impl WorkQueue for LocalQueue {
