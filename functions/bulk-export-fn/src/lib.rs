@@ -13,7 +13,8 @@
 //!   marks its job failed, so the client's status poll ends; the message then goes to
 //!   the dead-letter queue, whose alarm fires.
 //!
-//! Environment: `TABLE_NAME`, `EXPORT_BUCKET`, `WORK_QUEUE_URL` (bulk-api),
+//! Environment: `TABLE_NAME`, `EXPORT_BUCKET`, `WORK_QUEUE_URL` (both: the worker
+//! queues the next page of an every-member slice),
 //! `EXPORT_RETENTION_DAYS` (bulk-api, default 1; the bucket's lifecycle rule uses the
 //! same parameter), `FHIR_BASE_URL` (optional, see `lambda_adapter::BaseUrl`).
 
@@ -140,6 +141,8 @@ impl BulkApiFunction {
 /// `bulk-worker`: runs the slices SQS delivers.
 pub struct BulkWorkerFunction {
     adapters: Adapters,
+    /// Where a roster page queues the next page of its slice.
+    queue: Arc<dyn WorkQueue>,
 }
 
 /// The worker never fails an invocation: each message's outcome is in the response.
@@ -158,12 +161,16 @@ impl BulkWorkerFunction {
     pub async fn from_env() -> Result<Self, StartError> {
         let table = required("TABLE_NAME")?;
         let bucket = required("EXPORT_BUCKET")?;
+        let queue_url = required("WORK_QUEUE_URL")?;
         let aws = aws_config::load_from_env().await;
-        Ok(BulkWorkerFunction::new(Adapters::new(&aws, table, bucket)))
+        Ok(BulkWorkerFunction::new(
+            Adapters::new(&aws, table, bucket),
+            Arc::new(SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
+        ))
     }
 
-    pub fn new(adapters: Adapters) -> BulkWorkerFunction {
-        BulkWorkerFunction { adapters }
+    pub fn new(adapters: Adapters, queue: Arc<dyn WorkQueue>) -> BulkWorkerFunction {
+        BulkWorkerFunction { adapters, queue }
     }
 
     /// Runs every slice of the batch concurrently; the ones that failed are the
@@ -193,7 +200,8 @@ impl BulkWorkerFunction {
             }
         };
         let store = self.adapters.store.as_ref();
-        match bulk_export::worker::run_slice(store, self.adapters.files.as_ref(), &item).await {
+        let files = self.adapters.files.as_ref();
+        match bulk_export::worker::run_slice(store, files, self.queue.as_ref(), &item).await {
             Ok(timing) => {
                 tracing::info!(job_id = %item.job_id, slice = item.slice, resources = timing.resources, bytes = timing.bytes, "export slice done");
                 true

@@ -16,6 +16,7 @@ use crate::worker::run_slice;
 pub use crate::job::MAX_ATTEMPTS;
 
 /// Runs queued slices on tokio tasks, `concurrency` at a time.
+#[derive(Clone)]
 pub struct LocalQueue {
     sender: mpsc::UnboundedSender<WorkItem>,
 }
@@ -28,6 +29,10 @@ impl LocalQueue {
     {
         let (sender, mut receiver) = mpsc::unbounded_channel::<WorkItem>();
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        // Roster pages queue their next page here.
+        let queue = LocalQueue {
+            sender: sender.clone(),
+        };
         tokio::spawn(async move {
             while let Some(item) = receiver.recv().await {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -35,8 +40,9 @@ impl LocalQueue {
                 };
                 let store = Arc::clone(&store);
                 let files = Arc::clone(&files);
+                let queue = queue.clone();
                 tokio::spawn(async move {
-                    run_with_retry(store.as_ref(), files.as_ref(), &item).await;
+                    run_with_retry(store.as_ref(), files.as_ref(), &queue, &item).await;
                     drop(permit);
                 });
             }
@@ -47,13 +53,14 @@ impl LocalQueue {
 
 /// Runs one item, retrying with backoff; after [`MAX_ATTEMPTS`] the job fails (the
 /// AWS twin: the message goes to the dead-letter queue and its alarm fires).
-pub async fn run_with_retry<S, F>(store: &S, files: &F, item: &WorkItem)
+pub async fn run_with_retry<S, F, Q>(store: &S, files: &F, queue: &Q, item: &WorkItem)
 where
     S: ResourceStore + KeyValueStore + ?Sized,
     F: ExportFiles + ?Sized,
+    Q: WorkQueue + ?Sized,
 {
     for attempt in 1..=MAX_ATTEMPTS {
-        match run_slice(store, files, item).await {
+        match run_slice(store, files, queue, item).await {
             Ok(_) => return,
             Err(error) => {
                 tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");
