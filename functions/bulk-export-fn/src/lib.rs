@@ -209,10 +209,10 @@ impl BulkWorkerFunction {
             Err(error) => {
                 let attempt = receive_count(message);
                 tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");
-                if attempt >= MAX_ATTEMPTS {
-                    if let Err(error) = job::fail(store, &item.job_id, job::SLICE_FAILED).await {
-                        tracing::warn!(job_id = %item.job_id, error = %error, "could not mark the export failed");
-                    }
+                if attempt >= MAX_ATTEMPTS
+                    && let Err(error) = job::fail(store, &item.job_id, job::SLICE_FAILED).await
+                {
+                    tracing::warn!(job_id = %item.job_id, error = %error, "could not mark the export failed");
                 }
                 false
             }
