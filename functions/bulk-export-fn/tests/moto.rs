@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -18,14 +17,15 @@ use backend_auth::grant::{Issuance, client_credentials};
 use backend_auth::testing::ClientKey;
 use backend_auth::{ClientKeyCache, GrantRequest, HttpKeyFetcher, NewBackendClient};
 use bulk_export::api::{BulkConfig, ProviderAccessApi};
-use bulk_export::{Download, ExportFiles, FilesError, WorkItem, WorkQueue};
+use bulk_export::testing::{FailOnce, eob};
+use bulk_export::{ExportFiles, WorkItem, WorkQueue};
 use bulk_export_aws::{MULTIPART_THRESHOLD, S3ExportFiles, SqsWorkQueue};
 use bulk_export_fn::{Adapters, BulkWorkerFunction};
 use bytes::Bytes;
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
 use serde_json::{Value, json};
-use smart_auth::{BoxFuture, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
+use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::{DynamoStore, create_table};
 
 const BASE: &str = "https://fhir.plan.example";
@@ -147,38 +147,6 @@ async fn settle(aws: &Aws, queue_url: &str, handles: &HashMap<String, String>, f
                 .unwrap();
         }
     }
-}
-
-/// S3 files whose first write of a slice-1 part fails: a worker dying mid-slice.
-struct FailsOnce {
-    inner: S3ExportFiles,
-    failed: AtomicBool,
-}
-
-impl ExportFiles for FailsOnce {
-    fn put<'a>(&'a self, key: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), FilesError>> {
-        if key.contains("Coverage-000001-") && !self.failed.swap(true, Ordering::SeqCst) {
-            return Box::pin(async { Err(FilesError("worker crashed".into())) });
-        }
-        self.inner.put(key, body)
-    }
-    fn download<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Download>, FilesError>> {
-        self.inner.download(key)
-    }
-    fn delete_job<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), FilesError>> {
-        self.inner.delete_job(job_id)
-    }
-}
-
-fn eob(patient: &str, date: &str) -> Value {
-    json!({
-        "resourceType": "ExplanationOfBenefit", "status": "active", "use": "claim",
-        "type": {"text": "professional"}, "patient": {"reference": format!("Patient/{patient}")},
-        "billablePeriod": {"start": date, "end": date}, "created": date,
-        "insurer": {"reference": "Organization/o1"}, "provider": {"reference": "Organization/o1"},
-        "outcome": "complete", "insurance": [{"focal": true, "coverage": {"reference": format!("Coverage/c-{patient}")}}],
-        "payment": {"amount": {"value": 80}}, "total": [{"category": {"text": "paid"}, "amount": {"value": 80}}]
-    })
 }
 
 /// 1,001 attributed members (three slices of 500); data for four of them, one in
@@ -320,10 +288,11 @@ async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resourc
     let worker = BulkWorkerFunction::new(
         Adapters {
             store: Arc::clone(&store),
-            files: Arc::new(FailsOnce {
-                inner: S3ExportFiles::new(aws.s3.clone(), &bucket),
-                failed: AtomicBool::new(false),
-            }),
+            // The first write of a slice-1 part fails: a worker dying mid-slice.
+            files: Arc::new(FailOnce::new(
+                S3ExportFiles::new(aws.s3.clone(), &bucket),
+                |key: &str, _| key.contains("Coverage-000001-"),
+            )),
         },
         Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
     );

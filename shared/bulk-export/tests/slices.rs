@@ -1,14 +1,13 @@
 //! Export slices against the embedded store: a worker that crashes mid-slice is
 //! retried, and the finished export holds each resource exactly once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bulk_export::job::{self, Job, JobStatus, Source, WorkItem, WorkQueue};
 use bulk_export::request::{EXPORT_TYPES, ExportRequest};
+use bulk_export::testing::{FailOnce, eob};
 use bulk_export::worker::run_slice;
-use bulk_export::{Download, ExportError, ExportFiles, FilesError, LocalFiles};
-use bytes::Bytes;
+use bulk_export::{Download, ExportError, ExportFiles, LocalFiles};
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
 use serde_json::{Value, json};
@@ -16,29 +15,6 @@ use smart_auth::BoxFuture;
 use store_redb::RedbStore;
 
 const NPI: &str = "1234567893";
-
-/// Local files that fail the `n`th write, like a worker killed mid-slice.
-struct Crashing {
-    inner: LocalFiles,
-    writes: AtomicUsize,
-    fail_at: usize,
-}
-
-impl ExportFiles for Crashing {
-    fn put<'a>(&'a self, key: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), FilesError>> {
-        let n = self.writes.fetch_add(1, Ordering::SeqCst);
-        if n == self.fail_at {
-            return Box::pin(async { Err(FilesError("worker crashed".into())) });
-        }
-        self.inner.put(key, body)
-    }
-    fn download<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Download>, FilesError>> {
-        self.inner.download(key)
-    }
-    fn delete_job<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), FilesError>> {
-        self.inner.delete_job(job_id)
-    }
-}
 
 /// The queue of Group jobs' tests: their slices never queue anything.
 struct NoQueue;
@@ -110,17 +86,6 @@ async fn seed_with(store: &RedbStore, members: usize, eobs: usize) {
         .await
         .unwrap();
     assert_eq!(report.status, "accepted");
-}
-
-fn eob(patient: &str, date: &str) -> Value {
-    json!({
-        "resourceType": "ExplanationOfBenefit", "status": "active", "use": "claim",
-        "type": {"text": "professional"}, "patient": {"reference": format!("Patient/{patient}")},
-        "billablePeriod": {"start": date, "end": date}, "created": date,
-        "insurer": {"reference": "Organization/o1"}, "provider": {"reference": "Organization/o1"},
-        "outcome": "complete", "insurance": [{"focal": true, "coverage": {"reference": format!("Coverage/c-{patient}")}}],
-        "payment": {"amount": {"value": 80}}, "total": [{"category": {"text": "paid"}, "amount": {"value": 80}}]
-    })
 }
 
 async fn new_job(store: &RedbStore) -> Job {
@@ -224,11 +189,11 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
     seed(&store, 1_200).await; // three slices of up to 500 members
     let job = new_job(&store).await;
     assert_eq!(job.slices, 3);
-    let files = Arc::new(Crashing {
-        inner: LocalFiles::new(dir.path().join("exports")),
-        writes: AtomicUsize::new(0),
-        fail_at: 1, // the second part of the first slice
-    });
+    // The second part of the first slice fails.
+    let files = Arc::new(FailOnce::new(
+        LocalFiles::new(dir.path().join("exports")),
+        |_: &str, n| n == 1,
+    ));
     for slice in 0..job.slices {
         let item = WorkItem::new(job.id.clone(), slice);
         if slice == 0 {
