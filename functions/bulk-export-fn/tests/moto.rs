@@ -495,3 +495,19 @@ async fn twenty_three_work_items_are_sent_in_batches_of_ten_and_all_arrive() {
     slices.sort();
     assert_eq!(slices, (0..23).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_work_item_survives_the_message_body() {
+    let item = WorkItem::new("abc123", 7);
+    let body = bulk_export_aws::encode_work_item(&item).unwrap();
+    assert_eq!(body, r#"{"job_id":"abc123","slice":7}"#);
+    assert_eq!(bulk_export_aws::decode_work_item(&body).ok(), Some(item));
+    let page = WorkItem {
+        page: 3,
+        after: Some("m0042\u{1}m0042".into()),
+        ..WorkItem::new("abc123", 7)
+    };
+    let body = bulk_export_aws::encode_work_item(&page).unwrap();
+    assert_eq!(bulk_export_aws::decode_work_item(&body).ok(), Some(page));
+    assert!(bulk_export_aws::decode_work_item("{\"job\":1}").is_err());
+}

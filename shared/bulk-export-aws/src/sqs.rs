@@ -101,24 +101,3 @@ impl WorkQueue for SqsWorkQueue {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_work_item_survives_the_message_body() {
-        let item = WorkItem::new("abc123", 7);
-        let body = encode_work_item(&item).unwrap_or_default();
-        assert_eq!(body, r#"{"job_id":"abc123","slice":7}"#);
-        assert_eq!(decode_work_item(&body).ok(), Some(item));
-        let page = WorkItem {
-            page: 3,
-            after: Some("m0042\u{1}m0042".into()),
-            ..WorkItem::new("abc123", 7)
-        };
-        let body = encode_work_item(&page).unwrap_or_default();
-        assert_eq!(decode_work_item(&body).ok(), Some(page));
-        assert!(decode_work_item("{\"job\":1}").is_err());
-    }
-}
