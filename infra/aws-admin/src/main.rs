@@ -52,9 +52,10 @@ struct Table {
 struct TableAndPool {
     #[command(flatten)]
     table: Table,
-    /// The stack's MemberUserPoolId output.
+    /// The stack's MemberUserPoolId output; member apps only (a backend service
+    /// never signs members in, so it gets no Cognito client).
     #[arg(long)]
-    user_pool: String,
+    user_pool: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -128,13 +129,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Apps { command } => match command {
             AppsCommand::Register { at, app } => {
                 let store = table(at.table.table);
-                let deployment = Deployment {
-                    cognito: &CognitoClient::new(&aws),
-                    user_pool_id: &at.user_pool,
-                    kv: &store,
-                };
                 match app.registration().map_err(CliError::Invalid)? {
                     Registration::App(new) => {
+                        let user_pool_id = at.user_pool.as_deref().ok_or_else(|| {
+                            CliError::Invalid(
+                                "--user-pool is required to register a member app".into(),
+                            )
+                        })?;
+                        let deployment = Deployment {
+                            cognito: &CognitoClient::new(&aws),
+                            user_pool_id,
+                            kv: &store,
+                        };
                         let registered = deployment.register_app(&new).await?;
                         println!("{}", registered_text(&registered));
                     }

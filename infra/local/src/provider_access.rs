@@ -21,7 +21,7 @@ use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 use crate::{DataDir, RunnerError};
 
 /// How long export files and manifests are kept locally (the template's
-/// `ExportRetentionHours` on AWS).
+/// `ExportRetentionDays` on AWS, at least one day).
 pub const LOCAL_EXPORT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Slices run at once.
 const LOCAL_WORKERS: usize = 4;

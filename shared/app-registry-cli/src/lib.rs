@@ -79,6 +79,10 @@ pub struct BackendArgs {
     /// The provider organisation's TIN (repeatable).
     #[arg(long, requires = "backend")]
     pub provider_tin: Vec<String>,
+    /// The client may export every member (`/Patient/$export`): another payer's
+    /// system for Payer-to-Payer, never a provider.
+    #[arg(long, requires = "backend")]
+    pub all_members: bool,
 }
 
 /// What `apps register` registers.
@@ -113,7 +117,7 @@ impl RegisterArgs {
             scope: b.scope.join(" "),
             provider_npis: b.provider_npi,
             provider_tins: b.provider_tin,
-            all_members: false,
+            all_members: b.all_members,
         }))
     }
 }

@@ -5,6 +5,7 @@
 //! | `GET /Group/{id}` | the caller's attribution Group (others: 404) |
 //! | `GET /Group?identifier=…` | search the caller's Groups by NPI/TIN |
 //! | `GET`/`POST /Group/{id}/$export` | kick-off (`Prefer: respond-async`) |
+//! | `GET`/`POST /Patient/$export` | every member, for a client allowed all (Payer-to-Payer) |
 //! | `GET /bulk-status/{job}` | 202 + `X-Progress` while running, 200 + manifest |
 //! | `DELETE /bulk-status/{job}` | cancel, delete files |
 //! | `GET /bulk-files/{job}/{file}` | one NDJSON file, for the client that asked |
@@ -32,6 +33,8 @@ use crate::request::{self, ExportRequest};
 
 pub const STATUS_PREFIX: &str = "/bulk-status/";
 pub const FILES_PREFIX: &str = "/bulk-files/";
+/// Every member's data, for a backend client registered with `all_members`.
+pub const PATIENT_EXPORT: &str = "/Patient/$export";
 /// Seconds a client is asked to wait between status polls.
 pub const RETRY_AFTER_SECS: u64 = 2;
 /// Groups listed by a search without `identifier`, at most.
@@ -40,6 +43,7 @@ const MAX_GROUPS: usize = 100;
 /// Whether the path is one of ours (the local runner and API Gateway route on this).
 pub fn serves_path(path: &str) -> bool {
     path == "/Group"
+        || path == PATIENT_EXPORT
         || path.starts_with("/Group/")
         || path.starts_with(STATUS_PREFIX)
         || path.starts_with(FILES_PREFIX)
@@ -133,6 +137,10 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
             (Method::GET | Method::POST, ["Group", id, "$export"]) => {
                 self.kick_off(who, request, id).await
             }
+            (Method::GET | Method::POST, ["Patient", "$export"]) => {
+                self.kick_off_all(who, request).await
+            }
+            (_, ["Patient", "$export"]) => Err(not_allowed(method, "GET, POST")),
             (_, ["Group", ..]) => Err(not_allowed(method, "GET")),
             _ => Err(ApiError::NotFound(format!("no endpoint at {path}"))),
         }
@@ -231,7 +239,11 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
         Ok(fhir_json(StatusCode::OK, &bundle))
     }
 
-    async fn kick_off(&self, who: &SystemPrincipal, request: &Request<Bytes>, id: &str) -> Reply {
+    /// `Prefer: respond-async`, the parameters, and a scope for every type asked for.
+    fn export_request(
+        who: &SystemPrincipal,
+        request: &Request<Bytes>,
+    ) -> Result<ExportRequest, ApiError> {
         let prefer = request
             .headers()
             .get_all("prefer")
@@ -247,16 +259,58 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
         for t in &export.types {
             require(who, t.as_str(), true)?;
         }
+        Ok(export)
+    }
+
+    async fn kick_off(&self, who: &SystemPrincipal, request: &Request<Bytes>, id: &str) -> Reply {
+        let export = Self::export_request(who, request)?;
         let header = self.visible_group(who, id).await?;
+        let source = Source::Group {
+            group_id: header.id.clone(),
+            version: header.version,
+        };
+        self.start(who, request, export, source, header.chunks, &header.id)
+            .await
+    }
+
+    /// `/Patient/$export`: only a client registered for every member (Payer-to-Payer);
+    /// one slice per member-roster shard.
+    async fn kick_off_all(&self, who: &SystemPrincipal, request: &Request<Bytes>) -> Reply {
+        let export = Self::export_request(who, request)?;
+        if !who.all_members {
+            return Err(ApiError::Forbidden(
+                "this client is not registered for an export of every member".into(),
+            ));
+        }
+        self.start(
+            who,
+            request,
+            export,
+            Source::Roster {
+                page_size: crate::worker::ROSTER_PAGE as u32,
+            },
+            fhir_search::roster::SHARDS,
+            "all-members",
+        )
+        .await
+    }
+
+    /// Records the job, queues its slices, answers 202 with the status URL.
+    async fn start(
+        &self,
+        who: &SystemPrincipal,
+        request: &Request<Bytes>,
+        export: ExportRequest,
+        source: Source,
+        slices: u32,
+        audit_source: &str,
+    ) -> Reply {
         let now = unix_now();
         let retention = i64::try_from(self.config.retention.as_secs()).unwrap_or(86_400);
         let job = Job {
             id: job::new_job_id().map_err(internal)?,
             client_id: who.client_id.clone(),
-            source: Source {
-                group_id: header.id.clone(),
-                version: header.version,
-            },
+            source,
             request: export,
             request_url: format!(
                 "{}{}",
@@ -268,7 +322,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
                     .unwrap_or_default()
             ),
             transaction_time: fhir::Instant::now().to_string(),
-            slices: header.chunks,
+            slices,
             status: JobStatus::Running,
             output: Vec::new(),
             error_files: Vec::new(),
@@ -284,22 +338,22 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
                 .map_err(internal)?;
         } else {
             let items = (0..job.slices)
-                .map(|slice| WorkItem {
-                    job_id: job.id.clone(),
-                    slice,
-                })
+                .map(|slice| WorkItem::new(job.id.clone(), slice))
                 .collect();
             if let Err(error) = self.queue.enqueue(items).await {
-                let _ = job::update(self.store.as_ref(), &job.id, |j| {
-                    j.status = JobStatus::Failed;
-                    j.failure = Some("the export could not be queued".into());
-                    true
-                })
-                .await;
+                if let Err(fail) = job::fail(
+                    self.store.as_ref(),
+                    &job.id,
+                    "the export could not be queued",
+                )
+                .await
+                {
+                    tracing::warn!(job_id = %job.id, error = %fail, "could not mark the export failed");
+                }
                 return Err(internal(error));
             }
         }
-        tracing::info!(target: "audit", job_id = %job.id, client_id = %who.client_id, group_id = %header.id, slices = job.slices, event = "bulk_export.started", "bulk export started");
+        tracing::info!(target: "audit", job_id = %job.id, client_id = %who.client_id, source = %audit_source, slices = job.slices, event = "bulk_export.started", "bulk export started");
         let mut response = Response::new(Bytes::new());
         *response.status_mut() = StatusCode::ACCEPTED;
         set(

@@ -22,7 +22,7 @@ pub enum Download {
     Redirect(String),
 }
 
-/// The export file store. Keys look like `{job}/{Type}-{slice:06}.ndjson`.
+/// The export file store. Keys look like `{job}/{Type}-{slice:06}-{seq:03}.ndjson`.
 pub trait ExportFiles: Send + Sync {
     /// Writes (or overwrites) one part.
     fn put<'a>(&'a self, key: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), FilesError>>;
@@ -43,22 +43,29 @@ impl LocalFiles {
         LocalFiles { root: root.into() }
     }
 
-    /// Keys are built by this crate from job ids and type names; anything else (a
-    /// `..`, an absolute path) is refused so a key can never leave the root.
     fn path(&self, key: &str) -> Result<PathBuf, FilesError> {
-        let ok = !key.is_empty()
-            && key.split('/').all(|part| {
-                !part.is_empty()
-                    && part != ".."
-                    && part != "."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            });
-        if !ok {
-            return Err(FilesError(format!("invalid export file key {key:?}")));
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
+    }
+}
+
+/// Keys are built by this crate from job ids and type names; anything else (an empty
+/// segment, a `..`, an absolute path) is refused, so a key can never leave its root
+/// (a directory, a bucket's job prefix) and a job id never names a whole store.
+pub fn check_key(key: &str) -> Result<(), FilesError> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && part != ".."
+                && part != "."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(FilesError(format!("invalid export file key {key:?}")))
     }
 }
 

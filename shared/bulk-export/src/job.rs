@@ -3,7 +3,8 @@
 //! Records (all Gets and conditional writes on keys; nothing lists or scans):
 //! * `bulk-job` / `{job}`: the [`Job`], with an expiry = the retention period, so a
 //!   job and its manifest disappear with its files;
-//! * `bulk-slice-{job}` / `{slice:06}`: one slice's result, inserted once;
+//! * `bulk-slice-{job}` / `{slice:06}` (and `{slice:06}-{page:06}` for the later
+//!   pages of a roster slice): one slice's (page's) result, inserted once;
 //! * `bulk-done` / `{job}`: a counter of finished slices.
 //!
 //! **Why a counter, not Step Functions.** A job is a fan-out of independent slices
@@ -27,6 +28,10 @@ use crate::ExportError;
 use crate::request::ExportRequest;
 
 const JOBS: &str = "bulk-job";
+/// Attempts per work item before the job is marked failed: the local queue's retries,
+/// and on AWS the queue's `maxReceiveCount` (template.yaml), after which the message
+/// goes to the dead-letter queue and its alarm fires.
+pub const MAX_ATTEMPTS: u32 = 3;
 const DONE: &str = "bulk-done";
 
 /// Where a job stands.
@@ -39,11 +44,16 @@ pub enum JobStatus {
     Cancelled,
 }
 
-/// What a job exports: a Group's members at one version.
+/// What a job exports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub group_id: String,
-    pub version: u64,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// A Group's members at one version: a slice per 500-member chunk.
+    Group { group_id: String, version: u64 },
+    /// Every member (`/Patient/$export`): a slice per member-roster shard
+    /// (`fhir_search::roster`), read `page_size` members at a time; each page queues
+    /// the next.
+    Roster { page_size: u32 },
 }
 
 /// One output file of the manifest.
@@ -86,6 +96,28 @@ pub struct Job {
 pub struct WorkItem {
     pub job_id: String,
     pub slice: u32,
+    /// A roster slice's page (0 for the first and for every Group slice).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub page: u32,
+    /// Where a roster page starts: the roster position the previous page ended at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl WorkItem {
+    /// The first (for a Group slice, the only) page of a slice.
+    pub fn new(job_id: impl Into<String>, slice: u32) -> WorkItem {
+        WorkItem {
+            job_id: job_id.into(),
+            slice,
+            page: 0,
+            after: None,
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One NDJSON file a slice wrote.
@@ -105,6 +137,9 @@ pub struct SliceResult {
     pub parts: Vec<Part>,
     /// Members left out because they opted out or their attribution does not cover today.
     pub skipped_members: u64,
+    /// A roster page that queued the slice's next page: the slice is not done yet.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// The work queue: SQS on AWS, tokio tasks locally.
@@ -126,10 +161,24 @@ fn slices_namespace(job_id: &str) -> String {
     format!("bulk-slice-{job_id}")
 }
 
-/// The key of one part: `{job}/{Type}-{slice:06}-{seq:03}.ndjson`. Fixed by job,
-/// type, slice and position, so a retried slice overwrites exactly its own files.
-pub fn part_key(job_id: &str, resource_type: &str, slice: u32, seq: u32) -> String {
-    format!("{job_id}/{resource_type}-{slice:06}-{seq:03}.ndjson")
+/// The key of one part: `{job}/{Type}-{slice:06}-{seq:03}.ndjson`, and
+/// `{job}/{Type}-{slice:06}-p{page:06}-{seq:03}.ndjson` for a roster slice's later
+/// pages. Fixed by job, type, slice, page and position, so a retried slice (page)
+/// overwrites exactly its own files.
+pub fn part_key(job_id: &str, resource_type: &str, slice: u32, page: u32, seq: u32) -> String {
+    if page == 0 {
+        format!("{job_id}/{resource_type}-{slice:06}-{seq:03}.ndjson")
+    } else {
+        format!("{job_id}/{resource_type}-{slice:06}-p{page:06}-{seq:03}.ndjson")
+    }
+}
+
+fn slice_key(slice: u32, page: u32) -> String {
+    if page == 0 {
+        format!("{slice:06}")
+    } else {
+        format!("{slice:06}-{page:06}")
+    }
 }
 
 /// A new job id: 128 random bits, hex (it appears in URLs and keys).
@@ -195,21 +244,46 @@ pub async fn update<K: KeyValueStore + ?Sized>(
     }
 }
 
-/// Records a slice's result (once) and counts it; finishes the job when every slice
-/// is in. Safe to call again for a retried slice.
+/// Marks a running job failed with `reason` (shown to the client as an
+/// OperationOutcome, so no PHI); a job already finished or cancelled stays as it is.
+pub async fn fail<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    job_id: &str,
+    reason: &str,
+) -> Result<(), ExportError> {
+    update(kv, job_id, |j| {
+        if j.status != JobStatus::Running {
+            return false;
+        }
+        j.status = JobStatus::Failed;
+        j.failure = Some(reason.to_owned());
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
+/// What a client is told when a slice failed [`MAX_ATTEMPTS`] times.
+pub const SLICE_FAILED: &str = "a part of the export failed repeatedly; start a new export";
+
+/// Records a slice's (page's) result (once) and, for a slice's last page, counts
+/// it; finishes the job when every slice is in. Safe to call again for a retry.
 pub async fn slice_done<K: KeyValueStore + ?Sized>(
     kv: &K,
     job: &Job,
-    slice: u32,
+    item: &WorkItem,
     result: &SliceResult,
 ) -> Result<(), ExportError> {
     let value = serde_json::to_value(result).map_err(corrupt)?;
     let namespace = slices_namespace(&job.id);
-    let key = format!("{slice:06}");
+    let key = slice_key(item.slice, item.page);
     // A retry after a crash finds its record already there; its parts were
     // overwritten with the same content, so the first record still describes them.
     kv.insert(&namespace, &key, &value, Some(job.expires_at))
         .await?;
+    if result.more {
+        return Ok(()); // the slice's next page counts it
+    }
     let done = kv.increment(DONE, &job.id, 1, Some(job.expires_at)).await?;
     if done >= i64::from(job.slices) {
         finish(kv, job).await?;
@@ -222,16 +296,23 @@ pub async fn finish<K: KeyValueStore + ?Sized>(kv: &K, job: &Job) -> Result<(), 
     let namespace = slices_namespace(&job.id);
     let mut output = Vec::new();
     for slice in 0..job.slices {
-        let Some(entry) = kv.get(&namespace, &format!("{slice:06}")).await? else {
-            return Ok(()); // not yet: that slice's own completion finishes the job
-        };
-        let result: SliceResult = serde_json::from_value(entry.value).map_err(corrupt)?;
-        for part in result.parts {
-            output.push(OutputFile {
-                key: part_key(&job.id, &part.resource_type, slice, part.seq),
-                resource_type: part.resource_type,
-                count: part.count,
-            });
+        let mut page = 0;
+        loop {
+            let Some(entry) = kv.get(&namespace, &slice_key(slice, page)).await? else {
+                return Ok(()); // not yet: that slice's own completion finishes the job
+            };
+            let result: SliceResult = serde_json::from_value(entry.value).map_err(corrupt)?;
+            for part in result.parts {
+                output.push(OutputFile {
+                    key: part_key(&job.id, &part.resource_type, slice, page, part.seq),
+                    resource_type: part.resource_type,
+                    count: part.count,
+                });
+            }
+            if !result.more {
+                break;
+            }
+            page += 1;
         }
     }
     // Order the manifest by type, then slice, as the request listed the types.

@@ -27,6 +27,8 @@ pub mod files;
 pub mod job;
 pub mod local;
 pub mod request;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod worker;
 
 pub use files::{Download, ExportFiles, FilesError, LocalFiles};

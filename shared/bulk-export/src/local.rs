@@ -10,13 +10,13 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::ExportError;
 use crate::files::ExportFiles;
-use crate::job::{self, JobStatus, WorkItem, WorkQueue};
+use crate::job::{self, WorkItem, WorkQueue};
 use crate::worker::run_slice;
 
-/// Attempts per item before the job is marked failed (SQS: `maxReceiveCount`).
-pub const MAX_ATTEMPTS: u32 = 3;
+pub use crate::job::MAX_ATTEMPTS;
 
 /// Runs queued slices on tokio tasks, `concurrency` at a time.
+#[derive(Clone)]
 pub struct LocalQueue {
     sender: mpsc::UnboundedSender<WorkItem>,
 }
@@ -29,6 +29,10 @@ impl LocalQueue {
     {
         let (sender, mut receiver) = mpsc::unbounded_channel::<WorkItem>();
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        // Roster pages queue their next page here.
+        let queue = LocalQueue {
+            sender: sender.clone(),
+        };
         tokio::spawn(async move {
             while let Some(item) = receiver.recv().await {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -36,8 +40,9 @@ impl LocalQueue {
                 };
                 let store = Arc::clone(&store);
                 let files = Arc::clone(&files);
+                let queue = queue.clone();
                 tokio::spawn(async move {
-                    run_with_retry(store.as_ref(), files.as_ref(), &item).await;
+                    run_with_retry(store.as_ref(), files.as_ref(), &queue, &item).await;
                     drop(permit);
                 });
             }
@@ -48,13 +53,14 @@ impl LocalQueue {
 
 /// Runs one item, retrying with backoff; after [`MAX_ATTEMPTS`] the job fails (the
 /// AWS twin: the message goes to the dead-letter queue and its alarm fires).
-pub async fn run_with_retry<S, F>(store: &S, files: &F, item: &WorkItem)
+pub async fn run_with_retry<S, F, Q>(store: &S, files: &F, queue: &Q, item: &WorkItem)
 where
     S: ResourceStore + KeyValueStore + ?Sized,
     F: ExportFiles + ?Sized,
+    Q: WorkQueue + ?Sized,
 {
     for attempt in 1..=MAX_ATTEMPTS {
-        match run_slice(store, files, item).await {
+        match run_slice(store, files, queue, item).await {
             Ok(_) => return,
             Err(error) => {
                 tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");
@@ -62,15 +68,9 @@ where
             }
         }
     }
-    let _ = job::update(store, &item.job_id, |j| {
-        if j.status != JobStatus::Running {
-            return false;
-        }
-        j.status = JobStatus::Failed;
-        j.failure = Some("a part of the export failed repeatedly; start a new export".into());
-        true
-    })
-    .await;
+    if let Err(error) = job::fail(store, &item.job_id, job::SLICE_FAILED).await {
+        tracing::warn!(job_id = %item.job_id, error = %error, "could not mark the export failed");
+    }
 }
 
 impl WorkQueue for LocalQueue {

@@ -2,14 +2,14 @@
 
 use bytes::Bytes;
 use fhir::ResourceType;
-use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceRecord, ResourceStore};
+use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
 use member_consent::provider_access::is_opted_out;
 use serde_json::Value;
 
 use crate::ExportError;
 use crate::basis::{non_financial_eob, within_service_window};
 use crate::files::ExportFiles;
-use crate::job::{self, Job, JobStatus, Part, SliceResult, WorkItem, part_key};
+use crate::job::{self, Job, JobStatus, Part, SliceResult, Source, WorkItem, WorkQueue, part_key};
 use crate::request::ExportRequest;
 
 /// A part file is closed at this size and the next one begun, so a slice's memory
@@ -18,6 +18,9 @@ use crate::request::ExportRequest;
 pub const MAX_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Records per store page while reading a member's compartment.
 const PAGE: usize = 100;
+/// Members per page of a roster slice: the size of a Group slice, so a page's work
+/// (and a worker invocation's time) is the same whichever way a job was started.
+pub const ROSTER_PAGE: usize = attribution::group::CHUNK_SIZE;
 
 /// Counts of one run, for the benchmark: time in store reads vs. in transforming and
 /// serialising.
@@ -31,15 +34,19 @@ pub struct SliceTiming {
 }
 
 /// Runs one work item. `Ok` also when the job is gone or no longer running (the item
-/// is then simply dropped); `Err` means "retry this item".
-pub async fn run_slice<S, F>(
+/// is then simply dropped); `Err` means "retry this item". A roster page that is not
+/// its slice's last queues the next page on `queue` before it records itself, so a
+/// crash in between queues it again (a duplicate page rewrites the same files).
+pub async fn run_slice<S, F, Q>(
     store: &S,
     files: &F,
+    queue: &Q,
     item: &WorkItem,
 ) -> Result<SliceTiming, ExportError>
 where
     S: ResourceStore + KeyValueStore + ?Sized,
     F: ExportFiles + ?Sized,
+    Q: WorkQueue + ?Sized,
 {
     let Some((job, _)) = job::get(store, &item.job_id).await? else {
         return Ok(SliceTiming::default());
@@ -49,21 +56,25 @@ where
     }
     let mut timing = SliceTiming::default();
     let started = std::time::Instant::now();
-    let members =
-        attribution::group::chunk(store, &job.source.group_id, job.source.version, item.slice)
-            .await?;
-    let today = today();
-    let mut patients: Vec<String> = members
-        .iter()
-        .filter(|m| m.covers(&today))
-        .map(|m| m.patient.clone())
-        .collect();
+    let (listed, mut patients, next) = match &job.source {
+        Source::Group { group_id, version } => {
+            let members = attribution::group::chunk(store, group_id, *version, item.slice).await?;
+            let today = today();
+            let patients: Vec<String> = members
+                .iter()
+                .filter(|m| m.covers(&today))
+                .map(|m| m.patient.clone())
+                .collect();
+            (members.len(), patients, None)
+        }
+        Source::Roster { page_size } => {
+            let (patients, next) = roster_page(store, item, *page_size).await?;
+            (patients.len(), patients, next)
+        }
+    };
     patients.sort();
     patients.dedup();
-    let mut result = SliceResult {
-        skipped_members: 0,
-        parts: Vec::new(),
-    };
+    let mut result = SliceResult::default();
     let attributed = patients.len();
     let mut included = Vec::with_capacity(attributed);
     for patient in patients {
@@ -73,10 +84,10 @@ where
         }
         included.push(patient);
     }
-    result.skipped_members = (members.len() - included.len()) as u64;
+    result.skipped_members = listed.saturating_sub(included.len()) as u64;
     timing.read += started.elapsed();
     for resource_type in &job.request.types {
-        let mut writer = PartWriter::new(&job, item.slice, *resource_type);
+        let mut writer = PartWriter::new(&job, item, *resource_type);
         for patient in &included {
             export_member(
                 store,
@@ -98,8 +109,52 @@ where
         files.delete_job(&job.id).await?;
         return Ok(timing);
     }
-    job::slice_done(store, &job, item.slice, &result).await?;
+    if let Some(after) = next {
+        queue
+            .enqueue(vec![WorkItem {
+                job_id: job.id.clone(),
+                slice: item.slice,
+                page: item.page + 1,
+                after: Some(after),
+            }])
+            .await?;
+        result.more = true;
+    }
+    job::slice_done(store, &job, item, &result).await?;
     Ok(timing)
+}
+
+/// One page of a roster shard: the member ids, and where the next page starts when
+/// there is one. One Query of the shard's look-up partition, never a Scan.
+async fn roster_page<S>(
+    store: &S,
+    item: &WorkItem,
+    page_size: u32,
+) -> Result<(Vec<String>, Option<String>), ExportError>
+where
+    S: ResourceStore + ?Sized,
+{
+    let mut query = ListQuery::new(
+        Partition::Lookup {
+            resource_type: ResourceType::Patient,
+            param: fhir_search::roster::param(item.slice),
+            prefix: String::new(),
+        },
+        (page_size as usize).clamp(1, ROSTER_PAGE),
+    );
+    query.after = item.after.clone().map(SortKey);
+    let page = ResourceStore::list(store, query).await?;
+    let next = match (page.more, page.entries.last()) {
+        (true, Some((SortKey(key), _))) => Some(key.clone()),
+        _ => None,
+    };
+    let patients = page
+        .entries
+        .into_iter()
+        .filter(|(_, record)| !record.deleted)
+        .map(|(_, record)| record.id)
+        .collect();
+    Ok((patients, next))
 }
 
 async fn export_member<S, F>(
@@ -201,6 +256,7 @@ fn line(
 struct PartWriter {
     job_id: String,
     slice: u32,
+    page: u32,
     resource_type: ResourceType,
     buffer: Vec<u8>,
     count: u64,
@@ -208,10 +264,11 @@ struct PartWriter {
 }
 
 impl PartWriter {
-    fn new(job: &Job, slice: u32, resource_type: ResourceType) -> PartWriter {
+    fn new(job: &Job, item: &WorkItem, resource_type: ResourceType) -> PartWriter {
         PartWriter {
             job_id: job.id.clone(),
-            slice,
+            slice: item.slice,
+            page: item.page,
             resource_type,
             buffer: Vec::new(),
             count: 0,
@@ -246,7 +303,13 @@ impl PartWriter {
             return Ok(());
         }
         let seq = u32::try_from(self.parts.len()).unwrap_or(u32::MAX);
-        let key = part_key(&self.job_id, self.resource_type.as_str(), self.slice, seq);
+        let key = part_key(
+            &self.job_id,
+            self.resource_type.as_str(),
+            self.slice,
+            self.page,
+            seq,
+        );
         let body = Bytes::from(std::mem::take(&mut self.buffer));
         let started = std::time::Instant::now();
         timing.bytes += body.len() as u64;

@@ -1,14 +1,13 @@
 //! Export slices against the embedded store: a worker that crashes mid-slice is
 //! retried, and the finished export holds each resource exactly once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use bulk_export::job::{self, Job, JobStatus, Source, WorkItem};
+use bulk_export::job::{self, Job, JobStatus, Source, WorkItem, WorkQueue};
 use bulk_export::request::{EXPORT_TYPES, ExportRequest};
+use bulk_export::testing::{FailOnce, eob};
 use bulk_export::worker::run_slice;
-use bulk_export::{Download, ExportFiles, FilesError, LocalFiles};
-use bytes::Bytes;
+use bulk_export::{Download, ExportError, ExportFiles, LocalFiles};
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
 use serde_json::{Value, json};
@@ -17,26 +16,23 @@ use store_redb::RedbStore;
 
 const NPI: &str = "1234567893";
 
-/// Local files that fail the `n`th write, like a worker killed mid-slice.
-struct Crashing {
-    inner: LocalFiles,
-    writes: AtomicUsize,
-    fail_at: usize,
+/// The queue of Group jobs' tests: their slices never queue anything.
+struct NoQueue;
+
+impl WorkQueue for NoQueue {
+    fn enqueue<'a>(&'a self, _: Vec<WorkItem>) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async { Err(ExportError::Queue("a Group slice queued work".into())) })
+    }
 }
 
-impl ExportFiles for Crashing {
-    fn put<'a>(&'a self, key: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), FilesError>> {
-        let n = self.writes.fetch_add(1, Ordering::SeqCst);
-        if n == self.fail_at {
-            return Box::pin(async { Err(FilesError("worker crashed".into())) });
-        }
-        self.inner.put(key, body)
-    }
-    fn download<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Download>, FilesError>> {
-        self.inner.download(key)
-    }
-    fn delete_job<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), FilesError>> {
-        self.inner.delete_job(job_id)
+/// A queue the test drains by hand: what a roster page queues for its next page.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<WorkItem>>);
+
+impl WorkQueue for Recorded {
+    fn enqueue<'a>(&'a self, items: Vec<WorkItem>) -> BoxFuture<'a, Result<(), ExportError>> {
+        self.0.lock().unwrap().extend(items);
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -92,17 +88,6 @@ async fn seed_with(store: &RedbStore, members: usize, eobs: usize) {
     assert_eq!(report.status, "accepted");
 }
 
-fn eob(patient: &str, date: &str) -> Value {
-    json!({
-        "resourceType": "ExplanationOfBenefit", "status": "active", "use": "claim",
-        "type": {"text": "professional"}, "patient": {"reference": format!("Patient/{patient}")},
-        "billablePeriod": {"start": date, "end": date}, "created": date,
-        "insurer": {"reference": "Organization/o1"}, "provider": {"reference": "Organization/o1"},
-        "outcome": "complete", "insurance": [{"focal": true, "coverage": {"reference": format!("Coverage/c-{patient}")}}],
-        "payment": {"amount": {"value": 80}}, "total": [{"category": {"text": "paid"}, "amount": {"value": 80}}]
-    })
-}
-
 async fn new_job(store: &RedbStore) -> Job {
     let header = attribution::group::header(store, &format!("npi-{NPI}"))
         .await
@@ -111,7 +96,7 @@ async fn new_job(store: &RedbStore) -> Job {
     let job = Job {
         id: job::new_job_id().unwrap(),
         client_id: "svc-test".into(),
-        source: Source {
+        source: Source::Group {
             group_id: header.id.clone(),
             version: header.version,
         },
@@ -134,25 +119,88 @@ async fn new_job(store: &RedbStore) -> Job {
 }
 
 #[tokio::test]
+async fn an_every_member_export_pages_through_the_roster_and_writes_each_member_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("db")).unwrap();
+    // 600 members: more than one page of 2 in most of the 256 roster shards.
+    seed(&store, 600).await;
+    member_consent::provider_access::set_opt_out(
+        &store,
+        "m0007",
+        true,
+        member_consent::provider_access::ChangedBy::Plan,
+    )
+    .await
+    .unwrap();
+    let mut job = new_job(&store).await;
+    job::update(&store, &job.id, |j| {
+        j.source = Source::Roster { page_size: 2 };
+        j.slices = fhir_search::roster::SHARDS;
+        true
+    })
+    .await
+    .unwrap();
+    job.source = Source::Roster { page_size: 2 };
+    job.slices = fhir_search::roster::SHARDS;
+    let files = LocalFiles::new(dir.path().join("exports"));
+    let queue = Recorded::default();
+    let mut pending: Vec<WorkItem> = (0..job.slices)
+        .map(|slice| WorkItem::new(job.id.clone(), slice))
+        .collect();
+    let mut pages = 0;
+    while let Some(item) = pending.pop() {
+        run_slice(&store, &files, &queue, &item).await.unwrap();
+        if item.page == 1 {
+            // A redelivered page queues its successor again: harmless.
+            run_slice(&store, &files, &queue, &item).await.unwrap();
+        }
+        pages += 1;
+        pending.extend(queue.0.lock().unwrap().drain(..));
+    }
+    assert!(
+        pages > 300,
+        "the shards were read a page at a time ({pages} pages)"
+    );
+    let (done, _) = job::get(&store, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    let mut patients = std::collections::BTreeSet::new();
+    for file in done.output.iter().filter(|f| f.resource_type == "Patient") {
+        let Some(Download::Body(body)) = files.download(&file.key).await.unwrap() else {
+            panic!("missing {}", file.key)
+        };
+        for line in String::from_utf8(body.to_vec()).unwrap().lines() {
+            let resource: Value = serde_json::from_str(line).unwrap();
+            let id = resource["id"].as_str().unwrap().to_owned();
+            assert!(patients.insert(id.clone()), "Patient/{id} twice");
+        }
+    }
+    assert_eq!(
+        patients.len(),
+        599,
+        "every member but the one who opted out"
+    );
+    assert!(!patients.contains("m0007"));
+}
+
+#[tokio::test]
 async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("db")).unwrap();
     seed(&store, 1_200).await; // three slices of up to 500 members
     let job = new_job(&store).await;
     assert_eq!(job.slices, 3);
-    let files = Arc::new(Crashing {
-        inner: LocalFiles::new(dir.path().join("exports")),
-        writes: AtomicUsize::new(0),
-        fail_at: 1, // the second part of the first slice
-    });
+    // The second part of the first slice fails.
+    let files = Arc::new(FailOnce::new(
+        LocalFiles::new(dir.path().join("exports")),
+        |_: &str, n| n == 1,
+    ));
     for slice in 0..job.slices {
-        let item = WorkItem {
-            job_id: job.id.clone(),
-            slice,
-        };
+        let item = WorkItem::new(job.id.clone(), slice);
         if slice == 0 {
             assert!(
-                run_slice(&store, files.as_ref(), &item).await.is_err(),
+                run_slice(&store, files.as_ref(), &NoQueue, &item)
+                    .await
+                    .is_err(),
                 "the crash"
             );
             let (stored, _) = job::get(&store, &job.id).await.unwrap().unwrap();
@@ -163,8 +211,12 @@ async fn a_slice_that_crashes_mid_way_is_retried_and_each_resource_is_written_on
             );
         }
         // The retry (SQS redelivers; locally run_with_retry), and a duplicate delivery.
-        run_slice(&store, files.as_ref(), &item).await.unwrap();
-        run_slice(&store, files.as_ref(), &item).await.unwrap();
+        run_slice(&store, files.as_ref(), &NoQueue, &item)
+            .await
+            .unwrap();
+        run_slice(&store, files.as_ref(), &NoQueue, &item)
+            .await
+            .unwrap();
     }
     let (done, _) = job::get(&store, &job.id).await.unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -227,13 +279,10 @@ async fn export_benchmark() {
         let (store, files, item) = (
             Arc::clone(&store),
             Arc::clone(&files),
-            WorkItem {
-                job_id: job.id.clone(),
-                slice,
-            },
+            WorkItem::new(job.id.clone(), slice),
         );
         tasks.spawn(async move {
-            run_slice(store.as_ref(), files.as_ref(), &item)
+            run_slice(store.as_ref(), files.as_ref(), &NoQueue, &item)
                 .await
                 .unwrap()
         });

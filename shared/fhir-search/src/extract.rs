@@ -96,6 +96,10 @@ impl Indexer<'_> {
             .and_then(Value::as_str)
             .filter(|id| is_valid_id(id))
             .map(str::to_owned);
+        if let Some(id) = self.index.compartment.clone() {
+            let shard = crate::roster::param(crate::roster::shard(&id));
+            self.lookup(&shard, id);
+        }
         self.identifiers("identifier");
         self.human_names(false);
         self.date("birthdate", &["birthDate"]);

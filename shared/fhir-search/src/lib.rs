@@ -23,6 +23,7 @@ mod matching;
 mod params;
 mod query;
 mod request;
+pub mod roster;
 mod text;
 
 pub use date::{DateRange, Prefix};

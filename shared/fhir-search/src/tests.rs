@@ -245,9 +245,27 @@ fn coverage_references_name_patient_beneficiary_payor_subscriber_and_policy_hold
 // ---------------------------------------------------------------- index: look-up terms
 
 #[test]
-fn lookup_terms_exist_only_for_directory_types() {
-    assert!(index_resource(Patient, &patient()).lookup_terms.is_empty());
+fn member_types_have_no_lookup_terms_but_a_patients_roster_entry() {
+    let roster = crate::roster::param(crate::roster::shard("A"));
+    assert_eq!(
+        index_resource(Patient, &patient()).lookup_terms,
+        vec![(roster, "A".to_owned())]
+    );
     assert!(index_resource(Eob, &eob()).lookup_terms.is_empty());
+}
+
+#[test]
+fn roster_shards_are_stable_and_spread_members() {
+    // Fixed values: a change would move stored members to other shards.
+    assert_eq!(crate::roster::shard("A"), 204);
+    assert_eq!(crate::roster::param(7), "_roster-007");
+    let mut used = std::collections::BTreeSet::new();
+    for i in 0..10_000 {
+        let shard = crate::roster::shard(&format!("m{i:05}"));
+        assert!(shard < crate::roster::SHARDS);
+        used.insert(shard);
+    }
+    assert_eq!(used.len() as u32, crate::roster::SHARDS);
 }
 
 #[test]

@@ -128,13 +128,13 @@ impl Plan {
 
     /// Kick-off, poll to the end; the manifest.
     async fn export(&self, token: &str, query: &str) -> Value {
-        let response = self
-            .get(
-                &format!("/Group/npi-{NPI_A}/$export{query}"),
-                Some(token),
-                true,
-            )
-            .await;
+        self.export_at(&format!("/Group/npi-{NPI_A}/$export{query}"), token)
+            .await
+    }
+
+    /// Kick-off at `path`, poll to the end; the manifest.
+    async fn export_at(&self, path: &str, token: &str) -> Value {
+        let response = self.get(path, Some(token), true).await;
         assert_eq!(
             response.status(),
             StatusCode::ACCEPTED,
@@ -459,4 +459,41 @@ async fn a_provider_exports_its_attributed_members_without_the_money() {
         StatusCode::OK,
         "another job's files are untouched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_allowed_every_member_exports_the_whole_roster_and_a_provider_cannot() {
+    let plan = start().await;
+    let payer_key = ClientKey::es384("payer-1");
+    let payer = backend_auth::clients::register(
+        plan.store.as_ref(),
+        &NewBackendClient {
+            name: "Another payer".into(),
+            jwks: Some(payer_key.jwks()),
+            scope: "system/*.rs".into(),
+            all_members: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let token = plan.token(&payer_key, &payer).await;
+    let manifest = plan.export_at("/Patient/$export", &token).await;
+    let resources = plan.download(&token, &manifest).await;
+    let everyone: BTreeSet<String> = plan.members.iter().cloned().collect();
+    assert_eq!(patients_of(&resources), everyone, "every member, once");
+    assert!(
+        resources
+            .iter()
+            .filter(|r| r["resourceType"] == "ExplanationOfBenefit")
+            .all(|r| r.get("payment").is_none() && r.get("total").is_none())
+    );
+
+    // A provider's client is limited to its attributed members.
+    let clinic_key = ClientKey::rs384("clinic-1");
+    let clinic = plan.register(&clinic_key, NPI_A).await;
+    let token = plan.token(&clinic_key, &clinic).await;
+    let response = plan.get("/Patient/$export", Some(&token), true).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

@@ -1,0 +1,11 @@
+//! Lambda function `bulk-api`: the Provider Access HTTP surface (Group read and
+//! search, `$export` kick-off, status, cancel, file downloads).
+
+use bulk_export_fn::BulkApiFunction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_adapter::Error> {
+    lambda_adapter::init_tracing();
+    let function = BulkApiFunction::from_env().await?;
+    lambda_adapter::serve_http(|request| function.handle(request)).await
+}

@@ -1,0 +1,230 @@
+//! The Provider Access API on Lambda: the wiring of `bulk-api` ([`BulkApiFunction`])
+//! and `bulk-worker` ([`BulkWorkerFunction`]), apart from their `main`s so that tests
+//! drive them against moto with the real SDK.
+//!
+//! * **bulk-api** (API Gateway): every request goes to `bulk_export::api`, over the
+//!   table (DynamoDB), the export bucket (S3) and the work queue (SQS). Backend tokens
+//!   are minted by our own authorization server, so the issuer and audience are the
+//!   FHIR base URL and the keys are its `/.well-known/jwks.json`.
+//! * **bulk-worker** (SQS, `ReportBatchItemFailures`): each message is one slice
+//!   ([`bulk_export::WorkItem`]); the slices of a batch run concurrently, and a failed
+//!   one is reported alone, so SQS redelivers only it. A slice that fails on its
+//!   [`bulk_export::job::MAX_ATTEMPTS`]th delivery (the queue's `maxReceiveCount`) also
+//!   marks its job failed, so the client's status poll ends; the message then goes to
+//!   the dead-letter queue, whose alarm fires.
+//!
+//! Environment: `TABLE_NAME`, `EXPORT_BUCKET`, `WORK_QUEUE_URL` (both: the worker
+//! queues the next page of an every-member slice),
+//! `EXPORT_RETENTION_DAYS` (bulk-api, default 1; the bucket's lifecycle rule uses the
+//! same parameter), `FHIR_BASE_URL` (optional, see `lambda_adapter::BaseUrl`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use bulk_export::api::{BulkConfig, ProviderAccessApi};
+use bulk_export::job::{self, MAX_ATTEMPTS};
+use bulk_export::{ExportFiles, WorkQueue};
+use bulk_export_aws::{S3ExportFiles, SqsWorkQueue, decode_work_item};
+use fhir_api::{ApiError, JsonFlavour, error_response};
+use lambda_adapter::{BaseUrl, ConfigError, from_lambda, parsed, required, to_lambda};
+use lambda_http::{Body, Request, Response};
+use smart_auth::{AuthError, HttpJwks, TokenVerifier, VerifierConfig};
+use store_dynamodb::DynamoStore;
+
+/// The bulk API on AWS.
+pub type AwsBulkApi = ProviderAccessApi<DynamoStore>;
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The AWS clients both functions use, from one SDK configuration.
+#[derive(Clone)]
+pub struct Adapters {
+    pub store: Arc<DynamoStore>,
+    pub files: Arc<dyn ExportFiles>,
+}
+
+impl Adapters {
+    pub fn new(aws: &aws_config::SdkConfig, table: String, bucket: String) -> Adapters {
+        Adapters {
+            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)),
+            files: Arc::new(S3ExportFiles::new(s3_objects::client_for(aws), bucket)),
+        }
+    }
+}
+
+/// `bulk-api`: one [`AwsBulkApi`] per base URL (more than one only without
+/// `FHIR_BASE_URL`, when each API Gateway domain is its own issuer).
+pub struct BulkApiFunction {
+    base_url: BaseUrl,
+    adapters: Adapters,
+    queue: Arc<dyn WorkQueue>,
+    retention: Duration,
+    apis: Mutex<HashMap<String, Arc<AwsBulkApi>>>,
+}
+
+impl BulkApiFunction {
+    /// The cold start: environment and SDK clients.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let table = required("TABLE_NAME")?;
+        let bucket = required("EXPORT_BUCKET")?;
+        let queue_url = required("WORK_QUEUE_URL")?;
+        let days: u64 = parsed("EXPORT_RETENTION_DAYS")?.unwrap_or(1);
+        let aws = aws_config::load_from_env().await;
+        Ok(BulkApiFunction::new(
+            BaseUrl::from_env(),
+            Adapters::new(&aws, table, bucket),
+            Arc::new(SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
+            Duration::from_secs(days.max(1) * 86_400),
+        ))
+    }
+
+    pub fn new(
+        base_url: BaseUrl,
+        adapters: Adapters,
+        queue: Arc<dyn WorkQueue>,
+        retention: Duration,
+    ) -> BulkApiFunction {
+        BulkApiFunction {
+            base_url,
+            adapters,
+            queue,
+            retention,
+            apis: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Answers one request; failures are OperationOutcomes, never a failed invocation.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let base_url = self.base_url.for_request(&request);
+        match self.api_for(&base_url) {
+            Ok(api) => to_lambda(api.handle(from_lambda(request)).await),
+            Err(error) => to_lambda(error_response(
+                &ApiError::Internal(error.to_string()),
+                JsonFlavour::Fhir,
+            )),
+        }
+    }
+
+    fn api_for(&self, base_url: &str) -> Result<Arc<AwsBulkApi>, AuthError> {
+        let mut apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(api) = apis.get(base_url) {
+            return Ok(Arc::clone(api));
+        }
+        let jwks = HttpJwks::new(format!("{base_url}/.well-known/jwks.json"))?;
+        let verifier = TokenVerifier::new(VerifierConfig::new(
+            base_url.to_owned(),
+            base_url.to_owned(),
+            Arc::new(jwks),
+        ));
+        let api = Arc::new(ProviderAccessApi::new(
+            Arc::clone(&self.adapters.store),
+            Arc::new(verifier),
+            Arc::clone(&self.adapters.files),
+            Arc::clone(&self.queue),
+            BulkConfig {
+                base_url: base_url.to_owned(),
+                retention: self.retention,
+            },
+        ));
+        apis.insert(base_url.to_owned(), Arc::clone(&api));
+        Ok(api)
+    }
+}
+
+/// `bulk-worker`: runs the slices SQS delivers.
+pub struct BulkWorkerFunction {
+    adapters: Adapters,
+    /// Where a roster page queues the next page of its slice.
+    queue: Arc<dyn WorkQueue>,
+}
+
+/// The worker never fails an invocation: each message's outcome is in the response.
+#[derive(Debug, thiserror::Error)]
+#[error("unreachable")]
+pub enum WorkerError {}
+
+impl From<WorkerError> for lambda_runtime::Diagnostic {
+    fn from(error: WorkerError) -> Self {
+        match error {}
+    }
+}
+
+impl BulkWorkerFunction {
+    /// The cold start: environment and SDK clients.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let table = required("TABLE_NAME")?;
+        let bucket = required("EXPORT_BUCKET")?;
+        let queue_url = required("WORK_QUEUE_URL")?;
+        let aws = aws_config::load_from_env().await;
+        Ok(BulkWorkerFunction::new(
+            Adapters::new(&aws, table, bucket),
+            Arc::new(SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
+        ))
+    }
+
+    pub fn new(adapters: Adapters, queue: Arc<dyn WorkQueue>) -> BulkWorkerFunction {
+        BulkWorkerFunction { adapters, queue }
+    }
+
+    /// Runs every slice of the batch concurrently; the ones that failed are the
+    /// response's `batchItemFailures`, so SQS deletes the rest and redelivers them.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
+        let outcomes =
+            futures_util::future::join_all(event.records.iter().map(|m| self.run(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (message, ok) in event.records.iter().zip(outcomes) {
+            if !ok {
+                response.add_failure(message.message_id.clone().unwrap_or_default());
+            }
+        }
+        Ok(response)
+    }
+
+    /// Whether the message is done with (deleted from the queue).
+    async fn run(&self, message: &SqsMessage) -> bool {
+        let message_id = message.message_id.as_deref().unwrap_or_default();
+        let item = match decode_work_item(message.body.as_deref().unwrap_or_default()) {
+            Ok(item) => item,
+            Err(error) => {
+                // Not ours to drop silently: after its retries it rests in the
+                // dead-letter queue, whose alarm shows it.
+                tracing::error!(message_id, error = %error, "not a work item");
+                return false;
+            }
+        };
+        let store = self.adapters.store.as_ref();
+        let files = self.adapters.files.as_ref();
+        match bulk_export::worker::run_slice(store, files, self.queue.as_ref(), &item).await {
+            Ok(timing) => {
+                tracing::info!(job_id = %item.job_id, slice = item.slice, resources = timing.resources, bytes = timing.bytes, "export slice done");
+                true
+            }
+            Err(error) => {
+                let attempt = receive_count(message);
+                tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");
+                if attempt >= MAX_ATTEMPTS
+                    && let Err(error) = job::fail(store, &item.job_id, job::SLICE_FAILED).await
+                {
+                    tracing::warn!(job_id = %item.job_id, error = %error, "could not mark the export failed");
+                }
+                false
+            }
+        }
+    }
+}
+
+/// SQS's `ApproximateReceiveCount`: this delivery's number, 1 for the first.
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}

@@ -1,0 +1,513 @@
+//! Provider Access on AWS, against moto with the real SDK (`scripts/with-moto cargo
+//! test -p bulk-export-fn`): a backend client registered in DynamoDB gets a system
+//! token, attribution is loaded into the table, the kick-off sends its slices to SQS,
+//! the worker function is driven with the received messages the way Lambda's SQS
+//! poller drives it (one slice fails, is reported in `batchItemFailures`, comes back
+//! and succeeds), the parts land in S3, the manifest lists them, a download is a
+//! presigned URL, and DELETE removes the objects. Fails without `AWS_ENDPOINT_URL`
+//! unless `SKIP_AWS_TESTS=1`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use backend_auth::grant::{Issuance, client_credentials};
+use backend_auth::testing::ClientKey;
+use backend_auth::{ClientKeyCache, GrantRequest, HttpKeyFetcher, NewBackendClient};
+use bulk_export::api::{BulkConfig, ProviderAccessApi};
+use bulk_export::testing::{FailOnce, eob};
+use bulk_export::{ExportFiles, WorkItem, WorkQueue};
+use bulk_export_aws::{MULTIPART_THRESHOLD, S3ExportFiles, SqsWorkQueue};
+use bulk_export_fn::{Adapters, BulkWorkerFunction};
+use bytes::Bytes;
+use fhir::ResourceType;
+use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use serde_json::{Value, json};
+use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
+use store_dynamodb::{DynamoStore, create_table};
+
+const BASE: &str = "https://fhir.plan.example";
+const NPI: &str = "1234567893";
+
+struct Aws {
+    config: aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+async fn aws() -> Option<Aws> {
+    let config = aws_test_config::local_sdk_config().await?;
+    Some(Aws {
+        s3: s3_objects::client_for(&config),
+        sqs: aws_sdk_sqs::Client::new(&config),
+        config,
+    })
+}
+
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{what}-{}-{nanos}", std::process::id())
+}
+
+async fn bucket(aws: &Aws) -> String {
+    let name = unique("exports");
+    aws.s3.create_bucket().bucket(&name).send().await.unwrap();
+    name
+}
+
+/// A queue whose messages come back one second after a failed receive.
+async fn queue(aws: &Aws) -> String {
+    let created = aws
+        .sqs
+        .create_queue()
+        .queue_name(unique("slices"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .unwrap();
+    created.queue_url().unwrap().to_owned()
+}
+
+async fn keys(aws: &Aws, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = aws
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Receives what the queue has now, as the SQS event Lambda would invoke with.
+async fn receive(aws: &Aws, queue_url: &str, want: usize) -> (SqsEvent, HashMap<String, String>) {
+    let mut records = Vec::new();
+    let mut handles = HashMap::new();
+    for _ in 0..50 {
+        let received = aws
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .unwrap();
+        for m in received.messages() {
+            let id = m.message_id().unwrap().to_owned();
+            handles.insert(id.clone(), m.receipt_handle().unwrap().to_owned());
+            let count = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            records.push(json!({
+                "messageId": id,
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": count},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            }));
+        }
+        if records.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(records.len(), want, "messages on the queue");
+    let event = serde_json::from_value(json!({"Records": records})).unwrap();
+    (event, handles)
+}
+
+/// Lambda's poller: deletes every message of the batch the function did not report.
+async fn settle(aws: &Aws, queue_url: &str, handles: &HashMap<String, String>, failed: &[String]) {
+    for (id, handle) in handles {
+        if !failed.contains(id) {
+            aws.sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// 1,001 attributed members (three slices of 500); data for four of them, one in
+/// each slice plus one who opted out.
+async fn seed(store: &DynamoStore) {
+    let mut csv = String::from("provider_npi,member_id,start,end\n");
+    for i in 0..=1000 {
+        csv.push_str(&format!("{NPI},m{i:04},2020-01-01,\n"));
+    }
+    let report = attribution::load_file(store, "a.csv", csv.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(report.status, "accepted", "{report:?}");
+    for patient in ["m0000", "m0001", "m0600", "m1000"] {
+        let resources = [
+            (
+                ResourceType::Patient,
+                patient.to_owned(),
+                json!({"resourceType": "Patient", "id": patient}),
+            ),
+            (
+                ResourceType::Coverage,
+                format!("c-{patient}"),
+                json!({"resourceType": "Coverage", "status": "active", "beneficiary": {"reference": format!("Patient/{patient}")}, "payor": [{"reference": "Organization/o1"}]}),
+            ),
+            (
+                ResourceType::ExplanationOfBenefit,
+                format!("e-{patient}"),
+                eob(patient, "2024-03-01"),
+            ),
+        ];
+        for (t, id, body) in resources {
+            store
+                .put(ResourceWrite::indexed(t, id, body, WriteCondition::Always))
+                .await
+                .unwrap();
+        }
+    }
+    member_consent::provider_access::set_opt_out(
+        store,
+        "m0001",
+        true,
+        member_consent::provider_access::ChangedBy::Plan,
+    )
+    .await
+    .unwrap();
+}
+
+/// A backend client registered in the table, and a system token from its assertion
+/// (the same code the deployed `/token` runs, jti memory in DynamoDB).
+async fn system_token(store: &DynamoStore, issuer: &LocalIssuer) -> String {
+    let key = ClientKey::es384("clinic-1");
+    let client = backend_auth::clients::register(
+        store,
+        &NewBackendClient {
+            name: "Clinic A".into(),
+            jwks: Some(key.jwks()),
+            scope: "system/*.rs".into(),
+            provider_npis: vec![NPI.into()],
+            ..NewBackendClient::default()
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let token_endpoint = format!("{BASE}/token");
+    let assertion = key.assertion(&client, &token_endpoint, 120);
+    let at = Issuance {
+        issuer: BASE,
+        token_endpoint: &token_endpoint,
+        signer: issuer,
+        now: fhir::clock::unix_now(),
+    };
+    let request = GrantRequest {
+        grant_type: Some("client_credentials"),
+        client_assertion_type: Some(backend_auth::JWT_BEARER),
+        client_assertion: Some(&assertion),
+        scope: Some("system/*.rs"),
+    };
+    let keys = ClientKeyCache::new(Arc::new(HttpKeyFetcher));
+    client_credentials(store, &keys, &at, &request)
+        .await
+        .unwrap()
+        .access_token
+}
+
+fn get(path: &str, token: &str) -> http::Request<Bytes> {
+    http::Request::get(format!("{BASE}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("prefer", "respond-async")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resource_once() {
+    let Some(aws) = aws().await else { return };
+    let table = unique("bulk");
+    create_table(&aws_sdk_dynamodb::Client::new(&aws.config), &table)
+        .await
+        .unwrap();
+    let bucket = bucket(&aws).await;
+    let queue_url = queue(&aws).await;
+    let adapters = Adapters::new(&aws.config, table, bucket.clone());
+    let store = Arc::clone(&adapters.store);
+    seed(&store).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let issuer =
+        LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).unwrap();
+    let token = system_token(&store, &issuer).await;
+    let verifier = TokenVerifier::new(VerifierConfig::new(
+        BASE.into(),
+        BASE.into(),
+        Arc::new(StaticJwks::new(issuer.jwks())),
+    ));
+    let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url));
+    let api = ProviderAccessApi::new(
+        Arc::clone(&store),
+        Arc::new(verifier),
+        Arc::clone(&adapters.files),
+        queue,
+        BulkConfig {
+            base_url: BASE.into(),
+            retention: Duration::from_secs(3600),
+        },
+    );
+
+    // Kick-off: 202 and a status URL; three slices wait on the queue.
+    let response = api
+        .handle(get(&format!("/Group/npi-{NPI}/$export"), &token))
+        .await;
+    assert_eq!(response.status(), 202);
+    let status_url = response.headers()["content-location"].to_str().unwrap();
+    let status_path = status_url.strip_prefix(BASE).unwrap().to_owned();
+    let job_id = status_path.rsplit('/').next().unwrap().to_owned();
+
+    // The worker, with files that fail once in slice 1.
+    let worker = BulkWorkerFunction::new(
+        Adapters {
+            store: Arc::clone(&store),
+            // The first write of a slice-1 part fails: a worker dying mid-slice.
+            files: Arc::new(FailOnce::new(
+                S3ExportFiles::new(aws.s3.clone(), &bucket),
+                |key: &str, _| key.contains("Coverage-000001-"),
+            )),
+        },
+        Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+    );
+    let (event, handles) = receive(&aws, &queue_url, 3).await;
+    let slice_1 = event
+        .records
+        .iter()
+        .find(|m| m.body.as_deref().is_some_and(|b| b.contains("\"slice\":1")))
+        .and_then(|m| m.message_id.clone())
+        .unwrap();
+    let response = worker.handle(event).await.unwrap();
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![slice_1.clone()],
+        "only slice 1 is reported failed"
+    );
+    settle(&aws, &queue_url, &handles, &failed).await;
+
+    let running = api.handle(get(&status_path, &token)).await;
+    assert_eq!(running.status(), 202);
+    assert_eq!(running.headers()["x-progress"], "2 of 3 slices");
+
+    // SQS redelivers only slice 1, on its second receive; now it succeeds.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (event, handles) = receive(&aws, &queue_url, 1).await;
+    assert_eq!(
+        event.records[0].message_id.as_deref(),
+        Some(slice_1.as_str())
+    );
+    assert_eq!(
+        event.records[0]
+            .attributes
+            .get("ApproximateReceiveCount")
+            .map(String::as_str),
+        Some("2")
+    );
+    let response = worker.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    settle(&aws, &queue_url, &handles, &[]).await;
+
+    // The manifest lists exactly the parts in S3.
+    let done = api.handle(get(&status_path, &token)).await;
+    assert_eq!(done.status(), 200);
+    let manifest: Value = serde_json::from_slice(done.body()).unwrap();
+    assert_eq!(manifest["requiresAccessToken"], true);
+    let files_base = format!("{BASE}/bulk-files/");
+    let mut listed: Vec<String> = manifest["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            o["url"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(&files_base)
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, keys(&aws, &bucket, &format!("{job_id}/")).await);
+
+    // Every file, downloaded through its presigned URL: each resource exactly once,
+    // the opted-out member nowhere, EOBs without the money.
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for output in manifest["output"].as_array().unwrap() {
+        let path = output["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        let response = api.handle(get(path, &token)).await;
+        assert_eq!(response.status(), 307);
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(location.contains("X-Amz-Signature="), "a presigned URL");
+        let text = http
+            .get(location)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len() as u64, output["count"].as_u64().unwrap());
+        for resource in lines {
+            assert_eq!(resource["resourceType"], output["type"]);
+            assert!(resource.get("payment").is_none() && resource.get("total").is_none());
+            ids.push(format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            ));
+        }
+    }
+    ids.sort();
+    let mut expected: Vec<String> = ["m0000", "m0600", "m1000"]
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("Coverage/c-{p}"),
+                format!("ExplanationOfBenefit/e-{p}"),
+                format!("Patient/{p}"),
+            ]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    // DELETE cancels and removes every object of the job.
+    let cancel = http::Request::delete(format!("{BASE}{status_path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Bytes::new())
+        .unwrap();
+    assert_eq!(api.handle(cancel).await.status(), 202);
+    assert!(keys(&aws, &bucket, &format!("{job_id}/")).await.is_empty());
+    assert_eq!(api.handle(get(&status_path, &token)).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_part_above_five_mib_goes_up_in_parts_and_a_smaller_one_in_one_put() {
+    let Some(aws) = aws().await else { return };
+    let bucket = bucket(&aws).await;
+    let files = S3ExportFiles::new(aws.s3.clone(), &bucket);
+    let line = format!("{}\n", json!({"resourceType": "Patient", "id": "p"}));
+    let big: String = line.repeat(MULTIPART_THRESHOLD * 2 / line.len() + 1);
+    files
+        .put("job1/Patient-000000-000.ndjson", Bytes::from(big.clone()))
+        .await
+        .unwrap();
+    files
+        .put("job1/Coverage-000000-000.ndjson", Bytes::from(line.clone()))
+        .await
+        .unwrap();
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("job1/Patient-000000-000.ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(big.len() as i64));
+    // A multipart object's ETag ends in the number of parts: three of ≤ 5 MiB.
+    assert!(
+        head.e_tag().unwrap().ends_with("-3\""),
+        "{:?}",
+        head.e_tag()
+    );
+    let small = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("job1/Coverage-000000-000.ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert!(!small.e_tag().unwrap().contains('-'));
+
+    assert_eq!(
+        files
+            .download("job1/Missing-000000-000.ndjson")
+            .await
+            .unwrap(),
+        None
+    );
+    // A job id that is not one path segment never becomes a prefix to delete.
+    assert!(files.delete_job("").await.is_err());
+    assert!(files.delete_job("job1/..").await.is_err());
+    files.delete_job("job1").await.unwrap();
+    assert!(keys(&aws, &bucket, "job1/").await.is_empty());
+}
+
+#[tokio::test]
+async fn twenty_three_work_items_are_sent_in_batches_of_ten_and_all_arrive() {
+    let Some(aws) = aws().await else { return };
+    let queue_url = queue(&aws).await;
+    let items: Vec<WorkItem> = (0..23).map(|slice| WorkItem::new("job1", slice)).collect();
+    SqsWorkQueue::new(aws.sqs.clone(), &queue_url)
+        .enqueue(items)
+        .await
+        .unwrap();
+    let (event, _) = receive(&aws, &queue_url, 23).await;
+    let mut slices: Vec<u32> = event
+        .records
+        .iter()
+        .map(|m| {
+            bulk_export_aws::decode_work_item(m.body.as_deref().unwrap())
+                .unwrap()
+                .slice
+        })
+        .collect();
+    slices.sort();
+    assert_eq!(slices, (0..23).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_work_item_survives_the_message_body() {
+    let item = WorkItem::new("abc123", 7);
+    let body = bulk_export_aws::encode_work_item(&item).unwrap();
+    assert_eq!(body, r#"{"job_id":"abc123","slice":7}"#);
+    assert_eq!(bulk_export_aws::decode_work_item(&body).ok(), Some(item));
+    let page = WorkItem {
+        page: 3,
+        after: Some("m0042\u{1}m0042".into()),
+        ..WorkItem::new("abc123", 7)
+    };
+    let body = bulk_export_aws::encode_work_item(&page).unwrap();
+    assert_eq!(bulk_export_aws::decode_work_item(&body).ok(), Some(page));
+    assert!(bulk_export_aws::decode_work_item("{\"job\":1}").is_err());
+}
