@@ -158,9 +158,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             AppsCommand::Disable { client_id, at } => {
                 let store = table(at.table.table);
+                let user_pool_id = at.user_pool.as_deref().ok_or_else(|| {
+                    CliError::Invalid(
+                        "--user-pool is required to disable an app (its Cognito app client is deleted too)"
+                            .into(),
+                    )
+                })?;
                 let deployment = Deployment {
                     cognito: &CognitoClient::new(&aws),
-                    user_pool_id: &at.user_pool,
+                    user_pool_id,
                     kv: &store,
                 };
                 let deleted = deployment.disable_app(&client_id).await?;
