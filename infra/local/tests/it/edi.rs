@@ -228,13 +228,21 @@ fn the_inbox_ingests_dropped_files_and_moves_them_with_report_and_999() {
         std::fs::copy(fixture("bad/mismatched_iea02.x12"), inbox.join("bad.x12"))
             .unwrap_or_else(|e| panic!("{e}"));
         let expected = [
+            "processed/good.x12",
             "processed/good.x12.json",
             "processed/good.x12.999",
             "rejected/bad.x12.json",
             "rejected/bad.x12",
         ];
+        // The pipeline writes the report and 999 before it moves the file, so wait for
+        // the whole move, not only for the reports.
+        let moved = || {
+            expected.iter().all(|p| root.join(p).is_file())
+                && !inbox.join("good.x12").exists()
+                && !inbox.join("bad.x12").exists()
+        };
         for _ in 0..100 {
-            if expected.iter().all(|p| root.join(p).is_file()) {
+            if moved() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -243,6 +251,7 @@ fn the_inbox_ingests_dropped_files_and_moves_them_with_report_and_999() {
             assert!(root.join(p).is_file(), "{p} missing");
         }
         assert!(!inbox.join("good.x12").exists());
+        assert!(!inbox.join("bad.x12").exists());
     });
 }
 
