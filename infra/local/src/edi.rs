@@ -12,6 +12,7 @@ use edi_ingest::{FileIdentity, FolderObjects, IngestConfig, IngestOutcome, Inges
 use fhir_store::{KeyValueStore, ResourceStore};
 
 use crate::RunnerError;
+use crate::background_writer::BackgroundWriter;
 
 /// The plan the local runner plays (the demo's plan): its payer id decides which
 /// adjudication in an 837 counts, and the demo X12 is written for it.
@@ -71,8 +72,9 @@ pub enum ConvertFormat {
 /// taken back is never started before the whole file's verdict:
 /// - to a file (`--output`): one pass, into `OUT.partial`, renamed to `OUT` when
 ///   the whole file is accepted and deleted otherwise;
-/// - to stdout: a verdict pass first (parse and map, no JSON, as the ingest
-///   pipeline's first pass), then the converting pass only for an accepted file.
+/// - to stdout or a device (`-o /dev/null`): a verdict pass first (parse and map, no
+///   JSON, as the ingest pipeline's first pass), then the converting pass only for
+///   an accepted file.
 pub fn convert(
     path: &Path,
     format: ConvertFormat,
@@ -81,12 +83,15 @@ pub fn convert(
     let open = || std::fs::File::open(path).map_err(io_error(path));
     let mapping = local_mapping();
     match output {
-        Some(out) => {
+        Some(out) if !is_device_or_pipe(out) => {
             let partial = partial_path(out);
             let file = std::fs::File::create(&partial).map_err(io_error(&partial))?;
-            let written = write_resources(path, open()?, &mapping, format, file);
+            let sink = BackgroundWriter::new(file);
+            let written = write_resources(path, open()?, &mapping, format, sink);
             let verdict = written.and_then(|(report, sink)| {
-                sink.sync_all().map_err(io_error(&partial))?;
+                sink.finish()
+                    .and_then(|file| file.sync_all())
+                    .map_err(io_error(&partial))?;
                 Ok(report)
             });
             match verdict {
@@ -105,17 +110,45 @@ pub fn convert(
                 }
             }
         }
+        // `-o /dev/null` or a named pipe: written in place (renaming onto a device
+        // would replace it), so, as for stdout, after a verdict pass.
+        Some(out) => {
+            let device = std::fs::OpenOptions::new()
+                .write(true)
+                .open(out)
+                .map_err(io_error(out))?;
+            let sink = BackgroundWriter::new(device);
+            convert_to_stream(path, format, &mapping, sink)
+        }
         None => {
-            let report = verdicts(path, open()?, &mapping);
-            if !accepted(&report) {
-                return rejected(path, &report);
-            }
-            let stdout = std::io::stdout().lock();
-            let (report, _) = write_resources(path, open()?, &mapping, format, stdout)?;
-            print_warnings(&report);
-            Ok(())
+            let stdout = std::io::BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout().lock());
+            convert_to_stream(path, format, &mapping, stdout)
         }
     }
+}
+
+/// Whether `out` exists and is not a regular file (a device such as `/dev/null`, a
+/// FIFO).
+fn is_device_or_pipe(out: &Path) -> bool {
+    std::fs::metadata(out).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// Converts into output that cannot be taken back: the converting pass runs only
+/// after a verdict pass has accepted the whole file.
+fn convert_to_stream<W: std::io::Write>(
+    path: &Path,
+    format: ConvertFormat,
+    mapping: &MappingConfig,
+    sink: W,
+) -> Result<(), RunnerError> {
+    let open = || std::fs::File::open(path).map_err(io_error(path));
+    let report = verdicts(path, open()?, mapping);
+    if !accepted(&report) {
+        return rejected(path, &report);
+    }
+    let (report, _) = write_resources(path, open()?, mapping, format, sink)?;
+    print_warnings(&report);
+    Ok(())
 }
 
 fn partial_path(out: &Path) -> std::path::PathBuf {
@@ -161,10 +194,11 @@ fn verdicts(path: &Path, input: impl std::io::Read, mapping: &MappingConfig) -> 
     )
 }
 
-/// The buffered writer's size: big writes to the file, small next to one set.
+/// The stdout buffer's size: big writes, small next to one set.
 const WRITE_BUFFER: usize = 1 << 20;
 
-/// Converts `input` into `sink` and returns the file's report with the sink.
+/// Converts `input` into `sink` (buffered by the caller) and returns the file's report
+/// with the sink, flushed.
 /// Nothing of a rejected set is written (the library hands out a set's changes only
 /// after its verdict), and nothing at all once a set is rejected.
 fn write_resources<W: std::io::Write>(
@@ -174,10 +208,7 @@ fn write_resources<W: std::io::Write>(
     format: ConvertFormat,
     sink: W,
 ) -> Result<(Report, W), RunnerError> {
-    let mut out = ResourceWriter::new(
-        std::io::BufWriter::with_capacity(WRITE_BUFFER, sink),
-        format,
-    );
+    let mut out = ResourceWriter::new(sink, format);
     let mut sets = Vec::new();
     let mut any_rejected = false;
     let summary = edi_fhir::stream_changes(input, mapping, |event| match event {
@@ -209,7 +240,7 @@ fn write_resources<W: std::io::Write>(
 /// with one id (`ingest` merges them), and an 835 reversal of a claim is applied by
 /// `ingest`, not here.
 struct ResourceWriter<W: std::io::Write> {
-    out: std::io::BufWriter<W>,
+    out: W,
     format: ConvertFormat,
     /// The last merge, held back one change so that a void's cancel folds into it.
     pending: Option<edi_fhir::Change>,
@@ -221,7 +252,7 @@ struct ResourceWriter<W: std::io::Write> {
 }
 
 impl<W: std::io::Write> ResourceWriter<W> {
-    fn new(out: std::io::BufWriter<W>, format: ConvertFormat) -> Self {
+    fn new(out: W, format: ConvertFormat) -> Self {
         Self {
             out,
             format,
@@ -293,7 +324,6 @@ impl<W: std::io::Write> ResourceWriter<W> {
     }
 
     fn write_json(&mut self, json: &str) {
-        use std::io::Write;
         if self.error.is_some() {
             return;
         }
@@ -322,7 +352,6 @@ impl<W: std::io::Write> ResourceWriter<W> {
     /// Closes the Bundle (an empty one has no `entry`: FHIR forbids empty arrays)
     /// and flushes.
     fn finish(mut self) -> std::io::Result<W> {
-        use std::io::Write;
         self.flush_pending();
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -335,9 +364,8 @@ impl<W: std::io::Write> ResourceWriter<W> {
             };
             self.out.write_all(end)?;
         }
-        self.out
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)
+        self.out.flush()?;
+        Ok(self.out)
     }
 }
 /// `ingest FILE…`: each file through the pipeline into the store, with a progress bar

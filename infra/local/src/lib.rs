@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod background_writer;
 pub mod commands;
 mod data_dir;
 mod demo;

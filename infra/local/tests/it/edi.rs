@@ -124,6 +124,48 @@ fn convert_to_a_file_leaves_the_file_only_when_the_input_is_accepted() {
 }
 
 #[test]
+fn convert_to_a_device_or_pipe_writes_in_place_and_leaves_it_what_it_is() {
+    let good = fixture("fixtures/837p.x12").display().to_string();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("out.ndjson");
+    let to_file = run(&["convert", &good, "-o", &file.display().to_string()]);
+    assert!(to_file.status.success());
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(expected.lines().count() >= 2);
+
+    // A named pipe gets the same lines, and stays a pipe.
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap_or_default())
+    };
+    let to_pipe = run(&["convert", &good, "-o", &fifo.display().to_string()]);
+    assert!(
+        to_pipe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&to_pipe.stderr)
+    );
+    assert_eq!(reader.join().unwrap_or_default(), expected);
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(&fifo).map(|m| m.file_type().is_fifo());
+    assert!(matches!(kind, Ok(true)), "the pipe is still a pipe");
+
+    // A device that refuses the bytes fails the command with the reason, and stays a
+    // device (renaming a finished file onto it would have replaced it).
+    let refused = run(&["convert", &good, "-o", "/dev/full"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let kind = std::fs::metadata("/dev/full").map(|m| m.file_type().is_char_device());
+    assert!(matches!(kind, Ok(true)));
+}
+
+#[test]
 fn convert_of_a_base_5010_file_converts_and_warns() {
     let text = std::fs::read_to_string(fixture("fixtures/837p.x12")).unwrap_or_default();
     let base = text.replace("005010X222A1", "005010X222");
