@@ -1,8 +1,10 @@
 //! The EDI bucket's Lambda functions, apart from `main` so that tests drive them
 //! with real S3 events against moto: `edi-ingest` (X12 under `inbound/`, into the
-//! FHIR table) and `directory-load` (provider directory files under `directory/`,
-//! into the directory's own table). One [`Handler`] serves both, over an
-//! [`ObjectLoader`]; the ledger, reports, tagging and retry rules are the same.
+//! FHIR table), `directory-load` (provider directory files under `directory/`,
+//! into the directory's own table) and `attribution-load` (provider attribution
+//! lists under `attribution/`, into the FHIR table). One [`Handler`] serves all
+//! three, over an [`ObjectLoader`]; the ledger, reports, tagging and retry rules are
+//! the same.
 //!
 //! The X12 path in detail:
 //!
@@ -33,10 +35,9 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use directory_load::{
-    FileStatus, LoadConfig, ObjectLoadConfig, ObjectOutcome, PlanIdentity, load_object,
-};
+use directory_load::{LoadConfig, ObjectLoadConfig, PlanIdentity, load_object};
 use edi_fhir::{MappingConfig, NetworkStatus};
+use edi_ingest::whole_file::WholeFileLimits;
 use edi_ingest::{IngestConfig, IngestError, IngestOutcome, Ingestor, ObjectError};
 use fhir_store::{KeyValueStore, ResourceStore};
 use lambda_adapter::{ConfigError, optional, parsed, required};
@@ -49,6 +50,8 @@ use store_dynamodb::DynamoStore;
 pub const INBOUND_PREFIX: &str = "inbound/";
 /// Provider directory files (roster CSV, FHIR NDJSON) for the directory load.
 pub const DIRECTORY_PREFIX: &str = "directory/";
+/// Provider attribution lists (CSV, NDJSON Group) for the Provider Access API.
+pub const ATTRIBUTION_PREFIX: &str = "attribution/";
 
 /// SDK attempts per call (the first plus retries) before an error surfaces.
 pub const SDK_MAX_ATTEMPTS: u32 = 8;
@@ -187,15 +190,36 @@ impl<S: ResourceStore + KeyValueStore + 'static> ObjectLoader for DirectoryLoade
     }
 
     async fn load(&self, objects: &S3Objects, key: &str) -> Result<String, IngestError> {
-        Ok(
-            match load_object(self.store.as_ref(), objects, key, &self.config).await? {
-                ObjectOutcome::AlreadyDone(_) => "already-processed".to_owned(),
-                ObjectOutcome::Loaded(report) => match report.status {
-                    FileStatus::Applied => "processed".to_owned(),
-                    FileStatus::Rejected => "rejected".to_owned(),
-                },
-            },
-        )
+        // Boxed, as below: the whole-file loader's futures nest deep enough to overflow
+        // rustc's layout depth in the binaries; one allocation per file.
+        let outcome =
+            Box::pin(load_object(self.store.as_ref(), objects, key, &self.config)).await?;
+        Ok(outcome.result().to_owned())
+    }
+}
+
+/// Provider attribution lists (`attribution/*.csv`, `*.ndjson`) into the FHIR table,
+/// where the Provider Access API reads them, through `attribution::load_object`.
+pub struct AttributionLoader<S> {
+    store: Arc<S>,
+    limits: WholeFileLimits,
+}
+
+impl<S> AttributionLoader<S> {
+    pub fn new(store: Arc<S>, limits: WholeFileLimits) -> Self {
+        AttributionLoader { store, limits }
+    }
+}
+
+impl<S: ResourceStore + KeyValueStore + 'static> ObjectLoader for AttributionLoader<S> {
+    fn prefix(&self) -> &'static str {
+        ATTRIBUTION_PREFIX
+    }
+
+    async fn load(&self, objects: &S3Objects, key: &str) -> Result<String, IngestError> {
+        let load = attribution::load_object(self.store.as_ref(), objects, key, self.limits);
+        let outcome = Box::pin(load).await?;
+        Ok(outcome.result().to_owned())
     }
 }
 
@@ -209,6 +233,8 @@ pub struct Handler<L> {
 pub type IngestFunction = Handler<Ingestor<DynamoStore>>;
 /// The directory load function on AWS: the handler over the directory's table.
 pub type DirectoryLoadFunction = Handler<DirectoryLoader<DynamoStore>>;
+/// The attribution load function on AWS: the handler over the FHIR table.
+pub type AttributionLoadFunction = Handler<AttributionLoader<DynamoStore>>;
 
 /// The SDK configuration both functions use: standard retries, [`SDK_MAX_ATTEMPTS`].
 async fn sdk_config() -> aws_config::SdkConfig {
@@ -258,6 +284,25 @@ impl DirectoryLoadFunction {
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
         Ok(Handler::with_loader(
             DirectoryLoader::new(store, config),
+            s3_objects::client_for(&sdk),
+        ))
+    }
+}
+
+impl AttributionLoadFunction {
+    /// The cold start. `TABLE_NAME` (required); `MAX_FILE_BYTES` (default 256 MiB,
+    /// about 5 million member rows: a list is parsed whole, so this bounds memory),
+    /// `LEDGER_STALE_SECONDS` (default 960, above the timeout).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let limits = WholeFileLimits {
+            max_file_bytes: parsed::<usize>("MAX_FILE_BYTES")?.unwrap_or(256 * 1024 * 1024),
+            stale_after_secs: parsed::<i64>("LEDGER_STALE_SECONDS")?.unwrap_or(960),
+        };
+        let table = required("TABLE_NAME")?;
+        let sdk = sdk_config().await;
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+        Ok(Handler::with_loader(
+            AttributionLoader::new(store, limits),
             s3_objects::client_for(&sdk),
         ))
     }

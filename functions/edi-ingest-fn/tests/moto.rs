@@ -19,8 +19,9 @@ use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use edi_ingest::whole_file::WholeFileLimits;
 use edi_ingest::{FileStatus, IngestOutcome, Ingestor, scenarios};
-use edi_ingest_fn::{DirectoryLoader, Handler, RecordResult};
+use edi_ingest_fn::{AttributionLoader, DirectoryLoader, Handler, RecordResult};
 use s3_objects::S3Objects;
 use store_dynamodb::{DynamoStore, create_table};
 use store_redb::RedbStore;
@@ -513,6 +514,93 @@ async fn a_roster_under_directory_becomes_searchable_once_and_a_bad_file_changes
     // X12 under inbound/ is not the directory function's.
     let skipped = handler
         .handle(event(&bucket, "inbound/835.x12"))
+        .await
+        .unwrap_or_else(|e| panic!("skipped: {e}"));
+    assert_eq!(skipped[0].result, "skipped");
+}
+
+fn attribution_handler(
+    aws: &Aws,
+    store: Arc<DynamoStore>,
+) -> Handler<AttributionLoader<DynamoStore>> {
+    let limits = WholeFileLimits {
+        max_file_bytes: 1024 * 1024,
+        stale_after_secs: 960,
+    };
+    Handler::with_loader(AttributionLoader::new(store, limits), aws.s3.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attribution_list_under_attribution_is_loaded_once_and_a_bad_one_changes_nothing() {
+    let Some(aws) = aws().await else { return };
+    let bucket = bucket(&aws, "attribution-load").await;
+    let store = table(&aws, "attribution-load").await;
+    let handler = attribution_handler(&aws, Arc::clone(&store));
+
+    let key = "attribution/2027/q1.csv";
+    let csv = "provider_npi,member_id,start,end,opt_out\n\
+               1234567893,p1,2024-01-01,,\n\
+               1234567893,p2,2024-01-01,2027-12-31,\n";
+    upload(&aws, &bucket, key, csv.as_bytes()).await;
+    let first = handler
+        .handle(event(&bucket, key))
+        .await
+        .unwrap_or_else(|e| panic!("first: {e}"));
+    assert_eq!(first[0].result, "processed");
+    let report: serde_json::Value =
+        serde_json::from_str(&text(&aws, &bucket, &format!("reports/{key}.json")).await)
+            .unwrap_or_default();
+    assert_eq!(report["status"], "accepted", "{report}");
+    let group_id = report["groups"][0]["group_id"].as_str().unwrap_or_default();
+    let header = attribution::group::header(store.as_ref(), group_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no Group {group_id}"));
+    assert_eq!(header.member_count, 2);
+    assert_eq!(
+        status_tag(&aws, &bucket, key).await.as_deref(),
+        Some("processed")
+    );
+
+    // The same event again: the ledger says done, nothing is written.
+    let objects_before = versions(&aws, &bucket).await;
+    let second = handler
+        .handle(event(&bucket, key))
+        .await
+        .unwrap_or_else(|e| panic!("second: {e}"));
+    assert_eq!(second[0].result, "already-processed");
+    assert_eq!(versions(&aws, &bucket).await, objects_before);
+
+    // A bad list (an invalid NPI on line 3): a report naming the line, the Group as
+    // it was.
+    let bad = "attribution/bad.csv";
+    let bad_csv = "provider_npi,member_id,start,end\n\
+                   1234567893,p3,2024-01-01,\n\
+                   1234567890,p4,2024-01-01,\n";
+    upload(&aws, &bucket, bad, bad_csv.as_bytes()).await;
+    let rejected = handler
+        .handle(event(&bucket, bad))
+        .await
+        .unwrap_or_else(|e| panic!("bad: {e}"));
+    assert_eq!(rejected[0].result, "rejected");
+    let report: serde_json::Value =
+        serde_json::from_str(&text(&aws, &bucket, &format!("reports/{bad}.json")).await)
+            .unwrap_or_default();
+    assert_eq!(report["status"], "rejected", "{report}");
+    assert_eq!(report["problems"][0]["line"], 3, "{report}");
+    assert_eq!(
+        status_tag(&aws, &bucket, bad).await.as_deref(),
+        Some("rejected")
+    );
+    let unchanged = attribution::group::header(store.as_ref(), group_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|h| (h.version, h.member_count));
+    assert_eq!(unchanged, Some((header.version, 2)));
+
+    // Directory files are not this function's.
+    let skipped = handler
+        .handle(event(&bucket, "directory/roster.csv"))
         .await
         .unwrap_or_else(|e| panic!("skipped: {e}"));
     assert_eq!(skipped[0].result, "skipped");

@@ -15,9 +15,11 @@
 
 pub mod group;
 pub mod load;
+pub mod object;
 
 pub use group::{GroupHeader, Member, ProviderId};
 pub use load::{LoadReport, load_file};
+pub use object::{ObjectOutcome, load_object};
 
 /// Why an attribution operation failed (bad files get a [`LoadReport`], not this).
 #[derive(Debug, thiserror::Error)]

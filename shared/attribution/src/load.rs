@@ -91,6 +91,29 @@ pub struct LoadReport {
     pub more_problems: usize,
 }
 
+impl LoadReport {
+    /// Rejected until a load accepts it.
+    fn rejected(name: &str, sha256: String) -> LoadReport {
+        LoadReport {
+            file: name.to_owned(),
+            sha256,
+            status: "rejected",
+            groups: Vec::new(),
+            opted_out: 0,
+            opted_in: 0,
+            problems: Vec::new(),
+            more_problems: 0,
+        }
+    }
+}
+
+/// The report of a file refused for one reason before it was read (too large).
+pub fn rejected_report(name: &str, problem: Problem) -> LoadReport {
+    let mut report = LoadReport::rejected(name, String::new());
+    report.problems.push(problem);
+    report
+}
+
 /// Parses, then applies when the file is clean. `Err` only for store failures (the
 /// caller retries the file); bad content is a rejected report.
 pub async fn load_file<S>(
@@ -105,16 +128,7 @@ where
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let mut report = LoadReport {
-        file: name.to_owned(),
-        sha256,
-        status: "rejected",
-        groups: Vec::new(),
-        opted_out: 0,
-        opted_in: 0,
-        problems: Vec::new(),
-        more_problems: 0,
-    };
+    let mut report = LoadReport::rejected(name, sha256);
     let parsed = match Format::from_name(name) {
         None => Err(vec![Problem {
             line: 0,

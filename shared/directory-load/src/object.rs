@@ -1,14 +1,11 @@
 //! A directory file in an object store (the EDI bucket's `directory/` prefix on AWS),
-//! loaded under the same ledger as X12 files: `edi_ingest::run_ledgered` claims it
-//! (a duplicate event or a re-sent file changes nothing), [`load_file`] applies it
-//! all or nothing, the JSON report goes where the store puts reports
-//! (`reports/<key>.json`), the source is marked processed or rejected, and the
-//! ledger records it last. Errors carry `edi_ingest`'s retry classification, so the
-//! function's dead-letter handling is the X12 one.
+//! loaded by `edi_ingest::whole_file` under the same ledger as X12 files, with
+//! [`load_file`] applying it all or nothing.
 
-use edi_ingest::{
-    Disposition, IngestError, Ledgered, ObjectError, ObjectStore, Totals, WriteCounts, run_ledgered,
+use edi_ingest::whole_file::{
+    WholeFileLimits, WholeFileOutcome, WholeFileReport, load_whole_object,
 };
+use edi_ingest::{Disposition, IngestError, ObjectStore, Totals, WriteCounts};
 use fhir_store::{KeyValueStore, ResourceStore};
 
 use crate::{Counts, FileReport, FileStatus, LineProblem, LoadConfig, Mode, Stale, load_file};
@@ -25,13 +22,7 @@ pub struct ObjectLoadConfig {
 }
 
 /// What came of one object.
-#[derive(Debug)]
-pub enum ObjectOutcome {
-    /// This run loaded (or refused) the file.
-    Loaded(Box<FileReport>),
-    /// The ledger says it was loaded before: nothing was done.
-    AlreadyDone(Disposition),
-}
+pub type ObjectOutcome = WholeFileOutcome<FileReport>;
 
 /// A file named `*.snapshot.csv` / `*.snapshot.ndjson` is a full snapshot; anything
 /// else a change set.
@@ -54,87 +45,53 @@ where
     S: ResourceStore + KeyValueStore,
     O: ObjectStore,
 {
-    let object = match objects.get(key, config.max_file_bytes).await {
-        Ok(object) => object,
-        Err(ObjectError::TooLarge { size, .. }) => {
-            // Not claimed: writing the same refusal twice is harmless.
-            let report = too_large(key, size, config);
-            write_report(objects, key, &report).await?;
-            return Ok(ObjectOutcome::Loaded(Box::new(report)));
-        }
-        Err(e) => return Err(e.into()),
+    let limits = WholeFileLimits {
+        max_file_bytes: config.max_file_bytes,
+        stale_after_secs: config.stale_after_secs,
     };
-    let identity = object.identity.clone();
-    let ledgered = run_ledgered(
+    load_whole_object(
         store,
-        &identity,
-        config.stale_after_secs,
-        |_resumed| async move {
-            let bytes = object.to_bytes().map_err(|e| {
-                IngestError::Objects(ObjectError::Backend(format!(
-                    "reading the local copy of {}: {e}",
-                    object.identity.label()
-                )))
-            })?;
+        objects,
+        key,
+        limits,
+        |size| too_large(key, size, config),
+        |bytes| async move {
             let report = load_file(store, key, &bytes, mode_of(key), &config.load)
                 .await
                 .map_err(|source| IngestError::Store {
-                    file: object.identity.label().to_owned(),
+                    file: key.to_owned(),
                     source,
                 })?;
-            write_report(objects, key, &report).await?;
+            tracing::info!(file = key, summary = %report.summary(), "directory file loaded");
             Ok(report)
         },
-        |report| (disposition(report), totals(&report.counts)),
     )
-    .await?;
-    Ok(match ledgered {
-        Ledgered::Ran { output, .. } => {
-            tracing::info!(file = identity.label(), summary = %output.summary(), "directory file loaded");
-            ObjectOutcome::Loaded(Box::new(output))
+    .await
+}
+
+impl WholeFileReport for FileReport {
+    fn disposition(&self) -> Disposition {
+        match self.status {
+            FileStatus::Applied => Disposition::Processed,
+            FileStatus::Rejected => Disposition::Rejected,
         }
-        Ledgered::AlreadyDone { disposition, .. } => {
-            objects.dispose(key, disposition).await?;
-            ObjectOutcome::AlreadyDone(disposition)
+    }
+
+    /// The resource counts (a directory file has no transaction sets).
+    fn totals(&self) -> Totals {
+        Totals {
+            resources: WriteCounts {
+                created: self.counts.created,
+                updated: self.counts.updated,
+                unchanged: self.counts.unchanged,
+            },
+            ..Totals::default()
         }
-    })
-}
-
-fn disposition(report: &FileReport) -> Disposition {
-    match report.status {
-        FileStatus::Applied => Disposition::Processed,
-        FileStatus::Rejected => Disposition::Rejected,
     }
-}
 
-/// The ledger's totals: the resource counts (a directory file has no transaction sets).
-fn totals(counts: &Counts) -> Totals {
-    Totals {
-        resources: WriteCounts {
-            created: counts.created,
-            updated: counts.updated,
-            unchanged: counts.unchanged,
-        },
-        ..Totals::default()
+    fn to_json(&self) -> String {
+        FileReport::to_json(self)
     }
-}
-
-/// Writes `reports/<key>.json` (where the object store puts outputs) and marks the
-/// source.
-async fn write_report<O: ObjectStore>(
-    objects: &O,
-    key: &str,
-    report: &FileReport,
-) -> Result<(), ObjectError> {
-    let disposition = disposition(report);
-    objects
-        .put(
-            &objects.output_key(key, disposition, "json"),
-            report.to_json().into_bytes(),
-            "application/json",
-        )
-        .await?;
-    objects.dispose(key, disposition).await
 }
 
 fn too_large(key: &str, size: u64, config: &ObjectLoadConfig) -> FileReport {

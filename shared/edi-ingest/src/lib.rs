@@ -28,8 +28,9 @@
 //! [`IngestConfig::max_file_bytes`] caps the size for the time budget and the disk,
 //! not for memory.
 //!
-//! Steps 1 and 5 are [`run_ledgered`] on its own, which the provider directory load
-//! (`directory_load::load_object`, under `directory/` of the same bucket) reuses.
+//! Steps 1 and 5 are [`run_ledgered`] on its own, which [`whole_file`] reuses for
+//! files read whole and applied all or nothing: the provider directory
+//! (`directory/` of the same bucket) and provider attribution lists (`attribution/`).
 //!
 //! Crash safety rests on `edi_fhir::apply` being idempotent: re-applying a change the
 //! store already reflects writes nothing, so a re-run ends in the same state as a
@@ -50,6 +51,7 @@ mod passes;
 pub mod report;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
+pub mod whole_file;
 
 pub use identity::FileIdentity;
 pub use ingestor::{
