@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig};
+use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig, ResponseCache};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, required, to_lambda};
 use lambda_http::{Body, Request, Response};
 use secrets::KeyRefresher;
@@ -37,7 +37,12 @@ pub struct DirectoryFunction {
     sealer: Arc<CursorSealer>,
     /// Re-reads the cursor secret every few minutes, so a rotation needs no redeploy.
     cursor_keys: KeyRefresher<SecretsManagerSource>,
+    /// Answers kept while the directory is unchanged, shared by every request's API.
+    cache: Arc<ResponseCache>,
 }
+
+/// The response cache's size: an eighth of the function's 256 MB (template.yaml's Globals).
+const RESPONSE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl DirectoryFunction {
     /// The cold start: environment, the directory table's client, the cursor key.
@@ -52,6 +57,10 @@ impl DirectoryFunction {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
             sealer: Arc::new(CursorSealer::from_ring(&ring)?),
             cursor_keys,
+            cache: Arc::new(ResponseCache::new(
+                RESPONSE_CACHE_BYTES,
+                DirectoryConfig::new("").cache_max_age,
+            )),
         })
     }
 
@@ -63,6 +72,7 @@ impl DirectoryFunction {
             Arc::clone(&self.sealer),
             DirectoryConfig::new(format!("{base_url}{DIRECTORY_PREFIX}")),
         )
+        .with_cache(Arc::clone(&self.cache))
     }
 
     /// Answers one request; failures are OperationOutcomes, never a failed invocation.

@@ -137,7 +137,9 @@ pub async fn serve(
             smart_auth::CursorSealer::from_ring(&data.cursor_keys().await?)
                 .map_err(|e| RunnerError::Invalid(e.to_string()))?,
         ),
-        directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
+        // Answers kept while the directory is unchanged (`directory_api::cache`).
+        directory_api::DirectoryConfig::new(format!("{base_url}/directory"))
+            .with_response_cache(64 * 1024 * 1024),
     );
     let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?
         .with_provider_search(directory.clone());

@@ -10,10 +10,12 @@
 //!   the directory functions' role reaches only the directory table.
 //! * **Cacheable.** `Cache-Control: public, max-age=N`, an `ETag` (the version for
 //!   reads, a hash of the body for searches and `/metadata`) and `304 Not Modified`
-//!   on a matching `If-None-Match`.
+//!   on a matching `If-None-Match`; and, when configured, GET answers kept in memory
+//!   while the directory is unchanged (`cache`).
 //! * Searches, errors, paging and unknown parameters behave as in the Patient Access
 //!   API (`fhir-api`), whose response helpers this crate uses.
 
+pub mod cache;
 mod capability;
 mod search;
 
@@ -35,6 +37,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use smart_auth::{Cursor, CursorBinding, CursorSealer};
 
+pub use cache::ResponseCache;
 use search::Searcher;
 
 /// Where the directory lives under the API's host.
@@ -53,6 +56,9 @@ pub struct DirectoryConfig {
     pub cursor_lifetime: Duration,
     /// `Cache-Control: public, max-age` of successful answers.
     pub cache_max_age: Duration,
+    /// Bytes of GET answers kept in memory for `cache_max_age` while the directory
+    /// is unchanged (`cache` module); 0 keeps none.
+    pub response_cache_bytes: u64,
 }
 
 impl DirectoryConfig {
@@ -65,7 +71,15 @@ impl DirectoryConfig {
             cursor_lifetime: Duration::from_secs(3600),
             // Short: a loaded change shows within a minute even through caches.
             cache_max_age: Duration::from_secs(60),
+            response_cache_bytes: 0,
         }
+    }
+
+    /// The same, keeping up to `bytes` of answers in memory (what the local server
+    /// and the Lambda function run with; tests that load and search again keep none).
+    pub fn with_response_cache(mut self, bytes: u64) -> Self {
+        self.response_cache_bytes = bytes;
+        self
     }
 }
 
@@ -83,6 +97,7 @@ pub struct DirectoryApi<S> {
     store: Arc<S>,
     sealer: Arc<CursorSealer>,
     config: Arc<DirectoryConfig>,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl<S> Clone for DirectoryApi<S> {
@@ -91,17 +106,32 @@ impl<S> Clone for DirectoryApi<S> {
             store: Arc::clone(&self.store),
             sealer: Arc::clone(&self.sealer),
             config: Arc::clone(&self.config),
+            cache: self.cache.clone(),
         }
     }
 }
 
 impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
     pub fn new(store: Arc<S>, sealer: Arc<CursorSealer>, config: DirectoryConfig) -> Self {
+        let cache = (config.response_cache_bytes > 0).then(|| {
+            Arc::new(ResponseCache::new(
+                config.response_cache_bytes,
+                config.cache_max_age,
+            ))
+        });
         DirectoryApi {
             store,
             sealer,
             config: Arc::new(config),
+            cache,
         }
+    }
+
+    /// The same API over a cache shared with other instances (the Lambda function
+    /// makes one API per request, for the base URL the request came through).
+    pub fn with_cache(mut self, cache: Arc<ResponseCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     pub fn config(&self) -> &DirectoryConfig {
@@ -123,7 +153,7 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             Ok(f) => f,
             Err(e) => return error_response(&e, JsonFlavour::Fhir),
         };
-        let response = match self.respond(&request, flavour).await {
+        let response = match self.respond_cached(&request, flavour).await {
             Ok((body, etag)) => self.cacheable(request.headers(), body, etag, flavour),
             Err(error) => error_response(&error, flavour),
         };
@@ -133,6 +163,33 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             return Response::from_parts(parts, Bytes::new());
         }
         response
+    }
+
+    /// [`Self::respond`], through the response cache for GET and HEAD.
+    async fn respond_cached(
+        &self,
+        request: &Request<Bytes>,
+        flavour: JsonFlavour,
+    ) -> Result<(Bytes, Option<String>), ApiError> {
+        let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
+        let Some(cache) = self.cache.as_ref().filter(|_| cacheable) else {
+            return self.respond(request, flavour).await;
+        };
+        let Some(generation) = cache.generation(self.store.as_ref()).await else {
+            return self.respond(request, flavour).await;
+        };
+        // Answers hold absolute links: the base URL is part of the key.
+        let key = format!(
+            "{}{}",
+            self.config.base_url,
+            request.uri().path_and_query().map_or("", |p| p.as_str())
+        );
+        if let Some(answer) = cache.get(&key, generation) {
+            return Ok(answer);
+        }
+        let (body, etag) = self.respond(request, flavour).await?;
+        cache.insert(key, generation, body.clone(), etag.clone());
+        Ok((body, etag))
     }
 
     async fn respond(

@@ -727,7 +727,64 @@ async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds<S: Stor
     );
 }
 
+/// With the response cache on (as the local server and the Lambda function run), an
+/// answer is served from memory while the directory is unchanged, and a load retires
+/// it at once.
+async fn a_cached_answer_lasts_until_the_next_load<S: Store>(d: Directory<S>) {
+    let cached = Directory {
+        api: DirectoryApi::new(
+            Arc::clone(&d.store),
+            Arc::new(CursorSealer::new([7; 32])),
+            DirectoryConfig::new(BASE).with_response_cache(1 << 20),
+        ),
+        store: Arc::clone(&d.store),
+    };
+    let path = format!("/{}", moreno());
+    let first = cached.get(&path).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let id = moreno().trim_start_matches("Practitioner/").to_owned();
+
+    // A write that bypasses the loader (so the directory's generation stays) is not
+    // seen: the answer comes from memory.
+    let mut renamed = first.json.clone();
+    renamed["name"][0]["family"] = json!("Renamed");
+    let write = fhir_store::ResourceWrite::indexed(
+        fhir::ResourceType::Practitioner,
+        id,
+        renamed,
+        fhir_store::WriteCondition::Always,
+    );
+    ResourceStore::put(d.store.as_ref(), write)
+        .await
+        .expect("write");
+    let second = cached.get(&path).await;
+    assert_eq!(second.json, first.json, "served from memory");
+    assert_eq!(
+        d.get(&path).await.json["name"][0]["family"],
+        "Renamed",
+        "an uncached API reads the store"
+    );
+
+    // Any applied load moves the generation on: the next answer is fresh.
+    let ndjson = json!({"resourceType": "Endpoint", "id": "ep-2", "status": "active",
+        "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
+        "payloadType": [{"text": "FHIR"}], "address": "https://ep2.example/fhir"})
+    .to_string();
+    let report = load_file(
+        d.store.as_ref(),
+        "more.ndjson",
+        ndjson.as_bytes(),
+        Mode::ChangeSet,
+        &config(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
+    assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Renamed");
+}
+
 on_both_stores!(
+    a_cached_answer_lasts_until_the_next_load,
     every_stored_resource_carries_its_plan_net_profile_and_is_public,
     read_vread_and_caching,
     metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded,

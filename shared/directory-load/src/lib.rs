@@ -31,7 +31,7 @@ pub mod roster;
 mod status;
 
 pub use object::{ObjectLoadConfig, ObjectOutcome, load_object, mode_of};
-pub use status::{DirectoryStatus, read_status, write_status};
+pub use status::{DirectoryStatus, generation, read_status, write_status};
 
 use std::collections::{HashMap, HashSet};
 

@@ -23,6 +23,15 @@ pub async fn read_status<S: KeyValueStore>(store: &S) -> StoreResult<Option<Dire
         .and_then(|entry| serde_json::from_value(entry.value).ok()))
 }
 
+/// A number that changes whenever a load applies a file (the status record's write
+/// version; 0 before the first load): what the directory API's response cache keys on.
+pub async fn generation<S: KeyValueStore>(store: &S) -> StoreResult<u64> {
+    Ok(store
+        .get(NAMESPACE, KEY)
+        .await?
+        .map_or(0, |entry| entry.version))
+}
+
 pub async fn write_status<S: KeyValueStore>(
     store: &S,
     status: &DirectoryStatus,
