@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Load test of the public Provider Directory through the local server (issue 10).
+
+Generates a directory of N practitioners (N PractitionerRoles, 0.3 N Locations in
+500 postal codes, 20 networks) as one NDJSON snapshot, starts `patient-access serve`,
+loads the snapshot with `patient-access directory load` (through the server), and runs wrk
+(2 threads, 64 connections, 15 s each) on:
+
+- the same specialty + postal code + _include search again and again (what the
+  response cache serves: an app's or a test kit's repeated query);
+- searches of that shape that never repeat (specialty x postal code x page size),
+  so that every request is computed: the uncached figure;
+- the same `Location?near=...|5|km` search again and again.
+
+Prints requests/s, p50 and p99 for each, the load time and the server's peak RSS.
+Usage: bench_directory_http.py BINARY [N]   (N defaults to 100000)
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from bench_http import free_port, peak_rss_mb
+
+SPECIALTIES = ["207Q00000X", "207R00000X", "207RC0000X", "207X00000X", "207P00000X",
+               "1223G0001X", "208D00000X", "207V00000X", "2084P0800X", "208000000X"]
+NETWORK_EXTENSION = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/network-reference"
+ORG_TYPE = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS"
+
+
+def generate(n, path):
+    """The same shape as directory-api's in-process benchmark."""
+    locations = max(n * 3 // 10, 1)
+    with open(path, "w") as out:
+        def line(resource):
+            out.write(json.dumps(resource, separators=(",", ":")) + "\n")
+        line({"resourceType": "Organization", "id": "plan", "active": True, "name": "Bench Plan"})
+        for k in range(20):
+            line({"resourceType": "Organization", "id": f"net-{k}", "active": True, "name": f"Network {k}",
+                  "type": [{"coding": [{"system": ORG_TYPE, "code": "ntwk"}]}],
+                  "partOf": {"reference": "Organization/plan"}})
+        for j in range(locations):
+            line({"resourceType": "Location", "id": f"loc-{j}", "name": f"Site {j}",
+                  "address": {"line": [f"{j} Main St"], "city": "Columbus", "state": "OH",
+                              "postalCode": str(43000 + j % 500)},
+                  "position": {"latitude": 38.5 + (j % 300) * 0.01,
+                               "longitude": -84.8 + (j // 300 % 300) * 0.01}})
+        for i in range(n):
+            line({"resourceType": "Practitioner", "id": f"p-{i}", "active": True,
+                  "name": [{"family": f"Family{i}", "given": ["Pat"]}]})
+            line({"resourceType": "PractitionerRole", "id": f"r-{i}", "active": True,
+                  "practitioner": {"reference": f"Practitioner/p-{i}"},
+                  "location": [{"reference": f"Location/loc-{i % locations}"}],
+                  "specialty": [{"coding": [{"system": "http://nucc.org/provider-taxonomy",
+                                             "code": SPECIALTIES[i % len(SPECIALTIES)]}]}],
+                  "extension": [{"url": NETWORK_EXTENSION,
+                                 "valueReference": {"reference": f"Organization/net-{i % 20}"}}]})
+    return 2 * n + locations + 21
+
+
+def wrk(url, label, server_pid, script=None):
+    command = ["wrk", "-t2", "-c64", "-d15s", "--latency"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.check_output(command + [url], text=True)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    print(f"{label}: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server_pid):.0f} MB"
+          + (f"  NON-2xx: {errors.group(1)}" if errors else ""), flush=True)
+
+
+def main():
+    binary = sys.argv[1]
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+    data = tempfile.mkdtemp(prefix="pa-dir-bench-")
+    ndjson = os.path.join(data, "bench.snapshot.ndjson")
+    count = generate(n, ndjson)
+    port = free_port()
+    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://localhost:{port}/directory"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/metadata", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        # After the first start (which loads the demo directory): a snapshot replaces it.
+        # `directory load` hands the file to the running server and waits for it.
+        started = time.monotonic()
+        subprocess.check_call([binary, "directory", "load", "--data", data, ndjson], stdout=subprocess.DEVNULL)
+        took = time.monotonic() - started
+        print(f"load: {count:,} resources ({os.path.getsize(ndjson) / 1e6:.1f} MB) in {took:.1f} s, "
+              f"{count / took:,.0f} resources/s", flush=True)
+        search = ("/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010"
+                  "&_include=PractitionerRole:practitioner")
+        body = urllib.request.urlopen(base + search).read()
+        entries = body.count(b'"fullUrl"')
+        print(f"response: {len(body)} bytes, {entries} entries", flush=True)
+        wrk(base + search, "specialty+postalcode+_include, repeated (cached)", server.pid)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write("""
+-- Each thread walks its own half of 10 specialties x 500 postal codes x 100 page
+-- sizes (500,000 distinct searches), so no request repeats an earlier one.
+local specialties = {%s}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local n = nil
+request = function()
+  if n == nil then n = (id - 1) * 250000 end
+  n = n + 1
+  local s = specialties[(n %% 10) + 1]
+  local zip = 43000 + (math.floor(n / 10) %% 500)
+  local count = 10 + (math.floor(n / 5000) %% 100)
+  return wrk.format("GET", "/directory/PractitionerRole?specialty=" .. s ..
+    "&location.address-postalcode=" .. zip .. "&_include=PractitionerRole:practitioner&_count=" .. count)
+end
+""" % ",".join(f'"{s}"' for s in SPECIALTIES))
+        wrk(f"http://localhost:{port}", "specialty+postalcode+_include, never the same twice (computed)",
+            server.pid, lua.name)
+        os.unlink(lua.name)
+        wrk(base + "/Location?near=39.0|-84.75|5|km", "near 5 km, repeated (cached)", server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
