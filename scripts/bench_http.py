@@ -54,7 +54,8 @@ def run(binary, serve_args):
     """One wrk run against a fresh server; returns (requests/s, p50 ms, p99 ms)."""
     data = tempfile.mkdtemp(prefix="pa-bench-")
     port = free_port()
-    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port), "--allow-dev-tokens"]
+    server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port), "--allow-dev-tokens",
+                               "--client-requests-per-minute", "0"]
                               + serve_args,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use fhir::ResourceType;
 use fhir_api::{ApiConfig, ApiError, JsonFlavour, ResourceApi, error_response, metadata_response};
-use lambda_adapter::{BaseUrl, ConfigError, from_lambda, optional, required, to_lambda};
+use lambda_adapter::{BaseUrl, ConfigError, from_lambda, optional, parsed, required, to_lambda};
 use lambda_http::{Body, Request, Response};
 use secrets::{KeyRefresher, SourceError};
 use secrets_manager::SecretsManagerSource;
@@ -44,19 +44,26 @@ struct FhirEnv {
     token_issuer: Option<String>,
     /// `JWKS_URL`. Unset: `{issuer}/.well-known/jwks.json`.
     jwks_url: Option<String>,
+    /// `CLIENT_REQUESTS_PER_MINUTE`: each app's request budget (0: none). Unset:
+    /// [`fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE`].
+    client_requests_per_minute: u32,
 }
 
 impl FhirEnv {
-    fn from_env() -> Self {
-        FhirEnv {
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(FhirEnv {
             base_url: BaseUrl::from_env(),
             token_issuer: optional("TOKEN_ISSUER"),
             jwks_url: optional("JWKS_URL"),
-        }
+            client_requests_per_minute: parsed::<u32>("CLIENT_REQUESTS_PER_MINUTE")?
+                .unwrap_or(fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE),
+        })
     }
 
     fn api_config(&self, base_url: &str) -> ApiConfig {
-        ApiConfig::with_issuer(base_url, self.token_issuer.as_deref())
+        let mut config = ApiConfig::with_issuer(base_url, self.token_issuer.as_deref());
+        config.client_budget = fhir_api::requests_per_minute(self.client_requests_per_minute);
+        config
     }
 }
 
@@ -87,7 +94,7 @@ impl ResourceFunction {
         let sealer = CursorSealer::from_ring(&ring)?;
         Ok(ResourceFunction {
             resource_type,
-            env: FhirEnv::from_env(),
+            env: FhirEnv::from_env()?,
             store: Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 table_name,
@@ -158,7 +165,7 @@ impl MetadataFunction {
     /// so that every `main` reads the same.
     pub async fn from_env() -> Result<Self, StartError> {
         Ok(MetadataFunction {
-            env: FhirEnv::from_env(),
+            env: FhirEnv::from_env()?,
         })
     }
 
@@ -183,6 +190,7 @@ mod tests {
                 base_url: BaseUrl::default(),
                 token_issuer: token_issuer.map(str::to_owned),
                 jwks_url: None,
+                client_requests_per_minute: 0,
             },
         };
         let request = lambda_http::request::from_str(include_str!("../../../events/metadata.json"))

@@ -16,6 +16,8 @@ pub struct ServeOptions {
     pub grant_cache_ttl: std::time::Duration,
     /// Record apps' accesses (usage metrics, the member's access history).
     pub record_usage: bool,
+    /// Each app's requests a minute to the FHIR API (0: no budget).
+    pub client_requests_per_minute: u32,
     /// Start empty: no demo members, claims or directory (remembered in the data
     /// directory, so a later start does not load the demo over the plan's own data).
     pub no_demo: bool,
@@ -27,6 +29,7 @@ impl Default for ServeOptions {
             allow_dev_tokens: false,
             grant_cache_ttl: fhir_api::MAX_GRANT_CACHE_TTL,
             record_usage: true,
+            client_requests_per_minute: fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
             no_demo: false,
         }
     }
@@ -141,8 +144,12 @@ pub async fn serve(
         directory_api::DirectoryConfig::new(format!("{base_url}/directory"))
             .with_response_cache(64 * 1024 * 1024),
     );
-    let pages = crate::pages::local_public_pages(&data, Arc::clone(&store))?
-        .with_provider_search(directory.clone());
+    let pages = crate::pages::local_public_pages(
+        &data,
+        Arc::clone(&store),
+        options.client_requests_per_minute,
+    )?
+    .with_provider_search(directory.clone());
     let bulk = crate::provider_access::local_bulk_api(
         Arc::clone(&store),
         &issuer,
@@ -154,6 +161,10 @@ pub async fn serve(
         .allow_tokens_without_grant(options.allow_dev_tokens)
         .map_err(RunnerError::Invalid)?
         .grant_cache_ttl(options.grant_cache_ttl)
+        .map_err(RunnerError::Invalid)?
+        .client_budget(fhir_api::requests_per_minute(
+            options.client_requests_per_minute,
+        ))
         .map_err(RunnerError::Invalid)?
         .with_auth(Arc::new(auth))
         .with_admin(Arc::new(admin))

@@ -60,6 +60,11 @@ enum Command {
         /// measure what recording costs: `scripts/bench http`).
         #[arg(long)]
         no_usage_metrics: bool,
+        /// Each app's requests a minute to the FHIR API, as on AWS
+        /// (`ClientRequestsPerMinute`); past it, 429 with Retry-After. 0: no budget
+        /// (`scripts/bench http` drives one token far past any sane budget).
+        #[arg(long, default_value_t = fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE)]
+        client_requests_per_minute: u32,
         /// Start on an empty store: no demo members, claims or provider directory.
         #[arg(long)]
         no_demo: bool,
@@ -259,6 +264,7 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             allow_dev_tokens,
             grant_cache_seconds,
             no_usage_metrics,
+            client_requests_per_minute,
             no_demo,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
@@ -266,6 +272,7 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
                 allow_dev_tokens,
                 grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
                 record_usage: !no_usage_metrics,
+                client_requests_per_minute,
                 no_demo,
             };
             commands::serve(DataDir::new(data), port, base_url, options).await

@@ -19,6 +19,7 @@ pub const BRANDING_FILE: &str = "branding.json";
 pub fn local_public_pages(
     data: &DataDir,
     store: Arc<RedbStore>,
+    client_requests_per_minute: u32,
 ) -> Result<PublicPages, RunnerError> {
     let path = data.root().join(BRANDING_FILE);
     // Errors name the environment variable; say which JSON field that is.
@@ -30,9 +31,11 @@ pub fn local_public_pages(
                 path.display()
             ))
         })?;
-    // Nothing throttles locally; the portal shows what the template deploys by default.
+    // The gateway's limits do not apply locally; the portal shows what the template
+    // deploys by default. The per-app budget is the one `serve` runs with.
     let config = PagesConfig {
         branding,
+        client_requests_per_minute,
         ..PagesConfig::default()
     };
     Ok(PublicPages::new(config, RegistryDirectory::new(store)))

@@ -9,7 +9,7 @@ use fhir::ResourceType;
 use fhir_api::{
     ApiConfig, ApiError, JsonFlavour, OAuthUris, ResourceApi, error_response, metadata_response,
 };
-use fhir_store::ResourceStore;
+use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
 use smart_auth::{CursorSealer, LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 
@@ -31,7 +31,7 @@ pub struct LocalServer<S> {
     provider_access: Option<Arc<dyn crate::provider_access::BulkHandler>>,
 }
 
-impl<S: ResourceStore + 'static> LocalServer<S> {
+impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
     pub fn new(
         store: Arc<S>,
         issuer: &LocalIssuer,
@@ -122,6 +122,11 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
         self.reconfigure(|config| config.grant_cache_ttl = ttl)
     }
 
+    /// Each app's request budget (`serve --client-requests-per-minute`; `None`: none).
+    pub fn client_budget(self, budget: Option<fhir_store::budget::Budget>) -> Result<Self, String> {
+        self.reconfigure(|config| config.client_budget = budget)
+    }
+
     fn reconfigure(mut self, change: impl FnOnce(&mut ApiConfig)) -> Result<Self, String> {
         let mut config = (*self.config).clone();
         change(&mut config);
@@ -202,7 +207,7 @@ impl<S: ResourceStore + 'static> LocalServer<S> {
 /// CORS policy as the HTTP API's `CorsConfiguration` in template.yaml, so a browser
 /// app (a public SMART client calling `/token` and the FHIR API from its own origin)
 /// behaves locally as it will on AWS.
-pub fn router<S: ResourceStore + 'static>(server: Arc<LocalServer<S>>) -> Router {
+pub fn router<S: ResourceStore + KeyValueStore + 'static>(server: Arc<LocalServer<S>>) -> Router {
     use http::{Method, header};
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
@@ -220,7 +225,7 @@ pub fn router<S: ResourceStore + 'static>(server: Arc<LocalServer<S>>) -> Router
         .layer(cors)
 }
 
-async fn dispatch<S: ResourceStore + 'static>(
+async fn dispatch<S: ResourceStore + KeyValueStore + 'static>(
     State(server): State<Arc<LocalServer<S>>>,
     request: Request<Body>,
 ) -> Response<Body> {

@@ -175,21 +175,15 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
         let Some(cache) = self.cache.as_ref().filter(|_| cacheable) else {
             return self.respond(request, flavour).await;
         };
-        let Some(generation) = cache.generation(self.store.as_ref()).await else {
-            return self.respond(request, flavour).await;
-        };
         // Answers hold absolute links: the base URL is part of the key.
-        let key = format!(
+        let url = format!(
             "{}{}",
             self.config.base_url,
             request.uri().path_and_query().map_or("", |p| p.as_str())
         );
-        if let Some(answer) = cache.get(&key, generation) {
-            return Ok(answer);
-        }
-        let (body, etag) = self.respond(request, flavour).await?;
-        cache.insert(key, generation, body.clone(), etag.clone());
-        Ok((body, etag))
+        cache
+            .get_or_compute(self.store.as_ref(), &url, self.respond(request, flavour))
+            .await
     }
 
     async fn respond(

@@ -97,11 +97,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 exact,
             } if streams && terms.len() == 1 => {
                 let term = terms.into_iter().next().unwrap_or_default();
-                let partition = Partition::Lookup {
-                    resource_type: search.resource_type,
-                    param: param.clone(),
-                    prefix: term.clone(),
-                };
+                let partition = lookup(search.resource_type, &param, &term, exact);
                 self.stream(
                     search,
                     &resolution,
@@ -223,11 +219,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 exact,
             } => {
                 for term in terms {
-                    let partition = Partition::Lookup {
-                        resource_type: search.resource_type,
-                        param: param.clone(),
-                        prefix: term.clone(),
-                    };
+                    let partition = lookup(search.resource_type, &param, &term, exact);
                     for (key, record) in self
                         .list_all(partition, cap - candidates.len().min(cap))
                         .await?
@@ -428,11 +420,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         for spec in &search.revincludes {
             for record in matches {
                 let term = format!("{}/{}", record.resource_type, record.id);
-                let partition = Partition::Lookup {
-                    resource_type: spec.source,
-                    param: spec.param.to_owned(),
-                    prefix: term.clone(),
-                };
+                let partition = lookup(spec.source, spec.param, &term, true);
                 let entries = self
                     .list_all(partition, MAX_REVINCLUDES)
                     .await?
@@ -532,6 +520,22 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
         });
     }
     Ok(Driver::Type)
+}
+
+/// The look-up partition of `param`'s entries for `term`: exactly that term's, or
+/// (a string parameter's `starts with`) every term beginning with it. Without the
+/// exact prefix, `Location/loc-1` would also read the entries of `loc-10`, `loc-100`,
+/// … only to drop them, and could run into the candidate cap.
+fn lookup(resource_type: ResourceType, param: &str, term: &str, exact: bool) -> Partition {
+    Partition::Lookup {
+        resource_type,
+        param: param.to_owned(),
+        prefix: if exact {
+            fhir_store::keys::exact_term_prefix(term)
+        } else {
+            term.to_owned()
+        },
+    }
 }
 
 /// The term of a look-up entry's sort key (`{term}\u{1}{id}`).

@@ -5,7 +5,7 @@ use http::StatusCode;
 /// OperationOutcome. Handlers return these; only [`ApiError::status`] and
 /// [`ApiError::outcome`] decide what the client sees, so no path can answer 500 for
 /// bad input by accident.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// A malformed request: bad parameter, bad form body, bad cursor.
     #[error("{0}")]
@@ -36,6 +36,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/x-www-form-urlencoded")]
     UnsupportedMediaType,
+    /// The client has spent its request budget; it may try again after the given
+    /// number of seconds (`Retry-After`).
+    #[error("this app has sent too many requests; retry after {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: i64 },
     /// The backend failed. The detail is logged, never sent.
     #[error("the server could not complete the request")]
     Internal(String),
@@ -53,6 +57,7 @@ impl ApiError {
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +73,7 @@ impl ApiError {
             | ApiError::NotAcceptable
             | ApiError::UnsupportedMediaType => IssueCode::NotSupported,
             ApiError::PayloadTooLarge { .. } => IssueCode::TooCostly,
+            ApiError::TooManyRequests { .. } => IssueCode::Throttled,
             ApiError::Internal(_) => IssueCode::Exception,
         };
         OperationOutcome::error(code, self.to_string())

@@ -28,7 +28,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use fhir::ResourceType;
 use fhir::clock::unix_now;
-use fhir_store::{ResourceRecord, ResourceStore};
+use fhir_store::budget::{Budget, Spend};
+use fhir_store::{KeyValueStore, ResourceRecord, ResourceStore};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use smart_auth::{Access, CursorSealer, Interaction, Principal, TokenVerifier, may_access};
@@ -59,6 +60,29 @@ pub struct ApiConfig {
     /// command and the runner's tests). Never set on Lambda: every token the
     /// authorization server mints names its grant.
     pub allow_tokens_without_grant: bool,
+    /// Requests one client (the token's `client_id`) may make per window, across
+    /// every resource type and instance, counted in the key-value store; past it,
+    /// 429 with `Retry-After`. `None` (the default here; the functions and `serve`
+    /// set [`DEFAULT_CLIENT_REQUESTS_PER_MINUTE`] unless told otherwise): no budget.
+    pub client_budget: Option<Budget>,
+}
+
+/// Where the client budgets' counters live in the key-value store.
+const CLIENT_BUDGET_NAMESPACE: &str = "client-budget";
+
+/// Requests per minute one app may make unless the plan says otherwise (`serve
+/// --client-requests-per-minute`, the template's `ClientRequestsPerMinute`): 50 a
+/// second, a quarter of API Gateway's default stage limit, so no single app can take
+/// the whole API, while an app syncing thousands of members' histories a day (a few
+/// dozen pages each) stays far below it.
+pub const DEFAULT_CLIENT_REQUESTS_PER_MINUTE: u32 = 3000;
+
+/// A budget of `n` requests a minute per client; 0 means none.
+pub fn requests_per_minute(n: u32) -> Option<Budget> {
+    (n > 0).then_some(Budget {
+        limit: n,
+        window_secs: 60,
+    })
 }
 
 /// The upper bound on [`ApiConfig::grant_cache_ttl`] (member-auth.md §1.1: ≤ 60 s).
@@ -77,6 +101,7 @@ impl ApiConfig {
             oauth: None,
             grant_cache_ttl: MAX_GRANT_CACHE_TTL,
             allow_tokens_without_grant: false,
+            client_budget: None,
         }
     }
 
@@ -114,7 +139,7 @@ impl<S> Clone for ResourceApi<S> {
     }
 }
 
-impl<S: ResourceStore> ResourceApi<S> {
+impl<S: ResourceStore + KeyValueStore> ResourceApi<S> {
     pub fn new(
         resource_type: ResourceType,
         store: Arc<S>,
@@ -212,7 +237,36 @@ impl<S: ResourceStore> ResourceApi<S> {
             ApiError::Unauthorized { www_authenticate: error.www_authenticate() }
         })?;
         self.check_grant(&principal).await?;
+        self.spend_budget(&principal).await?;
         Ok(principal)
+    }
+
+    /// One request from the client's budget. A store failure lets the request
+    /// through (logged): the budget protects the API's capacity, and refusing every
+    /// app when the counter table throttles would be the outage it exists to prevent.
+    async fn spend_budget(&self, principal: &Principal) -> Result<(), ApiError> {
+        let Some(budget) = self.config.client_budget else {
+            return Ok(());
+        };
+        let spent = fhir_store::budget::spend(
+            self.store.as_ref(),
+            CLIENT_BUDGET_NAMESPACE,
+            &principal.client_id,
+            budget,
+            unix_now(),
+        )
+        .await;
+        match spent {
+            Ok(Spend::Allowed) => Ok(()),
+            Ok(Spend::Exhausted { retry_after_secs }) => {
+                tracing::info!(target: "audit", resource_type = %self.resource_type, client_id = %principal.client_id, retry_after_secs, "client over its request budget");
+                Err(ApiError::TooManyRequests { retry_after_secs })
+            }
+            Err(error) => {
+                tracing::warn!(client_id = %principal.client_id, %error, "request budget not counted");
+                Ok(())
+            }
+        }
     }
 
     /// A valid signature is not enough: the grant behind the token must still be in
@@ -307,7 +361,7 @@ impl<S: ResourceStore> ResourceApi<S> {
     ) -> Result<Response<Bytes>, ApiError> {
         self.require_scope(principal, Interaction::Read)?;
         let record = if fhir::is_valid_id(id) {
-            self.store.get(self.resource_type, id).await?
+            ResourceStore::get(self.store.as_ref(), self.resource_type, id).await?
         } else {
             None
         };
@@ -498,6 +552,12 @@ pub fn error_response(error: &ApiError, flavour: JsonFlavour) -> Response<Bytes>
         }
         ApiError::MethodNotAllowed { allow, .. } => {
             headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::TooManyRequests { retry_after_secs } => {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(*retry_after_secs),
+            );
         }
         _ => {}
     }

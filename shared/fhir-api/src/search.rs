@@ -6,6 +6,7 @@ use bytes::Bytes;
 use fhir::clock::unix_now;
 use fhir::{Reference, ResourceType};
 use fhir_search::{Handling, SearchRequest};
+use fhir_store::KeyValueStore;
 use fhir_store::{ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
 use http::{HeaderMap, Response, StatusCode};
 use smart_auth::{Access, Cursor, CursorBinding, Interaction, Principal, may_access};
@@ -42,7 +43,7 @@ struct Matches {
     next: Option<SortKey>,
 }
 
-impl<S: ResourceStore> ResourceApi<S> {
+impl<S: ResourceStore + KeyValueStore> ResourceApi<S> {
     pub(crate) async fn search(
         &self,
         principal: &Principal,
@@ -241,7 +242,7 @@ impl<S: ResourceStore> ResourceApi<S> {
                 query.last_updated_from = from.clone();
                 query.last_updated_to = to.clone();
             }
-            let page = self.store.list(query).await?;
+            let page = ResourceStore::list(self.store.as_ref(), query).await?;
             for (key, record) in page.entries {
                 after = Some(key.clone());
                 // A look-up partition lists a resource once per matching term.

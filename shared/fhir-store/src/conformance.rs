@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             kv_expired_records_are_invisible_and_reinsertable,
             kv_take_is_single_use_under_concurrency,
             kv_concurrent_increments_sum_exactly,
+            kv_budget_allows_the_limit_per_window_then_says_when_to_retry,
             kv_list_by_prefix_in_key_order_with_limit,
             kv_invalid_keys_and_values_are_rejected,
         );
@@ -113,6 +114,7 @@ pub async fn run_all_kv<S: KeyValueStore>(store: &S) {
     kv_expired_records_are_invisible_and_reinsertable(store).await;
     kv_take_is_single_use_under_concurrency(store).await;
     kv_concurrent_increments_sum_exactly(store).await;
+    kv_budget_allows_the_limit_per_window_then_says_when_to_retry(store).await;
     kv_list_by_prefix_in_key_order_with_limit(store).await;
     kv_invalid_keys_and_values_are_rejected(store).await;
 }
@@ -859,6 +861,15 @@ pub async fn lookup_prefix_returns_current_records_by_term<S: ResourceStore>(sto
     )
     .await;
 
+    assert_eq!(
+        ids(&list_all(
+            store,
+            lookup_query("name", &crate::keys::exact_term_prefix(&term("smith")), 10)
+        )
+        .await),
+        [one.clone()],
+        "an exact-term prefix lists that term only, not smithson"
+    );
     let found = list_all(store, lookup_query("name", &term("sm"), 10)).await;
     assert_eq!(
         ids(&found),
@@ -1299,6 +1310,48 @@ pub async fn kv_take_is_single_use_under_concurrency<S: KeyValueStore>(store: &S
     assert!(
         kv_insert(store, &ns, "code", &code, None).await,
         "a taken key may be inserted again"
+    );
+}
+
+/// A budget of 3 per minute: three uses pass, the fourth is told to come back when
+/// the window ends; another subject has its own count; the next window starts afresh.
+pub async fn kv_budget_allows_the_limit_per_window_then_says_when_to_retry<S: KeyValueStore>(
+    store: &S,
+) {
+    use crate::budget::{Budget, Spend, spend};
+    let ns = &unique("kv-budget");
+    let budget = Budget {
+        limit: 3,
+        window_secs: 60,
+    };
+    let now = kv::unix_now();
+    let start = now - now.rem_euclid(60);
+    let at = start + 45;
+    for _ in 0..3 {
+        assert_eq!(
+            spend(store, ns, "app-1", budget, at).await.ok(),
+            Some(Spend::Allowed)
+        );
+    }
+    assert_eq!(
+        spend(store, ns, "app-1", budget, at).await.ok(),
+        Some(Spend::Exhausted {
+            retry_after_secs: 15
+        })
+    );
+    assert_eq!(
+        spend(store, ns, "app-2", budget, at).await.ok(),
+        Some(Spend::Allowed),
+        "one client's spending is not another's"
+    );
+    assert_eq!(
+        spend(store, ns, "app-1", budget, start + 60).await.ok(),
+        Some(Spend::Allowed),
+        "the next window starts afresh"
+    );
+    assert!(
+        spend(store, ns, "bad\u{1}id", budget, at).await.is_err(),
+        "a subject the store cannot key is an error, not a free pass"
     );
 }
 

@@ -83,6 +83,22 @@ pub fn term_sort_key(term: &str, id: &str) -> SortKey {
     SortKey(format!("{}{TERM_SEPARATOR}{id}", clean_term(term)))
 }
 
+/// The look-up prefix that lists exactly `term`'s entries, not also those of every
+/// longer term it begins (`loc-1` without `loc-10`, `loc-100`, …): the term and the
+/// separator after it.
+pub fn exact_term_prefix(term: &str) -> String {
+    format!("{}{TERM_SEPARATOR}", clean_term(term))
+}
+
+/// A look-up prefix as stored terms are cleaned, keeping the trailing separator of
+/// an [`exact_term_prefix`] (a cleaned term never holds one).
+fn clean_prefix(prefix: &str) -> String {
+    match prefix.strip_suffix(TERM_SEPARATOR) {
+        Some(term) => exact_term_prefix(term),
+        None => clean_term(prefix),
+    }
+}
+
 /// Control characters would break the (term, id) order, so they become spaces.
 fn clean_term(term: &str) -> String {
     term.chars()
@@ -170,7 +186,7 @@ pub fn sort_range(query: &ListQuery) -> SortRange {
     let (mut low, mut high) = match &query.partition {
         Partition::Lookup { prefix, .. } if prefix.is_empty() => (None, None),
         Partition::Lookup { prefix, .. } => {
-            let prefix = clean_term(prefix);
+            let prefix = clean_prefix(prefix);
             let high = format!("{prefix}{}", char::MAX);
             (Some(prefix), Some(high))
         }

@@ -21,6 +21,7 @@
 //! counters, the ingest ledger) go through the second port, [`KeyValueStore`] (module
 //! [`kv`]), which both adapters implement on the same table or database file.
 
+pub mod budget;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod keys;

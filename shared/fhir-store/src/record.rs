@@ -75,7 +75,8 @@ pub enum Partition {
     /// All current resources of one directory type, by `meta.lastUpdated`.
     Type(ResourceType),
     /// A directory type's look-up terms for one parameter, by term, filtered to the
-    /// terms that start with `prefix`.
+    /// terms that start with `prefix` (exactly one term with
+    /// [`crate::keys::exact_term_prefix`]).
     Lookup {
         resource_type: ResourceType,
         param: String,

@@ -46,6 +46,8 @@ pub struct PagesConfig {
     pub rate_limits: RateLimits,
     /// The `/directory` routes' own throttling.
     pub directory_rate_limits: RateLimits,
+    /// Each app's request budget, a minute (`ClientRequestsPerMinute`; 0: none).
+    pub client_requests_per_minute: u32,
 }
 
 impl Default for PagesConfig {
@@ -54,14 +56,16 @@ impl Default for PagesConfig {
             branding: Branding::default(),
             rate_limits: RateLimits::default(),
             directory_rate_limits: RateLimits::DIRECTORY_DEFAULT,
+            client_requests_per_minute: fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
         }
     }
 }
 
 impl PagesConfig {
     /// On Lambda: branding from `PLAN_*`, limits from `THROTTLE_RATE_PER_SECOND`,
-    /// `THROTTLE_BURST`, `DIRECTORY_THROTTLE_RATE_PER_SECOND` and
-    /// `DIRECTORY_THROTTLE_BURST` (template.yaml sets all of them).
+    /// `THROTTLE_BURST`, `DIRECTORY_THROTTLE_RATE_PER_SECOND`,
+    /// `DIRECTORY_THROTTLE_BURST` and `CLIENT_REQUESTS_PER_MINUTE` (template.yaml sets
+    /// all of them).
     pub fn from_env() -> Result<PagesConfig, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -92,6 +96,11 @@ impl PagesConfig {
             branding: BrandingSettings::from_lookup(&lookup).build()?,
             rate_limits,
             directory_rate_limits,
+            client_requests_per_minute: number(
+                &lookup,
+                "CLIENT_REQUESTS_PER_MINUTE",
+                fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
+            )?,
         })
     }
 }

@@ -223,6 +223,7 @@ impl PublicPages {
             example_search: reference::example_search(&api.base_url, sandbox_patient, &self.sandbox.example_eob_id),
             rate_limits: self.config.rate_limits,
             directory_rate_limits: self.config.directory_rate_limits,
+            client_requests_per_minute: self.config.client_requests_per_minute,
             default_count: api.default_count,
             max_count: api.max_count,
             max_body_bytes: api.max_body_bytes,

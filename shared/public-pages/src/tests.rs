@@ -363,6 +363,7 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
             requests_per_second: 12,
             burst: 24,
         },
+        client_requests_per_minute: 120,
         ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
@@ -376,6 +377,7 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
         r#"<span data-limit="burst">74</span>"#,
         r#"<span data-limit="directory-rate">12</span>"#,
         r#"<span data-limit="directory-burst">24</span>"#,
+        r#"<span data-limit="per-app">120</span>"#,
         "patient-access serve",
         "patient-access members",
         "patient-access apps register",

@@ -117,6 +117,7 @@ pub struct DevelopersPage<'a> {
     pub example_search: String,
     pub rate_limits: RateLimits,
     pub directory_rate_limits: RateLimits,
+    pub client_requests_per_minute: u32,
     pub default_count: usize,
     pub max_count: usize,
     pub max_body_bytes: usize,

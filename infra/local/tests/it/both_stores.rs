@@ -43,7 +43,7 @@ async fn server<S: ResourceStore + KeyValueStore + 'static>(
 }
 
 /// Status and the sorted `mode:Type/id` entries of one response, following `next` links.
-async fn answer<S: ResourceStore + 'static>(
+async fn answer<S: ResourceStore + KeyValueStore + 'static>(
     server: &LocalServer<S>,
     path: &str,
     token: &str,

@@ -203,3 +203,35 @@ fn a_deleted_resource_is_410_and_its_old_version_stays_readable() {
     let search = h.get(&format!("/ExplanationOfBenefit?_id={id}"), Some(&token));
     assert!(search.json.get("entry").is_none());
 }
+
+#[test]
+fn an_app_over_its_request_budget_gets_429_with_retry_after_and_other_apps_do_not() {
+    let server = Harness::start_with_budget(fhir_api::requests_per_minute(3));
+    let member = server.member(0).to_owned();
+    let path = format!("/Patient/{member}");
+    let greedy = server.token_for_client(&member, "patient/*.rs", "greedy-app");
+    // Budgets are per clock minute: start well inside one.
+    while fhir::clock::unix_now() % 60 > 50 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    for _ in 0..3 {
+        assert_eq!(server.get(&path, Some(&greedy)).status, StatusCode::OK);
+    }
+    let refused = server.get(&path, Some(&greedy));
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = refused
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(refused.json["resourceType"], "OperationOutcome");
+    assert_eq!(refused.json["issue"][0]["code"], "throttled");
+
+    // Another app of the same member has its own budget.
+    let other = server.token_for_client(&member, "patient/*.rs", "other-app");
+    assert_eq!(server.get(&path, Some(&other)).status, StatusCode::OK);
+    // A request without a valid token is refused before it can spend anyone's budget.
+    assert_eq!(server.get(&path, None).status, StatusCode::UNAUTHORIZED);
+}

@@ -38,6 +38,12 @@ pub fn harness() -> &'static Harness {
 impl Harness {
     /// A server of one's own, for a test that changes the store.
     pub fn start() -> Harness {
+        Harness::start_with_budget(None)
+    }
+
+    /// A server of one's own whose apps each have `budget` (the shared server has
+    /// none: the suite's many requests share one client id).
+    pub fn start_with_budget(budget: Option<fhir_store::budget::Budget>) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = DataDir::new(dir.path());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +70,7 @@ impl Harness {
                 &data.cursor_keys().await.expect("secret"),
                 &base,
             )
+            .and_then(|server| server.client_budget(budget))
             .expect("server");
             tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
             (base, issuer, store, members)
