@@ -14,6 +14,8 @@ loads the snapshot with `patient-access directory load` (through the server), an
 
 Prints requests/s, p50 and p99 for each, the load time and the server's peak RSS.
 Usage: bench_directory_http.py BINARY [N]   (N defaults to 100000)
+DIRECTORY_BENCH_DATA=DIR reuses a data directory an earlier run loaded (its path is
+printed), skipping the generation and the load.
 """
 import json
 import os
@@ -78,9 +80,10 @@ def wrk(url, label, server_pid, script=None):
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    data = tempfile.mkdtemp(prefix="pa-dir-bench-")
+    reuse = os.environ.get("DIRECTORY_BENCH_DATA")
+    data = reuse or tempfile.mkdtemp(prefix="pa-dir-bench-")
     ndjson = os.path.join(data, "bench.snapshot.ndjson")
-    count = generate(n, ndjson)
+    count = None if reuse else generate(n, ndjson)
     port = free_port()
     server = subprocess.Popen([binary, "serve", "--data", data, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,11 +97,13 @@ def main():
                 time.sleep(0.1)
         # After the first start (which loads the demo directory): a snapshot replaces it.
         # `directory load` hands the file to the running server and waits for it.
-        started = time.monotonic()
-        subprocess.check_call([binary, "directory", "load", "--data", data, ndjson], stdout=subprocess.DEVNULL)
-        took = time.monotonic() - started
-        print(f"load: {count:,} resources ({os.path.getsize(ndjson) / 1e6:.1f} MB) in {took:.1f} s, "
-              f"{count / took:,.0f} resources/s", flush=True)
+        if count is not None:
+            started = time.monotonic()
+            subprocess.check_call([binary, "directory", "load", "--data", data, ndjson],
+                                  stdout=subprocess.DEVNULL)
+            took = time.monotonic() - started
+            print(f"load: {count:,} resources ({os.path.getsize(ndjson) / 1e6:.1f} MB) in {took:.1f} s, "
+                  f"{count / took:,.0f} resources/s; data directory {data}", flush=True)
         search = ("/PractitionerRole?specialty=207Q00000X&location.address-postalcode=43010"
                   "&_include=PractitionerRole:practitioner")
         body = urllib.request.urlopen(base + search).read()

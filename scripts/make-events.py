@@ -122,6 +122,12 @@ def main():
     wanted["public-pages-find.json"] = event(
         "GET", "GET /directory/find", "/directory/find", "specialty=207Q00000X&where=43210",
         authorized=False)
+    # Provider Access, every member (Payer-to-Payer): the literal route of BulkApiFunction,
+    # with a backend (system) token.
+    kickoff = event("GET", "GET /Patient/$export", "/Patient/$export", "_type=Patient,Coverage")
+    kickoff["headers"]["prefer"] = "respond-async"
+    kickoff.pop("pathParameters")  # a literal route has no path variable
+    wanted["patient-export-kickoff.json"] = kickoff
     check = "--check" in sys.argv
     stale = []
     for name, ev in wanted.items():

@@ -228,3 +228,19 @@ fn receive_count(message: &SqsMessage) -> u32 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_patient_export_route_reaches_the_bulk_api_with_its_literal_path() {
+        // events/patient-export-kickoff.json is what API Gateway sends for the literal
+        // route `GET /Patient/$export` (template.yaml, BulkApiFunction).
+        let event = include_str!("../../../events/patient-export-kickoff.json");
+        let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
+        let request = from_lambda(request);
+        assert_eq!(request.uri().path(), "/Patient/$export");
+        assert!(bulk_export::api::serves_path(request.uri().path()));
+    }
+}

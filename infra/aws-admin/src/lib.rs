@@ -1,5 +1,6 @@
 //! App registration on AWS: each app gets its own Cognito app client, linked in the
-//! registry, before its record is stored; disabling an app deletes that client.
+//! registry, before its record is stored; disabling an app deletes that client. And
+//! the plan's side of a member's Provider Access opt-out ([`set_provider_access_opt_out`]).
 //!
 //! Order matters: the Cognito client and its link record are written first and the
 //! app record last, so an app that exists always has a working client. A failure in
@@ -20,6 +21,27 @@ pub enum AdminError {
     Cognito(#[from] cognito_signin::ProvisionError),
     #[error("no such app: {0}")]
     NoSuchApp(String),
+    #[error(transparent)]
+    Consent(#[from] member_consent::GrantError),
+}
+
+/// The plan opts a member out of Provider Access (`true`) or back in (`false`), in the
+/// deployed table: the same Consent, written the same way, as the local `patient-access
+/// provider-access opt-out|opt-in` and the attribution file's `opt_out` column, so it
+/// takes effect for every export slice that runs after it. Returns whether anything
+/// changed (setting the current value again writes no version).
+pub async fn set_provider_access_opt_out<S: ResourceStore + ?Sized>(
+    store: &S,
+    patient: &str,
+    opted_out: bool,
+) -> Result<bool, AdminError> {
+    Ok(member_consent::provider_access::set_opt_out(
+        store,
+        patient,
+        opted_out,
+        member_consent::provider_access::ChangedBy::Plan,
+    )
+    .await?)
 }
 
 /// Where apps are registered: the stack's table and user pool.

@@ -5,11 +5,11 @@
 use std::process::ExitCode;
 
 use app_registry_cli::{
-    AppsCommand, Registration, app_line, backend_registered_text, registered_text,
+    AppsCommand, Registration, app_line, backend_registered_text, opt_out_text, registered_text,
 };
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
-use patient_access_admin::{AdminError, Deployment};
+use patient_access_admin::{AdminError, Deployment, set_provider_access_opt_out};
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -35,6 +35,31 @@ enum Command {
     Members {
         #[command(subcommand)]
         command: MembersCommand,
+    },
+    /// A member's Provider Access opt-out, set by the plan.
+    ProviderAccess {
+        #[command(subcommand)]
+        command: ProviderAccessCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProviderAccessCommand {
+    /// Keep the member out of every Provider Access export that starts from now on.
+    OptOut {
+        #[command(flatten)]
+        at: Table,
+        /// The member's Patient resource id.
+        #[arg(long)]
+        patient: String,
+    },
+    /// Let providers attributed to the member export their data again.
+    OptIn {
+        #[command(flatten)]
+        at: Table,
+        /// The member's Patient resource id.
+        #[arg(long)]
+        patient: String,
     },
 }
 
@@ -206,6 +231,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
         },
+        Command::ProviderAccess { command } => {
+            let (at, patient, opted_out) = match command {
+                ProviderAccessCommand::OptOut { at, patient } => (at, patient, true),
+                ProviderAccessCommand::OptIn { at, patient } => (at, patient, false),
+            };
+            let changed =
+                set_provider_access_opt_out(&table(at.table), &patient, opted_out).await?;
+            println!("{}", opt_out_text(&patient, opted_out, changed));
+        }
     }
     Ok(())
 }

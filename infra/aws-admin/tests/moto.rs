@@ -1,10 +1,11 @@
 //! Registration on AWS against moto's Cognito (`scripts/with-moto cargo test -p
-//! patient-access-admin`), over an embedded store standing in for the table. Needs
-//! `AWS_ENDPOINT_URL` (see `aws-test-config`).
+//! patient-access-admin`), over an embedded store standing in for the table, and the
+//! Provider Access opt-out against moto's DynamoDB. Needs `AWS_ENDPOINT_URL` (see
+//! `aws-test-config`).
 
 use cognito_signin::{AppClients, CognitoClient, KvAppClients};
 use member_signin::cognito_client_link;
-use patient_access_admin::Deployment;
+use patient_access_admin::{Deployment, set_provider_access_opt_out};
 use smart_server::{NewApp, apps};
 
 /// A fresh user pool in moto, named for the test.
@@ -155,4 +156,37 @@ async fn disabling_an_app_deletes_its_cognito_client() {
     // Disabling again is harmless; an unknown app is an error.
     assert!(matches!(deployment.disable_app(&app_id).await, Ok(false)));
     assert!(deployment.disable_app("app-unknown").await.is_err());
+}
+
+#[tokio::test]
+async fn the_plan_opts_a_member_out_of_provider_access_and_back_in_on_dynamodb() {
+    let Some(aws) = aws_test_config::local_sdk_config().await else {
+        return;
+    };
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table = format!("admin-opt-out-{}", std::process::id());
+    store_dynamodb::create_table(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("create table: {e}"));
+    let store = store_dynamodb::DynamoStore::new(client.clone(), table.clone());
+    let patient = "patient-999996666-DH000154930";
+    let opted_out = || member_consent::provider_access::is_opted_out(&store, patient);
+
+    assert!(!opted_out().await.unwrap_or_else(|e| panic!("{e}")));
+    let changed = set_provider_access_opt_out(&store, patient, true).await;
+    assert!(changed.unwrap_or_else(|e| panic!("opt out: {e}")));
+    assert!(opted_out().await.unwrap_or_else(|e| panic!("{e}")));
+    // The same choice again writes no version.
+    let again = set_provider_access_opt_out(&store, patient, true).await;
+    assert!(!again.unwrap_or_else(|e| panic!("opt out again: {e}")));
+    let back_in = set_provider_access_opt_out(&store, patient, false).await;
+    assert!(back_in.unwrap_or_else(|e| panic!("opt in: {e}")));
+    assert!(!opted_out().await.unwrap_or_else(|e| panic!("{e}")));
+    // Not a Patient id: refused before anything is written.
+    assert!(
+        set_provider_access_opt_out(&store, "../x", true)
+            .await
+            .is_err()
+    );
+    let _ = client.delete_table().table_name(&table).send().await;
 }

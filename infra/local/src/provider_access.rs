@@ -162,13 +162,10 @@ pub async fn opt_out_command(
             .await
             .map_err(|e| RunnerError::Invalid(e.to_string()))?,
     };
-    let state = if opted_out {
-        "opted out of"
-    } else {
-        "opted in to"
-    };
-    let note = if changed { "" } else { " (no change)" };
-    println!("{patient} {state} Provider Access{note}");
+    println!(
+        "{}",
+        app_registry_cli::opt_out_text(patient, opted_out, changed)
+    );
     Ok(())
 }
 

@@ -204,34 +204,29 @@ impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
 }
 
 /// The axum app: one catch-all route into [`LocalServer::handle`], behind the same
-/// CORS policy as the HTTP API's `CorsConfiguration` in template.yaml, so a browser
-/// app (a public SMART client calling `/token` and the FHIR API from its own origin)
-/// behaves locally as it will on AWS.
+/// header policy as every Lambda function (`http_policy`, applied there by
+/// `lambda_adapter::serve_http`): CORS per endpoint (a public SMART client in a browser
+/// reaches `/token` and the FHIR API from its own origin, no other origin reads the
+/// member pages) and the security headers, without HSTS (served over plain HTTP).
 pub fn router<S: ResourceStore + KeyValueStore + 'static>(server: Arc<LocalServer<S>>) -> Router {
-    use http::{Method, header};
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            header::HeaderName::from_static("prefer"),
-        ])
-        .allow_methods([Method::GET, Method::POST, Method::HEAD])
-        .max_age(std::time::Duration::from_secs(600));
-    Router::new()
-        .fallback(dispatch::<S>)
-        .with_state(server)
-        .layer(cors)
+    Router::new().fallback(dispatch::<S>).with_state(server)
 }
+
+const TRANSPORT: http_policy::Transport = http_policy::Transport::Http;
 
 async fn dispatch<S: ResourceStore + KeyValueStore + 'static>(
     State(server): State<Arc<LocalServer<S>>>,
     request: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    if let Some(preflight) =
+        http_policy::preflight::<Body>(&parts.method, &path, &parts.headers, TRANSPORT)
+    {
+        return preflight;
+    }
     let limit = server.max_body_bytes();
-    let response = match axum::body::to_bytes(body, limit).await {
+    let mut response = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => server.handle(Request::from_parts(parts, bytes)).await,
         Err(_) => {
             let mut response =
@@ -240,5 +235,6 @@ async fn dispatch<S: ResourceStore + KeyValueStore + 'static>(
             response
         }
     };
+    http_policy::secure(&path, TRANSPORT, &mut response);
     response.map(Body::from)
 }

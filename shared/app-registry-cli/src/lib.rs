@@ -162,6 +162,17 @@ pub fn registered_text(registered: &Registered) -> String {
     text
 }
 
+/// What `provider-access opt-out|opt-in` prints, locally and on AWS.
+pub fn opt_out_text(patient: &str, opted_out: bool, changed: bool) -> String {
+    let state = if opted_out {
+        "opted out of"
+    } else {
+        "opted in to"
+    };
+    let note = if changed { "" } else { " (no change)" };
+    format!("{patient} {state} Provider Access{note}")
+}
+
 /// One line of `apps list`, tab-separated: client_id, enabled|disabled,
 /// confidential|public, attested|not-attested, name, redirect URIs (comma-separated).
 pub fn app_line(app: &App) -> String {

@@ -107,10 +107,19 @@ impl ExportFiles for LocalFiles {
     fn delete_job<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<(), FilesError>> {
         Box::pin(async move {
             let path = self.path(job_id)?;
-            match tokio::fs::remove_dir_all(&path).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io(&path, e)),
+            // A worker still finishing a slice of the cancelled job may create a file
+            // while the folder is being removed (ENOTEMPTY): remove again.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match tokio::fs::remove_dir_all(&path).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempts < 5 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(e) => return Err(io(&path, e)),
+                }
             }
         })
     }

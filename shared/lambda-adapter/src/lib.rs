@@ -45,16 +45,53 @@ pub fn init_tracing() {
 
 /// Serves API Gateway requests. The handler answers every request, errors included
 /// (as the response it wants the client to see), so the invocation itself never fails.
+/// Every answer goes through [`answer`]: CORS and the security headers are set here,
+/// once for every function.
 pub async fn serve_http<H, F>(handler: H) -> Result<(), Error>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Response<Body>> + Send,
 {
     lambda_http::run(lambda_http::service_fn(|request: Request| {
-        let response = handler(request);
+        let response = answer(&handler, request);
         async move { Ok::<_, Error>(response.await) }
     }))
     .await
+}
+
+/// One request through the stack's header policy (`http_policy`): a CORS preflight is
+/// answered here (API Gateway has no `CorsConfiguration`, which would override the
+/// functions' CORS headers with one rule for every route), any other request by
+/// `handler`, and the answer gets the policy's CORS and security headers, with HSTS
+/// (API Gateway serves HTTPS only).
+pub fn answer<H, F>(
+    handler: &H,
+    request: Request,
+) -> impl Future<Output = Response<Body>> + use<H, F>
+where
+    H: Fn(Request) -> F,
+    F: Future<Output = Response<Body>> + Send,
+{
+    const TRANSPORT: http_policy::Transport = http_policy::Transport::Https;
+    let path = request.uri().path().to_owned();
+    let pending =
+        match http_policy::preflight(request.method(), &path, request.headers(), TRANSPORT) {
+            Some(preflight) => Pending::Ready(preflight),
+            None => Pending::Handler(handler(request)),
+        };
+    async move {
+        let mut response = match pending {
+            Pending::Ready(response) => response,
+            Pending::Handler(future) => future.await,
+        };
+        http_policy::secure(&path, TRANSPORT, &mut response);
+        response
+    }
+}
+
+enum Pending<F> {
+    Ready(Response<Body>),
+    Handler(F),
 }
 
 /// Serves events of type `E` (S3 notifications, Cognito triggers). A handler error fails
@@ -72,4 +109,68 @@ where
         handler(event.payload)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header;
+
+    const EVIL: &str = "https://evil.example";
+
+    fn request(method: http::Method, path: &str) -> Request {
+        http::Request::builder()
+            .method(method)
+            .uri(format!(
+                "https://abc123xyz.execute-api.us-east-1.amazonaws.com{path}"
+            ))
+            .header(header::ORIGIN, EVIL)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .body(Body::Empty)
+            .unwrap_or_default()
+    }
+
+    async fn never_called(_: Request) -> Response<Body> {
+        panic!("a preflight is answered before the handler")
+    }
+
+    async fn json(_: Request) -> Response<Body> {
+        let mut response = Response::new(Body::Text("{}".into()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/fhir+json"),
+        );
+        response
+    }
+
+    #[tokio::test]
+    async fn a_preflight_for_a_member_page_is_refused_before_the_handler() {
+        let response = answer(
+            &never_called,
+            request(http::Method::OPTIONS, "/connected-apps"),
+        )
+        .await;
+        assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
+        assert!(
+            !response
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+        assert!(
+            response
+                .headers()
+                .contains_key(header::STRICT_TRANSPORT_SECURITY)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fhir_answer_on_lambda_is_readable_by_any_origin_and_carries_hsts() {
+        let response = answer(&json, request(http::Method::GET, "/Patient/1")).await;
+        let headers = response.headers();
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert!(headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    }
 }

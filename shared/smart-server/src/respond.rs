@@ -25,14 +25,11 @@ pub fn no_store(response: &mut Response<Bytes>) {
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// Discovery documents may be read from any origin (SMART §4.1, Inferno CORS tests).
+/// A discovery document. It may be read from any origin (SMART §4.1, Inferno CORS
+/// tests): `http_policy` sets that, with every other endpoint's CORS, on Lambda and
+/// locally.
 pub fn public_json(body: &Value) -> Response<Bytes> {
-    let mut response = json_response(StatusCode::OK, body);
-    response.headers_mut().insert(
-        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    json_response(StatusCode::OK, body)
 }
 
 /// An HTML page with the headers member-auth.md §8.C.74 and §8.F.103 ask for: no

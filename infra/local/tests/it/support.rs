@@ -7,7 +7,8 @@
 //! shared one is read-only: a test that writes to the store starts its own
 //! (`Harness::start`) and talks to it through `Harness::get`/`Harness::send`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -285,5 +286,50 @@ pub fn all_pages(first: &str, token: &str) -> Vec<String> {
             Some(next) => reply = get(&next, Some(token)),
             None => return ids,
         }
+    }
+}
+
+/// The `patient-access serve` binary itself (every endpoint: sign-in, member pages,
+/// public pages, directory, Provider Access) on a free port, with dev tokens allowed;
+/// [`Server::stop`] ends it with SIGINT (its graceful path).
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start(data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("free port: {e}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_patient-access"))
+            .args(["serve", "--allow-dev-tokens", "--port", &port.to_string()])
+            .arg("--data")
+            .arg(data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn serve: {e}"));
+        let server = Server {
+            child,
+            base: format!("http://localhost:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            let answer = client.get(format!("{}/metadata", server.base)).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("serve did not start within two minutes");
+    }
+
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 }

@@ -3,11 +3,11 @@
 //! while `serve` runs (through its admin endpoint) and after it stopped (from the
 //! store itself).
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use crate::support::Server;
 
 fn patient_access(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patient-access"))
@@ -24,49 +24,6 @@ fn stdout_of(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// `serve` on a free port; stopped with SIGINT (its graceful path) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(data: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("free port: {e}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_patient-access"))
-            .args(["serve", "--allow-dev-tokens", "--port", &port.to_string()])
-            .arg("--data")
-            .arg(data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn serve: {e}"));
-        let server = Server {
-            child,
-            base: format!("http://localhost:{port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..600 {
-            let answer = client.get(format!("{}/metadata", server.base)).send().await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("serve did not start within two minutes");
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 async fn get(base: &str, token: &str, path: &str) -> u16 {
