@@ -83,6 +83,10 @@ pub struct BackendArgs {
     /// system for Payer-to-Payer, never a provider.
     #[arg(long, requires = "backend")]
     pub all_members: bool,
+    /// The client is another health plan's system (Payer-to-Payer): it may call
+    /// `POST /Patient/$member-match`. Registered without provider NPIs or TINs.
+    #[arg(long, requires = "backend", conflicts_with_all = ["provider_npi", "provider_tin"])]
+    pub payer: bool,
 }
 
 /// What `apps register` registers.
@@ -118,6 +122,7 @@ impl RegisterArgs {
             provider_npis: b.provider_npi,
             provider_tins: b.provider_tin,
             all_members: b.all_members,
+            payer: b.payer,
         }))
     }
 }
