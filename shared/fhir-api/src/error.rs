@@ -36,6 +36,15 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/x-www-form-urlencoded")]
     UnsupportedMediaType,
+    /// Understood but not processable (422): `$member-match` with no unique member.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The caller spent its budget (429); `Retry-After` says when to come back.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The backend failed. The detail is logged, never sent.
     #[error("the server could not complete the request")]
     Internal(String),
@@ -53,6 +62,8 @@ impl ApiError {
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +79,8 @@ impl ApiError {
             | ApiError::NotAcceptable
             | ApiError::UnsupportedMediaType => IssueCode::NotSupported,
             ApiError::PayloadTooLarge { .. } => IssueCode::TooCostly,
+            ApiError::Unprocessable(_) => IssueCode::Processing,
+            ApiError::TooManyRequests { .. } => IssueCode::Throttled,
             ApiError::Internal(_) => IssueCode::Exception,
         };
         OperationOutcome::error(code, self.to_string())

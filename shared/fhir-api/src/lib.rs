@@ -499,6 +499,14 @@ pub fn error_response(error: &ApiError, flavour: JsonFlavour) -> Response<Bytes>
         ApiError::MethodNotAllowed { allow, .. } => {
             headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
         }
+        ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } => {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(*retry_after_secs),
+            );
+        }
         _ => {}
     }
     response

@@ -26,6 +26,11 @@ pub enum IssueCode {
     Conflict,
     Exception,
     Informational,
+    /// The request was understood but could not be processed (e.g. `$member-match`
+    /// found no unique member).
+    Processing,
+    /// Too many requests: the caller must wait (429).
+    Throttled,
 }
 
 impl Severity {
@@ -56,6 +61,8 @@ impl IssueCode {
             IssueCode::Conflict => "conflict",
             IssueCode::Exception => "exception",
             IssueCode::Informational => "informational",
+            IssueCode::Processing => "processing",
+            IssueCode::Throttled => "throttled",
         }
     }
 }
