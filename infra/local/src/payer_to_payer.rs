@@ -30,7 +30,10 @@ pub fn local_member_match<S: ResourceStore + KeyValueStore + 'static>(
     MemberMatchApi::new(
         store,
         backend_verifier(issuer, base_url),
-        MemberMatchConfig::default(),
+        MemberMatchConfig {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            ..MemberMatchConfig::default()
+        },
     )
 }
 

@@ -13,6 +13,10 @@
 //!
 //! Every failure from step 5 on counts against the client's budget. Each call is
 //! audited with the client, token id, outcome and status, never member data.
+//!
+//! A match also lets the same client read that member with
+//! `GET /Patient/{id}/$everything` ([`crate::everything`]) for a week, within the
+//! consent's policy, while the member stays opted in.
 
 use std::sync::Arc;
 
@@ -28,6 +32,7 @@ use backend_auth::{SystemPrincipal, verify_system};
 use crate::budget::FailureBudget;
 use crate::consent::{self, ConsentPolicy};
 use crate::matching::{self, InputError, MatchOutcome, MatchRequest};
+use crate::sensitive::SensitivePolicy;
 
 pub const MEMBER_MATCH_PATH: &str = "/Patient/$member-match";
 
@@ -36,13 +41,17 @@ pub const NO_UNIQUE_MEMBER: &str = "no unique member could be matched, with a co
 
 /// Whether the path is ours (the local runner routes on this).
 pub fn serves_path(path: &str) -> bool {
-    path == MEMBER_MATCH_PATH
+    path == MEMBER_MATCH_PATH || crate::everything::patient_of(path).is_some()
 }
 
 /// Settings.
 #[derive(Debug, Clone, Default)]
 pub struct MemberMatchConfig {
     pub budget: FailureBudget,
+    /// What a `#sensitive` consent keeps back.
+    pub sensitive: SensitivePolicy,
+    /// The FHIR base URL (no trailing slash), for `fullUrl`s.
+    pub base_url: String,
 }
 
 /// The handler over the store and the backend-token verifier.
@@ -86,6 +95,15 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
                 );
             }
         };
+        if let Some(patient_id) = crate::everything::patient_of(request.uri().path()) {
+            let result = self.everything(&who, &request, patient_id).await;
+            let status = match &result {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status().as_u16(),
+            };
+            tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, status, event = "member_match.everything", "payer-to-payer everything");
+            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+        }
         let (result, outcome) = self.answer(&who, &request).await;
         let status = match &result {
             Ok(r) => r.status().as_u16(),
@@ -158,6 +176,18 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
         {
             return (Err(e.into()), Some(outcome));
         }
+        if let Ok((patient_id, _, policy)) = &result
+            && let Err(e) = crate::everything::record_link(
+                self.store.as_ref(),
+                &who.client_id,
+                patient_id,
+                *policy,
+                now,
+            )
+            .await
+        {
+            return (Err(e.into()), Some(outcome));
+        }
         let response = match result {
             Ok((patient_id, member_identifier, policy)) => {
                 tracing::info!(target: "audit", client_id = %who.client_id, policy = policy.code(), event = "member_match.matched", "member matched");
@@ -169,6 +199,48 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
             Err(_) => Err(ApiError::Unprocessable(NO_UNIQUE_MEMBER.into())),
         };
         (response, Some(outcome))
+    }
+
+    /// `GET /Patient/{id}/$everything`: 404 unless this client matched the member
+    /// and the member is still opted in.
+    async fn everything(
+        &self,
+        who: &SystemPrincipal,
+        request: &Request<Bytes>,
+        patient_id: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        if request.method() != Method::GET {
+            return Err(ApiError::MethodNotAllowed {
+                method: request.method().to_string(),
+                allow: "GET",
+            });
+        }
+        if !who.payer {
+            return Err(ApiError::Forbidden(
+                "only another health plan's system registered as a payer may call $everything"
+                    .into(),
+            ));
+        }
+        let unknown = || ApiError::NotFound(format!("Patient/{patient_id}"));
+        let policy = crate::everything::link(self.store.as_ref(), &who.client_id, patient_id)
+            .await?
+            .ok_or_else(unknown)?;
+        let opted_in = member_consent::payer_to_payer::is_opted_in(self.store.as_ref(), patient_id)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !opted_in {
+            return Err(unknown());
+        }
+        let bundle = crate::everything::bundle(
+            self.store.as_ref(),
+            patient_id,
+            policy,
+            &self.config.sensitive,
+            self.config.base_url.trim_end_matches('/'),
+            fhir::clock::unix_now(),
+        )
+        .await?;
+        Ok(fhir_response(&bundle))
     }
 
     async fn decide(
@@ -266,13 +338,17 @@ fn parse(body: &[u8]) -> Result<Parsed, InputError> {
 
 /// HRex's answer: `MemberIdentifier` and `MemberId`.
 fn parameters_response(patient_id: &str, member_identifier: Value) -> Response<Bytes> {
-    let body = json!({
+    fhir_response(&json!({
         "resourceType": "Parameters",
         "parameter": [
             {"name": "MemberIdentifier", "valueIdentifier": member_identifier},
             {"name": "MemberId", "valueReference": {"reference": format!("Patient/{patient_id}")}}
         ]
-    });
+    }))
+}
+
+/// A 200 FHIR JSON answer that no cache keeps.
+fn fhir_response(body: &Value) -> Response<Bytes> {
     let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();

@@ -7,7 +7,8 @@
 //! * [`sensitive`]: which resources a `#sensitive` consent leaves out (42 CFR Part 2
 //!   and the plan's configured code ranges);
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
-//! * [`api`]: `POST /Patient/$member-match` over plain `http` types.
+//! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
+//! * [`api`]: both over plain `http` types.
 //!
 //! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
 //! `fhir-store` ports, so the same code runs on redb and DynamoDB.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod budget;
 pub mod consent;
+pub mod everything;
 pub mod matching;
 pub mod sensitive;
 

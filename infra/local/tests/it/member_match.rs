@@ -428,3 +428,110 @@ async fn guessing_members_ends_in_429_with_retry_after() {
     assert_eq!(body["resourceType"], "OperationOutcome");
     assert_eq!(body["issue"][0]["code"], "throttled");
 }
+
+/// Three of Ana's claims: an ordinary one, a substance-use one, and one from 2014.
+async fn seed_claims(plan: &Plan) {
+    let eob = |id: &str, end: &str, diagnosis: &str| {
+        json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active", "use": "claim",
+               "patient": {"reference": "Patient/mm-ana"},
+               "billablePeriod": {"start": end, "end": end}, "created": end,
+               "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [
+                   {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": diagnosis}]}}],
+               "payment": {"amount": {"value": 80, "currency": "USD"}}})
+    };
+    for resource in [
+        eob("mm-eob-diabetes", "2025-06-01", "E11.9"),
+        eob("mm-eob-sud", "2025-07-01", "F10.20"),
+        eob("mm-eob-old", "2014-03-01", "E11.9"),
+    ] {
+        let id = resource["id"].as_str().unwrap().to_owned();
+        plan.store
+            .put(ResourceWrite::indexed(
+                ResourceType::ExplanationOfBenefit,
+                id,
+                resource,
+                WriteCondition::Always,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+async fn everything(plan: &Plan, token: &str, patient: &str) -> (StatusCode, Value) {
+    let response = plan
+        .http
+        .get(format!("{}/Patient/{patient}/$everything", plan.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent() {
+    let (plan, token) = plan_and_payer().await;
+    seed_claims(&plan).await;
+    let (status, _) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not matched yet: like an unknown id"
+    );
+
+    let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bundle) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let all = ids(&bundle);
+    assert!(all.contains(&"Patient/mm-ana".to_owned()));
+    assert!(all.contains(&"Coverage/mm-cov-ana".to_owned()));
+    assert!(all.contains(&"ExplanationOfBenefit/mm-eob-diabetes".to_owned()));
+    assert!(
+        all.contains(&"ExplanationOfBenefit/mm-eob-sud".to_owned()),
+        "#regular: all data"
+    );
+    assert!(
+        !all.contains(&"ExplanationOfBenefit/mm-eob-old".to_owned()),
+        "five years only"
+    );
+    assert!(
+        !bundle.to_string().contains("\"payment\""),
+        "claims are non-financial (CARIN Basis)"
+    );
+
+    let sensitive = consent("sensitive", "2020-01-01", "2099-12-31");
+    let (status, _, _) = post(&plan, Some(&token), &ana(sensitive)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, bundle) = everything(&plan, &token, "mm-ana").await;
+    let all = ids(&bundle);
+    assert!(all.contains(&"ExplanationOfBenefit/mm-eob-diabetes".to_owned()));
+    assert!(
+        !all.contains(&"ExplanationOfBenefit/mm-eob-sud".to_owned()),
+        "#sensitive leaves out 42 CFR Part 2 data"
+    );
+
+    patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-ana", false)
+        .await
+        .unwrap();
+    let (status, _) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "opted out: nothing more");
+    let (status, _) = everything(&plan, &token, "mm-ben").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "never matched");
+}
