@@ -130,8 +130,9 @@ impl RegisterArgs {
 /// What `apps register --backend` prints: a line for people, then the client_id alone
 /// on the last line.
 pub fn backend_registered_text(client: &BackendClient) -> String {
+    let role = if client.payer { ", payer" } else { "" };
     format!(
-        "registered backend service {} (private_key_jwt, {})\n{}",
+        "registered backend service {} (private_key_jwt, {}{role})\n{}",
         client.name, client.scope, client.client_id
     )
 }
