@@ -25,6 +25,8 @@ pub const ADMIN_ROOT: &str = "/_admin/";
 pub const ATTRIBUTION_PATH: &str = "/_admin/attribution";
 /// `provider-access opt-out|opt-in` while `serve` runs: `?patient=ID&opt_out=true|false`.
 pub const OPT_OUT_PATH: &str = "/_admin/provider-access";
+/// `p2p opt-in|opt-out` while `serve` runs: `?patient=ID&opt_in=true|false`.
+pub const P2P_OPT_IN_PATH: &str = "/_admin/payer-to-payer";
 pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
 
 pub trait AdminHandler: Send + Sync {
@@ -81,6 +83,9 @@ impl Admin {
         let full_path = request.uri().path().to_owned();
         if full_path == USAGE_PATH {
             return self.usage_report(&request).await;
+        }
+        if full_path == P2P_OPT_IN_PATH {
+            return self.payer_to_payer(&request).await;
         }
         if full_path == ATTRIBUTION_PATH || full_path == OPT_OUT_PATH {
             return self.provider_access(&request).await;
@@ -191,6 +196,36 @@ impl Admin {
         }
         let opted_out = param("opt_out") == "true";
         match crate::provider_access::set_opt_out(self.store.as_ref(), &param("patient"), opted_out)
+            .await
+        {
+            Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),
+            Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+        }
+    }
+}
+
+impl Admin {
+    /// Payer-to-Payer opt-in changes (the call the command makes when no server runs).
+    async fn payer_to_payer(&self, request: &Request<Bytes>) -> Response<Bytes> {
+        if request.method() != http::Method::POST {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"error": "POST only"}),
+            );
+        }
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let opted_in = param("opt_in") == "true";
+        match crate::payer_to_payer::set_opt_in(self.store.as_ref(), &param("patient"), opted_in)
             .await
         {
             Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),

@@ -156,6 +156,8 @@ pub async fn serve(
         &base_url,
         &data.root().join("exports"),
     );
+    let member_match =
+        crate::payer_to_payer::local_member_match(Arc::clone(&store), &issuer, &base_url);
     let server = LocalServer::new(store, &issuer, &data.cursor_keys().await?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)
@@ -170,7 +172,8 @@ pub async fn serve(
         .with_admin(Arc::new(admin))
         .with_public_pages(Arc::new(pages))
         .with_directory(Arc::new(directory))
-        .with_provider_access(Arc::new(bulk));
+        .with_provider_access(Arc::new(bulk))
+        .with_member_match(Arc::new(member_match));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| RunnerError::Listen { port, source })?;

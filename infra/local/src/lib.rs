@@ -10,6 +10,7 @@ mod demo;
 pub mod directory;
 pub mod edi;
 mod pages;
+pub mod payer_to_payer;
 pub mod provider_access;
 mod server;
 pub mod usage;

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use app_registry_cli::{AppsCommand, Registration};
 use clap::{Args, Parser, Subcommand};
 
-use patient_access::{DataDir, RunnerError, commands, provider_access};
+use patient_access::{DataDir, RunnerError, commands, payer_to_payer, provider_access};
 
 #[derive(Parser)]
 #[command(
@@ -88,6 +88,12 @@ enum Command {
     ProviderAccess {
         #[command(subcommand)]
         command: ProviderAccessCommand,
+    },
+    /// Record a member's Payer-to-Payer choice for the plan (a contract); works while
+    /// `serve` runs.
+    P2p {
+        #[command(subcommand)]
+        command: P2pCommand,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -186,6 +192,24 @@ enum AttributionCommand {
         data: PathBuf,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum P2pCommand {
+    /// The member opts in: other plans may match them and receive their data.
+    OptIn {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+    /// The member opts out: `$member-match` refuses them from now on.
+    OptOut {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
     },
 }
 
@@ -295,6 +319,14 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             }
             ProviderAccessCommand::OptIn { data, patient } => {
                 provider_access::opt_out_command(&DataDir::new(data), &patient, false).await
+            }
+        },
+        Command::P2p { command } => match command {
+            P2pCommand::OptIn { data, patient } => {
+                payer_to_payer::opt_in_command(&DataDir::new(data), &patient, true).await
+            }
+            P2pCommand::OptOut { data, patient } => {
+                payer_to_payer::opt_in_command(&DataDir::new(data), &patient, false).await
             }
         },
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),

@@ -26,7 +26,8 @@ pub const LOCAL_EXPORT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Slices run at once.
 const LOCAL_WORKERS: usize = 4;
 
-/// Lets [`crate::LocalServer`] hold the bulk handler without its type parameter.
+/// Lets [`crate::LocalServer`] hold a backend-client handler (bulk, `$member-match`)
+/// without its type parameter.
 pub trait BulkHandler: Send + Sync {
     fn handle(
         &self,
@@ -52,11 +53,7 @@ pub fn local_bulk_api<S: ResourceStore + KeyValueStore + 'static>(
     exports_dir: &Path,
 ) -> ProviderAccessApi<S> {
     let base_url = base_url.trim_end_matches('/').to_owned();
-    let verifier = Arc::new(TokenVerifier::new(VerifierConfig::new(
-        base_url.clone(),
-        base_url.clone(),
-        Arc::new(StaticJwks::new(issuer.jwks())),
-    )));
+    let verifier = backend_verifier(issuer, &base_url);
     let files: Arc<dyn ExportFiles> = Arc::new(LocalFiles::new(exports_dir));
     let queue = Arc::new(LocalQueue::start(
         Arc::clone(&store),
@@ -73,6 +70,17 @@ pub fn local_bulk_api<S: ResourceStore + KeyValueStore + 'static>(
             retention: LOCAL_EXPORT_RETENTION,
         },
     )
+}
+
+/// The verifier of backend tokens from this server's own `/token` (bulk and
+/// `$member-match` alike).
+pub fn backend_verifier(issuer: &LocalIssuer, base_url: &str) -> Arc<TokenVerifier> {
+    let base_url = base_url.trim_end_matches('/').to_owned();
+    Arc::new(TokenVerifier::new(VerifierConfig::new(
+        base_url.clone(),
+        base_url,
+        Arc::new(StaticJwks::new(issuer.jwks())),
+    )))
 }
 
 /// One attribution file into the store; the JSON report.
@@ -188,6 +196,6 @@ pub async fn backend_register(
     Ok(())
 }
 
-fn percent(text: &str) -> String {
+pub(crate) fn percent(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -29,6 +29,8 @@ pub struct LocalServer<S> {
     directory: Option<Arc<directory_api::DirectoryApi<store_redb::RedbStore>>>,
     /// The Provider Access API (Group, `$export`, status, files), when mounted.
     provider_access: Option<Arc<dyn crate::provider_access::BulkHandler>>,
+    /// Payer-to-Payer `POST /Patient/$member-match`, when mounted.
+    member_match: Option<Arc<dyn crate::provider_access::BulkHandler>>,
 }
 
 impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
@@ -71,6 +73,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
             pages: None,
             directory: None,
             provider_access: None,
+            member_match: None,
         })
     }
 
@@ -92,6 +95,12 @@ impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
         api: Arc<dyn crate::provider_access::BulkHandler>,
     ) -> Self {
         self.provider_access = Some(api);
+        self
+    }
+
+    /// Mounts Payer-to-Payer `$member-match` for backend clients registered as payers.
+    pub fn with_member_match(mut self, api: Arc<dyn crate::provider_access::BulkHandler>) -> Self {
+        self.member_match = Some(api);
         self
     }
 
@@ -171,6 +180,11 @@ impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
             && bulk_export::api::serves_path(path)
         {
             return bulk.handle(request).await;
+        }
+        if let Some(member_match) = &self.member_match
+            && payer_to_payer::api::serves_path(path)
+        {
+            return member_match.handle(request).await;
         }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));

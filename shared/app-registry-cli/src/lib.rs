@@ -83,6 +83,10 @@ pub struct BackendArgs {
     /// system for Payer-to-Payer, never a provider.
     #[arg(long, requires = "backend")]
     pub all_members: bool,
+    /// The client is another health plan's system (Payer-to-Payer): it may call
+    /// `POST /Patient/$member-match`. Registered without provider NPIs or TINs.
+    #[arg(long, requires = "backend", conflicts_with_all = ["provider_npi", "provider_tin"])]
+    pub payer: bool,
 }
 
 /// What `apps register` registers.
@@ -118,6 +122,7 @@ impl RegisterArgs {
             provider_npis: b.provider_npi,
             provider_tins: b.provider_tin,
             all_members: b.all_members,
+            payer: b.payer,
         }))
     }
 }
@@ -125,8 +130,9 @@ impl RegisterArgs {
 /// What `apps register --backend` prints: a line for people, then the client_id alone
 /// on the last line.
 pub fn backend_registered_text(client: &BackendClient) -> String {
+    let role = if client.payer { ", payer" } else { "" };
     format!(
-        "registered backend service {} (private_key_jwt, {})\n{}",
+        "registered backend service {} (private_key_jwt, {}{role})\n{}",
         client.name, client.scope, client.client_id
     )
 }

@@ -41,6 +41,9 @@ pub struct BackendClient {
     /// Allowed every member (`/Patient/$export`): another plan's system, not a provider.
     #[serde(default)]
     pub all_members: bool,
+    /// Another health plan (Payer-to-Payer): may call `POST /Patient/$member-match`.
+    #[serde(default)]
+    pub payer: bool,
     pub enabled: bool,
 }
 
@@ -65,6 +68,8 @@ pub struct NewBackendClient {
     pub provider_tins: Vec<String>,
     #[serde(default)]
     pub all_members: bool,
+    #[serde(default)]
+    pub payer: bool,
 }
 
 /// Checks and stores a new backend client; returns it with its new client id.
@@ -143,9 +148,18 @@ pub fn prepare(new: &NewBackendClient) -> Result<BackendClient, BackendAuthError
             return Err(invalid("a TIN is 9 digits"));
         }
     }
-    if !new.all_members && new.provider_npis.is_empty() && new.provider_tins.is_empty() {
+    if !new.all_members
+        && !new.payer
+        && new.provider_npis.is_empty()
+        && new.provider_tins.is_empty()
+    {
         return Err(invalid(
-            "a backend client needs a provider NPI or TIN (or access to all members)",
+            "a backend client needs a provider NPI or TIN (or to be a payer, or access to all members)",
+        ));
+    }
+    if new.payer && !(new.provider_npis.is_empty() && new.provider_tins.is_empty()) {
+        return Err(invalid(
+            "a payer is registered without provider NPIs or TINs: it is another plan, not a provider",
         ));
     }
     Ok(BackendClient {
@@ -157,6 +171,7 @@ pub fn prepare(new: &NewBackendClient) -> Result<BackendClient, BackendAuthError
         provider_npis: new.provider_npis.clone(),
         provider_tins: new.provider_tins.clone(),
         all_members: new.all_members,
+        payer: new.payer,
         enabled: true,
     })
 }

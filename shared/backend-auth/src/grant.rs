@@ -105,6 +105,7 @@ pub async fn client_credentials<K: KeyValueStore + ?Sized>(
         provider_npis: client.provider_npis.clone(),
         provider_tins: client.provider_tins.clone(),
         all_members: client.all_members,
+        payer: client.payer,
         jti: jti.clone(),
         iat: at.now,
         exp: at

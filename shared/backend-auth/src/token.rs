@@ -26,6 +26,9 @@ pub struct SystemClaims {
     pub provider_tins: Vec<String>,
     #[serde(default)]
     pub all_members: bool,
+    /// Registered as another health plan (Payer-to-Payer `$member-match`).
+    #[serde(default)]
+    pub payer: bool,
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
@@ -41,6 +44,8 @@ pub struct SystemPrincipal {
     pub provider_npis: Vec<String>,
     pub provider_tins: Vec<String>,
     pub all_members: bool,
+    /// Registered as another health plan: may call `$member-match`.
+    pub payer: bool,
     /// The token's `jti`, for the audit log.
     pub token_id: String,
 }
@@ -64,6 +69,7 @@ pub async fn verify_system(
         provider_npis: claims.provider_npis,
         provider_tins: claims.provider_tins,
         all_members: claims.all_members,
+        payer: claims.payer,
         token_id: claims.jti,
     })
 }

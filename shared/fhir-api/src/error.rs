@@ -36,10 +36,15 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/x-www-form-urlencoded")]
     UnsupportedMediaType,
-    /// The client has spent its request budget; it may try again after the given
-    /// number of seconds (`Retry-After`).
-    #[error("this app has sent too many requests; retry after {retry_after_secs} seconds")]
-    TooManyRequests { retry_after_secs: i64 },
+    /// Understood but not processable (422): `$member-match` with no unique member.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The caller spent its budget (429); `Retry-After` says when to come back.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The backend failed. The detail is logged, never sent.
     #[error("the server could not complete the request")]
     Internal(String),
@@ -57,6 +62,7 @@ impl ApiError {
             ApiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +79,7 @@ impl ApiError {
             | ApiError::NotAcceptable
             | ApiError::UnsupportedMediaType => IssueCode::NotSupported,
             ApiError::PayloadTooLarge { .. } => IssueCode::TooCostly,
+            ApiError::Unprocessable(_) => IssueCode::Processing,
             ApiError::TooManyRequests { .. } => IssueCode::Throttled,
             ApiError::Internal(_) => IssueCode::Exception,
         };

@@ -260,7 +260,12 @@ impl<S: ResourceStore + KeyValueStore> ResourceApi<S> {
             Ok(Spend::Allowed) => Ok(()),
             Ok(Spend::Exhausted { retry_after_secs }) => {
                 tracing::info!(target: "audit", resource_type = %self.resource_type, client_id = %principal.client_id, retry_after_secs, "client over its request budget");
-                Err(ApiError::TooManyRequests { retry_after_secs })
+                Err(ApiError::TooManyRequests {
+                    message: format!(
+                        "this app has sent too many requests; retry after {retry_after_secs} seconds"
+                    ),
+                    retry_after_secs: u64::try_from(retry_after_secs).unwrap_or(1),
+                })
             }
             Err(error) => {
                 tracing::warn!(client_id = %principal.client_id, %error, "request budget not counted");
@@ -553,7 +558,9 @@ pub fn error_response(error: &ApiError, flavour: JsonFlavour) -> Response<Bytes>
         ApiError::MethodNotAllowed { allow, .. } => {
             headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
         }
-        ApiError::TooManyRequests { retry_after_secs } => {
+        ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } => {
             headers.insert(
                 http::header::RETRY_AFTER,
                 HeaderValue::from(*retry_after_secs),

@@ -87,6 +87,16 @@ impl Indexer<'_> {
             &["policyHolder"],
             &[Patient, RelatedPerson, Organization],
         );
+        // The member-id look-up (`$member-match`): the card's numbers.
+        let ids = values_at(self.resource, &["identifier"])
+            .into_iter()
+            .filter_map(|i| i.get("value").and_then(Value::as_str))
+            .chain(strings_at(self.resource, &["subscriberId"]))
+            .filter_map(crate::member_id::normalise)
+            .collect::<Vec<_>>();
+        for id in ids {
+            self.lookup(crate::member_id::PARAM, crate::member_id::term(&id));
+        }
     }
 
     fn patient(&mut self) {

@@ -20,13 +20,14 @@ mod error;
 mod extract;
 pub mod index;
 mod matching;
+pub mod member_id;
 mod params;
 mod query;
 mod request;
 pub mod roster;
 mod text;
 
-pub use date::{DateRange, Prefix};
+pub use date::{DateRange, Prefix, parse_range};
 pub use error::SearchError;
 pub use extract::index_resource;
 pub use index::{DateValue, SearchIndex, StringValue, TokenValue};

@@ -27,6 +27,9 @@ pub enum IssueCode {
     Conflict,
     Exception,
     Informational,
+    /// The request was understood but could not be processed (e.g. `$member-match`
+    /// found no unique member).
+    Processing,
 }
 
 impl Severity {
@@ -58,6 +61,7 @@ impl IssueCode {
             IssueCode::Conflict => "conflict",
             IssueCode::Exception => "exception",
             IssueCode::Informational => "informational",
+            IssueCode::Processing => "processing",
         }
     }
 }

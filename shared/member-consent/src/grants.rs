@@ -300,8 +300,10 @@ where
     page.entries
         .iter()
         .filter(|(_, record)| !record.deleted)
-        // The Provider Access opt-out lives in the same compartment; it is not a grant.
+        // The Provider Access opt-out and the Payer-to-Payer opt-in live in the same
+        // compartment; they are not grants.
         .filter(|(_, record)| !crate::provider_access::is_opt_out_id(&record.id))
+        .filter(|(_, record)| !record.id.starts_with(crate::payer_to_payer::ID_PREFIX))
         .map(|(_, record)| from_record(record))
         .collect()
 }

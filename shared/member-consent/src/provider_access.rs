@@ -32,7 +32,7 @@ pub enum ChangedBy {
 }
 
 impl ChangedBy {
-    fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             ChangedBy::Member => "member",
             ChangedBy::Plan => "plan",
@@ -42,12 +42,18 @@ impl ChangedBy {
 
 /// The Consent id of a member's opt-out.
 pub fn consent_id(patient: &str) -> String {
+    hashed_id(ID_PREFIX, patient)
+}
+
+/// `prefix` + 40 hex digits of SHA-256 of the Patient id: one fixed Consent id per
+/// member and kind, so reading it is one Get.
+pub(crate) fn hashed_id(prefix: &str, patient: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, patient.as_bytes());
     let hex: String = digest.as_ref()[..20]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{ID_PREFIX}{hex}")
+    format!("{prefix}{hex}")
 }
 
 /// Whether `id` names an opt-out Consent rather than an app grant.

@@ -11,6 +11,7 @@ mod demo_x12_pyx12;
 mod edi;
 mod http_errors;
 mod isolation;
+mod member_match;
 mod prior_authorization;
 mod provider_access;
 mod support;

@@ -17,16 +17,18 @@ use store_redb::RedbStore;
 const NPI_A: &str = "1234567893";
 const NPI_B: &str = "1245319599";
 
-struct Plan {
-    base: String,
-    store: Arc<RedbStore>,
+/// One plan's server with the demo members, for backend clients (also used by the
+/// Payer-to-Payer tests).
+pub(crate) struct Plan {
+    pub(crate) base: String,
+    pub(crate) store: Arc<RedbStore>,
     issuer: Arc<LocalIssuer>,
     members: Vec<String>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> Plan {
+pub(crate) async fn start() -> Plan {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path());
     let store = Arc::new(RedbStore::open(data.store_path()).unwrap());
@@ -56,6 +58,8 @@ async fn start() -> Plan {
         &base,
         &dir.path().join("exports"),
     );
+    let member_match =
+        patient_access::payer_to_payer::local_member_match(Arc::clone(&store), &issuer, &base);
     let server = LocalServer::new(
         Arc::clone(&store),
         &issuer,
@@ -64,7 +68,8 @@ async fn start() -> Plan {
     )
     .unwrap()
     .with_auth(Arc::new(auth))
-    .with_provider_access(Arc::new(bulk));
+    .with_provider_access(Arc::new(bulk))
+    .with_member_match(Arc::new(member_match));
     tokio::spawn(async move { axum::serve(listener, router(Arc::new(server))).await });
     Plan {
         base,
@@ -77,7 +82,7 @@ async fn start() -> Plan {
 }
 
 impl Plan {
-    async fn register(&self, key: &ClientKey, npi: &str) -> String {
+    pub(crate) async fn register(&self, key: &ClientKey, npi: &str) -> String {
         let new = NewBackendClient {
             name: format!("Clinic {npi}"),
             jwks: Some(key.jwks()),
@@ -91,7 +96,7 @@ impl Plan {
             .client_id
     }
 
-    async fn token(&self, key: &ClientKey, client: &str) -> String {
+    pub(crate) async fn token(&self, key: &ClientKey, client: &str) -> String {
         let assertion = key.assertion(client, &format!("{}/token", self.base), 120);
         let response = self
             .http

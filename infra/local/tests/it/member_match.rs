@@ -1,0 +1,537 @@
+//! Payer-to-Payer `POST /Patient/$member-match` (HRex) on the local server: another
+//! plan's system, registered as a payer, authenticates with a signed assertion and
+//! asks whether a person is this plan's member, with the old card and the member's
+//! consent.
+
+use backend_auth::NewBackendClient;
+use backend_auth::testing::ClientKey;
+use fhir::ResourceType;
+use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::provider_access::{Plan, start};
+
+const HREX_POLICY: &str =
+    "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html";
+/// This plan's payer id, as an old plan's card shows it.
+const THIS_PLAN: &str = "PLAN01";
+
+/// The plan's records: Ana (opted in), twins alike in every compared element under
+/// one subscriber id (opted in), Ben (not opted in), and Cara, whose stored Coverage
+/// is another carrier's card (coordination of benefits).
+async fn seed(plan: &Plan) {
+    let org = |id: &str, payer_id: &str| {
+        json!({"resourceType": "Organization", "id": id, "name": id,
+               "identifier": [{"type": {"coding": [{"code": "payerid"}]}, "value": payer_id}]})
+    };
+    let patient = |id: &str, family: &str, given: &str, birth: &str, gender: &str, mb: &str| {
+        json!({"resourceType": "Patient", "id": id,
+               "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]},
+                               "system": "https://plan.example/member", "value": mb}],
+               "name": [{"family": family, "given": [given, "María"]}],
+               "birthDate": birth, "gender": gender})
+    };
+    let coverage = |id: &str, patient: &str, member: &str, subscriber: &str, org: &str| {
+        json!({"resourceType": "Coverage", "id": id, "status": "active",
+               "identifier": [{"value": member}], "subscriberId": subscriber,
+               "beneficiary": {"reference": format!("Patient/{patient}")},
+               "payor": [{"reference": format!("Organization/{org}")}]})
+    };
+    let resources = [
+        org("org-this-plan", THIS_PLAN),
+        org("org-other", "OTHER1"),
+        patient("mm-ana", "Núñez", "Ana", "1985-04-12", "female", "MB-7001"),
+        coverage(
+            "mm-cov-ana",
+            "mm-ana",
+            "MB-7001",
+            "SUB-7001",
+            "org-this-plan",
+        ),
+        patient("mm-twin-1", "Lee", "Sam", "2001-01-01", "male", "MB-9001"),
+        coverage(
+            "mm-cov-t1",
+            "mm-twin-1",
+            "MB-9001",
+            "SUB-9000",
+            "org-this-plan",
+        ),
+        patient("mm-twin-2", "Lee", "Sam", "2001-01-01", "male", "MB-9002"),
+        coverage(
+            "mm-cov-t2",
+            "mm-twin-2",
+            "MB-9002",
+            "SUB-9000",
+            "org-this-plan",
+        ),
+        patient("mm-ben", "Okafor", "Ben", "1970-07-07", "male", "MB-8001"),
+        coverage(
+            "mm-cov-ben",
+            "mm-ben",
+            "MB-8001",
+            "SUB-8001",
+            "org-this-plan",
+        ),
+        patient("mm-cara", "Diaz", "Cara", "1992-03-03", "female", "MB-6001"),
+        coverage(
+            "mm-cov-cara",
+            "mm-cara",
+            "LMI-6001",
+            "LMI-6001",
+            "org-other",
+        ),
+    ];
+    for resource in resources {
+        let resource_type: ResourceType =
+            resource["resourceType"].as_str().unwrap().parse().unwrap();
+        let id = resource["id"].as_str().unwrap().to_owned();
+        plan.store
+            .put(ResourceWrite::indexed(
+                resource_type,
+                id,
+                resource,
+                WriteCondition::Always,
+            ))
+            .await
+            .unwrap();
+    }
+    for member in ["mm-ana", "mm-twin-1", "mm-twin-2"] {
+        assert!(
+            patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), member, true)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+/// An HRex Consent by the MemberPatient (`Patient/1`) with `policy` and the period.
+fn consent(policy: &str, start: &str, end: &str) -> Value {
+    json!({"resourceType": "Consent", "status": "active",
+           "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+           "category": [{"coding": [{"system": "http://loinc.org", "code": "64292-6"}]}],
+           "patient": {"reference": "Patient/1"},
+           "performer": [{"reference": "Patient/1"}],
+           "policy": [{"uri": format!("{HREX_POLICY}#{policy}")}],
+           "provision": {"type": "permit", "period": {"start": start, "end": end}}})
+}
+
+fn current_consent() -> Value {
+    consent("regular", "2020-01-01", "2099-12-31")
+}
+
+/// The member's demographics and old card, as the new plan sends them.
+fn member_match(
+    family: &str,
+    given: &str,
+    birth: &str,
+    gender: &str,
+    card: &str,
+    consent: Value,
+) -> Value {
+    json!({"resourceType": "Parameters", "parameter": [
+        {"name": "MemberPatient", "resource": {"resourceType": "Patient", "id": "1",
+            "name": [{"family": family, "given": [given]}], "birthDate": birth, "gender": gender}},
+        {"name": "CoverageToMatch", "resource": {"resourceType": "Coverage", "id": "9",
+            "status": "active", "subscriberId": card,
+            "beneficiary": {"reference": "Patient/1"},
+            "payor": [{"identifier": {"system": "http://example.org/payer-id", "value": THIS_PLAN}}]}},
+        {"name": "CoverageToLink", "resource": {"resourceType": "Coverage", "id": "29",
+            "status": "active", "subscriberId": "NEW-1", "beneficiary": {"reference": "Patient/1"},
+            "payor": [{"identifier": {"value": "NEWPLAN"}}]}},
+        {"name": "Consent", "resource": consent}
+    ]})
+}
+
+fn ana(consent: Value) -> Value {
+    member_match("Núñez", "Ana", "1985-04-12", "female", "SUB-7001", consent)
+}
+
+/// A plan with its records and a registered payer's token.
+async fn plan_and_payer() -> (Plan, String) {
+    let plan = start().await;
+    seed(&plan).await;
+    let key = ClientKey::es384("new-plan-1");
+    let client = backend_auth::clients::register(
+        plan.store.as_ref(),
+        &NewBackendClient {
+            name: "New Plan".into(),
+            jwks: Some(key.jwks()),
+            scope: "system/*.rs".into(),
+            payer: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let token = plan.token(&key, &client).await;
+    (plan, token)
+}
+
+async fn post(
+    plan: &Plan,
+    token: Option<&str>,
+    body: &Value,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = plan
+        .http
+        .post(format!("{}/Patient/$member-match", plan.base))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+/// A 422 OperationOutcome; its text.
+fn refusal(status: StatusCode, body: &Value) -> String {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert!(
+        !body.to_string().contains("mm-"),
+        "a refusal never names a Patient: {body}"
+    );
+    body["issue"][0]["diagnostics"].as_str().unwrap().to_owned()
+}
+
+fn parameter<'a>(body: &'a Value, name: &str) -> &'a Value {
+    body["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exact_match_answers_the_member_identifier_and_the_member_id() {
+    let (plan, token) = plan_and_payer().await;
+    let (status, _, body) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resourceType"], "Parameters");
+    let identifier = &parameter(&body, "MemberIdentifier")["valueIdentifier"];
+    assert_eq!(identifier["type"]["coding"][0]["code"], "UMB");
+    assert_eq!(identifier["value"], "MB-7001");
+    assert_eq!(
+        parameter(&body, "MemberId")["valueReference"]["reference"],
+        "Patient/mm-ana"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_accent_and_punctuation_differences_still_match() {
+    let (plan, token) = plan_and_payer().await;
+    let request = member_match(
+        "NUNEZ",
+        "ana",
+        "1985-04-12",
+        "female",
+        "sub 7001",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        parameter(&body, "MemberId")["valueReference"]["reference"],
+        "Patient/mm-ana"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_birth_date_is_refused_with_the_same_text_as_a_stranger() {
+    let (plan, token) = plan_and_payer().await;
+    let wrong_birth = member_match(
+        "Núñez",
+        "Ana",
+        "1985-04-13",
+        "female",
+        "SUB-7001",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &wrong_birth).await;
+    let text = refusal(status, &body);
+    let stranger = member_match(
+        "Nobody",
+        "Known",
+        "1950-01-01",
+        "male",
+        "NO-SUCH-CARD",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &stranger).await;
+    assert_eq!(
+        refusal(status, &body),
+        text,
+        "no match reads the same, member or not"
+    );
+    let nickname = member_match(
+        "Núñez",
+        "Annie",
+        "1985-04-12",
+        "female",
+        "SUB-7001",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &nickname).await;
+    assert_eq!(refusal(status, &body), text, "nicknames are not attempted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_alike_in_every_compared_element_are_not_matched() {
+    let (plan, token) = plan_and_payer().await;
+    let (status, _, body) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a member alike no one else is matched: {body}"
+    );
+    let stranger = member_match(
+        "Nobody",
+        "Known",
+        "1950-01-01",
+        "male",
+        "NO-SUCH-CARD",
+        current_consent(),
+    );
+    let (status, _, body_stranger) = post(&plan, Some(&token), &stranger).await;
+    let no_match = refusal(status, &body_stranger);
+    let twins = member_match(
+        "Lee",
+        "Sam",
+        "2001-01-01",
+        "male",
+        "SUB-9000",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &twins).await;
+    assert_eq!(
+        refusal(status, &body),
+        no_match,
+        "several matches read as no match"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_this_plan_records_for_another_carrier_is_not_matched() {
+    let (plan, token) = plan_and_payer().await;
+    patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-cara", true)
+        .await
+        .unwrap();
+    let cara = member_match(
+        "Diaz",
+        "Cara",
+        "1992-03-03",
+        "female",
+        "LMI-6001",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &cara).await;
+    refusal(status, &body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_wrong_consent_is_refused() {
+    let (plan, token) = plan_and_payer().await;
+    let expired = consent("regular", "2020-01-01", "2021-01-01");
+    let (status, _, body) = post(&plan, Some(&token), &ana(expired)).await;
+    assert!(refusal(status, &body).contains("period"));
+    let unknown_policy = consent("everything", "2020-01-01", "2099-12-31");
+    let (status, _, body) = post(&plan, Some(&token), &ana(unknown_policy)).await;
+    assert!(refusal(status, &body).contains("policy"));
+    let mut by_the_new_plan = current_consent();
+    by_the_new_plan["performer"] = json!([{"reference": "Organization/new-plan"}]);
+    let (status, _, body) = post(&plan, Some(&token), &ana(by_the_new_plan)).await;
+    assert!(refusal(status, &body).contains("performer"));
+    let sensitive_only = consent("sensitive", "2020-01-01", "2099-12-31");
+    let (status, _, body) = post(&plan, Some(&token), &ana(sensitive_only)).await;
+    assert_eq!(status, StatusCode::OK, "#sensitive is honoured: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_has_not_opted_in_is_refused_like_a_stranger() {
+    let (plan, token) = plan_and_payer().await;
+    let stranger = member_match(
+        "Nobody",
+        "Known",
+        "1950-01-01",
+        "male",
+        "NO-SUCH-CARD",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &stranger).await;
+    let no_match = refusal(status, &body);
+    let ben = member_match(
+        "Okafor",
+        "Ben",
+        "1970-07-07",
+        "male",
+        "SUB-8001",
+        current_consent(),
+    );
+    let (status, _, body) = post(&plan, Some(&token), &ben).await;
+    assert_eq!(refusal(status, &body), no_match);
+
+    // The plan records Ben's opt-in (as `patient-access p2p opt-in` does): matched.
+    let set = |on| patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-ben", on);
+    assert!(set(true).await.unwrap());
+    let (status, _, body) = post(&plan, Some(&token), &ben).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // And his opt-out: refused again.
+    assert!(set(false).await.unwrap());
+    let (status, _, body) = post(&plan, Some(&token), &ben).await;
+    assert_eq!(refusal(status, &body), no_match);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_clients_registered_as_payers_may_match() {
+    let (plan, _) = plan_and_payer().await;
+    let (status, headers, body) = post(&plan, None, &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.contains_key("www-authenticate"));
+    assert_eq!(body["resourceType"], "OperationOutcome");
+
+    let clinic_key = ClientKey::rs384("clinic-1");
+    let clinic = plan.register(&clinic_key, "1234567893").await;
+    let clinic_token = plan.token(&clinic_key, &clinic).await;
+    let (status, _, body) = post(&plan, Some(&clinic_token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_members_ends_in_429_with_retry_after() {
+    let (plan, token) = plan_and_payer().await;
+    let budget = payer_to_payer::budget::DEFAULT_FAILURES_PER_HOUR;
+    for guess in 0..budget {
+        let card = format!("GUESS-{guess}");
+        let request = member_match(
+            "Núñez",
+            "Ana",
+            "1985-04-12",
+            "female",
+            &card,
+            current_consent(),
+        );
+        let (status, _, body) = post(&plan, Some(&token), &request).await;
+        refusal(status, &body);
+    }
+    // The budget is spent: even the right answer waits for the next hour.
+    let (status, headers, body) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait));
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "throttled");
+}
+
+/// Three of Ana's claims: an ordinary one, a substance-use one, and one from 2014.
+async fn seed_claims(plan: &Plan) {
+    let eob = |id: &str, end: &str, diagnosis: &str| {
+        json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active", "use": "claim",
+               "patient": {"reference": "Patient/mm-ana"},
+               "billablePeriod": {"start": end, "end": end}, "created": end,
+               "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [
+                   {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": diagnosis}]}}],
+               "payment": {"amount": {"value": 80, "currency": "USD"}}})
+    };
+    for resource in [
+        eob("mm-eob-diabetes", "2025-06-01", "E11.9"),
+        eob("mm-eob-sud", "2025-07-01", "F10.20"),
+        eob("mm-eob-old", "2014-03-01", "E11.9"),
+    ] {
+        let id = resource["id"].as_str().unwrap().to_owned();
+        plan.store
+            .put(ResourceWrite::indexed(
+                ResourceType::ExplanationOfBenefit,
+                id,
+                resource,
+                WriteCondition::Always,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+async fn everything(plan: &Plan, token: &str, patient: &str) -> (StatusCode, Value) {
+    let response = plan
+        .http
+        .get(format!("{}/Patient/{patient}/$everything", plan.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent() {
+    let (plan, token) = plan_and_payer().await;
+    seed_claims(&plan).await;
+    let (status, _) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not matched yet: like an unknown id"
+    );
+
+    let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bundle) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let all = ids(&bundle);
+    assert!(all.contains(&"Patient/mm-ana".to_owned()));
+    assert!(all.contains(&"Coverage/mm-cov-ana".to_owned()));
+    assert!(all.contains(&"ExplanationOfBenefit/mm-eob-diabetes".to_owned()));
+    assert!(
+        all.contains(&"ExplanationOfBenefit/mm-eob-sud".to_owned()),
+        "#regular: all data"
+    );
+    assert!(
+        !all.contains(&"ExplanationOfBenefit/mm-eob-old".to_owned()),
+        "five years only"
+    );
+    assert!(
+        !bundle.to_string().contains("\"payment\""),
+        "claims are non-financial (CARIN Basis)"
+    );
+
+    let sensitive = consent("sensitive", "2020-01-01", "2099-12-31");
+    let (status, _, _) = post(&plan, Some(&token), &ana(sensitive)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, bundle) = everything(&plan, &token, "mm-ana").await;
+    let all = ids(&bundle);
+    assert!(all.contains(&"ExplanationOfBenefit/mm-eob-diabetes".to_owned()));
+    assert!(
+        !all.contains(&"ExplanationOfBenefit/mm-eob-sud".to_owned()),
+        "#sensitive leaves out 42 CFR Part 2 data"
+    );
+
+    patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-ana", false)
+        .await
+        .unwrap();
+    let (status, _) = everything(&plan, &token, "mm-ana").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "opted out: nothing more");
+    let (status, _) = everything(&plan, &token, "mm-ben").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "never matched");
+}

@@ -1,0 +1,172 @@
+//! `GET /Patient/{id}/$everything` (PDex, single-member Payer-to-Payer) for a member
+//! the same client has matched, limited to what the match and the consent allow.
+//!
+//! A successful `$member-match` records a *match link* (namespace `member-match-link`,
+//! key `{client_id}:{patient_id}`, the consent's policy, kept [`LINK_LIFETIME_SECS`]).
+//! `$everything` answers only with such a link and while the member is still opted
+//! in; otherwise 404, as for an unknown id. The answer is one `searchset` Bundle:
+//! the Patient, their Coverages, and their claims as CARIN Basis (non-financial)
+//! EOBs with a date of service in the last five years (PDex §pdex-130), prior
+//! authorizations left out for now; under a `#sensitive` consent, every resource
+//! [`crate::sensitive::SensitivePolicy::is_sensitive`] flags is left out too.
+
+use fhir::ResourceType;
+use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceStore, StoreResult};
+use serde_json::{Value, json};
+
+use crate::consent::ConsentPolicy;
+use crate::sensitive::SensitivePolicy;
+
+const NAMESPACE: &str = "member-match-link";
+/// How long a match lets the client read the member: a week, the time CMS gives
+/// the new plan to ask after coverage starts.
+pub const LINK_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// Years of claims PDex requires.
+const YEARS: i64 = 5;
+/// Resources of one type read for one member, at most (no paging yet).
+const MAX_PER_TYPE: usize = 2000;
+const PAGE: usize = 100;
+
+/// The path's Patient id, when the path is `/Patient/{id}/$everything`.
+pub fn patient_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/Patient/")?
+        .strip_suffix("/$everything")
+        .filter(|id| fhir::is_valid_id(id))
+}
+
+fn key(client_id: &str, patient_id: &str) -> String {
+    format!("{client_id}:{patient_id}")
+}
+
+/// Records that `client_id` matched `patient_id` under `policy`.
+pub async fn record_link<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    client_id: &str,
+    patient_id: &str,
+    policy: ConsentPolicy,
+    now: i64,
+) -> StoreResult<()> {
+    kv.put(
+        NAMESPACE,
+        &key(client_id, patient_id),
+        &json!({"policy": policy.code()}),
+        Some(now.saturating_add(LINK_LIFETIME_SECS)),
+    )
+    .await
+}
+
+/// The policy of the client's live match of `patient_id`, if any.
+pub async fn link<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    client_id: &str,
+    patient_id: &str,
+) -> StoreResult<Option<ConsentPolicy>> {
+    let entry = kv.get(NAMESPACE, &key(client_id, patient_id)).await?;
+    Ok(
+        match entry.as_ref().and_then(|e| e.value.get("policy")?.as_str()) {
+            Some("regular") => Some(ConsentPolicy::Regular),
+            Some("sensitive") => Some(ConsentPolicy::Sensitive),
+            _ => None,
+        },
+    )
+}
+
+/// The member's Bundle under `policy`, at `now` (unix seconds).
+pub async fn bundle<S: ResourceStore + ?Sized>(
+    store: &S,
+    patient_id: &str,
+    policy: ConsentPolicy,
+    sensitive: &SensitivePolicy,
+    base_url: &str,
+    now: i64,
+) -> StoreResult<Value> {
+    let cutoff = fhir::Instant::from_unix_millis(
+        now.saturating_sub(YEARS * 365 * 86_400 + 86_400)
+            .saturating_mul(1000),
+    )
+    .map(|i| i.as_str().get(..10).unwrap_or_default().to_owned())
+    .unwrap_or_default();
+    let mut resources = Vec::new();
+    if let Some(record) = store.get(ResourceType::Patient, patient_id).await?
+        && !record.deleted
+        && let Ok(patient) = serde_json::from_str::<Value>(&record.body)
+    {
+        resources.push(patient);
+    }
+    for coverage in compartment(store, patient_id, ResourceType::Coverage).await? {
+        resources.push(coverage);
+    }
+    for eob in compartment(store, patient_id, ResourceType::ExplanationOfBenefit).await? {
+        let date = ["/billablePeriod/end", "/billablePeriod/start", "/created"]
+            .iter()
+            .find_map(|p| eob.pointer(p).and_then(Value::as_str));
+        let recent = date.is_some_and(|d| d.get(..10).unwrap_or(d) >= cutoff.as_str());
+        let prior_auth = eob.get("use").and_then(Value::as_str) == Some("preauthorization");
+        if recent && !prior_auth && bulk_export::basis::within_service_window(&eob) {
+            resources.push(bulk_export::basis::non_financial_eob(eob));
+        }
+    }
+    if policy == ConsentPolicy::Sensitive {
+        resources.retain(|r| !sensitive.is_sensitive(r));
+    }
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|resource| {
+            let full_url = format!(
+                "{base_url}/{}/{}",
+                resource["resourceType"].as_str().unwrap_or_default(),
+                resource["id"].as_str().unwrap_or_default()
+            );
+            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}})
+        })
+        .collect();
+    Ok(json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "entry": entries
+    }))
+}
+
+async fn compartment<S: ResourceStore + ?Sized>(
+    store: &S,
+    patient_id: &str,
+    resource_type: ResourceType,
+) -> StoreResult<Vec<Value>> {
+    let mut query = ListQuery::new(
+        Partition::Compartment {
+            patient: patient_id.to_owned(),
+            resource_type,
+        },
+        PAGE,
+    );
+    let mut out = Vec::new();
+    loop {
+        let page = store.list(query.clone()).await?;
+        let last = page.entries.last().map(|(key, _)| key.clone());
+        out.extend(
+            page.entries
+                .into_iter()
+                .filter(|(_, r)| !r.deleted)
+                .filter_map(|(_, r)| serde_json::from_str::<Value>(&r.body).ok()),
+        );
+        match (page.more, last) {
+            (true, Some(after)) if out.len() < MAX_PER_TYPE => query.after = Some(after),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_patients_everything_path_is_ours() {
+        assert_eq!(patient_of("/Patient/p-1/$everything"), Some("p-1"));
+        assert_eq!(patient_of("/Patient/$everything"), None);
+        assert_eq!(patient_of("/Patient/a/b/$everything"), None);
+        assert_eq!(patient_of("/Patient/p-1"), None);
+    }
+}

@@ -1,0 +1,26 @@
+//! Payer-to-Payer (CMS-0057-F, 42 CFR 422.121(b)): the answering side of Da Vinci
+//! HRex `$member-match`.
+//!
+//! * [`matching`]: the match rule (what must agree, what is normalised) and the
+//!   candidate search, by key look-ups only;
+//! * [`consent`]: whether this plan can honour the HRex Consent sent with a request;
+//! * [`sensitive`]: which resources a `#sensitive` consent leaves out (42 CFR Part 2
+//!   and the plan's configured code ranges);
+//! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
+//! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
+//! * [`api`]: both over plain `http` types.
+//!
+//! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
+//! `fhir-store` ports, so the same code runs on redb and DynamoDB.
+
+pub mod api;
+pub mod budget;
+pub mod consent;
+pub mod everything;
+pub mod matching;
+pub mod sensitive;
+
+pub use api::{MEMBER_MATCH_PATH, MemberMatchApi, MemberMatchConfig};
+pub use consent::{ConsentPolicy, ConsentRefusal};
+pub use matching::{MatchOutcome, MatchRequest};
+pub use sensitive::SensitivePolicy;
