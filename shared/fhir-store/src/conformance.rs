@@ -867,7 +867,7 @@ pub async fn lookup_prefix_returns_current_records_by_term<S: ResourceStore>(sto
             lookup_query("name", &crate::keys::exact_term_prefix(&term("smith")), 10)
         )
         .await),
-        [one.clone()],
+        std::slice::from_ref(&one),
         "an exact-term prefix lists that term only, not smithson"
     );
     let found = list_all(store, lookup_query("name", &term("sm"), 10)).await;
