@@ -24,6 +24,7 @@
 //! of the grant. Nothing here logs member data.
 
 pub mod grants;
+pub mod member_setting;
 pub mod payer_to_payer;
 pub mod provider_access;
 
