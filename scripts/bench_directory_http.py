@@ -19,14 +19,13 @@ printed), skipping the generation and the load.
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-from bench_http import free_port, peak_rss_mb
+from bench_http import free_port, wrk
 
 SPECIALTIES = ["207Q00000X", "207R00000X", "207RC0000X", "207X00000X", "207P00000X",
                "1223G0001X", "208D00000X", "207V00000X", "2084P0800X", "208000000X"]
@@ -62,19 +61,6 @@ def generate(n, path):
                   "extension": [{"url": NETWORK_EXTENSION,
                                  "valueReference": {"reference": f"Organization/net-{i % 20}"}}]})
     return 2 * n + locations + 21
-
-
-def wrk(url, label, server_pid, script=None):
-    command = ["wrk", "-t2", "-c64", "-d15s", "--latency"]
-    if script:
-        command += ["-s", script]
-    out = subprocess.check_output(command + [url], text=True)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    print(f"{label}: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server_pid):.0f} MB"
-          + (f"  NON-2xx: {errors.group(1)}" if errors else ""), flush=True)
 
 
 def main():
@@ -132,7 +118,7 @@ request = function()
 end
 """ % ",".join(f'"{s}"' for s in SPECIALTIES))
         wrk(f"http://localhost:{port}", "specialty+postalcode+_include, never the same twice (computed)",
-            server.pid, lua.name)
+            server.pid, ["-s", lua.name])
         os.unlink(lua.name)
         wrk(base + "/Location?near=39.0|-84.75|5|km", "near 5 km, repeated (cached)", server.pid)
     finally:

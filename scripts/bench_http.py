@@ -50,6 +50,19 @@ def millis(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def wrk(url, label, server_pid, args=()):
+    """One wrk run (2 threads, 64 connections, 15 s): prints and returns (requests/s,
+    p50 ms, p99 ms)."""
+    out = subprocess.check_output(["wrk", "-t2", "-c64", "-d15s", "--latency", *args, url], text=True)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    print(f"{label}: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server_pid):.0f} MB"
+          + (f"  NON-2xx: {errors.group(1)}" if errors else ""), flush=True)
+    return rps, millis(p50), millis(p99)
+
+
 def run(binary, serve_args):
     """One wrk run against a fresh server; returns (requests/s, p50 ms, p99 ms)."""
     data = tempfile.mkdtemp(prefix="pa-bench-")
@@ -74,16 +87,8 @@ def run(binary, serve_args):
         body = urllib.request.urlopen(req).read()
         entries = body.count(b'"fullUrl"')
         print(f"response: {len(body)} bytes, {entries} entries")
-        out = subprocess.check_output(
-            ["wrk", "-t2", "-c64", "-d15s", "--latency", "-H", "Authorization: Bearer " + token, url], text=True)
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = re.search(r"50%\s+(\S+)", out).group(1)
-        p99 = re.search(r"99%\s+(\S+)", out).group(1)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         label = " ".join(["http search"] + serve_args)
-        print(f"{label}: {rps:,.0f} requests/s  p50 {p50}  p99 {p99}  peak RSS {peak_rss_mb(server.pid):.1f} MB"
-              + (f"  NON-2xx: {errors.group(1)}" if errors else ""))
-        return rps, millis(p50), millis(p99)
+        return wrk(url, label, server.pid, ["-H", "Authorization: Bearer " + token])
     finally:
         server.terminate()
         server.wait()

@@ -162,17 +162,7 @@ impl Admin {
     /// Attribution loads and opt-out changes (the same library calls the commands make
     /// when no server runs).
     async fn provider_access(&self, request: &Request<Bytes>) -> Response<Bytes> {
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let param = |name: &str| query_param(request, name);
         if request.method() != http::Method::POST {
             return reply(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -213,17 +203,7 @@ impl Admin {
                 json!({"error": "POST only"}),
             );
         }
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let param = |name: &str| query_param(request, name);
         let opted_in = param("opt_in") == "true";
         match crate::payer_to_payer::set_opt_in(self.store.as_ref(), &param("patient"), opted_in)
             .await
@@ -240,4 +220,12 @@ fn year_param(query: &str) -> Option<i32> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("year="))
         .and_then(|year| year.parse().ok())
+}
+
+/// A query parameter's value, empty when absent.
+fn query_param(request: &Request<Bytes>, name: &str) -> String {
+    form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
