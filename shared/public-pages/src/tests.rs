@@ -80,6 +80,10 @@ async fn members_page_covers_what_cms_requires() {
         "one-time code",
         "consent screen",
         "Revoke",
+        "Provider Access",
+        "Payer-to-Payer",
+        "off unless you opt in",
+        "last five years",
     ] {
         assert!(html.contains(needed), "/members lacks {needed:?}");
     }
@@ -88,6 +92,7 @@ async fn members_page_covers_what_cms_requires() {
         "https://reportfraud.ftc.gov/",
         "https://www.hhs.gov/ocr/complaints/index.html",
         "https://api.example-plan.test/connected-apps",
+        "https://api.example-plan.test/connected-apps#payer-to-payer",
         "/apps",
         "tel:18005550100",
         "mailto:privacy@example.org",

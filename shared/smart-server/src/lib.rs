@@ -17,6 +17,7 @@
 //! | `POST /revoke`, `POST /introspect` | RFC 7009, RFC 7662 |
 //! | `GET /connected-apps`, `POST /connected-apps/revoke` | the member's apps, behind the same sign-in |
 //! | `POST /connected-apps/provider-access` | the member's Provider Access opt-out (`choice` = `opt-out` or `opt-in`) |
+//! | `POST /connected-apps/payer-to-payer` | the member's Payer-to-Payer opt-in (`choice` = `opt-in` or `opt-out`) |
 //!
 //! State lives in the stores: transactions, codes, refresh handles, member sessions and
 //! apps in the [`KeyValueStore`] (only hashes of the secrets that index them), grants
@@ -30,6 +31,7 @@ mod crypto;
 mod discovery;
 mod error;
 mod members;
+use members::Sharing;
 mod pages;
 mod respond;
 mod throttle;
@@ -180,7 +182,10 @@ where
             (Method::GET, "/connected-apps") => self.connected_apps(&request).await,
             (Method::POST, "/connected-apps/revoke") => self.member_revoke(&request).await,
             (Method::POST, "/connected-apps/provider-access") => {
-                self.member_provider_access(&request).await
+                self.member_sharing(&request, Sharing::ProviderAccess).await
+            }
+            (Method::POST, "/connected-apps/payer-to-payer") => {
+                self.member_sharing(&request, Sharing::PayerToPayer).await
             }
             _ => pages::error_page(
                 if AuthServer::<S, L>::serves(&path) {

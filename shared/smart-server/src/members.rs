@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
-use member_consent::GrantStatus;
 use member_consent::grants;
+use member_consent::{GrantError, GrantStatus};
 use member_signin::SignIn;
 use serde::{Deserialize, Serialize};
 use smart_auth::ScopeSet;
@@ -92,35 +92,22 @@ where
         self.render_apps(&session, Some(&notice)).await
     }
 
-    /// `POST /connected-apps/provider-access`: the member turns Provider Access off
-    /// (`choice=opt-out`) or back on (`choice=opt-in`).
-    pub(crate) async fn member_provider_access(&self, request: &Request<Bytes>) -> Page {
+    /// `POST /connected-apps/provider-access` and `/connected-apps/payer-to-payer`: the
+    /// member turns one kind of sharing on (`choice=opt-in`) or off (`choice=opt-out`).
+    pub(crate) async fn member_sharing(&self, request: &Request<Bytes>, kind: Sharing) -> Page {
         let (session, form) = match self.member_form(request).await {
             Ok(checked) => checked,
             Err(page) => return page,
         };
-        let (opted_out, notice) = match form.one("choice") {
-            Some("opt-out") => (
-                true,
-                "Done: providers can no longer get your data through Provider Access.",
-            ),
-            Some("opt-in") => (
-                false,
-                "Done: your in-network providers can get your data again.",
-            ),
+        let share = match form.one("choice") {
+            Some("opt-in") => true,
+            Some("opt-out") => false,
             _ => return self.render_apps(&session, None).await,
         };
-        if let Err(error) = member_consent::provider_access::set_opt_out(
-            self.store.as_ref(),
-            &session.patient,
-            opted_out,
-            member_consent::provider_access::ChangedBy::Member,
-        )
-        .await
-        {
+        if let Err(error) = kind.set(self.store.as_ref(), &session.patient, share).await {
             return self.fault(error.into());
         }
-        self.render_apps(&session, Some(notice)).await
+        self.render_apps(&session, Some(kind.notice(share))).await
     }
 
     async fn render_apps(&self, session: &MemberSession, notice: Option<&str>) -> Page {
@@ -145,13 +132,16 @@ where
                 id: g.id,
             })
             .collect();
-        let opted_out = match member_consent::provider_access::is_opted_out(
-            self.store.as_ref(),
-            &session.patient,
-        )
-        .await
-        {
-            Ok(opted_out) => opted_out,
+        let store = self.store.as_ref();
+        let settings = async {
+            let opted_out =
+                member_consent::provider_access::is_opted_out(store, &session.patient).await?;
+            let opted_in =
+                member_consent::payer_to_payer::is_opted_in(store, &session.patient).await?;
+            Ok::<_, GrantError>((opted_out, opted_in))
+        };
+        let (opted_out, p2p_opted_in) = match settings.await {
+            Ok(settings) => settings,
             Err(error) => return self.fault(error.into()),
         };
         page(
@@ -159,6 +149,7 @@ where
             &ConnectedAppsPage {
                 csrf: &session.csrf,
                 provider_access_opted_out: opted_out,
+                payer_to_payer_opted_in: p2p_opted_in,
                 grants: rows,
                 notice,
                 history,
@@ -276,5 +267,48 @@ mod tests {
     fn the_members_own_portal_is_not_counted_as_an_app_they_chose() {
         let portal = crate::apps::PORTAL_CLIENT_ID;
         assert!(usage_metrics::event::NOT_APP_CLIENTS.contains(&portal));
+    }
+}
+
+/// The two kinds of sharing a member turns on or off on `/connected-apps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// With in-network providers (on unless the member opts out).
+    ProviderAccess,
+    /// With the member's other and next health plans (off unless the member opts in).
+    PayerToPayer,
+}
+
+impl Sharing {
+    async fn set<S>(self, store: &S, patient: &str, share: bool) -> Result<bool, GrantError>
+    where
+        S: fhir_store::ResourceStore + ?Sized,
+    {
+        let by = member_consent::provider_access::ChangedBy::Member;
+        match self {
+            Sharing::ProviderAccess => {
+                member_consent::provider_access::set_opt_out(store, patient, !share, by).await
+            }
+            Sharing::PayerToPayer => {
+                member_consent::payer_to_payer::set_opt_in(store, patient, share, by).await
+            }
+        }
+    }
+
+    fn notice(self, share: bool) -> &'static str {
+        match (self, share) {
+            (Sharing::ProviderAccess, true) => {
+                "Done: your in-network providers can get your data again."
+            }
+            (Sharing::ProviderAccess, false) => {
+                "Done: providers can no longer get your data through Provider Access."
+            }
+            (Sharing::PayerToPayer, true) => {
+                "Done: when you join another health plan, or have two at once, that plan can get your data from us."
+            }
+            (Sharing::PayerToPayer, false) => {
+                "Done: other health plans can no longer get your data from us."
+            }
+        }
     }
 }

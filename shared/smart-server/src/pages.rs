@@ -76,6 +76,8 @@ pub struct ConnectedAppsPage<'a> {
     pub csrf: &'a str,
     /// Whether the member has opted out of Provider Access.
     pub provider_access_opted_out: bool,
+    /// Whether the member has opted in to Payer-to-Payer.
+    pub payer_to_payer_opted_in: bool,
     pub grants: Vec<GrantRow>,
     pub notice: Option<&'a str>,
     /// `None` when the history could not be read (the rest of the page still works).

@@ -4,6 +4,7 @@
 //! `shared/smart-auth/tests/token_attacks.rs` and the cross-member cases (id, search,
 //! `_include`, cursor) in `infra/local/tests/it/isolation.rs`; the ones here add the grant.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
@@ -786,6 +787,84 @@ async fn the_member_lists_and_revokes_connected_apps_behind_the_same_sign_in() {
             .await,
         401
     );
+}
+
+#[tokio::test]
+async fn the_member_says_yes_to_payer_to_payer_on_connected_apps_and_can_take_it_back() {
+    let h = harness().await;
+    let start = h.get("/connected-apps").await;
+    let cookie = format!("pa_txn={}", start.cookie("pa_txn").unwrap());
+    let page = h.submit_email(&start, &cookie).await;
+    let csrf = page.csrf().unwrap();
+    h.submit_identity(&csrf, &cookie).await;
+    let done = h.submit_code(&csrf, CODE, &cookie).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let session = format!("pa_member={}", done.cookie("pa_member").unwrap());
+    let request = http::Request::get("/connected-apps")
+        .header("cookie", &session)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let text = String::from_utf8_lossy(h.server.handle(request).await.body()).into_owned();
+    assert!(
+        text.contains("Payer-to-Payer") && text.contains("This is off"),
+        "off until the member says yes"
+    );
+    let member_csrf = text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let opted_in = |h: &Harness| {
+        let store = Arc::clone(&h.store);
+        async move {
+            member_consent::payer_to_payer::is_opted_in(store.as_ref(), PATIENT)
+                .await
+                .unwrap()
+        }
+    };
+
+    // A form without the member's CSRF value changes nothing.
+    let forged = h
+        .post(
+            "/connected-apps/payer-to-payer",
+            &[("csrf", "forged"), ("choice", "opt-in")],
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert!(!opted_in(&h).await);
+
+    let yes = h
+        .post(
+            "/connected-apps/payer-to-payer",
+            &[("csrf", &member_csrf), ("choice", "opt-in")],
+            Some(&session),
+            None,
+        )
+        .await;
+    assert!(yes.text.contains("You said yes"), "{}", yes.text);
+    assert!(opted_in(&h).await);
+    assert!(
+        !member_consent::provider_access::is_opted_out(h.store.as_ref(), PATIENT)
+            .await
+            .unwrap(),
+        "the other setting is untouched"
+    );
+
+    let no = h
+        .post(
+            "/connected-apps/payer-to-payer",
+            &[("csrf", &member_csrf), ("choice", "opt-out")],
+            Some(&session),
+            None,
+        )
+        .await;
+    assert!(no.text.contains("This is off"), "{}", no.text);
+    assert!(!opted_in(&h).await);
 }
 
 #[tokio::test]
