@@ -44,6 +44,24 @@ pub async fn set_provider_access_opt_out<S: ResourceStore + ?Sized>(
     .await?)
 }
 
+/// The plan records a member's Payer-to-Payer opt-in (`true`) or opt-out (`false`)
+/// from enrollment, in the deployed table: the same Consent as the local `patient-access
+/// p2p opt-in|opt-out` and the member's choice on `/connected-apps`. Returns whether
+/// anything changed.
+pub async fn set_payer_to_payer_opt_in<S: ResourceStore + ?Sized>(
+    store: &S,
+    patient: &str,
+    opted_in: bool,
+) -> Result<bool, AdminError> {
+    Ok(member_consent::payer_to_payer::set_opt_in(
+        store,
+        patient,
+        opted_in,
+        member_consent::provider_access::ChangedBy::Plan,
+    )
+    .await?)
+}
+
 /// Where apps are registered: the stack's table and user pool.
 pub struct Deployment<'a, K: ?Sized> {
     pub cognito: &'a CognitoClient,

@@ -5,11 +5,14 @@
 use std::process::ExitCode;
 
 use app_registry_cli::{
-    AppsCommand, Registration, app_line, backend_registered_text, opt_out_text, registered_text,
+    AppsCommand, Registration, app_line, backend_registered_text, opt_out_text,
+    payer_to_payer_text, registered_text,
 };
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
-use patient_access_admin::{AdminError, Deployment, set_provider_access_opt_out};
+use patient_access_admin::{
+    AdminError, Deployment, set_payer_to_payer_opt_in, set_provider_access_opt_out,
+};
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -36,16 +39,24 @@ enum Command {
         #[command(subcommand)]
         command: MembersCommand,
     },
-    /// A member's Provider Access opt-out, set by the plan.
+    /// A member's Provider Access opt-out (on unless the member opts out), set by the
+    /// plan.
     ProviderAccess {
         #[command(subcommand)]
-        command: ProviderAccessCommand,
+        command: ChoiceCommand,
+    },
+    /// A member's Payer-to-Payer opt-in (off unless the member opts in), set by the
+    /// plan from enrollment.
+    P2p {
+        #[command(subcommand)]
+        command: ChoiceCommand,
     },
 }
 
+/// A member's data-sharing choice; it applies to every request that starts after it.
 #[derive(Subcommand)]
-enum ProviderAccessCommand {
-    /// Keep the member out of every Provider Access export that starts from now on.
+enum ChoiceCommand {
+    /// Stop this kind of sharing of the member's data.
     OptOut {
         #[command(flatten)]
         at: Table,
@@ -53,7 +64,7 @@ enum ProviderAccessCommand {
         #[arg(long)]
         patient: String,
     },
-    /// Let providers attributed to the member export their data again.
+    /// Allow this kind of sharing of the member's data.
     OptIn {
         #[command(flatten)]
         at: Table,
@@ -61,6 +72,16 @@ enum ProviderAccessCommand {
         #[arg(long)]
         patient: String,
     },
+}
+
+impl ChoiceCommand {
+    /// The table, the member, and whether the member now shares.
+    fn parts(self) -> (Table, String, bool) {
+        match self {
+            ChoiceCommand::OptOut { at, patient } => (at, patient, false),
+            ChoiceCommand::OptIn { at, patient } => (at, patient, true),
+        }
+    }
 }
 
 /// Where the deployed registry is.
@@ -232,13 +253,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         },
         Command::ProviderAccess { command } => {
-            let (at, patient, opted_out) = match command {
-                ProviderAccessCommand::OptOut { at, patient } => (at, patient, true),
-                ProviderAccessCommand::OptIn { at, patient } => (at, patient, false),
-            };
-            let changed =
-                set_provider_access_opt_out(&table(at.table), &patient, opted_out).await?;
-            println!("{}", opt_out_text(&patient, opted_out, changed));
+            let (at, patient, shares) = command.parts();
+            let changed = set_provider_access_opt_out(&table(at.table), &patient, !shares).await?;
+            println!("{}", opt_out_text(&patient, !shares, changed));
+        }
+        Command::P2p { command } => {
+            let (at, patient, shares) = command.parts();
+            let changed = set_payer_to_payer_opt_in(&table(at.table), &patient, shares).await?;
+            println!("{}", payer_to_payer_text(&patient, shares, changed));
         }
     }
     Ok(())

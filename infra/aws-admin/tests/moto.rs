@@ -5,7 +5,7 @@
 
 use cognito_signin::{AppClients, CognitoClient, KvAppClients};
 use member_signin::cognito_client_link;
-use patient_access_admin::{Deployment, set_provider_access_opt_out};
+use patient_access_admin::{Deployment, set_payer_to_payer_opt_in, set_provider_access_opt_out};
 use smart_server::{NewApp, apps};
 
 /// A fresh user pool in moto, named for the test.
@@ -187,6 +187,41 @@ async fn the_plan_opts_a_member_out_of_provider_access_and_back_in_on_dynamodb()
         set_provider_access_opt_out(&store, "../x", true)
             .await
             .is_err()
+    );
+    let _ = client.delete_table().table_name(&table).send().await;
+}
+
+#[tokio::test]
+async fn the_plan_records_a_member_s_payer_to_payer_opt_in_from_enrollment_on_dynamodb() {
+    let Some(aws) = aws_test_config::local_sdk_config().await else {
+        return;
+    };
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table = format!("admin-p2p-{}", std::process::id());
+    store_dynamodb::create_table(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("create table: {e}"));
+    let store = store_dynamodb::DynamoStore::new(client.clone(), table.clone());
+    let patient = "patient-999996666-DH000154930";
+    let opted_in = || member_consent::payer_to_payer::is_opted_in(&store, patient);
+
+    assert!(
+        !opted_in().await.unwrap_or_else(|e| panic!("{e}")),
+        "off until the member opts in"
+    );
+    let changed = set_payer_to_payer_opt_in(&store, patient, true).await;
+    assert!(changed.unwrap_or_else(|e| panic!("opt in: {e}")));
+    assert!(opted_in().await.unwrap_or_else(|e| panic!("{e}")));
+    let again = set_payer_to_payer_opt_in(&store, patient, true).await;
+    assert!(!again.unwrap_or_else(|e| panic!("opt in again: {e}")));
+    let out = set_payer_to_payer_opt_in(&store, patient, false).await;
+    assert!(out.unwrap_or_else(|e| panic!("opt out: {e}")));
+    assert!(!opted_in().await.unwrap_or_else(|e| panic!("{e}")));
+    assert!(
+        !member_consent::provider_access::is_opted_out(&store, patient)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        "Provider Access is a separate choice"
     );
     let _ = client.delete_table().table_name(&table).send().await;
 }

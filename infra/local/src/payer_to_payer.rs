@@ -68,12 +68,9 @@ pub async fn opt_in_command(
             .await
             .map_err(|e| RunnerError::Invalid(e.to_string()))?,
     };
-    let state = if opted_in {
-        "opted in to"
-    } else {
-        "opted out of"
-    };
-    let note = if changed { "" } else { " (no change)" };
-    println!("{patient} {state} Payer-to-Payer exchange{note}");
+    println!(
+        "{}",
+        app_registry_cli::payer_to_payer_text(patient, opted_in, changed)
+    );
     Ok(())
 }

@@ -170,13 +170,22 @@ pub fn registered_text(registered: &Registered) -> String {
 
 /// What `provider-access opt-out|opt-in` prints, locally and on AWS.
 pub fn opt_out_text(patient: &str, opted_out: bool, changed: bool) -> String {
-    let state = if opted_out {
-        "opted out of"
-    } else {
+    choice_text(patient, !opted_out, "Provider Access", changed)
+}
+
+/// What `p2p opt-in|opt-out` prints, locally and on AWS.
+pub fn payer_to_payer_text(patient: &str, opted_in: bool, changed: bool) -> String {
+    choice_text(patient, opted_in, "Payer-to-Payer exchange", changed)
+}
+
+fn choice_text(patient: &str, opted_in: bool, what: &str, changed: bool) -> String {
+    let state = if opted_in {
         "opted in to"
+    } else {
+        "opted out of"
     };
     let note = if changed { "" } else { " (no change)" };
-    format!("{patient} {state} Provider Access{note}")
+    format!("{patient} {state} {what}{note}")
 }
 
 /// One line of `apps list`, tab-separated: client_id, enabled|disabled,
