@@ -1,6 +1,6 @@
 //! App registration on AWS: each app gets its own Cognito app client, linked in the
 //! registry, before its record is stored; disabling an app deletes that client. And
-//! the plan's side of a member's Provider Access opt-out ([`set_provider_access_opt_out`]).
+//! the plan's side of a member's data-sharing choices ([`set_sharing`]).
 //!
 //! Order matters: the Cognito client and its link record are written first and the
 //! app record last, so an app that exists always has a working client. A failure in
@@ -25,41 +25,22 @@ pub enum AdminError {
     Consent(#[from] member_consent::GrantError),
 }
 
-/// The plan opts a member out of Provider Access (`true`) or back in (`false`), in the
-/// deployed table: the same Consent, written the same way, as the local `patient-access
-/// provider-access opt-out|opt-in` and the attribution file's `opt_out` column, so it
-/// takes effect for every export slice that runs after it. Returns whether anything
-/// changed (setting the current value again writes no version).
-pub async fn set_provider_access_opt_out<S: ResourceStore + ?Sized>(
+/// The plan turns a kind of sharing on or off for a member (Provider Access opt-out
+/// or opt-in, Payer-to-Payer opt-in from enrollment or opt-out), in the deployed table:
+/// the same Consent, written the same way, as the local `patient-access
+/// provider-access|p2p …`, the attribution file's `opt_out` column and the member's own
+/// choice on `/connected-apps`, so it applies to every request that starts after it.
+/// Returns whether anything changed (setting the current value again writes no
+/// version).
+pub async fn set_sharing<S: ResourceStore + ?Sized>(
     store: &S,
+    kind: member_consent::Sharing,
     patient: &str,
-    opted_out: bool,
+    on: bool,
 ) -> Result<bool, AdminError> {
-    Ok(member_consent::provider_access::set_opt_out(
-        store,
-        patient,
-        opted_out,
-        member_consent::provider_access::ChangedBy::Plan,
-    )
-    .await?)
-}
-
-/// The plan records a member's Payer-to-Payer opt-in (`true`) or opt-out (`false`)
-/// from enrollment, in the deployed table: the same Consent as the local `patient-access
-/// p2p opt-in|opt-out` and the member's choice on `/connected-apps`. Returns whether
-/// anything changed.
-pub async fn set_payer_to_payer_opt_in<S: ResourceStore + ?Sized>(
-    store: &S,
-    patient: &str,
-    opted_in: bool,
-) -> Result<bool, AdminError> {
-    Ok(member_consent::payer_to_payer::set_opt_in(
-        store,
-        patient,
-        opted_in,
-        member_consent::provider_access::ChangedBy::Plan,
-    )
-    .await?)
+    Ok(kind
+        .set(store, patient, on, member_consent::ChangedBy::Plan)
+        .await?)
 }
 
 /// Where apps are registered: the stack's table and user pool.

@@ -5,14 +5,12 @@
 use std::process::ExitCode;
 
 use app_registry_cli::{
-    AppsCommand, Registration, app_line, backend_registered_text, opt_out_text,
-    payer_to_payer_text, registered_text,
+    AppsCommand, Registration, app_line, backend_registered_text, registered_text, sharing_text,
 };
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
-use patient_access_admin::{
-    AdminError, Deployment, set_payer_to_payer_opt_in, set_provider_access_opt_out,
-};
+use member_consent::Sharing;
+use patient_access_admin::{AdminError, Deployment, set_sharing};
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -74,14 +72,19 @@ enum ChoiceCommand {
     },
 }
 
-impl ChoiceCommand {
-    /// The table, the member, and whether the member now shares.
-    fn parts(self) -> (Table, String, bool) {
-        match self {
-            ChoiceCommand::OptOut { at, patient } => (at, patient, false),
-            ChoiceCommand::OptIn { at, patient } => (at, patient, true),
-        }
-    }
+/// Sets one kind of sharing for a member and prints what the local command prints.
+async fn sharing(
+    table: &impl Fn(String) -> DynamoStore,
+    kind: Sharing,
+    command: ChoiceCommand,
+) -> Result<(), AdminError> {
+    let (at, patient, on) = match command {
+        ChoiceCommand::OptOut { at, patient } => (at, patient, false),
+        ChoiceCommand::OptIn { at, patient } => (at, patient, true),
+    };
+    let changed = set_sharing(&table(at.table), kind, &patient, on).await?;
+    println!("{}", sharing_text(&patient, kind, on, changed));
+    Ok(())
 }
 
 /// Where the deployed registry is.
@@ -253,15 +256,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         },
         Command::ProviderAccess { command } => {
-            let (at, patient, shares) = command.parts();
-            let changed = set_provider_access_opt_out(&table(at.table), &patient, !shares).await?;
-            println!("{}", opt_out_text(&patient, !shares, changed));
+            sharing(&table, Sharing::ProviderAccess, command).await?;
         }
-        Command::P2p { command } => {
-            let (at, patient, shares) = command.parts();
-            let changed = set_payer_to_payer_opt_in(&table(at.table), &patient, shares).await?;
-            println!("{}", payer_to_payer_text(&patient, shares, changed));
-        }
+        Command::P2p { command } => sharing(&table, Sharing::PayerToPayer, command).await?,
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! `aws-test-config`).
 
 use cognito_signin::{AppClients, CognitoClient, KvAppClients};
+use member_consent::Sharing;
 use member_signin::cognito_client_link;
-use patient_access_admin::{Deployment, set_payer_to_payer_opt_in, set_provider_access_opt_out};
+use patient_access_admin::{Deployment, set_sharing};
 use smart_server::{NewApp, apps};
 
 /// A fresh user pool in moto, named for the test.
@@ -173,18 +174,18 @@ async fn the_plan_opts_a_member_out_of_provider_access_and_back_in_on_dynamodb()
     let opted_out = || member_consent::provider_access::is_opted_out(&store, patient);
 
     assert!(!opted_out().await.unwrap_or_else(|e| panic!("{e}")));
-    let changed = set_provider_access_opt_out(&store, patient, true).await;
+    let changed = set_sharing(&store, Sharing::ProviderAccess, patient, false).await;
     assert!(changed.unwrap_or_else(|e| panic!("opt out: {e}")));
     assert!(opted_out().await.unwrap_or_else(|e| panic!("{e}")));
     // The same choice again writes no version.
-    let again = set_provider_access_opt_out(&store, patient, true).await;
+    let again = set_sharing(&store, Sharing::ProviderAccess, patient, false).await;
     assert!(!again.unwrap_or_else(|e| panic!("opt out again: {e}")));
-    let back_in = set_provider_access_opt_out(&store, patient, false).await;
+    let back_in = set_sharing(&store, Sharing::ProviderAccess, patient, true).await;
     assert!(back_in.unwrap_or_else(|e| panic!("opt in: {e}")));
     assert!(!opted_out().await.unwrap_or_else(|e| panic!("{e}")));
     // Not a Patient id: refused before anything is written.
     assert!(
-        set_provider_access_opt_out(&store, "../x", true)
+        set_sharing(&store, Sharing::ProviderAccess, "../x", false)
             .await
             .is_err()
     );
@@ -209,12 +210,12 @@ async fn the_plan_records_a_member_s_payer_to_payer_opt_in_from_enrollment_on_dy
         !opted_in().await.unwrap_or_else(|e| panic!("{e}")),
         "off until the member opts in"
     );
-    let changed = set_payer_to_payer_opt_in(&store, patient, true).await;
+    let changed = set_sharing(&store, Sharing::PayerToPayer, patient, true).await;
     assert!(changed.unwrap_or_else(|e| panic!("opt in: {e}")));
     assert!(opted_in().await.unwrap_or_else(|e| panic!("{e}")));
-    let again = set_payer_to_payer_opt_in(&store, patient, true).await;
+    let again = set_sharing(&store, Sharing::PayerToPayer, patient, true).await;
     assert!(!again.unwrap_or_else(|e| panic!("opt in again: {e}")));
-    let out = set_payer_to_payer_opt_in(&store, patient, false).await;
+    let out = set_sharing(&store, Sharing::PayerToPayer, patient, false).await;
     assert!(out.unwrap_or_else(|e| panic!("opt out: {e}")));
     assert!(!opted_in().await.unwrap_or_else(|e| panic!("{e}")));
     assert!(

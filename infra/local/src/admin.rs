@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
+use member_consent::Sharing;
 use serde_json::{Value, json};
 use smart_server::{NewApp, apps};
 use store_redb::RedbStore;
@@ -23,9 +24,9 @@ pub const USAGE_PATH: &str = "/_admin/usage";
 pub const ADMIN_ROOT: &str = "/_admin/";
 /// `attribution load` while `serve` runs: the body is the file, `?name=` its name.
 pub const ATTRIBUTION_PATH: &str = "/_admin/attribution";
-/// `provider-access opt-out|opt-in` while `serve` runs: `?patient=ID&opt_out=true|false`.
+/// `provider-access opt-out|opt-in` while `serve` runs: `?patient=ID&on=true|false`.
 pub const OPT_OUT_PATH: &str = "/_admin/provider-access";
-/// `p2p opt-in|opt-out` while `serve` runs: `?patient=ID&opt_in=true|false`.
+/// `p2p opt-in|opt-out` while `serve` runs: `?patient=ID&on=true|false`.
 pub const P2P_OPT_IN_PATH: &str = "/_admin/payer-to-payer";
 pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
 
@@ -84,11 +85,13 @@ impl Admin {
         if full_path == USAGE_PATH {
             return self.usage_report(&request).await;
         }
-        if full_path == P2P_OPT_IN_PATH {
-            return self.payer_to_payer(&request).await;
+        for kind in [Sharing::ProviderAccess, Sharing::PayerToPayer] {
+            if full_path == crate::sharing::admin_path(kind) {
+                return self.sharing(&request, kind).await;
+            }
         }
-        if full_path == ATTRIBUTION_PATH || full_path == OPT_OUT_PATH {
-            return self.provider_access(&request).await;
+        if full_path == ATTRIBUTION_PATH {
+            return self.attribution(&request).await;
         }
         let path = full_path.trim_start_matches(ADMIN_PREFIX).to_owned();
         let result = match (request.method().as_str(), path.as_str()) {
@@ -159,55 +162,41 @@ impl Admin {
         }
     }
 
-    /// Attribution loads and opt-out changes (the same library calls the commands make
-    /// when no server runs).
-    async fn provider_access(&self, request: &Request<Bytes>) -> Response<Bytes> {
-        let param = |name: &str| query_param(request, name);
+    /// Attribution loads (the same library call the command makes when no server runs).
+    async fn attribution(&self, request: &Request<Bytes>) -> Response<Bytes> {
         if request.method() != http::Method::POST {
             return reply(
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"error": "POST only"}),
             );
         }
-        if request.uri().path() == ATTRIBUTION_PATH {
-            return match crate::provider_access::load_one(
-                self.store.as_ref(),
-                &param("name"),
-                request.body(),
-            )
-            .await
-            {
-                Ok(report) => reply(StatusCode::OK, json!(report)),
-                Err(e) => reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": e.to_string()}),
-                ),
-            };
-        }
-        let opted_out = param("opt_out") == "true";
-        match crate::provider_access::set_opt_out(self.store.as_ref(), &param("patient"), opted_out)
-            .await
+        match crate::provider_access::load_one(
+            self.store.as_ref(),
+            &query_param(request, "name"),
+            request.body(),
+        )
+        .await
         {
-            Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),
-            Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+            Ok(report) => reply(StatusCode::OK, json!(report)),
+            Err(e) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": e.to_string()}),
+            ),
         }
     }
-}
 
-impl Admin {
-    /// Payer-to-Payer opt-in changes (the call the command makes when no server runs).
-    async fn payer_to_payer(&self, request: &Request<Bytes>) -> Response<Bytes> {
+    /// A member's data-sharing choice, set by the plan (the call the commands make
+    /// when no server runs).
+    async fn sharing(&self, request: &Request<Bytes>, kind: Sharing) -> Response<Bytes> {
         if request.method() != http::Method::POST {
             return reply(
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"error": "POST only"}),
             );
         }
-        let param = |name: &str| query_param(request, name);
-        let opted_in = param("opt_in") == "true";
-        match crate::payer_to_payer::set_opt_in(self.store.as_ref(), &param("patient"), opted_in)
-            .await
-        {
+        let on = query_param(request, "on") == "true";
+        let patient = query_param(request, "patient");
+        match crate::sharing::set(self.store.as_ref(), kind, &patient, on).await {
             Ok(changed) => reply(StatusCode::OK, json!({"changed": changed})),
             Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
         }

@@ -13,6 +13,7 @@ mod pages;
 pub mod payer_to_payer;
 pub mod provider_access;
 mod server;
+pub mod sharing;
 pub mod usage;
 
 pub use data_dir::DataDir;

@@ -24,7 +24,8 @@ use std::process::ExitCode;
 use app_registry_cli::{AppsCommand, Registration};
 use clap::{Args, Parser, Subcommand};
 
-use patient_access::{DataDir, RunnerError, commands, payer_to_payer, provider_access};
+use member_consent::Sharing;
+use patient_access::{DataDir, RunnerError, commands, provider_access, sharing};
 
 #[derive(Parser)]
 #[command(
@@ -313,22 +314,20 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
         Command::Attribution {
             command: AttributionCommand::Load { data, files },
         } => provider_access::attribution_load(&DataDir::new(data), &files).await,
-        Command::ProviderAccess { command } => match command {
-            ProviderAccessCommand::OptOut { data, patient } => {
-                provider_access::opt_out_command(&DataDir::new(data), &patient, true).await
-            }
-            ProviderAccessCommand::OptIn { data, patient } => {
-                provider_access::opt_out_command(&DataDir::new(data), &patient, false).await
-            }
-        },
-        Command::P2p { command } => match command {
-            P2pCommand::OptIn { data, patient } => {
-                payer_to_payer::opt_in_command(&DataDir::new(data), &patient, true).await
-            }
-            P2pCommand::OptOut { data, patient } => {
-                payer_to_payer::opt_in_command(&DataDir::new(data), &patient, false).await
-            }
-        },
+        Command::ProviderAccess { command } => {
+            let (data, patient, on) = match command {
+                ProviderAccessCommand::OptOut { data, patient } => (data, patient, false),
+                ProviderAccessCommand::OptIn { data, patient } => (data, patient, true),
+            };
+            sharing::command(&DataDir::new(data), Sharing::ProviderAccess, &patient, on).await
+        }
+        Command::P2p { command } => {
+            let (data, patient, on) = match command {
+                P2pCommand::OptIn { data, patient } => (data, patient, true),
+                P2pCommand::OptOut { data, patient } => (data, patient, false),
+            };
+            sharing::command(&DataDir::new(data), Sharing::PayerToPayer, &patient, on).await
+        }
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

@@ -1,7 +1,8 @@
 //! The Provider Access API in the local runner: the bulk handler mounted on `serve`
 //! (files in `DIR/exports/`, slices on tokio tasks), and the plan's commands
-//! (`attribution load`, `provider-access opt-out|opt-in`, `apps register --backend`),
-//! which go through the running server's admin endpoint or open the store directly.
+//! (`attribution load`, `apps register --backend`; `provider-access opt-out|opt-in` is
+//! in [`crate::sharing`]), which go through the running server's admin endpoint or open
+//! the store directly.
 
 use std::future::Future;
 use std::path::Path;
@@ -15,7 +16,6 @@ use bulk_export::{ExportFiles, LocalFiles};
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response};
-use member_consent::provider_access::ChangedBy;
 use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 
 use crate::{DataDir, RunnerError};
@@ -92,15 +92,6 @@ pub async fn load_one<S: ResourceStore + KeyValueStore>(
     attribution::load_file(store, name, bytes).await
 }
 
-/// The plan sets or clears a member's opt-out.
-pub async fn set_opt_out<S: ResourceStore>(
-    store: &S,
-    patient: &str,
-    opted_out: bool,
-) -> Result<bool, member_consent::GrantError> {
-    member_consent::provider_access::set_opt_out(store, patient, opted_out, ChangedBy::Plan).await
-}
-
 /// `attribution load`: each file's JSON report on stdout; fails when any was rejected.
 pub async fn attribution_load(
     data: &DataDir,
@@ -145,35 +136,6 @@ pub async fn attribution_load(
             "{rejected} attribution file(s)"
         )));
     }
-    Ok(())
-}
-
-/// `provider-access opt-out|opt-in --patient ID`.
-pub async fn opt_out_command(
-    data: &DataDir,
-    patient: &str,
-    opted_out: bool,
-) -> Result<(), RunnerError> {
-    if !fhir::is_valid_id(patient) {
-        return Err(RunnerError::Invalid(format!(
-            "{patient:?} is not a valid Patient id"
-        )));
-    }
-    let path = format!(
-        "{}?patient={}&opt_out={opted_out}",
-        crate::admin::OPT_OUT_PATH,
-        percent(patient)
-    );
-    let changed = match crate::commands::admin_request(data, &path, Some(Vec::new())).await? {
-        Some(value) => value["changed"].as_bool().unwrap_or(false),
-        None => set_opt_out(&crate::commands::open_store(data)?, patient, opted_out)
-            .await
-            .map_err(|e| RunnerError::Invalid(e.to_string()))?,
-    };
-    println!(
-        "{}",
-        app_registry_cli::opt_out_text(patient, opted_out, changed)
-    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use backend_auth::{BackendClient, NewBackendClient};
 use clap::{Args, Subcommand};
+use member_consent::Sharing;
 use smart_server::{App, NewApp, Registered};
 
 /// The `apps` subcommands. Each tool says where the registry is: `Registry` for
@@ -168,22 +169,14 @@ pub fn registered_text(registered: &Registered) -> String {
     text
 }
 
-/// What `provider-access opt-out|opt-in` prints, locally and on AWS.
-pub fn opt_out_text(patient: &str, opted_out: bool, changed: bool) -> String {
-    choice_text(patient, !opted_out, "Provider Access", changed)
-}
-
-/// What `p2p opt-in|opt-out` prints, locally and on AWS.
-pub fn payer_to_payer_text(patient: &str, opted_in: bool, changed: bool) -> String {
-    choice_text(patient, opted_in, "Payer-to-Payer exchange", changed)
-}
-
-fn choice_text(patient: &str, opted_in: bool, what: &str, changed: bool) -> String {
-    let state = if opted_in {
-        "opted in to"
-    } else {
-        "opted out of"
+/// What `provider-access opt-out|opt-in` and `p2p opt-in|opt-out` print, locally and
+/// on AWS: `{patient} opted in to|opted out of {what}[ (no change)]`.
+pub fn sharing_text(patient: &str, kind: Sharing, on: bool, changed: bool) -> String {
+    let what = match kind {
+        Sharing::ProviderAccess => "Provider Access",
+        Sharing::PayerToPayer => "Payer-to-Payer exchange",
     };
+    let state = if on { "opted in to" } else { "opted out of" };
     let note = if changed { "" } else { " (no change)" };
     format!("{patient} {state} {what}{note}")
 }

@@ -29,3 +29,4 @@ pub mod payer_to_payer;
 pub mod provider_access;
 
 pub use grants::{Grant, GrantError, GrantStatus, NewGrant};
+pub use member_setting::{ChangedBy, Sharing};

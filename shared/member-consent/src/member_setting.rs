@@ -37,6 +37,51 @@ impl ChangedBy {
     }
 }
 
+/// The kinds of sharing a member (or the plan, for them) turns on and off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// With in-network providers: on unless the member opts out.
+    ProviderAccess,
+    /// With the member's other and next health plans: off unless the member opts in.
+    PayerToPayer,
+}
+
+impl Sharing {
+    /// Whether the member's data is shared this way now.
+    pub async fn is_on<S>(self, store: &S, patient: &str) -> Result<bool, GrantError>
+    where
+        S: ResourceStore + ?Sized,
+    {
+        match self {
+            Sharing::ProviderAccess => {
+                Ok(!crate::provider_access::is_opted_out(store, patient).await?)
+            }
+            Sharing::PayerToPayer => crate::payer_to_payer::is_opted_in(store, patient).await,
+        }
+    }
+
+    /// Turns this sharing on or off for the member. Returns whether anything changed.
+    pub async fn set<S>(
+        self,
+        store: &S,
+        patient: &str,
+        on: bool,
+        by: ChangedBy,
+    ) -> Result<bool, GrantError>
+    where
+        S: ResourceStore + ?Sized,
+    {
+        match self {
+            Sharing::ProviderAccess => {
+                crate::provider_access::set_opt_out(store, patient, !on, by).await
+            }
+            Sharing::PayerToPayer => {
+                crate::payer_to_payer::set_opt_in(store, patient, on, by).await
+            }
+        }
+    }
+}
+
 /// What sets one kind of choice apart from another.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Setting {

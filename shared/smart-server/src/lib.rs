@@ -31,7 +31,7 @@ mod crypto;
 mod discovery;
 mod error;
 mod members;
-use members::Sharing;
+use member_consent::Sharing;
 mod pages;
 mod respond;
 mod throttle;

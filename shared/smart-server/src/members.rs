@@ -9,7 +9,7 @@ use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
 use member_consent::grants;
-use member_consent::{GrantError, GrantStatus};
+use member_consent::{GrantError, GrantStatus, Sharing};
 use member_signin::SignIn;
 use serde::{Deserialize, Serialize};
 use smart_auth::ScopeSet;
@@ -104,10 +104,15 @@ where
             Some("opt-out") => false,
             _ => return self.render_apps(&session, None).await,
         };
-        if let Err(error) = kind.set(self.store.as_ref(), &session.patient, share).await {
+        let by = member_consent::ChangedBy::Member;
+        if let Err(error) = kind
+            .set(self.store.as_ref(), &session.patient, share, by)
+            .await
+        {
             return self.fault(error.into());
         }
-        self.render_apps(&session, Some(kind.notice(share))).await
+        self.render_apps(&session, Some(sharing_notice(kind, share)))
+            .await
     }
 
     async fn render_apps(&self, session: &MemberSession, notice: Option<&str>) -> Page {
@@ -134,11 +139,11 @@ where
             .collect();
         let store = self.store.as_ref();
         let settings = async {
-            let opted_out =
-                member_consent::provider_access::is_opted_out(store, &session.patient).await?;
-            let opted_in =
-                member_consent::payer_to_payer::is_opted_in(store, &session.patient).await?;
-            Ok::<_, GrantError>((opted_out, opted_in))
+            let providers = Sharing::ProviderAccess
+                .is_on(store, &session.patient)
+                .await?;
+            let plans = Sharing::PayerToPayer.is_on(store, &session.patient).await?;
+            Ok::<_, GrantError>((!providers, plans))
         };
         let (opted_out, p2p_opted_in) = match settings.await {
             Ok(settings) => settings,
@@ -261,54 +266,29 @@ where
     }
 }
 
+/// What the page says once the member changed a kind of sharing.
+fn sharing_notice(kind: Sharing, on: bool) -> &'static str {
+    match (kind, on) {
+        (Sharing::ProviderAccess, true) => {
+            "Done: your in-network providers can get your data again."
+        }
+        (Sharing::ProviderAccess, false) => {
+            "Done: providers can no longer get your data through Provider Access."
+        }
+        (Sharing::PayerToPayer, true) => {
+            "Done: when you join another health plan, or have two at once, that plan can get your data from us."
+        }
+        (Sharing::PayerToPayer, false) => {
+            "Done: other health plans can no longer get your data from us."
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_members_own_portal_is_not_counted_as_an_app_they_chose() {
         let portal = crate::apps::PORTAL_CLIENT_ID;
         assert!(usage_metrics::event::NOT_APP_CLIENTS.contains(&portal));
-    }
-}
-
-/// The two kinds of sharing a member turns on or off on `/connected-apps`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sharing {
-    /// With in-network providers (on unless the member opts out).
-    ProviderAccess,
-    /// With the member's other and next health plans (off unless the member opts in).
-    PayerToPayer,
-}
-
-impl Sharing {
-    async fn set<S>(self, store: &S, patient: &str, share: bool) -> Result<bool, GrantError>
-    where
-        S: fhir_store::ResourceStore + ?Sized,
-    {
-        let by = member_consent::provider_access::ChangedBy::Member;
-        match self {
-            Sharing::ProviderAccess => {
-                member_consent::provider_access::set_opt_out(store, patient, !share, by).await
-            }
-            Sharing::PayerToPayer => {
-                member_consent::payer_to_payer::set_opt_in(store, patient, share, by).await
-            }
-        }
-    }
-
-    fn notice(self, share: bool) -> &'static str {
-        match (self, share) {
-            (Sharing::ProviderAccess, true) => {
-                "Done: your in-network providers can get your data again."
-            }
-            (Sharing::ProviderAccess, false) => {
-                "Done: providers can no longer get your data through Provider Access."
-            }
-            (Sharing::PayerToPayer, true) => {
-                "Done: when you join another health plan, or have two at once, that plan can get your data from us."
-            }
-            (Sharing::PayerToPayer, false) => {
-                "Done: other health plans can no longer get your data from us."
-            }
-        }
     }
 }

@@ -7,6 +7,7 @@ use backend_auth::NewBackendClient;
 use backend_auth::testing::ClientKey;
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use member_consent::Sharing;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -98,7 +99,7 @@ async fn seed(plan: &Plan) {
     }
     for member in ["mm-ana", "mm-twin-1", "mm-twin-2"] {
         assert!(
-            patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), member, true)
+            patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, member, true)
                 .await
                 .unwrap()
         );
@@ -319,7 +320,7 @@ async fn two_members_alike_in_every_compared_element_are_not_matched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_this_plan_records_for_another_carrier_is_not_matched() {
     let (plan, token) = plan_and_payer().await;
-    patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-cara", true)
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, "mm-cara", true)
         .await
         .unwrap();
     let cara = member_match(
@@ -377,7 +378,8 @@ async fn a_member_who_has_not_opted_in_is_refused_like_a_stranger() {
     assert_eq!(refusal(status, &body), no_match);
 
     // The plan records Ben's opt-in (as `patient-access p2p opt-in` does): matched.
-    let set = |on| patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-ben", on);
+    let set =
+        |on| patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, "mm-ben", on);
     assert!(set(true).await.unwrap());
     let (status, _, body) = post(&plan, Some(&token), &ben).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -527,7 +529,7 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
         "#sensitive leaves out 42 CFR Part 2 data"
     );
 
-    patient_access::payer_to_payer::set_opt_in(plan.store.as_ref(), "mm-ana", false)
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, "mm-ana", false)
         .await
         .unwrap();
     let (status, _) = everything(&plan, &token, "mm-ana").await;

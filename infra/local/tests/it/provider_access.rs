@@ -2,6 +2,7 @@
 //! registers with a key made here, gets a token with a signed assertion, and exports
 //! its attributed members' data in bulk.
 
+use member_consent::Sharing;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,7 +241,7 @@ async fn a_provider_exports_its_attributed_members_without_the_money() {
         .await
         .unwrap();
     assert_eq!(report.status, "accepted", "{report:?}");
-    patient_access::provider_access::set_opt_out(plan.store.as_ref(), &m[3], true)
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::ProviderAccess, &m[3], false)
         .await
         .unwrap();
 
@@ -431,7 +432,7 @@ async fn a_provider_exports_its_attributed_members_without_the_money() {
     );
 
     // An opt-out takes effect for the next export.
-    patient_access::provider_access::set_opt_out(plan.store.as_ref(), &m[1], true)
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::ProviderAccess, &m[1], false)
         .await
         .unwrap();
     let later = plan.export(&token, "?_type=Patient").await;
