@@ -1,20 +1,19 @@
 //! Each client's budget of failed `$member-match` calls per hour (HRex: the server
 //! SHALL monitor for and prevent brute-force matching).
 //!
-//! One counter per client and clock hour in the key-value store (namespace
-//! `member-match-failures`, key `{client_id}:{hour}`), raised by an atomic increment
+//! One counter per client and clock hour in the key-value store (`fhir_store::budget`,
+//! namespace `member-match-failures.{client_id}`), raised by an atomic increment
 //! after each failed match (no match, several matches, a consent that cannot be
 //! honoured, a member who has not opted in) and expiring with its hour. A client whose
 //! counter has reached the budget gets 429 with `Retry-After` until the hour ends,
 //! whatever it sends. The increment is the store's own atomic counter, so the budget
 //! holds across concurrent requests and across Lambda instances on DynamoDB alike.
 
+use fhir_store::budget::{self, Budget};
 use fhir_store::{KeyValueStore, StoreResult};
 
 const NAMESPACE: &str = "member-match-failures";
 const HOUR: i64 = 3600;
-/// Kept a minute past its hour so a request at the boundary still reads it.
-const GRACE: i64 = 60;
 
 /// The default: a requesting plan that fails this often in an hour is guessing.
 pub const DEFAULT_FAILURES_PER_HOUR: i64 = 20;
@@ -41,12 +40,8 @@ impl FailureBudget {
         client_id: &str,
         now: i64,
     ) -> StoreResult<Option<u64>> {
-        let spent = kv
-            .get(NAMESPACE, &key(client_id, now))
-            .await?
-            .and_then(|entry| entry.value.as_i64())
-            .unwrap_or(0);
-        Ok((spent >= self.per_hour).then(|| retry_after(now)))
+        let wait = budget::exhausted(kv, NAMESPACE, client_id, self.budget(), now).await?;
+        Ok(wait.map(|secs| u64::try_from(secs).unwrap_or(1)))
     }
 
     /// Counts one failed match; returns the failures this hour so far.
@@ -56,22 +51,16 @@ impl FailureBudget {
         client_id: &str,
         now: i64,
     ) -> StoreResult<i64> {
-        let expires = window_end(now).saturating_add(GRACE);
-        kv.increment(NAMESPACE, &key(client_id, now), 1, Some(expires))
-            .await
+        budget::record(kv, NAMESPACE, client_id, self.budget(), now).await
     }
-}
 
-fn key(client_id: &str, now: i64) -> String {
-    format!("{client_id}:{}", now.div_euclid(HOUR))
-}
-
-fn window_end(now: i64) -> i64 {
-    (now.div_euclid(HOUR) + 1).saturating_mul(HOUR)
-}
-
-fn retry_after(now: i64) -> u64 {
-    u64::try_from(window_end(now) - now).unwrap_or(1).max(1)
+    /// The shared fixed-window budget: `per_hour` failures per clock hour.
+    fn budget(&self) -> Budget {
+        Budget {
+            limit: u32::try_from(self.per_hour.max(0)).unwrap_or(u32::MAX),
+            window_secs: HOUR,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +87,21 @@ mod tests {
             None,
             "budgets are per client"
         );
-        assert_eq!(retry_after(7200), 3600);
-        assert_eq!(retry_after(7199), 1);
+        // Renewal is at the clock hour: a full hour from its start, a second from its end.
+        let spent = FailureBudget { per_hour: 1 };
+        let hour = now - now.rem_euclid(3600);
+        spent.record_failure(&store, "svc-c", hour).await.unwrap();
+        assert_eq!(
+            spent.exhausted(&store, "svc-c", hour).await.unwrap(),
+            Some(3600)
+        );
+        spent
+            .record_failure(&store, "svc-d", hour + 3599)
+            .await
+            .unwrap();
+        assert_eq!(
+            spent.exhausted(&store, "svc-d", hour + 3599).await.unwrap(),
+            Some(1)
+        );
     }
 }
