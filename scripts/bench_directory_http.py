@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench_http import free_port, wrk
+from bench_http import free_port, wait_until_up, wrk
 
 SPECIALTIES = ["207Q00000X", "207R00000X", "207RC0000X", "207X00000X", "207P00000X",
                "1223G0001X", "208D00000X", "207V00000X", "2084P0800X", "208000000X"]
@@ -75,12 +75,7 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://localhost:{port}/directory"
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/metadata", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_up(base + "/metadata", 60)
         # After the first start (which loads the demo directory): a snapshot replaces it.
         # `directory load` hands the file to the running server and waits for it.
         if count is not None:

@@ -50,6 +50,16 @@ def millis(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def wait_until_up(url, seconds):
+    """Polls `url` until the server answers, for at most `seconds`."""
+    for _ in range(seconds * 10):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def wrk(url, label, server_pid, args=()):
     """One wrk run (2 threads, 64 connections, 15 s): prints and returns (requests/s,
     p50 ms, p99 ms)."""
@@ -73,12 +83,7 @@ def run(binary, serve_args):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         base = f"http://localhost:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/metadata", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_up(base + "/metadata", 30)
         member = subprocess.check_output([binary, "members", "--data", data], text=True).split()[0]
         token = subprocess.check_output(
             [binary, "token", "--data", data, "--patient", member, "--scope", "patient/*.rs"], text=True).strip()
