@@ -1,12 +1,14 @@
 use bytes::Bytes;
 use lambda_http::{Body, Request, RequestExt, Response};
 
+use crate::edge::PublicHost;
 use crate::env::optional;
 
 /// The API's public base URL: `FHIR_BASE_URL` (a custom domain) when set, otherwise
 /// `https://` and the domain each request came through. A template cannot pass an
-/// HTTP API's own URL to its functions without a circular dependency, so without a
-/// custom domain the function learns it from the request.
+/// HTTP API's own URL (nor its CloudFront distribution's) to its functions without a
+/// circular dependency, so without a custom domain the function learns it from the
+/// request.
 #[derive(Debug, Clone, Default)]
 pub struct BaseUrl {
     configured: Option<String>,
@@ -25,11 +27,15 @@ impl BaseUrl {
         }
     }
 
-    /// The configured URL, or the API Gateway domain of `request` (its `Host` header
-    /// outside API Gateway).
+    /// The configured URL, or the public host of a request that came through the
+    /// CloudFront edge ([`PublicHost`]), or the API Gateway domain of `request` (its
+    /// `Host` header outside API Gateway).
     pub fn for_request(&self, request: &Request) -> String {
         if let Some(base) = &self.configured {
             return base.clone();
+        }
+        if let Some(PublicHost(host)) = request.extensions().get::<PublicHost>() {
+            return format!("https://{host}");
         }
         let domain = match request.request_context_ref() {
             Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
@@ -106,6 +112,14 @@ mod tests {
         assert_eq!(
             BaseUrl::new(None).for_request(&request()),
             "https://abc123xyz.execute-api.us-east-1.amazonaws.com"
+        );
+        let mut through_edge = request();
+        through_edge
+            .extensions_mut()
+            .insert(PublicHost("d111.cloudfront.net".into()));
+        assert_eq!(
+            BaseUrl::new(None).for_request(&through_edge),
+            "https://d111.cloudfront.net"
         );
     }
 

@@ -27,6 +27,14 @@ pub async fn load(
     .await
 }
 
+/// The secret named by the environment variable `var`, or `None` when it is unset or
+/// empty (an optional secret, such as the edge's origin-verify secret).
+pub async fn named_in_env(var: &str) -> Option<SecretsManagerSource> {
+    let secret_id = std::env::var(var).ok().filter(|id| !id.trim().is_empty())?;
+    let aws = aws_config::load_from_env().await;
+    Some(SecretsManagerSource::new(Client::new(&aws), secret_id))
+}
+
 /// Secrets Manager's stage of the version in use.
 pub const CURRENT_STAGE: &str = "AWSCURRENT";
 /// Secrets Manager's stage of the version replaced by the last rotation.

@@ -146,3 +146,48 @@ async fn a_missing_secret_is_an_error_not_an_empty_ring() {
     let source = SecretsManagerSource::new(client, "no-such-secret");
     assert!(source.key_ring().await.is_err());
 }
+
+/// Whether a guard loaded now (a cold start) admits a request carrying `secret`.
+async fn edge_admits(source: &SecretsManagerSource, secret: &str) -> bool {
+    let guard = lambda_adapter::EdgeGuard::load(Some(source.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        lambda_adapter::edge::ORIGIN_VERIFY_HEADER,
+        http::HeaderValue::from_str(secret).unwrap_or_else(|e| panic!("{e}")),
+    );
+    headers.insert(
+        lambda_adapter::edge::FORWARDED_HOST_HEADER,
+        http::HeaderValue::from_static("d111.cloudfront.net"),
+    );
+    guard
+        .admit(&mut headers, &mut http::Extensions::new())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn the_edge_secret_rotates_without_refusing_cloudfronts_requests() {
+    let Some(client) = client().await else {
+        return;
+    };
+    let arn = create(&client, &format!("edge-{}", std::process::id()), V1).await;
+    let source = SecretsManagerSource::new(client.clone(), &arn);
+    assert!(edge_admits(&source, V1).await);
+    assert!(!edge_admits(&source, V2).await, "not a value of the secret");
+
+    // The operator rotates; CloudFront sends V1 until the stack update gives it V2.
+    rotate(&client, &arn, V2).await;
+    assert!(
+        edge_admits(&source, V1).await,
+        "CloudFront's old value still passes"
+    );
+    assert!(edge_admits(&source, V2).await);
+
+    rotate(&client, &arn, V3).await;
+    assert!(
+        !edge_admits(&source, V1).await,
+        "two rotations later it is refused"
+    );
+}

@@ -10,5 +10,6 @@ use auth_server_fn::AuthServerFunction;
 async fn main() -> Result<(), lambda_adapter::Error> {
     lambda_adapter::init_tracing();
     let function = AuthServerFunction::from_env().await?;
-    lambda_adapter::serve_http(|request| function.handle(request)).await
+    let edge_secret = secrets_manager::named_in_env(lambda_adapter::ORIGIN_VERIFY_SECRET_VAR).await;
+    lambda_adapter::serve_http(edge_secret, |request| function.handle(request)).await
 }
