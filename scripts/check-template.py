@@ -11,6 +11,7 @@ deployment-only ones such as point-in-time recovery). Run with the SAM venv's py
 it uses cfn-lint's YAML loader, which understands !Ref, !Sub and !GetAtt.
 """
 import json
+import re
 import pathlib
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def main():
         check_ingest_spool(template, function)
     check_functions(template)
     check_operations(template)
+    check_edge(template)
 
 
 def check_ingest_spool(template, name):
@@ -173,6 +175,122 @@ def check_operations(template):
         sys.exit("template.yaml's operations are incomplete:\n  " + "\n  ".join(problems))
     print(f"{len(alarms)} alarms: every dead-letter queue and function covered; "
           f"{len(archived)} log groups feed the audit archive")
+
+
+# ---- The edge (issue 14, finding 2) ----
+
+# Requests this API must serve that trip a rule of AWS's core rule set, with the rule.
+# AWS documents what each rule inspects, not its exact patterns, so each request here
+# trips the rule by its documented description (the WAF guide's "Core rule set"
+# table): those rules must count, not block, or the WAF breaks valid FHIR and SMART.
+WAF_VALID_REQUESTS = [
+    # "URI query strings over 2,048 bytes": a search with its _include and _revinclude.
+    ("SizeRestrictions_QUERYSTRING", "a long ExplanationOfBenefit search",
+     {"path": "/ExplanationOfBenefit", "query": "patient=Patient/p1&" + "&".join(
+         f"_include=ExplanationOfBenefit:{p}" for p in
+         ["patient", "provider", "care-team", "coverage", "insurer", "payee"] * 12)}),
+    # "Request bodies over 8 KB": $bulk-member-match with many members.
+    ("SizeRestrictions_BODY", "a $bulk-member-match of 50 members",
+     {"path": "/Group/$bulk-member-match", "body": '{"resourceType":"Parameters"}' + " " * 9000}),
+    # "Query argument values that embed a URL with an IPv4 address": a native app's
+    # loopback redirect (RFC 8252 asks for 127.0.0.1) at /authorize.
+    ("GenericRFI_QUERYARGUMENTS", "a native app's loopback redirect_uri at /authorize",
+     {"path": "/authorize", "query": "response_type=code&client_id=app&redirect_uri="
+      "http://127.0.0.1:53682/callback&scope=launch/patient&aud=https://fhir.plan.example"}),
+    # The same redirect in the code exchange's form body.
+    ("GenericRFI_BODY", "the same app's code exchange at /token",
+     {"path": "/token", "body": "grant_type=authorization_code&code=abc&"
+      "redirect_uri=http://127.0.0.1:53682/callback&code_verifier=xyz"}),
+    # "Cross-site scripting patterns in the body": a resource's narrative is XHTML.
+    ("CrossSiteScripting_BODY", "a $member-match Patient with its narrative",
+     {"path": "/Patient/$member-match", "body": '{"text":{"div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\"><a href=\\"#\\">Jane</a></div>"}}'}),
+    # "Requests without a User-Agent": payers' and providers' backend clients.
+    ("NoUserAgent_HEADER", "a backend client's $export without User-Agent",
+     {"path": "/Group/g1/$export", "headers": {}}),
+]
+
+_RFI = r"(https?|ftps?|file)://\d{1,3}(\.\d{1,3}){3}"
+# Each rule's documented trigger, so that the table above is checked to trip it.
+WAF_DOCUMENTED_TRIGGERS = {
+    "SizeRestrictions_QUERYSTRING": lambda r: len(r.get("query", "")) > 2048,
+    "SizeRestrictions_BODY": lambda r: len(r.get("body", "")) > 8192,
+    "GenericRFI_QUERYARGUMENTS": lambda r: re.search(_RFI, r.get("query", "")) is not None,
+    "GenericRFI_BODY": lambda r: re.search(_RFI, r.get("body", "")) is not None,
+    "CrossSiteScripting_BODY": lambda r: re.search(r"<[a-z]+[^>]*>", r.get("body", "")) is not None,
+    "NoUserAgent_HEADER": lambda r: "user-agent" not in r.get("headers", {"user-agent": "x"}),
+}
+
+# Which rate rule each route counts against (None: only the all-routes one).
+WAF_ROUTE_RULES = [
+    ("/authorize", "sign-in-per-ip"),
+    ("/authorize/demographics", "sign-in-per-ip"),
+    ("/connected-apps/revoke", "sign-in-per-ip"),
+    ("/token", "credentials-per-ip"),
+    ("/introspect", "credentials-per-ip"),
+    ("/Patient/$member-match", "credentials-per-ip"),
+    ("/Patient/%24member-match", "credentials-per-ip"),
+    ("/Group/$bulk-member-match", "credentials-per-ip"),
+    ("/Patient", None),
+    ("/ExplanationOfBenefit/e1", None),
+    ("/tokens", None),
+    ("/directory/Practitioner", None),
+]
+
+
+def byte_match(statement, path):
+    """AWS WAF's ByteMatchStatement on the URI path, with its text transformations."""
+    from urllib.parse import unquote
+    value = path
+    for step in sorted(statement["TextTransformations"], key=lambda t: t["Priority"]):
+        value = {"LOWERCASE": str.lower, "URL_DECODE": unquote}[step["Type"]](value)
+    target, where = statement["SearchString"], statement["PositionalConstraint"]
+    return {"EXACTLY": value == target, "STARTS_WITH": value.startswith(target),
+            "ENDS_WITH": value.endswith(target), "CONTAINS": target in value}[where]
+
+
+def scope_matches(scope, path):
+    if "OrStatement" in scope:
+        return any(scope_matches(s, path) for s in scope["OrStatement"]["Statements"])
+    return byte_match(scope["ByteMatchStatement"], path)
+
+
+def check_edge(template):
+    """Issue 14, finding 2: every HTTP function may read the origin-verify secret (or
+    it could not start behind the edge); valid FHIR and SMART requests pass the web
+    ACL's managed rules; each route counts against the rate rule meant for it."""
+    resources = {name: plain(r) for name, r in template["Resources"].items()}
+    problems = []
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        events = properties.get("Events", {}).values()
+        if resource.get("Type") != "AWS::Serverless::Function" or not any(
+                e.get("Type") == "HttpApi" for e in events):
+            continue
+        statements = [s for p in properties.get("Policies", []) if isinstance(p, dict)
+                      for s in p.get("Statement", [])]
+        if not any(s.get("Action") == "secretsmanager:GetSecretValue"
+                   and "OriginVerifySecret" in refs(s.get("Resource")) for s in statements):
+            problems.append(f"{name}: serves HTTP but may not read OriginVerifySecret")
+    rules = {r["Name"]: r for r in resources["EdgeWebAcl"]["Properties"]["Rules"]}
+    core = rules["aws-core-rule-set"]["Statement"]["ManagedRuleGroupStatement"]
+    counted = {o["Name"] for o in core.get("RuleActionOverrides", [])
+               if "Count" in o["ActionToUse"]}
+    for rule, what, request in WAF_VALID_REQUESTS:
+        if not WAF_DOCUMENTED_TRIGGERS[rule](request):
+            problems.append(f"{what} does not trip {rule} as documented: a wrong example")
+        if rule not in counted:
+            problems.append(f"core rule set {rule} blocks valid traffic: {what}")
+    rate_rules = {name: r["Statement"]["RateBasedStatement"] for name, r in rules.items()
+                  if "RateBasedStatement" in r["Statement"]}
+    for path, expected in WAF_ROUTE_RULES:
+        scoped = [name for name, rate in rate_rules.items()
+                  if "ScopeDownStatement" in rate and scope_matches(rate["ScopeDownStatement"], path)]
+        if scoped != ([expected] if expected else []):
+            problems.append(f"{path}: counts against {scoped or 'no scoped rule'}, expected {expected}")
+    if problems:
+        sys.exit("template.yaml's edge is wrong:\n  " + "\n  ".join(problems))
+    print(f"edge: {len(WAF_VALID_REQUESTS)} kinds of valid FHIR/SMART request pass the "
+          f"managed rules; {len(WAF_ROUTE_RULES)} routes count against the right rate rule")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ use std::time::Instant;
 
 use cognito_signin::{CognitoClient, CognitoSignIn, KvAppClients};
 use kms_signer::{KmsClient, KmsSigner};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use member_signin::SignInSecret;
 use secrets::{KeyRefresher, SourceError};
 use secrets_manager::SecretsManagerSource;
@@ -133,12 +132,9 @@ impl AuthServerFunction {
             tracing::error!(%error, "rotated sign-in secret refused; keeping the current keys");
         }
         let server = self.server_for(&self.base_url.for_request(&request));
-        // The caller's address as API Gateway saw it (not a header the caller sets):
-        // one of the sources sign-in answers are throttled by.
-        let address = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-            _ => None,
-        };
+        // The caller's address (the edge's or API Gateway's, never a header the caller
+        // sets): one of the sources sign-in answers are throttled by.
+        let address = lambda_adapter::client_address(&request);
         let mut request = from_lambda(request);
         if let Some(address) = address {
             request.extensions_mut().insert(ClientAddress(address));

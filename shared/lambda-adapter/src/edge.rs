@@ -9,8 +9,13 @@
 //!   requires and removes before any handler sees the request;
 //! * [`FORWARDED_HOST_HEADER`]: the host the client used (a CloudFront Function copies
 //!   `Host`, which API Gateway needs for itself), so links and token audiences name the
-//!   distribution's domain, not the bypass. It is trusted only on a request that also
-//!   carried the secret; a client's own value is overwritten at the edge.
+//!   distribution's domain, not the bypass;
+//! * [`VIEWER_ADDRESS_HEADER`]: the client's IP address (the same function copies it:
+//!   behind CloudFront, API Gateway's `sourceIp` is an edge server's), which sign-in
+//!   throttles by ([`client_address`]).
+//!
+//! Both are trusted only on a request that also carried the secret; a client's own
+//! values are overwritten at the edge.
 //!
 //! The secret rotates like the others: the guard accepts the current and the previous
 //! version, so the stack update that gives CloudFront the new value (SECURITY.md) has
@@ -29,6 +34,27 @@ pub const ORIGIN_VERIFY_SECRET_VAR: &str = "ORIGIN_VERIFY_SECRET_ARN";
 pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 /// The header the edge's viewer-request function sets to the client's `Host`.
 pub const FORWARDED_HOST_HEADER: &str = "x-forwarded-host";
+/// The header the edge's viewer-request function sets to the client's IP address.
+pub const VIEWER_ADDRESS_HEADER: &str = "x-viewer-address";
+
+/// The client's IP address as the edge saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerAddress(pub String);
+
+/// The caller's network address, never a header the caller sets: the edge's
+/// [`ViewerAddress`] behind CloudFront, otherwise API Gateway's `sourceIp`.
+pub fn client_address(request: &lambda_http::Request) -> Option<String> {
+    use lambda_http::RequestExt;
+    if let Some(ViewerAddress(address)) = request.extensions().get::<ViewerAddress>() {
+        return Some(address.clone());
+    }
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.clone()
+        }
+        _ => None,
+    }
+}
 
 /// The public host of a request that came through the edge, for [`crate::BaseUrl`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +115,13 @@ impl<S: SecretSource> EdgeGuard<S> {
         };
         headers.remove(ORIGIN_VERIFY_HEADER);
         extensions.insert(verdict?);
+        if let Some(address) = headers
+            .get(VIEWER_ADDRESS_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<std::net::IpAddr>().ok())
+        {
+            extensions.insert(ViewerAddress(address.to_string()));
+        }
         Ok(())
     }
 }
@@ -177,6 +210,24 @@ mod tests {
             admit(Some("new-secret"), Some("D111.cloudfront.net")).await,
             Ok(PublicHost("d111.cloudfront.net".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn behind_the_edge_the_client_address_is_the_viewers_not_cloudfronts() {
+        let guard = EdgeGuard::load(Some(Fixed(rotated_ring()))).await.unwrap();
+        let mut from_edge = headers(Some("new-secret"), Some("fhir.plan.example"));
+        from_edge.insert(VIEWER_ADDRESS_HEADER, "203.0.113.7".parse().unwrap());
+        let mut extensions = http::Extensions::new();
+        guard.admit(&mut from_edge, &mut extensions).await.unwrap();
+        let mut request = lambda_http::Request::default();
+        *request.extensions_mut() = extensions;
+        assert_eq!(client_address(&request).as_deref(), Some("203.0.113.7"));
+
+        let mut forged = headers(Some("new-secret"), Some("fhir.plan.example"));
+        forged.insert(VIEWER_ADDRESS_HEADER, "not-an-address".parse().unwrap());
+        let mut extensions = http::Extensions::new();
+        guard.admit(&mut forged, &mut extensions).await.unwrap();
+        assert!(extensions.get::<ViewerAddress>().is_none());
     }
 
     #[tokio::test]

@@ -19,7 +19,9 @@ pub mod edge;
 mod env;
 
 pub use convert::{BaseUrl, from_lambda, to_lambda};
-pub use edge::{EdgeGuard, NotThroughEdge, ORIGIN_VERIFY_SECRET_VAR, PublicHost};
+pub use edge::{
+    EdgeGuard, NotThroughEdge, ORIGIN_VERIFY_SECRET_VAR, PublicHost, ViewerAddress, client_address,
+};
 pub use env::{ConfigError, optional, parsed, required};
 /// What a function's `main` returns when it cannot start or the runtime fails.
 pub use lambda_runtime::Error;

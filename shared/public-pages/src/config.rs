@@ -31,6 +31,15 @@ impl RateLimits {
     };
 }
 
+/// The WAF's per-IP rate rules at the CloudFront edge, each over any 5 minutes
+/// (`WafRequestsPerIp`, `WafSignInRequestsPerIp`, `WafCredentialRequestsPerIp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeRateLimits {
+    pub all_routes: u32,
+    pub sign_in: u32,
+    pub credentials: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
@@ -48,6 +57,9 @@ pub struct PagesConfig {
     pub directory_rate_limits: RateLimits,
     /// Each app's request budget, a minute (`ClientRequestsPerMinute`; 0: none).
     pub client_requests_per_minute: u32,
+    /// The edge's per-IP limits, when this stack's web ACL is in front (none locally,
+    /// with `EdgeProtection` off, or with a plan's own web ACL).
+    pub edge_rate_limits: Option<EdgeRateLimits>,
 }
 
 impl Default for PagesConfig {
@@ -57,6 +69,7 @@ impl Default for PagesConfig {
             rate_limits: RateLimits::default(),
             directory_rate_limits: RateLimits::DIRECTORY_DEFAULT,
             client_requests_per_minute: fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
+            edge_rate_limits: None,
         }
     }
 }
@@ -64,8 +77,10 @@ impl Default for PagesConfig {
 impl PagesConfig {
     /// On Lambda: branding from `PLAN_*`, limits from `THROTTLE_RATE_PER_SECOND`,
     /// `THROTTLE_BURST`, `DIRECTORY_THROTTLE_RATE_PER_SECOND`,
-    /// `DIRECTORY_THROTTLE_BURST` and `CLIENT_REQUESTS_PER_MINUTE` (template.yaml sets
-    /// all of them).
+    /// `DIRECTORY_THROTTLE_BURST`, `CLIENT_REQUESTS_PER_MINUTE` and the edge's
+    /// `WAF_REQUESTS_PER_IP`, `WAF_SIGN_IN_REQUESTS_PER_IP`,
+    /// `WAF_CREDENTIAL_REQUESTS_PER_IP` (template.yaml sets all of them; the last three
+    /// empty when its web ACL is not in front).
     pub fn from_env() -> Result<PagesConfig, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -101,8 +116,33 @@ impl PagesConfig {
                 "CLIENT_REQUESTS_PER_MINUTE",
                 fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
             )?,
+            edge_rate_limits: edge_rate_limits(&lookup)?,
         })
     }
+}
+
+/// All three edge limits, or none (a partial set would print a misleading page).
+fn edge_rate_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<EdgeRateLimits>, ConfigError> {
+    let limit = |name| match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(_) => number(lookup, name, 0).map(Some),
+    };
+    Ok(
+        match (
+            limit("WAF_REQUESTS_PER_IP")?,
+            limit("WAF_SIGN_IN_REQUESTS_PER_IP")?,
+            limit("WAF_CREDENTIAL_REQUESTS_PER_IP")?,
+        ) {
+            (Some(all_routes), Some(sign_in), Some(credentials)) => Some(EdgeRateLimits {
+                all_routes,
+                sign_in,
+                credentials,
+            }),
+            _ => None,
+        },
+    )
 }
 
 fn number(
@@ -160,5 +200,40 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_edge_limits_are_printed_only_when_the_stacks_web_acl_sets_all_three() {
+        let with = |set: &'static [(&'static str, &'static str)]| {
+            PagesConfig::from_lookup(move |name| {
+                set.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .ok()
+            .and_then(|c| c.edge_rate_limits)
+        };
+        assert_eq!(
+            with(&[
+                ("WAF_REQUESTS_PER_IP", "15000"),
+                ("WAF_SIGN_IN_REQUESTS_PER_IP", "300"),
+                ("WAF_CREDENTIAL_REQUESTS_PER_IP", "1500"),
+            ]),
+            Some(EdgeRateLimits {
+                all_routes: 15000,
+                sign_in: 300,
+                credentials: 1500
+            })
+        );
+        assert_eq!(
+            with(&[
+                ("WAF_REQUESTS_PER_IP", ""),
+                ("WAF_SIGN_IN_REQUESTS_PER_IP", ""),
+                ("WAF_CREDENTIAL_REQUESTS_PER_IP", "")
+            ]),
+            None,
+            "EdgeProtection off, or the plan's own web ACL"
+        );
+        assert_eq!(with(&[("WAF_REQUESTS_PER_IP", "15000")]), None);
     }
 }

@@ -22,7 +22,7 @@ mod registry;
 mod views;
 
 pub use branding::{Branding, BrandingError, BrandingSettings, Color};
-pub use config::{ConfigError, PagesConfig, RateLimits};
+pub use config::{ConfigError, EdgeRateLimits, PagesConfig, RateLimits};
 pub use directory::{AppDirectory, Attestation, DirectoryError, ListedApp, StaticDirectory};
 pub use find::ProviderSearch;
 pub use registry::RegistryDirectory;
@@ -224,6 +224,7 @@ impl PublicPages {
             rate_limits: self.config.rate_limits,
             directory_rate_limits: self.config.directory_rate_limits,
             client_requests_per_minute: self.config.client_requests_per_minute,
+            edge_rate_limits: self.config.edge_rate_limits,
             default_count: api.default_count,
             max_count: api.max_count,
             max_body_bytes: api.max_body_bytes,

@@ -369,6 +369,11 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
             burst: 24,
         },
         client_requests_per_minute: 120,
+        edge_rate_limits: Some(EdgeRateLimits {
+            all_routes: 15000,
+            sign_in: 300,
+            credentials: 1500,
+        }),
         ..PagesConfig::default()
     };
     let pages = PublicPages::new(config, StaticDirectory::default());
@@ -383,6 +388,9 @@ async fn developer_portal_prints_discovery_limits_errors_and_sandbox() {
         r#"<span data-limit="directory-rate">12</span>"#,
         r#"<span data-limit="directory-burst">24</span>"#,
         r#"<span data-limit="per-app">120</span>"#,
+        r#"<span data-limit="edge-all">15000</span>"#,
+        r#"<span data-limit="edge-sign-in">300</span>"#,
+        r#"<span data-limit="edge-credentials">1500</span>"#,
         "patient-access serve",
         "patient-access members",
         "patient-access apps register",

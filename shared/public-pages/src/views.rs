@@ -8,7 +8,7 @@
 use askama::Template;
 
 use crate::branding::Branding;
-use crate::config::RateLimits;
+use crate::config::{EdgeRateLimits, RateLimits};
 use crate::reference::{ErrorDoc, ResourceDoc, Sandbox};
 
 /// The pages, as the navigation lists them.
@@ -118,6 +118,7 @@ pub struct DevelopersPage<'a> {
     pub rate_limits: RateLimits,
     pub directory_rate_limits: RateLimits,
     pub client_requests_per_minute: u32,
+    pub edge_rate_limits: Option<EdgeRateLimits>,
     pub default_count: usize,
     pub max_count: usize,
     pub max_body_bytes: usize,
