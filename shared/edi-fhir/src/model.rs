@@ -109,6 +109,7 @@ fn type_prefix(resource_type: ResourceType) -> &'static str {
         ResourceType::Practitioner => "Practitioner/",
         ResourceType::RelatedPerson => "RelatedPerson/",
         ResourceType::Consent => "Consent/",
+        ResourceType::Provenance => "Provenance/",
         ResourceType::Endpoint => "Endpoint/",
         ResourceType::HealthcareService => "HealthcareService/",
         ResourceType::InsurancePlan => "InsurancePlan/",

@@ -35,6 +35,7 @@ pub fn index_resource(resource_type: ResourceType, resource: &Value) -> SearchIn
         ResourceType::Organization => ix.organization(),
         ResourceType::RelatedPerson => ix.related_person(),
         ResourceType::Consent => ix.consent(),
+        ResourceType::Provenance => ix.provenance(),
         // Directory types are indexed by the `plan-net` crate, never through here.
         ResourceType::Endpoint
         | ResourceType::HealthcareService
@@ -160,6 +161,25 @@ impl Indexer<'_> {
         if let Some(status) = self.resource.get("status").and_then(Value::as_str) {
             self.token("status", Some(CONSENT_STATE_SYSTEM), status);
         }
+    }
+
+    /// Where a received resource came from: in the compartment of the member its
+    /// `target` names (the importer always adds the member's `Patient`).
+    fn provenance(&mut self) {
+        self.compartment_from(&["target"]);
+        self.reference("patient", &["target"], &[ResourceType::Patient]);
+        self.reference(
+            "target",
+            &["target"],
+            &[
+                ResourceType::Patient,
+                ResourceType::Coverage,
+                ResourceType::ExplanationOfBenefit,
+                ResourceType::Organization,
+                ResourceType::Practitioner,
+            ],
+        );
+        self.date("when", &["recorded"]);
     }
 
     /// The compartment is the id of the `Patient` the given element refers to; a

@@ -232,6 +232,32 @@ const RELATED_PERSON: &[SearchParamDef] = &[
     },
 ];
 
+const PROVENANCE: &[SearchParamDef] = &[
+    ID,
+    LAST_UPDATED,
+    SearchParamDef {
+        name: "patient",
+        kind: ParamKind::Reference,
+        expression: "Provenance.target.where(resolve() is Patient)",
+        definition: "http://hl7.org/fhir/SearchParameter/Provenance-patient",
+        documentation: "The member whose record the activity changed: `X`, `Patient/X` or an absolute URL.",
+    },
+    SearchParamDef {
+        name: "target",
+        kind: ParamKind::Reference,
+        expression: "Provenance.target",
+        definition: "http://hl7.org/fhir/SearchParameter/Provenance-target",
+        documentation: "The resource it is about, `ExplanationOfBenefit/X` say: where that resource came from.",
+    },
+    SearchParamDef {
+        name: "when",
+        kind: ParamKind::Date,
+        expression: "Provenance.recorded",
+        definition: "http://hl7.org/fhir/SearchParameter/Provenance-recorded",
+        documentation: "When it was received (`Provenance.recorded`), with `ge`, `lt` and the other prefixes.",
+    },
+];
+
 const CONSENT: &[SearchParamDef] = &[
     ID,
     LAST_UPDATED,
@@ -261,6 +287,7 @@ pub fn search_params(resource_type: ResourceType) -> &'static [SearchParamDef] {
         ResourceType::Organization => ORGANIZATION,
         ResourceType::RelatedPerson => RELATED_PERSON,
         ResourceType::Consent => CONSENT,
+        ResourceType::Provenance => PROVENANCE,
         // Directory types are searched by the `plan-net` crate's own tables.
         ResourceType::Endpoint
         | ResourceType::HealthcareService
@@ -332,6 +359,7 @@ pub fn includes(resource_type: ResourceType) -> &'static [IncludeDef] {
         | ResourceType::Organization
         | ResourceType::Practitioner
         | ResourceType::Consent
+        | ResourceType::Provenance
         | ResourceType::Endpoint
         | ResourceType::HealthcareService
         | ResourceType::InsurancePlan

@@ -19,6 +19,10 @@ pub enum ResourceType {
     /// A member's consent to share data with an app: the authorization server's grant
     /// record (`Consent.id` is the grant id). Base R4; CARIN defines no profile.
     Consent,
+    /// Where a member's record came from: one per resource received from another plan
+    /// (Payer-to-Payer), naming that plan and when. In the member's compartment through
+    /// its `Patient` target. US Core's Provenance profile.
+    Provenance,
     // The provider directory's own types (Da Vinci PDEX Plan-Net). They live only in
     // the directory's store and are served only under `/directory`; the member API
     // never routes them (they are not in [`ResourceType::ALL`]).
@@ -37,7 +41,7 @@ pub struct UnknownResourceType;
 
 impl ResourceType {
     /// Every type, in the order the CapabilityStatement lists them.
-    pub const ALL: [ResourceType; 7] = [
+    pub const ALL: [ResourceType; 8] = [
         ResourceType::Patient,
         ResourceType::Coverage,
         ResourceType::ExplanationOfBenefit,
@@ -45,6 +49,7 @@ impl ResourceType {
         ResourceType::Practitioner,
         ResourceType::RelatedPerson,
         ResourceType::Consent,
+        ResourceType::Provenance,
     ];
 
     /// The provider directory's types (Plan-Net), in CapabilityStatement order.
@@ -70,6 +75,7 @@ impl ResourceType {
             ResourceType::Practitioner => "Practitioner",
             ResourceType::RelatedPerson => "RelatedPerson",
             ResourceType::Consent => "Consent",
+            ResourceType::Provenance => "Provenance",
             ResourceType::Endpoint => "Endpoint",
             ResourceType::HealthcareService => "HealthcareService",
             ResourceType::InsurancePlan => "InsurancePlan",
@@ -111,6 +117,9 @@ impl ResourceType {
             }
             // CARIN profiles no Consent: the base R4 definition is the profile.
             ResourceType::Consent => &["http://hl7.org/fhir/StructureDefinition/Consent"],
+            ResourceType::Provenance => {
+                &["http://hl7.org/fhir/us/core/StructureDefinition/us-core-provenance"]
+            }
             // Directory-only types: no CARIN profile (see `plan-net` for theirs).
             ResourceType::Endpoint
             | ResourceType::HealthcareService
@@ -133,6 +142,7 @@ impl ResourceType {
                 | ResourceType::ExplanationOfBenefit
                 | ResourceType::RelatedPerson
                 | ResourceType::Consent
+                | ResourceType::Provenance
         )
     }
 }

@@ -8,7 +8,9 @@
 //!   and the plan's configured code ranges);
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
 //! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
-//! * [`api`]: both over plain `http` types.
+//! * [`api`]: both over plain `http` types;
+//! * [`import`]: the asking side's import of another plan's answer (namespaced ids,
+//!   rewritten references, source marks and Provenance).
 //!
 //! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
 //! `fhir-store` ports, so the same code runs on redb and DynamoDB.
@@ -17,6 +19,7 @@ pub mod api;
 pub mod budget;
 pub mod consent;
 pub mod everything;
+pub mod import;
 pub mod matching;
 pub mod sensitive;
 

@@ -116,6 +116,7 @@ pub fn category_label(resource_type: fhir::ResourceType) -> &'static str {
         T::Organization => "Organizations that treated you or paid claims",
         T::Practitioner => "Doctors and other providers who treated you",
         T::Consent => "Your app-sharing choices (this kind of permission)",
+        T::Provenance => "Where records from your earlier health plans came from",
         // Directory types are public: no scope ever asks for them.
         T::Endpoint
         | T::HealthcareService
