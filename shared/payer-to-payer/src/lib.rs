@@ -9,18 +9,22 @@
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
 //! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
 //! * [`api`]: both over plain `http` types;
+//! * [`asking`]: this plan as the new payer: the other plans, members' requests, and
+//!   one exchange run with its retries; [`remote`]: the other plan's API over HTTPS;
 //! * [`import`]: the asking side's import of another plan's answer (namespaced ids,
 //!   rewritten references, source marks and Provenance).
 //!
-//! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
-//! `fhir-store` ports, so the same code runs on redb and DynamoDB.
+//! The domain modules are pure; [`api`], [`budget`] and [`asking`] reach storage only
+//! through the `fhir-store` ports, so the same code runs on redb and DynamoDB.
 
 pub mod api;
+pub mod asking;
 pub mod budget;
 pub mod consent;
 pub mod everything;
 pub mod import;
 pub mod matching;
+pub mod remote;
 pub mod sensitive;
 
 pub use api::{MEMBER_MATCH_PATH, MemberMatchApi, MemberMatchConfig};

@@ -1,0 +1,574 @@
+//! This plan as the new payer: the other plans it asks, each member's request, and
+//! one run of the exchange (CMS-0057-F: ask the previous plan within a week of
+//! coverage starting; concurrent plans every quarter).
+//!
+//! * [`OtherPayer`]: another plan's FHIR base URL, its payer id, and this plan's
+//!   credentials there (a backend client id and where its private key is), kept in the
+//!   key-value store (`payers add`).
+//! * [`ExchangeRequest`]: one member's request of one plan, with the member's card
+//!   number there. It is the record operators see (`p2p status`). It is never lost: a
+//!   failure leaves it waiting with the error and the time of the next try
+//!   ([`retry_after`], exponential), until [`MAX_ATTEMPTS`] and then `failed`.
+//! * [`run`]: the exchange for one request, over the [`OtherPlan`] port (HTTP in
+//!   [`crate::remote`]): `$member-match`, then `$everything`, then [`crate::import`].
+//!   A member who has not opted in is never asked about: the request ends
+//!   `not-opted-in` and nothing is sent.
+//!
+//! The HRex Consent sent is the member's current opt-in: policy `#regular`, period
+//! today to a year from now, the member as patient and performer, this plan as the
+//! recipient (`provision.actor`, role IRCP) and the other plan as the source.
+
+use std::future::Future;
+
+use fhir::{Instant, ResourceType};
+use fhir_store::{
+    KeyValueStore, ResourceStore, ResourceWrite, StoreError, WriteCondition, update_with,
+};
+use member_consent::Sharing;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::import::{self, ImportError, Source};
+
+const PAYERS: &str = "other-payer";
+const REQUESTS: &str = "p2p-request";
+/// Tries before a request is marked `failed` (about 9 hours of backoff in all).
+pub const MAX_ATTEMPTS: u32 = 8;
+const HREX_CONSENT_POLICY: &str =
+    "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular";
+
+/// Another plan this plan asks for its members' histories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherPayer {
+    /// A short name (`[a-z0-9-]`, at most 20): the namespace of its received ids.
+    pub name: String,
+    /// Its FHIR base URL, without a trailing slash.
+    pub base_url: String,
+    /// Its payer id, as its cards show it (`CoverageToMatch.payor`).
+    pub payer_id: String,
+    /// This plan's backend client id at that plan.
+    pub client_id: String,
+    /// Where this plan's private key for that client is: a PEM file locally, a
+    /// Secrets Manager secret on AWS. Never the key itself.
+    pub key: String,
+}
+
+/// Why an [`OtherPayer`] cannot be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayerError {
+    #[error("the name must be 1 to 20 of a-z, 0-9 and '-'")]
+    Name,
+    #[error("the base URL must be https:// (http:// only for localhost)")]
+    BaseUrl,
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+}
+
+impl OtherPayer {
+    /// Checks and normalises (no trailing slash) what an operator typed.
+    pub fn checked(mut self) -> Result<Self, PayerError> {
+        let name_ok = (1..=20).contains(&self.name.len())
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(PayerError::Name);
+        }
+        self.base_url = self.base_url.trim_end_matches('/').to_owned();
+        let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+            .iter()
+            .any(|p| self.base_url.starts_with(p));
+        if !(self.base_url.starts_with("https://") || local) {
+            return Err(PayerError::BaseUrl);
+        }
+        for (what, value) in [
+            ("payer id", &self.payer_id),
+            ("client id", &self.client_id),
+            ("key", &self.key),
+        ] {
+            if value.trim().is_empty() {
+                return Err(PayerError::Empty(what));
+            }
+        }
+        Ok(self)
+    }
+
+    /// What received resources are marked with.
+    pub fn source(&self) -> Source {
+        Source {
+            name: self.name.clone(),
+            base_url: self.base_url.clone(),
+            payer_id: self.payer_id.clone(),
+        }
+    }
+}
+
+/// Records (or replaces) another plan.
+pub async fn add_payer<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    payer: &OtherPayer,
+) -> Result<(), StoreError> {
+    kv.put(PAYERS, &payer.name, &to_value(payer)?, None).await
+}
+
+/// The plan recorded as `name`.
+pub async fn payer<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    name: &str,
+) -> Result<Option<OtherPayer>, StoreError> {
+    match kv.get(PAYERS, name).await? {
+        Some(entry) => from_value(entry.value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Where one member's request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    /// Not asked yet, or waiting for its next try after a failure.
+    Waiting,
+    /// Received and imported.
+    Done,
+    /// The other plan found no single member with these demographics and card.
+    NotMatched,
+    /// The member has not opted in (or opted out): nothing was asked.
+    NotOptedIn,
+    /// Every try failed; an operator must look (the last error says why).
+    Failed,
+}
+
+/// One member's request of one other plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeRequest {
+    pub patient: String,
+    pub payer: String,
+    /// The member's card number at that plan (subscriber or member id).
+    pub old_member_id: String,
+    pub state: RequestState,
+    pub attempts: u32,
+    /// Unix seconds of the next try (while `waiting`).
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    /// Resources received by the last successful run (Provenance not counted).
+    pub received: usize,
+    pub updated_at: i64,
+}
+
+fn request_key(patient: &str, payer: &str) -> String {
+    format!("{patient}:{payer}")
+}
+
+/// Records that `patient` wants their history from `payer`, to be asked now. A new
+/// request replaces an earlier one for the same plan (its state starts over).
+pub async fn request<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    patient: &str,
+    payer: &str,
+    old_member_id: &str,
+    now: i64,
+) -> Result<ExchangeRequest, StoreError> {
+    let request = ExchangeRequest {
+        patient: patient.to_owned(),
+        payer: payer.to_owned(),
+        old_member_id: old_member_id.to_owned(),
+        state: RequestState::Waiting,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        received: 0,
+        updated_at: now,
+    };
+    save(kv, &request).await?;
+    Ok(request)
+}
+
+/// The member's request of `payer`.
+pub async fn get_request<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    patient: &str,
+    payer: &str,
+) -> Result<Option<ExchangeRequest>, StoreError> {
+    match kv.get(REQUESTS, &request_key(patient, payer)).await? {
+        Some(entry) => from_value(entry.value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Requests waiting whose time has come, at most `limit`: what the scheduled run picks
+/// up. Finished requests stay listed for operators but are skipped here.
+pub async fn due<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<ExchangeRequest>, StoreError> {
+    let mut due = Vec::new();
+    for (_, entry) in kv.list(REQUESTS, "", usize::MAX).await? {
+        let request: ExchangeRequest = from_value(entry.value)?;
+        if request.state == RequestState::Waiting && request.next_attempt_at <= now {
+            due.push(request);
+            if due.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(due)
+}
+
+async fn save<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    request: &ExchangeRequest,
+) -> Result<(), StoreError> {
+    let key = request_key(&request.patient, &request.payer);
+    kv.put(REQUESTS, &key, &to_value(request)?, None).await
+}
+
+/// Seconds before try `attempts + 1`: a minute, doubling, at most six hours.
+pub fn retry_after(attempts: u32) -> i64 {
+    (60_i64 << attempts.saturating_sub(1).min(16)).min(6 * 3600)
+}
+
+/// What went wrong at the other plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// `$member-match` answered 422: no single member matched.
+    #[error("no match: {0}")]
+    NotMatched(String),
+    /// A refusal that asking again will not change (401, 403, 404, 400).
+    #[error("refused ({status}): {text}")]
+    Refused { status: u16, text: String },
+    /// A timeout, a network failure, 429 or 5xx: try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An answer that is not what the operation promises.
+    #[error("bad answer: {0}")]
+    BadAnswer(String),
+}
+
+/// The other plan's API, as the exchange needs it (adapter: [`crate::remote`]).
+pub trait OtherPlan: Send + Sync {
+    /// `POST /Patient/$member-match`; the other plan's Patient id of the member.
+    fn member_match(
+        &self,
+        parameters: &Value,
+    ) -> impl Future<Output = Result<String, RemoteError>> + Send;
+
+    /// `GET /Patient/{id}/$everything`: every resource, all pages.
+    fn everything(
+        &self,
+        patient_id: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, RemoteError>> + Send;
+}
+
+/// Why a run could not even record its outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the member's opt-in: {0}")]
+    OptIn(String),
+}
+
+/// One try of `request` against `plan`: the request as it stands afterwards (also
+/// saved). Failures at the other plan or in its answer are in the request, not errors.
+pub async fn run<S, K, P>(
+    store: &S,
+    kv: &K,
+    plan: &P,
+    payer: &OtherPayer,
+    mut request: ExchangeRequest,
+    now: i64,
+) -> Result<ExchangeRequest, ExchangeError>
+where
+    S: ResourceStore + ?Sized,
+    K: KeyValueStore + ?Sized,
+    P: OtherPlan,
+{
+    request.updated_at = now;
+    let opted_in = Sharing::PayerToPayer
+        .is_on(store, &request.patient)
+        .await
+        .map_err(|e| ExchangeError::OptIn(e.to_string()))?;
+    let outcome = if opted_in {
+        exchange(store, plan, payer, &request, now).await?
+    } else {
+        Outcome::NotOptedIn
+    };
+    tracing::info!(
+        event = "p2p.exchange",
+        patient = %request.patient,
+        payer = %payer.name,
+        outcome = outcome.label(),
+        "payer-to-payer request run"
+    );
+    match outcome {
+        Outcome::Received(count) => {
+            request.state = RequestState::Done;
+            request.received = count;
+            request.last_error = None;
+        }
+        Outcome::NotOptedIn => request.state = RequestState::NotOptedIn,
+        Outcome::Failed(error) => {
+            request.attempts += 1;
+            request.last_error = Some(error.to_string());
+            request.state = match error {
+                RemoteError::NotMatched(_) => RequestState::NotMatched,
+                RemoteError::Refused { .. } => RequestState::Failed,
+                _ if request.attempts >= MAX_ATTEMPTS => RequestState::Failed,
+                _ => {
+                    request.next_attempt_at = now + retry_after(request.attempts);
+                    RequestState::Waiting
+                }
+            };
+        }
+    }
+    save(kv, &request).await?;
+    Ok(request)
+}
+
+enum Outcome {
+    Received(usize),
+    NotOptedIn,
+    Failed(RemoteError),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Received(_) => "received",
+            Outcome::NotOptedIn => "not-opted-in",
+            Outcome::Failed(RemoteError::NotMatched(_)) => "not-matched",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+async fn exchange<S, P>(
+    store: &S,
+    plan: &P,
+    payer: &OtherPayer,
+    request: &ExchangeRequest,
+    now: i64,
+) -> Result<Outcome, StoreError>
+where
+    S: ResourceStore + ?Sized,
+    P: OtherPlan,
+{
+    let Some(member) = store.get(ResourceType::Patient, &request.patient).await? else {
+        return Ok(Outcome::Failed(RemoteError::Refused {
+            status: 404,
+            text: "no such member in this plan".into(),
+        }));
+    };
+    let member: Value = serde_json::from_str(&member.body).unwrap_or(Value::Null);
+    let today = Instant::from_unix_millis(now.saturating_mul(1000))
+        .map(|i| i.as_str()[..10].to_owned())
+        .unwrap_or_default();
+    let parameters = member_match_parameters(&member, request, payer, &today);
+    let their_id = match plan.member_match(&parameters).await {
+        Ok(id) => id,
+        Err(error) => return Ok(Outcome::Failed(error)),
+    };
+    let answer = match plan.everything(&their_id).await {
+        Ok(answer) => answer,
+        Err(error) => return Ok(Outcome::Failed(error)),
+    };
+    let received_at = Instant::from_unix_millis(now.saturating_mul(1000))
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default();
+    let imported = match import::import(&answer, &payer.source(), &request.patient, &received_at) {
+        Ok(imported) => imported,
+        Err(error) => return Ok(Outcome::Failed(bad_answer(error))),
+    };
+    let mut received = 0;
+    for item in imported {
+        let counted = item.resource_type != ResourceType::Provenance;
+        if write_received(store, item, &payer.name).await? && counted {
+            received += 1;
+        }
+    }
+    Ok(Outcome::Received(received))
+}
+
+fn bad_answer(error: ImportError) -> RemoteError {
+    RemoteError::BadAnswer(error.to_string())
+}
+
+/// Writes one received resource unless a resource of this plan's own (not from the
+/// same source) has its id; returns whether it was written.
+async fn write_received<S: ResourceStore + ?Sized>(
+    store: &S,
+    item: import::Imported,
+    source: &str,
+) -> Result<bool, StoreError> {
+    let mut refused = false;
+    let written = update_with(store, item.resource_type, &item.id, |current| {
+        if let Some(current) = current
+            && !serde_json::from_str::<Value>(&current.body)
+                .is_ok_and(|body| import::is_from(&body, source))
+        {
+            refused = true;
+            return None;
+        }
+        Some(ResourceWrite::indexed(
+            item.resource_type,
+            item.id.clone(),
+            item.body.clone(),
+            WriteCondition::Always,
+        ))
+    })
+    .await?;
+    if refused {
+        tracing::warn!(
+            event = "p2p.import_refused",
+            resource_type = %item.resource_type,
+            id = %item.id,
+            "a received resource would replace one of this plan's own; not written"
+        );
+    }
+    Ok(written.is_some())
+}
+
+/// HRex `$member-match` Parameters: the member's demographics (nothing else of the
+/// Patient), the old card, and the member's consent.
+pub fn member_match_parameters(
+    member: &Value,
+    request: &ExchangeRequest,
+    payer: &OtherPayer,
+    today: &str,
+) -> Value {
+    let mut patient = json!({"resourceType": "Patient", "id": "1"});
+    for field in ["name", "birthDate", "gender"] {
+        if let Some(value) = member.get(field) {
+            patient[field] = value.clone();
+        }
+    }
+    let year_later = next_year(today);
+    json!({"resourceType": "Parameters", "parameter": [
+        {"name": "MemberPatient", "resource": patient},
+        {"name": "CoverageToMatch", "resource": {
+            "resourceType": "Coverage", "id": "1", "status": "active",
+            "subscriberId": request.old_member_id,
+            "identifier": [{"value": request.old_member_id}],
+            "beneficiary": {"reference": "Patient/1"},
+            "payor": [{"identifier": {"value": payer.payer_id}, "display": payer.name}]}},
+        {"name": "Consent", "resource": {
+            "resourceType": "Consent", "id": "1", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                  "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "64292-6"}]}],
+            "patient": {"reference": "Patient/1"},
+            "performer": [{"reference": "Patient/1"}],
+            "sourceReference": {"reference": "Patient/1"},
+            "policy": [{"uri": HREX_CONSENT_POLICY}],
+            "provision": {"type": "permit", "period": {"start": today, "end": year_later},
+                          "actor": [{"role": {"coding": [{
+                              "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                              "code": "IRCP"}]},
+                              "reference": {"identifier": {"value": payer.payer_id}}}],
+                          "action": [{"coding": [{
+                              "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                              "code": "disclose"}]}]}}}
+    ]})
+}
+
+/// `YYYY-MM-DD` a year on (29 February becomes 28 February).
+fn next_year(day: &str) -> String {
+    let Some((year, rest)) = day.split_once('-') else {
+        return day.to_owned();
+    };
+    let Ok(year) = year.parse::<i32>() else {
+        return day.to_owned();
+    };
+    let rest = if rest == "02-29" { "02-28" } else { rest };
+    format!("{:04}-{rest}", year + 1)
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::InvalidValue(e.to_string()))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::InvalidValue(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_a_minute_then_double_up_to_six_hours() {
+        assert_eq!(retry_after(1), 60);
+        assert_eq!(retry_after(2), 120);
+        assert_eq!(retry_after(4), 480);
+        assert_eq!(retry_after(20), 6 * 3600);
+    }
+
+    #[test]
+    fn an_operator_typed_payer_is_checked_and_normalised() {
+        let payer = |name: &str, url: &str| OtherPayer {
+            name: name.into(),
+            base_url: url.into(),
+            payer_id: "OLD01".into(),
+            client_id: "c".into(),
+            key: "key.pem".into(),
+        };
+        assert_eq!(
+            payer("oldplan", "https://fhir.old.example/r4/")
+                .checked()
+                .map(|p| p.base_url),
+            Ok("https://fhir.old.example/r4".into())
+        );
+        assert!(payer("oldplan", "http://127.0.0.1:8080").checked().is_ok());
+        assert_eq!(
+            payer("Old Plan", "https://x").checked(),
+            Err(PayerError::Name)
+        );
+        assert_eq!(
+            payer("old", "http://fhir.old.example").checked(),
+            Err(PayerError::BaseUrl)
+        );
+    }
+
+    #[test]
+    fn the_member_match_sends_demographics_the_old_card_and_the_consent_only() {
+        let member = json!({"resourceType": "Patient", "id": "m1",
+            "identifier": [{"value": "OUR-ID"}], "address": [{"city": "Austin"}],
+            "name": [{"family": "Núñez", "given": ["Ana"]}], "birthDate": "1985-04-12",
+            "gender": "female"});
+        let request = ExchangeRequest {
+            patient: "m1".into(),
+            payer: "oldplan".into(),
+            old_member_id: "SUB-7001".into(),
+            state: RequestState::Waiting,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            received: 0,
+            updated_at: 0,
+        };
+        let payer = OtherPayer {
+            name: "oldplan".into(),
+            base_url: "https://fhir.old.example".into(),
+            payer_id: "OLD01".into(),
+            client_id: "c".into(),
+            key: "k".into(),
+        };
+        let parameters = member_match_parameters(&member, &request, &payer, "2027-01-08");
+        let patient = &parameters["parameter"][0]["resource"];
+        assert_eq!(patient["birthDate"], "1985-04-12");
+        assert!(patient.get("identifier").is_none() && patient.get("address").is_none());
+        let card = &parameters["parameter"][1]["resource"];
+        assert_eq!(card["subscriberId"], "SUB-7001");
+        assert_eq!(card["payor"][0]["identifier"]["value"], "OLD01");
+        let consent = &parameters["parameter"][2]["resource"];
+        assert_eq!(consent["provision"]["period"]["end"], "2028-01-08");
+        assert!(
+            consent["policy"][0]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with("#regular")
+        );
+    }
+}
