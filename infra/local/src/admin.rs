@@ -52,7 +52,7 @@ impl AdminHandler for Admin {
     }
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<Bytes> {
+pub(crate) fn reply(status: StatusCode, body: Value) -> Response<Bytes> {
     let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -92,6 +92,9 @@ impl Admin {
         }
         if full_path == ATTRIBUTION_PATH {
             return self.attribution(&request).await;
+        }
+        if let Some(answer) = crate::p2p_asking::admin(self.store.as_ref(), &request).await {
+            return answer;
         }
         let path = full_path.trim_start_matches(ADMIN_PREFIX).to_owned();
         let result = match (request.method().as_str(), path.as_str()) {
@@ -212,7 +215,7 @@ fn year_param(query: &str) -> Option<i32> {
 }
 
 /// A query parameter's value, empty when absent.
-fn query_param(request: &Request<Bytes>, name: &str) -> String {
+pub(crate) fn query_param(request: &Request<Bytes>, name: &str) -> String {
     form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())

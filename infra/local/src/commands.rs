@@ -101,6 +101,7 @@ pub async fn serve(
         Arc::clone(&store),
         data.root().to_path_buf(),
     ));
+    tokio::spawn(crate::p2p_asking::run_due_requests(Arc::clone(&store)));
     println!(
         "X12 inbox: drop files into {}",
         data.root().join(crate::edi::INBOX).display()

@@ -9,6 +9,7 @@ mod data_dir;
 mod demo;
 pub mod directory;
 pub mod edi;
+pub mod p2p_asking;
 mod pages;
 pub mod payer_to_payer;
 pub mod provider_access;

@@ -25,7 +25,7 @@ use app_registry_cli::{AppsCommand, Registration};
 use clap::{Args, Parser, Subcommand};
 
 use member_consent::Sharing;
-use patient_access::{DataDir, RunnerError, commands, provider_access, sharing};
+use patient_access::{DataDir, RunnerError, commands, p2p_asking, provider_access, sharing};
 
 #[derive(Parser)]
 #[command(
@@ -90,11 +90,17 @@ enum Command {
         #[command(subcommand)]
         command: ProviderAccessCommand,
     },
-    /// Record a member's Payer-to-Payer choice for the plan (a contract); works while
-    /// `serve` runs.
+    /// Payer-to-Payer for a member: the plan records their choice (a contract), asks a
+    /// previous plan for their history, or shows where that request stands; works
+    /// while `serve` runs.
     P2p {
         #[command(subcommand)]
         command: P2pCommand,
+    },
+    /// The other health plans this plan asks for members' histories (Payer-to-Payer).
+    Payers {
+        #[command(subcommand)]
+        command: PayersCommand,
     },
     /// Print the demo members' Patient ids, one per line.
     Members {
@@ -212,6 +218,63 @@ enum P2pCommand {
         #[arg(long)]
         patient: String,
     },
+    /// Ask a previous (or concurrent) plan for the member's last five years, now:
+    /// `$member-match` there, then `$everything`, then the import. Prints the request
+    /// as it stands; a failure waits for its retry (`serve` runs it).
+    Request {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+        /// The plan's name (`payers add --name`).
+        #[arg(long)]
+        payer: String,
+        /// The member's card number at that plan (subscriber or member id).
+        #[arg(long)]
+        old_member_id: String,
+        /// The member agreed in writing to all data moving, substance-use records
+        /// included (HRex `#regular`). Without it only data that is not sensitive moves
+        /// (`#sensitive`).
+        #[arg(long)]
+        all_data: bool,
+    },
+    /// Where the member's request of a plan stands (JSON).
+    Status {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        payer: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayersCommand {
+    /// Record another plan: its FHIR base URL, its payer id, and this plan's backend
+    /// client there (the client id it registered us under, and our private key).
+    Add {
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// A short name (a-z, 0-9, '-'): the namespace of the ids received from it.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        base_url: String,
+        /// Its payer id, as its cards show it.
+        #[arg(long)]
+        payer_id: String,
+        #[arg(long)]
+        client_id: String,
+        /// This plan's private key for that client (PEM: RSA for RS384, P-384 for ES384).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Print the public key set (JWKS) of a private key, to register at the other plan.
+    Jwks {
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -321,13 +384,49 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             };
             sharing::command(&DataDir::new(data), Sharing::ProviderAccess, &patient, on).await
         }
-        Command::P2p { command } => {
-            let (data, patient, on) = match command {
-                P2pCommand::OptIn { data, patient } => (data, patient, true),
-                P2pCommand::OptOut { data, patient } => (data, patient, false),
-            };
-            sharing::command(&DataDir::new(data), Sharing::PayerToPayer, &patient, on).await
-        }
+        Command::P2p { command } => match command {
+            P2pCommand::OptIn { data, patient } => {
+                sharing::command(&DataDir::new(data), Sharing::PayerToPayer, &patient, true).await
+            }
+            P2pCommand::OptOut { data, patient } => {
+                sharing::command(&DataDir::new(data), Sharing::PayerToPayer, &patient, false).await
+            }
+            P2pCommand::Request {
+                data,
+                patient,
+                payer,
+                old_member_id,
+                all_data,
+            } => {
+                let data = DataDir::new(data);
+                p2p_asking::request(&data, &patient, &payer, &old_member_id, all_data).await
+            }
+            P2pCommand::Status {
+                data,
+                patient,
+                payer,
+            } => p2p_asking::status(&DataDir::new(data), &patient, &payer).await,
+        },
+        Command::Payers { command } => match command {
+            PayersCommand::Add {
+                data,
+                name,
+                base_url,
+                payer_id,
+                client_id,
+                key,
+            } => {
+                let payer = payer_to_payer::asking::OtherPayer {
+                    name,
+                    base_url,
+                    payer_id,
+                    client_id,
+                    key: key.display().to_string(),
+                };
+                p2p_asking::add(&DataDir::new(data), payer).await
+            }
+            PayersCommand::Jwks { key } => p2p_asking::jwks(&key.display().to_string()),
+        },
         Command::Members { data, details } => commands::members(&DataDir::new(data), details),
         Command::Token {
             data,

@@ -79,6 +79,14 @@ impl ClientKey {
     }
 }
 
+/// A fresh P-384 private key in PEM, as an operator's key file holds it.
+pub fn es384_private_pem() -> String {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+        .expect("EC key generation");
+    pem(doc.as_ref())
+}
+
 /// The claims of a client assertion: `iss` = `sub` = client, `aud`, `exp`, a fresh `jti`.
 pub fn assertion_claims(client_id: &str, token_endpoint: &str, lifetime: i64) -> Value {
     let now = fhir::clock::unix_now();

@@ -167,18 +167,8 @@ impl Indexer<'_> {
     /// `target` names (the importer always adds the member's `Patient`).
     fn provenance(&mut self) {
         self.compartment_from(&["target"]);
-        self.reference("patient", &["target"], &[ResourceType::Patient]);
-        self.reference(
-            "target",
-            &["target"],
-            &[
-                ResourceType::Patient,
-                ResourceType::Coverage,
-                ResourceType::ExplanationOfBenefit,
-                ResourceType::Organization,
-                ResourceType::Practitioner,
-            ],
-        );
+        self.reference("patient", &["target"], &[]);
+        self.reference("target", &["target"], &[]);
         self.date("when", &["recorded"]);
     }
 

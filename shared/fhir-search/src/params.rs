@@ -343,6 +343,23 @@ const COVERAGE_INCLUDES: &[IncludeDef] = &[
     },
 ];
 
+const PROVENANCE_INCLUDES: &[IncludeDef] = &[
+    IncludeDef {
+        param: "target",
+        targets: &[
+            Patient,
+            Coverage,
+            ResourceType::ExplanationOfBenefit,
+            Organization,
+            Practitioner,
+        ],
+    },
+    IncludeDef {
+        param: "patient",
+        targets: &[Patient],
+    },
+];
+
 const RELATED_PERSON_INCLUDES: &[IncludeDef] = &[IncludeDef {
     param: "patient",
     targets: &[Patient],
@@ -355,11 +372,11 @@ pub fn includes(resource_type: ResourceType) -> &'static [IncludeDef] {
         ResourceType::ExplanationOfBenefit => EOB_INCLUDES,
         ResourceType::Coverage => COVERAGE_INCLUDES,
         ResourceType::RelatedPerson => RELATED_PERSON_INCLUDES,
+        ResourceType::Provenance => PROVENANCE_INCLUDES,
         ResourceType::Patient
         | ResourceType::Organization
         | ResourceType::Practitioner
         | ResourceType::Consent
-        | ResourceType::Provenance
         | ResourceType::Endpoint
         | ResourceType::HealthcareService
         | ResourceType::InsurancePlan

@@ -14,9 +14,12 @@
 //!   A member who has not opted in is never asked about: the request ends
 //!   `not-opted-in` and nothing is sent.
 //!
-//! The HRex Consent sent is the member's current opt-in: policy `#regular`, period
-//! today to a year from now, the member as patient and performer, this plan as the
-//! recipient (`provision.actor`, role IRCP) and the other plan as the source.
+//! The HRex Consent sent is the member's current opt-in: period today to a year from
+//! now, the member as patient and performer, this plan as the recipient
+//! (`provision.actor`, role IRCP). Its policy is `#sensitive` (only data that is not
+//! sensitive) unless the request says the member agreed to all data (`#regular`): a
+//! general opt-in is not the specific written consent 42 CFR Part 2 asks before
+//! substance-use records move, so the cautious policy is the default.
 
 use std::future::Future;
 
@@ -35,7 +38,7 @@ const REQUESTS: &str = "p2p-request";
 /// Tries before a request is marked `failed` (about 9 hours of backoff in all).
 pub const MAX_ATTEMPTS: u32 = 8;
 const HREX_CONSENT_POLICY: &str =
-    "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular";
+    "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html";
 
 /// Another plan this plan asks for its members' histories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,8 @@ pub struct ExchangeRequest {
     pub payer: String,
     /// The member's card number at that plan (subscriber or member id).
     pub old_member_id: String,
+    /// The member agreed to all data moving (`#regular`); otherwise `#sensitive`.
+    pub all_data: bool,
     pub state: RequestState,
     pub attempts: u32,
     /// Unix seconds of the next try (while `waiting`).
@@ -167,12 +172,14 @@ pub async fn request<K: KeyValueStore + ?Sized>(
     patient: &str,
     payer: &str,
     old_member_id: &str,
+    all_data: bool,
     now: i64,
 ) -> Result<ExchangeRequest, StoreError> {
     let request = ExchangeRequest {
         patient: patient.to_owned(),
         payer: payer.to_owned(),
         old_member_id: old_member_id.to_owned(),
+        all_data,
         state: RequestState::Waiting,
         attempts: 0,
         next_attempt_at: now,
@@ -445,6 +452,11 @@ pub fn member_match_parameters(
         }
     }
     let year_later = next_year(today);
+    let policy = if request.all_data {
+        "#regular"
+    } else {
+        "#sensitive"
+    };
     json!({"resourceType": "Parameters", "parameter": [
         {"name": "MemberPatient", "resource": patient},
         {"name": "CoverageToMatch", "resource": {
@@ -461,7 +473,7 @@ pub fn member_match_parameters(
             "patient": {"reference": "Patient/1"},
             "performer": [{"reference": "Patient/1"}],
             "sourceReference": {"reference": "Patient/1"},
-            "policy": [{"uri": HREX_CONSENT_POLICY}],
+            "policy": [{"uri": format!("{HREX_CONSENT_POLICY}{policy}")}],
             "provision": {"type": "permit", "period": {"start": today, "end": year_later},
                           "actor": [{"role": {"coding": [{
                               "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
@@ -541,6 +553,7 @@ mod tests {
             patient: "m1".into(),
             payer: "oldplan".into(),
             old_member_id: "SUB-7001".into(),
+            all_data: false,
             state: RequestState::Waiting,
             attempts: 0,
             next_attempt_at: 0,
@@ -568,7 +581,8 @@ mod tests {
             consent["policy"][0]["uri"]
                 .as_str()
                 .unwrap()
-                .ends_with("#regular")
+                .ends_with("#sensitive"),
+            "only non-sensitive data unless the member agreed to all"
         );
     }
 }

@@ -6,7 +6,6 @@
 //! FHIR_CAPTURE_DIR).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use fhir::ResourceType;
@@ -36,18 +35,6 @@ async fn owned(store: &RedbStore, patient: &str, resource_type: ResourceType) ->
         },
     )
     .await
-}
-
-fn capture(resource: &Value) {
-    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else {
-        return;
-    };
-    let name = format!(
-        "demo-{}-{}.json",
-        resource["resourceType"].as_str().unwrap_or("x"),
-        resource["id"].as_str().unwrap_or("x")
-    );
-    let _ = std::fs::write(PathBuf::from(dir).join(name), resource.to_string());
 }
 
 /// Every `reference` string inside a resource.
@@ -153,7 +140,7 @@ async fn the_demo_loads_through_x12_with_the_ids_the_demo_generates() {
     for resource_type in [ResourceType::Organization, ResourceType::Practitioner] {
         stored.extend(listed(&store, Partition::Type(resource_type)).await);
     }
-    stored.iter().for_each(capture);
+    stored.iter().for_each(crate::support::capture);
 
     // Ids agree at the source: everything the demo generates is stored under its id.
     for (resource_type, id, _) in &demo.resources {

@@ -12,6 +12,7 @@ mod edi;
 mod http_errors;
 mod isolation;
 mod member_match;
+mod payer_exchange;
 mod prior_authorization;
 mod provider_access;
 mod support;

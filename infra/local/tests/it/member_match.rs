@@ -16,12 +16,12 @@ use crate::provider_access::{Plan, start};
 const HREX_POLICY: &str =
     "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html";
 /// This plan's payer id, as an old plan's card shows it.
-const THIS_PLAN: &str = "PLAN01";
+pub(crate) const THIS_PLAN: &str = "PLAN01";
 
 /// The plan's records: Ana (opted in), twins alike in every compared element under
 /// one subscriber id (opted in), Ben (not opted in), and Cara, whose stored Coverage
 /// is another carrier's card (coordination of benefits).
-async fn seed(plan: &Plan) {
+pub(crate) async fn seed(plan: &Plan) {
     let org = |id: &str, payer_id: &str| {
         json!({"resourceType": "Organization", "id": id, "name": id,
                "identifier": [{"type": {"coding": [{"code": "payerid"}]}, "value": payer_id}]})
@@ -432,9 +432,14 @@ async fn guessing_members_ends_in_429_with_retry_after() {
 }
 
 /// Three of Ana's claims: an ordinary one, a substance-use one, and one from 2014.
-async fn seed_claims(plan: &Plan) {
+pub(crate) async fn seed_claims(plan: &Plan) {
     let eob = |id: &str, end: &str, diagnosis: &str| {
         json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active", "use": "claim",
+               "outcome": "complete",
+               "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+               "insurer": {"reference": "Organization/org-this-plan"},
+               "provider": {"reference": "Organization/org-this-plan"},
+               "insurance": [{"focal": true, "coverage": {"reference": "Coverage/mm-cov-ana"}}],
                "patient": {"reference": "Patient/mm-ana"},
                "billablePeriod": {"start": end, "end": end}, "created": end,
                "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [

@@ -23,7 +23,7 @@ const NPI_B: &str = "1245319599";
 pub(crate) struct Plan {
     pub(crate) base: String,
     pub(crate) store: Arc<RedbStore>,
-    issuer: Arc<LocalIssuer>,
+    pub(crate) issuer: Arc<LocalIssuer>,
     members: Vec<String>,
     pub(crate) http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -187,26 +187,12 @@ impl Plan {
             assert_eq!(lines.len() as u64, file["count"].as_u64().unwrap());
             for resource in &lines {
                 assert_eq!(resource["resourceType"], file["type"]);
-                capture(resource);
+                crate::support::capture(resource);
             }
             all.extend(lines);
         }
         all
     }
-}
-
-fn capture(resource: &Value) {
-    let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else {
-        return;
-    };
-    let text = resource.to_string();
-    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    });
-    let _ = std::fs::write(
-        std::path::PathBuf::from(dir).join(format!("bulk-{hash:016x}.json")),
-        text,
-    );
 }
 
 fn patients_of(resources: &[Value]) -> BTreeSet<String> {
@@ -256,13 +242,13 @@ async fn a_provider_exports_its_attributed_members_without_the_money() {
     assert_eq!(response.status(), StatusCode::OK);
     let bundle: Value = response.json().await.unwrap();
     assert_eq!(bundle["entry"].as_array().unwrap().len(), 1);
-    capture(&bundle);
+    crate::support::capture(&bundle);
     let response = plan
         .get(&format!("/Group/npi-{NPI_A}"), Some(&token), false)
         .await;
     let group: Value = response.json().await.unwrap();
     assert_eq!(group["member"].as_array().unwrap().len(), 5);
-    capture(&group);
+    crate::support::capture(&group);
     assert_eq!(
         plan.get(&format!("/Group/npi-{NPI_B}"), Some(&token), false)
             .await

@@ -217,7 +217,7 @@ impl Harness {
 
 /// Keeps every FHIR resource the tests receive, for the independent R4 validator that
 /// the test command runs afterwards.
-fn capture(json: &Value) {
+pub(crate) fn capture(json: &Value) {
     let Some(dir) = std::env::var_os("FHIR_CAPTURE_DIR") else {
         return;
     };

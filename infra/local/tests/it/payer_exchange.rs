@@ -1,0 +1,264 @@
+//! Payer-to-Payer end to end on two local servers: the old plan answers, the new plan
+//! asks (CMS-0057-F, 42 CFR 422.121(b)). The member's history moves only with their
+//! opt-in, lands under the old plan's namespace with its Provenance, leaves out what a
+//! `#sensitive` consent excludes, and shows in the member's Patient Access API.
+
+use std::time::Duration;
+
+use backend_auth::NewBackendClient;
+use fhir::ResourceType;
+use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use member_consent::Sharing;
+use patient_access::p2p_asking;
+use payer_to_payer::asking::{self, OtherPayer, RequestState};
+use payer_to_payer::remote::AssertionKey;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use smart_auth::AccessClaims;
+
+use crate::member_match::{THIS_PLAN as OLD_PLAN_PAYER_ID, seed, seed_claims};
+use crate::provider_access::{Plan, start};
+
+/// Ana's Patient id at the new plan (the old plan's is `mm-ana`).
+const ANA: &str = "new-ana";
+/// Ana's card at the old plan.
+const OLD_CARD: &str = "SUB-7001";
+
+/// Registers `asker` as a payer client of `answerer` with a fresh key, and records the
+/// answerer at the asker (`payers add`); returns the key file, which must outlive the
+/// test's requests.
+async fn connect(asker: &Plan, answerer: &Plan, name: &str) -> tempfile::NamedTempFile {
+    let pem = backend_auth::testing::es384_private_pem();
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), &pem).unwrap();
+    let jwks = AssertionKey::from_pem(&pem).unwrap().public_jwks();
+    let client_id = backend_auth::clients::register(
+        answerer.store.as_ref(),
+        &NewBackendClient {
+            name: format!("{name}'s asker"),
+            jwks: Some(jwks),
+            scope: "system/*.rs".into(),
+            payer: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let payer = OtherPayer {
+        name: name.into(),
+        base_url: answerer.base.clone(),
+        payer_id: OLD_PLAN_PAYER_ID.into(),
+        client_id,
+        key: key_file.path().display().to_string(),
+    }
+    .checked()
+    .unwrap();
+    asking::add_payer(asker.store.as_ref(), &payer)
+        .await
+        .unwrap();
+    key_file
+}
+
+/// Ana as the new plan enrolled her: the same person, this plan's own ids.
+async fn enrol_ana(new_plan: &Plan) {
+    let patient = json!({"resourceType": "Patient", "id": ANA,
+        "name": [{"family": "Núñez", "given": ["Ana"]}],
+        "birthDate": "1985-04-12", "gender": "female"});
+    new_plan
+        .store
+        .put(ResourceWrite::indexed(
+            ResourceType::Patient,
+            ANA,
+            patient,
+            WriteCondition::Always,
+        ))
+        .await
+        .unwrap();
+}
+
+async fn opt(plan: &Plan, patient: &str, on: bool) {
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, patient, on)
+        .await
+        .unwrap();
+}
+
+/// What Ana's app reads at the new plan.
+async fn read(plan: &Plan, path: &str) -> Value {
+    let token = plan
+        .issuer
+        .mint(&AccessClaims::for_member(
+            ANA,
+            "ana-app",
+            "patient/*.rs",
+            Duration::from_secs(300),
+        ))
+        .unwrap();
+    let response = plan
+        .http
+        .get(format!("{}{path}", plan.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    crate::support::capture(&body);
+    body
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn two_plans() -> (Plan, Plan, Vec<tempfile::NamedTempFile>) {
+    let (old_plan, new_plan) = (start().await, start().await);
+    seed(&old_plan).await;
+    seed_claims(&old_plan).await;
+    enrol_ana(&new_plan).await;
+    // Each plan is a registered payer client of the other.
+    let keys = vec![
+        connect(&new_plan, &old_plan, "oldplan").await,
+        connect(&old_plan, &new_plan, "newplan").await,
+    ];
+    (old_plan, new_plan, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensitive_claims() {
+    let (old_plan, new_plan, _keys) = two_plans().await;
+    opt(&new_plan, ANA, true).await;
+
+    let request =
+        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
+            .await
+            .unwrap();
+    assert_eq!(request.state, RequestState::Done, "{request:?}");
+    assert!(request.received >= 2, "{request:?}");
+
+    let claims = read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await;
+    let claim_ids = ids(&claims);
+    assert!(
+        claim_ids.contains(&"oldplan.mm-eob-diabetes".to_owned()),
+        "{claim_ids:?}"
+    );
+    assert!(
+        !claim_ids.contains(&"oldplan.mm-eob-sud".to_owned()),
+        "#sensitive: the substance-use claim stays at the old plan"
+    );
+    assert!(
+        !claim_ids.contains(&"oldplan.mm-eob-old".to_owned()),
+        "five years only"
+    );
+    let claim = claims["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["id"] == "oldplan.mm-eob-diabetes")
+        .unwrap();
+    assert_eq!(claim["meta"]["source"], old_plan.base, "where it came from");
+    assert_eq!(claim["meta"]["tag"][0]["code"], "oldplan");
+    assert!(
+        claim.get("payment").is_none(),
+        "non-financial, as the old plan sent it"
+    );
+
+    let coverage = read(&new_plan, &format!("/Coverage?patient={ANA}")).await;
+    assert!(ids(&coverage).contains(&"oldplan.mm-cov-ana".to_owned()));
+
+    let provenance = read(
+        &new_plan,
+        "/Provenance?target=ExplanationOfBenefit/oldplan.mm-eob-diabetes",
+    )
+    .await;
+    let provenance = &provenance["entry"][0]["resource"];
+    assert_eq!(provenance["resourceType"], "Provenance");
+    assert_eq!(
+        provenance["agent"][0]["who"]["identifier"]["value"],
+        OLD_PLAN_PAYER_ID
+    );
+    assert!(
+        provenance["entity"][0]["what"]["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ExplanationOfBenefit/mm-eob-diabetes")
+    );
+}
+
+async fn claim_count(plan: &Plan) -> usize {
+    ids(&read(plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_again_replaces_what_came_before_and_duplicates_nothing() {
+    let (_old_plan, new_plan, _keys) = two_plans().await;
+    opt(&new_plan, ANA, true).await;
+    p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, true)
+        .await
+        .unwrap();
+    let first = claim_count(&new_plan).await;
+    // A run cut off midway and run again, or a quarterly repeat: the same ids.
+    p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, true)
+        .await
+        .unwrap();
+    assert_eq!(claim_count(&new_plan).await, first);
+    assert_eq!(first, 2, "#regular brings the substance-use claim too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_member_opts_out_a_new_request_brings_nothing() {
+    let (old_plan, new_plan, _keys) = two_plans().await;
+    opt(&new_plan, ANA, false).await;
+    seed_claims(&old_plan).await;
+    let request =
+        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
+            .await
+            .unwrap();
+    assert_eq!(request.state, RequestState::NotOptedIn);
+    assert!(
+        ids(&read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_retry() {
+    let (_old_plan, new_plan, _keys) = two_plans().await;
+    opt(&new_plan, ANA, true).await;
+    let wrong =
+        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", "SUB-0000", false)
+            .await
+            .unwrap();
+    assert_eq!(wrong.state, RequestState::NotMatched, "{wrong:?}");
+
+    // The old plan's server is gone: the request keeps its place and says why.
+    let mut moved = asking::payer(new_plan.store.as_ref(), "oldplan")
+        .await
+        .unwrap()
+        .unwrap();
+    moved.base_url = "http://127.0.0.1:9".into();
+    asking::add_payer(new_plan.store.as_ref(), &moved)
+        .await
+        .unwrap();
+    let waiting =
+        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
+            .await
+            .unwrap();
+    assert_eq!(waiting.state, RequestState::Waiting, "{waiting:?}");
+    assert_eq!(waiting.attempts, 1);
+    assert!(waiting.next_attempt_at > waiting.updated_at);
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("unavailable")
+    );
+}
