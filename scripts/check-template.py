@@ -154,6 +154,11 @@ def check_operations(template):
             queue in refs(a["Properties"]) and a["Properties"].get("MetricName")
             == "ApproximateNumberOfMessagesVisible" for a in alarms.values()):
             problems.append(f"{queue}: no alarm on its depth")
+    # CloudWatch's hard limit: a metric math alarm reads at most 10 metrics.
+    for name, alarm in alarms.items():
+        stats = [m for m in alarm["Properties"].get("Metrics", []) if "MetricStat" in m]
+        if len(stats) > 10:
+            problems.append(f"{name}: {len(stats)} metrics, CloudWatch allows 10 per alarm")
     for metric in ("Errors", "Throttles"):
         covered = set()
         for alarm in alarms.values():

@@ -558,7 +558,8 @@ mod tests {
         assert_eq!(
             narrowed.to_scope_string(),
             "patient/Patient.r patient/Coverage.rs patient/ExplanationOfBenefit.r \
-             patient/Organization.r patient/Practitioner.r patient/RelatedPerson.r patient/Consent.r"
+             patient/Organization.r patient/Practitioner.r patient/RelatedPerson.r patient/Consent.r \
+             patient/Provenance.r"
         );
         for t in ResourceType::ALL {
             for i in Interaction::ALL {
