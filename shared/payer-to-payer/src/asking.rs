@@ -384,18 +384,51 @@ where
     let received_at = Instant::from_unix_millis(now.saturating_mul(1000))
         .map(|i| i.as_str().to_owned())
         .unwrap_or_default();
-    let imported = match import::import(&answer, &payer.source(), &request.patient, &received_at) {
-        Ok(imported) => imported,
-        Err(error) => return Ok(Outcome::Failed(bad_answer(error))),
+    let source = payer.source();
+    match import_and_store(store, &answer, &source, &request.patient, &received_at).await? {
+        Ok(received) => Ok(Outcome::Received(received)),
+        Err(error) => Ok(Outcome::Failed(bad_answer(error))),
+    }
+}
+
+/// Checks the whole answer, then converts and writes it one resource at a time (so
+/// only the answer itself is held, not a converted copy). The received resources
+/// written (Provenance not counted), or why the answer was refused (nothing written).
+pub async fn import_and_store<S: ResourceStore + ?Sized>(
+    store: &S,
+    answer: &[Value],
+    source: &Source,
+    member: &str,
+    received_at: &str,
+) -> Result<Result<usize, ImportError>, StoreError> {
+    let checked = match import::check(answer, source, member) {
+        Ok(checked) => checked,
+        Err(error) => return Ok(Err(error)),
     };
+    let mut received = 0;
+    for resource in answer {
+        received +=
+            store_received(store, checked.convert(resource, received_at), &source.name).await?;
+    }
+    Ok(Ok(received))
+}
+
+/// Writes an imported answer from plan `source`; returns the received resources
+/// written (Provenance not counted). Each write is one conditional put, so a crash
+/// leaves what was written, and the re-run overwrites it with the same ids.
+pub async fn store_received<S: ResourceStore + ?Sized>(
+    store: &S,
+    imported: Vec<import::Imported>,
+    source: &str,
+) -> Result<usize, StoreError> {
     let mut received = 0;
     for item in imported {
         let counted = item.resource_type != ResourceType::Provenance;
-        if write_received(store, item, &payer.name).await? && counted {
+        if write_received(store, item, source).await? && counted {
             received += 1;
         }
     }
-    Ok(Outcome::Received(received))
+    Ok(received)
 }
 
 fn bad_answer(error: ImportError) -> RemoteError {

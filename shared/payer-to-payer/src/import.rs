@@ -106,57 +106,113 @@ fn tags(body: &Value) -> impl Iterator<Item = (&str, &str)> {
 
 /// The answer's resources, ready to write: each received resource and its Provenance.
 /// `resources` are what the other plan's `$everything` (or export) gave, in any order;
-/// `member` is this plan's Patient id; `now` the time received.
+/// `member` is this plan's Patient id; `now` the time received. The whole answer in
+/// memory: [`Checked::convert`] one at a time keeps only one resource's copies.
 pub fn import(
     resources: &[Value],
     source: &Source,
     member: &str,
     now: &str,
 ) -> Result<Vec<Imported>, ImportError> {
+    let checked = check(resources, source, member)?;
+    Ok(resources
+        .iter()
+        .flat_map(|resource| checked.convert(resource, now))
+        .collect())
+}
+
+/// An answer found valid as a whole: [`check`] passed, nothing copied yet.
+pub struct Checked<'a> {
+    source: &'a Source,
+    member: &'a str,
+    their_member: String,
+}
+
+/// Validates the whole answer without copying it: types, ids, and that every claim
+/// and coverage is the matched member's.
+pub fn check<'a>(
+    resources: &[Value],
+    source: &'a Source,
+    member: &'a str,
+) -> Result<Checked<'a>, ImportError> {
     if resources.len() > MAX_RESOURCES {
         return Err(ImportError::TooLarge);
     }
-    let their_member = their_patient(resources)?;
-    let mut out = Vec::with_capacity(resources.len() * 2);
+    let checked = Checked {
+        source,
+        member,
+        their_member: their_patient(resources)?,
+    };
     for (index, resource) in resources.iter().enumerate() {
         let invalid = |reason: &str| ImportError::Invalid {
             index,
             reason: reason.to_owned(),
         };
-        let (resource_type, their_id) = kind_and_id(resource).map_err(invalid)?;
+        let (resource_type, _) = kind_and_id(resource).map_err(invalid)?;
         if resource_type == ResourceType::Patient {
             continue;
         }
         if !RECEIVED_TYPES.contains(&resource_type) {
             return Err(invalid("not a type Payer-to-Payer exchanges"));
         }
-        let mut body = resource.clone();
-        rewrite_references(&mut body, source, &their_member, member);
-        if resource_type.is_member_owned() && !names_member(resource_type, &body, member) {
+        if resource_type.is_member_owned() && !checked.names_member(resource_type, resource) {
             return Err(invalid("not the matched member's"));
         }
+    }
+    Ok(checked)
+}
+
+impl Checked<'_> {
+    /// One checked resource as its two writes (itself, then its Provenance); none for
+    /// the other plan's Patient.
+    pub fn convert(&self, resource: &Value, now: &str) -> Vec<Imported> {
+        let Ok((resource_type, their_id)) = kind_and_id(resource) else {
+            return Vec::new();
+        };
+        if resource_type == ResourceType::Patient {
+            return Vec::new();
+        }
+        let source = self.source;
+        let mut body = resource.clone();
+        rewrite_references(&mut body, source, &self.their_member, self.member);
         let id = namespaced_id(&source.name, their_id);
         mark(&mut body, &id, source);
         let original = format!("{}/{resource_type}/{their_id}", source.base_url);
         let target = Reference::new(resource_type, id.clone());
-        out.push(Imported {
-            resource_type: ResourceType::Provenance,
-            id: namespaced_id(&source.name, &format!("prov-{resource_type}-{their_id}")),
-            body: provenance(source, &target, member, &original, now),
-        });
-        out.push(Imported {
-            resource_type,
-            id,
-            body,
-        });
+        let provenance_id =
+            namespaced_id(&source.name, &format!("prov-{resource_type}-{their_id}"));
+        let mut provenance = provenance(source, &target, self.member, &original, now);
+        mark(&mut provenance, &provenance_id, source);
+        vec![
+            Imported {
+                resource_type,
+                id,
+                body,
+            },
+            Imported {
+                resource_type: ResourceType::Provenance,
+                id: provenance_id,
+                body: provenance,
+            },
+        ]
     }
-    for imported in out
-        .iter_mut()
-        .filter(|i| i.resource_type == ResourceType::Provenance)
-    {
-        mark(&mut imported.body, &imported.id, source);
+
+    /// Whether a member-owned resource names the member where its compartment comes
+    /// from (as the reference will read once rewritten).
+    fn names_member(&self, resource_type: ResourceType, resource: &Value) -> bool {
+        let field = match resource_type {
+            ResourceType::Coverage => "beneficiary",
+            _ => "patient",
+        };
+        resource
+            .get(field)
+            .and_then(|r| r.get("reference"))
+            .and_then(Value::as_str)
+            .is_some_and(|reference| {
+                rewritten(reference, self.source, &self.their_member, self.member)
+                    == format!("Patient/{}", self.member)
+            })
     }
-    Ok(out)
 }
 
 /// The other plan's id of the member: the answer's one Patient.
@@ -184,18 +240,6 @@ fn kind_and_id(resource: &Value) -> Result<(ResourceType, &str), &'static str> {
         .filter(|id| is_valid_id(id))
         .ok_or("no valid id")?;
     Ok((resource_type, id))
-}
-
-/// Whether a member-owned resource names `member` where its compartment comes from.
-fn names_member(resource_type: ResourceType, body: &Value, member: &str) -> bool {
-    let field = match resource_type {
-        ResourceType::Coverage => "beneficiary",
-        _ => "patient",
-    };
-    body.get(field)
-        .and_then(|r| r.get("reference"))
-        .and_then(Value::as_str)
-        == Some(&format!("Patient/{member}"))
 }
 
 /// Rewrites every `reference` in `value` (see the module docs).
