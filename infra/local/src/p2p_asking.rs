@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
-use payer_to_payer::asking::{self, ExchangeRequest, OtherPayer, RemoteError};
-use payer_to_payer::remote::{AssertionKey, HttpOtherPlan};
-use serde_json::{Value, json};
+use payer_to_payer::asking::{self, ExchangeRequest, OtherPayer};
+use payer_to_payer::remote::{self, AssertionKey};
+use serde_json::json;
 use store_redb::RedbStore;
 
 use crate::{DataDir, RunnerError};
@@ -137,7 +137,7 @@ where
     run(store, &other, request, now).await
 }
 
-/// One try of `request`, with the key read now.
+/// One try of `request`, with the key file read now.
 async fn run<S>(
     store: &S,
     payer: &OtherPayer,
@@ -147,38 +147,9 @@ async fn run<S>(
 where
     S: ResourceStore + KeyValueStore,
 {
-    let plan = read_key(&payer.key).and_then(|key| {
-        HttpOtherPlan::new(payer, key).map_err(|e| RunnerError::Invalid(e.to_string()))
-    });
-    match plan {
-        Ok(plan) => asking::run(store, store, &plan, payer, request, now)
-            .await
-            .map_err(|e| RunnerError::Store(e.to_string())),
-        // A missing or bad key file is the operator's to fix: the request waits.
-        Err(error) => {
-            let failing = KeyMissing(error.to_string());
-            asking::run(store, store, &failing, payer, request, now)
-                .await
-                .map_err(|e| RunnerError::Store(e.to_string()))
-        }
-    }
-}
-
-/// The other plan as seen without a usable key: every call is unavailable, so the
-/// request keeps its place in the retry schedule and shows the reason.
-struct KeyMissing(String);
-
-impl asking::OtherPlan for KeyMissing {
-    async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
-        Err(RemoteError::Unavailable(format!(
-            "this plan's key: {}",
-            self.0
-        )))
-    }
-
-    async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
-        Err(RemoteError::Unavailable(self.0.clone()))
-    }
+    remote::run_request(store, payer, request, read_pem(&payer.key), now)
+        .await
+        .map_err(|e| RunnerError::Store(e.to_string()))
 }
 
 /// `serve`'s schedule: every [`SCHEDULE`], runs the requests due.
@@ -187,23 +158,9 @@ pub async fn run_due_requests(store: Arc<RedbStore>) {
     loop {
         tick.tick().await;
         let now = fhir::clock::unix_now();
-        let due = match asking::due(store.as_ref(), now, BATCH).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, "payer-to-payer: listing requests failed");
-                continue;
-            }
-        };
-        for request in due {
-            match asking::payer(store.as_ref(), &request.payer).await {
-                Ok(Some(payer)) => {
-                    if let Err(error) = run(store.as_ref(), &payer, request, now).await {
-                        tracing::warn!(%error, "payer-to-payer: a request could not be recorded");
-                    }
-                }
-                Ok(None) => tracing::warn!(payer = %request.payer, "payer-to-payer: payer removed"),
-                Err(error) => tracing::warn!(%error, "payer-to-payer: reading a payer failed"),
-            }
+        let key_for = |payer: &OtherPayer| std::future::ready(read_pem(&payer.key));
+        if let Err(error) = remote::run_due(store.as_ref(), now, BATCH, 1, key_for).await {
+            tracing::warn!(%error, "payer-to-payer: the scheduled run failed");
         }
     }
 }
@@ -245,11 +202,12 @@ pub async fn admin(store: &RedbStore, request: &Request<Bytes>) -> Option<Respon
 }
 
 fn read_key(path: &str) -> Result<AssertionKey, RunnerError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let pem = read_pem(path).map_err(RunnerError::Invalid)?;
     AssertionKey::from_pem(&pem).map_err(|e| RunnerError::Invalid(format!("{path}: {e}")))
+}
+
+fn read_pem(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }
 
 fn store_error(error: fhir_store::StoreError) -> RunnerError {

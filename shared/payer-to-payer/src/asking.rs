@@ -34,7 +34,15 @@ use serde_json::{Value, json};
 use crate::import::{self, ImportError, Source};
 
 const PAYERS: &str = "other-payer";
+/// Every request, by `{patient}:{payer}`: what operators read.
 const REQUESTS: &str = "p2p-request";
+/// The waiting requests in the order they are due: key `{unix seconds, 12 digits}:
+/// {patient}:{payer}`, so the scheduled run reads the few due ones from the front of
+/// one sorted partition instead of every request ever made.
+const DUE: &str = "p2p-due";
+/// How long a run holds a request it picked up; past it, another run may take it (the
+/// first one crashed).
+pub const LEASE_SECS: i64 = 15 * 60;
 /// Tries before a request is marked `failed` (about 9 hours of backoff in all).
 pub const MAX_ATTEMPTS: u32 = 8;
 const HREX_CONSENT_POLICY: &str =
@@ -187,7 +195,8 @@ pub async fn request<K: KeyValueStore + ?Sized>(
         received: 0,
         updated_at: now,
     };
-    save(kv, &request).await?;
+    let earlier = get_request(kv, patient, payer).await?;
+    save(kv, earlier.as_ref(), &request).await?;
     Ok(request)
 }
 
@@ -203,32 +212,70 @@ pub async fn get_request<K: KeyValueStore + ?Sized>(
     }
 }
 
-/// Requests waiting whose time has come, at most `limit`: what the scheduled run picks
-/// up. Finished requests stay listed for operators but are skipped here.
+/// Requests whose time has come, at most `limit`, each now held by the caller for
+/// [`LEASE_SECS`] (so two overlapping scheduled runs never run one request twice, and
+/// one that crashed is picked up again when the lease ends).
 pub async fn due<K: KeyValueStore + ?Sized>(
     kv: &K,
     now: i64,
     limit: usize,
 ) -> Result<Vec<ExchangeRequest>, StoreError> {
     let mut due = Vec::new();
-    for (_, entry) in kv.list(REQUESTS, "", usize::MAX).await? {
-        let request: ExchangeRequest = from_value(entry.value)?;
-        if request.state == RequestState::Waiting && request.next_attempt_at <= now {
-            due.push(request);
-            if due.len() == limit {
-                break;
-            }
+    // Leased entries sit at the front too: read past a bounded number of them.
+    for (key, entry) in kv.list(DUE, "", limit.saturating_mul(4).max(16)).await? {
+        let Some((at, rest)) = key.split_once(':') else {
+            continue;
+        };
+        if at.parse::<i64>().map_or(true, |at| at > now) {
+            break;
+        }
+        let leased_until = entry.value["leased_until"].as_i64().unwrap_or(0);
+        if leased_until > now {
+            continue;
+        }
+        let lease = json!({"leased_until": now + LEASE_SECS});
+        if !kv.replace(DUE, &key, entry.version, &lease, None).await? {
+            continue;
+        }
+        let Some((patient, payer)) = rest.split_once(':') else {
+            continue;
+        };
+        match get_request(kv, patient, payer).await? {
+            Some(request) if request.state == RequestState::Waiting => due.push(request),
+            _ => kv.delete(DUE, &key).await?,
+        }
+        if due.len() == limit {
+            break;
         }
     }
     Ok(due)
 }
 
+fn due_key(request: &ExchangeRequest) -> String {
+    format!(
+        "{:012}:{}:{}",
+        request.next_attempt_at.max(0),
+        request.patient,
+        request.payer
+    )
+}
+
+/// Saves `request`, moving its place in the due order (from where `earlier` had it).
 async fn save<K: KeyValueStore + ?Sized>(
     kv: &K,
+    earlier: Option<&ExchangeRequest>,
     request: &ExchangeRequest,
 ) -> Result<(), StoreError> {
     let key = request_key(&request.patient, &request.payer);
-    kv.put(REQUESTS, &key, &to_value(request)?, None).await
+    kv.put(REQUESTS, &key, &to_value(request)?, None).await?;
+    if let Some(earlier) = earlier.filter(|e| e.state == RequestState::Waiting) {
+        kv.delete(DUE, &due_key(earlier)).await?;
+    }
+    if request.state == RequestState::Waiting {
+        kv.put(DUE, &due_key(request), &json!({"leased_until": 0}), None)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Seconds before try `attempts + 1`: a minute, doubling, at most six hours.
@@ -292,6 +339,7 @@ where
     K: KeyValueStore + ?Sized,
     P: OtherPlan,
 {
+    let earlier = request.clone();
     request.updated_at = now;
     let opted_in = Sharing::PayerToPayer
         .is_on(store, &request.patient)
@@ -330,7 +378,7 @@ where
             };
         }
     }
-    save(kv, &request).await?;
+    save(kv, Some(&earlier), &request).await?;
     Ok(request)
 }
 
@@ -616,6 +664,103 @@ mod tests {
                 .unwrap()
                 .ends_with("#sensitive"),
             "only non-sensitive data unless the member agreed to all"
+        );
+    }
+
+    fn store() -> (tempfile::TempDir, store_redb::RedbStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_redb::RedbStore::open(dir.path().join("s.redb")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_due_request_is_handed_to_one_run_only_until_its_lease_ends() {
+        let (_dir, store) = store();
+        request(&store, "m1", "oldplan", "SUB-1", false, 1000)
+            .await
+            .unwrap();
+        request(&store, "m2", "oldplan", "SUB-2", false, 5000)
+            .await
+            .unwrap();
+        let first = due(&store, 1000, 10).await.unwrap();
+        assert_eq!(first.len(), 1, "m2 is not due yet");
+        assert_eq!(first[0].patient, "m1");
+        assert!(
+            due(&store, 1001, 10).await.unwrap().is_empty(),
+            "leased to the first run"
+        );
+        let after_lease = due(&store, 1000 + LEASE_SECS + 1, 10).await.unwrap();
+        assert_eq!(
+            after_lease.len(),
+            1,
+            "a run that crashed gives it back when the lease ends"
+        );
+        let later = due(&store, 5000, 10).await.unwrap();
+        assert_eq!(
+            later.iter().map(|r| r.patient.as_str()).collect::<Vec<_>>(),
+            ["m1", "m2"],
+            "m2 in its turn; m1 again, as no run ever finished it"
+        );
+    }
+
+    struct Down;
+
+    impl OtherPlan for Down {
+        async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
+            Err(RemoteError::Unavailable("503".into()))
+        }
+
+        async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
+            Err(RemoteError::Unavailable("503".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_try_moves_the_request_to_its_retry_time_and_after_the_last_it_fails() {
+        let (_dir, store) = store();
+        member_consent::Sharing::PayerToPayer
+            .set(&store, "m1", true, member_consent::ChangedBy::Plan)
+            .await
+            .unwrap();
+        ResourceStore::put(
+            &store,
+            ResourceWrite::indexed(
+                ResourceType::Patient,
+                "m1",
+                json!({"resourceType": "Patient", "id": "m1", "birthDate": "1985-04-12"}),
+                WriteCondition::Always,
+            ),
+        )
+        .await
+        .unwrap();
+        let payer = OtherPayer {
+            name: "oldplan".into(),
+            base_url: "https://fhir.old.example".into(),
+            payer_id: "OLD01".into(),
+            client_id: "c".into(),
+            key: "k".into(),
+        };
+        let mut now = 1000;
+        let mut current = request(&store, "m1", "oldplan", "SUB-1", false, now)
+            .await
+            .unwrap();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let picked = due(&store, now, 10).await.unwrap();
+            assert_eq!(picked.len(), 1, "try {attempt} is due");
+            current = run(&store, &store, &Down, &payer, picked[0].clone(), now)
+                .await
+                .unwrap();
+            assert_eq!(current.attempts, attempt);
+            now = current.next_attempt_at;
+        }
+        assert_eq!(current.state, RequestState::Failed);
+        assert_eq!(current.last_error.as_deref(), Some("unavailable: 503"));
+        assert!(
+            due(&store, now + 365 * 86_400, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a failed request waits for an operator"
         );
     }
 }

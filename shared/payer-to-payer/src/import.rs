@@ -47,7 +47,7 @@ pub const RECEIVED_TYPES: [ResourceType; 4] = [
 
 /// Resources one answer may hold, at most: five years of one member's claims are a
 /// few thousand; more is a wrong answer, refused before it fills the store.
-pub const MAX_RESOURCES: usize = 50_000;
+pub const MAX_RESOURCES: usize = 200_000;
 
 /// The plan an answer came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,12 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::asking::{OtherPayer, OtherPlan, RemoteError};
+use std::future::Future;
+
+use fhir_store::{KeyValueStore, ResourceStore};
+use futures_util::StreamExt;
+
+use crate::asking::{self, ExchangeError, ExchangeRequest, OtherPayer, OtherPlan, RemoteError};
 
 /// Each HTTP call's limit.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -234,6 +239,79 @@ impl OtherPlan for HttpOtherPlan {
         }
         Err(RemoteError::BadAnswer(format!(
             "more than {MAX_PAGES} pages"
+        )))
+    }
+}
+
+/// One try of `request` with this plan's key for `payer` (`key_pem`: the PEM, or why
+/// it could not be read). Without a usable key the request waits for its retry with
+/// the reason, like any failure on the way to the other plan.
+pub async fn run_request<S>(
+    store: &S,
+    payer: &OtherPayer,
+    request: ExchangeRequest,
+    key_pem: Result<String, String>,
+    now: i64,
+) -> Result<ExchangeRequest, ExchangeError>
+where
+    S: ResourceStore + KeyValueStore,
+{
+    let plan = key_pem
+        .and_then(|pem| AssertionKey::from_pem(&pem).map_err(|e| e.to_string()))
+        .and_then(|key| HttpOtherPlan::new(payer, key).map_err(|e| e.to_string()));
+    match plan {
+        Ok(plan) => asking::run(store, store, &plan, payer, request, now).await,
+        Err(reason) => asking::run(store, store, &NoKey(reason), payer, request, now).await,
+    }
+}
+
+/// The scheduled run: up to `batch` requests due, `concurrency` at a time, each with
+/// the key `key_for` reads for its payer (a file locally, Secrets Manager on AWS).
+/// Returns the requests as they stand afterwards.
+pub async fn run_due<S, F, Fut>(
+    store: &S,
+    now: i64,
+    batch: usize,
+    concurrency: usize,
+    key_for: F,
+) -> Result<Vec<ExchangeRequest>, ExchangeError>
+where
+    S: ResourceStore + KeyValueStore,
+    F: Fn(&OtherPayer) -> Fut,
+    Fut: Future<Output = Result<String, String>>,
+{
+    let due = asking::due(store, now, batch).await?;
+    let key_for = &key_for;
+    let runs = futures_util::stream::iter(due).map(|request| async move {
+        let Some(payer) = asking::payer(store, &request.payer).await? else {
+            tracing::warn!(payer = %request.payer, "payer-to-payer: the payer was removed");
+            return Ok(request);
+        };
+        let key = key_for(&payer).await;
+        run_request(store, &payer, request, key, now).await
+    });
+    runs.buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The other plan as seen without a usable key of ours: every call is unavailable.
+struct NoKey(String);
+
+impl OtherPlan for NoKey {
+    async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
+        Err(RemoteError::Unavailable(format!(
+            "this plan's key: {}",
+            self.0
+        )))
+    }
+
+    async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
+        Err(RemoteError::Unavailable(format!(
+            "this plan's key: {}",
+            self.0
         )))
     }
 }
