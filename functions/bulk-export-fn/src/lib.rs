@@ -18,6 +18,8 @@
 //! `EXPORT_RETENTION_DAYS` (bulk-api, default 1; the bucket's lifecycle rule uses the
 //! same parameter), `FHIR_BASE_URL` (optional, see `lambda_adapter::BaseUrl`).
 
+pub mod p2p;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

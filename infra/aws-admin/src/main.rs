@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
 use member_consent::Sharing;
 use patient_access_admin::{AdminError, Deployment, set_sharing};
+use payer_to_payer::asking;
 use store_dynamodb::DynamoStore;
 
 #[derive(Parser)]
@@ -43,11 +44,70 @@ enum Command {
         #[command(subcommand)]
         command: ChoiceCommand,
     },
-    /// A member's Payer-to-Payer opt-in (off unless the member opts in), set by the
-    /// plan from enrollment.
+    /// Payer-to-Payer: a member's opt-in from enrollment, asking a previous plan for
+    /// their history, and where that request stands.
     P2p {
         #[command(subcommand)]
-        command: ChoiceCommand,
+        command: P2pCommand,
+    },
+    /// The other health plans this plan asks for members' histories.
+    Payers {
+        #[command(subcommand)]
+        command: PayersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum P2pCommand {
+    #[command(flatten)]
+    Choice(ChoiceCommand),
+    /// Ask the member's previous (or concurrent) plan for their last five years: the
+    /// scheduled function `p2p-requests` runs it within 15 minutes.
+    Request {
+        #[command(flatten)]
+        at: Table,
+        #[arg(long)]
+        patient: String,
+        /// The plan's name (`payers add --name`).
+        #[arg(long)]
+        payer: String,
+        /// The member's card number at that plan.
+        #[arg(long)]
+        old_member_id: String,
+        /// The member agreed in writing to all data moving (HRex `#regular`);
+        /// otherwise only data that is not sensitive (`#sensitive`).
+        #[arg(long)]
+        all_data: bool,
+    },
+    /// Where the member's request of a plan stands (JSON).
+    Status {
+        #[command(flatten)]
+        at: Table,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        payer: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayersCommand {
+    /// Record another plan: its FHIR base URL, its payer id, the client id it
+    /// registered this plan under, and the secret holding this plan's PEM private key
+    /// for it (named `{stack}/payer-keys/{name}`: the function may read only those).
+    Add {
+        #[command(flatten)]
+        at: Table,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        payer_id: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        key_secret: String,
     },
 }
 
@@ -149,6 +209,8 @@ enum CliError {
     Provision(#[from] cognito_signin::ProvisionError),
     #[error(transparent)]
     Backend(#[from] backend_auth::BackendAuthError),
+    #[error(transparent)]
+    Store(#[from] fhir_store::StoreError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -258,7 +320,55 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ProviderAccess { command } => {
             sharing(&table, Sharing::ProviderAccess, command).await?;
         }
-        Command::P2p { command } => sharing(&table, Sharing::PayerToPayer, command).await?,
+        Command::P2p { command } => match command {
+            P2pCommand::Choice(choice) => sharing(&table, Sharing::PayerToPayer, choice).await?,
+            P2pCommand::Request {
+                at,
+                patient,
+                payer,
+                old_member_id,
+                all_data,
+            } => {
+                let store = table(at.table);
+                if asking::payer(&store, &payer).await?.is_none() {
+                    return Err(CliError::Invalid(format!(
+                        "no payer {payer:?}: add it with `payers add`"
+                    )));
+                }
+                let now = fhir::clock::unix_now();
+                let request =
+                    asking::request(&store, &patient, &payer, &old_member_id, all_data, now)
+                        .await?;
+                println!("{}", serde_json::json!(request));
+            }
+            P2pCommand::Status { at, patient, payer } => {
+                let request = asking::get_request(&table(at.table), &patient, &payer).await?;
+                println!("{}", serde_json::json!(request));
+            }
+        },
+        Command::Payers {
+            command:
+                PayersCommand::Add {
+                    at,
+                    name,
+                    base_url,
+                    payer_id,
+                    client_id,
+                    key_secret,
+                },
+        } => {
+            let payer = asking::OtherPayer {
+                name,
+                base_url,
+                payer_id,
+                client_id,
+                key: key_secret,
+            }
+            .checked()
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+            asking::add_payer(&table(at.table), &payer).await?;
+            println!("payer {} at {}", payer.name, payer.base_url);
+        }
     }
     Ok(())
 }

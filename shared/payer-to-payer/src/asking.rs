@@ -350,7 +350,9 @@ where
     } else {
         Outcome::NotOptedIn
     };
+    // Who asked whom about which member, and what came of it (no PHI beyond the id).
     tracing::info!(
+        target: "audit",
         event = "p2p.exchange",
         patient = %request.patient,
         payer = %payer.name,
