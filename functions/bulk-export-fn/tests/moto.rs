@@ -28,6 +28,9 @@ use serde_json::{Value, json};
 use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::{DynamoStore, create_table};
 
+#[path = "moto/p2p_requests.rs"]
+mod p2p_requests;
+
 const BASE: &str = "https://fhir.plan.example";
 const NPI: &str = "1234567893";
 

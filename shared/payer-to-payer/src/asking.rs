@@ -23,6 +23,8 @@
 
 use std::future::Future;
 
+use futures_util::StreamExt;
+
 use fhir::{Instant, ResourceType};
 use fhir_store::{
     KeyValueStore, ResourceStore, ResourceWrite, StoreError, WriteCondition, update_with,
@@ -441,9 +443,15 @@ where
     }
 }
 
-/// Checks the whole answer, then converts and writes it one resource at a time (so
-/// only the answer itself is held, not a converted copy). The received resources
-/// written (Provenance not counted), or why the answer was refused (nothing written).
+/// Writes in flight at once: DynamoDB takes them in parallel (a member's five years
+/// would otherwise take a write's latency 2 × thousands of times); redb queues them.
+pub const WRITE_CONCURRENCY: usize = 16;
+/// Resources converted ahead of the writes: bounds the copies held.
+const CONVERT_CHUNK: usize = 500;
+
+/// Checks the whole answer, then converts and writes it a chunk at a time (so only the
+/// answer itself is held, not a converted copy). The received resources written
+/// (Provenance not counted), or why the answer was refused (nothing written).
 pub async fn import_and_store<S: ResourceStore + ?Sized>(
     store: &S,
     answer: &[Value],
@@ -456,29 +464,36 @@ pub async fn import_and_store<S: ResourceStore + ?Sized>(
         Err(error) => return Ok(Err(error)),
     };
     let mut received = 0;
-    for resource in answer {
-        received +=
-            store_received(store, checked.convert(resource, received_at), &source.name).await?;
+    for chunk in answer.chunks(CONVERT_CHUNK) {
+        let imported = chunk
+            .iter()
+            .flat_map(|resource| checked.convert(resource, received_at))
+            .collect();
+        received += store_received(store, imported, &source.name).await?;
     }
     Ok(Ok(received))
 }
 
-/// Writes an imported answer from plan `source`; returns the received resources
-/// written (Provenance not counted). Each write is one conditional put, so a crash
-/// leaves what was written, and the re-run overwrites it with the same ids.
+/// Writes an imported answer from plan `source`, [`WRITE_CONCURRENCY`] at a time;
+/// returns the received resources written (Provenance not counted). Each write is one
+/// conditional put, so a crash leaves what was written, and the re-run overwrites it
+/// with the same ids.
 pub async fn store_received<S: ResourceStore + ?Sized>(
     store: &S,
     imported: Vec<import::Imported>,
     source: &str,
 ) -> Result<usize, StoreError> {
-    let mut received = 0;
-    for item in imported {
+    let writes = futures_util::stream::iter(imported).map(|item| async move {
         let counted = item.resource_type != ResourceType::Provenance;
-        if write_received(store, item, source).await? && counted {
-            received += 1;
-        }
-    }
-    Ok(received)
+        Ok::<_, StoreError>(write_received(store, item, source).await? && counted)
+    });
+    let written: Vec<bool> = writes
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(written.into_iter().filter(|counted| *counted).count())
 }
 
 fn bad_answer(error: ImportError) -> RemoteError {
