@@ -78,6 +78,9 @@ enum P2pCommand {
         /// otherwise only data that is not sensitive (`#sensitive`).
         #[arg(long)]
         all_data: bool,
+        /// The member is covered by both plans at once: ask again every quarter.
+        #[arg(long)]
+        concurrent: bool,
     },
     /// Where the member's request of a plan stands (JSON).
     Status {
@@ -328,6 +331,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 payer,
                 old_member_id,
                 all_data,
+                concurrent,
             } => {
                 let store = table(at.table);
                 if asking::payer(&store, &payer).await?.is_none() {
@@ -336,9 +340,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     )));
                 }
                 let now = fhir::clock::unix_now();
-                let request =
-                    asking::request(&store, &patient, &payer, &old_member_id, all_data, now)
-                        .await?;
+                let terms = asking::Terms {
+                    old_member_id,
+                    all_data,
+                    concurrent,
+                };
+                let request = asking::request(&store, &patient, &payer, terms, now).await?;
                 println!("{}", serde_json::json!(request));
             }
             P2pCommand::Status { at, patient, payer } => {

@@ -237,6 +237,9 @@ enum P2pCommand {
         /// (`#sensitive`).
         #[arg(long)]
         all_data: bool,
+        /// The member is covered by both plans at once: ask again every quarter.
+        #[arg(long)]
+        concurrent: bool,
     },
     /// Where the member's request of a plan stands (JSON).
     Status {
@@ -397,9 +400,14 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
                 payer,
                 old_member_id,
                 all_data,
+                concurrent,
             } => {
-                let data = DataDir::new(data);
-                p2p_asking::request(&data, &patient, &payer, &old_member_id, all_data).await
+                let terms = payer_to_payer::asking::Terms {
+                    old_member_id,
+                    all_data,
+                    concurrent,
+                };
+                p2p_asking::request(&DataDir::new(data), &patient, &payer, terms).await
             }
             P2pCommand::Status {
                 data,

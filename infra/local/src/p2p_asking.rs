@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
-use payer_to_payer::asking::{self, ExchangeRequest, OtherPayer};
+use payer_to_payer::asking::{self, ExchangeRequest, OtherPayer, Terms};
 use payer_to_payer::remote::{self, AssertionKey};
 use serde_json::json;
 use store_redb::RedbStore;
@@ -22,7 +22,8 @@ use crate::{DataDir, RunnerError};
 
 /// `payers add` while `serve` runs: the body is the [`OtherPayer`].
 pub const PAYERS_PATH: &str = "/_admin/payers";
-/// `p2p request` while `serve` runs: `?patient=ID&payer=NAME&old-member-id=CARD&all-data=true|false`.
+/// `p2p request` while `serve` runs: `?patient=ID&payer=NAME&old-member-id=CARD`,
+/// `&all-data=` and `&concurrent=` `true|false`.
 pub const REQUEST_PATH: &str = "/_admin/p2p-request";
 /// `p2p status` while `serve` runs: `?patient=ID&payer=NAME`.
 pub const STATUS_PATH: &str = "/_admin/p2p-status";
@@ -70,8 +71,7 @@ pub async fn request(
     data: &DataDir,
     patient: &str,
     payer: &str,
-    old_member_id: &str,
-    all_data: bool,
+    terms: Terms,
 ) -> Result<(), RunnerError> {
     if !fhir::is_valid_id(patient) {
         return Err(RunnerError::Invalid(format!(
@@ -79,16 +79,18 @@ pub async fn request(
         )));
     }
     let path = format!(
-        "{REQUEST_PATH}?patient={}&payer={}&old-member-id={}&all-data={all_data}",
+        "{REQUEST_PATH}?patient={}&payer={}&old-member-id={}&all-data={}&concurrent={}",
         encode(patient),
         encode(payer),
-        encode(old_member_id)
+        encode(&terms.old_member_id),
+        terms.all_data,
+        terms.concurrent
     );
     let outcome = match crate::commands::admin_request(data, &path, Some(Vec::new())).await? {
         Some(value) => value,
         None => {
             let store = crate::commands::open_store(data)?;
-            json!(request_and_run(&store, patient, payer, old_member_id, all_data).await?)
+            json!(request_and_run(&store, patient, payer, terms).await?)
         }
     };
     println!("{outcome}");
@@ -119,8 +121,7 @@ pub async fn request_and_run<S>(
     store: &S,
     patient: &str,
     payer: &str,
-    old_member_id: &str,
-    all_data: bool,
+    terms: Terms,
 ) -> Result<ExchangeRequest, RunnerError>
 where
     S: ResourceStore + KeyValueStore,
@@ -131,7 +132,7 @@ where
             "no payer {payer:?}: add it with `payers add`"
         )));
     };
-    let request = asking::request(store, patient, payer, old_member_id, all_data, now)
+    let request = asking::request(store, patient, payer, terms, now)
         .await
         .map_err(store_error)?;
     run(store, &other, request, now).await
@@ -179,14 +180,14 @@ pub async fn admin(store: &RedbStore, request: &Request<Bytes>) -> Option<Respon
             },
             Err(e) => Err(e.to_string()),
         },
-        REQUEST_PATH => request_and_run(
-            store,
-            &query("patient"),
-            &query("payer"),
-            &query("old-member-id"),
-            query("all-data") == "true",
-        )
-        .await
+        REQUEST_PATH => {
+            let terms = Terms {
+                old_member_id: query("old-member-id"),
+                all_data: query("all-data") == "true",
+                concurrent: query("concurrent") == "true",
+            };
+            request_and_run(store, &query("patient"), &query("payer"), terms).await
+        }
         .map(|r| json!(r))
         .map_err(|e| e.to_string()),
         STATUS_PATH => asking::get_request(store, &query("patient"), &query("payer"))

@@ -45,6 +45,8 @@ const DUE: &str = "p2p-due";
 /// How long a run holds a request it picked up; past it, another run may take it (the
 /// first one crashed).
 pub const LEASE_SECS: i64 = 15 * 60;
+/// How often a concurrent plan is asked again (CMS: every quarter).
+pub const QUARTER_SECS: i64 = 91 * 86_400;
 /// Tries before a request is marked `failed` (about 9 hours of backoff in all).
 pub const MAX_ATTEMPTS: u32 = 8;
 const HREX_CONSENT_POLICY: &str =
@@ -161,6 +163,9 @@ pub struct ExchangeRequest {
     pub old_member_id: String,
     /// The member agreed to all data moving (`#regular`); otherwise `#sensitive`.
     pub all_data: bool,
+    /// The member is covered by both plans at once: asked again every quarter.
+    #[serde(default)]
+    pub concurrent: bool,
     pub state: RequestState,
     pub attempts: u32,
     /// Unix seconds of the next try (while `waiting`).
@@ -175,21 +180,32 @@ fn request_key(patient: &str, payer: &str) -> String {
     format!("{patient}:{payer}")
 }
 
+/// What a member's request asks of the other plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    /// The member's card number at that plan.
+    pub old_member_id: String,
+    /// The member agreed in writing to all data moving (`#regular`).
+    pub all_data: bool,
+    /// A concurrent plan: ask again every quarter.
+    pub concurrent: bool,
+}
+
 /// Records that `patient` wants their history from `payer`, to be asked now. A new
 /// request replaces an earlier one for the same plan (its state starts over).
 pub async fn request<K: KeyValueStore + ?Sized>(
     kv: &K,
     patient: &str,
     payer: &str,
-    old_member_id: &str,
-    all_data: bool,
+    terms: Terms,
     now: i64,
 ) -> Result<ExchangeRequest, StoreError> {
     let request = ExchangeRequest {
         patient: patient.to_owned(),
         payer: payer.to_owned(),
-        old_member_id: old_member_id.to_owned(),
-        all_data,
+        old_member_id: terms.old_member_id,
+        all_data: terms.all_data,
+        concurrent: terms.concurrent,
         state: RequestState::Waiting,
         attempts: 0,
         next_attempt_at: now,
@@ -363,9 +379,15 @@ where
     );
     match outcome {
         Outcome::Received(count) => {
-            request.state = RequestState::Done;
             request.received = count;
             request.last_error = None;
+            request.attempts = 0;
+            if request.concurrent {
+                request.state = RequestState::Waiting;
+                request.next_attempt_at = now + QUARTER_SECS;
+            } else {
+                request.state = RequestState::Done;
+            }
         }
         Outcome::NotOptedIn => request.state = RequestState::NotOptedIn,
         Outcome::Failed(error) => {
@@ -652,6 +674,7 @@ mod tests {
             payer: "oldplan".into(),
             old_member_id: "SUB-7001".into(),
             all_data: false,
+            concurrent: false,
             state: RequestState::Waiting,
             attempts: 0,
             next_attempt_at: 0,
@@ -684,6 +707,14 @@ mod tests {
         );
     }
 
+    fn terms(card: &str) -> Terms {
+        Terms {
+            old_member_id: card.into(),
+            all_data: false,
+            concurrent: false,
+        }
+    }
+
     fn store() -> (tempfile::TempDir, store_redb::RedbStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = store_redb::RedbStore::open(dir.path().join("s.redb")).unwrap();
@@ -693,10 +724,10 @@ mod tests {
     #[tokio::test]
     async fn a_due_request_is_handed_to_one_run_only_until_its_lease_ends() {
         let (_dir, store) = store();
-        request(&store, "m1", "oldplan", "SUB-1", false, 1000)
+        request(&store, "m1", "oldplan", terms("SUB-1"), 1000)
             .await
             .unwrap();
-        request(&store, "m2", "oldplan", "SUB-2", false, 5000)
+        request(&store, "m2", "oldplan", terms("SUB-2"), 5000)
             .await
             .unwrap();
         let first = due(&store, 1000, 10).await.unwrap();
@@ -758,7 +789,7 @@ mod tests {
             key: "k".into(),
         };
         let mut now = 1000;
-        let mut current = request(&store, "m1", "oldplan", "SUB-1", false, now)
+        let mut current = request(&store, "m1", "oldplan", terms("SUB-1"), now)
             .await
             .unwrap();
         for attempt in 1..=MAX_ATTEMPTS {
@@ -779,5 +810,68 @@ mod tests {
                 .is_empty(),
             "a failed request waits for an operator"
         );
+    }
+
+    struct Answers;
+
+    impl OtherPlan for Answers {
+        async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
+            Ok("p9".into())
+        }
+
+        async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
+            Ok(vec![
+                json!({"resourceType": "Patient", "id": "p9"}),
+                json!({"resourceType": "ExplanationOfBenefit", "id": "e1",
+                       "patient": {"reference": "Patient/p9"}}),
+            ])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_plan_is_asked_again_every_quarter() {
+        let (_dir, store) = store();
+        member_consent::Sharing::PayerToPayer
+            .set(&store, "m1", true, member_consent::ChangedBy::Plan)
+            .await
+            .unwrap();
+        ResourceStore::put(
+            &store,
+            ResourceWrite::indexed(
+                ResourceType::Patient,
+                "m1",
+                json!({"resourceType": "Patient", "id": "m1"}),
+                WriteCondition::Always,
+            ),
+        )
+        .await
+        .unwrap();
+        let payer = OtherPayer {
+            name: "otherplan".into(),
+            base_url: "https://fhir.other.example".into(),
+            payer_id: "OTH01".into(),
+            client_id: "c".into(),
+            key: "k".into(),
+        };
+        let terms = Terms {
+            concurrent: true,
+            ..terms("SUB-1")
+        };
+        let asked = request(&store, "m1", "otherplan", terms, 1000)
+            .await
+            .unwrap();
+        let after = run(&store, &store, &Answers, &payer, asked, 1000)
+            .await
+            .unwrap();
+        assert_eq!(after.state, RequestState::Waiting);
+        assert_eq!(after.received, 1);
+        assert_eq!(after.next_attempt_at, 1000 + QUARTER_SECS);
+        assert!(
+            due(&store, 1000 + QUARTER_SECS - 1, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(due(&store, 1000 + QUARTER_SECS, 10).await.unwrap().len(), 1);
     }
 }

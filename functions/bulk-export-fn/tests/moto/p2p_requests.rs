@@ -153,7 +153,12 @@ async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_int
     };
     asking::add_payer(&store, &payer).await.unwrap();
     let now = fhir::clock::unix_now();
-    asking::request(&store, "m1", "oldplan", "SUB-7001", false, now)
+    let terms = asking::Terms {
+        old_member_id: "SUB-7001".into(),
+        all_data: false,
+        concurrent: false,
+    };
+    asking::request(&store, "m1", "oldplan", terms, now)
         .await
         .unwrap();
 

@@ -136,10 +136,14 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     let (old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
 
-    let request =
-        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
-            .await
-            .unwrap();
+    let request = p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms(OLD_CARD, false),
+    )
+    .await
+    .unwrap();
     assert_eq!(request.state, RequestState::Done, "{request:?}");
     assert!(request.received >= 2, "{request:?}");
 
@@ -193,6 +197,14 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     );
 }
 
+fn terms(card: &str, all_data: bool) -> asking::Terms {
+    asking::Terms {
+        old_member_id: card.into(),
+        all_data,
+        concurrent: false,
+    }
+}
+
 async fn claim_count(plan: &Plan) -> usize {
     ids(&read(plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).len()
 }
@@ -201,14 +213,24 @@ async fn claim_count(plan: &Plan) -> usize {
 async fn asking_again_replaces_what_came_before_and_duplicates_nothing() {
     let (_old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
-    p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, true)
-        .await
-        .unwrap();
+    p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms(OLD_CARD, true),
+    )
+    .await
+    .unwrap();
     let first = claim_count(&new_plan).await;
     // A run cut off midway and run again, or a quarterly repeat: the same ids.
-    p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, true)
-        .await
-        .unwrap();
+    p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms(OLD_CARD, true),
+    )
+    .await
+    .unwrap();
     assert_eq!(claim_count(&new_plan).await, first);
     assert_eq!(first, 2, "#regular brings the substance-use claim too");
 }
@@ -218,10 +240,14 @@ async fn after_the_member_opts_out_a_new_request_brings_nothing() {
     let (old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, false).await;
     seed_claims(&old_plan).await;
-    let request =
-        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
-            .await
-            .unwrap();
+    let request = p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms(OLD_CARD, false),
+    )
+    .await
+    .unwrap();
     assert_eq!(request.state, RequestState::NotOptedIn);
     assert!(
         ids(&read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).is_empty()
@@ -232,10 +258,14 @@ async fn after_the_member_opts_out_a_new_request_brings_nothing() {
 async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_retry() {
     let (_old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
-    let wrong =
-        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", "SUB-0000", false)
-            .await
-            .unwrap();
+    let wrong = p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms("SUB-0000", false),
+    )
+    .await
+    .unwrap();
     assert_eq!(wrong.state, RequestState::NotMatched, "{wrong:?}");
 
     // The old plan's server is gone: the request keeps its place and says why.
@@ -247,10 +277,14 @@ async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_ret
     asking::add_payer(new_plan.store.as_ref(), &moved)
         .await
         .unwrap();
-    let waiting =
-        p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", OLD_CARD, false)
-            .await
-            .unwrap();
+    let waiting = p2p_asking::request_and_run(
+        new_plan.store.as_ref(),
+        ANA,
+        "oldplan",
+        terms(OLD_CARD, false),
+    )
+    .await
+    .unwrap();
     assert_eq!(waiting.state, RequestState::Waiting, "{waiting:?}");
     assert_eq!(waiting.attempts, 1);
     assert!(waiting.next_attempt_at > waiting.updated_at);
