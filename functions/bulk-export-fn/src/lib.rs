@@ -2,10 +2,17 @@
 //! and `bulk-worker` ([`BulkWorkerFunction`]), apart from their `main`s so that tests
 //! drive them against moto with the real SDK.
 //!
-//! * **bulk-api** (API Gateway): every request goes to `bulk_export::api`, over the
-//!   table (DynamoDB), the export bucket (S3) and the work queue (SQS). Backend tokens
-//!   are minted by our own authorization server, so the issuer and audience are the
-//!   FHIR base URL and the keys are its `/.well-known/jwks.json`.
+//! * **bulk-api** (API Gateway): every route for backend (system-token) clients.
+//!   Payer-to-Payer's paths (`POST /Patient/$member-match`,
+//!   `GET /Patient/{id}/$everything`: `payer_to_payer::api::serves_path`) go to
+//!   `payer_to_payer::api`, every other one to `bulk_export::api`, over the table
+//!   (DynamoDB), the export bucket (S3) and the work queue (SQS). One function for
+//!   both, because they are one audience (other systems with backend tokens), share
+//!   the token verifier, the job records and the `/bulk-status` and `/bulk-files`
+//!   routes, and so that a Group operation is never split between two functions by
+//!   its name. Backend tokens are minted by our own authorization server, so the
+//!   issuer and audience are the FHIR base URL and the keys are its
+//!   `/.well-known/jwks.json`.
 //! * **bulk-worker** (SQS, `ReportBatchItemFailures`): each message is one slice
 //!   ([`bulk_export::WorkItem`]); the slices of a batch run concurrently, and a failed
 //!   one is reported alone, so SQS redelivers only it. A slice that fails on its
@@ -30,11 +37,64 @@ use bulk_export_aws::{S3ExportFiles, SqsWorkQueue, decode_work_item};
 use fhir_api::{ApiError, JsonFlavour, error_response};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, parsed, required, to_lambda};
 use lambda_http::{Body, Request, Response};
+use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
 use smart_auth::{AuthError, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
 
 /// The bulk API on AWS.
 pub type AwsBulkApi = ProviderAccessApi<DynamoStore>;
+/// Payer-to-Payer's `$member-match` and `$everything` on AWS.
+pub type AwsMemberMatchApi = MemberMatchApi<DynamoStore>;
+
+/// Both handlers for one base URL, over one token verifier.
+pub struct BackendApis {
+    pub bulk: AwsBulkApi,
+    pub payer_to_payer: AwsMemberMatchApi,
+}
+
+impl BackendApis {
+    /// Both over `adapters` and `queue`, trusting `verifier`'s backend tokens.
+    pub fn new(
+        adapters: &Adapters,
+        queue: Arc<dyn WorkQueue>,
+        verifier: Arc<TokenVerifier>,
+        base_url: &str,
+        retention: Duration,
+    ) -> BackendApis {
+        BackendApis {
+            bulk: ProviderAccessApi::new(
+                Arc::clone(&adapters.store),
+                Arc::clone(&verifier),
+                Arc::clone(&adapters.files),
+                queue,
+                BulkConfig {
+                    base_url: base_url.to_owned(),
+                    retention,
+                },
+            ),
+            payer_to_payer: MemberMatchApi::new(
+                Arc::clone(&adapters.store),
+                verifier,
+                MemberMatchConfig {
+                    base_url: base_url.to_owned(),
+                    ..MemberMatchConfig::default()
+                },
+            ),
+        }
+    }
+
+    /// Answers one request: Payer-to-Payer's paths there, the rest to the bulk API.
+    pub async fn handle(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> http::Response<bytes::Bytes> {
+        if payer_to_payer::api::serves_path(request.uri().path()) {
+            self.payer_to_payer.handle(request).await
+        } else {
+            self.bulk.handle(request).await
+        }
+    }
+}
 
 /// Why a function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +126,7 @@ pub struct BulkApiFunction {
     adapters: Adapters,
     queue: Arc<dyn WorkQueue>,
     retention: Duration,
-    apis: Mutex<HashMap<String, Arc<AwsBulkApi>>>,
+    apis: Mutex<HashMap<String, Arc<BackendApis>>>,
 }
 
 impl BulkApiFunction {
@@ -112,7 +172,7 @@ impl BulkApiFunction {
         }
     }
 
-    fn api_for(&self, base_url: &str) -> Result<Arc<AwsBulkApi>, AuthError> {
+    fn api_for(&self, base_url: &str) -> Result<Arc<BackendApis>, AuthError> {
         let mut apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(api) = apis.get(base_url) {
             return Ok(Arc::clone(api));
@@ -123,15 +183,12 @@ impl BulkApiFunction {
             base_url.to_owned(),
             Arc::new(jwks),
         ));
-        let api = Arc::new(ProviderAccessApi::new(
-            Arc::clone(&self.adapters.store),
-            Arc::new(verifier),
-            Arc::clone(&self.adapters.files),
+        let api = Arc::new(BackendApis::new(
+            &self.adapters,
             Arc::clone(&self.queue),
-            BulkConfig {
-                base_url: base_url.to_owned(),
-                retention: self.retention,
-            },
+            Arc::new(verifier),
+            base_url,
+            self.retention,
         ));
         apis.insert(base_url.to_owned(), Arc::clone(&api));
         Ok(api)
@@ -242,5 +299,6 @@ mod tests {
         let request = from_lambda(request);
         assert_eq!(request.uri().path(), "/Patient/$export");
         assert!(bulk_export::api::serves_path(request.uri().path()));
+        assert!(!payer_to_payer::api::serves_path(request.uri().path()));
     }
 }
