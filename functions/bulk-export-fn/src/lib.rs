@@ -4,7 +4,8 @@
 //!
 //! * **bulk-api** (API Gateway): every route for backend (system-token) clients.
 //!   Payer-to-Payer's paths (`POST /Patient/$member-match`,
-//!   `GET /Patient/{id}/$everything`: `payer_to_payer::api::serves_path`) go to
+//!   `GET /Patient/{id}/$everything`, `/Group/{id}/$davinci-data-export`:
+//!   `payer_to_payer::api::serves_path`) go to
 //!   `payer_to_payer::api`, every other one to `bulk_export::api`, over the table
 //!   (DynamoDB), the export bucket (S3) and the work queue (SQS). One function for
 //!   both, because they are one audience (other systems with backend tokens), share
@@ -32,11 +33,14 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bulk_export::api::{BulkConfig, ProviderAccessApi};
 use bulk_export::job::{self, MAX_ATTEMPTS};
+use bulk_export::worker::JobRunner;
 use bulk_export::{ExportFiles, WorkQueue};
 use bulk_export_aws::{S3ExportFiles, SqsWorkQueue, decode_work_item};
 use fhir_api::{ApiError, JsonFlavour, error_response};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, parsed, required, to_lambda};
 use lambda_http::{Body, Request, Response};
+use payer_to_payer::budget::FailureBudget;
+use payer_to_payer::bulk_match::BulkMatchRunner;
 use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
 use smart_auth::{AuthError, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
@@ -66,7 +70,7 @@ impl BackendApis {
                 Arc::clone(&adapters.store),
                 Arc::clone(&verifier),
                 Arc::clone(&adapters.files),
-                queue,
+                Arc::clone(&queue),
                 BulkConfig {
                     base_url: base_url.to_owned(),
                     retention,
@@ -75,8 +79,10 @@ impl BackendApis {
             payer_to_payer: MemberMatchApi::new(
                 Arc::clone(&adapters.store),
                 verifier,
+                queue,
                 MemberMatchConfig {
                     base_url: base_url.to_owned(),
+                    retention,
                     ..MemberMatchConfig::default()
                 },
             ),
@@ -200,6 +206,8 @@ pub struct BulkWorkerFunction {
     adapters: Adapters,
     /// Where a roster page queues the next page of its slice.
     queue: Arc<dyn WorkQueue>,
+    /// Payer-to-Payer's `$bulk-member-match` chunks, which come on the same queue.
+    matcher: BulkMatchRunner<DynamoStore>,
 }
 
 /// The worker never fails an invocation: each message's outcome is in the response.
@@ -227,7 +235,12 @@ impl BulkWorkerFunction {
     }
 
     pub fn new(adapters: Adapters, queue: Arc<dyn WorkQueue>) -> BulkWorkerFunction {
-        BulkWorkerFunction { adapters, queue }
+        let matcher = BulkMatchRunner::new(Arc::clone(&adapters.store), FailureBudget::default());
+        BulkWorkerFunction {
+            adapters,
+            queue,
+            matcher,
+        }
     }
 
     /// Runs every slice of the batch concurrently; the ones that failed are the
@@ -258,7 +271,10 @@ impl BulkWorkerFunction {
         };
         let store = self.adapters.store.as_ref();
         let files = self.adapters.files.as_ref();
-        match bulk_export::worker::run_slice(store, files, self.queue.as_ref(), &item).await {
+        let matcher: &dyn JobRunner = &self.matcher;
+        match bulk_export::worker::run_item(store, files, self.queue.as_ref(), Some(matcher), &item)
+            .await
+        {
             Ok(timing) => {
                 tracing::info!(job_id = %item.job_id, slice = item.slice, resources = timing.resources, bytes = timing.bytes, "export slice done");
                 true

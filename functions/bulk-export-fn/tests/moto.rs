@@ -198,7 +198,7 @@ async fn seed(store: &DynamoStore) {
 /// A backend client registered in the table, and a system token from its assertion
 /// (the same code the deployed `/token` runs, jti memory in DynamoDB).
 async fn system_token(store: &DynamoStore, issuer: &LocalIssuer) -> String {
-    token_for(
+    let (_, token) = token_for(
         store,
         issuer,
         NewBackendClient {
@@ -208,11 +208,16 @@ async fn system_token(store: &DynamoStore, issuer: &LocalIssuer) -> String {
             ..NewBackendClient::default()
         },
     )
-    .await
+    .await;
+    token
 }
 
-/// Registers `client` (with a fresh key) and returns a system token for it.
-async fn token_for(store: &DynamoStore, issuer: &LocalIssuer, client: NewBackendClient) -> String {
+/// Registers `client` (with a fresh key); its client id and a system token.
+async fn token_for(
+    store: &DynamoStore,
+    issuer: &LocalIssuer,
+    client: NewBackendClient,
+) -> (String, String) {
     let key = ClientKey::es384(&unique("key"));
     let client = backend_auth::clients::register(
         store,
@@ -239,10 +244,11 @@ async fn token_for(store: &DynamoStore, issuer: &LocalIssuer, client: NewBackend
         scope: Some("system/*.rs"),
     };
     let keys = ClientKeyCache::new(Arc::new(HttpKeyFetcher));
-    client_credentials(store, &keys, &at, &request)
+    let token = client_credentials(store, &keys, &at, &request)
         .await
         .unwrap()
-        .access_token
+        .access_token;
+    (client, token)
 }
 
 fn get(path: &str, token: &str) -> http::Request<Bytes> {
@@ -253,22 +259,50 @@ fn get(path: &str, token: &str) -> http::Request<Bytes> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resource_once() {
-    let Some(aws) = aws().await else { return };
-    let table = unique("bulk");
+/// A fresh table, export bucket and work queue in moto, the adapters over them, and
+/// a token issuer standing for the deployed `/token` (its keys in `_dir`).
+struct Stack {
+    adapters: Adapters,
+    store: Arc<DynamoStore>,
+    bucket: String,
+    queue_url: String,
+    issuer: LocalIssuer,
+    _dir: tempfile::TempDir,
+}
+
+async fn stack(aws: &Aws, name: &str) -> Stack {
+    let table = unique(name);
     create_table(&aws_sdk_dynamodb::Client::new(&aws.config), &table)
         .await
         .unwrap();
-    let bucket = bucket(&aws).await;
-    let queue_url = queue(&aws).await;
+    let bucket = bucket(aws).await;
+    let queue_url = queue(aws).await;
     let adapters = Adapters::new(&aws.config, table, bucket.clone());
-    let store = Arc::clone(&adapters.store);
-    seed(&store).await;
-
     let dir = tempfile::tempdir().unwrap();
     let issuer =
         LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).unwrap();
+    Stack {
+        store: Arc::clone(&adapters.store),
+        adapters,
+        bucket,
+        queue_url,
+        issuer,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resource_once() {
+    let Some(aws) = aws().await else { return };
+    let Stack {
+        adapters,
+        store,
+        bucket,
+        queue_url,
+        issuer,
+        _dir,
+    } = stack(&aws, "bulk").await;
+    seed(&store).await;
     let token = system_token(&store, &issuer).await;
     let verifier = TokenVerifier::new(VerifierConfig::new(
         BASE.into(),
@@ -627,31 +661,30 @@ fn bundle_ids(bundle: &Value) -> Vec<String> {
 #[tokio::test]
 async fn payer_to_payer_member_match_and_everything_run_on_dynamodb_through_the_bulk_api() {
     let Some(aws) = aws().await else { return };
-    let table = unique("p2p");
-    create_table(&aws_sdk_dynamodb::Client::new(&aws.config), &table)
-        .await
-        .unwrap();
-    let adapters = Adapters::new(&aws.config, table, bucket(&aws).await);
-    let store = Arc::clone(&adapters.store);
+    let Stack {
+        adapters,
+        store,
+        queue_url,
+        issuer,
+        _dir,
+        ..
+    } = stack(&aws, "p2p").await;
     seed_member(&store).await;
-    let dir = tempfile::tempdir().unwrap();
-    let issuer =
-        LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).unwrap();
     let payer = |name: &str| NewBackendClient {
         name: name.into(),
         scope: "system/*.rs".into(),
         payer: true,
         ..NewBackendClient::default()
     };
-    let new_plan = token_for(&store, &issuer, payer("New Plan")).await;
-    let other_plan = token_for(&store, &issuer, payer("Other Plan")).await;
+    let (_, new_plan) = token_for(&store, &issuer, payer("New Plan")).await;
+    let (_, other_plan) = token_for(&store, &issuer, payer("Other Plan")).await;
     let clinic = system_token(&store, &issuer).await;
     let verifier = Arc::new(TokenVerifier::new(VerifierConfig::new(
         BASE.into(),
         BASE.into(),
         Arc::new(StaticJwks::new(issuer.jwks())),
     )));
-    let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(aws.sqs.clone(), queue(&aws).await));
+    let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url));
     // What bulk-api serves, over DynamoDB: the route decides the handler.
     let api = BackendApis::new(&adapters, queue, verifier, BASE, Duration::from_secs(3600));
 
@@ -734,6 +767,156 @@ async fn payer_to_payer_member_match_and_everything_run_on_dynamodb_through_the_
         ))
         .await;
     assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
+async fn bulk_member_match_then_davinci_data_export_run_through_sqs_and_s3_as_the_consent_allows() {
+    let Some(aws) = aws().await else { return };
+    let Stack {
+        adapters,
+        store,
+        queue_url,
+        issuer,
+        _dir,
+        ..
+    } = stack(&aws, "p2p-export").await;
+    seed_member(&store).await;
+    let (_, token) = token_for(
+        &store,
+        &issuer,
+        NewBackendClient {
+            name: "New Plan".into(),
+            scope: "system/*.rs".into(),
+            payer: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await;
+    let api = BackendApis::new(
+        &adapters,
+        Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+        Arc::new(TokenVerifier::new(VerifierConfig::new(
+            BASE.into(),
+            BASE.into(),
+            Arc::new(StaticJwks::new(issuer.jwks())),
+        ))),
+        BASE,
+        Duration::from_secs(3600),
+    );
+    let worker = BulkWorkerFunction::new(
+        Adapters {
+            store: Arc::clone(&store),
+            files: Arc::clone(&adapters.files),
+        },
+        Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+    );
+
+    // $bulk-member-match: Ana under a #sensitive consent, and a stranger. The chunk
+    // goes through SQS to bulk-worker, which matches against DynamoDB.
+    let bundle =
+        |request: Value| json!({"name": "MemberBundle", "part": request["parameter"].clone()});
+    let mut stranger = member_match("1985-04-12", "regular");
+    stranger["parameter"][1]["resource"]["subscriberId"] = json!("NOBODY-1");
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        bundle(member_match("1985-04-12", "sensitive")),
+        bundle(stranger),
+    ]});
+    let response = api
+        .handle(post("/Group/$bulk-member-match", &token, &body))
+        .await;
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let match_status = response.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    assert_eq!(api.handle(get(&match_status, &token)).await.status(), 202);
+    let (event, handles) = receive(&aws, &queue_url, 1).await;
+    let response = worker.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    settle(&aws, &queue_url, &handles, &[]).await;
+    let answer = api.handle(get(&match_status, &token)).await;
+    assert_eq!(answer.status(), 200);
+    let answer = json_body(&answer);
+    let matched = &answer["parameter"][0]["resource"];
+    assert_eq!(
+        matched["member"][0]["entity"]["reference"],
+        "Patient/p2p-ana"
+    );
+    assert_eq!(
+        answer["parameter"][1]["resource"]["quantity"], 1,
+        "the stranger"
+    );
+    let group_id = matched["id"].as_str().unwrap();
+
+    // `exportType=hl7.fhir.us.davinci-pdex#payertopayer`, percent-encoded.
+    let path = format!(
+        "/Group/{group_id}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23payertopayer"
+    );
+    let response = api.handle(get(&path, &token)).await;
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let status_url = response.headers()["content-location"].to_str().unwrap();
+    let status_path = status_url.strip_prefix(BASE).unwrap().to_owned();
+
+    // bulk-worker runs the one slice from SQS.
+    let (event, handles) = receive(&aws, &queue_url, 1).await;
+    let response = worker.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    settle(&aws, &queue_url, &handles, &[]).await;
+
+    let done = api.handle(get(&status_path, &token)).await;
+    assert_eq!(done.status(), 200);
+    let manifest: Value = serde_json::from_slice(done.body()).unwrap();
+    let http = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let mut targets = Vec::new();
+    for output in manifest["output"].as_array().unwrap() {
+        let path = output["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        let response = api.handle(get(path, &token)).await;
+        assert_eq!(response.status(), 307);
+        let location = response.headers()["location"].to_str().unwrap();
+        let text = http
+            .get(location)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in text.lines() {
+            let resource: Value = serde_json::from_str(line).unwrap();
+            assert!(resource.get("payment").is_none(), "non-financial");
+            if resource["resourceType"] == "Provenance" {
+                targets.push(
+                    resource["target"][0]["reference"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            } else {
+                sent.push(format!(
+                    "{}/{}",
+                    resource["resourceType"].as_str().unwrap(),
+                    resource["id"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    sent.sort();
+    targets.sort();
+    // Not the Part 2 claim (#sensitive), not the claim older than five years.
+    assert_eq!(
+        sent,
+        [
+            "Coverage/c-p2p-ana",
+            "ExplanationOfBenefit/e-recent",
+            "Patient/p2p-ana"
+        ]
+    );
+    assert_eq!(targets, sent, "a Provenance for each resource");
 }
 
 #[test]

@@ -8,6 +8,10 @@
 //!   and the plan's configured code ranges);
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
 //! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
+//! * [`bulk_match`]: `$bulk-member-match`, many members matched on the export
+//!   workers, answered as three Groups;
+//! * [`data_export`]: `$davinci-data-export`'s parameters (the job runs on
+//!   `bulk_export`, which applies `bulk_export::p2p`'s sharing rule);
 //! * [`api`]: both over plain `http` types.
 //!
 //! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
@@ -15,10 +19,13 @@
 
 pub mod api;
 pub mod budget;
+pub mod bulk_match;
 pub mod consent;
+pub mod data_export;
 pub mod everything;
 pub mod matching;
-pub mod sensitive;
+/// The sensitive-code policy lives beside the export worker that applies it.
+pub use bulk_export::sensitive;
 
 pub use api::{MEMBER_MATCH_PATH, MemberMatchApi, MemberMatchConfig};
 pub use consent::{ConsentPolicy, ConsentRefusal};
