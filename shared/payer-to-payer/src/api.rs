@@ -56,6 +56,14 @@ pub fn serves_path(path: &str) -> bool {
         || path.starts_with(crate::bulk_match::STATUS_PREFIX)
         || crate::everything::patient_of(path).is_some()
         || crate::data_export::group_of(path).is_some()
+        || match_group_of(path).is_some()
+}
+
+/// The id of a `/Group/{id}` path that names a match Group (`p2p-…`); other Groups
+/// are the bulk API's (attribution).
+fn match_group_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/Group/")
+        .filter(|id| bulk_export::members::is_match_group_id(id))
 }
 
 /// Settings.
@@ -136,6 +144,15 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
                 Err(e) => e.status().as_u16(),
             };
             tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, status, event = "member_match.everything", "payer-to-payer everything");
+            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+        }
+        if let Some(group_id) = match_group_of(request.uri().path()) {
+            let result = self.read_match_group(&who, &request, group_id).await;
+            let status = match &result {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status().as_u16(),
+            };
+            tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, group_id, status, event = "member_match.group_read", "payer-to-payer match group read");
             return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
         }
         if let Some(group_id) = crate::data_export::group_of(request.uri().path()) {
@@ -314,12 +331,13 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
         let chunks = crate::bulk_match::chunks(&members);
         let job_id = bulk_export::job::new_job_id().map_err(internal)?;
         let retention = i64::try_from(self.config.retention.as_secs()).unwrap_or(86_400);
-        // The members are stored before the job is queued: a chunk never waits for them.
+        // The members are stored before the job is queued (a chunk never waits for
+        // them), and outlive the job a little (its answer reads them).
         crate::bulk_match::store_chunks(
             self.store.as_ref(),
             &job_id,
             &chunks,
-            now.saturating_add(retention),
+            now.saturating_add(retention).saturating_add(3600),
         )
         .await
         .map_err(internal)?;
@@ -362,6 +380,27 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
                 .insert(http::header::CONTENT_LOCATION, value);
         }
         Ok(response)
+    }
+
+    /// `GET /Group/{id}` of a match Group of this client (another's is 404).
+    async fn read_match_group(
+        &self,
+        who: &SystemPrincipal,
+        request: &Request<Bytes>,
+        group_id: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        require_method(request, &[Method::GET], "GET")?;
+        require_payer(who, "Group read")?;
+        let internal = |e: bulk_export::ExportError| ApiError::Internal(e.to_string());
+        let group = bulk_export::members::get(self.store.as_ref(), group_id)
+            .await
+            .map_err(internal)?
+            .filter(|g| g.client_id == who.client_id)
+            .ok_or_else(|| ApiError::NotFound(format!("Group/{group_id}")))?;
+        let resource = crate::bulk_match::match_group_resource(self.store.as_ref(), &group)
+            .await
+            .map_err(internal)?;
+        Ok(fhir_response(&resource))
     }
 
     async fn bulk_match_status(

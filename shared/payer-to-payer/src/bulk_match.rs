@@ -396,36 +396,68 @@ where
         .await?;
     }
     let [matched_entries, no_match, constrained] = by_verdict;
-    let group = |id: &str, code: &str, display: &str, profile: &str, entries: Vec<Value>| {
-        let (contained, member): (Vec<Value>, Vec<Value>) = entries
-            .into_iter()
-            .map(|e| (e["patient"].clone(), e["member"].clone()))
-            .unzip();
-        let mut group = json!({
-            "resourceType": "Group",
-            "id": id,
-            "meta": {"profile": [profile]},
-            "active": true,
-            "type": "person",
-            "actual": true,
-            "code": {"coding": [{"system": RESULT_SYSTEM, "code": code, "display": display}]},
-            "quantity": member.len(),
-        });
-        // FHIR has no empty arrays: an empty Group has neither.
-        if !member.is_empty() {
-            group["contained"] = Value::Array(contained);
-            group["member"] = Value::Array(member);
-        }
-        group
-    };
     Ok(Some(json!({
         "resourceType": "Parameters",
         "parameter": [
-            {"name": "ResourceIdentifier", "resource": group(&group_id, "match", "Matched", MATCH_GROUP_PROFILE, matched_entries)},
-            {"name": "NoMatch", "resource": group(&format!("{group_id}-nomatch"), "nomatch", "Not Matched", NO_MATCH_GROUP_PROFILE, no_match)},
-            {"name": "ConsentConstraint", "resource": group(&format!("{group_id}-consent"), "consentconstraint", "Consent Constraint", NO_MATCH_GROUP_PROFILE, constrained)},
+            {"name": "ResourceIdentifier", "resource": group_resource(&group_id, Verdict::Matched, matched_entries)},
+            {"name": "NoMatch", "resource": group_resource(&format!("{group_id}-nomatch"), Verdict::NoMatch, no_match)},
+            {"name": "ConsentConstraint", "resource": group_resource(&format!("{group_id}-consent"), Verdict::ConsentConstraint, constrained)},
         ]
     })))
+}
+
+/// A PDex result Group of `verdict`'s members: `entries` are `{"member": …}` objects,
+/// with the submitted `MemberPatient` to contain under `"patient"` when there is one.
+pub fn group_resource(id: &str, verdict: Verdict, entries: Vec<Value>) -> Value {
+    let (code, display, profile) = match verdict {
+        Verdict::Matched => ("match", "Matched", MATCH_GROUP_PROFILE),
+        Verdict::NoMatch => ("nomatch", "Not Matched", NO_MATCH_GROUP_PROFILE),
+        Verdict::ConsentConstraint => (
+            "consentconstraint",
+            "Consent Constraint",
+            NO_MATCH_GROUP_PROFILE,
+        ),
+    };
+    let mut contained = Vec::new();
+    let mut member = Vec::new();
+    for entry in entries {
+        if let Some(patient) = entry.get("patient") {
+            contained.push(patient.clone());
+        }
+        member.push(entry["member"].clone());
+    }
+    let mut group = json!({
+        "resourceType": "Group",
+        "id": id,
+        "meta": {"profile": [profile]},
+        "active": true,
+        "type": "person",
+        "actual": true,
+        "code": {"coding": [{"system": RESULT_SYSTEM, "code": code, "display": display}]},
+        "quantity": member.len(),
+    });
+    // FHIR has no empty arrays: an empty Group has neither.
+    if !contained.is_empty() {
+        group["contained"] = Value::Array(contained);
+    }
+    if !member.is_empty() {
+        group["member"] = Value::Array(member);
+    }
+    group
+}
+
+/// `GET /Group/{id}` of a match Group: its members as `Patient` references (the
+/// submitted demographics are in the `$bulk-member-match` answer only).
+pub async fn match_group_resource<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    group: &members::MatchGroup,
+) -> Result<Value, ExportError> {
+    let entries = members::members(kv, group)
+        .await?
+        .into_iter()
+        .map(|m| json!({"member": {"entity": {"reference": format!("Patient/{}", m.patient)}}}))
+        .collect();
+    Ok(group_resource(&group.id, Verdict::Matched, entries))
 }
 
 /// Runs `$bulk-member-match` chunks for the export workers (locally the tokio queue,

@@ -847,8 +847,23 @@ async fn bulk_member_match_answers_three_groups_and_the_matched_one_is_exported(
         "a refusal never names a Patient"
     );
 
-    // The matched Group is exported with the consent it was matched under (#sensitive).
+    // The matched Group is this payer's to read (PDex), and no one else's.
     let group_id = matched["id"].as_str().unwrap();
+    let read = plan
+        .get(&format!("/Group/{group_id}"), Some(&token), false)
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["member"][0]["entity"]["reference"], "Patient/mm-ana");
+    assert_eq!(read["code"]["coding"][0]["code"], "match");
+    assert_eq!(
+        plan.get(&format!("/Group/{group_id}"), Some(&other_token), false)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The matched Group is exported with the consent it was matched under (#sensitive).
     let manifest = plan
         .export_at(
             &format!(
