@@ -895,3 +895,86 @@ async fn bulk_member_match_answers_three_groups_and_the_matched_one_is_exported(
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_request_is_no_way_around_the_failed_match_budget() {
+    let plan = start().await;
+    seed(&plan).await;
+    let (_, token) = payer(&plan, "Guessing Plan").await;
+    // 20 guesses (the hourly budget), then the real member: by then the budget is
+    // spent, so she is not even looked up and comes back not matched.
+    let mut bundles: Vec<Value> = (0..payer_to_payer::budget::DEFAULT_FAILURES_PER_HOUR)
+        .map(|n| {
+            member_bundle(member_match(
+                "Núñez",
+                "Ana",
+                "1985-04-12",
+                "female",
+                &format!("SUB-GUESS-{n}"),
+                current_consent(),
+            ))
+        })
+        .collect();
+    bundles.push(member_bundle(ana(current_consent())));
+    let request = json!({"resourceType": "Parameters", "parameter": bundles});
+    let response = post_bulk(&plan, &token, &request).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let status_url = response.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut answer = Value::Null;
+    for _ in 0..300 {
+        let response = plan.get(&status_url, Some(&token), false).await;
+        if response.status() == StatusCode::OK {
+            answer = response.json().await.unwrap();
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(group_of(&answer, "ResourceIdentifier")["quantity"], 0);
+    assert_eq!(group_of(&answer, "NoMatch")["quantity"], 21);
+    // And the next request, bulk or single, waits for the next hour.
+    let again = post_bulk(&plan, &token, &request).await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(again.headers().contains_key("retry-after"));
+    let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_client_cannot_export_or_read_a_match_group() {
+    let plan = start().await;
+    seed(&plan).await;
+    let (new_plan, _) = payer(&plan, "New Plan").await;
+    let group = bulk_export::members::create(
+        plan.store.as_ref(),
+        &new_plan,
+        &[bulk_export::members::MatchedMember {
+            patient: "mm-ana".into(),
+            policy: bulk_export::p2p::ConsentPolicy::Regular,
+            consent_end: None,
+        }],
+        fhir::clock::unix_now(),
+    )
+    .await
+    .unwrap();
+    let key = ClientKey::es384("clinic");
+    let clinic = plan.register(&key, "1234567893").await;
+    let clinic_token = plan.token(&key, &clinic).await;
+    let export = format!(
+        "/Group/{}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23payertopayer",
+        group.id
+    );
+    assert_eq!(
+        plan.get(&export, Some(&clinic_token), true).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        plan.get(&format!("/Group/{}", group.id), Some(&clinic_token), false)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
