@@ -318,9 +318,12 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
             .await
             .map_err(internal)?
         {
-            // Another client's job is indistinguishable from none.
+            // Another client's job is indistinguishable from none; so is a
+            // `$bulk-member-match` job, whose answer is at its own status URL.
             Some((job, _))
-                if job.client_id == who.client_id && job.status != JobStatus::Cancelled =>
+                if job.client_id == who.client_id
+                    && job.status != JobStatus::Cancelled
+                    && !matches!(job.source, Source::BulkMemberMatch { .. }) =>
             {
                 Ok(job)
             }

@@ -127,6 +127,12 @@ where
         ..SliceResult::default()
     };
     timing.read += started.elapsed();
+    if matches!(job.source, Source::MatchGroup { .. }) {
+        // Whose data goes to which other plan: one audit line per member sent.
+        for (patient, _) in &included {
+            tracing::info!(target: "audit", job_id = %job.id, client_id = %job.client_id, patient = %patient, slice = item.slice, event = "bulk_export.member_shared", "member data shared with another plan");
+        }
+    }
     let sharing = match &job.source {
         Source::MatchGroup {
             sensitive, window, ..

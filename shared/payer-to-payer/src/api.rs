@@ -143,7 +143,10 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
                 Ok(r) => r.status().as_u16(),
                 Err(e) => e.status().as_u16(),
             };
-            tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, status, event = "member_match.everything", "payer-to-payer everything");
+            // The member whose data went to another plan, when it did (the audit
+            // archive keeps the member id: who received whose data).
+            let patient = if status == 200 { patient_id } else { "" };
+            tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, patient, status, event = "member_match.everything", "payer-to-payer everything");
             return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
         }
         if let Some(group_id) = match_group_of(request.uri().path()) {

@@ -539,4 +539,134 @@ mod tests {
         let sizes: Vec<usize> = chunks(&members).iter().map(Vec::len).collect();
         assert_eq!(sizes, [100, 100, 50]);
     }
+
+    /// The figure issue #13 asks for: a `$bulk-member-match` of N members (default
+    /// 1,000) over redb, every member this plan's and opted in: members/s and peak RSS.
+    /// Run: `P2P_BENCH_MEMBERS=1000 cargo test --release -p payer-to-payer --lib
+    /// bulk_member_match_benchmark -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "benchmark: seeds a store"]
+    async fn bulk_member_match_benchmark() {
+        use fhir::ResourceType;
+        use fhir_store::{ResourceWrite, WriteCondition};
+        let n: usize = std::env::var("P2P_BENCH_MEMBERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store_redb::RedbStore::open(dir.path().join("db")).unwrap());
+        let put = |t: ResourceType, body: Value| {
+            let id = body["id"].as_str().unwrap().to_owned();
+            ResourceWrite::indexed(t, id, body, WriteCondition::Always)
+        };
+        ResourceStore::put(
+            store.as_ref(),
+            put(
+                ResourceType::Organization,
+                json!({"resourceType": "Organization", "id": "org-plan", "identifier": [{"value": "PLAN01"}]}),
+            ))
+            .await
+            .unwrap();
+        let seeding = std::time::Instant::now();
+        let mut bundles = Vec::with_capacity(n);
+        for i in 0..n {
+            let patient = format!("bm-{i:06}");
+            let family = format!("Family{i}");
+            ResourceStore::put(
+                store.as_ref(),
+                put(ResourceType::Patient, json!({"resourceType": "Patient", "id": patient,
+                    "name": [{"family": family, "given": ["Ana"]}], "birthDate": "1985-04-12", "gender": "female"})))
+                .await
+                .unwrap();
+            ResourceStore::put(
+                store.as_ref(),
+                put(
+                    ResourceType::Coverage,
+                    json!({"resourceType": "Coverage", "id": format!("c-{patient}"),
+                    "status": "active", "subscriberId": format!("SUB-{i:06}"),
+                    "beneficiary": {"reference": format!("Patient/{patient}")},
+                    "payor": [{"reference": "Organization/org-plan"}]}),
+                ),
+            )
+            .await
+            .unwrap();
+            member_consent::payer_to_payer::set_opt_in(
+                store.as_ref(),
+                &patient,
+                true,
+                member_consent::ChangedBy::Plan,
+            )
+            .await
+            .unwrap();
+            bundles.push(json!({"name": "MemberBundle", "part": [
+                {"name": "MemberPatient", "resource": {"resourceType": "Patient", "id": "1",
+                    "name": [{"family": family, "given": ["Ana"]}], "birthDate": "1985-04-12", "gender": "female"}},
+                {"name": "CoverageToMatch", "resource": {"resourceType": "Coverage", "subscriberId": format!("SUB-{i:06}"),
+                    "payor": [{"identifier": {"value": "PLAN01"}}]}},
+                {"name": "Consent", "resource": {"resourceType": "Consent", "status": "active",
+                    "patient": {"reference": "Patient/1"}, "performer": [{"reference": "Patient/1"}],
+                    "policy": [{"uri": format!("{}#regular", consent::POLICY_BASE)}],
+                    "provision": {"type": "permit", "period": {"start": "2020-01-01", "end": "2099-12-31"}}}}
+            ]}));
+        }
+        let seeded = seeding.elapsed();
+        let body = json!({"resourceType": "Parameters", "parameter": bundles}).to_string();
+        let started = std::time::Instant::now();
+        let members = parse(body.as_bytes()).unwrap();
+        let chunks = chunks(&members);
+        let job = Job {
+            id: bulk_export::job::new_job_id().unwrap(),
+            client_id: "svc-bench".into(),
+            source: bulk_export::job::Source::BulkMemberMatch {
+                members: u32::try_from(n).unwrap(),
+            },
+            request: bulk_export::request::ExportRequest {
+                types: Vec::new(),
+                since: None,
+                type_filters: Vec::new(),
+                provenance: false,
+            },
+            request_url: String::new(),
+            transaction_time: fhir::Instant::now().to_string(),
+            slices: u32::try_from(chunks.len()).unwrap(),
+            status: bulk_export::JobStatus::Running,
+            output: Vec::new(),
+            error_files: Vec::new(),
+            failure: None,
+            expires_at: fhir::clock::unix_now() + 3600,
+        };
+        let expires = job.expires_at;
+        store_chunks(store.as_ref(), &job.id, &chunks, expires)
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for slice in 0..job.slices {
+            let (store, job) = (Arc::clone(&store), job.clone());
+            tasks.spawn(async move {
+                let item = WorkItem::new(job.id.clone(), slice);
+                run_chunk(store.as_ref(), &FailureBudget::default(), &job, &item)
+                    .await
+                    .unwrap();
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let answer = answer(store.as_ref(), &job).await.unwrap().unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(answer["parameter"][0]["resource"]["quantity"], n);
+        let peak_kb: u64 = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        println!(
+            "bulk member match: {n} members in {seconds:.2} s ({:.0} members/s; {} chunks, 4 at a time; seeding {:.1} s), peak RSS {} MB",
+            n as f64 / seconds,
+            job.slices,
+            seeded.as_secs_f64(),
+            peak_kb / 1024
+        );
+    }
 }
