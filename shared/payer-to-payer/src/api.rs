@@ -139,33 +139,24 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
         };
         if let Some(patient_id) = crate::everything::patient_of(request.uri().path()) {
             let result = self.everything(&who, &request, patient_id).await;
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status().as_u16(),
-            };
+            let status = status_of(&result);
             // The member whose data went to another plan, when it did (the audit
             // archive keeps the member id: who received whose data).
             let patient = if status == 200 { patient_id } else { "" };
             tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, patient, status, event = "member_match.everything", "payer-to-payer everything");
-            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+            return answer_of(result);
         }
         if let Some(group_id) = match_group_of(request.uri().path()) {
             let result = self.read_match_group(&who, &request, group_id).await;
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status().as_u16(),
-            };
+            let status = status_of(&result);
             tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, group_id, status, event = "member_match.group_read", "payer-to-payer match group read");
-            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+            return answer_of(result);
         }
         if let Some(group_id) = crate::data_export::group_of(request.uri().path()) {
             let result = self.data_export(&who, &request, group_id).await;
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status().as_u16(),
-            };
+            let status = status_of(&result);
             tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, group_id, status, event = "member_match.data_export", "payer-to-payer bulk export");
-            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+            return answer_of(result);
         }
         if request.uri().path() == crate::bulk_match::PATH
             || request
@@ -174,25 +165,19 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
                 .starts_with(crate::bulk_match::STATUS_PREFIX)
         {
             let result = self.bulk_match(&who, &request).await;
-            let status = match &result {
-                Ok(r) => r.status().as_u16(),
-                Err(e) => e.status().as_u16(),
-            };
+            let status = status_of(&result);
             tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, method = %request.method(), status, event = "member_match.bulk", "payer-to-payer bulk member match");
-            return result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir));
+            return answer_of(result);
         }
         let (result, outcome) = self.answer(&who, &request).await;
-        let status = match &result {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => e.status().as_u16(),
-        };
+        let status = status_of(&result);
         let outcome = match outcome {
             Some(Outcome::Matched) => "matched",
             Some(Outcome::Refused(why)) => why,
             None => "not-attempted",
         };
         tracing::info!(target: "audit", client_id = %who.client_id, token_id = %who.token_id, outcome, status, event = "member_match.request", "member match");
-        result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir))
+        answer_of(result)
     }
 
     async fn answer(
@@ -551,6 +536,19 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
         }
         Ok((patient_id, member_identifier, policy))
     }
+}
+
+/// The HTTP status a handler's result answers with (for the audit line).
+fn status_of(result: &Result<Response<Bytes>, ApiError>) -> u16 {
+    match result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.status().as_u16(),
+    }
+}
+
+/// The answer: the response, or the error as an OperationOutcome.
+fn answer_of(result: Result<Response<Bytes>, ApiError>) -> Response<Bytes> {
+    result.unwrap_or_else(|error| error_response(&error, JsonFlavour::Fhir))
 }
 
 /// 403 unless the caller is another plan's system registered as a payer.
