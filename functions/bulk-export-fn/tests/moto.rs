@@ -646,6 +646,7 @@ fn bundle_ids(bundle: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["search"]["mode"] == "match")
         .map(|e| {
             format!(
                 "{}/{}",

@@ -9,9 +9,10 @@
 //! `$davinci-data-export`): the Patient, their Coverages, their claims of the last
 //! five years as CARIN Basis (non-financial) EOBs, their prior authorizations that
 //! are neither denied nor for drugs (pending, in force, or changed within the year),
-//! and, under a `#sensitive` consent, nothing the plan's sensitive-code list flags.
+//! and, under a `#sensitive` consent, nothing the plan's sensitive-code list flags;
+//! each with its PDex Provenance (`search.mode` = `include`).
 
-use bulk_export::p2p::{Window, shared_form};
+use bulk_export::p2p::{Window, provenance, shared_form};
 use fhir::ResourceType;
 use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceStore, StoreResult};
 use serde_json::{Value, json};
@@ -94,21 +95,32 @@ pub async fn bundle<S: ResourceStore + ?Sized>(
         .into_iter()
         .filter_map(|(t, r)| shared_form(t, r, policy, sensitive, &window))
         .collect();
+    let entry = |resource: Value, mode: &str| {
+        let full_url = format!(
+            "{base_url}/{}/{}",
+            resource["resourceType"].as_str().unwrap_or_default(),
+            resource["id"].as_str().unwrap_or_default()
+        );
+        json!({"fullUrl": full_url, "resource": resource, "search": {"mode": mode}})
+    };
+    // Each resource's PDex Provenance (this plan transmitting it now), as an include.
+    let recorded = fhir::Instant::from_unix_millis(now.saturating_mul(1000))
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let provenances: Vec<Value> = resources
+        .iter()
+        .filter_map(|r| provenance(r, &recorded))
+        .collect();
+    let total = resources.len();
     let entries: Vec<Value> = resources
         .into_iter()
-        .map(|resource| {
-            let full_url = format!(
-                "{base_url}/{}/{}",
-                resource["resourceType"].as_str().unwrap_or_default(),
-                resource["id"].as_str().unwrap_or_default()
-            );
-            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}})
-        })
+        .map(|r| entry(r, "match"))
+        .chain(provenances.into_iter().map(|p| entry(p, "include")))
         .collect();
     Ok(json!({
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": entries.len(),
+        "total": total,
         "entry": entries
     }))
 }

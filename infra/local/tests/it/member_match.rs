@@ -519,6 +519,33 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
         !bundle.to_string().contains("\"payment\""),
         "claims are non-financial (CARIN Basis)"
     );
+    // Each resource comes with its PDex Provenance, included.
+    let entries = bundle["entry"].as_array().unwrap();
+    let mut matched: Vec<String> = entries
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut targets: Vec<String> = entries
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| {
+            e["resource"]["target"][0]["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    matched.sort();
+    targets.sort();
+    assert_eq!(matched, targets);
+    assert_eq!(bundle["total"], matched.len());
 
     let sensitive = consent("sensitive", "2020-01-01", "2099-12-31");
     let (status, _, _) = post(&plan, Some(&token), &ana(sensitive)).await;
