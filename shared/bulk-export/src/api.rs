@@ -215,7 +215,23 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
             });
         }
         headers.truncate(MAX_GROUPS);
+        // A payer's match Groups (Payer-to-Payer, PDex: the requester SHALL be able to
+        // search the Groups associated with it, and only those).
+        let matched = if who.payer && wanted.is_none() {
+            crate::members::of_client(self.store.as_ref(), &who.client_id)
+                .await
+                .map_err(internal)?
+        } else {
+            Vec::new()
+        };
         let mut entries = Vec::new();
+        for group in &matched {
+            entries.push(json!({
+                "fullUrl": format!("{}/Group/{}", self.config.base_url, group.id),
+                "resource": crate::members::summary(group),
+                "search": {"mode": "match"}
+            }));
+        }
         for header in &headers {
             // Search results carry the Group without its member list (`_summary`
             // style): a list can be huge; read the Group to get it.

@@ -18,12 +18,23 @@
 
 use fhir_store::KeyValueStore;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::ExportError;
 use crate::p2p::ConsentPolicy;
 
 const HEADERS: &str = "p2p-group";
 const CHUNKS: &str = "p2p-group-members";
+/// `p2p-groups-of.{client}` / `{group id}`: a client's match Groups, for its searches.
+const OF_CLIENT: &str = "p2p-groups-of";
+/// Match Groups a search lists, at most.
+pub const MAX_LISTED: usize = 100;
+const RESULT_SYSTEM: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PdexMultiMemberMatchResultCS";
+const MATCH_GROUP_PROFILE: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-member-match-group";
+const NO_MATCH_GROUP_PROFILE: &str =
+    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-member-no-match-group";
 /// Members per chunk (and per export slice), as attribution Groups.
 pub const CHUNK_SIZE: usize = attribution::group::CHUNK_SIZE;
 /// How long a match Group lives: a quarter and a month.
@@ -130,6 +141,13 @@ pub async fn create_with_id<K: KeyValueStore + ?Sized>(
             .unwrap_or_default(),
         expires_at,
     };
+    kv.put(
+        &format!("{OF_CLIENT}.{client_id}"),
+        &group.id,
+        &json!({}),
+        Some(expires_at),
+    )
+    .await?;
     let value = serde_json::to_value(&group).map_err(corrupt)?;
     if !kv
         .insert(HEADERS, &group.id, &value, Some(expires_at))
@@ -180,4 +198,80 @@ pub async fn members<K: KeyValueStore + ?Sized>(
         all.extend(chunk(kv, &group.id, n).await?);
     }
     Ok(all)
+}
+
+/// The live match Groups of `client_id` (at most [`MAX_LISTED`]): one Query of its
+/// index, then a Get of each header.
+pub async fn of_client<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    client_id: &str,
+) -> Result<Vec<MatchGroup>, ExportError> {
+    let mut groups = Vec::new();
+    for (id, _) in kv
+        .list(&format!("{OF_CLIENT}.{client_id}"), "", MAX_LISTED)
+        .await?
+    {
+        if let Some(group) = get(kv, &id).await?
+            && group.client_id == client_id
+        {
+            groups.push(group);
+        }
+    }
+    Ok(groups)
+}
+
+/// Where one member of a `$bulk-member-match` ended up: PDex's three result Groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Matched,
+    NoMatch,
+    ConsentConstraint,
+}
+
+/// A PDex result Group of `verdict`'s members: `entries` are `{"member": …}` objects,
+/// with the submitted `MemberPatient` to contain under `"patient"` when there is one.
+pub fn group_resource(id: &str, verdict: Verdict, entries: Vec<Value>) -> Value {
+    let (code, display, profile) = match verdict {
+        Verdict::Matched => ("match", "Matched", MATCH_GROUP_PROFILE),
+        Verdict::NoMatch => ("nomatch", "Not Matched", NO_MATCH_GROUP_PROFILE),
+        Verdict::ConsentConstraint => (
+            "consentconstraint",
+            "Consent Constraint",
+            NO_MATCH_GROUP_PROFILE,
+        ),
+    };
+    let mut contained = Vec::new();
+    let mut member = Vec::new();
+    for entry in entries {
+        if let Some(patient) = entry.get("patient") {
+            contained.push(patient.clone());
+        }
+        member.push(entry["member"].clone());
+    }
+    let mut group = json!({
+        "resourceType": "Group",
+        "id": id,
+        "meta": {"profile": [profile]},
+        "active": true,
+        "type": "person",
+        "actual": true,
+        "code": {"coding": [{"system": RESULT_SYSTEM, "code": code, "display": display}]},
+        "quantity": member.len(),
+    });
+    // FHIR has no empty arrays: an empty Group has neither.
+    if !contained.is_empty() {
+        group["contained"] = Value::Array(contained);
+    }
+    if !member.is_empty() {
+        group["member"] = Value::Array(member);
+    }
+    group
+}
+
+/// A match Group as a search lists it: no member list (read the Group for it).
+pub fn summary(group: &MatchGroup) -> Value {
+    let mut resource = group_resource(&group.id, Verdict::Matched, Vec::new());
+    resource["quantity"] = json!(group.member_count);
+    resource
 }

@@ -60,15 +60,8 @@ pub const MAX_MEMBERS: usize = 5_000;
 const MAX_MEMBER_BYTES: usize = 20_000;
 
 const REQUESTS: &str = "bulk-match-request";
-const RESULT_SYSTEM: &str =
-    "http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PdexMultiMemberMatchResultCS";
 const MATCH_PARAMETERS: &str =
     "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/base-ext-match-parameters";
-const MATCH_GROUP_PROFILE: &str =
-    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-member-match-group";
-const NO_MATCH_GROUP_PROFILE: &str =
-    "http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-member-no-match-group";
-
 fn results_namespace(job_id: &str) -> String {
     // `bulk-…`: the worker's role may write `K#bulk-*` records.
     format!("bulk-match-{job_id}")
@@ -239,14 +232,8 @@ async fn request_chunk<K: KeyValueStore + ?Sized>(
         .collect())
 }
 
-/// Where one member ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Matched,
-    NoMatch,
-    ConsentConstraint,
-}
+/// Where one member ended up (PDex's three result Groups).
+pub use bulk_export::members::Verdict;
 
 /// One chunk's result, recorded once.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -406,45 +393,7 @@ where
     })))
 }
 
-/// A PDex result Group of `verdict`'s members: `entries` are `{"member": …}` objects,
-/// with the submitted `MemberPatient` to contain under `"patient"` when there is one.
-pub fn group_resource(id: &str, verdict: Verdict, entries: Vec<Value>) -> Value {
-    let (code, display, profile) = match verdict {
-        Verdict::Matched => ("match", "Matched", MATCH_GROUP_PROFILE),
-        Verdict::NoMatch => ("nomatch", "Not Matched", NO_MATCH_GROUP_PROFILE),
-        Verdict::ConsentConstraint => (
-            "consentconstraint",
-            "Consent Constraint",
-            NO_MATCH_GROUP_PROFILE,
-        ),
-    };
-    let mut contained = Vec::new();
-    let mut member = Vec::new();
-    for entry in entries {
-        if let Some(patient) = entry.get("patient") {
-            contained.push(patient.clone());
-        }
-        member.push(entry["member"].clone());
-    }
-    let mut group = json!({
-        "resourceType": "Group",
-        "id": id,
-        "meta": {"profile": [profile]},
-        "active": true,
-        "type": "person",
-        "actual": true,
-        "code": {"coding": [{"system": RESULT_SYSTEM, "code": code, "display": display}]},
-        "quantity": member.len(),
-    });
-    // FHIR has no empty arrays: an empty Group has neither.
-    if !contained.is_empty() {
-        group["contained"] = Value::Array(contained);
-    }
-    if !member.is_empty() {
-        group["member"] = Value::Array(member);
-    }
-    group
-}
+pub use bulk_export::members::group_resource;
 
 /// `GET /Group/{id}` of a match Group: its members as `Patient` references (the
 /// submitted demographics are in the `$bulk-member-match` answer only).

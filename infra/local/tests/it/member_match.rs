@@ -889,6 +889,31 @@ async fn bulk_member_match_answers_three_groups_and_the_matched_one_is_exported(
             .status(),
         StatusCode::NOT_FOUND
     );
+    // A search lists a payer's own match Groups, and only those.
+    let listed = |bundle: Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mine: Value = plan
+        .get("/Group", Some(&token), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed(mine), [group_id.to_owned()]);
+    let theirs: Value = plan
+        .get("/Group", Some(&other_token), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed(theirs).is_empty());
 
     // The matched Group is exported with the consent it was matched under (#sensitive).
     let manifest = plan
