@@ -7,11 +7,11 @@
 //! * [`sensitive`]: which resources a `#sensitive` consent leaves out (42 CFR Part 2
 //!   and the plan's configured code ranges);
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
-//! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
 //! * [`bulk_match`]: `$bulk-member-match`, many members matched on the export
 //!   workers, answered as three Groups;
 //! * [`data_export`]: `$davinci-data-export`'s parameters (the job runs on
 //!   `bulk_export`, which applies `bulk_export::p2p`'s sharing rule);
+//! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
 //! * [`api`]: both over plain `http` types.
 //!
 //! The domain modules are pure; [`api`] and [`budget`] reach storage only through the
@@ -24,8 +24,7 @@ pub mod consent;
 pub mod data_export;
 pub mod everything;
 pub mod matching;
-/// The sensitive-code policy lives beside the export worker that applies it.
-pub use bulk_export::sensitive;
+pub mod sensitive;
 
 pub use api::{MEMBER_MATCH_PATH, MemberMatchApi, MemberMatchConfig};
 pub use consent::{ConsentPolicy, ConsentRefusal};
