@@ -41,6 +41,25 @@ KEBAB = {
     "Practitioner": "practitioner",
     "RelatedPerson": "related-person",
 }
+# An HRex $member-match request: the member's demographics, the old card and the
+# member's consent (shapes as in infra/local/tests/it/member_match.rs).
+MEMBER_MATCH = {"resourceType": "Parameters", "parameter": [
+    {"name": "MemberPatient", "resource": {
+        "resourceType": "Patient", "id": "1", "name": [{"family": "Example", "given": ["Ana"]}],
+        "birthDate": "1985-04-12", "gender": "female"}},
+    {"name": "CoverageToMatch", "resource": {
+        "resourceType": "Coverage", "id": "9", "status": "active", "subscriberId": "SUB-7001",
+        "beneficiary": {"reference": "Patient/1"},
+        "payor": [{"identifier": {"system": "http://example.org/payer-id", "value": "PLAN01"}}]}},
+    {"name": "Consent", "resource": {
+        "resourceType": "Consent", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "64292-6"}]}],
+        "patient": {"reference": "Patient/1"}, "performer": [{"reference": "Patient/1"}],
+        "policy": [{"uri": "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular"}],
+        "provision": {"type": "permit", "period": {"start": "2026-01-01", "end": "2027-12-31"}}}},
+]}
 TOKEN = "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImxvY2FsIiwidHlwIjoiSldUIn0.REPLACE_WITH_patient-access_token.SIGNATURE"
 
 
@@ -128,6 +147,16 @@ def main():
     kickoff["headers"]["prefer"] = "respond-async"
     kickoff.pop("pathParameters")  # a literal route has no path variable
     wanted["patient-export-kickoff.json"] = kickoff
+    # Payer-to-Payer (BulkApiFunction): HRex $member-match, a literal route, with a
+    # backend token and an HRex Parameters body; and one matched member's $everything,
+    # whose route has the member's id as its one path variable.
+    match = event("POST", "POST /Patient/$member-match", "/Patient/$member-match",
+                  body=json.dumps(MEMBER_MATCH), content_type="application/fhir+json")
+    match.pop("pathParameters")
+    wanted["patient-member-match.json"] = match
+    everything = event("GET", "GET /Patient/{id}/$everything", f"/Patient/{PATIENT}/$everything")
+    everything["pathParameters"] = {"id": PATIENT}
+    wanted["patient-everything.json"] = everything
     check = "--check" in sys.argv
     stale = []
     for name, ev in wanted.items():

@@ -2,10 +2,18 @@
 //! and `bulk-worker` ([`BulkWorkerFunction`]), apart from their `main`s so that tests
 //! drive them against moto with the real SDK.
 //!
-//! * **bulk-api** (API Gateway): every request goes to `bulk_export::api`, over the
-//!   table (DynamoDB), the export bucket (S3) and the work queue (SQS). Backend tokens
-//!   are minted by our own authorization server, so the issuer and audience are the
-//!   FHIR base URL and the keys are its `/.well-known/jwks.json`.
+//! * **bulk-api** (API Gateway): every route for backend (system-token) clients.
+//!   Payer-to-Payer's paths (`POST /Patient/$member-match`,
+//!   `GET /Patient/{id}/$everything`, `/Group/{id}/$davinci-data-export`:
+//!   `payer_to_payer::api::serves_path`) go to
+//!   `payer_to_payer::api`, every other one to `bulk_export::api`, over the table
+//!   (DynamoDB), the export bucket (S3) and the work queue (SQS). One function for
+//!   both, because they are one audience (other systems with backend tokens), share
+//!   the token verifier, the job records and the `/bulk-status` and `/bulk-files`
+//!   routes, and so that a Group operation is never split between two functions by
+//!   its name. Backend tokens are minted by our own authorization server, so the
+//!   issuer and audience are the FHIR base URL and the keys are its
+//!   `/.well-known/jwks.json`.
 //! * **bulk-worker** (SQS, `ReportBatchItemFailures`): each message is one slice
 //!   ([`bulk_export::WorkItem`]); the slices of a batch run concurrently, and a failed
 //!   one is reported alone, so SQS redelivers only it. A slice that fails on its
@@ -27,16 +35,74 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bulk_export::api::{BulkConfig, ProviderAccessApi};
 use bulk_export::job::{self, MAX_ATTEMPTS};
+use bulk_export::worker::JobRunner;
 use bulk_export::{ExportFiles, WorkQueue};
 use bulk_export_aws::{S3ExportFiles, SqsWorkQueue, decode_work_item};
 use fhir_api::{ApiError, JsonFlavour, error_response};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, parsed, required, to_lambda};
 use lambda_http::{Body, Request, Response};
+use payer_to_payer::budget::FailureBudget;
+use payer_to_payer::bulk_match::BulkMatchRunner;
+use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
 use smart_auth::{AuthError, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
 
 /// The bulk API on AWS.
 pub type AwsBulkApi = ProviderAccessApi<DynamoStore>;
+/// Payer-to-Payer's `$member-match` and `$everything` on AWS.
+pub type AwsMemberMatchApi = MemberMatchApi<DynamoStore>;
+
+/// Both handlers for one base URL, over one token verifier.
+pub struct BackendApis {
+    pub bulk: AwsBulkApi,
+    pub payer_to_payer: AwsMemberMatchApi,
+}
+
+impl BackendApis {
+    /// Both over `adapters` and `queue`, trusting `verifier`'s backend tokens.
+    pub fn new(
+        adapters: &Adapters,
+        queue: Arc<dyn WorkQueue>,
+        verifier: Arc<TokenVerifier>,
+        base_url: &str,
+        retention: Duration,
+    ) -> BackendApis {
+        BackendApis {
+            bulk: ProviderAccessApi::new(
+                Arc::clone(&adapters.store),
+                Arc::clone(&verifier),
+                Arc::clone(&adapters.files),
+                Arc::clone(&queue),
+                BulkConfig {
+                    base_url: base_url.to_owned(),
+                    retention,
+                },
+            ),
+            payer_to_payer: MemberMatchApi::new(
+                Arc::clone(&adapters.store),
+                verifier,
+                queue,
+                MemberMatchConfig {
+                    base_url: base_url.to_owned(),
+                    retention,
+                    ..MemberMatchConfig::default()
+                },
+            ),
+        }
+    }
+
+    /// Answers one request: Payer-to-Payer's paths there, the rest to the bulk API.
+    pub async fn handle(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> http::Response<bytes::Bytes> {
+        if payer_to_payer::api::serves_path(request.uri().path()) {
+            self.payer_to_payer.handle(request).await
+        } else {
+            self.bulk.handle(request).await
+        }
+    }
+}
 
 /// Why a function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +134,7 @@ pub struct BulkApiFunction {
     adapters: Adapters,
     queue: Arc<dyn WorkQueue>,
     retention: Duration,
-    apis: Mutex<HashMap<String, Arc<AwsBulkApi>>>,
+    apis: Mutex<HashMap<String, Arc<BackendApis>>>,
 }
 
 impl BulkApiFunction {
@@ -114,7 +180,7 @@ impl BulkApiFunction {
         }
     }
 
-    fn api_for(&self, base_url: &str) -> Result<Arc<AwsBulkApi>, AuthError> {
+    fn api_for(&self, base_url: &str) -> Result<Arc<BackendApis>, AuthError> {
         let mut apis = self.apis.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(api) = apis.get(base_url) {
             return Ok(Arc::clone(api));
@@ -125,15 +191,12 @@ impl BulkApiFunction {
             base_url.to_owned(),
             Arc::new(jwks),
         ));
-        let api = Arc::new(ProviderAccessApi::new(
-            Arc::clone(&self.adapters.store),
-            Arc::new(verifier),
-            Arc::clone(&self.adapters.files),
+        let api = Arc::new(BackendApis::new(
+            &self.adapters,
             Arc::clone(&self.queue),
-            BulkConfig {
-                base_url: base_url.to_owned(),
-                retention: self.retention,
-            },
+            Arc::new(verifier),
+            base_url,
+            self.retention,
         ));
         apis.insert(base_url.to_owned(), Arc::clone(&api));
         Ok(api)
@@ -145,6 +208,8 @@ pub struct BulkWorkerFunction {
     adapters: Adapters,
     /// Where a roster page queues the next page of its slice.
     queue: Arc<dyn WorkQueue>,
+    /// Payer-to-Payer's `$bulk-member-match` chunks, which come on the same queue.
+    matcher: BulkMatchRunner<DynamoStore>,
 }
 
 /// The worker never fails an invocation: each message's outcome is in the response.
@@ -172,7 +237,12 @@ impl BulkWorkerFunction {
     }
 
     pub fn new(adapters: Adapters, queue: Arc<dyn WorkQueue>) -> BulkWorkerFunction {
-        BulkWorkerFunction { adapters, queue }
+        let matcher = BulkMatchRunner::new(Arc::clone(&adapters.store), FailureBudget::default());
+        BulkWorkerFunction {
+            adapters,
+            queue,
+            matcher,
+        }
     }
 
     /// Runs every slice of the batch concurrently; the ones that failed are the
@@ -203,7 +273,10 @@ impl BulkWorkerFunction {
         };
         let store = self.adapters.store.as_ref();
         let files = self.adapters.files.as_ref();
-        match bulk_export::worker::run_slice(store, files, self.queue.as_ref(), &item).await {
+        let matcher: &dyn JobRunner = &self.matcher;
+        match bulk_export::worker::run_item(store, files, self.queue.as_ref(), Some(matcher), &item)
+            .await
+        {
             Ok(timing) => {
                 tracing::info!(job_id = %item.job_id, slice = item.slice, resources = timing.resources, bytes = timing.bytes, "export slice done");
                 true
@@ -244,5 +317,6 @@ mod tests {
         let request = from_lambda(request);
         assert_eq!(request.uri().path(), "/Patient/$export");
         assert!(bulk_export::api::serves_path(request.uri().path()));
+        assert!(!payer_to_payer::api::serves_path(request.uri().path()));
     }
 }

@@ -20,7 +20,7 @@ use bulk_export::api::{BulkConfig, ProviderAccessApi};
 use bulk_export::testing::{FailOnce, eob};
 use bulk_export::{ExportFiles, WorkItem, WorkQueue};
 use bulk_export_aws::{MULTIPART_THRESHOLD, S3ExportFiles, SqsWorkQueue};
-use bulk_export_fn::{Adapters, BulkWorkerFunction};
+use bulk_export_fn::{Adapters, BackendApis, BulkWorkerFunction};
 use bytes::Bytes;
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
@@ -201,15 +201,32 @@ async fn seed(store: &DynamoStore) {
 /// A backend client registered in the table, and a system token from its assertion
 /// (the same code the deployed `/token` runs, jti memory in DynamoDB).
 async fn system_token(store: &DynamoStore, issuer: &LocalIssuer) -> String {
-    let key = ClientKey::es384("clinic-1");
-    let client = backend_auth::clients::register(
+    let (_, token) = token_for(
         store,
-        &NewBackendClient {
+        issuer,
+        NewBackendClient {
             name: "Clinic A".into(),
-            jwks: Some(key.jwks()),
             scope: "system/*.rs".into(),
             provider_npis: vec![NPI.into()],
             ..NewBackendClient::default()
+        },
+    )
+    .await;
+    token
+}
+
+/// Registers `client` (with a fresh key); its client id and a system token.
+async fn token_for(
+    store: &DynamoStore,
+    issuer: &LocalIssuer,
+    client: NewBackendClient,
+) -> (String, String) {
+    let key = ClientKey::es384(&unique("key"));
+    let client = backend_auth::clients::register(
+        store,
+        &NewBackendClient {
+            jwks: Some(key.jwks()),
+            ..client
         },
     )
     .await
@@ -230,10 +247,11 @@ async fn system_token(store: &DynamoStore, issuer: &LocalIssuer) -> String {
         scope: Some("system/*.rs"),
     };
     let keys = ClientKeyCache::new(Arc::new(HttpKeyFetcher));
-    client_credentials(store, &keys, &at, &request)
+    let token = client_credentials(store, &keys, &at, &request)
         .await
         .unwrap()
-        .access_token
+        .access_token;
+    (client, token)
 }
 
 fn get(path: &str, token: &str) -> http::Request<Bytes> {
@@ -244,22 +262,50 @@ fn get(path: &str, token: &str) -> http::Request<Bytes> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resource_once() {
-    let Some(aws) = aws().await else { return };
-    let table = unique("bulk");
+/// A fresh table, export bucket and work queue in moto, the adapters over them, and
+/// a token issuer standing for the deployed `/token` (its keys in `_dir`).
+struct Stack {
+    adapters: Adapters,
+    store: Arc<DynamoStore>,
+    bucket: String,
+    queue_url: String,
+    issuer: LocalIssuer,
+    _dir: tempfile::TempDir,
+}
+
+async fn stack(aws: &Aws, name: &str) -> Stack {
+    let table = unique(name);
     create_table(&aws_sdk_dynamodb::Client::new(&aws.config), &table)
         .await
         .unwrap();
-    let bucket = bucket(&aws).await;
-    let queue_url = queue(&aws).await;
+    let bucket = bucket(aws).await;
+    let queue_url = queue(aws).await;
     let adapters = Adapters::new(&aws.config, table, bucket.clone());
-    let store = Arc::clone(&adapters.store);
-    seed(&store).await;
-
     let dir = tempfile::tempdir().unwrap();
     let issuer =
         LocalIssuer::load_or_create(&dir.path().join("issuer"), BASE.into(), BASE.into()).unwrap();
+    Stack {
+        store: Arc::clone(&adapters.store),
+        adapters,
+        bucket,
+        queue_url,
+        issuer,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resource_once() {
+    let Some(aws) = aws().await else { return };
+    let Stack {
+        adapters,
+        store,
+        bucket,
+        queue_url,
+        issuer,
+        _dir,
+    } = stack(&aws, "bulk").await;
+    seed(&store).await;
     let token = system_token(&store, &issuer).await;
     let verifier = TokenVerifier::new(VerifierConfig::new(
         BASE.into(),
@@ -513,4 +559,389 @@ fn a_work_item_survives_the_message_body() {
     let body = bulk_export_aws::encode_work_item(&page).unwrap();
     assert_eq!(bulk_export_aws::decode_work_item(&body).ok(), Some(page));
     assert!(bulk_export_aws::decode_work_item("{\"job\":1}").is_err());
+}
+
+/// This plan's payer id, as another plan's card for the member shows it.
+const THIS_PLAN: &str = "PLAN01";
+const HREX_POLICY: &str =
+    "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html";
+
+/// Ana, opted in to Payer-to-Payer: a Coverage issued by this plan, a recent claim,
+/// a recent claim with a substance-use diagnosis (42 CFR Part 2), and a claim older
+/// than the five years PDex asks for.
+async fn seed_member(store: &DynamoStore) {
+    let claim = |id: &str, date: &str| {
+        let mut claim = eob("p2p-ana", date);
+        claim["id"] = json!(id);
+        claim
+    };
+    let mut sensitive = claim("e-sensitive", "2026-02-01");
+    sensitive["diagnosis"] = json!([{"sequence": 1, "diagnosisCodeableConcept": {"coding": [
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}]}}]);
+    let resources = [
+        json!({"resourceType": "Organization", "id": "org-this-plan", "name": "This Plan",
+               "identifier": [{"value": THIS_PLAN}]}),
+        json!({"resourceType": "Patient", "id": "p2p-ana", "gender": "female",
+               "birthDate": "1985-04-12", "name": [{"family": "Núñez", "given": ["Ana"]}]}),
+        json!({"resourceType": "Coverage", "id": "c-p2p-ana", "status": "active",
+               "subscriberId": "SUB-7001", "beneficiary": {"reference": "Patient/p2p-ana"},
+               "payor": [{"reference": "Organization/org-this-plan"}]}),
+        claim("e-recent", "2026-03-01"),
+        sensitive,
+        claim("e-old", "2019-06-01"),
+    ];
+    for resource in resources {
+        let resource_type: ResourceType =
+            resource["resourceType"].as_str().unwrap().parse().unwrap();
+        let id = resource["id"].as_str().unwrap().to_owned();
+        store
+            .put(ResourceWrite::indexed(
+                resource_type,
+                id,
+                resource,
+                WriteCondition::Always,
+            ))
+            .await
+            .unwrap();
+    }
+    member_consent::payer_to_payer::set_opt_in(
+        store,
+        "p2p-ana",
+        true,
+        member_consent::ChangedBy::Plan,
+    )
+    .await
+    .unwrap();
+}
+
+/// HRex `$member-match` for Ana with `birth_date` and a consent under `policy`.
+fn member_match(birth_date: &str, policy: &str) -> Value {
+    json!({"resourceType": "Parameters", "parameter": [
+        {"name": "MemberPatient", "resource": {"resourceType": "Patient", "id": "1",
+            "name": [{"family": "NUNEZ", "given": ["ana"]}], "birthDate": birth_date, "gender": "female"}},
+        {"name": "CoverageToMatch", "resource": {"resourceType": "Coverage", "id": "9",
+            "status": "active", "subscriberId": "sub 7001", "beneficiary": {"reference": "Patient/1"},
+            "payor": [{"identifier": {"value": THIS_PLAN}}]}},
+        {"name": "Consent", "resource": {"resourceType": "Consent", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "64292-6"}]}],
+            "patient": {"reference": "Patient/1"}, "performer": [{"reference": "Patient/1"}],
+            "policy": [{"uri": format!("{HREX_POLICY}#{policy}")}],
+            "provision": {"type": "permit", "period": {"start": "2020-01-01", "end": "2099-12-31"}}}}
+    ]})
+}
+
+fn post(path: &str, token: &str, body: &Value) -> http::Request<Bytes> {
+    http::Request::post(format!("{BASE}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/fhir+json")
+        .body(Bytes::from(body.to_string()))
+        .unwrap()
+}
+
+fn json_body(response: &http::Response<Bytes>) -> Value {
+    serde_json::from_slice(response.body()).unwrap()
+}
+
+/// The ids in a Bundle, as `Type/id`, sorted.
+fn bundle_ids(bundle: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn payer_to_payer_member_match_and_everything_run_on_dynamodb_through_the_bulk_api() {
+    let Some(aws) = aws().await else { return };
+    let Stack {
+        adapters,
+        store,
+        queue_url,
+        issuer,
+        _dir,
+        ..
+    } = stack(&aws, "p2p").await;
+    seed_member(&store).await;
+    let payer = |name: &str| NewBackendClient {
+        name: name.into(),
+        scope: "system/*.rs".into(),
+        payer: true,
+        ..NewBackendClient::default()
+    };
+    let (_, new_plan) = token_for(&store, &issuer, payer("New Plan")).await;
+    let (_, other_plan) = token_for(&store, &issuer, payer("Other Plan")).await;
+    let clinic = system_token(&store, &issuer).await;
+    let verifier = Arc::new(TokenVerifier::new(VerifierConfig::new(
+        BASE.into(),
+        BASE.into(),
+        Arc::new(StaticJwks::new(issuer.jwks())),
+    )));
+    let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url));
+    // What bulk-api serves, over DynamoDB: the route decides the handler.
+    let api = BackendApis::new(&adapters, queue, verifier, BASE, Duration::from_secs(3600));
+
+    // A provider's backend client is not a payer.
+    let refused = api
+        .handle(post(
+            "/Patient/$member-match",
+            &clinic,
+            &member_match("1985-04-12", "regular"),
+        ))
+        .await;
+    assert_eq!(refused.status(), 403);
+
+    // The new plan matches Ana with the old card and her #sensitive consent.
+    let matched = api
+        .handle(post(
+            "/Patient/$member-match",
+            &new_plan,
+            &member_match("1985-04-12", "sensitive"),
+        ))
+        .await;
+    assert_eq!(matched.status(), 200, "{}", json_body(&matched));
+    let answer = json_body(&matched);
+    assert_eq!(
+        answer["parameter"][1]["valueReference"]["reference"],
+        "Patient/p2p-ana"
+    );
+
+    // $everything: Patient, Coverage and the recent claim as a non-financial EOB; the
+    // sensitive claim (the consent is #sensitive) and the old one are left out.
+    let everything = api
+        .handle(get("/Patient/p2p-ana/$everything", &new_plan))
+        .await;
+    assert_eq!(everything.status(), 200);
+    let bundle = json_body(&everything);
+    assert_eq!(
+        bundle_ids(&bundle),
+        [
+            "Coverage/c-p2p-ana",
+            "ExplanationOfBenefit/e-recent",
+            "Patient/p2p-ana"
+        ]
+    );
+    assert!(!bundle.to_string().contains("\"payment\""), "no remittance");
+
+    // Another payer that never matched her gets what an unknown id gets.
+    let stranger = api
+        .handle(get("/Patient/p2p-ana/$everything", &other_plan))
+        .await;
+    assert_eq!(stranger.status(), 404);
+
+    // Brute force: the other payer's failed matches are counted in DynamoDB, and
+    // after the hourly budget every call is 429 with Retry-After.
+    for _ in 0..payer_to_payer::budget::DEFAULT_FAILURES_PER_HOUR {
+        let wrong = api
+            .handle(post(
+                "/Patient/$member-match",
+                &other_plan,
+                &member_match("1985-04-13", "regular"),
+            ))
+            .await;
+        assert_eq!(wrong.status(), 422);
+        assert!(!String::from_utf8_lossy(wrong.body()).contains("p2p-ana"));
+    }
+    let throttled = api
+        .handle(post(
+            "/Patient/$member-match",
+            &other_plan,
+            &member_match("1985-04-12", "regular"),
+        ))
+        .await;
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    // The new plan's budget is its own.
+    let again = api
+        .handle(post(
+            "/Patient/$member-match",
+            &new_plan,
+            &member_match("1985-04-12", "regular"),
+        ))
+        .await;
+    assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
+async fn bulk_member_match_then_davinci_data_export_run_through_sqs_and_s3_as_the_consent_allows() {
+    let Some(aws) = aws().await else { return };
+    let Stack {
+        adapters,
+        store,
+        queue_url,
+        issuer,
+        _dir,
+        ..
+    } = stack(&aws, "p2p-export").await;
+    seed_member(&store).await;
+    let (_, token) = token_for(
+        &store,
+        &issuer,
+        NewBackendClient {
+            name: "New Plan".into(),
+            scope: "system/*.rs".into(),
+            payer: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await;
+    let api = BackendApis::new(
+        &adapters,
+        Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+        Arc::new(TokenVerifier::new(VerifierConfig::new(
+            BASE.into(),
+            BASE.into(),
+            Arc::new(StaticJwks::new(issuer.jwks())),
+        ))),
+        BASE,
+        Duration::from_secs(3600),
+    );
+    let worker = BulkWorkerFunction::new(
+        Adapters {
+            store: Arc::clone(&store),
+            files: Arc::clone(&adapters.files),
+        },
+        Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+    );
+
+    // $bulk-member-match: Ana under a #sensitive consent, and a stranger. The chunk
+    // goes through SQS to bulk-worker, which matches against DynamoDB.
+    let bundle =
+        |request: Value| json!({"name": "MemberBundle", "part": request["parameter"].clone()});
+    let mut stranger = member_match("1985-04-12", "regular");
+    stranger["parameter"][1]["resource"]["subscriberId"] = json!("NOBODY-1");
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        bundle(member_match("1985-04-12", "sensitive")),
+        bundle(stranger),
+    ]});
+    let response = api
+        .handle(post("/Group/$bulk-member-match", &token, &body))
+        .await;
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let match_status = response.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    assert_eq!(api.handle(get(&match_status, &token)).await.status(), 202);
+    let (event, handles) = receive(&aws, &queue_url, 1).await;
+    let response = worker.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    settle(&aws, &queue_url, &handles, &[]).await;
+    let answer = api.handle(get(&match_status, &token)).await;
+    assert_eq!(answer.status(), 200);
+    let answer = json_body(&answer);
+    let matched = &answer["parameter"][0]["resource"];
+    assert_eq!(
+        matched["member"][0]["entity"]["reference"],
+        "Patient/p2p-ana"
+    );
+    assert_eq!(
+        answer["parameter"][1]["resource"]["quantity"], 1,
+        "the stranger"
+    );
+    let group_id = matched["id"].as_str().unwrap();
+
+    // `exportType=hl7.fhir.us.davinci-pdex#payertopayer`, percent-encoded.
+    let path = format!(
+        "/Group/{group_id}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23payertopayer"
+    );
+    let response = api.handle(get(&path, &token)).await;
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let status_url = response.headers()["content-location"].to_str().unwrap();
+    let status_path = status_url.strip_prefix(BASE).unwrap().to_owned();
+
+    // bulk-worker runs the one slice from SQS.
+    let (event, handles) = receive(&aws, &queue_url, 1).await;
+    let response = worker.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    settle(&aws, &queue_url, &handles, &[]).await;
+
+    let done = api.handle(get(&status_path, &token)).await;
+    assert_eq!(done.status(), 200);
+    let manifest: Value = serde_json::from_slice(done.body()).unwrap();
+    let http = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let mut targets = Vec::new();
+    for output in manifest["output"].as_array().unwrap() {
+        let path = output["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        let response = api.handle(get(path, &token)).await;
+        assert_eq!(response.status(), 307);
+        let location = response.headers()["location"].to_str().unwrap();
+        let text = http
+            .get(location)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in text.lines() {
+            let resource: Value = serde_json::from_str(line).unwrap();
+            assert!(resource.get("payment").is_none(), "non-financial");
+            if resource["resourceType"] == "Provenance" {
+                targets.push(
+                    resource["target"][0]["reference"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            } else {
+                sent.push(format!(
+                    "{}/{}",
+                    resource["resourceType"].as_str().unwrap(),
+                    resource["id"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    sent.sort();
+    targets.sort();
+    // Not the Part 2 claim (#sensitive), not the claim older than five years.
+    assert_eq!(
+        sent,
+        [
+            "Coverage/c-p2p-ana",
+            "ExplanationOfBenefit/e-recent",
+            "Patient/p2p-ana"
+        ]
+    );
+    assert_eq!(targets, sent, "a Provenance for each resource");
+}
+
+#[test]
+fn the_payer_to_payer_routes_reach_their_handler_with_their_literal_paths() {
+    // events/patient-member-match.json and events/patient-everything.json are what API
+    // Gateway sends for `POST /Patient/$member-match` and `GET /Patient/{id}/$everything`
+    // (template.yaml, BulkApiFunction), which BackendApis hands to payer_to_payer.
+    for (event, path) in [
+        (
+            include_str!("../../../events/patient-member-match.json"),
+            "/Patient/$member-match",
+        ),
+        (
+            include_str!("../../../events/patient-everything.json"),
+            "/Patient/patient-999996666-DH000154930/$everything",
+        ),
+    ] {
+        let request = lambda_http::request::from_str(event).unwrap();
+        let request = lambda_adapter::from_lambda(request);
+        assert_eq!(request.uri().path(), path);
+        assert!(payer_to_payer::api::serves_path(request.uri().path()));
+        assert!(!payer_to_payer::api::serves_path("/Patient/$export"));
+    }
 }

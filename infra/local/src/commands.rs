@@ -151,14 +151,12 @@ pub async fn serve(
         options.client_requests_per_minute,
     )?
     .with_provider_search(directory.clone());
-    let bulk = crate::provider_access::local_bulk_api(
+    let (bulk, member_match) = crate::provider_access::local_backend_apis(
         Arc::clone(&store),
         &issuer,
         &base_url,
         &data.root().join("exports"),
     );
-    let member_match =
-        crate::payer_to_payer::local_member_match(Arc::clone(&store), &issuer, &base_url);
     let server = LocalServer::new(store, &issuer, &data.cursor_keys().await?, &base_url)
         .map_err(RunnerError::Invalid)?
         .allow_tokens_without_grant(options.allow_dev_tokens)

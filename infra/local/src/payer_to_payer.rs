@@ -1,13 +1,12 @@
-//! Payer-to-Payer in the local runner: `POST /Patient/$member-match` mounted on
-//! `serve` (the plan's `p2p opt-in|opt-out` command is in [`crate::sharing`]).
-
-use std::sync::Arc;
+//! Payer-to-Payer in the local runner: `$member-match`, `$everything` and
+//! `$davinci-data-export` mounted on `serve` (built with the bulk API by
+//! [`crate::provider_access::local_backend_apis`]; the plan's `p2p opt-in|opt-out`
+//! command is in [`crate::sharing`]).
 
 use fhir_store::{KeyValueStore, ResourceStore};
-use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
-use smart_auth::LocalIssuer;
+use payer_to_payer::MemberMatchApi;
 
-use crate::provider_access::{BulkHandler, backend_verifier};
+use crate::provider_access::BulkHandler;
 
 impl<S: ResourceStore + KeyValueStore + 'static> BulkHandler for MemberMatchApi<S> {
     fn handle(
@@ -16,20 +15,4 @@ impl<S: ResourceStore + KeyValueStore + 'static> BulkHandler for MemberMatchApi<
     ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<bytes::Bytes>> + Send + '_>> {
         Box::pin(MemberMatchApi::handle(self, request))
     }
-}
-
-/// `$member-match` over `store`, trusting backend tokens from this server's `/token`.
-pub fn local_member_match<S: ResourceStore + KeyValueStore + 'static>(
-    store: Arc<S>,
-    issuer: &LocalIssuer,
-    base_url: &str,
-) -> MemberMatchApi<S> {
-    MemberMatchApi::new(
-        store,
-        backend_verifier(issuer, base_url),
-        MemberMatchConfig {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            ..MemberMatchConfig::default()
-        },
-    )
 }

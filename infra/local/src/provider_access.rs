@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use bulk_export::api::{BulkConfig, ProviderAccessApi};
 use bulk_export::local::LocalQueue;
-use bulk_export::{ExportFiles, LocalFiles};
+use bulk_export::{ExportFiles, LocalFiles, WorkQueue};
 use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response};
+use payer_to_payer::bulk_match::BulkMatchRunner;
+use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
 use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 
 use crate::{DataDir, RunnerError};
@@ -44,32 +46,45 @@ impl<S: ResourceStore + KeyValueStore + 'static> BulkHandler for ProviderAccessA
     }
 }
 
-/// The bulk handler over `store`, writing files under `exports_dir`. Must run inside a
-/// tokio runtime (it starts the worker pool).
-pub fn local_bulk_api<S: ResourceStore + KeyValueStore + 'static>(
+/// The handlers for backend clients over `store`: the bulk API (Provider Access) and
+/// Payer-to-Payer's, over one token verifier and one work queue (so a
+/// `$davinci-data-export` job runs on the same workers and is polled at the same
+/// `/bulk-status`), writing files under `exports_dir`. Must run inside a tokio runtime
+/// (it starts the worker pool).
+pub fn local_backend_apis<S: ResourceStore + KeyValueStore + 'static>(
     store: Arc<S>,
     issuer: &LocalIssuer,
     base_url: &str,
     exports_dir: &Path,
-) -> ProviderAccessApi<S> {
+) -> (ProviderAccessApi<S>, MemberMatchApi<S>) {
     let base_url = base_url.trim_end_matches('/').to_owned();
     let verifier = backend_verifier(issuer, &base_url);
     let files: Arc<dyn ExportFiles> = Arc::new(LocalFiles::new(exports_dir));
-    let queue = Arc::new(LocalQueue::start(
+    let config = MemberMatchConfig {
+        base_url: base_url.clone(),
+        retention: LOCAL_EXPORT_RETENTION,
+        ..MemberMatchConfig::default()
+    };
+    // The workers run export slices and `$bulk-member-match` chunks alike.
+    let matcher = BulkMatchRunner::new(Arc::clone(&store), config.budget);
+    let queue: Arc<dyn WorkQueue> = Arc::new(LocalQueue::start_with(
         Arc::clone(&store),
         Arc::clone(&files),
         LOCAL_WORKERS,
+        Some(Arc::new(matcher)),
     ));
-    ProviderAccessApi::new(
-        store,
-        verifier,
+    let bulk = ProviderAccessApi::new(
+        Arc::clone(&store),
+        Arc::clone(&verifier),
         files,
-        queue,
+        Arc::clone(&queue),
         BulkConfig {
-            base_url,
+            base_url: base_url.clone(),
             retention: LOCAL_EXPORT_RETENTION,
         },
-    )
+    );
+    let payer_to_payer = MemberMatchApi::new(store, verifier, queue, config);
+    (bulk, payer_to_payer)
 }
 
 /// The verifier of backend tokens from this server's own `/token` (bulk and

@@ -176,15 +176,17 @@ impl<S: ResourceStore + KeyValueStore + 'static> LocalServer<S> {
         {
             return auth.handle(request).await;
         }
-        if let Some(bulk) = &self.provider_access
-            && bulk_export::api::serves_path(path)
-        {
-            return bulk.handle(request).await;
-        }
+        // Payer-to-Payer first: its `/Group/{id}/$davinci-data-export` is under the
+        // bulk API's `/Group/` (the order bulk-api's `BackendApis` keeps on AWS).
         if let Some(member_match) = &self.member_match
             && payer_to_payer::api::serves_path(path)
         {
             return member_match.handle(request).await;
+        }
+        if let Some(bulk) = &self.provider_access
+            && bulk_export::api::serves_path(path)
+        {
+            return bulk.handle(request).await;
         }
         if path == "/.well-known/jwks.json" {
             let mut response = Response::new(Bytes::from(self.jwks.to_string()));

@@ -215,7 +215,23 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
             });
         }
         headers.truncate(MAX_GROUPS);
+        // A payer's match Groups (Payer-to-Payer, PDex: the requester SHALL be able to
+        // search the Groups associated with it, and only those).
+        let matched = if who.payer && wanted.is_none() {
+            crate::members::of_client(self.store.as_ref(), &who.client_id)
+                .await
+                .map_err(internal)?
+        } else {
+            Vec::new()
+        };
         let mut entries = Vec::new();
+        for group in &matched {
+            entries.push(json!({
+                "fullUrl": format!("{}/Group/{}", self.config.base_url, group.id),
+                "resource": crate::members::summary(group),
+                "search": {"mode": "match"}
+            }));
+        }
         for header in &headers {
             // Search results carry the Group without its member list (`_summary`
             // style): a list can be huge; read the Group to get it.
@@ -244,17 +260,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
         who: &SystemPrincipal,
         request: &Request<Bytes>,
     ) -> Result<ExportRequest, ApiError> {
-        let prefer = request
-            .headers()
-            .get_all("prefer")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|p| p.trim() == "respond-async"));
-        if !prefer {
-            return Err(ApiError::BadRequest(
-                "$export needs the header Prefer: respond-async".into(),
-            ));
-        }
+        require_respond_async(request)?;
         let export = parse_request(request)?;
         for t in &export.types {
             require(who, t.as_str(), true)?;
@@ -305,63 +311,22 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
         slices: u32,
         audit_source: &str,
     ) -> Reply {
-        let now = unix_now();
-        let retention = i64::try_from(self.config.retention.as_secs()).unwrap_or(86_400);
-        let job = Job {
-            id: job::new_job_id().map_err(internal)?,
-            client_id: who.client_id.clone(),
+        let kick_off = KickOff {
+            job_id: None,
+            export,
             source,
-            request: export,
-            request_url: format!(
-                "{}{}",
-                self.config.base_url,
-                request
-                    .uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or_default()
-            ),
-            transaction_time: fhir::Instant::now().to_string(),
             slices,
-            status: JobStatus::Running,
-            output: Vec::new(),
-            error_files: Vec::new(),
-            failure: None,
-            expires_at: now + retention,
+            audit_source,
         };
-        job::create(self.store.as_ref(), &job)
-            .await
-            .map_err(internal)?;
-        if job.slices == 0 {
-            job::finish(self.store.as_ref(), &job)
-                .await
-                .map_err(internal)?;
-        } else {
-            let items = (0..job.slices)
-                .map(|slice| WorkItem::new(job.id.clone(), slice))
-                .collect();
-            if let Err(error) = self.queue.enqueue(items).await {
-                if let Err(fail) = job::fail(
-                    self.store.as_ref(),
-                    &job.id,
-                    "the export could not be queued",
-                )
-                .await
-                {
-                    tracing::warn!(job_id = %job.id, error = %fail, "could not mark the export failed");
-                }
-                return Err(internal(error));
-            }
-        }
-        tracing::info!(target: "audit", job_id = %job.id, client_id = %who.client_id, source = %audit_source, slices = job.slices, event = "bulk_export.started", "bulk export started");
-        let mut response = Response::new(Bytes::new());
-        *response.status_mut() = StatusCode::ACCEPTED;
-        set(
-            &mut response,
-            http::header::CONTENT_LOCATION,
-            &format!("{}{STATUS_PREFIX}{}", self.config.base_url, job.id),
-        );
-        Ok(response)
+        launch(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            &self.config,
+            who,
+            request,
+            kick_off,
+        )
+        .await
     }
 
     async fn own_job(&self, who: &SystemPrincipal, job_id: &str) -> Result<Job, ApiError> {
@@ -369,9 +334,12 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
             .await
             .map_err(internal)?
         {
-            // Another client's job is indistinguishable from none.
+            // Another client's job is indistinguishable from none; so is a
+            // `$bulk-member-match` job, whose answer is at its own status URL.
             Some((job, _))
-                if job.client_id == who.client_id && job.status != JobStatus::Cancelled =>
+                if job.client_id == who.client_id
+                    && job.status != JobStatus::Cancelled
+                    && !matches!(job.source, Source::BulkMemberMatch { .. }) =>
             {
                 Ok(job)
             }
@@ -490,7 +458,111 @@ impl<S: ResourceStore + KeyValueStore + 'static> ProviderAccessApi<S> {
     }
 }
 
-fn parse_request(request: &Request<Bytes>) -> Result<ExportRequest, ApiError> {
+/// What one kick-off starts.
+pub struct KickOff<'a> {
+    /// The job's id, when the caller needed it before the job existed; else a new one.
+    pub job_id: Option<String>,
+    pub export: ExportRequest,
+    pub source: Source,
+    pub slices: u32,
+    /// What the audit line names as the source (a Group id, `all-members`).
+    pub audit_source: &'a str,
+}
+
+/// Records a job, queues its slices, and answers 202 with the status URL: the one
+/// kick-off of every export (Provider Access's and Payer-to-Payer's
+/// `$davinci-data-export`), whose status, files and cancel are then this API's.
+pub async fn launch<S, Q>(
+    store: &S,
+    queue: &Q,
+    config: &BulkConfig,
+    who: &SystemPrincipal,
+    request: &Request<Bytes>,
+    kick_off: KickOff<'_>,
+) -> Reply
+where
+    S: KeyValueStore + ?Sized,
+    Q: WorkQueue + ?Sized,
+{
+    let KickOff {
+        job_id,
+        export,
+        source,
+        slices,
+        audit_source,
+    } = kick_off;
+    let base_url = config.base_url.trim_end_matches('/');
+    let now = unix_now();
+    let retention = i64::try_from(config.retention.as_secs()).unwrap_or(86_400);
+    let job = Job {
+        id: match job_id {
+            Some(id) => id,
+            None => job::new_job_id().map_err(internal)?,
+        },
+        client_id: who.client_id.clone(),
+        source,
+        request: export,
+        request_url: format!(
+            "{}{}",
+            base_url,
+            request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or_default()
+        ),
+        transaction_time: fhir::Instant::now().to_string(),
+        slices,
+        status: JobStatus::Running,
+        output: Vec::new(),
+        error_files: Vec::new(),
+        failure: None,
+        expires_at: now + retention,
+    };
+    job::create(store, &job).await.map_err(internal)?;
+    if job.slices == 0 {
+        job::finish(store, &job).await.map_err(internal)?;
+    } else {
+        let items = (0..job.slices)
+            .map(|slice| WorkItem::new(job.id.clone(), slice))
+            .collect();
+        if let Err(error) = queue.enqueue(items).await {
+            if let Err(fail) = job::fail(store, &job.id, "the export could not be queued").await {
+                tracing::warn!(job_id = %job.id, error = %fail, "could not mark the export failed");
+            }
+            return Err(internal(error));
+        }
+    }
+    tracing::info!(target: "audit", job_id = %job.id, client_id = %who.client_id, source = %audit_source, slices = job.slices, event = "bulk_export.started", "bulk export started");
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::ACCEPTED;
+    set(
+        &mut response,
+        http::header::CONTENT_LOCATION,
+        &format!("{}{STATUS_PREFIX}{}", base_url, job.id),
+    );
+    Ok(response)
+}
+
+/// 400 unless the request asks `Prefer: respond-async` (Bulk Data kick-off).
+pub fn require_respond_async(request: &Request<Bytes>) -> Result<(), ApiError> {
+    let prefer = request
+        .headers()
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == "respond-async"));
+    if prefer {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "a bulk export needs the header Prefer: respond-async".into(),
+        ))
+    }
+}
+
+/// The kick-off parameters of a GET query or a POST `Parameters` body.
+pub fn parse_request(request: &Request<Bytes>) -> Result<ExportRequest, ApiError> {
     let parsed = if request.method() == Method::POST && !request.body().is_empty() {
         let body: Value = serde_json::from_slice(request.body())
             .map_err(|_| ApiError::BadRequest("the body must be a Parameters resource".into()))?;
@@ -506,7 +578,7 @@ fn parse_request(request: &Request<Bytes>) -> Result<ExportRequest, ApiError> {
 }
 
 /// 403 unless the token's scopes allow reading (`read`) or searching `resource_type`.
-fn require(who: &SystemPrincipal, resource_type: &str, read: bool) -> Result<(), ApiError> {
+pub fn require(who: &SystemPrincipal, resource_type: &str, read: bool) -> Result<(), ApiError> {
     if who.scopes.allows(resource_type, read) {
         return Ok(());
     }

@@ -54,6 +54,19 @@ pub enum Source {
     /// (`fhir_search::roster`), read `page_size` members at a time; each page queues
     /// the next.
     Roster { page_size: u32 },
+    /// A Payer-to-Payer match Group (`$davinci-data-export`, [`crate::members`]): a
+    /// slice per chunk; each member as their consent allows, under the plan's
+    /// sensitive-code list and the dates of the request, both fixed at kick-off
+    /// ([`crate::p2p`]).
+    MatchGroup {
+        group_id: String,
+        sensitive: crate::sensitive::SensitivePolicy,
+        window: crate::p2p::Window,
+    },
+    /// Payer-to-Payer `$bulk-member-match`: a slice per chunk of the request's
+    /// members, matched by a [`crate::worker::JobRunner`] (the matching lives above
+    /// this crate); the job's answer is its own, not a manifest.
+    BulkMemberMatch { members: u32 },
 }
 
 /// One output file of the manifest.
@@ -316,7 +329,14 @@ pub async fn finish<K: KeyValueStore + ?Sized>(kv: &K, job: &Job) -> Result<(), 
         }
     }
     // Order the manifest by type, then slice, as the request listed the types.
-    let order = |t: &str| job.request.types.iter().position(|r| r.as_str() == t);
+    // Provenance, which describes the others, comes last.
+    let order = |t: &str| {
+        job.request
+            .types
+            .iter()
+            .position(|r| r.as_str() == t)
+            .unwrap_or(usize::MAX)
+    };
     output
         .sort_by(|a, b| (order(&a.resource_type), &a.key).cmp(&(order(&b.resource_type), &b.key)));
     let finished = update(kv, &job.id, |stored| {

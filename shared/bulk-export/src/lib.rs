@@ -1,5 +1,8 @@
-//! FHIR Bulk Data Access 2.0 `$export` for the Provider Access API (and, later, the
-//! Payer-to-Payer exchange, which reuses jobs, slices, the worker and the manifest).
+//! FHIR Bulk Data Access 2.0 `$export` for the Provider Access API, and the
+//! Payer-to-Payer exchange's bulk side, which reuses jobs, slices, the worker and the
+//! manifest: `$davinci-data-export` of a match Group ([`members`]) under the sharing
+//! rule of [`p2p`] and the plan's [`sensitive`] list, and `$bulk-member-match`, whose
+//! chunks the same workers hand to a [`worker::JobRunner`].
 //!
 //! The flow, the same locally and on AWS:
 //!
@@ -26,7 +29,10 @@ pub mod basis;
 pub mod files;
 pub mod job;
 pub mod local;
+pub mod members;
+pub mod p2p;
 pub mod request;
+pub mod sensitive;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod worker;

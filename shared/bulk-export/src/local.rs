@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::ExportError;
 use crate::files::ExportFiles;
 use crate::job::{self, WorkItem, WorkQueue};
-use crate::worker::run_slice;
+use crate::worker::{JobRunner, run_item};
 
 pub use crate::job::MAX_ATTEMPTS;
 
@@ -24,6 +24,19 @@ pub struct LocalQueue {
 impl LocalQueue {
     /// Starts the dispatcher; it lives as long as the runtime.
     pub fn start<S>(store: Arc<S>, files: Arc<dyn ExportFiles>, concurrency: usize) -> LocalQueue
+    where
+        S: ResourceStore + KeyValueStore + 'static,
+    {
+        LocalQueue::start_with(store, files, concurrency, None)
+    }
+
+    /// [`LocalQueue::start`], with `runner` for the jobs that are not exports.
+    pub fn start_with<S>(
+        store: Arc<S>,
+        files: Arc<dyn ExportFiles>,
+        concurrency: usize,
+        runner: Option<Arc<dyn JobRunner>>,
+    ) -> LocalQueue
     where
         S: ResourceStore + KeyValueStore + 'static,
     {
@@ -41,8 +54,16 @@ impl LocalQueue {
                 let store = Arc::clone(&store);
                 let files = Arc::clone(&files);
                 let queue = queue.clone();
+                let runner = runner.clone();
                 tokio::spawn(async move {
-                    run_with_retry(store.as_ref(), files.as_ref(), &queue, &item).await;
+                    run_with_retry(
+                        store.as_ref(),
+                        files.as_ref(),
+                        &queue,
+                        runner.as_deref(),
+                        &item,
+                    )
+                    .await;
                     drop(permit);
                 });
             }
@@ -53,14 +74,19 @@ impl LocalQueue {
 
 /// Runs one item, retrying with backoff; after [`MAX_ATTEMPTS`] the job fails (the
 /// AWS twin: the message goes to the dead-letter queue and its alarm fires).
-pub async fn run_with_retry<S, F, Q>(store: &S, files: &F, queue: &Q, item: &WorkItem)
-where
+pub async fn run_with_retry<S, F, Q>(
+    store: &S,
+    files: &F,
+    queue: &Q,
+    runner: Option<&dyn JobRunner>,
+    item: &WorkItem,
+) where
     S: ResourceStore + KeyValueStore + ?Sized,
     F: ExportFiles + ?Sized,
     Q: WorkQueue + ?Sized,
 {
     for attempt in 1..=MAX_ATTEMPTS {
-        match run_slice(store, files, queue, item).await {
+        match run_item(store, files, queue, runner, item).await {
             Ok(_) => return,
             Err(error) => {
                 tracing::warn!(job_id = %item.job_id, slice = item.slice, attempt, error = %error, "export slice failed");

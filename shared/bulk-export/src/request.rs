@@ -27,6 +27,9 @@ pub struct ExportRequest {
     pub since: Option<String>,
     /// `(type, query)` pairs from `_typeFilter`; several for one type are ORed.
     pub type_filters: Vec<(ResourceType, String)>,
+    /// Payer-to-Payer: a PDex Provenance for each resource sent, in its own files.
+    #[serde(default)]
+    pub provenance: bool,
 }
 
 impl ExportRequest {
@@ -90,11 +93,17 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<ExportRequest, String> {
         types,
         since,
         type_filters: filters,
+        provenance: false,
     })
 }
 
 /// Parameters from a POST `Parameters` body (`valueString`, `valueInstant`, …).
 pub fn from_parameters(body: &Value) -> Result<ExportRequest, String> {
+    from_query(&parameter_pairs(body)?)
+}
+
+/// A POST `Parameters` body as the `(name, value)` pairs of a query.
+pub fn parameter_pairs(body: &Value) -> Result<Vec<(String, String)>, String> {
     if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return Err("the body must be a Parameters resource".into());
     }
@@ -115,7 +124,7 @@ pub fn from_parameters(body: &Value) -> Result<ExportRequest, String> {
             .ok_or_else(|| format!("the parameter {name} has no supported value"))?;
         pairs.push((name.to_owned(), value.to_owned()));
     }
-    from_query(&pairs)
+    Ok(pairs)
 }
 
 fn export_type(name: &str) -> Result<ResourceType, String> {

@@ -104,6 +104,7 @@ async fn new_job(store: &RedbStore) -> Job {
             types: EXPORT_TYPES.to_vec(),
             since: None,
             type_filters: vec![],
+            provenance: false,
         },
         request_url: "http://localhost/Group/x/$export".into(),
         transaction_time: fhir::Instant::now().to_string(),

@@ -20,23 +20,8 @@ use serde_json::Value;
 pub const POLICY_BASE: &str =
     "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html";
 
-/// What the member allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentPolicy {
-    /// `#regular`: all data.
-    Regular,
-    /// `#sensitive`: only data that is not sensitive.
-    Sensitive,
-}
-
-impl ConsentPolicy {
-    pub fn code(self) -> &'static str {
-        match self {
-            ConsentPolicy::Regular => "regular",
-            ConsentPolicy::Sensitive => "sensitive",
-        }
-    }
-}
+/// What the member allowed (shared with the export worker, which applies it).
+pub use bulk_export::p2p::ConsentPolicy;
 
 /// Why a Consent cannot be honoured (the 422 names it: it reveals nothing about the
 /// member).

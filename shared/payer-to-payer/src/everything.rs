@@ -4,12 +4,15 @@
 //! A successful `$member-match` records a *match link* (namespace `member-match-link`,
 //! key `{client_id}:{patient_id}`, the consent's policy, kept [`LINK_LIFETIME_SECS`]).
 //! `$everything` answers only with such a link and while the member is still opted
-//! in; otherwise 404, as for an unknown id. The answer is one `searchset` Bundle:
-//! the Patient, their Coverages, and their claims as CARIN Basis (non-financial)
-//! EOBs with a date of service in the last five years (PDex §pdex-130), prior
-//! authorizations left out for now; under a `#sensitive` consent, every resource
-//! [`crate::sensitive::SensitivePolicy::is_sensitive`] flags is left out too.
+//! in; otherwise 404, as for an unknown id. The answer is one `searchset` Bundle of
+//! what `bulk_export::p2p::shared_form` sends another plan (the same rule as the bulk
+//! `$davinci-data-export`): the Patient, their Coverages, their claims of the last
+//! five years as CARIN Basis (non-financial) EOBs, their prior authorizations that
+//! are neither denied nor for drugs (pending, in force, or changed within the year),
+//! and, under a `#sensitive` consent, nothing the plan's sensitive-code list flags;
+//! each with its PDex Provenance (`search.mode` = `include`).
 
+use bulk_export::p2p::{Window, provenance, shared_form};
 use fhir::ResourceType;
 use fhir_store::{KeyValueStore, ListQuery, Partition, ResourceStore, StoreResult};
 use serde_json::{Value, json};
@@ -21,8 +24,6 @@ const NAMESPACE: &str = "member-match-link";
 /// How long a match lets the client read the member: a week, the time CMS gives
 /// the new plan to ask after coverage starts.
 pub const LINK_LIFETIME_SECS: i64 = 7 * 24 * 3600;
-/// Years of claims PDex requires.
-const YEARS: i64 = 5;
 /// Resources of one type read for one member, at most (no paging yet).
 const MAX_PER_TYPE: usize = 2000;
 const PAGE: usize = 100;
@@ -62,13 +63,10 @@ pub async fn link<K: KeyValueStore + ?Sized>(
     patient_id: &str,
 ) -> StoreResult<Option<ConsentPolicy>> {
     let entry = kv.get(NAMESPACE, &key(client_id, patient_id)).await?;
-    Ok(
-        match entry.as_ref().and_then(|e| e.value.get("policy")?.as_str()) {
-            Some("regular") => Some(ConsentPolicy::Regular),
-            Some("sensitive") => Some(ConsentPolicy::Sensitive),
-            _ => None,
-        },
-    )
+    Ok(entry
+        .as_ref()
+        .and_then(|e| e.value.get("policy")?.as_str())
+        .and_then(ConsentPolicy::from_code))
 }
 
 /// The member's Bundle under `policy`, at `now` (unix seconds).
@@ -80,50 +78,49 @@ pub async fn bundle<S: ResourceStore + ?Sized>(
     base_url: &str,
     now: i64,
 ) -> StoreResult<Value> {
-    let cutoff = fhir::Instant::from_unix_millis(
-        now.saturating_sub(YEARS * 365 * 86_400 + 86_400)
-            .saturating_mul(1000),
-    )
-    .map(|i| i.as_str().get(..10).unwrap_or_default().to_owned())
-    .unwrap_or_default();
+    let window = Window::at(now);
     let mut resources = Vec::new();
     if let Some(record) = store.get(ResourceType::Patient, patient_id).await?
         && !record.deleted
         && let Ok(patient) = serde_json::from_str::<Value>(&record.body)
     {
-        resources.push(patient);
+        resources.push((ResourceType::Patient, patient));
     }
-    for coverage in compartment(store, patient_id, ResourceType::Coverage).await? {
-        resources.push(coverage);
-    }
-    for eob in compartment(store, patient_id, ResourceType::ExplanationOfBenefit).await? {
-        let date = ["/billablePeriod/end", "/billablePeriod/start", "/created"]
-            .iter()
-            .find_map(|p| eob.pointer(p).and_then(Value::as_str));
-        let recent = date.is_some_and(|d| d.get(..10).unwrap_or(d) >= cutoff.as_str());
-        let prior_auth = eob.get("use").and_then(Value::as_str) == Some("preauthorization");
-        if recent && !prior_auth && bulk_export::basis::within_service_window(&eob) {
-            resources.push(bulk_export::basis::non_financial_eob(eob));
+    for resource_type in [ResourceType::Coverage, ResourceType::ExplanationOfBenefit] {
+        for resource in compartment(store, patient_id, resource_type).await? {
+            resources.push((resource_type, resource));
         }
     }
-    if policy == ConsentPolicy::Sensitive {
-        resources.retain(|r| !sensitive.is_sensitive(r));
-    }
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .filter_map(|(t, r)| shared_form(t, r, policy, sensitive, &window))
+        .collect();
+    let entry = |resource: Value, mode: &str| {
+        let full_url = format!(
+            "{base_url}/{}/{}",
+            resource["resourceType"].as_str().unwrap_or_default(),
+            resource["id"].as_str().unwrap_or_default()
+        );
+        json!({"fullUrl": full_url, "resource": resource, "search": {"mode": mode}})
+    };
+    // Each resource's PDex Provenance (this plan transmitting it now), as an include.
+    let recorded = fhir::Instant::from_unix_millis(now.saturating_mul(1000))
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let provenances: Vec<Value> = resources
+        .iter()
+        .filter_map(|r| provenance(r, &recorded))
+        .collect();
+    let total = resources.len();
     let entries: Vec<Value> = resources
         .into_iter()
-        .map(|resource| {
-            let full_url = format!(
-                "{base_url}/{}/{}",
-                resource["resourceType"].as_str().unwrap_or_default(),
-                resource["id"].as_str().unwrap_or_default()
-            );
-            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}})
-        })
+        .map(|r| entry(r, "match"))
+        .chain(provenances.into_iter().map(|p| entry(p, "include")))
         .collect();
     Ok(json!({
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": entries.len(),
+        "total": total,
         "entry": entries
     }))
 }

@@ -45,6 +45,12 @@ pub const RECEIVED_TYPES: [ResourceType; 4] = [
     ResourceType::Practitioner,
 ];
 
+/// Types an answer holds that are read but not stored: their Patient (the member is
+/// ours already) and their Provenance (PDex sends one per resource; this plan writes
+/// its own, naming that plan as author and transmitter and the original as the source,
+/// so the chain still leads back to it).
+const NOT_STORED: [ResourceType; 2] = [ResourceType::Patient, ResourceType::Provenance];
+
 /// Resources one answer may hold, at most: five years of one member's claims are a
 /// few thousand; more is a wrong answer, refused before it fills the store.
 pub const MAX_RESOURCES: usize = 200_000;
@@ -149,7 +155,7 @@ pub fn check<'a>(
             reason: reason.to_owned(),
         };
         let (resource_type, _) = kind_and_id(resource).map_err(invalid)?;
-        if resource_type == ResourceType::Patient {
+        if NOT_STORED.contains(&resource_type) {
             continue;
         }
         if !RECEIVED_TYPES.contains(&resource_type) {
@@ -169,7 +175,7 @@ impl Checked<'_> {
         let Ok((resource_type, their_id)) = kind_and_id(resource) else {
             return Vec::new();
         };
-        if resource_type == ResourceType::Patient {
+        if NOT_STORED.contains(&resource_type) {
             return Vec::new();
         }
         let source = self.source;
@@ -438,6 +444,21 @@ mod tests {
         let again = import(&answer(), &old_plan(), "m1", "2027-01-09T10:00:00Z").unwrap();
         let ids = |v: &[Imported]| v.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&once), ids(&again));
+    }
+
+    #[test]
+    fn the_other_plans_provenance_is_read_but_this_plan_writes_its_own() {
+        let mut answer = answer();
+        answer.push(json!({"resourceType": "Provenance", "id": "pv1",
+                           "target": [{"reference": "ExplanationOfBenefit/e1"}]}));
+        let all = import(&answer, &old_plan(), "m1", "2027-01-08T10:00:00Z").unwrap();
+        assert!(!all.iter().any(|i| i.id == "oldplan.pv1"));
+        assert_eq!(
+            all.iter()
+                .filter(|i| i.resource_type == ResourceType::Provenance)
+                .count(),
+            4
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! * [`sensitive`]: which resources a `#sensitive` consent leaves out (42 CFR Part 2
 //!   and the plan's configured code ranges);
 //! * [`budget`]: each client's hourly budget of failed matches (brute-force guard);
+//! * [`bulk_match`]: `$bulk-member-match`, many members matched on the export
+//!   workers, answered as three Groups;
+//! * [`data_export`]: `$davinci-data-export`'s parameters (the job runs on
+//!   `bulk_export`, which applies `bulk_export::p2p`'s sharing rule);
 //! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
 //! * [`api`]: both over plain `http` types;
 //! * [`asking`]: this plan as the new payer: the other plans, members' requests, and
@@ -20,7 +24,9 @@
 pub mod api;
 pub mod asking;
 pub mod budget;
+pub mod bulk_match;
 pub mod consent;
+pub mod data_export;
 pub mod everything;
 pub mod import;
 pub mod matching;

@@ -1,5 +1,6 @@
-//! Lambda function `bulk-api`: the Provider Access HTTP surface (Group read and
-//! search, `$export` kick-off, status, cancel, file downloads).
+//! Lambda function `bulk-api`: the HTTP surface for backend (system-token) clients:
+//! Provider Access (Group read and search, `$export` kick-off, status, cancel, file
+//! downloads) and Payer-to-Payer (`$member-match`, `$everything`).
 
 use bulk_export_fn::BulkApiFunction;
 

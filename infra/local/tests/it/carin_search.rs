@@ -26,9 +26,14 @@ fn metadata_instantiates_carin_and_lists_every_search_parameter() {
     );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
     assert_eq!(resources.len(), 8, "CARIN's six, Consent and Provenance");
-    let provenance = resources.iter().find(|r| r["type"] == "Provenance").unwrap();
+    let provenance = resources
+        .iter()
+        .find(|r| r["type"] == "Provenance")
+        .unwrap();
     assert_eq!(
-        provenance["supportedProfile"][0].as_str().or(provenance["profile"].as_str()),
+        provenance["supportedProfile"][0]
+            .as_str()
+            .or(provenance["profile"].as_str()),
         Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-provenance")
     );
     let eob = resources

@@ -11,6 +11,8 @@ use member_consent::Sharing;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
 use crate::provider_access::{Plan, start};
 
 const HREX_POLICY: &str =
@@ -522,6 +524,33 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
         !bundle.to_string().contains("\"payment\""),
         "claims are non-financial (CARIN Basis)"
     );
+    // Each resource comes with its PDex Provenance, included.
+    let entries = bundle["entry"].as_array().unwrap();
+    let mut matched: Vec<String> = entries
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut targets: Vec<String> = entries
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| {
+            e["resource"]["target"][0]["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    matched.sort();
+    targets.sort();
+    assert_eq!(matched, targets);
+    assert_eq!(bundle["total"], matched.len());
 
     let sensitive = consent("sensitive", "2020-01-01", "2099-12-31");
     let (status, _, _) = post(&plan, Some(&token), &ana(sensitive)).await;
@@ -541,4 +570,468 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
     assert_eq!(status, StatusCode::NOT_FOUND, "opted out: nothing more");
     let (status, _) = everything(&plan, &token, "mm-ben").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "never matched");
+}
+
+/// PDex Prior Authorizations of Ana: one approved and in force, one denied (HCR01 A3).
+async fn seed_prior_authorizations(plan: &Plan) {
+    let pa = |id: &str, action: &str| {
+        json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active",
+               "use": "preauthorization", "outcome": "complete",
+               "patient": {"reference": "Patient/mm-ana"},
+               "billablePeriod": {"start": "2026-01-01", "end": "2027-12-31"},
+               "preAuthRefPeriod": {"start": "2026-01-01", "end": "2027-12-31"},
+               "adjudication": [{"extension": [{"url": fhir::systems::PDEX_REVIEW_ACTION, "extension": [
+                   {"url": fhir::systems::PDEX_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
+                       {"system": fhir::systems::X12_ACTION_CODE, "code": action}]}}]}],
+                   "category": {"coding": [{"code": "submitted"}]}}]})
+    };
+    for resource in [pa("mm-pa-approved", "A1"), pa("mm-pa-denied", "A3")] {
+        let id = resource["id"].as_str().unwrap().to_owned();
+        plan.store
+            .put(ResourceWrite::indexed(
+                ResourceType::ExplanationOfBenefit,
+                id,
+                resource,
+                WriteCondition::Always,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// A payer client registered with this plan: its id and a token.
+async fn payer(plan: &Plan, name: &str) -> (String, String) {
+    let key = ClientKey::es384(name);
+    let client = backend_auth::clients::register(
+        plan.store.as_ref(),
+        &NewBackendClient {
+            name: name.into(),
+            jwks: Some(key.jwks()),
+            scope: "system/*.rs".into(),
+            payer: true,
+            ..NewBackendClient::default()
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let token = plan.token(&key, &client).await;
+    (client, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn davinci_data_export_sends_a_match_groups_opted_in_members_as_their_consent_allows() {
+    let plan = start().await;
+    seed(&plan).await;
+    seed_claims(&plan).await;
+    seed_prior_authorizations(&plan).await;
+    let (new_plan, token) = payer(&plan, "New Plan").await;
+    let (_, other_token) = payer(&plan, "Other Plan").await;
+    // The new plan's match Group (what $bulk-member-match records): Ana under a
+    // #sensitive consent, Ben (never opted in), and a twin whose consent has ended.
+    let member = |patient: &str, policy, end: &str| bulk_export::members::MatchedMember {
+        patient: patient.into(),
+        policy,
+        consent_end: Some(end.into()),
+    };
+    let group = bulk_export::members::create(
+        plan.store.as_ref(),
+        &new_plan,
+        &[
+            member(
+                "mm-ana",
+                bulk_export::p2p::ConsentPolicy::Sensitive,
+                "2099-12-31",
+            ),
+            member(
+                "mm-ben",
+                bulk_export::p2p::ConsentPolicy::Regular,
+                "2099-12-31",
+            ),
+            member(
+                "mm-twin-1",
+                bulk_export::p2p::ConsentPolicy::Regular,
+                "2021-01-01",
+            ),
+        ],
+        fhir::clock::unix_now(),
+    )
+    .await
+    .unwrap();
+    let path = format!("/Group/{}/$davinci-data-export", group.id);
+    // `#` is a URL's fragment delimiter: the value is percent-encoded.
+    let p2p = "exportType=hl7.fhir.us.davinci-pdex%23payertopayer";
+
+    // The rules of the operation.
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(
+        status(plan.get(&path, Some(&token), true).await),
+        StatusCode::BAD_REQUEST,
+        "exportType is required"
+    );
+    assert_eq!(
+        status(
+            plan.get(
+                &format!("{path}?{p2p}&_until=2026-01-01"),
+                Some(&token),
+                true
+            )
+            .await
+        ),
+        StatusCode::BAD_REQUEST,
+        "an unsupported parameter is refused"
+    );
+    assert_eq!(
+        status(
+            plan.get(&format!("{path}?{p2p}"), Some(&other_token), true)
+                .await
+        ),
+        StatusCode::NOT_FOUND,
+        "another payer's Group is like a missing one"
+    );
+    assert_eq!(
+        status(plan.get(&format!("{path}?{p2p}"), None, true).await),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let manifest = plan.export_at(&format!("{path}?{p2p}"), &token).await;
+    let resources = plan.download(&token, &manifest).await;
+    let mut sent: Vec<String> = resources
+        .iter()
+        .filter(|r| r["resourceType"] != "Provenance")
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "Coverage/mm-cov-ana",
+            // The ordinary claim and the approved prior authorization; not the
+            // substance-use claim (#sensitive), the 2014 claim (five years), the denial.
+            "ExplanationOfBenefit/mm-eob-diabetes",
+            "ExplanationOfBenefit/mm-pa-approved",
+            "Patient/mm-ana",
+        ],
+        "only the opted-in member with a live consent"
+    );
+    assert!(
+        !resources.iter().any(|r| r.get("payment").is_some()),
+        "non-financial"
+    );
+    // One PDex Provenance for each resource sent.
+    let mut targets: Vec<String> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Provenance")
+        .map(|r| r["target"][0]["reference"].as_str().unwrap().to_owned())
+        .collect();
+    targets.sort();
+    assert_eq!(targets, sent);
+
+    // `_type` narrows, `_since` after every change finds nothing.
+    let manifest = plan
+        .export_at(&format!("{path}?{p2p}&_type=Patient"), &token)
+        .await;
+    let only: Vec<Value> = plan.download(&token, &manifest).await;
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["id"], "mm-ana");
+    let manifest = plan
+        .export_at(&format!("{path}?{p2p}&_since=2099-01-01T00:00:00Z"), &token)
+        .await;
+    assert!(plan.download(&token, &manifest).await.is_empty());
+
+    // Ana opts out: the next export leaves her out too.
+    patient_access::sharing::set(plan.store.as_ref(), Sharing::PayerToPayer, "mm-ana", false)
+        .await
+        .unwrap();
+    let manifest = plan.export_at(&format!("{path}?{p2p}"), &token).await;
+    assert!(plan.download(&token, &manifest).await.is_empty());
+}
+
+/// One `MemberBundle` of a `$bulk-member-match` request (the parts of `$member-match`).
+fn member_bundle(request: Value) -> Value {
+    let parts: Vec<Value> = request["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] != "CoverageToLink")
+        .cloned()
+        .collect();
+    json!({"name": "MemberBundle", "part": parts})
+}
+
+async fn post_bulk(plan: &Plan, token: &str, body: &Value) -> reqwest::Response {
+    plan.http
+        .post(format!("{}/Group/$bulk-member-match", plan.base))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .header("prefer", "respond-async")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn group_of<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    &parameter(answer, name)["resource"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_member_match_answers_three_groups_and_the_matched_one_is_exported() {
+    let plan = start().await;
+    seed(&plan).await;
+    seed_claims(&plan).await;
+    let (_, token) = payer(&plan, "New Plan").await;
+    let (_, other_token) = payer(&plan, "Other Plan").await;
+    let stranger = member_match(
+        "Nobody",
+        "Ann",
+        "1990-01-01",
+        "female",
+        "SUB-0000",
+        current_consent(),
+    );
+    let ben = member_match(
+        "Okafor",
+        "Ben",
+        "1970-07-07",
+        "male",
+        "SUB-8001",
+        current_consent(),
+    );
+    let expired = ana(consent("regular", "2020-01-01", "2021-01-01"));
+    let request = json!({"resourceType": "Parameters", "parameter": [
+        member_bundle(ana(consent("sensitive", "2020-01-01", "2099-12-31"))),
+        member_bundle(stranger),
+        member_bundle(ben),
+        member_bundle(expired),
+    ]});
+
+    // Bad input is refused whole, naming the member; only payers may ask.
+    let broken = json!({"resourceType": "Parameters", "parameter": [
+        member_bundle(ana(current_consent())),
+        {"name": "MemberBundle", "part": []}
+    ]});
+    let response = post_bulk(&plan, &token, &broken).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("MemberBundle 1"));
+    let clinic_key = ClientKey::es384("clinic");
+    let clinic = plan.register(&clinic_key, "1234567893").await;
+    let clinic_token = plan.token(&clinic_key, &clinic).await;
+    assert_eq!(
+        post_bulk(&plan, &clinic_token, &request).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Asynchronous: 202 and a status URL, polled to the answer.
+    let response = post_bulk(&plan, &token, &request).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let status_url = response.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        status_url.contains("/Group/$bulk-member-match/"),
+        "{status_url}"
+    );
+    assert_eq!(
+        plan.get(&status_url, Some(&other_token), false)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "another payer's job is like none"
+    );
+    let mut answer = Value::Null;
+    for _ in 0..300 {
+        let response = plan.get(&status_url, Some(&token), false).await;
+        match response.status() {
+            StatusCode::ACCEPTED => tokio::time::sleep(Duration::from_millis(100)).await,
+            StatusCode::OK => {
+                answer = response.json().await.unwrap();
+                break;
+            }
+            other => panic!("status {other}: {:?}", response.text().await),
+        }
+    }
+    assert_eq!(answer["resourceType"], "Parameters", "{answer}");
+    let matched = group_of(&answer, "ResourceIdentifier");
+    assert_eq!(matched["code"]["coding"][0]["code"], "match");
+    assert_eq!(matched["member"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        matched["member"][0]["entity"]["reference"],
+        "Patient/mm-ana"
+    );
+    let no_match = group_of(&answer, "NoMatch");
+    assert_eq!(no_match["code"]["coding"][0]["code"], "nomatch");
+    assert_eq!(
+        no_match["quantity"], 2,
+        "the stranger, and Ben who never opted in, alike"
+    );
+    let constrained = group_of(&answer, "ConsentConstraint");
+    assert_eq!(constrained["quantity"], 1, "the expired consent");
+    assert!(
+        !answer.to_string().contains("mm-ben"),
+        "a refusal never names a Patient"
+    );
+
+    // The matched Group is this payer's to read (PDex), and no one else's.
+    let group_id = matched["id"].as_str().unwrap();
+    let read = plan
+        .get(&format!("/Group/{group_id}"), Some(&token), false)
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["member"][0]["entity"]["reference"], "Patient/mm-ana");
+    assert_eq!(read["code"]["coding"][0]["code"], "match");
+    assert_eq!(
+        plan.get(&format!("/Group/{group_id}"), Some(&other_token), false)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // A search lists a payer's own match Groups, and only those.
+    let listed = |bundle: Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mine: Value = plan
+        .get("/Group", Some(&token), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed(mine), [group_id.to_owned()]);
+    let theirs: Value = plan
+        .get("/Group", Some(&other_token), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed(theirs).is_empty());
+
+    // The matched Group is exported with the consent it was matched under (#sensitive).
+    let manifest = plan
+        .export_at(
+            &format!(
+                "/Group/{group_id}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23payertopayer"
+            ),
+            &token,
+        )
+        .await;
+    let mut sent: Vec<String> = plan
+        .download(&token, &manifest)
+        .await
+        .iter()
+        .filter(|r| r["resourceType"] != "Provenance")
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "Coverage/mm-cov-ana",
+            "ExplanationOfBenefit/mm-eob-diabetes",
+            "Patient/mm-ana"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_request_is_no_way_around_the_failed_match_budget() {
+    let plan = start().await;
+    seed(&plan).await;
+    let (_, token) = payer(&plan, "Guessing Plan").await;
+    // 20 guesses (the hourly budget), then the real member: by then the budget is
+    // spent, so she is not even looked up and comes back not matched.
+    let mut bundles: Vec<Value> = (0..payer_to_payer::budget::DEFAULT_FAILURES_PER_HOUR)
+        .map(|n| {
+            member_bundle(member_match(
+                "Núñez",
+                "Ana",
+                "1985-04-12",
+                "female",
+                &format!("SUB-GUESS-{n}"),
+                current_consent(),
+            ))
+        })
+        .collect();
+    bundles.push(member_bundle(ana(current_consent())));
+    let request = json!({"resourceType": "Parameters", "parameter": bundles});
+    let response = post_bulk(&plan, &token, &request).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let status_url = response.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut answer = Value::Null;
+    for _ in 0..300 {
+        let response = plan.get(&status_url, Some(&token), false).await;
+        if response.status() == StatusCode::OK {
+            answer = response.json().await.unwrap();
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(group_of(&answer, "ResourceIdentifier")["quantity"], 0);
+    assert_eq!(group_of(&answer, "NoMatch")["quantity"], 21);
+    // And the next request, bulk or single, waits for the next hour.
+    let again = post_bulk(&plan, &token, &request).await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(again.headers().contains_key("retry-after"));
+    let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_client_cannot_export_or_read_a_match_group() {
+    let plan = start().await;
+    seed(&plan).await;
+    let (new_plan, _) = payer(&plan, "New Plan").await;
+    let group = bulk_export::members::create(
+        plan.store.as_ref(),
+        &new_plan,
+        &[bulk_export::members::MatchedMember {
+            patient: "mm-ana".into(),
+            policy: bulk_export::p2p::ConsentPolicy::Regular,
+            consent_end: None,
+        }],
+        fhir::clock::unix_now(),
+    )
+    .await
+    .unwrap();
+    let key = ClientKey::es384("clinic");
+    let clinic = plan.register(&key, "1234567893").await;
+    let clinic_token = plan.token(&key, &clinic).await;
+    let export = format!(
+        "/Group/{}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23payertopayer",
+        group.id
+    );
+    assert_eq!(
+        plan.get(&export, Some(&clinic_token), true).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        plan.get(&format!("/Group/{}", group.id), Some(&clinic_token), false)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 }

@@ -53,14 +53,12 @@ pub(crate) async fn start() -> Plan {
     )
     .await
     .unwrap();
-    let bulk = patient_access::provider_access::local_bulk_api(
+    let (bulk, member_match) = patient_access::provider_access::local_backend_apis(
         Arc::clone(&store),
         &issuer,
         &base,
         &dir.path().join("exports"),
     );
-    let member_match =
-        patient_access::payer_to_payer::local_member_match(Arc::clone(&store), &issuer, &base);
     let server = LocalServer::new(
         Arc::clone(&store),
         &issuer,
@@ -114,7 +112,12 @@ impl Plan {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn get(&self, path: &str, token: Option<&str>, prefer: bool) -> reqwest::Response {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        prefer: bool,
+    ) -> reqwest::Response {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -139,7 +142,7 @@ impl Plan {
     }
 
     /// Kick-off at `path`, poll to the end; the manifest.
-    async fn export_at(&self, path: &str, token: &str) -> Value {
+    pub(crate) async fn export_at(&self, path: &str, token: &str) -> Value {
         let response = self.get(path, Some(token), true).await;
         assert_eq!(
             response.status(),
@@ -168,7 +171,7 @@ impl Plan {
 
     /// Every resource of every output file, each line checked and captured for the R4
     /// validator.
-    async fn download(&self, token: &str, manifest: &Value) -> Vec<Value> {
+    pub(crate) async fn download(&self, token: &str, manifest: &Value) -> Vec<Value> {
         let mut all = Vec::new();
         for file in manifest["output"].as_array().unwrap() {
             let response = self
