@@ -60,8 +60,38 @@ pub fn capability_statement(config: &ApiConfig, software_version: &str) -> Value
             "mode": "server",
             "security": security(config),
             "resource": resources,
+            "operation": operations(),
         }],
     })
+}
+
+/// The operations for backend clients (Provider Access, Payer-to-Payer), which other
+/// functions of the same base URL answer: listed here so that one CapabilityStatement
+/// describes the whole API.
+fn operations() -> Value {
+    let operation = |name: &str, definition: &str| json!({"name": name, "definition": definition});
+    json!([
+        operation(
+            "export",
+            "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+        ),
+        operation(
+            "member-match",
+            "http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match"
+        ),
+        operation(
+            "everything",
+            "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+        ),
+        operation(
+            "bulk-member-match",
+            "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/bulk-member-match"
+        ),
+        operation(
+            "davinci-data-export",
+            "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/davinci-data-export"
+        ),
+    ])
 }
 
 fn security(config: &ApiConfig) -> Value {

@@ -24,6 +24,23 @@ fn metadata_instantiates_carin_and_lists_every_search_parameter() {
         cs["instantiates"][0],
         "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb"
     );
+    let operations: Vec<&str> = cs["rest"][0]["operation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    for operation in [
+        "member-match",
+        "everything",
+        "bulk-member-match",
+        "davinci-data-export",
+    ] {
+        assert!(
+            operations.contains(&operation),
+            "{operation} in {operations:?}"
+        );
+    }
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
     assert_eq!(resources.len(), 8, "CARIN's six, Consent and Provenance");
     let provenance = resources
