@@ -179,10 +179,15 @@ fn prior_authorization_shared(pa: &Value, window: &Window) -> bool {
         return false;
     }
     let pending = pa.get("outcome").and_then(Value::as_str) == Some("queued");
+    // `preAuthRefPeriod` is a list in R4 (one period per `preAuthRef`), as the 278
+    // mapper writes it: in force when any of them has not ended.
     let in_force = pa
-        .pointer("/preAuthRefPeriod/end")
-        .and_then(Value::as_str)
-        .is_some_and(|end| end.get(..10).unwrap_or(end) >= window.today.as_str());
+        .get("preAuthRefPeriod")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|period| period.get("end").and_then(Value::as_str))
+        .any(|end| end.get(..10).unwrap_or(end) >= window.today.as_str());
     let changed = pa
         .pointer("/meta/lastUpdated")
         .and_then(Value::as_str)
@@ -304,7 +309,7 @@ mod tests {
                "meta": {"lastUpdated": last_updated},
                "outcome": if action == "A4" { "queued" } else { "complete" },
                "billablePeriod": {"start": "2024-01-01", "end": end},
-               "preAuthRefPeriod": {"start": "2024-01-01", "end": end},
+               "preAuthRefPeriod": [{"start": "2024-01-01", "end": end}],
                "adjudication": [{"extension": [{"url": PDEX_REVIEW_ACTION, "extension": [
                    {"url": PDEX_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
                        {"system": fhir::systems::X12_ACTION_CODE, "code": action}]}}]}],

@@ -576,10 +576,14 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
 async fn seed_prior_authorizations(plan: &Plan) {
     let pa = |id: &str, action: &str| {
         json!({"resourceType": "ExplanationOfBenefit", "id": id, "status": "active",
-               "use": "preauthorization", "outcome": "complete",
+               "use": "preauthorization", "outcome": "complete", "created": "2026-01-01",
+               "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+               "insurer": {"reference": "Organization/org-this-plan"},
+               "provider": {"reference": "Organization/org-this-plan"},
+               "insurance": [{"focal": true, "coverage": {"reference": "Coverage/mm-cov-ana"}}],
                "patient": {"reference": "Patient/mm-ana"},
                "billablePeriod": {"start": "2026-01-01", "end": "2027-12-31"},
-               "preAuthRefPeriod": {"start": "2026-01-01", "end": "2027-12-31"},
+               "preAuthRefPeriod": [{"start": "2026-01-01", "end": "2027-12-31"}],
                "adjudication": [{"extension": [{"url": fhir::systems::PDEX_REVIEW_ACTION, "extension": [
                    {"url": fhir::systems::PDEX_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
                        {"system": fhir::systems::X12_ACTION_CODE, "code": action}]}}]}],
