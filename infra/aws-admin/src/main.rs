@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use app_registry_cli::{
-    AppsCommand, Registration, app_line, backend_registered_text, registered_text, sharing_text,
+    AppsCommand, MemberAtPayer, P2pRequestArgs, PayerArgs, Registration, app_line,
+    backend_registered_text, registered_text, sharing_text,
 };
 use clap::{Args, Parser, Subcommand};
 use cognito_signin::{CognitoClient, provision_member};
@@ -66,30 +67,15 @@ enum P2pCommand {
     Request {
         #[command(flatten)]
         at: Table,
-        #[arg(long)]
-        patient: String,
-        /// The plan's name (`payers add --name`).
-        #[arg(long)]
-        payer: String,
-        /// The member's card number at that plan.
-        #[arg(long)]
-        old_member_id: String,
-        /// The member agreed in writing to all data moving (HRex `#regular`);
-        /// otherwise only data that is not sensitive (`#sensitive`).
-        #[arg(long)]
-        all_data: bool,
-        /// The member is covered by both plans at once: ask again every quarter.
-        #[arg(long)]
-        concurrent: bool,
+        #[command(flatten)]
+        request: P2pRequestArgs,
     },
     /// Where the member's request of a plan stands (JSON).
     Status {
         #[command(flatten)]
         at: Table,
-        #[arg(long)]
-        patient: String,
-        #[arg(long)]
-        payer: String,
+        #[command(flatten)]
+        of: MemberAtPayer,
     },
 }
 
@@ -101,14 +87,8 @@ enum PayersCommand {
     Add {
         #[command(flatten)]
         at: Table,
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        base_url: String,
-        #[arg(long)]
-        payer_id: String,
-        #[arg(long)]
-        client_id: String,
+        #[command(flatten)]
+        payer: PayerArgs,
         #[arg(long)]
         key_secret: String,
     },
@@ -325,31 +305,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::P2p { command } => match command {
             P2pCommand::Choice(choice) => sharing(&table, Sharing::PayerToPayer, choice).await?,
-            P2pCommand::Request {
-                at,
-                patient,
-                payer,
-                old_member_id,
-                all_data,
-                concurrent,
-            } => {
+            P2pCommand::Request { at, request } => {
                 let store = table(at.table);
-                if asking::payer(&store, &payer).await?.is_none() {
+                let payer = &request.of.payer;
+                if asking::payer(&store, payer).await?.is_none() {
                     return Err(CliError::Invalid(format!(
                         "no payer {payer:?}: add it with `payers add`"
                     )));
                 }
                 let now = fhir::clock::unix_now();
-                let terms = asking::Terms {
-                    old_member_id,
-                    all_data,
-                    concurrent,
-                };
-                let request = asking::request(&store, &patient, &payer, terms, now).await?;
+                let terms = request.terms();
+                let request =
+                    asking::request(&store, &request.of.patient, payer, terms, now).await?;
                 println!("{}", serde_json::json!(request));
             }
-            P2pCommand::Status { at, patient, payer } => {
-                let request = asking::get_request(&table(at.table), &patient, &payer).await?;
+            P2pCommand::Status { at, of } => {
+                let request = asking::get_request(&table(at.table), &of.patient, &of.payer).await?;
                 println!("{}", serde_json::json!(request));
             }
         },
@@ -357,22 +328,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             command:
                 PayersCommand::Add {
                     at,
-                    name,
-                    base_url,
-                    payer_id,
-                    client_id,
+                    payer,
                     key_secret,
                 },
         } => {
-            let payer = asking::OtherPayer {
-                name,
-                base_url,
-                payer_id,
-                client_id,
-                key: key_secret,
-            }
-            .checked()
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
+            let payer = payer
+                .with_key(key_secret)
+                .checked()
+                .map_err(|e| CliError::Invalid(e.to_string()))?;
             asking::add_payer(&table(at.table), &payer).await?;
             println!("payer {} at {}", payer.name, payer.base_url);
         }

@@ -264,6 +264,16 @@ pub fn members(data: &DataDir, details: bool) -> Result<(), RunnerError> {
     Ok(())
 }
 
+/// Refuses what cannot be a Patient id before anything is asked or written.
+pub(crate) fn valid_patient_id(patient: &str) -> Result<(), RunnerError> {
+    if fhir::is_valid_id(patient) {
+        return Ok(());
+    }
+    Err(RunnerError::Invalid(format!(
+        "{patient:?} is not a valid Patient id"
+    )))
+}
+
 /// `token`: a signed access token for one member, on stdout alone.
 pub fn token(
     data: &DataDir,
@@ -272,11 +282,7 @@ pub fn token(
     client_id: &str,
     minutes: u64,
 ) -> Result<(), RunnerError> {
-    if !fhir::is_valid_id(patient) {
-        return Err(RunnerError::Invalid(format!(
-            "{patient:?} is not a valid Patient id"
-        )));
-    }
+    valid_patient_id(patient)?;
     let base_url = data.base_url()?;
     let issuer = issuer(data, &base_url)?;
     let claims = AccessClaims::for_member(

@@ -21,7 +21,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use app_registry_cli::{AppsCommand, Registration};
+use app_registry_cli::{AppsCommand, MemberAtPayer, P2pRequestArgs, PayerArgs, Registration};
 use clap::{Args, Parser, Subcommand};
 
 use member_consent::Sharing;
@@ -224,31 +224,15 @@ enum P2pCommand {
     Request {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
-        #[arg(long)]
-        patient: String,
-        /// The plan's name (`payers add --name`).
-        #[arg(long)]
-        payer: String,
-        /// The member's card number at that plan (subscriber or member id).
-        #[arg(long)]
-        old_member_id: String,
-        /// The member agreed in writing to all data moving, substance-use records
-        /// included (HRex `#regular`). Without it only data that is not sensitive moves
-        /// (`#sensitive`).
-        #[arg(long)]
-        all_data: bool,
-        /// The member is covered by both plans at once: ask again every quarter.
-        #[arg(long)]
-        concurrent: bool,
+        #[command(flatten)]
+        request: P2pRequestArgs,
     },
     /// Where the member's request of a plan stands (JSON).
     Status {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
-        #[arg(long)]
-        patient: String,
-        #[arg(long)]
-        payer: String,
+        #[command(flatten)]
+        of: MemberAtPayer,
     },
 }
 
@@ -259,16 +243,8 @@ enum PayersCommand {
     Add {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
-        /// A short name (a-z, 0-9, '-'): the namespace of the ids received from it.
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        base_url: String,
-        /// Its payer id, as its cards show it.
-        #[arg(long)]
-        payer_id: String,
-        #[arg(long)]
-        client_id: String,
+        #[command(flatten)]
+        payer: PayerArgs,
         /// This plan's private key for that client (PEM: RSA for RS384, P-384 for ES384).
         #[arg(long)]
         key: PathBuf,
@@ -394,43 +370,18 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             P2pCommand::OptOut { data, patient } => {
                 sharing::command(&DataDir::new(data), Sharing::PayerToPayer, &patient, false).await
             }
-            P2pCommand::Request {
-                data,
-                patient,
-                payer,
-                old_member_id,
-                all_data,
-                concurrent,
-            } => {
-                let terms = payer_to_payer::asking::Terms {
-                    old_member_id,
-                    all_data,
-                    concurrent,
-                };
-                p2p_asking::request(&DataDir::new(data), &patient, &payer, terms).await
+            P2pCommand::Request { data, request } => {
+                let terms = request.terms();
+                let data = DataDir::new(data);
+                p2p_asking::request(&data, &request.of.patient, &request.of.payer, terms).await
             }
-            P2pCommand::Status {
-                data,
-                patient,
-                payer,
-            } => p2p_asking::status(&DataDir::new(data), &patient, &payer).await,
+            P2pCommand::Status { data, of } => {
+                p2p_asking::status(&DataDir::new(data), &of.patient, &of.payer).await
+            }
         },
         Command::Payers { command } => match command {
-            PayersCommand::Add {
-                data,
-                name,
-                base_url,
-                payer_id,
-                client_id,
-                key,
-            } => {
-                let payer = payer_to_payer::asking::OtherPayer {
-                    name,
-                    base_url,
-                    payer_id,
-                    client_id,
-                    key: key.display().to_string(),
-                };
+            PayersCommand::Add { data, payer, key } => {
+                let payer = payer.with_key(key.display().to_string());
                 p2p_asking::add(&DataDir::new(data), payer).await
             }
             PayersCommand::Jwks { key } => p2p_asking::jwks(&key.display().to_string()),

@@ -73,11 +73,7 @@ pub async fn request(
     payer: &str,
     terms: Terms,
 ) -> Result<(), RunnerError> {
-    if !fhir::is_valid_id(patient) {
-        return Err(RunnerError::Invalid(format!(
-            "{patient:?} is not a valid Patient id"
-        )));
-    }
+    crate::commands::valid_patient_id(patient)?;
     let path = format!(
         "{REQUEST_PATH}?patient={}&payer={}&old-member-id={}&all-data={}&concurrent={}",
         encode(patient),

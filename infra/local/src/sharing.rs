@@ -35,11 +35,7 @@ pub async fn command(
     patient: &str,
     on: bool,
 ) -> Result<(), RunnerError> {
-    if !fhir::is_valid_id(patient) {
-        return Err(RunnerError::Invalid(format!(
-            "{patient:?} is not a valid Patient id"
-        )));
-    }
+    crate::commands::valid_patient_id(patient)?;
     let path = format!("{}?patient={}&on={on}", admin_path(kind), percent(patient));
     let changed = match crate::commands::admin_request(data, &path, Some(Vec::new())).await? {
         Some(value) => value["changed"].as_bool().unwrap_or(false),

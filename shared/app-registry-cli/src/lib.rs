@@ -1,10 +1,12 @@
 //! What `patient-access apps …` and `patient-access-admin apps …` share: the
 //! `apps` subcommands and their arguments, and the output of `register` and `list`,
 //! so that an operator who learnt one tool knows the other, and scripts can read both.
+//! The same goes for the Payer-to-Payer arguments of `payers add` and `p2p request`.
 
 use backend_auth::{BackendClient, NewBackendClient};
 use clap::{Args, Subcommand};
 use member_consent::Sharing;
+use payer_to_payer::asking::{OtherPayer, Terms};
 use smart_server::{App, NewApp, Registered};
 
 /// The `apps` subcommands. Each tool says where the registry is: `Registry` for
@@ -88,6 +90,74 @@ pub struct BackendArgs {
     /// `POST /Patient/$member-match`. Registered without provider NPIs or TINs.
     #[arg(long, requires = "backend", conflicts_with_all = ["provider_npi", "provider_tin"])]
     pub payer: bool,
+}
+
+/// `p2p request` and `p2p status`: a member's request of one other plan.
+#[derive(Debug, Clone, Args)]
+pub struct MemberAtPayer {
+    #[arg(long)]
+    pub patient: String,
+    /// The plan's name (`payers add --name`).
+    #[arg(long)]
+    pub payer: String,
+}
+
+/// `p2p request`: which member asks which other plan, and on what terms.
+#[derive(Debug, Clone, Args)]
+pub struct P2pRequestArgs {
+    #[command(flatten)]
+    pub of: MemberAtPayer,
+    /// The member's card number at that plan (subscriber or member id).
+    #[arg(long)]
+    pub old_member_id: String,
+    /// The member agreed in writing to all data moving, substance-use records
+    /// included (HRex `#regular`). Without it only data that is not sensitive moves
+    /// (`#sensitive`).
+    #[arg(long)]
+    pub all_data: bool,
+    /// The member is covered by both plans at once: ask again every quarter.
+    #[arg(long)]
+    pub concurrent: bool,
+}
+
+impl P2pRequestArgs {
+    /// The request's terms (the member and the plan stay in the arguments).
+    pub fn terms(&self) -> Terms {
+        Terms {
+            old_member_id: self.old_member_id.clone(),
+            all_data: self.all_data,
+            concurrent: self.concurrent,
+        }
+    }
+}
+
+/// `payers add`: another plan, all but where this plan's key for it is (a PEM file
+/// locally, a Secrets Manager secret on AWS: each tool names its own flag).
+#[derive(Debug, Clone, Args)]
+pub struct PayerArgs {
+    /// A short name (a-z, 0-9, '-'): the namespace of the ids received from it.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub base_url: String,
+    /// Its payer id, as its cards show it.
+    #[arg(long)]
+    pub payer_id: String,
+    /// The client id it registered this plan under.
+    #[arg(long)]
+    pub client_id: String,
+}
+
+impl PayerArgs {
+    pub fn with_key(self, key: String) -> OtherPayer {
+        OtherPayer {
+            name: self.name,
+            base_url: self.base_url,
+            payer_id: self.payer_id,
+            client_id: self.client_id,
+            key,
+        }
+    }
 }
 
 /// What `apps register` registers.
