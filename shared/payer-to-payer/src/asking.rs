@@ -443,10 +443,11 @@ where
         }));
     };
     let member: Value = serde_json::from_str(&member.body).unwrap_or(Value::Null);
-    let today = Instant::from_unix_millis(now.saturating_mul(1000))
-        .map(|i| i.as_str()[..10].to_owned())
+    let received_at = Instant::from_unix_millis(now.saturating_mul(1000))
+        .map(|i| i.as_str().to_owned())
         .unwrap_or_default();
-    let parameters = member_match_parameters(&member, request, payer, &today);
+    let today = received_at.get(..10).unwrap_or_default();
+    let parameters = member_match_parameters(&member, request, payer, today);
     let their_id = match plan.member_match(&parameters).await {
         Ok(id) => id,
         Err(error) => return Ok(Outcome::Failed(error)),
@@ -455,9 +456,6 @@ where
         Ok(answer) => answer,
         Err(error) => return Ok(Outcome::Failed(error)),
     };
-    let received_at = Instant::from_unix_millis(now.saturating_mul(1000))
-        .map(|i| i.as_str().to_owned())
-        .unwrap_or_default();
     let source = payer.source();
     match import_and_store(store, &answer, &source, &request.patient, &received_at).await? {
         Ok(received) => Ok(Outcome::Received(received)),
@@ -682,13 +680,7 @@ mod tests {
             received: 0,
             updated_at: 0,
         };
-        let payer = OtherPayer {
-            name: "oldplan".into(),
-            base_url: "https://fhir.old.example".into(),
-            payer_id: "OLD01".into(),
-            client_id: "c".into(),
-            key: "k".into(),
-        };
+        let payer = other_payer("oldplan");
         let parameters = member_match_parameters(&member, &request, &payer, "2027-01-08");
         let patient = &parameters["parameter"][0]["resource"];
         assert_eq!(patient["birthDate"], "1985-04-12");
@@ -712,6 +704,35 @@ mod tests {
             old_member_id: card.into(),
             all_data: false,
             concurrent: false,
+        }
+    }
+
+    /// A member of this plan (a Patient) who opted in to Payer-to-Payer.
+    async fn opted_in_member(store: &store_redb::RedbStore, id: &str) {
+        member_consent::Sharing::PayerToPayer
+            .set(store, id, true, member_consent::ChangedBy::Plan)
+            .await
+            .unwrap();
+        ResourceStore::put(
+            store,
+            ResourceWrite::indexed(
+                ResourceType::Patient,
+                id,
+                json!({"resourceType": "Patient", "id": id, "birthDate": "1985-04-12"}),
+                WriteCondition::Always,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    fn other_payer(name: &str) -> OtherPayer {
+        OtherPayer {
+            name: name.into(),
+            base_url: format!("https://fhir.{name}.example"),
+            payer_id: "OLD01".into(),
+            client_id: "c".into(),
+            key: "k".into(),
         }
     }
 
@@ -766,28 +787,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_try_moves_the_request_to_its_retry_time_and_after_the_last_it_fails() {
         let (_dir, store) = store();
-        member_consent::Sharing::PayerToPayer
-            .set(&store, "m1", true, member_consent::ChangedBy::Plan)
-            .await
-            .unwrap();
-        ResourceStore::put(
-            &store,
-            ResourceWrite::indexed(
-                ResourceType::Patient,
-                "m1",
-                json!({"resourceType": "Patient", "id": "m1", "birthDate": "1985-04-12"}),
-                WriteCondition::Always,
-            ),
-        )
-        .await
-        .unwrap();
-        let payer = OtherPayer {
-            name: "oldplan".into(),
-            base_url: "https://fhir.old.example".into(),
-            payer_id: "OLD01".into(),
-            client_id: "c".into(),
-            key: "k".into(),
-        };
+        opted_in_member(&store, "m1").await;
+        let payer = other_payer("oldplan");
         let mut now = 1000;
         let mut current = request(&store, "m1", "oldplan", terms("SUB-1"), now)
             .await
@@ -831,28 +832,8 @@ mod tests {
     #[tokio::test]
     async fn a_concurrent_plan_is_asked_again_every_quarter() {
         let (_dir, store) = store();
-        member_consent::Sharing::PayerToPayer
-            .set(&store, "m1", true, member_consent::ChangedBy::Plan)
-            .await
-            .unwrap();
-        ResourceStore::put(
-            &store,
-            ResourceWrite::indexed(
-                ResourceType::Patient,
-                "m1",
-                json!({"resourceType": "Patient", "id": "m1"}),
-                WriteCondition::Always,
-            ),
-        )
-        .await
-        .unwrap();
-        let payer = OtherPayer {
-            name: "otherplan".into(),
-            base_url: "https://fhir.other.example".into(),
-            payer_id: "OTH01".into(),
-            client_id: "c".into(),
-            key: "k".into(),
-        };
+        opted_in_member(&store, "m1").await;
+        let payer = other_payer("otherplan");
         let terms = Terms {
             concurrent: true,
             ..terms("SUB-1")

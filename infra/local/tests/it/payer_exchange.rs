@@ -18,6 +18,7 @@ use smart_auth::AccessClaims;
 
 use crate::member_match::{THIS_PLAN as OLD_PLAN_PAYER_ID, seed, seed_claims};
 use crate::provider_access::{Plan, start};
+use crate::support::entry_ids;
 
 /// Ana's Patient id at the new plan (the old plan's is `mm-ana`).
 const ANA: &str = "new-ana";
@@ -108,16 +109,6 @@ async fn read(plan: &Plan, path: &str) -> Value {
     body
 }
 
-fn ids(bundle: &Value) -> Vec<String> {
-    bundle["entry"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
-        .collect()
-}
-
 async fn two_plans() -> (Plan, Plan, Vec<tempfile::NamedTempFile>) {
     let (old_plan, new_plan) = (start().await, start().await);
     seed(&old_plan).await;
@@ -136,29 +127,22 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     let (old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
 
-    let request = p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms(OLD_CARD, false),
-    )
-    .await
-    .unwrap();
+    let request = ask(&new_plan, OLD_CARD, false).await;
     assert_eq!(request.state, RequestState::Done, "{request:?}");
     assert!(request.received >= 2, "{request:?}");
 
     let claims = read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await;
-    let claim_ids = ids(&claims);
+    let claim_ids = entry_ids(&claims, "match");
     assert!(
-        claim_ids.contains(&"oldplan.mm-eob-diabetes".to_owned()),
+        claim_ids.contains(&"ExplanationOfBenefit/oldplan.mm-eob-diabetes".to_owned()),
         "{claim_ids:?}"
     );
     assert!(
-        !claim_ids.contains(&"oldplan.mm-eob-sud".to_owned()),
+        !claim_ids.contains(&"ExplanationOfBenefit/oldplan.mm-eob-sud".to_owned()),
         "#sensitive: the substance-use claim stays at the old plan"
     );
     assert!(
-        !claim_ids.contains(&"oldplan.mm-eob-old".to_owned()),
+        !claim_ids.contains(&"ExplanationOfBenefit/oldplan.mm-eob-old".to_owned()),
         "five years only"
     );
     let claim = claims["entry"]
@@ -176,7 +160,7 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     );
 
     let coverage = read(&new_plan, &format!("/Coverage?patient={ANA}")).await;
-    assert!(ids(&coverage).contains(&"oldplan.mm-cov-ana".to_owned()));
+    assert!(entry_ids(&coverage, "match").contains(&"Coverage/oldplan.mm-cov-ana".to_owned()));
 
     let provenance = read(
         &new_plan,
@@ -197,40 +181,34 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     );
 }
 
-fn terms(card: &str, all_data: bool) -> asking::Terms {
-    asking::Terms {
+/// The new plan asks the old one for Ana's history with her old `card`, now.
+async fn ask(new_plan: &Plan, card: &str, all_data: bool) -> asking::ExchangeRequest {
+    let terms = asking::Terms {
         old_member_id: card.into(),
         all_data,
         concurrent: false,
-    }
+    };
+    p2p_asking::request_and_run(new_plan.store.as_ref(), ANA, "oldplan", terms)
+        .await
+        .unwrap()
 }
 
 async fn claim_count(plan: &Plan) -> usize {
-    ids(&read(plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).len()
+    entry_ids(
+        &read(plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await,
+        "match",
+    )
+    .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_again_replaces_what_came_before_and_duplicates_nothing() {
     let (_old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
-    p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms(OLD_CARD, true),
-    )
-    .await
-    .unwrap();
+    ask(&new_plan, OLD_CARD, true).await;
     let first = claim_count(&new_plan).await;
     // A run cut off midway and run again, or a quarterly repeat: the same ids.
-    p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms(OLD_CARD, true),
-    )
-    .await
-    .unwrap();
+    ask(&new_plan, OLD_CARD, true).await;
     assert_eq!(claim_count(&new_plan).await, first);
     assert_eq!(first, 2, "#regular brings the substance-use claim too");
 }
@@ -240,17 +218,14 @@ async fn after_the_member_opts_out_a_new_request_brings_nothing() {
     let (old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, false).await;
     seed_claims(&old_plan).await;
-    let request = p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms(OLD_CARD, false),
-    )
-    .await
-    .unwrap();
+    let request = ask(&new_plan, OLD_CARD, false).await;
     assert_eq!(request.state, RequestState::NotOptedIn);
     assert!(
-        ids(&read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await).is_empty()
+        entry_ids(
+            &read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await,
+            "match"
+        )
+        .is_empty()
     );
 }
 
@@ -258,14 +233,7 @@ async fn after_the_member_opts_out_a_new_request_brings_nothing() {
 async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_retry() {
     let (_old_plan, new_plan, _keys) = two_plans().await;
     opt(&new_plan, ANA, true).await;
-    let wrong = p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms("SUB-0000", false),
-    )
-    .await
-    .unwrap();
+    let wrong = ask(&new_plan, "SUB-0000", false).await;
     assert_eq!(wrong.state, RequestState::NotMatched, "{wrong:?}");
 
     // The old plan's server is gone: the request keeps its place and says why.
@@ -277,14 +245,7 @@ async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_ret
     asking::add_payer(new_plan.store.as_ref(), &moved)
         .await
         .unwrap();
-    let waiting = p2p_asking::request_and_run(
-        new_plan.store.as_ref(),
-        ANA,
-        "oldplan",
-        terms(OLD_CARD, false),
-    )
-    .await
-    .unwrap();
+    let waiting = ask(&new_plan, OLD_CARD, false).await;
     assert_eq!(waiting.state, RequestState::Waiting, "{waiting:?}");
     assert_eq!(waiting.attempts, 1);
     assert!(waiting.next_attempt_at > waiting.updated_at);
