@@ -3,8 +3,8 @@
 
 pub mod admin;
 pub mod auth;
-pub mod background_writer;
 pub mod commands;
+pub mod convert;
 mod data_dir;
 mod demo;
 pub mod directory;

@@ -400,11 +400,11 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             output,
         } => {
             let format = if bundle {
-                patient_access::edi::ConvertFormat::Bundle
+                patient_access::convert::ConvertFormat::Bundle
             } else {
-                patient_access::edi::ConvertFormat::Ndjson
+                patient_access::convert::ConvertFormat::Ndjson
             };
-            patient_access::edi::convert(&file, format, output.as_deref())
+            patient_access::convert::convert(&file, format, output.as_deref())
         }
         Command::Metrics {
             data,

@@ -73,13 +73,17 @@ fn add_report(envelope: &mut EnvelopeSummary, report: &EnvelopeReport) {
 }
 
 fn note_envelope(envelope: &mut EnvelopeSummary, set: &Result<TransactionSet<'_>, RejectedSet>) {
+    match set {
+        Ok(s) => note_interchange(envelope, s.interchange()),
+        Err(r) => note_interchange(envelope, &r.interchange),
+    }
+}
+
+/// The first interchange's ids name the file in its report.
+fn note_interchange(envelope: &mut EnvelopeSummary, isa: &x12::InterchangeHeader) {
     if envelope.interchange_control_number.is_some() {
         return;
     }
-    let isa = match set {
-        Ok(s) => s.interchange(),
-        Err(r) => &r.interchange,
-    };
     let trimmed = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     envelope.interchange_control_number = trimmed(&isa.control_number);
     envelope.sender_id = trimmed(&isa.sender_id);
@@ -245,16 +249,11 @@ fn streaming<R: Read>(
     budget: Budget,
     mut f: impl FnMut(Event<'_>),
 ) -> EnvelopeSummary {
-    let mut reader = x12::StreamReader::new(input);
-    let mut envelope = EnvelopeSummary::default();
+    let mut sets = SetReader::new(input);
     // The buffered JSON of a set, its allocation kept from set to set.
     let mut arena = String::new();
-    for owned in reader.by_ref() {
-        let Ok(owned) = owned else { continue };
-        let parsed = owned.parse();
-        note_envelope(&mut envelope, &parsed);
-        envelope.sets += 1;
-        let set = match parsed {
+    for owned in sets.by_ref() {
+        let set = match owned.parse() {
             Ok(set) => set,
             Err(rejected) => {
                 f(Event::Set(&map_result(Err(rejected), config)));
@@ -286,9 +285,63 @@ fn streaming<R: Read>(
         }
         f(Event::SetEnd);
     }
-    let report = reader.finish();
-    add_report(&mut envelope, &report);
-    envelope
+    sets.finish()
+}
+
+/// A file's transaction sets one by one, for callers that map them on threads of
+/// their own ([`map_set_streaming`]). Memory is one set's bytes; the envelope's
+/// checks (counts in GE and IEA, trailers) run across sets, and
+/// [`SetReader::finish`] gives their verdict with the file's ids.
+pub struct SetReader<R> {
+    reader: x12::StreamReader<R>,
+    envelope: EnvelopeSummary,
+}
+
+impl<R: Read> SetReader<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            reader: x12::StreamReader::new(input),
+            envelope: EnvelopeSummary::default(),
+        }
+    }
+
+    /// The envelope once every set was read.
+    pub fn finish(mut self) -> EnvelopeSummary {
+        let report = self.reader.finish();
+        add_report(&mut self.envelope, &report);
+        self.envelope
+    }
+}
+
+impl<R: Read> Iterator for SetReader<R> {
+    type Item = x12::OwnedSet;
+
+    fn next(&mut self) -> Option<x12::OwnedSet> {
+        // A fatal read error ends the sets; it is in the envelope's report.
+        let owned = self.reader.by_ref().find_map(Result::ok)?;
+        note_interchange(&mut self.envelope, owned.interchange());
+        self.envelope.sets += 1;
+        Some(owned)
+    }
+}
+
+/// Maps one set, handing each change to `sink` as the mapper makes it, and returns
+/// the set's verdict. The changes come *before* the verdict, so this is only for a
+/// caller that throws away a rejected set's output itself (`patient-access convert`
+/// writes aside and deletes on any rejection); in return the set is mapped once,
+/// in memory that does not grow with it, on whichever thread the caller likes.
+pub fn map_set_streaming(
+    owned: &x12::OwnedSet,
+    config: &MappingConfig,
+    sink: &mut dyn FnMut(Change),
+) -> TransactionSetResult {
+    match owned.parse() {
+        Ok(set) => {
+            let verdict = run_mapper(&set, config, &mut changes::Changes::streaming(sink));
+            set_result(&set, outcome_of(verdict, Vec::new()))
+        }
+        Err(rejected) => map_result(Err(rejected), config),
+    }
 }
 
 #[cfg(test)]
@@ -339,6 +392,33 @@ mod tests {
             assert!(none.is_empty());
             // And they fold to what the in-memory conversion folds to.
             assert_eq!(fold(&whole), fold(convert(&bytes, &config()).changes()));
+        }
+    }
+
+    #[test]
+    fn sets_mapped_one_by_one_hand_out_what_the_stream_does() {
+        for bytes in [
+            x12::generate::generate_837p(120, 1),
+            x12::generate::generate_835(80, 3),
+            x12::generate::generate_834(90, 4),
+        ] {
+            let whole_set = Budget::Buffer {
+                bytes: usize::MAX,
+                expansion: 0,
+            };
+            let (sets, streamed) = stream(&bytes, whole_set);
+            let mut reader = SetReader::new(&bytes[..]);
+            let (mut verdicts, mut changes) = (Vec::new(), Vec::new());
+            for owned in reader.by_ref() {
+                verdicts.push(map_set_streaming(&owned, &config(), &mut |c| {
+                    changes.push(c)
+                }));
+            }
+            let envelope = reader.finish();
+            assert!(!envelope.rejects_everything);
+            assert_eq!(envelope.sets, sets.len());
+            assert_eq!(verdicts, sets);
+            assert_eq!(changes, streamed);
         }
     }
 

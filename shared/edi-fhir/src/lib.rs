@@ -162,7 +162,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use x12::X12Error;
 
-pub use driver::{Event, STREAMING_BUFFER_BYTES, convert, fold, stream_changes, verdicts};
+pub use driver::{
+    Event, STREAMING_BUFFER_BYTES, SetReader, convert, fold, map_set_streaming, stream_changes,
+    verdicts,
+};
 pub use kind::ClaimKind;
 pub use merge::{apply, first_version_json};
 

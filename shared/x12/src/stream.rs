@@ -74,6 +74,11 @@ impl OwnedSet {
         parse_set(&raws, self.ctx.clone(), self.truncated, &self.limits)
     }
 
+    /// The ISA header of the interchange the set is in.
+    pub fn interchange(&self) -> &crate::envelope::InterchangeHeader {
+        &self.ctx.interchange
+    }
+
     /// Size of the buffered segments in bytes.
     pub fn len(&self) -> usize {
         self.copy.bytes.len()

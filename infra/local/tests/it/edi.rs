@@ -96,6 +96,75 @@ fn convert_writes_one_resource_a_line_by_default_the_same_as_the_bundle() {
     assert_eq!(entries, lines);
 }
 
+/// The converting pass over `x12` on `workers` threads: (report, output).
+fn convert_on(
+    workers: usize,
+    x12: &[u8],
+    format: patient_access::convert::ConvertFormat,
+) -> (edi_ingest::Report, Vec<u8>) {
+    patient_access::convert::write_resources(
+        Path::new("claims.x12"),
+        x12,
+        &patient_access::edi::local_mapping(),
+        format,
+        Vec::new(),
+        workers,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn sets_mapped_side_by_side_come_out_in_file_order_byte_for_byte() {
+    use patient_access::convert::ConvertFormat::{Bundle, Ndjson};
+    // Three transaction sets of up to 5,000 claims, each more output than the
+    // blocks a set waiting for its turn may hold with two workers or more.
+    let x12 = x12::generate::generate_837p(12_000, 7);
+    let (report, one) = convert_on(1, &x12, Ndjson);
+    assert_eq!(report.transaction_sets.len(), 3);
+    assert_eq!(report.totals.sets_rejected, 0);
+    assert!(one.len() / 3 > patient_access::convert::IN_FLIGHT_BYTES / 2);
+    for workers in [2, 3] {
+        let (_, many) = convert_on(workers, &x12, Ndjson);
+        assert!(many == one, "{workers} workers wrote other bytes");
+    }
+    let (_, bundle) = convert_on(3, &x12, Bundle);
+    let bundle: Value = serde_json::from_slice(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().map(|e| &e["resource"]).collect())
+        .unwrap_or_default();
+    let lines: Vec<Value> = one
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert_eq!(entries.len(), lines.len());
+    assert!(entries.iter().zip(&lines).all(|(e, l)| *e == l));
+}
+
+#[test]
+fn a_file_that_converts_to_nothing_is_an_empty_bundle() {
+    use patient_access::convert::ConvertFormat::Bundle;
+    let text = String::from_utf8(x12::generate::generate_837p(1, 3)).unwrap_or_default();
+    // The envelope alone: ISA, GS, GE, IEA.
+    let envelope: String = text
+        .split_inclusive('~')
+        .filter(|s| {
+            ["ISA", "GS*", "GE*", "IEA"]
+                .iter()
+                .any(|t| s.starts_with(t))
+        })
+        .map(|s| s.replace("GE*1*", "GE*0*"))
+        .collect();
+    let (report, bundle) = convert_on(2, envelope.as_bytes(), Bundle);
+    assert!(report.transaction_sets.is_empty());
+    let bundle: Value = serde_json::from_slice(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        bundle,
+        serde_json::json!({"resourceType": "Bundle", "type": "collection"})
+    );
+}
+
 #[test]
 fn convert_to_a_file_leaves_the_file_only_when_the_input_is_accepted() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

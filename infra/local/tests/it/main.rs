@@ -2,7 +2,6 @@
 //! Most tests share one read-only server (`support::harness`); the ones that need
 //! another store or the real binary set up their own.
 
-mod background_writer;
 mod both_stores;
 mod carin_search;
 mod cors;
