@@ -24,7 +24,9 @@
 //! Environment: `TABLE_NAME`, `EXPORT_BUCKET`, `WORK_QUEUE_URL` (both: the worker
 //! queues the next page of an every-member slice),
 //! `EXPORT_RETENTION_DAYS` (bulk-api, default 1; the bucket's lifecycle rule uses the
-//! same parameter), `FHIR_BASE_URL` (optional, see `lambda_adapter::BaseUrl`).
+//! same parameter), `FHIR_BASE_URL` (optional, see `lambda_adapter::BaseUrl`),
+//! `FAILED_MATCHES_PER_HOUR` (both, default 20) and [`SENSITIVE_CODES_SECRET_VAR`]
+//! (bulk-api: the plan's sensitive-code list).
 
 pub mod p2p;
 
@@ -43,7 +45,8 @@ use lambda_adapter::{BaseUrl, ConfigError, from_lambda, parsed, required, to_lam
 use lambda_http::{Body, Request, Response};
 use payer_to_payer::budget::FailureBudget;
 use payer_to_payer::bulk_match::BulkMatchRunner;
-use payer_to_payer::{MemberMatchApi, MemberMatchConfig};
+use payer_to_payer::{MemberMatchApi, MemberMatchConfig, SensitivePolicy};
+use secrets::SecretSource;
 use smart_auth::{AuthError, HttpJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::DynamoStore;
 
@@ -66,6 +69,7 @@ impl BackendApis {
         verifier: Arc<TokenVerifier>,
         base_url: &str,
         retention: Duration,
+        rules: MemberMatchConfig,
     ) -> BackendApis {
         BackendApis {
             bulk: ProviderAccessApi::new(
@@ -85,7 +89,7 @@ impl BackendApis {
                 MemberMatchConfig {
                     base_url: base_url.to_owned(),
                     retention,
-                    ..MemberMatchConfig::default()
+                    ..rules
                 },
             ),
         }
@@ -109,6 +113,54 @@ impl BackendApis {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The plan's sensitive-code list could not be read or is not a list: the
+    /// function refuses to start rather than share under another list.
+    #[error("the sensitive-code list ({SENSITIVE_CODES_SECRET_VAR}): {0}")]
+    SensitiveCodes(String),
+}
+
+/// The secret that holds the plan's sensitive-code list: `default` (the documented
+/// list) until the plan puts its reviewed JSON there. A secret rather than an
+/// environment variable because a list outgrows the 4 KB of a function's environment,
+/// and because Secrets Manager keeps every version with who put it (CloudTrail), the
+/// record a privacy officer wants of what was kept back when.
+pub const SENSITIVE_CODES_SECRET_VAR: &str = "SENSITIVE_CODES_SECRET";
+
+/// Each requesting plan's failed `$member-match`es an hour before 429
+/// (`FailedMatchesPerHour`), for the API and for `$bulk-member-match` chunks alike.
+fn failure_budget() -> Result<FailureBudget, ConfigError> {
+    Ok(parsed::<i64>("FAILED_MATCHES_PER_HOUR")?
+        .filter(|n| *n > 0)
+        .map_or_else(FailureBudget::default, |per_hour| FailureBudget {
+            per_hour,
+        }))
+}
+
+/// Payer-to-Payer's answering rules at cold start: `budget`, and the sensitive-code
+/// list in the secret `sensitive_codes_secret` (none: the default list, for stacks
+/// deployed before the secret existed).
+pub async fn member_match_rules(
+    aws: &aws_config::SdkConfig,
+    budget: FailureBudget,
+    sensitive_codes_secret: Option<String>,
+) -> Result<MemberMatchConfig, StartError> {
+    let sensitive = match sensitive_codes_secret {
+        None => SensitivePolicy::default(),
+        Some(secret_id) => {
+            let source = secrets_manager::SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(aws),
+                secret_id,
+            );
+            let ring = source
+                .key_ring()
+                .await
+                .map_err(|e| StartError::SensitiveCodes(e.to_string()))?;
+            let text = String::from_utf8_lossy(ring.current().as_bytes()).into_owned();
+            SensitivePolicy::configured(&text)
+                .map_err(|e| StartError::SensitiveCodes(e.to_string()))?
+        }
+    };
+    Ok(MemberMatchConfig::with_rules(budget.per_hour, sensitive))
 }
 
 /// The AWS clients both functions use, from one SDK configuration.
@@ -134,6 +186,7 @@ pub struct BulkApiFunction {
     adapters: Adapters,
     queue: Arc<dyn WorkQueue>,
     retention: Duration,
+    rules: MemberMatchConfig,
     apis: Mutex<HashMap<String, Arc<BackendApis>>>,
 }
 
@@ -145,12 +198,25 @@ impl BulkApiFunction {
         let queue_url = required("WORK_QUEUE_URL")?;
         let days: u64 = parsed("EXPORT_RETENTION_DAYS")?.unwrap_or(1);
         let aws = aws_config::load_from_env().await;
+        let rules = member_match_rules(
+            &aws,
+            failure_budget()?,
+            lambda_adapter::optional(SENSITIVE_CODES_SECRET_VAR),
+        )
+        .await?;
         Ok(BulkApiFunction::new(
             BaseUrl::from_env(),
             Adapters::new(&aws, table, bucket),
             Arc::new(SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
             Duration::from_secs(days.max(1) * 86_400),
-        ))
+        )
+        .with_rules(rules))
+    }
+
+    /// Payer-to-Payer's answering rules (the default ones otherwise).
+    pub fn with_rules(mut self, rules: MemberMatchConfig) -> BulkApiFunction {
+        self.rules = rules;
+        self
     }
 
     pub fn new(
@@ -164,6 +230,7 @@ impl BulkApiFunction {
             adapters,
             queue,
             retention,
+            rules: MemberMatchConfig::default(),
             apis: Mutex::new(HashMap::new()),
         }
     }
@@ -197,6 +264,7 @@ impl BulkApiFunction {
             Arc::new(verifier),
             base_url,
             self.retention,
+            self.rules.clone(),
         ));
         apis.insert(base_url.to_owned(), Arc::clone(&api));
         Ok(api)
@@ -233,11 +301,16 @@ impl BulkWorkerFunction {
         Ok(BulkWorkerFunction::new(
             Adapters::new(&aws, table, bucket),
             Arc::new(SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
+            failure_budget()?,
         ))
     }
 
-    pub fn new(adapters: Adapters, queue: Arc<dyn WorkQueue>) -> BulkWorkerFunction {
-        let matcher = BulkMatchRunner::new(Arc::clone(&adapters.store), FailureBudget::default());
+    pub fn new(
+        adapters: Adapters,
+        queue: Arc<dyn WorkQueue>,
+        budget: FailureBudget,
+    ) -> BulkWorkerFunction {
+        let matcher = BulkMatchRunner::new(Arc::clone(&adapters.store), budget);
         BulkWorkerFunction {
             adapters,
             queue,

@@ -20,10 +20,11 @@ use bulk_export::api::{BulkConfig, ProviderAccessApi};
 use bulk_export::testing::{FailOnce, eob};
 use bulk_export::{ExportFiles, WorkItem, WorkQueue};
 use bulk_export_aws::{MULTIPART_THRESHOLD, S3ExportFiles, SqsWorkQueue};
-use bulk_export_fn::{Adapters, BackendApis, BulkWorkerFunction};
+use bulk_export_fn::{Adapters, BackendApis, BulkWorkerFunction, StartError, member_match_rules};
 use bytes::Bytes;
 use fhir::ResourceType;
 use fhir_store::{ResourceStore, ResourceWrite, WriteCondition};
+use payer_to_payer::budget::FailureBudget;
 use serde_json::{Value, json};
 use smart_auth::{LocalIssuer, StaticJwks, TokenVerifier, VerifierConfig};
 use store_dynamodb::{DynamoStore, create_table};
@@ -344,6 +345,7 @@ async fn an_export_runs_through_sqs_and_s3_with_a_retried_slice_and_each_resourc
             )),
         },
         Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+        FailureBudget::default(),
     );
     let (event, handles) = receive(&aws, &queue_url, 3).await;
     let slice_1 = event
@@ -690,7 +692,14 @@ async fn payer_to_payer_member_match_and_everything_run_on_dynamodb_through_the_
     )));
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url));
     // What bulk-api serves, over DynamoDB: the route decides the handler.
-    let api = BackendApis::new(&adapters, queue, verifier, BASE, Duration::from_secs(3600));
+    let api = BackendApis::new(
+        &adapters,
+        queue,
+        verifier,
+        BASE,
+        Duration::from_secs(3600),
+        payer_to_payer::MemberMatchConfig::default(),
+    );
 
     // A provider's backend client is not a payer.
     let refused = api
@@ -806,6 +815,7 @@ async fn bulk_member_match_then_davinci_data_export_run_through_sqs_and_s3_as_th
         ))),
         BASE,
         Duration::from_secs(3600),
+        payer_to_payer::MemberMatchConfig::default(),
     );
     let worker = BulkWorkerFunction::new(
         Adapters {
@@ -813,6 +823,7 @@ async fn bulk_member_match_then_davinci_data_export_run_through_sqs_and_s3_as_th
             files: Arc::clone(&adapters.files),
         },
         Arc::new(SqsWorkQueue::new(aws.sqs.clone(), &queue_url)),
+        FailureBudget::default(),
     );
 
     // $bulk-member-match: Ana under a #sensitive consent, and a stranger. The chunk
@@ -944,4 +955,67 @@ fn the_payer_to_payer_routes_reach_their_handler_with_their_literal_paths() {
         assert!(payer_to_payer::api::serves_path(request.uri().path()));
         assert!(!payer_to_payer::api::serves_path("/Patient/$export"));
     }
+}
+
+/// The plan's sensitive-code list lives in a Secrets Manager secret: `default` is the
+/// documented list, JSON is the plan's own, and anything else stops the cold start
+/// rather than sharing under a list nobody chose.
+#[tokio::test]
+async fn the_sensitive_code_list_comes_from_the_plans_secret_or_the_function_does_not_start() {
+    let Some(aws) = aws().await else { return };
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws.config);
+    let secret = |value: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .create_secret()
+                .name(unique("sensitive-codes"))
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap()
+        }
+    };
+    let budget = FailureBudget { per_hour: 5 };
+    let rules = |secret: Option<String>| member_match_rules(&aws.config, budget, secret);
+
+    let default = rules(Some(secret("default").await)).await.unwrap();
+    assert_eq!(
+        default.sensitive,
+        payer_to_payer::SensitivePolicy::default()
+    );
+    assert_eq!(default.budget, budget);
+
+    let own = r#"{"ranges": [{"category": "genetic", "system": "cpt-hcpcs", "from": "81200", "to": "81479"}]}"#;
+    let plans = rules(Some(secret(own).await)).await.unwrap();
+    assert!(
+        plans
+            .sensitive
+            .is_sensitive_code(fhir::systems::CPT, "81220")
+    );
+    assert!(
+        !plans
+            .sensitive
+            .is_sensitive_code(fhir::systems::ICD10_CM, "F10.20")
+    );
+
+    let typo = rules(Some(secret("{\"ranges\": [{\"from\": \"F10\"}]}").await)).await;
+    assert!(
+        matches!(typo, Err(StartError::SensitiveCodes(_))),
+        "{typo:?}"
+    );
+    let missing = rules(Some(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".into(),
+    ))
+    .await;
+    assert!(
+        matches!(missing, Err(StartError::SensitiveCodes(_))),
+        "{missing:?}"
+    );
+
+    // No secret configured (a stack from before it existed): the default list.
+    let unset = rules(None).await.unwrap();
+    assert_eq!(unset.sensitive, payer_to_payer::SensitivePolicy::default());
 }

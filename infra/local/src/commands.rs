@@ -21,6 +21,10 @@ pub struct ServeOptions {
     /// Start empty: no demo members, claims or directory (remembered in the data
     /// directory, so a later start does not load the demo over the plan's own data).
     pub no_demo: bool,
+    /// Payer-to-Payer's answering rules: each requesting plan's failed-match budget
+    /// and the sensitive-code list a `#sensitive` consent keeps back (the plan's own,
+    /// from `--sensitive-codes`, or the documented default).
+    pub member_match: payer_to_payer::MemberMatchConfig,
 }
 
 impl Default for ServeOptions {
@@ -31,8 +35,33 @@ impl Default for ServeOptions {
             record_usage: true,
             client_requests_per_minute: fhir_api::DEFAULT_CLIENT_REQUESTS_PER_MINUTE,
             no_demo: false,
+            member_match: payer_to_payer::MemberMatchConfig::default(),
         }
     }
+}
+
+/// Payer-to-Payer's answering rules for `serve`: the failed-match budget, and the
+/// plan's sensitive-code list from `sensitive_codes` (`default` or its JSON; see
+/// `SensitivePolicy::configured`) or, without a file, the documented default.
+pub fn member_match_rules(
+    failures_per_hour: i64,
+    sensitive_codes: Option<&std::path::Path>,
+) -> Result<payer_to_payer::MemberMatchConfig, RunnerError> {
+    let sensitive = match sensitive_codes {
+        None => payer_to_payer::SensitivePolicy::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            payer_to_payer::SensitivePolicy::configured(&text)
+                .map_err(|e| RunnerError::Invalid(format!("{}: {e}", path.display())))?
+        }
+    };
+    Ok(payer_to_payer::MemberMatchConfig::with_rules(
+        failures_per_hour,
+        sensitive,
+    ))
 }
 
 /// `serve`: open the store, load demo data on first start, serve on 127.0.0.1:PORT.
@@ -156,6 +185,7 @@ pub async fn serve(
         &issuer,
         &base_url,
         &data.root().join("exports"),
+        options.member_match.clone(),
     );
     let server = LocalServer::new(store, &issuer, &data.cursor_keys().await?, &base_url)
         .map_err(RunnerError::Invalid)?

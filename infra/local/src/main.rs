@@ -69,6 +69,16 @@ enum Command {
         /// Start on an empty store: no demo members, claims or provider directory.
         #[arg(long)]
         no_demo: bool,
+        /// Payer-to-Payer: failed `$member-match`es a requesting plan may make in an
+        /// hour before 429 (as `FailedMatchesPerHour` on AWS).
+        #[arg(long, default_value_t = payer_to_payer::budget::DEFAULT_FAILURES_PER_HOUR,
+              value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        failed_matches_per_hour: i64,
+        /// Payer-to-Payer: the plan's reviewed list of sensitive codes, which a
+        /// `#sensitive` consent keeps back (JSON, README "Sensitive data"); without it
+        /// the documented default list.
+        #[arg(long, value_name = "FILE")]
+        sensitive_codes: Option<PathBuf>,
     },
     /// The provider directory (Plan-Net): load roster CSV and FHIR NDJSON files.
     Directory {
@@ -333,14 +343,19 @@ async fn run(cli: Cli) -> Result<(), RunnerError> {
             no_usage_metrics,
             client_requests_per_minute,
             no_demo,
+            failed_matches_per_hour,
+            sensitive_codes,
         } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://localhost:{port}"));
+            let member_match =
+                commands::member_match_rules(failed_matches_per_hour, sensitive_codes.as_deref())?;
             let options = commands::ServeOptions {
                 allow_dev_tokens,
                 grant_cache_ttl: std::time::Duration::from_secs(grant_cache_seconds),
                 record_usage: !no_usage_metrics,
                 client_requests_per_minute,
                 no_demo,
+                member_match,
             };
             commands::serve(DataDir::new(data), port, base_url, options).await
         }

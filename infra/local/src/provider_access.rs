@@ -49,13 +49,15 @@ impl<S: ResourceStore + KeyValueStore + 'static> BulkHandler for ProviderAccessA
 /// The handlers for backend clients over `store`: the bulk API (Provider Access) and
 /// Payer-to-Payer's, over one token verifier and one work queue (so a
 /// `$davinci-data-export` job runs on the same workers and is polled at the same
-/// `/bulk-status`), writing files under `exports_dir`. Must run inside a tokio runtime
-/// (it starts the worker pool).
+/// `/bulk-status`), writing files under `exports_dir`, under `rules`' failed-match
+/// budget and sensitive-code list. Must run inside a tokio runtime (it starts the
+/// worker pool).
 pub fn local_backend_apis<S: ResourceStore + KeyValueStore + 'static>(
     store: Arc<S>,
     issuer: &LocalIssuer,
     base_url: &str,
     exports_dir: &Path,
+    rules: MemberMatchConfig,
 ) -> (ProviderAccessApi<S>, MemberMatchApi<S>) {
     let base_url = base_url.trim_end_matches('/').to_owned();
     let verifier = backend_verifier(issuer, &base_url);
@@ -63,7 +65,7 @@ pub fn local_backend_apis<S: ResourceStore + KeyValueStore + 'static>(
     let config = MemberMatchConfig {
         base_url: base_url.clone(),
         retention: LOCAL_EXPORT_RETENTION,
-        ..MemberMatchConfig::default()
+        ..rules
     };
     // The workers run export slices and `$bulk-member-match` chunks alike.
     let matcher = BulkMatchRunner::new(Arc::clone(&store), config.budget);

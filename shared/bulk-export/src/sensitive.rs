@@ -28,6 +28,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The setting that stands for the documented default list
+/// ([`SensitivePolicy::configured`]).
+pub const DEFAULT_SETTING: &str = "default";
+
 /// The code systems a range can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -158,6 +162,17 @@ impl SensitivePolicy {
         Ok(SensitivePolicy { ranges })
     }
 
+    /// A plan's setting: the word `default` (the documented list, which the plan has
+    /// reviewed and keeps) or its own list as [`SensitivePolicy::from_json`] reads it.
+    /// There is no silent fallback: text that is neither is an error, so a mistyped
+    /// list stops the service rather than sharing what the plan meant to keep back.
+    pub fn configured(text: &str) -> Result<Self, PolicyError> {
+        if text.trim() == DEFAULT_SETTING {
+            return Ok(SensitivePolicy::default());
+        }
+        SensitivePolicy::from_json(text)
+    }
+
     /// Whether one coded value is sensitive.
     pub fn is_sensitive_code(&self, system: &str, code: &str) -> bool {
         let Some(kind) = CodeKind::of_system(system) else {
@@ -261,6 +276,22 @@ mod tests {
         let same_code_other_system = json!({"code": {"coding": [
             {"system": "http://snomed.info/sct", "code": "90834"}]}});
         assert!(!policy.is_sensitive(&same_code_other_system));
+    }
+
+    #[test]
+    fn the_setting_is_the_default_list_or_the_plans_own_and_nothing_else() {
+        assert_eq!(
+            SensitivePolicy::configured(" default\n").unwrap(),
+            SensitivePolicy::default()
+        );
+        let own = r#"{"ranges": [{"category": "genetic", "system": "cpt-hcpcs", "from": "81200", "to": "81479"}]}"#;
+        assert_eq!(
+            SensitivePolicy::configured(own).unwrap(),
+            SensitivePolicy::from_json(own).unwrap()
+        );
+        // A typo is an error, never the default list in disguise.
+        assert!(SensitivePolicy::configured("defualt").is_err());
+        assert!(SensitivePolicy::configured("").is_err());
     }
 
     #[test]

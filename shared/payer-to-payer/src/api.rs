@@ -89,6 +89,20 @@ impl Default for MemberMatchConfig {
     }
 }
 
+impl MemberMatchConfig {
+    /// The plan's answering rules: each requesting plan's failed-match budget per hour
+    /// and the sensitive-code list a `#sensitive` consent keeps back.
+    pub fn with_rules(failures_per_hour: i64, sensitive: SensitivePolicy) -> Self {
+        MemberMatchConfig {
+            budget: FailureBudget {
+                per_hour: failures_per_hour,
+            },
+            sensitive,
+            ..MemberMatchConfig::default()
+        }
+    }
+}
+
 /// The handler over the store, the backend-token verifier and the export work queue.
 pub struct MemberMatchApi<S> {
     store: Arc<S>,

@@ -1039,3 +1039,35 @@ async fn a_providers_client_cannot_export_or_read_a_match_group() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// A sensitive-code list that is neither `default` nor a list stops `serve` before it
+/// answers anyone: sharing under a list nobody chose is not an option.
+#[test]
+fn serve_refuses_a_sensitive_code_list_nobody_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("sensitive-codes.json");
+    std::fs::write(&list, "defualt").unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_patient-access"))
+        .args(["serve", "--no-demo", "--port", "0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--sensitive-codes")
+        .arg(&list)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("serve started with a sensitive-code list nobody chose");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("sensitive-codes.json"), "{stderr}");
+}

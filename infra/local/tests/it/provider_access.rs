@@ -58,6 +58,7 @@ pub(crate) async fn start() -> Plan {
         &issuer,
         &base,
         &dir.path().join("exports"),
+        payer_to_payer::MemberMatchConfig::default(),
     );
     let server = LocalServer::new(
         Arc::clone(&store),
