@@ -288,6 +288,8 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
         if !opted_in {
             return Err(unknown());
         }
+        let page = crate::everything::Page::from_query(request.uri().query())
+            .map_err(ApiError::BadRequest)?;
         let bundle = crate::everything::bundle(
             self.store.as_ref(),
             patient_id,
@@ -295,6 +297,7 @@ impl<S: ResourceStore + KeyValueStore + 'static> MemberMatchApi<S> {
             &self.config.sensitive,
             self.config.base_url.trim_end_matches('/'),
             fhir::clock::unix_now(),
+            &page,
         )
         .await?;
         Ok(fhir_response(&bundle))

@@ -572,6 +572,70 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
     assert_eq!(status, StatusCode::NOT_FOUND, "never matched");
 }
 
+/// `$everything` pages through a long history: `_count` matches a page, the Patient
+/// first, a `next` link until the end, and the pages together are the one-page answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_pages_through_a_long_history_with_next_links() {
+    let (plan, token) = plan_and_payer().await;
+    seed_claims(&plan).await;
+    let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, whole) = everything(&plan, &token, "mm-ana").await;
+    let matched = |bundle: &Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["search"]["mode"] == "match")
+                    .map(|e| {
+                        format!(
+                            "{}/{}",
+                            e["resource"]["resourceType"].as_str().unwrap(),
+                            e["resource"]["id"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let next = |bundle: &Value| {
+        bundle["link"]
+            .as_array()
+            .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+            .map(|l| l["url"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(next(&whole), None, "one page holds it all");
+
+    let mut url = Some(format!("{}/Patient/mm-ana/$everything?_count=1", plan.base));
+    let mut pages = Vec::new();
+    while let Some(at) = url {
+        let response = plan.http.get(&at).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = response.json().await.unwrap();
+        assert!(matched(&page).len() <= 1, "{page}");
+        assert!(page.get("total").is_none(), "a paged answer has no total");
+        url = next(&page);
+        pages.push(page);
+        assert!(pages.len() < 20, "the pages end");
+    }
+    let paged: Vec<String> = pages.iter().flat_map(&matched).collect();
+    assert_eq!(paged, matched(&whole));
+    assert_eq!(paged.first().map(String::as_str), Some("Patient/mm-ana"));
+
+    // A token this server did not give, or a page size out of range: 400.
+    for query in ["_page_token=bm90LWEtdHlwZXwx", "_count=0", "_count=5000"] {
+        let response = plan
+            .http
+            .get(format!("{}/Patient/mm-ana/$everything?{query}", plan.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+}
+
 /// PDex Prior Authorizations of Ana: one approved and in force, one denied (HCR01 A3).
 async fn seed_prior_authorizations(plan: &Plan) {
     let pa = |id: &str, action: &str| {
