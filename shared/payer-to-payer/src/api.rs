@@ -630,8 +630,9 @@ fn parse(body: &[u8]) -> Result<Parsed, InputError> {
     let patient = one("MemberPatient", true)?.ok_or(InputError::Missing("MemberPatient"))?;
     let coverage = one("CoverageToMatch", true)?.ok_or(InputError::Missing("CoverageToMatch"))?;
     let consent = one("Consent", true)?.ok_or(InputError::Missing("Consent"))?;
-    // Accepted and checked for shape only: this plan does not keep the requester's
-    // coverage yet.
+    // Checked for shape and not kept: the requester is answered by its match link,
+    // and the new plan's card number is member data this plan has no use for
+    // (minimum necessary); HRex leaves CoverageToLink's use to the receiving payer.
     let _link = one("CoverageToLink", false)?;
     let kinds = [
         (patient, "Patient"),
