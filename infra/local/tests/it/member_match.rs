@@ -478,19 +478,36 @@ async fn everything(plan: &Plan, token: &str, patient: &str) -> (StatusCode, Val
     (status, response.json().await.unwrap())
 }
 
+/// `Type/id` of an entry's resource.
+fn reference(entry: &Value) -> String {
+    format!(
+        "{}/{}",
+        entry["resource"]["resourceType"].as_str().unwrap(),
+        entry["resource"]["id"].as_str().unwrap()
+    )
+}
+
 fn ids(bundle: &Value) -> Vec<String> {
     bundle["entry"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
+        .map(reference)
         .collect()
+}
+
+/// The matches of a page (not its Provenance includes); none for an empty page.
+fn matched_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["search"]["mode"] == "match")
+                .map(reference)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,17 +543,7 @@ async fn a_matched_member_s_everything_is_limited_by_the_match_and_the_consent()
     );
     // Each resource comes with its PDex Provenance, included.
     let entries = bundle["entry"].as_array().unwrap();
-    let mut matched: Vec<String> = entries
-        .iter()
-        .filter(|e| e["search"]["mode"] == "match")
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let mut matched = matched_ids(&bundle);
     let mut targets: Vec<String> = entries
         .iter()
         .filter(|e| e["search"]["mode"] == "include")
@@ -581,24 +588,6 @@ async fn everything_pages_through_a_long_history_with_next_links() {
     let (status, _, _) = post(&plan, Some(&token), &ana(current_consent())).await;
     assert_eq!(status, StatusCode::OK);
     let (_, whole) = everything(&plan, &token, "mm-ana").await;
-    let matched = |bundle: &Value| -> Vec<String> {
-        bundle["entry"]
-            .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter(|e| e["search"]["mode"] == "match")
-                    .map(|e| {
-                        format!(
-                            "{}/{}",
-                            e["resource"]["resourceType"].as_str().unwrap(),
-                            e["resource"]["id"].as_str().unwrap()
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let next = |bundle: &Value| {
         bundle["link"]
             .as_array()
@@ -613,14 +602,14 @@ async fn everything_pages_through_a_long_history_with_next_links() {
         let response = plan.http.get(&at).bearer_auth(&token).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let page: Value = response.json().await.unwrap();
-        assert!(matched(&page).len() <= 1, "{page}");
+        assert!(matched_ids(&page).len() <= 1, "{page}");
         assert!(page.get("total").is_none(), "a paged answer has no total");
         url = next(&page);
         pages.push(page);
         assert!(pages.len() < 20, "the pages end");
     }
-    let paged: Vec<String> = pages.iter().flat_map(&matched).collect();
-    assert_eq!(paged, matched(&whole));
+    let paged: Vec<String> = pages.iter().flat_map(matched_ids).collect();
+    assert_eq!(paged, matched_ids(&whole));
     assert_eq!(paged.first().map(String::as_str), Some("Patient/mm-ana"));
 
     // A token this server did not give, or a page size out of range: 400.
