@@ -1,5 +1,7 @@
 //! Payer-to-Payer end to end on two local servers: the old plan answers, the new plan
-//! asks (CMS-0057-F, 42 CFR 422.121(b)). The member's history moves only with their
+//! asks (CMS-0057-F, 42 CFR 422.121(b)) with PDex's bulk pair, which the old plan's
+//! `/metadata` lists: `$bulk-member-match`, then `$davinci-data-export`, its files
+//! streamed into the new plan's store. The member's history moves only with their
 //! opt-in, lands under the old plan's namespace with its Provenance, leaves out what a
 //! `#sensitive` consent excludes, and shows in the member's Patient Access API.
 
@@ -130,6 +132,17 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     let request = ask(&new_plan, OLD_CARD, false).await;
     assert_eq!(request.state, RequestState::Done, "{request:?}");
     assert!(request.received >= 2, "{request:?}");
+    assert_eq!(request.progress, None, "nothing left to resume");
+    // Asked in bulk, as the old plan's /metadata offers: it holds the match Group that
+    // its $bulk-member-match made for the new plan, which $davinci-data-export read.
+    let us = asking::payer(new_plan.store.as_ref(), "oldplan")
+        .await
+        .unwrap()
+        .unwrap();
+    let groups = bulk_export::members::of_client(old_plan.store.as_ref(), &us.client_id)
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "one $bulk-member-match: {groups:?}");
 
     let claims = read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await;
     let claim_ids = entry_ids(&claims, "match");
