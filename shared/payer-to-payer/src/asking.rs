@@ -747,7 +747,13 @@ where
             Err(error) => return Ok(Outcome::Failed(error)),
         }
     }
-    bulk_asking::exchange(store, kv, plan, payer, request, &member, now, pace).await
+    let parties = bulk_asking::Parties {
+        store,
+        kv,
+        plan,
+        payer,
+    };
+    bulk_asking::exchange(parties, request, &member, now, pace).await
 }
 
 /// `$member-match`, then `$everything`, then the import of the whole answer.

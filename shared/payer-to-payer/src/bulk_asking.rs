@@ -285,13 +285,25 @@ impl From<RemoteError> for Stop {
     }
 }
 
+/// Who takes part in one run: this plan's stores, the other plan's API and record.
+pub(crate) struct Parties<'a, S: ?Sized, K: ?Sized, P> {
+    pub store: &'a S,
+    pub kv: &'a K,
+    pub plan: &'a P,
+    pub payer: &'a OtherPayer,
+}
+
+impl<S: ?Sized, K: ?Sized, P> Clone for Parties<'_, S, K, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: ?Sized, K: ?Sized, P> Copy for Parties<'_, S, K, P> {}
+
 /// The bulk exchange for `request` (its [`Progress`] saved in `kv` as it goes).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exchange<S, K, P>(
-    store: &S,
-    kv: &K,
-    plan: &P,
-    payer: &OtherPayer,
+    parties: Parties<'_, S, K, P>,
     request: &mut ExchangeRequest,
     member: &Value,
     now: i64,
@@ -302,6 +314,7 @@ where
     K: KeyValueStore + ?Sized,
     P: OtherPlan,
 {
+    let Parties { kv, payer, .. } = parties;
     let polling_until = tokio::time::Instant::now() + pace.poll_budget;
     let mut restarted = false;
     loop {
@@ -316,18 +329,7 @@ where
                     .into(),
             )));
         }
-        let result = steps(
-            store,
-            kv,
-            plan,
-            payer,
-            request,
-            &mut progress,
-            member,
-            pace,
-            polling_until,
-        )
-        .await?;
+        let result = steps(parties, request, &mut progress, member, pace, polling_until).await?;
         match result {
             Ok(received) => return Ok(Outcome::Received(received)),
             Err(Stop::Outcome(outcome)) => return Ok(outcome),
@@ -350,12 +352,8 @@ where
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn steps<S, K, P>(
-    store: &S,
-    kv: &K,
-    plan: &P,
-    payer: &OtherPayer,
+    parties: Parties<'_, S, K, P>,
     request: &mut ExchangeRequest,
     progress: &mut Progress,
     member: &Value,
@@ -367,6 +365,12 @@ where
     K: KeyValueStore + ?Sized,
     P: OtherPlan,
 {
+    let Parties {
+        store,
+        kv,
+        plan,
+        payer,
+    } = parties;
     // 1. The match.
     let (group, their_patient) = match (&progress.group, &progress.their_patient) {
         (Some(group), Some(patient)) => (group.clone(), patient.clone()),
@@ -461,7 +465,6 @@ where
             &file,
             requires_token,
             &checked,
-            &source.name,
             &received_at,
             progress.received,
         )
@@ -510,7 +513,6 @@ async fn import_file<S, P>(
     file: &OutputFile,
     requires_token: bool,
     checked: &Checked<'_>,
-    source_name: &str,
     received_at: &str,
     received_before: usize,
 ) -> Result<Result<usize, RemoteError>, StoreError>
@@ -522,6 +524,7 @@ where
         Ok(stream) => stream,
         Err(error) => return Ok(Err(error)),
     };
+    let source_name = checked.source().name.as_str();
     let mut lines = Lines::new(MAX_LINE_BYTES);
     let mut batch: Vec<Imported> = Vec::new();
     let mut received = 0;

@@ -174,6 +174,11 @@ impl<'a> Checked<'a> {
         }
     }
 
+    /// The plan the answer came from.
+    pub fn source(&self) -> &'a Source {
+        self.source
+    }
+
     /// Whether one resource may be taken: a type Payer-to-Payer exchanges, a valid id,
     /// and, for a claim or coverage, the matched member's; a Patient must be the
     /// matched member. The reason when not.
