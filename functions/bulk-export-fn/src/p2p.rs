@@ -1,8 +1,10 @@
 //! `p2p-requests`: this plan as the new payer on AWS. EventBridge Scheduler invokes it
 //! every 15 minutes; it runs the Payer-to-Payer requests due
 //! ([`payer_to_payer::remote::run_due`]: at most [`BATCH`], [`CONCURRENCY`] at a time,
-//! each leased so an overlapping run never takes it too), and answers with what each
-//! became. Requests wait in the table, so nothing is lost when an invocation fails:
+//! each leased so an overlapping run never takes it too; with another plan that serves
+//! PDex's bulk pair, `$bulk-member-match` then `$davinci-data-export`, its files
+//! streamed into the table, and a match or export still running after [`POLL_BUDGET`]
+//! continued by a later run), and answers with what each became. Requests wait in the table, so nothing is lost when an invocation fails:
 //! the lease ends and the next one picks them up.
 //!
 //! Each other plan's `key` names a Secrets Manager secret holding this plan's PEM
@@ -16,15 +18,20 @@ use std::sync::Arc;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use lambda_adapter::{ConfigError, required};
 use payer_to_payer::asking::{OtherPayer, RequestState};
+use payer_to_payer::bulk_asking::Pace;
 use payer_to_payer::remote;
 use serde_json::{Value, json};
 use store_dynamodb::DynamoStore;
 
-/// Requests one invocation takes: each is at most a few minutes (60 s per call), so a
-/// batch fits the function's 15 minutes with [`CONCURRENCY`] at a time.
+/// Requests one invocation takes: each waits at most [`POLL_BUDGET`] for the other
+/// plan's match and export (then the next run continues it from its saved progress)
+/// plus its calls and downloads, so five rounds of [`CONCURRENCY`] fit the function's
+/// 15 minutes.
 pub const BATCH: usize = 40;
 /// Requests run at once: other plans' servers, not this one, set the pace.
 pub const CONCURRENCY: usize = 8;
+/// Time one request spends waiting on the other plan's status URLs in one invocation.
+pub const POLL_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// The scheduled function.
 pub struct P2pRequestsFunction {
@@ -69,9 +76,14 @@ impl P2pRequestsFunction {
     /// became (counts by state; ids stay in the table, not in the invocation result).
     pub async fn run(&self, now: i64) -> Result<Value, RunError> {
         let key_for = |payer: &OtherPayer| self.key_pem(payer.key.clone());
-        let requests = remote::run_due(self.store.as_ref(), now, BATCH, CONCURRENCY, key_for)
-            .await
-            .map_err(|e| RunError(e.to_string()))?;
+        let pace = Pace {
+            poll_budget: POLL_BUDGET,
+            ..Pace::default()
+        };
+        let requests =
+            remote::run_due(self.store.as_ref(), now, BATCH, CONCURRENCY, key_for, &pace)
+                .await
+                .map_err(|e| RunError(e.to_string()))?;
         let count = |state: RequestState| requests.iter().filter(|r| r.state == state).count();
         Ok(json!({
             "ran": requests.len(),

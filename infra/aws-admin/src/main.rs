@@ -315,8 +315,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 let now = fhir::clock::unix_now();
                 let terms = request.terms();
+                // Due now, or on the first day of the member's coverage here.
                 let request =
-                    asking::request(&store, &request.of.patient, payer, terms, now).await?;
+                    asking::request_when_due(&store, &request.of.patient, payer, terms, now)
+                        .await?;
                 println!("{}", serde_json::json!(request));
             }
             P2pCommand::Status { at, of } => {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use fhir_store::{KeyValueStore, ResourceStore};
 use http::{Request, Response, StatusCode};
 use payer_to_payer::asking::{self, ExchangeRequest, OtherPayer, Terms};
+use payer_to_payer::bulk_asking::Pace;
 use payer_to_payer::remote::{self, AssertionKey};
 use serde_json::json;
 use store_redb::RedbStore;
@@ -144,7 +145,8 @@ async fn run<S>(
 where
     S: ResourceStore + KeyValueStore,
 {
-    remote::run_request(store, payer, request, read_pem(&payer.key), now)
+    let pace = Pace::default();
+    remote::run_request(store, payer, request, read_pem(&payer.key), now, &pace)
         .await
         .map_err(|e| RunnerError::Store(e.to_string()))
 }
@@ -156,7 +158,8 @@ pub async fn run_due_requests(store: Arc<RedbStore>) {
         tick.tick().await;
         let now = fhir::clock::unix_now();
         let key_for = |payer: &OtherPayer| std::future::ready(read_pem(&payer.key));
-        if let Err(error) = remote::run_due(store.as_ref(), now, BATCH, 1, key_for).await {
+        let pace = Pace::default();
+        if let Err(error) = remote::run_due(store.as_ref(), now, BATCH, 1, key_for, &pace).await {
             tracing::warn!(%error, "payer-to-payer: the scheduled run failed");
         }
     }

@@ -10,9 +10,13 @@
 //!   failure leaves it waiting with the error and the time of the next try
 //!   ([`retry_after`], exponential), until [`MAX_ATTEMPTS`] and then `failed`.
 //! * [`run`]: the exchange for one request, over the [`OtherPlan`] port (HTTP in
-//!   [`crate::remote`]): `$member-match`, then `$everything`, then [`crate::import`].
-//!   A member who has not opted in is never asked about: the request ends
-//!   `not-opted-in` and nothing is sent.
+//!   [`crate::remote`]). When the other plan's CapabilityStatement lists PDex's
+//!   `bulk-member-match` and `davinci-data-export`, the bulk exchange
+//!   ([`crate::bulk_asking`]: `$bulk-member-match`, then `$davinci-data-export`, its
+//!   files imported line by line as they stream, and the run resumable from where it
+//!   stopped); otherwise `$member-match`, then `$everything`, then [`crate::import`]
+//!   (see [`exchange`] for why that fallback stays). A member who has not opted in is
+//!   never asked about: the request ends `not-opted-in` and nothing is sent.
 //!
 //! The HRex Consent sent is the member's current opt-in: period today to a year from
 //! now, the member as patient and performer, this plan as the recipient
@@ -22,8 +26,10 @@
 //! substance-use records move, so the cautious policy is the default.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use fhir::{Instant, ResourceType};
 use fhir_store::{
@@ -33,6 +39,7 @@ use member_consent::Sharing;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::bulk_asking::{self, Pace};
 use crate::import::{self, ImportError, Source};
 
 const PAYERS: &str = "other-payer";
@@ -138,6 +145,18 @@ pub async fn payer<K: KeyValueStore + ?Sized>(
     }
 }
 
+/// Other plans recorded, at most this many are listed (a member picks one of them).
+pub const MAX_PAYERS_LISTED: usize = 200;
+
+/// The other plans recorded (`payers add`), by name.
+pub async fn payers<K: KeyValueStore + ?Sized>(kv: &K) -> Result<Vec<OtherPayer>, StoreError> {
+    kv.list(PAYERS, "", MAX_PAYERS_LISTED)
+        .await?
+        .into_iter()
+        .map(|(_, entry)| from_value(entry.value))
+        .collect()
+}
+
 /// Where one member's request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -174,6 +193,56 @@ pub struct ExchangeRequest {
     /// Resources received by the last successful run (Provenance not counted).
     pub received: usize,
     pub updated_at: i64,
+    /// Where an unfinished bulk exchange stands, so that the next run continues it
+    /// (none before the first run, after the last, and for the `$everything` fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How far a bulk exchange got, saved after each step ([`crate::bulk_asking`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// When this exchange started (unix seconds): the time each Provenance records, and
+    /// the start of its deadline.
+    pub started_at: i64,
+    /// `$bulk-member-match`'s status URL, once asked.
+    #[serde(default)]
+    pub match_status: Option<String>,
+    /// The matched Group at the other plan, once the match answered.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The member's Patient id at the other plan.
+    #[serde(default)]
+    pub their_patient: Option<String>,
+    /// `$davinci-data-export`'s status URL, once the export was started.
+    #[serde(default)]
+    pub export_status: Option<String>,
+    /// The manifest's file URLs wholly imported.
+    #[serde(default)]
+    pub imported_files: Vec<String>,
+    /// Resources those files held (Provenance not counted).
+    #[serde(default)]
+    pub received: usize,
+}
+
+impl Progress {
+    pub fn new(now: i64) -> Self {
+        Progress {
+            started_at: now,
+            ..Progress::default()
+        }
+    }
+
+    /// The exchange's start as a FHIR instant (`recorded` of each Provenance).
+    pub fn received_at(&self) -> String {
+        instant(self.started_at)
+    }
+}
+
+fn instant(unix_secs: i64) -> String {
+    Instant::from_unix_millis(unix_secs.saturating_mul(1000))
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 fn request_key(patient: &str, payer: &str) -> String {
@@ -200,6 +269,86 @@ pub async fn request<K: KeyValueStore + ?Sized>(
     terms: Terms,
     now: i64,
 ) -> Result<ExchangeRequest, StoreError> {
+    request_due(kv, patient, payer, terms, now, now).await
+}
+
+/// [`request`], due when CMS has the new plan ask: within a week of the member's
+/// coverage here starting, or of the opt-in when that is later ([`due_at`]). A member
+/// whose coverage with this plan starts in the future is asked about on its first day,
+/// not before (the other plan's data then covers the whole time up to the switch).
+pub async fn request_when_due<S>(
+    store: &S,
+    patient: &str,
+    payer: &str,
+    terms: Terms,
+    now: i64,
+) -> Result<ExchangeRequest, StoreError>
+where
+    S: ResourceStore + KeyValueStore + ?Sized,
+{
+    let due = due_at(store, patient, now).await?;
+    request_due(store, patient, payer, terms, now, due).await
+}
+
+/// When a new request for `patient` is due: now, unless none of the member's
+/// Coverages with this plan has started yet (status active, `period.start` after
+/// now; received Coverages from other plans do not count), and then the earliest of
+/// their starts. A member with no Coverage here, or one without a start, is asked now.
+pub async fn due_at<S: ResourceStore + ?Sized>(
+    store: &S,
+    patient: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let partition = fhir_store::Partition::Compartment {
+        patient: patient.to_owned(),
+        resource_type: ResourceType::Coverage,
+    };
+    let page = store
+        .list(fhir_store::ListQuery::new(partition, 200))
+        .await?;
+    let mut earliest_future: Option<i64> = None;
+    for (_, record) in page.entries {
+        let Ok(body) = serde_json::from_str::<Value>(&record.body) else {
+            continue;
+        };
+        if import::is_received(&body)
+            || body.get("status").and_then(Value::as_str) != Some("active")
+        {
+            continue;
+        }
+        let start = body
+            .pointer("/period/start")
+            .and_then(Value::as_str)
+            .and_then(start_secs);
+        match start {
+            Some(start) if start > now => {
+                earliest_future = Some(earliest_future.map_or(start, |e| e.min(start)));
+            }
+            // Coverage here has started (or has no start): ask now.
+            _ => return Ok(now),
+        }
+    }
+    Ok(earliest_future.unwrap_or(now))
+}
+
+/// A FHIR date or dateTime as unix seconds (a date: its first moment, UTC).
+fn start_secs(text: &str) -> Option<i64> {
+    let instant = if text.len() == 10 {
+        Instant::parse(&format!("{text}T00:00:00Z"))
+    } else {
+        Instant::parse(text)
+    };
+    instant.ok().map(|i| i.unix_millis().div_euclid(1000))
+}
+
+async fn request_due<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    patient: &str,
+    payer: &str,
+    terms: Terms,
+    now: i64,
+    due: i64,
+) -> Result<ExchangeRequest, StoreError> {
     let request = ExchangeRequest {
         patient: patient.to_owned(),
         payer: payer.to_owned(),
@@ -208,10 +357,11 @@ pub async fn request<K: KeyValueStore + ?Sized>(
         concurrent: terms.concurrent,
         state: RequestState::Waiting,
         attempts: 0,
-        next_attempt_at: now,
+        next_attempt_at: due,
         last_error: None,
         received: 0,
         updated_at: now,
+        progress: None,
     };
     let earlier = get_request(kv, patient, payer).await?;
     save(kv, earlier.as_ref(), &request).await?;
@@ -228,6 +378,20 @@ pub async fn get_request<K: KeyValueStore + ?Sized>(
         Some(entry) => from_value(entry.value).map(Some),
         None => Ok(None),
     }
+}
+
+/// The member's requests, one per other plan (by the plan's name).
+pub async fn requests_of<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    patient: &str,
+) -> Result<Vec<ExchangeRequest>, StoreError> {
+    kv.list(REQUESTS, &format!("{patient}:"), MAX_PAYERS_LISTED)
+        .await?
+        .into_iter()
+        .map(|(_, entry)| from_value::<ExchangeRequest>(entry.value))
+        // `{patient}:` could prefix a longer key only if ids held a `:`; they never do.
+        .filter(|request| !matches!(request, Ok(r) if r.patient != patient))
+        .collect()
 }
 
 /// Requests whose time has come, at most `limit`, each now held by the caller for
@@ -296,6 +460,16 @@ async fn save<K: KeyValueStore + ?Sized>(
     Ok(())
 }
 
+/// Saves where a run is, without moving the request in the due order (the run holds
+/// its lease there).
+pub(crate) async fn save_progress<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    request: &ExchangeRequest,
+) -> Result<(), StoreError> {
+    let key = request_key(&request.patient, &request.payer);
+    kv.put(REQUESTS, &key, &to_value(request)?, None).await
+}
+
 /// Seconds before try `attempts + 1`: a minute, doubling, at most six hours.
 pub fn retry_after(attempts: u32) -> i64 {
     (60_i64 << attempts.saturating_sub(1).min(16)).min(6 * 3600)
@@ -318,8 +492,37 @@ pub enum RemoteError {
     BadAnswer(String),
 }
 
-/// The other plan's API, as the exchange needs it (adapter: [`crate::remote`]).
+/// One look at an asynchronous request's status URL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// 202: not yet; come back after `retry_after` when the other plan said.
+    Running { retry_after: Option<Duration> },
+    /// 200: the answer (`$bulk-member-match`'s Parameters, an export's manifest).
+    Done(Value),
+    /// The other plan no longer knows the job (404, 410), or the job failed there.
+    Gone(String),
+}
+
+/// A file's bytes as they arrive.
+pub type ByteStream<'a> = BoxStream<'a, Result<bytes::Bytes, RemoteError>>;
+
+/// What the other plan's CapabilityStatement says it serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Both PDex bulk operations, `bulk-member-match` and `davinci-data-export`.
+    pub bulk: bool,
+}
+
+/// The other plan's API, as the exchange needs it (adapter: [`crate::remote`]). The
+/// bulk operations' defaults are those of a plan that serves only the single-member
+/// ones (no bulk capability; each bulk call refused).
 pub trait OtherPlan: Send + Sync {
+    /// `GET /metadata`: which exchange the other plan serves. A plan whose
+    /// CapabilityStatement cannot be read serves only the single-member operations.
+    fn capabilities(&self) -> impl Future<Output = Result<Capabilities, RemoteError>> + Send {
+        async { Ok(Capabilities::default()) }
+    }
+
     /// `POST /Patient/$member-match`; the other plan's Patient id of the member.
     fn member_match(
         &self,
@@ -331,6 +534,46 @@ pub trait OtherPlan: Send + Sync {
         &self,
         patient_id: &str,
     ) -> impl Future<Output = Result<Vec<Value>, RemoteError>> + Send;
+
+    /// `POST /Group/$bulk-member-match` (`Prefer: respond-async`): the status URL.
+    fn bulk_member_match(
+        &self,
+        _parameters: &Value,
+    ) -> impl Future<Output = Result<String, RemoteError>> + Send {
+        async { Err(not_offered()) }
+    }
+
+    /// `GET /Group/{group}/$davinci-data-export` of the payer-to-payer export type with
+    /// `_type` = `types` (`Prefer: respond-async`): the status URL.
+    fn data_export(
+        &self,
+        _group: &str,
+        _types: &str,
+    ) -> impl Future<Output = Result<String, RemoteError>> + Send {
+        async { Err(not_offered()) }
+    }
+
+    /// One `GET` of a status URL.
+    fn poll(&self, _status_url: &str) -> impl Future<Output = Result<Poll, RemoteError>> + Send {
+        async { Err(not_offered()) }
+    }
+
+    /// `GET` of an output file (with the token when `with_token`): its bytes as they
+    /// arrive.
+    fn download<'a>(
+        &'a self,
+        _url: &'a str,
+        _with_token: bool,
+    ) -> impl Future<Output = Result<ByteStream<'a>, RemoteError>> + Send {
+        async { Err(not_offered()) }
+    }
+}
+
+fn not_offered() -> RemoteError {
+    RemoteError::Refused {
+        status: 404,
+        text: "the other plan does not offer PDex's bulk exchange".into(),
+    }
 }
 
 /// Why a run could not even record its outcome.
@@ -349,8 +592,26 @@ pub async fn run<S, K, P>(
     kv: &K,
     plan: &P,
     payer: &OtherPayer,
+    request: ExchangeRequest,
+    now: i64,
+) -> Result<ExchangeRequest, ExchangeError>
+where
+    S: ResourceStore + ?Sized,
+    K: KeyValueStore + ?Sized,
+    P: OtherPlan,
+{
+    run_with(store, kv, plan, payer, request, now, &Pace::default()).await
+}
+
+/// [`run`], waiting for the other plan at `pace`.
+pub async fn run_with<S, K, P>(
+    store: &S,
+    kv: &K,
+    plan: &P,
+    payer: &OtherPayer,
     mut request: ExchangeRequest,
     now: i64,
+    pace: &Pace,
 ) -> Result<ExchangeRequest, ExchangeError>
 where
     S: ResourceStore + ?Sized,
@@ -364,7 +625,7 @@ where
         .await
         .map_err(|e| ExchangeError::OptIn(e.to_string()))?;
     let outcome = if opted_in {
-        exchange(store, plan, payer, &request, now).await?
+        exchange(store, kv, plan, payer, &mut request, now, pace).await?
     } else {
         Outcome::NotOptedIn
     };
@@ -382,6 +643,7 @@ where
             request.received = count;
             request.last_error = None;
             request.attempts = 0;
+            request.progress = None;
             if request.concurrent {
                 request.state = RequestState::Waiting;
                 request.next_attempt_at = now + QUARTER_SECS;
@@ -389,7 +651,16 @@ where
                 request.state = RequestState::Done;
             }
         }
-        Outcome::NotOptedIn => request.state = RequestState::NotOptedIn,
+        Outcome::NotOptedIn => {
+            request.state = RequestState::NotOptedIn;
+            request.progress = None;
+        }
+        // The other plan is still matching or exporting: not a failure, no attempt
+        // spent; the next run continues from the saved progress.
+        Outcome::StillRunning(wait_secs) => {
+            request.state = RequestState::Waiting;
+            request.next_attempt_at = now + wait_secs;
+        }
         Outcome::Failed(error) => {
             request.attempts += 1;
             request.last_error = Some(error.to_string());
@@ -402,15 +673,23 @@ where
                     RequestState::Waiting
                 }
             };
+            // A try that will come again keeps its progress (the same match and
+            // export continue); one that ended starts afresh when asked again.
+            if request.state != RequestState::Waiting {
+                request.progress = None;
+            }
         }
     }
     save(kv, Some(&earlier), &request).await?;
     Ok(request)
 }
 
-enum Outcome {
+/// How one run ended.
+pub(crate) enum Outcome {
     Received(usize),
     NotOptedIn,
+    /// The other plan has not finished; look again in this many seconds.
+    StillRunning(i64),
     Failed(RemoteError),
 }
 
@@ -419,21 +698,37 @@ impl Outcome {
         match self {
             Outcome::Received(_) => "received",
             Outcome::NotOptedIn => "not-opted-in",
+            Outcome::StillRunning(_) => "still-running",
             Outcome::Failed(RemoteError::NotMatched(_)) => "not-matched",
             Outcome::Failed(_) => "failed",
         }
     }
 }
 
-async fn exchange<S, P>(
+/// The exchange itself: PDex's bulk pair when the other plan offers it (or a bulk
+/// exchange is under way), else `$member-match` and `$everything`.
+///
+/// **Why the `$everything` fallback stays.** CMS-0057-F requires the exchange, and
+/// PDex makes the bulk operations the way to do it, but other plans reach PDex at
+/// different times: plans that implemented HRex `$member-match` and `$everything`
+/// first (HAPI, Microsoft and others serve these, not yet PDex's bulk pair) still
+/// answer a member's request. A plan whose CapabilityStatement (`/metadata`) does not
+/// list both `bulk-member-match` and `davinci-data-export` (or cannot be read) is asked
+/// the single-member way rather than not at all. That answer is held whole (a member's
+/// five years; the import bounds it at [`import::MAX_RESOURCES`]), and a run cut off
+/// midway starts again (the same ids, so nothing duplicates).
+async fn exchange<S, K, P>(
     store: &S,
+    kv: &K,
     plan: &P,
     payer: &OtherPayer,
-    request: &ExchangeRequest,
+    request: &mut ExchangeRequest,
     now: i64,
+    pace: &Pace,
 ) -> Result<Outcome, StoreError>
 where
     S: ResourceStore + ?Sized,
+    K: KeyValueStore + ?Sized,
     P: OtherPlan,
 {
     let Some(member) = store.get(ResourceType::Patient, &request.patient).await? else {
@@ -443,11 +738,40 @@ where
         }));
     };
     let member: Value = serde_json::from_str(&member.body).unwrap_or(Value::Null);
-    let received_at = Instant::from_unix_millis(now.saturating_mul(1000))
-        .map(|i| i.as_str().to_owned())
-        .unwrap_or_default();
+    if request.progress.is_none() {
+        match plan.capabilities().await {
+            Ok(Capabilities { bulk: true }) => {}
+            Ok(Capabilities { bulk: false }) => {
+                return single_member(store, plan, payer, request, &member, now).await;
+            }
+            Err(error) => return Ok(Outcome::Failed(error)),
+        }
+    }
+    let parties = bulk_asking::Parties {
+        store,
+        kv,
+        plan,
+        payer,
+    };
+    bulk_asking::exchange(parties, request, &member, now, pace).await
+}
+
+/// `$member-match`, then `$everything`, then the import of the whole answer.
+async fn single_member<S, P>(
+    store: &S,
+    plan: &P,
+    payer: &OtherPayer,
+    request: &ExchangeRequest,
+    member: &Value,
+    now: i64,
+) -> Result<Outcome, StoreError>
+where
+    S: ResourceStore + ?Sized,
+    P: OtherPlan,
+{
+    let received_at = instant(now);
     let today = received_at.get(..10).unwrap_or_default();
-    let parameters = member_match_parameters(&member, request, payer, today);
+    let parameters = member_match_parameters(member, request, payer, today);
     let their_id = match plan.member_match(&parameters).await {
         Ok(id) => id,
         Err(error) => return Ok(Outcome::Failed(error)),
@@ -467,7 +791,7 @@ where
 /// would otherwise take a write's latency 2 × thousands of times); redb queues them.
 pub const WRITE_CONCURRENCY: usize = 16;
 /// Resources converted ahead of the writes: bounds the copies held.
-const CONVERT_CHUNK: usize = 500;
+const CONVERT_CHUNK: usize = bulk_asking::CONVERT_CHUNK;
 
 /// Checks the whole answer, then converts and writes it a chunk at a time (so only the
 /// answer itself is held, not a converted copy). The received resources written
@@ -679,6 +1003,7 @@ mod tests {
             last_error: None,
             received: 0,
             updated_at: 0,
+            progress: None,
         };
         let payer = other_payer("oldplan");
         let parameters = member_match_parameters(&member, &request, &payer, "2027-01-08");
@@ -769,6 +1094,49 @@ mod tests {
             later.iter().map(|r| r.patient.as_str()).collect::<Vec<_>>(),
             ["m1", "m2"],
             "m2 in its turn; m1 again, as no run ever finished it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_whose_coverage_here_starts_next_month_is_asked_about_on_its_first_day() {
+        let (_dir, store) = store();
+        let coverage = |id: &str, start: &str, received: bool| {
+            let mut body = json!({"resourceType": "Coverage", "id": id, "status": "active",
+                "beneficiary": {"reference": "Patient/m1"}, "period": {"start": start}});
+            if received {
+                body["meta"] =
+                    json!({"tag": [{"system": import::RECEIVED_FROM_SYSTEM, "code": "oldplan"}]});
+            }
+            ResourceWrite::indexed(ResourceType::Coverage, id, body, WriteCondition::Always)
+        };
+        let now = 1_798_761_600; // 2027-01-01T00:00:00Z
+        let february = 1_801_440_000; // 2027-02-01T00:00:00Z
+        assert_eq!(
+            due_at(&store, "m1", now).await.unwrap(),
+            now,
+            "no coverage: now"
+        );
+        ResourceStore::put(&store, coverage("old", "2020-01-01", true))
+            .await
+            .unwrap();
+        ResourceStore::put(&store, coverage("ours", "2027-02-01", false))
+            .await
+            .unwrap();
+        assert_eq!(
+            due_at(&store, "m1", now).await.unwrap(),
+            february,
+            "the received coverage of the old plan does not count"
+        );
+        let asked = request_when_due(&store, "m1", "oldplan", terms("SUB-1"), now)
+            .await
+            .unwrap();
+        assert_eq!(asked.next_attempt_at, february);
+        assert!(due(&store, february - 1, 10).await.unwrap().is_empty());
+        assert_eq!(due(&store, february, 10).await.unwrap().len(), 1);
+        // Once the coverage has started (or the opt-in comes later), now.
+        assert_eq!(
+            due_at(&store, "m1", february + 5).await.unwrap(),
+            february + 5
         );
     }
 

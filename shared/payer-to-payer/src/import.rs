@@ -102,6 +102,11 @@ pub fn is_from(body: &Value, source: &str) -> bool {
     tags(body).any(|(system, code)| system == RECEIVED_FROM_SYSTEM && code == source)
 }
 
+/// Whether `body` was received from any other plan.
+pub fn is_received(body: &Value) -> bool {
+    tags(body).any(|(system, _)| system == RECEIVED_FROM_SYSTEM)
+}
+
 fn tags(body: &Value) -> impl Iterator<Item = (&str, &str)> {
     body.pointer("/meta/tag")
         .and_then(Value::as_array)
@@ -144,31 +149,56 @@ pub fn check<'a>(
     if resources.len() > MAX_RESOURCES {
         return Err(ImportError::TooLarge);
     }
-    let checked = Checked {
-        source,
-        member,
-        their_member: their_patient(resources)?,
-    };
+    let checked = Checked::for_member(source, member, their_patient(resources)?);
     for (index, resource) in resources.iter().enumerate() {
-        let invalid = |reason: &str| ImportError::Invalid {
-            index,
-            reason: reason.to_owned(),
-        };
-        let (resource_type, _) = kind_and_id(resource).map_err(invalid)?;
-        if NOT_STORED.contains(&resource_type) {
-            continue;
-        }
-        if !RECEIVED_TYPES.contains(&resource_type) {
-            return Err(invalid("not a type Payer-to-Payer exchanges"));
-        }
-        if resource_type.is_member_owned() && !checked.names_member(resource_type, resource) {
-            return Err(invalid("not the matched member's"));
-        }
+        checked
+            .check_one(resource)
+            .map_err(|reason| ImportError::Invalid {
+                index,
+                reason: reason.to_owned(),
+            })?;
     }
     Ok(checked)
 }
 
-impl Checked<'_> {
+impl<'a> Checked<'a> {
+    /// A converter for answers about the member the other plan knows as
+    /// `their_member` (from its match), for answers read one resource at a time (a
+    /// bulk export's NDJSON): each resource is checked with [`Checked::check_one`]
+    /// before it is converted.
+    pub fn for_member(source: &'a Source, member: &'a str, their_member: String) -> Self {
+        Checked {
+            source,
+            member,
+            their_member,
+        }
+    }
+
+    /// The plan the answer came from.
+    pub fn source(&self) -> &'a Source {
+        self.source
+    }
+
+    /// Whether one resource may be taken: a type Payer-to-Payer exchanges, a valid id,
+    /// and, for a claim or coverage, the matched member's; a Patient must be the
+    /// matched member. The reason when not.
+    pub fn check_one(&self, resource: &Value) -> Result<(), &'static str> {
+        let (resource_type, id) = kind_and_id(resource)?;
+        if resource_type == ResourceType::Patient && id != self.their_member {
+            return Err("not the matched member's");
+        }
+        if NOT_STORED.contains(&resource_type) {
+            return Ok(());
+        }
+        if !RECEIVED_TYPES.contains(&resource_type) {
+            return Err("not a type Payer-to-Payer exchanges");
+        }
+        if resource_type.is_member_owned() && !self.names_member(resource_type, resource) {
+            return Err("not the matched member's");
+        }
+        Ok(())
+    }
+
     /// One checked resource as its two writes (itself, then its Provenance); none for
     /// the other plan's Patient.
     pub fn convert(&self, resource: &Value, now: &str) -> Vec<Imported> {

@@ -14,7 +14,8 @@
 //! * [`everything`]: `GET /Patient/{id}/$everything` for a member the client matched;
 //! * [`api`]: both over plain `http` types;
 //! * [`asking`]: this plan as the new payer: the other plans, members' requests, and
-//!   one exchange run with its retries; [`remote`]: the other plan's API over HTTPS;
+//!   one exchange run with its retries; [`bulk_asking`]: that run over PDex's bulk
+//!   pair, streamed and resumable; [`remote`]: the other plan's API over HTTPS;
 //! * [`import`]: the asking side's import of another plan's answer (namespaced ids,
 //!   rewritten references, source marks and Provenance).
 //!
@@ -24,6 +25,7 @@
 pub mod api;
 pub mod asking;
 pub mod budget;
+pub mod bulk_asking;
 pub mod bulk_match;
 pub mod consent;
 pub mod data_export;

@@ -4,8 +4,13 @@
 //! plan's `/.well-known/smart-configuration`; each run gets a token with a client
 //! assertion signed by this plan's key ([`AssertionKey`]: RS384 or ES384, `kid` = the
 //! RFC 7638 thumbprint of its public JWK, which is what the other plan registers from
-//! [`AssertionKey::public_jwks`]). Then `$member-match` and `$everything`, following
-//! `next` links. Each call has a timeout; statuses map to [`RemoteError`] kinds so that
+//! [`AssertionKey::public_jwks`]). Then the calls of [`OtherPlan`]: `/metadata`; PDex's
+//! bulk pair (kick-offs with `Prefer: respond-async` answering 202 and a
+//! `Content-Location`, status URLs polled, output files streamed a chunk at a time);
+//! or `$member-match` and `$everything`, following `next` links. The token goes only
+//! to URLs under the other plan's base URL (a status URL, `next` link or file elsewhere
+//! is refused as a bad answer; a redirect to another host, such as a presigned S3 URL,
+//! drops it). Each call has a timeout; statuses map to [`RemoteError`] kinds so that
 //! the exchange knows what to retry.
 
 use std::time::Duration;
@@ -19,13 +24,23 @@ use std::future::Future;
 use fhir_store::{KeyValueStore, ResourceStore};
 use futures_util::StreamExt;
 
-use crate::asking::{self, ExchangeError, ExchangeRequest, OtherPayer, OtherPlan, RemoteError};
+use crate::asking::{
+    self, ByteStream, Capabilities, ExchangeError, ExchangeRequest, OtherPayer, OtherPlan, Poll,
+    RemoteError,
+};
+use crate::bulk_asking::Pace;
 
-/// Each HTTP call's limit.
+/// Each HTTP call's limit (a file download's: between two chunks).
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// One output file's download, at most.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Pages of `$everything` followed, at most (a bound against a looping `next`).
 const MAX_PAGES: usize = 1000;
-/// The system scopes asked for: what `$member-match` and the member's data need.
+/// The system scopes asked for: what `$member-match`, `$bulk-member-match` and the
+/// member's data need. The other plan checks the export's `_type`
+/// ([`crate::bulk_asking::EXPORT_TYPES`]: Patient, Coverage, ExplanationOfBenefit)
+/// against them, as it checks `$everything`'s types; no Provenance is asked for, so
+/// none is in scope.
 const SCOPES: &str = "system/Patient.rs system/Coverage.rs system/ExplanationOfBenefit.rs \
                       system/Organization.rs system/Practitioner.rs";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -98,8 +113,11 @@ pub struct HttpOtherPlan {
 
 impl HttpOtherPlan {
     pub fn new(payer: &OtherPayer, key: AssertionKey) -> Result<HttpOtherPlan, RemoteError> {
+        // No overall timeout on the client: each JSON call sets [`TIMEOUT`], a download
+        // [`DOWNLOAD_TIMEOUT`]; a stalled connection fails after [`TIMEOUT`] without data.
         let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .read_timeout(TIMEOUT)
             .build()
             .map_err(|e| RemoteError::Unavailable(e.to_string()))?;
         Ok(HttpOtherPlan {
@@ -155,30 +173,127 @@ impl HttpOtherPlan {
 
     /// Sends `request` and reads a JSON answer, mapping statuses to error kinds.
     async fn json(&self, request: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
-        let response = request
-            .header("accept", "application/fhir+json, application/json")
-            .send()
-            .await
-            .map_err(|e| RemoteError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| RemoteError::Unavailable(e.without_url().to_string()))?;
-        let summary = || diagnostics(&text);
+        let (status, _, text) = self.send(request).await?;
         match status {
-            200..=299 => serde_json::from_str(&text)
-                .map_err(|e| RemoteError::BadAnswer(format!("not JSON: {e}"))),
-            422 => Err(RemoteError::NotMatched(summary())),
-            408 | 429 | 500..=599 => {
-                Err(RemoteError::Unavailable(format!("{status}: {}", summary())))
-            }
-            _ => Err(RemoteError::Refused {
-                status,
-                text: summary(),
-            }),
+            200..=299 => parse_json(&text),
+            _ => Err(error_of(status, &text)),
         }
     }
+
+    /// Sends `request` (JSON accepted, [`TIMEOUT`]): status, headers and body.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, reqwest::header::HeaderMap, String), RemoteError> {
+        let response = request
+            .header("accept", "application/fhir+json, application/json")
+            .timeout(TIMEOUT)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(unavailable)?;
+        Ok((status, headers, text))
+    }
+
+    /// `url` if it is on the other plan's server (where the token may go).
+    fn same_server<'u>(&self, url: &'u str, what: &str) -> Result<&'u str, RemoteError> {
+        if url
+            .strip_prefix(&self.base_url)
+            .is_some_and(|rest| rest.starts_with('/'))
+        {
+            return Ok(url);
+        }
+        Err(RemoteError::BadAnswer(format!(
+            "{what} is not on the other plan's server"
+        )))
+    }
+
+    /// An asynchronous kick-off: 202 and the status URL in `Content-Location`.
+    async fn kick_off(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<String, RemoteError> {
+        let token = self.token().await?;
+        let (status, headers, text) = self
+            .send(request.bearer_auth(token).header("prefer", "respond-async"))
+            .await?;
+        if status != 202 {
+            return Err(match status {
+                200..=299 => RemoteError::BadAnswer(format!(
+                    "{what} answered {status}, not 202 with a status URL"
+                )),
+                _ => error_of(status, &text),
+            });
+        }
+        let location = headers
+            .get(reqwest::header::CONTENT_LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RemoteError::BadAnswer(format!("{what} gave no Content-Location")))?;
+        Ok(self.same_server(location, "the status URL")?.to_owned())
+    }
+}
+
+fn unavailable(error: reqwest::Error) -> RemoteError {
+    RemoteError::Unavailable(error.without_url().to_string())
+}
+
+fn parse_json(text: &str) -> Result<Value, RemoteError> {
+    serde_json::from_str(text).map_err(|e| RemoteError::BadAnswer(format!("not JSON: {e}")))
+}
+
+/// An error status as the kind the exchange acts on.
+fn error_of(status: u16, text: &str) -> RemoteError {
+    let summary = diagnostics(text);
+    match status {
+        422 => RemoteError::NotMatched(summary),
+        408 | 429 | 500..=599 => RemoteError::Unavailable(format!("{status}: {summary}")),
+        _ => RemoteError::Refused {
+            status,
+            text: summary,
+        },
+    }
+}
+
+/// `Retry-After` in seconds (an HTTP date is taken as "soon").
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Whether a CapabilityStatement lists an operation, by name (`bulk-member-match`,
+/// with or without `$`) or by its definition's canonical URL.
+fn lists_operation(capability: &Value, name: &str) -> bool {
+    let rests = capability.get("rest").and_then(Value::as_array);
+    let mut operations = rests.into_iter().flatten().flat_map(|rest| {
+        let system = rest.get("operation").and_then(Value::as_array);
+        let typed = rest
+            .get("resource")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("operation").and_then(Value::as_array));
+        system.into_iter().chain(typed).flatten()
+    });
+    operations.any(|operation| {
+        let named = operation
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.trim_start_matches('$') == name);
+        let defined = operation
+            .get("definition")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.trim_end_matches('/').ends_with(&format!("/{name}")));
+        named || defined
+    })
 }
 
 /// An OperationOutcome's first diagnostics, or the start of a plain body: enough for an
@@ -196,6 +311,104 @@ fn diagnostics(text: &str) -> String {
 }
 
 impl OtherPlan for HttpOtherPlan {
+    async fn capabilities(&self) -> Result<Capabilities, RemoteError> {
+        let (status, _, text) = self
+            .send(self.http.get(format!("{}/metadata", self.base_url)))
+            .await?;
+        let capability = match status {
+            200..=299 => parse_json(&text).unwrap_or(Value::Null),
+            408 | 429 | 500..=599 => return Err(error_of(status, &text)),
+            // No readable CapabilityStatement: the single-member operations.
+            _ => Value::Null,
+        };
+        Ok(Capabilities {
+            bulk: lists_operation(&capability, "bulk-member-match")
+                && lists_operation(&capability, "davinci-data-export"),
+        })
+    }
+
+    async fn bulk_member_match(&self, parameters: &Value) -> Result<String, RemoteError> {
+        self.kick_off(
+            self.http
+                .post(format!("{}/Group/$bulk-member-match", self.base_url))
+                .header("content-type", "application/fhir+json")
+                .body(parameters.to_string()),
+            "$bulk-member-match",
+        )
+        .await
+    }
+
+    async fn data_export(&self, group: &str, types: &str) -> Result<String, RemoteError> {
+        if !fhir::is_valid_id(group) {
+            return Err(RemoteError::BadAnswer("the matched Group's id".into()));
+        }
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("exportType", crate::bulk_asking::EXPORT_TYPE)
+            .append_pair("_type", types)
+            .finish();
+        self.kick_off(
+            self.http.get(format!(
+                "{}/Group/{group}/$davinci-data-export?{query}",
+                self.base_url
+            )),
+            "$davinci-data-export",
+        )
+        .await
+    }
+
+    async fn poll(&self, status_url: &str) -> Result<Poll, RemoteError> {
+        let url = self.same_server(status_url, "the status URL")?;
+        let token = self.token().await?;
+        let (status, headers, text) = self.send(self.http.get(url).bearer_auth(token)).await?;
+        match status {
+            202 | 429 => Ok(Poll::Running {
+                retry_after: retry_after(&headers),
+            }),
+            200 => parse_json(&text).map(Poll::Done),
+            404 | 410 => Ok(Poll::Gone(format!("{status}: {}", diagnostics(&text)))),
+            // Bulk Data: a job that failed answers an error with an OperationOutcome.
+            500..=599 if text.contains("OperationOutcome") => {
+                Ok(Poll::Gone(format!("{status}: {}", diagnostics(&text))))
+            }
+            _ => Err(error_of(status, &text)),
+        }
+    }
+
+    async fn download<'a>(
+        &'a self,
+        url: &'a str,
+        with_token: bool,
+    ) -> Result<ByteStream<'a>, RemoteError> {
+        let url = if with_token {
+            self.same_server(url, "an output file that needs the token")?
+        } else {
+            url
+        };
+        let mut request = self
+            .http
+            .get(url)
+            .header("accept", "application/fhir+ndjson")
+            .timeout(DOWNLOAD_TIMEOUT);
+        if with_token {
+            request = request.bearer_auth(self.token().await?);
+        }
+        let response = request.send().await.map_err(unavailable)?;
+        let status = response.status().as_u16();
+        if !(200..=299).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Err(error_of(status, &text));
+        }
+        let chunks = futures_util::stream::unfold(Some(response), |response| async move {
+            let mut response = response?;
+            match response.chunk().await {
+                Ok(Some(bytes)) => Some((Ok(bytes), Some(response))),
+                Ok(None) => None,
+                Err(error) => Some((Err(unavailable(error)), None)),
+            }
+        });
+        Ok(Box::pin(chunks))
+    }
+
     async fn member_match(&self, parameters: &Value) -> Result<String, RemoteError> {
         let token = self.token().await?;
         let answer = self
@@ -244,14 +457,16 @@ impl OtherPlan for HttpOtherPlan {
 }
 
 /// One try of `request` with this plan's key for `payer` (`key_pem`: the PEM, or why
-/// it could not be read). Without a usable key the request waits for its retry with
-/// the reason, like any failure on the way to the other plan.
+/// it could not be read), waiting for the other plan at `pace`. Without a usable key
+/// the request waits for its retry with the reason, like any failure on the way to the
+/// other plan.
 pub async fn run_request<S>(
     store: &S,
     payer: &OtherPayer,
     request: ExchangeRequest,
     key_pem: Result<String, String>,
     now: i64,
+    pace: &Pace,
 ) -> Result<ExchangeRequest, ExchangeError>
 where
     S: ResourceStore + KeyValueStore,
@@ -260,20 +475,24 @@ where
         .and_then(|pem| AssertionKey::from_pem(&pem).map_err(|e| e.to_string()))
         .and_then(|key| HttpOtherPlan::new(payer, key).map_err(|e| e.to_string()));
     match plan {
-        Ok(plan) => asking::run(store, store, &plan, payer, request, now).await,
-        Err(reason) => asking::run(store, store, &NoKey(reason), payer, request, now).await,
+        Ok(plan) => asking::run_with(store, store, &plan, payer, request, now, pace).await,
+        Err(reason) => {
+            asking::run_with(store, store, &NoKey(reason), payer, request, now, pace).await
+        }
     }
 }
 
 /// The scheduled run: up to `batch` requests due, `concurrency` at a time, each with
-/// the key `key_for` reads for its payer (a file locally, Secrets Manager on AWS).
-/// Returns the requests as they stand afterwards.
+/// the key `key_for` reads for its payer (a file locally, Secrets Manager on AWS), and
+/// each waiting for its other plan at `pace`. Returns the requests as they stand
+/// afterwards.
 pub async fn run_due<S, F, Fut>(
     store: &S,
     now: i64,
     batch: usize,
     concurrency: usize,
     key_for: F,
+    pace: &Pace,
 ) -> Result<Vec<ExchangeRequest>, ExchangeError>
 where
     S: ResourceStore + KeyValueStore,
@@ -288,7 +507,7 @@ where
             return Ok(request);
         };
         let key = key_for(&payer).await;
-        run_request(store, &payer, request, key, now).await
+        run_request(store, &payer, request, key, now, pace).await
     });
     runs.buffer_unordered(concurrency.max(1))
         .collect::<Vec<_>>()
@@ -301,6 +520,13 @@ where
 struct NoKey(String);
 
 impl OtherPlan for NoKey {
+    async fn capabilities(&self) -> Result<Capabilities, RemoteError> {
+        Err(RemoteError::Unavailable(format!(
+            "this plan's key: {}",
+            self.0
+        )))
+    }
+
     async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
         Err(RemoteError::Unavailable(format!(
             "this plan's key: {}",
@@ -361,6 +587,22 @@ mod tests {
             member_id(&without),
             Err(RemoteError::BadAnswer(_))
         ));
+    }
+
+    #[test]
+    fn the_bulk_exchange_is_used_only_when_the_capability_statement_lists_both_operations() {
+        let ours = json!({"resourceType": "CapabilityStatement", "rest": [{"mode": "server",
+            "operation": [
+                {"name": "member-match", "definition": "http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match"},
+                {"name": "bulk-member-match", "definition": "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/bulk-member-match"},
+                {"name": "davinci-data-export", "definition": "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/davinci-data-export"}]}]});
+        assert!(lists_operation(&ours, "bulk-member-match"));
+        assert!(lists_operation(&ours, "davinci-data-export"));
+        let on_group = json!({"rest": [{"resource": [{"type": "Group", "operation": [
+            {"name": "$davinci-data-export", "definition": "x"}]}]}]});
+        assert!(lists_operation(&on_group, "davinci-data-export"));
+        assert!(!lists_operation(&on_group, "bulk-member-match"));
+        assert!(!lists_operation(&Value::Null, "bulk-member-match"));
     }
 
     #[test]

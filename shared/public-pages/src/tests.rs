@@ -84,6 +84,8 @@ async fn members_page_covers_what_cms_requires() {
         "Payer-to-Payer",
         "off unless you opt in",
         "last five years",
+        "Bringing your records to us",
+        "42 CFR Part 2",
     ] {
         assert!(html.contains(needed), "/members lacks {needed:?}");
     }
@@ -93,6 +95,7 @@ async fn members_page_covers_what_cms_requires() {
         "https://www.hhs.gov/ocr/complaints/index.html",
         "https://api.example-plan.test/connected-apps",
         "https://api.example-plan.test/connected-apps#payer-to-payer",
+        "https://api.example-plan.test/connected-apps#payer-to-payer-ask",
         "/apps",
         "tel:18005550100",
         "mailto:privacy@example.org",

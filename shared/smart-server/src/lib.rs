@@ -18,6 +18,7 @@
 //! | `GET /connected-apps`, `POST /connected-apps/revoke` | the member's apps, behind the same sign-in |
 //! | `POST /connected-apps/provider-access` | the member's Provider Access opt-out (`choice` = `opt-out` or `opt-in`) |
 //! | `POST /connected-apps/payer-to-payer` | the member's Payer-to-Payer opt-in (`choice` = `opt-in` or `opt-out`) |
+//! | `POST /connected-apps/payer-to-payer/request` | the member asks this plan to get their records from another plan (`payer`, `card`, `coverage` = `previous` or `concurrent`, `all-data` = `yes`) |
 //!
 //! State lives in the stores: transactions, codes, refresh handles, member sessions and
 //! apps in the [`KeyValueStore`] (only hashes of the secrets that index them), grants
@@ -186,6 +187,9 @@ where
             }
             (Method::POST, "/connected-apps/payer-to-payer") => {
                 self.member_sharing(&request, Sharing::PayerToPayer).await
+            }
+            (Method::POST, "/connected-apps/payer-to-payer/request") => {
+                self.member_p2p_request(&request).await
             }
             _ => pages::error_page(
                 if AuthServer::<S, L>::serves(&path) {

@@ -19,9 +19,10 @@ use crate::authorize::{Purpose, TXN_COOKIE};
 use secrets::constant_time_eq;
 
 use crate::crypto::{hash_secret, random_secret};
-use crate::pages::{AccessRow, ConnectedAppsPage, GrantRow, page};
+use crate::pages::{AccessRow, ConnectedAppsPage, GrantRow, P2pRequestRow, page};
 use crate::respond::{Params, cookie, redirect};
 use crate::{AuthServer, secs, unix_now};
+use payer_to_payer::asking::{self, ExchangeRequest, RequestState, Terms};
 
 const SESSION_NAMESPACE: &str = "member-session";
 const SESSION_COOKIE: &str = "pa_member";
@@ -115,6 +116,64 @@ where
             .await
     }
 
+    /// `POST /connected-apps/payer-to-payer/request`: the member asks this plan to get
+    /// their records from one of the other plans it recorded (`payer`), with the card
+    /// number there (`card`), covered until recently (`coverage=previous`) or now too
+    /// (`coverage=concurrent`), and all data (`all-data=yes`, their 42 CFR Part 2
+    /// consent) or only what is not sensitive. Only with their Payer-to-Payer opt-in.
+    /// The request is the one operators make ([`asking::request_when_due`]); the
+    /// scheduled run asks the other plan.
+    pub(crate) async fn member_p2p_request(&self, request: &Request<Bytes>) -> Page {
+        let (session, form) = match self.member_form(request).await {
+            Ok(checked) => checked,
+            Err(page) => return page,
+        };
+        match self.record_p2p_request(&session.patient, &form).await {
+            Ok(notice) => self.render_apps(&session, Some(&notice)).await,
+            Err(error) => self.fault(error),
+        }
+    }
+
+    async fn record_p2p_request(
+        &self,
+        patient: &str,
+        form: &Params,
+    ) -> Result<String, crate::ServerError> {
+        let store = self.store.as_ref();
+        if !Sharing::PayerToPayer.is_on(store, patient).await? {
+            return Ok("First say yes to sharing with your other health plans; then we can ask them for your records.".into());
+        }
+        let Some(payer) = asking::payer(store, form.one("payer").unwrap_or_default()).await? else {
+            return Ok("Choose one of the health plans in the list.".into());
+        };
+        let card = form.one("card").unwrap_or_default().trim();
+        if !valid_card(card) {
+            return Ok("The member ID must be 1 to 40 letters, numbers, spaces or dashes, as printed on your card. Nothing was sent.".into());
+        }
+        let terms = Terms {
+            old_member_id: card.to_owned(),
+            all_data: form.one("all-data") == Some("yes"),
+            concurrent: form.one("coverage") == Some("concurrent"),
+        };
+        let (all_data, concurrent) = (terms.all_data, terms.concurrent);
+        let now = unix_now();
+        let asked = asking::request_when_due(store, patient, &payer.name, terms, now).await?;
+        // Which plan, and how; never the member or the card.
+        tracing::info!(target: "audit", event = "p2p.member_request", payer = %payer.name, concurrent, all_data, "member asked for their records from another plan");
+        Ok(if asked.next_attempt_at > now {
+            format!(
+                "Thank you. Your coverage with us starts on {}; we will ask {} for your records then.",
+                day_of(asked.next_attempt_at),
+                payer.name
+            )
+        } else {
+            format!(
+                "Thank you. We will ask {} for your records shortly. Their status is shown below.",
+                payer.name
+            )
+        })
+    }
+
     async fn render_apps(&self, session: &MemberSession, notice: Option<&str>) -> Page {
         let list = match grants::list_for_patient(self.store.as_ref(), &session.patient).await {
             Ok(list) => list,
@@ -149,12 +208,26 @@ where
             Ok(settings) => settings,
             Err(error) => return self.fault(error.into()),
         };
+        let p2p = async {
+            let plans = asking::payers(store).await?;
+            let requests = asking::requests_of(store, &session.patient).await?;
+            Ok::<_, fhir_store::StoreError>((plans, requests))
+        };
+        let (other_plans, p2p_requests) = match p2p.await {
+            Ok(found) => found,
+            Err(error) => return self.fault(error.into()),
+        };
         page(
             StatusCode::OK,
             &ConnectedAppsPage {
                 csrf: &session.csrf,
                 provider_access_opted_out: opted_out,
                 payer_to_payer_opted_in: p2p_opted_in,
+                other_plans: other_plans.into_iter().map(|p| p.name).collect(),
+                payer_to_payer_requests: p2p_requests
+                    .iter()
+                    .map(|r| p2p_row(r, unix_now()))
+                    .collect(),
                 grants: rows,
                 notice,
                 history,
@@ -263,6 +336,75 @@ where
         let mut response = redirect("/connected-apps", true);
         self.set_cookie(&mut response, SESSION_COOKIE, &id, lifetime);
         self.clear_cookie(response, TXN_COOKIE)
+    }
+}
+
+/// A card number as a member may type it: 1 to 40 ASCII letters, digits, spaces and
+/// dashes.
+fn valid_card(card: &str) -> bool {
+    (1..=40).contains(&card.len())
+        && card
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
+}
+
+/// `YYYY-MM-DD` of unix seconds.
+fn day_of(unix_secs: i64) -> String {
+    fhir::Instant::from_unix_millis(unix_secs.saturating_mul(1000))
+        .and_then(|i| i.as_str().get(..10).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// One request as the member reads it.
+fn p2p_row(request: &ExchangeRequest, now: i64) -> P2pRequestRow {
+    let card: Vec<char> = request.old_member_id.chars().collect();
+    let last = card.len().saturating_sub(4);
+    let card = if last == 0 {
+        request.old_member_id.clone()
+    } else {
+        format!("ending {}", card[last..].iter().collect::<String>())
+    };
+    let status = match request.state {
+        RequestState::Waiting if request.progress.is_some() => {
+            "That plan is preparing your records.".to_owned()
+        }
+        RequestState::Waiting if request.attempts > 0 => {
+            "We could not reach that plan yet. We will try again.".to_owned()
+        }
+        RequestState::Waiting if request.received > 0 => format!(
+            "Received. We will ask again on {}.",
+            day_of(request.next_attempt_at)
+        ),
+        RequestState::Waiting if request.next_attempt_at > now => {
+            format!("We will ask on {}.", day_of(request.next_attempt_at))
+        }
+        RequestState::Waiting => "We will ask shortly.".to_owned(),
+        RequestState::Done => "Received.".to_owned(),
+        RequestState::NotMatched => {
+            "That plan could not find you with this member ID. Check your card and ask again."
+                .to_owned()
+        }
+        RequestState::NotOptedIn => {
+            "Not asked: sharing with other health plans was off.".to_owned()
+        }
+        RequestState::Failed => {
+            "We could not get your records. Our staff will look into it.".to_owned()
+        }
+    };
+    P2pRequestRow {
+        plan: request.payer.clone(),
+        card,
+        coverage: if request.concurrent {
+            "Now, too"
+        } else {
+            "Until recently"
+        },
+        records: if request.received > 0 {
+            request.received.to_string()
+        } else {
+            "None yet".to_owned()
+        },
+        status,
     }
 }
 

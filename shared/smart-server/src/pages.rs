@@ -70,6 +70,16 @@ pub struct AccessRow {
     pub reads: Vec<(&'static str, u64)>,
 }
 
+/// One of the member's Payer-to-Payer requests, in plain words.
+pub struct P2pRequestRow {
+    pub plan: String,
+    /// The card number there, masked but for its last four characters.
+    pub card: String,
+    pub coverage: &'static str,
+    pub records: String,
+    pub status: String,
+}
+
 #[derive(Template)]
 #[template(path = "connected_apps.html")]
 pub struct ConnectedAppsPage<'a> {
@@ -78,6 +88,10 @@ pub struct ConnectedAppsPage<'a> {
     pub provider_access_opted_out: bool,
     /// Whether the member has opted in to Payer-to-Payer.
     pub payer_to_payer_opted_in: bool,
+    /// The other plans this plan can ask (`payers add`), by name.
+    pub other_plans: Vec<String>,
+    /// The member's requests of other plans.
+    pub payer_to_payer_requests: Vec<P2pRequestRow>,
     pub grants: Vec<GrantRow>,
     pub notice: Option<&'a str>,
     /// `None` when the history could not be read (the rest of the page still works).

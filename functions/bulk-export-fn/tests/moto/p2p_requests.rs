@@ -1,8 +1,10 @@
 //! `p2p-requests` on AWS: a request recorded in DynamoDB (moto) is run by the
 //! scheduled function with this plan's key read from Secrets Manager (moto), against
 //! another plan's API (a stand-in server here: discovery, a token for a signed
-//! assertion, `$member-match`, `$everything`), and the answer lands in the table under
-//! the other plan's namespace with its Provenance.
+//! assertion, then either PDex's bulk pair — `$bulk-member-match`, `$davinci-data-export`,
+//! status URLs and NDJSON files — when its `/metadata` lists them, or `$member-match`
+//! and `$everything` when it has no CapabilityStatement), and the answer lands in the
+//! table under the other plan's namespace with its Provenance.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,12 +21,13 @@ use store_dynamodb::{DynamoStore, create_table};
 
 const CLIENT_ID: &str = "new-plan-at-old-plan";
 
-/// The other plan: what it answers, checking what a real one checks first.
-async fn other_plan() -> String {
+/// The other plan: what it answers, checking what a real one checks first. With
+/// `bulk`, its CapabilityStatement lists PDex's bulk pair and it serves them.
+async fn other_plan(bulk: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let token_endpoint = format!("{base}/token");
-    let app = Router::new()
+    let mut app = Router::new()
         .route(
             "/.well-known/smart-configuration",
             get(move || {
@@ -35,8 +38,121 @@ async fn other_plan() -> String {
         .route("/token", post(token))
         .route("/Patient/{operation}", post(member_match))
         .route("/Patient/{id}/{operation}", get(everything));
+    if bulk {
+        let at = |path: &str| format!("{base}{path}");
+        let (match_status, export_status, claims, coverage) = (
+            at("/status/match-1"),
+            at("/status/export-1"),
+            at("/files/ExplanationOfBenefit-1.ndjson"),
+            at("/files/Coverage-1.ndjson"),
+        );
+        app = app
+            .route(
+                "/metadata",
+                get(|| async {
+                    json!({"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "operation": [
+                        {"name": "bulk-member-match", "definition": "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/bulk-member-match"},
+                        {"name": "davinci-data-export", "definition": "http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/davinci-data-export"}]}]})
+                    .to_string()
+                }),
+            )
+            .route(
+                "/Group/{operation}",
+                post(move |headers: HeaderMap, body: Bytes| {
+                    let location = match_status.clone();
+                    async move { bulk_member_match(&headers, &body, &location) }
+                }),
+            )
+            .route(
+                "/Group/{id}/{operation}",
+                get(
+                    move |headers: HeaderMap, uri: axum::http::Uri| {
+                        let location = export_status.clone();
+                        async move { data_export(&headers, &uri, &location) }
+                    },
+                ),
+            )
+            .route(
+                "/status/{job}",
+                get(move |headers: HeaderMap, job: axum::extract::Path<String>| {
+                    let (claims, coverage) = (claims.clone(), coverage.clone());
+                    async move { status(&headers, &job, &claims, &coverage) }
+                }),
+            )
+            .route("/files/{file}", get(file));
+    }
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
+}
+
+type Answer = (StatusCode, [(&'static str, String); 2], String);
+
+fn answer(status: StatusCode, location: &str, body: String) -> Answer {
+    (
+        status,
+        [
+            ("content-location", location.to_owned()),
+            ("retry-after", "0".to_owned()),
+        ],
+        body,
+    )
+}
+
+fn bulk_member_match(headers: &HeaderMap, body: &[u8], location: &str) -> Answer {
+    let parameters: Value = serde_json::from_slice(body).unwrap_or_default();
+    let bundle = &parameters["parameter"][0];
+    let card = &bundle["part"][1]["resource"]["subscriberId"];
+    if !authorized(headers) || bundle["name"] != "MemberBundle" || card != "SUB-7001" {
+        return answer(StatusCode::BAD_REQUEST, "", String::new());
+    }
+    answer(StatusCode::ACCEPTED, location, String::new())
+}
+
+fn data_export(headers: &HeaderMap, uri: &axum::http::Uri, location: &str) -> Answer {
+    let query = uri.query().unwrap_or_default();
+    let asked_right = uri.path() == "/Group/g-old-1/$davinci-data-export"
+        && query.contains("exportType=hl7.fhir.us.davinci-pdex%23payertopayer")
+        && headers.get("prefer").and_then(|v| v.to_str().ok()) == Some("respond-async");
+    if !authorized(headers) || !asked_right {
+        return answer(StatusCode::BAD_REQUEST, "", String::new());
+    }
+    answer(StatusCode::ACCEPTED, location, String::new())
+}
+
+fn status(headers: &HeaderMap, job: &str, claims: &str, coverage: &str) -> Answer {
+    if !authorized(headers) {
+        return answer(StatusCode::UNAUTHORIZED, "", String::new());
+    }
+    let body = match job {
+        "match-1" => json!({"resourceType": "Parameters", "parameter": [
+            {"name": "MatchedMembers", "resource": {"resourceType": "Group", "id": "g-old-1",
+                "code": {"coding": [{"code": "match"}]},
+                "member": [{"entity": {"reference": "Patient/old-9"}}]}}]}),
+        _ => json!({"transactionTime": "2027-01-08T10:00:00Z", "requiresAccessToken": true,
+            "output": [{"type": "Coverage", "url": coverage}, {"type": "ExplanationOfBenefit", "url": claims}],
+            "error": []}),
+    };
+    answer(StatusCode::OK, "", body.to_string())
+}
+
+async fn file(headers: HeaderMap, name: axum::extract::Path<String>) -> (StatusCode, String) {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, String::new());
+    }
+    let lines: Vec<Value> = if name.starts_with("Coverage") {
+        vec![
+            json!({"resourceType": "Coverage", "id": "c1", "status": "active",
+                    "beneficiary": {"reference": "Patient/old-9"}}),
+        ]
+    } else {
+        (1..=3)
+            .map(|n| json!({"resourceType": "ExplanationOfBenefit", "id": format!("bulk-e{n}"),
+                            "status": "active", "patient": {"reference": "Patient/old-9"},
+                            "insurance": [{"focal": true, "coverage": {"reference": "Coverage/c1"}}]}))
+            .collect()
+    };
+    let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    (StatusCode::OK, ndjson)
 }
 
 async fn token(body: Bytes) -> (StatusCode, String) {
@@ -108,11 +224,22 @@ async fn everything(headers: HeaderMap) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_into_dynamodb() {
+    run_against(false).await;
+}
+
+#[tokio::test]
+async fn a_plan_with_pdex_bulk_is_asked_in_bulk_and_its_files_are_streamed_into_dynamodb() {
+    run_against(true).await;
+}
+
+/// One request run by the scheduled function against the stand-in (`bulk`: with
+/// PDex's bulk pair; else only `$member-match` and `$everything`).
+async fn run_against(bulk: bool) {
     let Some(aws) = aws_test_config::local_sdk_config().await else {
         return;
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    let table = format!("p2p-requests-{}", std::process::id());
+    let table = format!("p2p-requests-{bulk}-{}", std::process::id());
     create_table(&dynamodb, &table).await.unwrap();
     let store = DynamoStore::new(dynamodb.clone(), table.clone());
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
@@ -120,7 +247,10 @@ async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_int
     assert!(AssertionKey::from_pem(&pem).is_ok());
     let secret = secrets
         .create_secret()
-        .name(format!("stack/payer-keys/oldplan-{}", std::process::id()))
+        .name(format!(
+            "stack/payer-keys/oldplan-{bulk}-{}",
+            std::process::id()
+        ))
         .secret_string(pem)
         .send()
         .await
@@ -146,7 +276,7 @@ async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_int
         .unwrap();
     let payer = OtherPayer {
         name: "oldplan".into(),
-        base_url: other_plan().await,
+        base_url: other_plan(bulk).await,
         payer_id: "OLD01".into(),
         client_id: CLIENT_ID.into(),
         key: secret,
@@ -167,10 +297,21 @@ async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_int
     assert_eq!(summary["ran"], 1, "{summary}");
     assert_eq!(summary["done"], 1, "{summary}");
 
-    let claim = ResourceStore::get(&store, ResourceType::ExplanationOfBenefit, "oldplan.e1")
+    // The bulk export's claims, or `$everything`'s one.
+    let (claim_id, claims) = if bulk { ("bulk-e1", 3) } else { ("e1", 1) };
+    let request = asking::get_request(&store, "m1", "oldplan")
         .await
         .unwrap()
-        .expect("the received claim");
+        .unwrap();
+    assert_eq!(request.received, claims + 1, "{request:?}");
+    let claim = ResourceStore::get(
+        &store,
+        ResourceType::ExplanationOfBenefit,
+        &format!("oldplan.{claim_id}"),
+    )
+    .await
+    .unwrap()
+    .expect("the received claim");
     let claim: Value = serde_json::from_str(&claim.body).unwrap();
     assert_eq!(claim["patient"]["reference"], "Patient/m1");
     assert_eq!(
@@ -181,7 +322,10 @@ async fn a_request_due_is_run_with_the_key_from_secrets_manager_and_imported_int
     let provenance = ResourceStore::get(
         &store,
         ResourceType::Provenance,
-        &payer_to_payer::import::namespaced_id("oldplan", "prov-ExplanationOfBenefit-e1"),
+        &payer_to_payer::import::namespaced_id(
+            "oldplan",
+            &format!("prov-ExplanationOfBenefit-{claim_id}"),
+        ),
     )
     .await
     .unwrap();

@@ -1,8 +1,12 @@
 //! Payer-to-Payer end to end on two local servers: the old plan answers, the new plan
-//! asks (CMS-0057-F, 42 CFR 422.121(b)). The member's history moves only with their
+//! asks (CMS-0057-F, 42 CFR 422.121(b)) with PDex's bulk pair, which the old plan's
+//! `/metadata` lists: `$bulk-member-match`, then `$davinci-data-export`, its files
+//! streamed into the new plan's store. The member's history moves only with their
 //! opt-in, lands under the old plan's namespace with its Provenance, leaves out what a
 //! `#sensitive` consent excludes, and shows in the member's Patient Access API.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backend_auth::NewBackendClient;
@@ -130,6 +134,17 @@ async fn an_opted_in_members_history_moves_with_its_provenance_and_without_sensi
     let request = ask(&new_plan, OLD_CARD, false).await;
     assert_eq!(request.state, RequestState::Done, "{request:?}");
     assert!(request.received >= 2, "{request:?}");
+    assert_eq!(request.progress, None, "nothing left to resume");
+    // Asked in bulk, as the old plan's /metadata offers: it holds the match Group that
+    // its $bulk-member-match made for the new plan, which $davinci-data-export read.
+    let us = asking::payer(new_plan.store.as_ref(), "oldplan")
+        .await
+        .unwrap()
+        .unwrap();
+    let groups = bulk_export::members::of_client(old_plan.store.as_ref(), &us.client_id)
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "one $bulk-member-match: {groups:?}");
 
     let claims = read(&new_plan, &format!("/ExplanationOfBenefit?patient={ANA}")).await;
     let claim_ids = entry_ids(&claims, "match");
@@ -256,4 +271,137 @@ async fn a_wrong_card_ends_not_matched_and_an_unreachable_plan_waits_for_its_ret
             .unwrap()
             .starts_with("unavailable")
     );
+}
+
+/// A front of the old plan whose first download of a claims file stops halfway, as a
+/// dropped connection does; everything else passes through, with the old plan's URLs
+/// in answers (status URLs, manifest files) turned into the front's. The token request
+/// goes to the old plan itself (its discovery is passed on as it is), so the signed
+/// assertion names the old plan's token endpoint.
+async fn cutting_front(old_base: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = format!("http://{}", listener.local_addr().unwrap());
+    let cut = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = front.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (client, old, front, cut) = (
+            client.clone(),
+            old_base.clone(),
+            base.clone(),
+            Arc::clone(&cut),
+        );
+        async move { forward(&client, &old, &front, &cut, request).await }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    front
+}
+
+async fn forward(
+    client: &reqwest::Client,
+    old: &str,
+    front: &str,
+    cut: &AtomicBool,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 10 << 20).await.unwrap();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut outgoing = client
+        .request(parts.method.clone(), format!("{old}{path}"))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let answer = outgoing.send().await.unwrap();
+    let mut reply = axum::http::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
+            continue;
+        }
+        let value = value.to_str().unwrap_or_default().replace(old, front);
+        reply = reply.header(name, value);
+    }
+    let text = answer.text().await.unwrap();
+    let text = if path.starts_with("/.well-known/") {
+        text
+    } else {
+        text.replace(old, front)
+    };
+    let claims_file = path.starts_with("/bulk-files/") && path.contains("ExplanationOfBenefit");
+    if claims_file && !cut.swap(true, Ordering::SeqCst) {
+        let half = bytes::Bytes::copy_from_slice(&text.as_bytes()[..text.len() / 2]);
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+            vec![Ok(half), Err(std::io::Error::other("connection dropped"))];
+        return reply
+            .header(http::header::CONTENT_LENGTH, text.len())
+            .body(axum::body::Body::from_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .unwrap();
+    }
+    reply.body(axum::body::Body::from(text)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_off_midway_is_continued_by_the_next_run_without_duplicates() {
+    let (old_plan, new_plan, _keys) = two_plans().await;
+    opt(&new_plan, ANA, true).await;
+    let mut through_front = asking::payer(new_plan.store.as_ref(), "oldplan")
+        .await
+        .unwrap()
+        .unwrap();
+    through_front.base_url = cutting_front(old_plan.base.clone()).await;
+    asking::add_payer(new_plan.store.as_ref(), &through_front)
+        .await
+        .unwrap();
+
+    // The claims file breaks off: the request waits for its retry, keeping its place.
+    let cut_off = ask(&new_plan, OLD_CARD, true).await;
+    assert_eq!(cut_off.state, RequestState::Waiting, "{cut_off:?}");
+    assert_eq!(cut_off.attempts, 1);
+    let progress = cut_off.progress.clone().expect("where the run stopped");
+    assert!(progress.export_status.is_some(), "{progress:?}");
+    assert!(
+        progress
+            .imported_files
+            .iter()
+            .all(|f| !f.contains("ExplanationOfBenefit")),
+        "{progress:?}"
+    );
+
+    // The next run (the schedule's) continues the same export: no second match.
+    let pem = std::fs::read_to_string(&through_front.key).unwrap();
+    let resumed = payer_to_payer::remote::run_request(
+        new_plan.store.as_ref(),
+        &through_front,
+        cut_off,
+        Ok(pem),
+        fhir::clock::unix_now(),
+        &payer_to_payer::bulk_asking::Pace::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resumed.state, RequestState::Done, "{resumed:?}");
+    let groups = bulk_export::members::of_client(old_plan.store.as_ref(), &through_front.client_id)
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "the same $bulk-member-match, continued");
+    let claims = claim_count(&new_plan).await;
+    assert_eq!(claims, 2, "both claims #regular allows, once each");
+
+    // A whole new request brings the same resources, and nothing twice.
+    let again = ask(&new_plan, OLD_CARD, true).await;
+    assert_eq!(again.state, RequestState::Done, "{again:?}");
+    assert_eq!(again.received, resumed.received);
+    assert_eq!(claim_count(&new_plan).await, claims);
 }

@@ -867,6 +867,171 @@ async fn the_member_says_yes_to_payer_to_payer_on_connected_apps_and_can_take_it
     assert!(!opted_in(&h).await);
 }
 
+/// A member signed in to `/connected-apps`: the session cookie and the page's CSRF
+/// value.
+async fn member_on_connected_apps(h: &Harness) -> (String, String) {
+    let start = h.get("/connected-apps").await;
+    let cookie = format!("pa_txn={}", start.cookie("pa_txn").unwrap());
+    let page = h.submit_email(&start, &cookie).await;
+    let csrf = page.csrf().unwrap();
+    h.submit_identity(&csrf, &cookie).await;
+    let done = h.submit_code(&csrf, CODE, &cookie).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let session = format!("pa_member={}", done.cookie("pa_member").unwrap());
+    let text = connected_apps_page(h, &session).await;
+    let member_csrf = text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (session, member_csrf)
+}
+
+async fn connected_apps_page(h: &Harness, session: &str) -> String {
+    let request = http::Request::get("/connected-apps")
+        .header("cookie", session)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    String::from_utf8_lossy(h.server.handle(request).await.body()).into_owned()
+}
+
+#[tokio::test]
+async fn the_member_asks_for_their_records_from_another_plan_this_plan_knows() {
+    use payer_to_payer::asking::{self, OtherPayer, RequestState};
+    let h = harness().await;
+    asking::add_payer(
+        h.store.as_ref(),
+        &OtherPayer {
+            name: "oldplan".into(),
+            base_url: "https://fhir.old.example/r4".into(),
+            payer_id: "OLD01".into(),
+            client_id: "us-at-oldplan".into(),
+            key: "patient-access/payer-keys/oldplan".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (session, csrf) = member_on_connected_apps(&h).await;
+    let ask = |csrf: String, fields: Vec<(&'static str, &'static str)>| {
+        let session = session.clone();
+        let h = &h;
+        async move {
+            let mut form = vec![("csrf", csrf.as_str())];
+            form.extend(fields);
+            h.post(
+                "/connected-apps/payer-to-payer/request",
+                &form,
+                Some(&session),
+                None,
+            )
+            .await
+        }
+    };
+    let request_of_oldplan = || async {
+        asking::get_request(h.store.as_ref(), PATIENT, "oldplan")
+            .await
+            .unwrap()
+    };
+    let page = connected_apps_page(&h, &session).await;
+    assert!(
+        page.contains("Bring your records from another health plan")
+            && page.contains("first say yes to sharing")
+            && !page.contains("name=\"card\""),
+        "no form until the member opts in: {page}"
+    );
+    let refused = ask(
+        csrf.clone(),
+        vec![("payer", "oldplan"), ("card", "SUB-7001")],
+    )
+    .await;
+    assert!(refused.text.contains("First say yes"), "{}", refused.text);
+    assert!(
+        request_of_oldplan().await.is_none(),
+        "nothing asked without the opt-in"
+    );
+
+    h.post(
+        "/connected-apps/payer-to-payer",
+        &[("csrf", &csrf), ("choice", "opt-in")],
+        Some(&session),
+        None,
+    )
+    .await;
+    let page = connected_apps_page(&h, &session).await;
+    assert!(
+        page.contains("<label for=\"p2p-card\">")
+            && page.contains("<option value=\"oldplan\">")
+            && page.contains("42 CFR Part 2")
+            && page.contains("<legend>How are you covered by that plan?</legend>")
+            && !page.contains("<script"),
+        "{page}"
+    );
+
+    // Another site's form (no CSRF value of the member's) asks nothing.
+    let forged = ask(
+        "forged".into(),
+        vec![("payer", "oldplan"), ("card", "SUB-7001")],
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert!(request_of_oldplan().await.is_none());
+
+    let unknown = ask(
+        csrf.clone(),
+        vec![("payer", "nosuchplan"), ("card", "SUB-7001")],
+    )
+    .await;
+    assert!(unknown.text.contains("Choose one of the health plans"));
+    let odd = ask(
+        csrf.clone(),
+        vec![("payer", "oldplan"), ("card", "<b>1</b>")],
+    )
+    .await;
+    assert!(odd.text.contains("The member ID must be"), "{}", odd.text);
+    assert!(request_of_oldplan().await.is_none());
+
+    let asked = ask(
+        csrf.clone(),
+        vec![
+            ("payer", "oldplan"),
+            ("card", "SUB-7001"),
+            ("coverage", "concurrent"),
+            ("all-data", "yes"),
+        ],
+    )
+    .await;
+    assert!(
+        asked.text.contains("We will ask oldplan for your records"),
+        "{}",
+        asked.text
+    );
+    assert!(
+        asked.text.contains("ending 7001") && asked.text.contains("We will ask shortly"),
+        "the member sees the request and its state: {}",
+        asked.text
+    );
+    let recorded = request_of_oldplan().await.expect("the request");
+    assert_eq!(recorded.old_member_id, "SUB-7001");
+    assert!(recorded.concurrent && recorded.all_data);
+    assert_eq!(recorded.state, RequestState::Waiting);
+    assert_eq!(
+        asking::due(h.store.as_ref(), recorded.next_attempt_at, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the scheduled run picks it up"
+    );
+
+    // Only the sensitive-free policy unless the member ticks the box.
+    ask(csrf, vec![("payer", "oldplan"), ("card", "SUB-7001")]).await;
+    let recorded = request_of_oldplan().await.unwrap();
+    assert!(!recorded.all_data && !recorded.concurrent);
+}
+
 #[tokio::test]
 async fn the_member_sees_what_each_app_read_in_the_last_ninety_days() {
     let h = harness().await;
