@@ -932,45 +932,55 @@ mod tests {
         assert!(claims.contains(&format!("oldplan.e{}", CLAIMS - 1)));
     }
 
-    #[tokio::test]
-    async fn a_member_in_the_consent_constrained_group_ends_not_matched_saying_why() {
-        struct Constrained;
-        impl OtherPlan for Constrained {
-            async fn capabilities(&self) -> Result<asking::Capabilities, RemoteError> {
-                Ok(asking::Capabilities { bulk: true })
-            }
-            async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
-                unreachable!()
-            }
-            async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
-                unreachable!()
-            }
-            async fn bulk_member_match(&self, _: &Value) -> Result<String, RemoteError> {
-                Ok(MATCH_STATUS.into())
-            }
-            async fn poll(&self, _: &str) -> Result<Poll, RemoteError> {
-                Ok(Poll::Done(
-                    json!({"resourceType": "Parameters", "parameter": [
-                    {"name": "ConsentConstraint", "resource": {"resourceType": "Group", "id": "c",
-                        "code": {"coding": [{"code": "consentconstraint"}]},
-                        "member": [{"entity": {"reference": "#m0"}}]}}]}),
-                ))
-            }
+    /// A plan with the bulk pair whose `$bulk-member-match` status always answers
+    /// `poll()`.
+    struct Polled(fn() -> Poll);
+
+    impl OtherPlan for Polled {
+        async fn capabilities(&self) -> Result<asking::Capabilities, RemoteError> {
+            Ok(asking::Capabilities { bulk: true })
         }
-        let (_dir, store) = store();
-        opted_in_member(&store).await;
+        async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
+            unreachable!("the bulk pair is used")
+        }
+        async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
+            unreachable!("the bulk pair is used")
+        }
+        async fn bulk_member_match(&self, _: &Value) -> Result<String, RemoteError> {
+            Ok(MATCH_STATUS.into())
+        }
+        async fn poll(&self, _: &str) -> Result<Poll, RemoteError> {
+            Ok((self.0)())
+        }
+    }
+
+    /// The opted-in member's request of the old plan, `#sensitive`, not concurrent.
+    async fn asked(store: &store_redb::RedbStore) -> ExchangeRequest {
+        opted_in_member(store).await;
         let terms = Terms {
             old_member_id: "SUB-7001".into(),
             all_data: false,
             concurrent: false,
         };
-        let asked = asking::request(&store, "m1", "oldplan", terms, 1000)
+        asking::request(store, "m1", "oldplan", terms, 1000)
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_member_in_the_consent_constrained_group_ends_not_matched_saying_why() {
+        let constrained = Polled(|| {
+            Poll::Done(json!({"resourceType": "Parameters", "parameter": [
+                {"name": "ConsentConstraint", "resource": {"resourceType": "Group", "id": "c",
+                    "code": {"coding": [{"code": "consentconstraint"}]},
+                    "member": [{"entity": {"reference": "#m0"}}]}}]}))
+        });
+        let (_dir, store) = store();
+        let asked = asked(&store).await;
         let after = asking::run_with(
             &store,
             &store,
-            &Constrained,
+            &constrained,
             &old_plan_payer(),
             asked,
             1000,
@@ -990,41 +1000,16 @@ mod tests {
 
     #[tokio::test]
     async fn an_export_still_running_when_the_runs_budget_is_spent_waits_without_spending_a_try() {
-        struct Slow;
-        impl OtherPlan for Slow {
-            async fn capabilities(&self) -> Result<asking::Capabilities, RemoteError> {
-                Ok(asking::Capabilities { bulk: true })
-            }
-            async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
-                unreachable!()
-            }
-            async fn everything(&self, _: &str) -> Result<Vec<Value>, RemoteError> {
-                unreachable!()
-            }
-            async fn bulk_member_match(&self, _: &Value) -> Result<String, RemoteError> {
-                Ok(MATCH_STATUS.into())
-            }
-            async fn poll(&self, _: &str) -> Result<Poll, RemoteError> {
-                Ok(Poll::Running {
-                    retry_after: Some(Duration::from_secs(120)),
-                })
-            }
-        }
+        let slow = Polled(|| Poll::Running {
+            retry_after: Some(Duration::from_secs(120)),
+        });
         let (_dir, store) = store();
-        opted_in_member(&store).await;
-        let terms = Terms {
-            old_member_id: "SUB-7001".into(),
-            all_data: false,
-            concurrent: false,
-        };
-        let asked = asking::request(&store, "m1", "oldplan", terms, 1000)
-            .await
-            .unwrap();
+        let asked = asked(&store).await;
         let pace = Pace {
             poll_budget: Duration::from_millis(50),
             ..quick()
         };
-        let after = asking::run_with(&store, &store, &Slow, &old_plan_payer(), asked, 1000, &pace)
+        let after = asking::run_with(&store, &store, &slow, &old_plan_payer(), asked, 1000, &pace)
             .await
             .unwrap();
         assert_eq!(after.state, RequestState::Waiting);
