@@ -201,7 +201,18 @@ impl ResourceStore for RedbStore {
     async fn list_keys(&self, queries: Vec<ListQuery>) -> StoreResult<Vec<KeyPage>> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
-            queries.iter().map(|q| list_keys_in(&txn, q)).collect()
+            let lookups = txn.open_table(LOOKUPS).map_err(backend)?;
+            let partitions = txn.open_table(PARTITIONS).map_err(backend)?;
+            queries
+                .iter()
+                .map(|q| {
+                    let table = match q.partition {
+                        Partition::Lookup { .. } => &lookups,
+                        Partition::Compartment { .. } | Partition::Type(_) => &partitions,
+                    };
+                    list_keys_in(table, q)
+                })
+                .collect()
         })
         .await
     }
@@ -224,10 +235,14 @@ impl ResourceStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(LOOKUPS).map_err(backend)?;
-            wanted
-                .iter()
-                .map(|key| Ok(table.get(key.as_str()).map_err(backend)?.is_some()))
-                .collect()
+            // In key order, so consecutive reads walk the same pages.
+            let mut order: Vec<usize> = (0..wanted.len()).collect();
+            order.sort_by(|a, b| wanted[*a].cmp(&wanted[*b]));
+            let mut found = vec![false; wanted.len()];
+            for i in order {
+                found[i] = table.get(wanted[i].as_str()).map_err(backend)?.is_some();
+            }
+            Ok(found)
         })
         .await
     }
@@ -282,16 +297,13 @@ fn put_in(txn: &WriteTransaction, write: &ResourceWrite) -> StoreResult<Resource
         let value = current.get(key.as_str()).map_err(backend)?;
         value.map(|v| codec::decode(v.value())).transpose()?
     };
-    let record = match next_version(
+    let record = next_version(
         write,
         previous
             .as_ref()
             .map(|p| Previous::from(&p.record))
             .as_ref(),
-    ) {
-        Ok(record) => record,
-        Err(conflict) => return Err(conflict),
-    };
+    )?;
     let stored = Stored {
         partition: keys::partition_entry(&record),
         lookups: keys::lookup_entries(&record).into_iter().collect(),
@@ -372,7 +384,12 @@ fn read_record(txn: &ReadTransaction, key: &str) -> StoreResult<Option<ResourceR
 /// the current record of each, in the same snapshot.
 fn list_blocking(db: &Database, query: &ListQuery) -> StoreResult<ListPage> {
     let txn = db.begin_read().map_err(backend)?;
-    let (hits, more) = list_hits(&txn, query)?;
+    let table_def = match query.partition {
+        Partition::Lookup { .. } => LOOKUPS,
+        Partition::Compartment { .. } | Partition::Type(_) => PARTITIONS,
+    };
+    let table = txn.open_table(table_def).map_err(backend)?;
+    let (hits, more) = list_hits(&table, query)?;
     let current = txn.open_table(CURRENT).map_err(backend)?;
     let mut entries = Vec::with_capacity(hits.len());
     for (sort_key, resource_key) in hits {
@@ -388,8 +405,8 @@ fn list_blocking(db: &Database, query: &ListQuery) -> StoreResult<ListPage> {
 }
 
 /// The keys of one page: the index entries alone, no record read.
-fn list_keys_in(txn: &ReadTransaction, query: &ListQuery) -> StoreResult<KeyPage> {
-    let (hits, more) = list_hits(txn, query)?;
+fn list_keys_in(table: &IndexTable, query: &ListQuery) -> StoreResult<KeyPage> {
+    let (hits, more) = list_hits(table, query)?;
     let entries = hits
         .into_iter()
         .map(|(sort_key, resource_key)| {
@@ -408,12 +425,12 @@ fn list_keys_in(txn: &ReadTransaction, query: &ListQuery) -> StoreResult<KeyPage
     Ok(KeyPage { entries, more })
 }
 
-/// Up to `limit` index entries of the query's range as (sort key, resource key), and
-/// whether more follow.
-fn list_hits(
-    txn: &ReadTransaction,
-    query: &ListQuery,
-) -> StoreResult<(Vec<(String, String)>, bool)> {
+/// An index table (`partitions` or `lookups`) open for reading.
+type IndexTable = redb::ReadOnlyTable<&'static str, &'static str>;
+
+/// Up to `limit` index entries of the query's range (in `table`, the one its partition
+/// kind lives in) as (sort key, resource key), and whether more follow.
+fn list_hits(table: &IndexTable, query: &ListQuery) -> StoreResult<(Vec<(String, String)>, bool)> {
     let range = keys::sort_range(query);
     if range.is_empty() {
         return Ok((Vec::new(), false));
@@ -424,11 +441,6 @@ fn list_hits(
         Some(high) => Bound::Included(format!("{pk}\0{high}")),
         None => Bound::Excluded(format!("{pk}\u{1}")),
     };
-    let table_def = match query.partition {
-        Partition::Lookup { .. } => LOOKUPS,
-        Partition::Compartment { .. } | Partition::Type(_) => PARTITIONS,
-    };
-    let table = txn.open_table(table_def).map_err(backend)?;
     let bounds = (
         Bound::Included(low.as_str()),
         high.as_ref().map(String::as_str),
