@@ -904,7 +904,8 @@ async fn bench_generated_directory() {
             -84.8 + (k / 300 % 100) as f64 * 0.007
         )
     };
-    let searches: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    type PathOf<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let searches: [(&str, PathOf<'_>); 4] = [
         (
             "specialty+postalcode+_include",
             Box::new(|_| {

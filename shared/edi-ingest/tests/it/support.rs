@@ -104,7 +104,7 @@ impl ResourceStore for NullStore {
     ) -> StoreResult<Vec<StoreResult<ResourceRecord>>> {
         let mut out = Vec::with_capacity(writes.len());
         for write in writes {
-            out.push(Ok(self.put(write).await?));
+            out.push(Ok(ResourceStore::put(self, write).await?));
         }
         Ok(out)
     }
