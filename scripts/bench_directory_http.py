@@ -10,7 +10,9 @@ loads the snapshot with `patient-access directory load` (through the server), an
   response cache serves: an app's or a test kit's repeated query);
 - searches of that shape that never repeat (specialty x postal code x page size),
   so that every request is computed: the uncached figure;
-- the same `Location?near=...|5|km` search again and again.
+- the same `Location?near=...|5|km` search again and again;
+- `Location?near=` searches that never repeat (centre on a 0.001-degree grid over the
+  generated area, 5 km), so that every request is computed.
 
 Prints requests/s, p50 and p99 for each, the load time and the server's peak RSS.
 Usage: bench_directory_http.py BINARY [N]   (N defaults to 100000)
@@ -116,6 +118,27 @@ end
             server.pid, ["-s", lua.name])
         os.unlink(lua.name)
         wrk(base + "/Location?near=39.0|-84.75|5|km", "near 5 km, repeated (cached)", server.pid)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write("""
+-- Each thread walks its own half of a 0.001-degree grid of centres over the
+-- generated Locations (3 x 1 degrees: 3,000,000 distinct searches).
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local n = nil
+request = function()
+  if n == nil then n = (id - 1) * 1500000 end
+  n = n + 1
+  local lat = 38.5 + (n % 3000) * 0.001
+  local lon = -84.8 + (math.floor(n / 3000) % 1000) * 0.001
+  return wrk.format("GET", string.format("/directory/Location?near=%.3f|%.3f|5|km", lat, lon))
+end
+""")
+        wrk(f"http://localhost:{port}", "near 5 km, never the same twice (computed)", server.pid,
+            ["-s", lua.name])
+        os.unlink(lua.name)
     finally:
         server.terminate()
         server.wait()

@@ -34,6 +34,8 @@ const MAX_IDS: usize = 100;
 const LIST_BATCH: usize = 500;
 /// Keys per `get_many` call (DynamoDB's BatchGetItem takes 100).
 const GET_BATCH: usize = 100;
+/// Probes per `lookup_contains` call.
+const PROBE_BATCH: usize = 1_000;
 
 /// One page of matches and the cursor position after it.
 pub(crate) struct Page {
@@ -50,8 +52,26 @@ enum Driver {
         param: String,
         terms: Vec<String>,
         exact: bool,
+        from: Origin,
     },
     Type,
+}
+
+/// Which part of the search a [`Driver::Terms`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Criterion(usize),
+    Chain(usize),
+    Near,
+}
+
+/// One candidate of a collected search: its id, its distance when the search orders
+/// by distance, and its record once read (only the answered page's are read when the
+/// keys decide the search).
+pub(crate) struct Candidate {
+    id: String,
+    distance: Option<f64>,
+    record: Option<ResourceRecord>,
 }
 
 /// What a search's chains and `_has` resolved to, and the distances of a
@@ -95,6 +115,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 param,
                 terms,
                 exact,
+                ..
             } if streams && terms.len() == 1 => {
                 let term = terms.into_iter().next().unwrap_or_default();
                 let partition = lookup(search.resource_type, &param, &term, exact);
@@ -112,16 +133,22 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 let all = self
                     .collect(search, &resolution, driver, MAX_CANDIDATES)
                     .await?;
-                let mut rest: Vec<(String, ResourceRecord)> = all
+                let mut rest: Vec<(String, Candidate)> = all
                     .into_iter()
                     .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a))
                     .collect();
                 let next = (rest.len() > count).then(|| rest[count - 1].0.clone());
                 rest.truncate(count);
-                Ok(Page {
-                    records: rest.into_iter().map(|(_, r)| r).collect(),
-                    next,
-                })
+                let mut page: Vec<Candidate> = rest.into_iter().map(|(_, c)| c).collect();
+                self.read_records(search.resource_type, &mut page).await?;
+                // The keys decided the page; its records are checked once more, so a
+                // load that changed one in between cannot slip in a non-match.
+                let records = page
+                    .into_iter()
+                    .filter_map(|c| c.record)
+                    .filter(|r| self.is_match(search, &resolution, r))
+                    .collect();
+                Ok(Page { records, next })
             }
         }
     }
@@ -196,59 +223,262 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             && search.matches(&r.id, &r.last_updated, &r.index, &resolution.resolved)
     }
 
-    /// Every match of `search`, ordered, reading at most `cap` candidates.
+    /// Every match of `search`, ordered, reading at most `cap` look-up entries.
+    ///
+    /// Keys first: the driver's entries are listed without their records, and every
+    /// condition the keys decide is checked on them (the driver's own terms, a
+    /// `_has` or `_id` set, codes and references probed as exact look-up entries,
+    /// `near`'s distance from the position in its term). Records are read only when
+    /// something is left that needs the stored index (a string, a system, a second
+    /// chain, `_lastUpdated`); otherwise only the answered page is read, by the caller.
     async fn collect(
         &self,
         search: &DirectorySearch,
         resolution: &Resolution,
         driver: Driver,
         cap: usize,
-    ) -> Result<Vec<(String, ResourceRecord)>, ApiError> {
+    ) -> Result<Vec<(String, Candidate)>, ApiError> {
         let too_broad = || {
             ApiError::BadRequest(format!(
                 "this {} search would consider more than {cap} candidates; add a more selective parameter",
                 search.resource_type
             ))
         };
-        let mut candidates: Vec<ResourceRecord> = Vec::new();
-        match driver {
-            Driver::Ids(ids) => candidates = self.get_all(search.resource_type, &ids).await?,
+        let (param, terms, exact, from) = match driver {
+            Driver::Ids(ids) => {
+                let records = self.get_all(search.resource_type, &ids).await?;
+                return Ok(self.decided_by_records(search, resolution, records));
+            }
+            Driver::Type => (String::new(), Vec::new(), true, None),
             Driver::Terms {
                 param,
                 terms,
                 exact,
-            } => {
-                for term in terms {
-                    let partition = lookup(search.resource_type, &param, &term, exact);
-                    for (key, record) in self
-                        .list_all(partition, cap - candidates.len().min(cap))
-                        .await?
-                        .ok_or_else(too_broad)?
-                    {
-                        if !exact || entry_term(&key) == term {
-                            candidates.push(record);
-                        }
+                from,
+            } => (param, terms, exact, Some(from)),
+        };
+        let partitions: Vec<Partition> = match from {
+            None => vec![Partition::Type(search.resource_type)],
+            Some(_) => terms
+                .iter()
+                .map(|term| lookup(search.resource_type, &param, term, exact))
+                .collect(),
+        };
+        let listed = self
+            .list_keys_all(partitions, cap)
+            .await?
+            .ok_or_else(too_broad)?;
+        // Each candidate once, with the terms it was listed under.
+        let mut order: Vec<String> = Vec::new();
+        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        for (i, entries) in listed.into_iter().enumerate() {
+            for (key, id) in entries {
+                let term = entry_term(&key);
+                if from.is_some() && exact && terms.get(i).is_some_and(|t| t != term) {
+                    continue;
+                }
+                match found.get_mut(&id) {
+                    Some(held) => held.push(term.to_owned()),
+                    None => {
+                        order.push(id.clone());
+                        found.insert(id, vec![term.to_owned()]);
                     }
                 }
             }
-            Driver::Type => {
-                candidates = self
-                    .list_all(Partition::Type(search.resource_type), cap)
-                    .await?
-                    .ok_or_else(too_broad)?
-                    .into_iter()
-                    .map(|(_, r)| r)
-                    .collect();
-            }
         }
-        let mut seen = HashSet::new();
-        let mut out: Vec<(String, ResourceRecord)> = candidates
+        let plan = KeyPlan::new(search, resolution, from);
+        let mut candidates: Vec<(Candidate, Vec<String>)> = order
             .into_iter()
-            .filter(|r| seen.insert(r.id.clone()) && self.is_match(search, resolution, r))
-            .map(|r| (order_key(search, resolution, &r), r))
+            .filter(|id| plan.keeps_id(resolution, id))
+            .map(|id| {
+                let held = found.remove(&id).unwrap_or_default();
+                (
+                    Candidate {
+                        id,
+                        distance: None,
+                        record: None,
+                    },
+                    held,
+                )
+            })
             .collect();
+        for (param, terms) in &plan.probes {
+            candidates = self
+                .probe(search.resource_type, param, terms, candidates)
+                .await?;
+        }
+        if plan.needs_records {
+            let ids: Vec<String> = candidates.into_iter().map(|(c, _)| c.id).collect();
+            let records = self.get_all(search.resource_type, &ids).await?;
+            return Ok(self.decided_by_records(search, resolution, records));
+        }
+        // Distances from the keys: `near`'s from the position in each term, a near
+        // chain's from the nearest target the candidate was listed under.
+        let mut unread = Vec::new();
+        let mut out = Vec::with_capacity(candidates.len());
+        for (mut candidate, held) in candidates {
+            if let Some(near) = &search.near {
+                let position = held.iter().find_map(|t| plan_net::geo::term_position(t));
+                match position {
+                    Some(p) => {
+                        let d = plan_net::geo::distance_km([near.lat, near.lon], p);
+                        if d > near.radius_km {
+                            continue;
+                        }
+                        candidate.distance = Some(d);
+                    }
+                    None => {
+                        unread.push(candidate.id);
+                        continue;
+                    }
+                }
+            } else if let Some((_, distances)) = &resolution.distances {
+                candidate.distance = held
+                    .iter()
+                    .filter_map(|t| t.split_once('/').and_then(|(_, id)| distances.get(id)))
+                    .copied()
+                    .reduce(f64::min);
+            }
+            out.push((distance_key(candidate.distance, &candidate.id), candidate));
+        }
+        if !unread.is_empty() {
+            let records = self.get_all(search.resource_type, &unread).await?;
+            out.extend(self.decided_by_records(search, resolution, records));
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    /// Matches and orders records in memory against their stored index.
+    fn decided_by_records(
+        &self,
+        search: &DirectorySearch,
+        resolution: &Resolution,
+        records: Vec<ResourceRecord>,
+    ) -> Vec<(String, Candidate)> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<(String, Candidate)> = records
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()) && self.is_match(search, resolution, r))
+            .map(|r| {
+                let distance = distance_of(search, resolution, &r);
+                (
+                    distance_key(distance, &r.id),
+                    Candidate {
+                        id: r.id.clone(),
+                        distance,
+                        record: Some(r),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Keeps the candidates that hold one of `terms` exactly under `param`.
+    async fn probe(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        terms: &[String],
+        candidates: Vec<(Candidate, Vec<String>)>,
+    ) -> Result<Vec<(Candidate, Vec<String>)>, ApiError> {
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let probes: Vec<(String, String)> = candidates
+            .iter()
+            .flat_map(|(c, _)| terms.iter().map(|t| (t.clone(), c.id.clone())))
+            .collect();
+        let mut answers = Vec::with_capacity(probes.len());
+        for chunk in probes.chunks(PROBE_BATCH) {
+            answers.extend(
+                self.store
+                    .lookup_contains(resource_type, param, chunk)
+                    .await?,
+            );
+        }
+        let per = terms.len().max(1);
+        Ok(candidates
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                answers
+                    .get(i * per..(i + 1) * per)
+                    .is_some_and(|a| a.iter().any(|found| *found))
+            })
+            .map(|(_, c)| c)
+            .collect())
+    }
+
+    /// Reads the records of the candidates that have none yet; a candidate whose
+    /// resource is gone (a load ended it since its keys were read) is dropped.
+    async fn read_records(
+        &self,
+        resource_type: ResourceType,
+        candidates: &mut Vec<Candidate>,
+    ) -> Result<(), ApiError> {
+        let missing: Vec<String> = candidates
+            .iter()
+            .filter(|c| c.record.is_none())
+            .map(|c| c.id.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut records: HashMap<String, ResourceRecord> = self
+            .get_all(resource_type, &missing)
+            .await?
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        for candidate in candidates.iter_mut() {
+            if candidate.record.is_none() {
+                candidate.record = records.remove(&candidate.id);
+            }
+        }
+        candidates.retain(|c| c.record.is_some());
+        Ok(())
+    }
+
+    /// Every key of each partition, in order, or `None` past `cap` entries in all:
+    /// one `list_keys` call per round for all partitions still being paged.
+    async fn list_keys_all(
+        &self,
+        partitions: Vec<Partition>,
+        cap: usize,
+    ) -> Result<Option<Vec<Vec<(SortKey, String)>>>, ApiError> {
+        let mut out: Vec<Vec<(SortKey, String)>> = vec![Vec::new(); partitions.len()];
+        let mut pending: Vec<(usize, Option<SortKey>)> =
+            (0..partitions.len()).map(|i| (i, None)).collect();
+        let mut total = 0usize;
+        while !pending.is_empty() {
+            let queries = pending
+                .iter()
+                .map(|(i, after)| {
+                    let mut query = ListQuery::new(partitions[*i].clone(), LIST_BATCH.min(cap + 1));
+                    query.after = after.clone();
+                    query
+                })
+                .collect();
+            let pages = self.store.list_keys(queries).await?;
+            let mut next = Vec::new();
+            for ((i, _), page) in pending.iter().zip(pages) {
+                total += page.entries.len();
+                if total > cap {
+                    return Ok(None);
+                }
+                let last = page.entries.last().map(|(k, _)| k.clone());
+                out[*i].extend(page.entries);
+                if page.more {
+                    next.push((*i, last));
+                }
+            }
+            pending = next;
+        }
+        Ok(Some(out))
     }
 
     /// Every entry of a partition, or `None` past `cap` entries.
@@ -300,24 +530,25 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 if chain.inner.near.is_some() {
                     let distances = inner
                         .iter()
-                        .filter_map(|(_, r)| {
-                            let d = chain.inner.near.and_then(|n| n.distance_km(&r.index))?;
-                            Some((r.id.clone(), d))
-                        })
+                        .filter_map(|(_, c)| Some((c.id.clone(), c.distance?)))
                         .collect();
                     resolution.distances = Some((i, distances));
                 }
                 resolution
                     .resolved
                     .chains
-                    .push(inner.into_iter().map(|(_, r)| r.id).collect());
+                    .push(inner.into_iter().map(|(_, c)| c.id).collect());
             }
             for has in &search.has {
                 let label = format!("_has:{}:{}", has.source, has.param.name);
                 let inner = self.inner_matches(&has.inner, &label).await?;
+                let mut inner: Vec<Candidate> = inner.into_iter().map(|(_, c)| c).collect();
+                self.read_records(has.inner.resource_type, &mut inner)
+                    .await?;
                 let ids: HashSet<String> = inner
                     .iter()
-                    .flat_map(|(_, r)| r.index.references.iter())
+                    .filter_map(|c| c.record.as_ref())
+                    .flat_map(|r| r.index.references.iter())
                     .filter(|(p, r)| p == has.param.name && r.resource_type == search.resource_type)
                     .map(|(_, r)| r.id.clone())
                     .collect();
@@ -331,7 +562,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         &'b self,
         inner: &'b DirectorySearch,
         label: &'b str,
-    ) -> Boxed<'b, Vec<(String, ResourceRecord)>> {
+    ) -> Boxed<'b, Vec<(String, Candidate)>> {
         Box::pin(async move {
             let resolution = self.resolve(inner).await?;
             let driver = driver(inner, &resolution)?;
@@ -483,22 +714,25 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
             param: chain.param.name.to_owned(),
             terms,
             exact: true,
+            from: Origin::Chain(i),
         });
     }
     let best = search
         .criteria
         .iter()
-        .filter_map(|c| {
+        .enumerate()
+        .filter_map(|(i, c)| {
             let rank = match c.param.kind {
                 Kind::Reference => 0,
                 Kind::Token => 1,
                 Kind::String => 2,
                 _ => return None,
             };
-            DirectorySearch::lookup_terms(c).map(|terms| (rank, terms.len(), c, terms))
+            DirectorySearch::lookup_terms(c).map(|terms| (rank, terms.len(), i, terms))
         })
         .min_by_key(|(rank, n, _, _)| (*rank, *n));
-    if let Some((_, _, criterion, mut terms)) = best {
+    if let Some((_, _, i, mut terms)) = best {
+        let criterion = &search.criteria[i];
         terms.sort();
         terms.dedup();
         let exact = criterion.param.kind != Kind::String
@@ -510,6 +744,7 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
             param: criterion.param.name.to_owned(),
             terms,
             exact,
+            from: Origin::Criterion(i),
         });
     }
     if let Some(near) = search.near {
@@ -517,6 +752,7 @@ fn driver(search: &DirectorySearch, resolution: &Resolution) -> Result<Driver, A
             param: "near".to_owned(),
             terms: plan_net::geo::cover(near.lat, near.lon, near.radius_km),
             exact: false,
+            from: Origin::Near,
         });
     }
     Ok(Driver::Type)
@@ -566,9 +802,14 @@ fn first_matching_term(
         .is_some_and(|first| first == term)
 }
 
-/// Nearest first (metres, zero-padded) when `near` applies, else by id.
-fn order_key(search: &DirectorySearch, resolution: &Resolution, record: &ResourceRecord) -> String {
-    let distance = match (&search.near, &resolution.distances) {
+/// The distance that orders a record: from the searched point (`near`), else from
+/// the nearest target of a near chain; `None` when neither applies.
+fn distance_of(
+    search: &DirectorySearch,
+    resolution: &Resolution,
+    record: &ResourceRecord,
+) -> Option<f64> {
+    match (&search.near, &resolution.distances) {
         (Some(near), _) => near.distance_km(&record.index),
         (None, Some((i, distances))) => {
             let param = search.chains[*i].param.name;
@@ -581,10 +822,70 @@ fn order_key(search: &DirectorySearch, resolution: &Resolution, record: &Resourc
                 .reduce(f64::min)
         }
         (None, None) => None,
-    };
+    }
+}
+
+/// Nearest first (metres, zero-padded) when a distance applies, else by id.
+fn distance_key(distance: Option<f64>, id: &str) -> String {
     match distance {
-        Some(d) => format!("{:012}#{}", (d * 1000.0).round() as u64, record.id),
-        None => record.id.clone(),
+        Some(d) => format!("{:012}#{id}", (d * 1000.0).round() as u64),
+        None => id.to_owned(),
+    }
+}
+
+/// What the keys of a collected search's candidates can decide, and what is left.
+struct KeyPlan {
+    /// Exact look-up terms (any of them) each candidate must hold, per parameter.
+    probes: Vec<(String, Vec<String>)>,
+    /// Something only the stored index decides: read every candidate's record.
+    needs_records: bool,
+    /// What `_id` allows, if it is searched.
+    ids: Option<Vec<String>>,
+}
+
+impl KeyPlan {
+    fn new(search: &DirectorySearch, resolution: &Resolution, from: Option<Origin>) -> KeyPlan {
+        let mut plan = KeyPlan {
+            probes: Vec::new(),
+            needs_records: search.last_updated.is_some(),
+            ids: search.ids(),
+        };
+        for (i, criterion) in search.criteria.iter().enumerate() {
+            if criterion.param.kind == Kind::Id {
+                continue;
+            }
+            if from == Some(Origin::Criterion(i))
+                && DirectorySearch::decided_by_lookup_terms(criterion)
+            {
+                continue;
+            }
+            match DirectorySearch::exact_terms(criterion) {
+                Some(terms) => plan.probes.push((criterion.param.name.to_owned(), terms)),
+                None => plan.needs_records = true,
+            }
+        }
+        for i in 0..search.chains.len() {
+            if from != Some(Origin::Chain(i)) {
+                plan.needs_records = true;
+            }
+        }
+        if search.near.is_some() && from != Some(Origin::Near) {
+            plan.needs_records = true;
+        }
+        if let (None, Some((i, _))) = (&search.near, &resolution.distances)
+            && from != Some(Origin::Chain(*i))
+        {
+            plan.needs_records = true;
+        }
+        plan
+    }
+
+    /// The in-memory conditions on the id alone: `_id` and `_has`.
+    fn keeps_id(&self, resolution: &Resolution, id: &str) -> bool {
+        self.ids
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|i| i == id))
+            && resolution.resolved.has.iter().all(|ids| ids.contains(id))
     }
 }
 

@@ -52,6 +52,11 @@ pub const MAX_LINE_BYTES: usize = 10 * 1024 * 1024;
 const STALE_LISTED: usize = 100;
 const STALE_COUNT_LIMIT: usize = 10_000;
 const LIST_BATCH: usize = 500;
+/// Resources applied per batch: one `get_many` per 100 and one `put_many` (locally one
+/// redb write transaction, so one fsync per batch rather than per resource).
+const APPLY_BATCH: usize = 500;
+/// Keys per `get_many` call (DynamoDB's BatchGetItem takes 100).
+const GET_BATCH: usize = 100;
 
 /// The plan that owns the networks and insurance plans a roster names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,11 +266,23 @@ where
         return Ok(report);
     }
     report.counts.resources = items.len();
-    for item in items {
-        apply(store, item, &mut report.counts).await?;
+    let keep: HashSet<(ResourceType, String)> = match mode {
+        Mode::Snapshot => items
+            .iter()
+            .map(|i| (i.resource_type, i.id.clone()))
+            .collect(),
+        Mode::ChangeSet => HashSet::new(),
+    };
+    let mut items = items.into_iter();
+    loop {
+        let batch: Vec<Item> = items.by_ref().take(APPLY_BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        apply_batch(store, batch, &mut report.counts).await?;
     }
     if mode == Mode::Snapshot {
-        report.counts.ended = end_absent(store, &report_keys(name, bytes, format, config)).await?;
+        report.counts.ended = end_absent(store, &keep).await?;
     }
     report.status = FileStatus::Applied;
     report.stale = stale(store, config.stale_after_days).await?;
@@ -283,28 +300,6 @@ where
         "directory file applied"
     );
     Ok(report)
-}
-
-/// The keys a snapshot holds (parsed again: the file was valid, so this cannot fail).
-fn report_keys(
-    name: &str,
-    bytes: &[u8],
-    format: &str,
-    config: &LoadConfig,
-) -> HashSet<(ResourceType, String)> {
-    let (lines, mut problems) = split_lines(bytes);
-    let items = if format == "csv" {
-        roster::read(&lines, &config.plan)
-            .map(|r| r.resources.into_keys().collect::<Vec<_>>())
-            .unwrap_or_default()
-    } else {
-        ndjson_items(&lines, &mut problems)
-            .into_iter()
-            .map(|i| (i.resource_type, i.id))
-            .collect()
-    };
-    tracing::debug!(file = name, keys = items.len(), "snapshot keys");
-    items.into_iter().collect()
 }
 
 /// Lines with their 1-based numbers; over-long and non-UTF-8 lines become problems.
@@ -463,12 +458,77 @@ fn content(value: &Value) -> Value {
     v
 }
 
-async fn apply<S: ResourceStore>(
+/// The current records of `keys` (tombstones included), by key.
+async fn current_records<S: ResourceStore>(
     store: &S,
-    mut item: Item,
+    keys: &[(ResourceType, String)],
+) -> Result<HashMap<(ResourceType, String), ResourceRecord>, StoreError> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(GET_BATCH) {
+        for record in store.get_many(chunk).await? {
+            out.insert((record.resource_type, record.id.clone()), record);
+        }
+    }
+    Ok(out)
+}
+
+/// Applies a batch as [`apply`] applies one resource: the current versions read in
+/// batches, the changed resources written with one `put_many`, each conditional on the
+/// version read. A write that loses to a concurrent writer is applied again on its
+/// own by [`apply`], which re-reads and retries.
+async fn apply_batch<S: ResourceStore>(
+    store: &S,
+    mut batch: Vec<Item>,
     counts: &mut Counts,
 ) -> Result<(), StoreError> {
-    prepared(&mut item);
+    for item in &mut batch {
+        prepared(item);
+    }
+    let keys: Vec<(ResourceType, String)> = batch
+        .iter()
+        .map(|i| (i.resource_type, i.id.clone()))
+        .collect();
+    let current = current_records(store, &keys).await?;
+    let mut writes = Vec::new();
+    let mut written = Vec::new();
+    for item in batch {
+        let found = current.get(&(item.resource_type, item.id.clone()));
+        if let Some(r) = found.filter(|r| !r.deleted)
+            && serde_json::from_str::<Value>(&r.body).is_ok_and(|b| content(&b) == item.body)
+        {
+            counts.unchanged += 1;
+            continue;
+        }
+        writes.push(ResourceWrite {
+            resource_type: item.resource_type,
+            id: item.id.clone(),
+            index: plan_net::index_directory_resource(item.resource_type, &item.body),
+            resource: item.body.clone(),
+            deleted: false,
+            condition: match found {
+                Some(r) => WriteCondition::VersionIs(r.version_id),
+                None => WriteCondition::Absent,
+            },
+        });
+        written.push((item, found.is_some()));
+    }
+    let outcomes = store.put_many(writes).await?;
+    for ((item, existed), outcome) in written.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(_) if existed => counts.updated += 1,
+            Ok(_) => counts.created += 1,
+            Err(StoreError::Conflict { .. }) => apply_prepared(store, item, counts).await?,
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+async fn apply_prepared<S: ResourceStore>(
+    store: &S,
+    item: Item,
+    counts: &mut Counts,
+) -> Result<(), StoreError> {
     let index = plan_net::index_directory_resource(item.resource_type, &item.body);
     let mut outcome = None;
     update_with(store, item.resource_type, &item.id, |current| {
@@ -498,7 +558,9 @@ async fn apply<S: ResourceStore>(
     Ok(())
 }
 
-/// Ends (tombstones) every current directory resource a snapshot does not hold.
+/// Ends (tombstones) every current directory resource a snapshot does not hold, in
+/// batches written with `put_many` (each conditional on the version listed); one
+/// that changed meanwhile is ended on its own, re-read and retried.
 async fn end_absent<S: ResourceStore>(
     store: &S,
     keep: &HashSet<(ResourceType, String)>,
@@ -508,12 +570,42 @@ async fn end_absent<S: ResourceStore>(
         let mut absent = Vec::new();
         for_each_current(store, resource_type, None, |r| {
             if !keep.contains(&(r.resource_type, r.id.clone())) {
-                absent.push(r.id.clone());
+                absent.push((
+                    r.id.clone(),
+                    r.version_id,
+                    serde_json::from_str(&r.body).unwrap_or(Value::Null),
+                ));
             }
             true
         })
         .await?;
-        for id in absent {
+        let mut retry = Vec::new();
+        let mut absent = absent.into_iter();
+        loop {
+            let batch: Vec<(String, u64, Value)> = absent.by_ref().take(APPLY_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let writes = batch
+                .iter()
+                .map(|(id, version, body)| ResourceWrite {
+                    resource_type,
+                    id: id.clone(),
+                    resource: body.clone(),
+                    index: Default::default(),
+                    deleted: true,
+                    condition: WriteCondition::VersionIs(*version),
+                })
+                .collect();
+            for ((id, _, _), outcome) in batch.into_iter().zip(store.put_many(writes).await?) {
+                match outcome {
+                    Ok(_) => ended += 1,
+                    Err(StoreError::Conflict { .. }) => retry.push(id),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        for id in retry {
             update_with(store, resource_type, &id, |current| {
                 let current = current.filter(|r| !r.deleted)?;
                 Some(ResourceWrite {

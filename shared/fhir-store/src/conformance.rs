@@ -58,6 +58,9 @@ macro_rules! conformance_tests {
             large_incompressible_body_round_trips_byte_identical,
             large_compressible_body_round_trips_byte_identical,
             get_many_returns_existing_current_records_once_in_order,
+            list_keys_returns_what_list_returns_without_the_records,
+            lookup_contains_answers_each_exact_term_and_id,
+            put_many_writes_each_as_put_with_its_own_condition,
             kv_insert_creates_only_when_absent,
             kv_put_get_and_delete_round_trip,
             kv_replace_needs_the_live_version,
@@ -104,6 +107,9 @@ pub async fn run_all<S: ResourceStore>(store: &S) {
     large_incompressible_body_round_trips_byte_identical(store).await;
     large_compressible_body_round_trips_byte_identical(store).await;
     get_many_returns_existing_current_records_once_in_order(store).await;
+    list_keys_returns_what_list_returns_without_the_records(store).await;
+    lookup_contains_answers_each_exact_term_and_id(store).await;
+    put_many_writes_each_as_put_with_its_own_condition(store).await;
 }
 
 /// Runs every key-value check, one after the other.
@@ -1069,6 +1075,272 @@ pub async fn get_many_returns_existing_current_records_once_in_order<S: Resource
             .expect("empty get_many")
             .is_empty()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Keys only, and batch writes
+// ---------------------------------------------------------------------------------
+
+/// `list_keys` answers each query with the positions and ids `list` gives for it
+/// (look-up and type partitions, bounds, `after`, descending, `more`), in the
+/// order of the queries; a removed term and a tombstone leave it.
+pub async fn list_keys_returns_what_list_returns_without_the_records<S: ResourceStore>(store: &S) {
+    let tag = unique("keys");
+    let term = |suffix: &str| format!("{tag}{suffix}");
+    let ids: Vec<String> = (0..7).map(|n| format!("{tag}-{n}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let mut terms = vec![("name", term("a"))];
+        if n % 2 == 0 {
+            terms.push(("name", term("ab")));
+        }
+        if n == 3 {
+            terms.push(("address-city", term("a")));
+        }
+        let terms: Vec<(&str, &str)> = terms.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        put(
+            store,
+            directory_write(
+                ResourceType::Organization,
+                id,
+                &terms,
+                WriteCondition::Absent,
+            ),
+        )
+        .await;
+    }
+    let mut gone = directory_write(
+        ResourceType::Organization,
+        &ids[6],
+        &[],
+        WriteCondition::VersionIs(1),
+    );
+    gone.deleted = true;
+    put(store, gone).await;
+    put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            &ids[5],
+            &[("name", &term("z"))],
+            WriteCondition::VersionIs(1),
+        ),
+    )
+    .await;
+
+    let mut queries = vec![
+        lookup_query("name", &term("a"), 2),
+        lookup_query("name", &crate::keys::exact_term_prefix(&term("a")), 100),
+        lookup_query("address-city", &term(""), 10),
+        lookup_query("name", &term("nothing"), 10),
+    ];
+    let mut descending = lookup_query("name", &term("a"), 3);
+    descending.descending = true;
+    queries.push(descending);
+    let first = list(store, lookup_query("name", &term("a"), 3)).await;
+    let mut resumed = lookup_query("name", &term("a"), 3);
+    resumed.after = first.entries.last().map(|(k, _)| k.clone());
+    queries.push(resumed);
+    queries.push(ListQuery::new(
+        Partition::Type(ResourceType::Organization),
+        5,
+    ));
+
+    let pages = store.list_keys(queries.clone()).await.expect("list_keys");
+    assert_eq!(pages.len(), queries.len(), "one page per query, in order");
+    for (query, page) in queries.into_iter().zip(&pages) {
+        let full = list(store, query.clone()).await;
+        let expected: Vec<(SortKey, String)> = full
+            .entries
+            .iter()
+            .map(|(k, r)| (k.clone(), r.id.clone()))
+            .collect();
+        assert_eq!(
+            page.entries, expected,
+            "the keys of list's page for {query:?}"
+        );
+        assert_eq!(page.more, full.more, "more as list says for {query:?}");
+    }
+    let exact: Vec<&str> = pages[1].entries.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        exact,
+        [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]].map(String::as_str),
+        "the exact term only, by id; the replaced term and the tombstone left"
+    );
+    assert!(
+        store
+            .list_keys(Vec::new())
+            .await
+            .expect("no queries")
+            .is_empty()
+    );
+}
+
+/// `lookup_contains` says, per (term, id), whether that current resource has exactly
+/// that term under the parameter: not a longer term, not another parameter, not a
+/// removed term or a tombstone; more probes than one BatchGetItem takes.
+pub async fn lookup_contains_answers_each_exact_term_and_id<S: ResourceStore>(store: &S) {
+    let tag = unique("has");
+    let term = |suffix: &str| format!("{tag}{suffix}");
+    let (one, two, three) = (format!("{tag}-1"), format!("{tag}-2"), format!("{tag}-3"));
+    put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            &one,
+            &[("name", &term("smith")), ("address-city", &term("x"))],
+            WriteCondition::Absent,
+        ),
+    )
+    .await;
+    put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            &two,
+            &[("name", &term("smithson"))],
+            WriteCondition::Absent,
+        ),
+    )
+    .await;
+    put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            &three,
+            &[("name", &term("smith"))],
+            WriteCondition::Absent,
+        ),
+    )
+    .await;
+    let mut gone = directory_write(
+        ResourceType::Organization,
+        &three,
+        &[],
+        WriteCondition::VersionIs(1),
+    );
+    gone.deleted = true;
+    put(store, gone).await;
+
+    let mut probes = vec![
+        (term("smith"), one.clone()),
+        (term("smith"), two.clone()),
+        (term("smithson"), two.clone()),
+        (term("smi"), one.clone()),
+        (term("x"), one.clone()),
+        (term("smith"), three.clone()),
+        (term("smith"), one.clone()),
+    ];
+    let expected = [true, false, true, false, false, false, true];
+    for n in 0..150 {
+        probes.push((term("smith"), format!("{tag}-absent-{n}")));
+    }
+    let found = store
+        .lookup_contains(ResourceType::Organization, "name", &probes)
+        .await
+        .expect("lookup_contains");
+    assert_eq!(found.len(), probes.len(), "one answer per probe");
+    assert_eq!(
+        found[..expected.len()],
+        expected,
+        "exact term, this parameter, current"
+    );
+    assert!(found[expected.len()..].iter().all(|f| !f));
+    assert!(
+        store
+            .lookup_contains(
+                ResourceType::Organization,
+                "address-city",
+                &[(term("x"), one)]
+            )
+            .await
+            .expect("lookup_contains")
+            == [true]
+    );
+}
+
+/// `put_many` writes each resource as `put` would (versions, meta, look-up entries,
+/// every version readable) and checks each condition on its own: a failed one is
+/// that write's Conflict and changes nothing, the others happen.
+pub async fn put_many_writes_each_as_put_with_its_own_condition<S: ResourceStore>(store: &S) {
+    let tag = unique("pm");
+    let term = format!("{tag}t");
+    let names: Vec<String> = (0..30).map(|n| format!("{tag}-{n}")).collect();
+    let first = put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            &names[0],
+            &[("name", &term)],
+            WriteCondition::Absent,
+        ),
+    )
+    .await;
+    let mut writes: Vec<ResourceWrite> = names
+        .iter()
+        .map(|id| {
+            directory_write(
+                ResourceType::Organization,
+                id,
+                &[("name", &term)],
+                WriteCondition::Absent,
+            )
+        })
+        .collect();
+    writes[0].condition = WriteCondition::VersionIs(1);
+    writes[1].condition = WriteCondition::VersionIs(1);
+    let outcomes = store.put_many(writes).await.expect("put_many");
+    assert_eq!(outcomes.len(), names.len(), "one outcome per write");
+    let written: Vec<ResourceRecord> = outcomes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(n, outcome)| match (n, outcome) {
+            (1, outcome) => {
+                assert_conflict(outcome, "a write over a version that does not exist");
+                None
+            }
+            (_, Ok(record)) => Some(record),
+            (n, Err(e)) => panic!("write {n} failed: {e}"),
+        })
+        .collect();
+    assert_eq!(
+        written[0].version_id, 2,
+        "the next version of the existing one"
+    );
+    assert!(written[0].last_updated > first.last_updated);
+    assert!(written[1..].iter().all(|r| r.version_id == 1));
+    assert_eq!(
+        get(store, ResourceType::Organization, &names[1]).await,
+        None,
+        "the conflicting write changed nothing"
+    );
+    for record in &written {
+        assert_eq!(
+            get(store, ResourceType::Organization, &record.id)
+                .await
+                .as_ref(),
+            Some(record),
+            "the current version is what put_many returned"
+        );
+        let body = parse(&record.body);
+        assert_eq!(body["id"], record.id.as_str());
+        assert_eq!(body["meta"]["versionId"], record.version_id.to_string());
+    }
+    assert_eq!(
+        vread(store, ResourceType::Organization, &names[0], 1).await,
+        Some(first),
+        "earlier versions stay readable"
+    );
+    let listed = list_all(
+        store,
+        lookup_query("name", &crate::keys::exact_term_prefix(&term), 100),
+    )
+    .await;
+    assert_eq!(
+        sorted(ids(&listed)),
+        sorted(written.iter().map(|r| r.id.clone()).collect()),
+        "look-up entries written with each"
+    );
+    assert!(store.put_many(Vec::new()).await.expect("empty").is_empty());
 }
 
 // ---------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ pub mod version;
 
 pub use kv::{KeyValueStore, KvEntry};
 pub use record::{
-    ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition,
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceWrite, SortKey, WriteCondition,
 };
 
 use std::future::Future;
@@ -106,6 +106,42 @@ pub trait ResourceStore: Send + Sync {
 
     /// One page of a partition, in sort-key order (descending when asked).
     fn list(&self, query: ListQuery) -> impl Future<Output = StoreResult<ListPage>> + Send;
+
+    /// One page of each query, keys only: what [`ResourceStore::list`] would return
+    /// for it, as (position, id) without the records, so no resource is read or
+    /// decoded. The pages come in the order of `queries`. For resolving a search to
+    /// ids first (chains, several look-up terms, `near`'s cells) and reading only the
+    /// page that is answered. redb: one read transaction; DynamoDB: one Query per
+    /// query (several in flight), projected to the keys.
+    fn list_keys(
+        &self,
+        queries: Vec<ListQuery>,
+    ) -> impl Future<Output = StoreResult<Vec<KeyPage>>> + Send;
+
+    /// Whether each `(term, id)` is a current look-up entry of `resource_type`'s
+    /// parameter `param`: the resource `id` is current and has exactly `term` (as
+    /// [`keys::exact_term_prefix`] lists it) among its look-up terms. One answer per
+    /// probe, in order. For deciding a criterion on keys alone. redb: point reads in one
+    /// read transaction; DynamoDB: BatchGetItem on the look-up items' keys.
+    fn lookup_contains(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        probes: &[(String, String)],
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+
+    /// Writes many resources, each exactly as [`ResourceStore::put`] would (its own
+    /// condition, version and index entries), in as few backend round trips as the
+    /// store allows: redb commits them in one write transaction (one fsync); DynamoDB
+    /// writes each in its own TransactWriteItems, several in flight. One outcome per
+    /// write, in order: a write whose condition fails is a [`StoreError::Conflict`]
+    /// there and the others still happen. An `Err` of the whole call (a backend
+    /// failure) may leave, on DynamoDB, some of the writes done, as separate `put`s
+    /// would; redb then writes none.
+    fn put_many(
+        &self,
+        writes: Vec<ResourceWrite>,
+    ) -> impl Future<Output = StoreResult<Vec<StoreResult<ResourceRecord>>>> + Send;
 }
 
 /// Read-modify-write with retry: the way to update a resource without losing a

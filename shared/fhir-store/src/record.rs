@@ -121,3 +121,12 @@ pub struct ListPage {
     /// True when the partition may hold more entries after the last one returned.
     pub more: bool,
 }
+
+/// One page of a listing's keys only: each entry's position and the id of the
+/// resource it belongs to, without reading or decoding the resource.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPage {
+    pub entries: Vec<(SortKey, String)>,
+    /// True when the partition may hold more entries after the last one returned.
+    pub more: bool,
+}

@@ -9,7 +9,7 @@ use crate::params::{Kind, Param, Source, params};
 
 /// Look-up terms are sort keys; a DynamoDB sort key holds at most 1 KiB, and no
 /// search needs more than this many characters of prefix to be selective.
-pub(crate) const MAX_TERM_CHARS: usize = 128;
+pub const MAX_TERM_CHARS: usize = 128;
 
 /// The address parts `address` searches (and which `address-*` parameters cover).
 const ADDRESS_PARTS: &[&str] = &[
@@ -162,7 +162,7 @@ fn position(index: &mut SearchIndex, resource: &Value) {
         && geo::valid(lat, lon)
     {
         index.position = Some([lat, lon]);
-        lookup(index, "near", &geo::encode(lat, lon, geo::STORED_PRECISION));
+        lookup(index, "near", &geo::near_term(lat, lon));
     }
 }
 

@@ -14,7 +14,7 @@ use fhir_search::{
     split_unescaped, unescape,
 };
 
-use crate::index::term_prefix;
+use crate::index::{MAX_TERM_CHARS, term_prefix};
 use crate::params::{Kind, Param, includes, param_of, referring_param, revincludes};
 
 /// How deep chains and `_has` may nest (`_has:A:p:q.r` is two levels).
@@ -690,4 +690,54 @@ impl DirectorySearch {
             })
             .collect()
     }
+}
+
+impl DirectorySearch {
+    /// The look-up terms that decide `criterion` exactly: a resource matches it if and
+    /// only if it holds one of these terms (as an exact term) under the criterion's
+    /// parameter. `Some` for references and for codes without a system that are short
+    /// and plain enough to be stored whole and unchanged as their term; `None` when
+    /// only the stored index can decide (a system, `:text`, strings, long values).
+    pub fn exact_terms(criterion: &Criterion) -> Option<Vec<String>> {
+        match criterion.param.kind {
+            Kind::Reference | Kind::Token => criterion
+                .values
+                .iter()
+                .map(|t| match t {
+                    Test::Token {
+                        system: None,
+                        code: Some(code),
+                    } if plain(code, MAX_TERM_CHARS - 1) => Some(code.clone()),
+                    Test::Reference(r) => {
+                        Some(r.relative()).filter(|t| plain(t, MAX_TERM_CHARS - 1))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Whether every look-up entry listed for this criterion's own
+    /// [`DirectorySearch::lookup_terms`] proves that the resource matches it: exact
+    /// terms, or string prefixes short and plain enough that the stored term (the
+    /// folded value's first 128 characters) starts with them exactly when the value does.
+    pub fn decided_by_lookup_terms(criterion: &Criterion) -> bool {
+        if Self::exact_terms(criterion).is_some() {
+            return true;
+        }
+        criterion.param.kind == Kind::String
+            && criterion
+                .values
+                .iter()
+                .all(|t| matches!(t, Test::StartsWith(s) if plain(s, MAX_TERM_CHARS)))
+    }
+}
+
+/// Non-empty, at most `max` characters, and nothing a stored term would change
+/// (control characters become spaces there, so spaces are ambiguous too).
+fn plain(text: &str, max: usize) -> bool {
+    !text.is_empty()
+        && text.chars().count() <= max
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
 }

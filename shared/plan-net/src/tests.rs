@@ -177,11 +177,16 @@ fn the_index_holds_one_lookup_term_per_value_and_the_geohash() {
     assert!(has("address-city", "columbus"));
     assert!(has("address-postalcode", "43215"));
     assert!(has("organization", "Organization/o1"));
+    assert!(index.lookup_terms.iter().any(|(p, t)| p == "near"
+        && t.len() > 9
+        && t.starts_with(&crate::geo::encode(39.9612, -82.9988, 9))));
     assert!(
         index
             .lookup_terms
             .iter()
-            .any(|(p, t)| p == "near" && t.len() == 9)
+            .filter(|(p, _)| p == "near")
+            .all(|(_, t)| crate::geo::term_position(t) == Some([39.9612, -82.9988])),
+        "the near term carries the exact position"
     );
     assert!(index.position.is_some());
 }

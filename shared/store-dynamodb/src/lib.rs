@@ -33,9 +33,10 @@ use fhir::ResourceType;
 use fhir_store::keys::{self, EntryKey, SortRange};
 use fhir_store::version::{Previous, next_version};
 use fhir_store::{
-    ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, SortKey,
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, SortKey,
     StoreError, StoreResult, WriteCondition,
 };
+use futures_util::{StreamExt, TryStreamExt};
 use item::{Item, PackedBody, StoredBody, StoredRecord};
 
 pub use item::{CHUNK_SIZE, INLINE_LIMIT, MAX_CHUNKS};
@@ -48,6 +49,8 @@ const MAX_TRANSACTION_BYTES: usize = 4_000_000;
 const BATCH_GET_KEYS: usize = 100;
 /// Rounds of UnprocessedKeys before giving up, with exponential backoff from 25 ms.
 const BATCH_GET_ROUNDS: u32 = 8;
+/// Requests in flight for one batch call (`list_keys`, `put_many`).
+const IN_FLIGHT: usize = 16;
 /// How often a `WriteCondition::Always` put re-reads and retries after losing a race.
 const ALWAYS_ATTEMPTS: u32 = 16;
 
@@ -334,6 +337,17 @@ impl DynamoStore {
         range: &SortRange,
         want: usize,
     ) -> StoreResult<Vec<Item>> {
+        self.query_range_projected(query, range, want, false).await
+    }
+
+    /// [`Self::query_range`], optionally reading only each item's sort key and id.
+    async fn query_range_projected(
+        &self,
+        query: &ListQuery,
+        range: &SortRange,
+        want: usize,
+        keys_only: bool,
+    ) -> StoreResult<Vec<Item>> {
         let pk = keys::partition_key(&query.partition);
         let (pk_name, sk_name, index) = match query.partition {
             Partition::Lookup { .. } => (item::PK, item::SK, None),
@@ -345,8 +359,14 @@ impl DynamoStore {
         let mut start = None;
         while items.len() < want {
             let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
-            let output = self
-                .query_keys(pk_name, sk_name, &pk, range, None)
+            let mut request = self.query_keys(pk_name, sk_name, &pk, range, None);
+            if keys_only {
+                request = request
+                    .projection_expression("#sk, #id")
+                    .expression_attribute_names("#sk", sk_name)
+                    .expression_attribute_names("#id", item::ID);
+            }
+            let output = request
                 .set_index_name(index.map(str::to_owned))
                 // A GSI cannot be read consistently; look-up entries on the table can.
                 .consistent_read(index.is_none())
@@ -405,19 +425,60 @@ impl DynamoStore {
             .collect())
     }
 
+    /// One page of keys of one query (see [`ResourceStore::list_keys`]).
+    async fn list_keys_one(&self, query: ListQuery) -> StoreResult<KeyPage> {
+        let range = keys::sort_range(&query);
+        if range.is_empty() {
+            return Ok(KeyPage::default());
+        }
+        let mut items = self
+            .query_range_projected(&query, &range, query.limit.saturating_add(1), true)
+            .await?;
+        let more = items.len() > query.limit;
+        items.truncate(query.limit);
+        let sk_name = match query.partition {
+            Partition::Lookup { .. } => item::SK,
+            Partition::Compartment { .. } | Partition::Type(_) => item::GSI1_SK,
+        };
+        let entries = items
+            .iter()
+            .map(|found| {
+                Ok((
+                    SortKey(item::get_s(found, sk_name)?.to_owned()),
+                    item::get_s(found, item::ID)?.to_owned(),
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(KeyPage { entries, more })
+    }
+
     /// BatchGetItem of up to 100 keys, repeating UnprocessedKeys with exponential backoff.
     async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        self.batch_get_projected(keys, None).await
+    }
+
+    /// [`Self::batch_get`], reading only the attributes of `projection` when given.
+    async fn batch_get_projected(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(keys.len());
         let mut pending = keys;
         for round in 0..BATCH_GET_ROUNDS {
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(25 << round)).await;
             }
-            let request = KeysAndAttributes::builder()
+            let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
-                .consistent_read(true)
-                .build()
-                .map_err(backend)?;
+                .consistent_read(true);
+            if let Some(projection) = projection {
+                request = request
+                    .projection_expression(projection)
+                    .expression_attribute_names("#pk", item::PK)
+                    .expression_attribute_names("#sk", item::SK);
+            }
+            let request = request.build().map_err(backend)?;
             let output = self
                 .client
                 .batch_get_item()
@@ -535,6 +596,65 @@ impl ResourceStore for DynamoStore {
             }
         };
         Ok(ListPage { entries, more })
+    }
+
+    async fn list_keys(&self, queries: Vec<ListQuery>) -> StoreResult<Vec<KeyPage>> {
+        futures_util::stream::iter(queries.into_iter().map(|q| self.list_keys_one(q)))
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await
+    }
+
+    async fn lookup_contains(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        probes: &[(String, String)],
+    ) -> StoreResult<Vec<bool>> {
+        let pk = keys::partition_key(&Partition::Lookup {
+            resource_type,
+            param: param.to_owned(),
+            prefix: String::new(),
+        });
+        let wanted: Vec<String> = probes
+            .iter()
+            .map(|(term, id)| keys::term_sort_key(term, id).0)
+            .collect();
+        let mut distinct: Vec<&String> = wanted.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        for batch in distinct.chunks(BATCH_GET_KEYS) {
+            let request = batch
+                .iter()
+                .map(|sk| item::key(&pk, (*sk).clone()))
+                .collect();
+            for hit in self.batch_get_projected(request, Some("#pk, #sk")).await? {
+                found.insert(item::get_s(&hit, item::SK)?.to_owned());
+            }
+        }
+        Ok(wanted.iter().map(|sk| found.contains(sk)).collect())
+    }
+
+    async fn put_many(
+        &self,
+        writes: Vec<ResourceWrite>,
+    ) -> StoreResult<Vec<StoreResult<ResourceRecord>>> {
+        // One transaction per resource (its current item, version and look-up entries
+        // change together, conditioned on the version read, as `put`); several in flight.
+        let outcomes: Vec<StoreResult<ResourceRecord>> = futures_util::stream::iter(
+            writes.into_iter().map(|w| async move { self.put(w).await }),
+        )
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Err(StoreError::Conflict { .. }) | Ok(_) => Ok(outcome),
+                Err(other) => Err(other),
+            })
+            .collect()
     }
 }
 

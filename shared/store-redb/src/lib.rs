@@ -50,7 +50,7 @@ use fhir_store::KeyValueStore;
 use fhir_store::keys::{self, EntryKey};
 use fhir_store::version::{Previous, next_version};
 use fhir_store::{
-    ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, SortKey,
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, ResourceWrite, SortKey,
     StoreError, StoreResult,
 };
 use redb::{
@@ -152,7 +152,7 @@ impl ResourceStore for RedbStore {
         let key = keys::resource_key(resource_type, id);
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
-            Ok(read_current(&txn, &key)?.map(|s| s.record))
+            read_record(&txn, &key)
         })
         .await
     }
@@ -168,9 +168,7 @@ impl ResourceStore for RedbStore {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(VERSIONS).map_err(backend)?;
             let value = table.get((key.as_str(), version_id)).map_err(backend)?;
-            value
-                .map(|v| codec::decode(v.value()).map(|s| s.record))
-                .transpose()
+            value.map(|v| codec::decode_record(v.value())).transpose()
         })
         .await
     }
@@ -185,8 +183,11 @@ impl ResourceStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let mut records = Vec::with_capacity(wanted.len());
+            let table = txn.open_table(CURRENT).map_err(backend)?;
             for key in &wanted {
-                records.extend(read_current(&txn, key)?.map(|s| s.record));
+                if let Some(value) = table.get(key.as_str()).map_err(backend)? {
+                    records.push(codec::decode_record(value.value())?);
+                }
             }
             Ok(records)
         })
@@ -196,38 +197,119 @@ impl ResourceStore for RedbStore {
     async fn list(&self, query: ListQuery) -> StoreResult<ListPage> {
         self.blocking(move |db| list_blocking(db, &query)).await
     }
+
+    async fn list_keys(&self, queries: Vec<ListQuery>) -> StoreResult<Vec<KeyPage>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let lookups = txn.open_table(LOOKUPS).map_err(backend)?;
+            let partitions = txn.open_table(PARTITIONS).map_err(backend)?;
+            queries
+                .iter()
+                .map(|q| {
+                    let table = match q.partition {
+                        Partition::Lookup { .. } => &lookups,
+                        Partition::Compartment { .. } | Partition::Type(_) => &partitions,
+                    };
+                    list_keys_in(table, q)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn lookup_contains(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        probes: &[(String, String)],
+    ) -> StoreResult<Vec<bool>> {
+        let pk = keys::partition_key(&Partition::Lookup {
+            resource_type,
+            param: param.to_owned(),
+            prefix: String::new(),
+        });
+        let wanted: Vec<String> = probes
+            .iter()
+            .map(|(term, id)| format!("{pk}\0{}", keys::term_sort_key(term, id).0))
+            .collect();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(LOOKUPS).map_err(backend)?;
+            // In key order, so consecutive reads walk the same pages.
+            let mut order: Vec<usize> = (0..wanted.len()).collect();
+            order.sort_by(|a, b| wanted[*a].cmp(&wanted[*b]));
+            let mut found = vec![false; wanted.len()];
+            for i in order {
+                found[i] = table.get(wanted[i].as_str()).map_err(backend)?.is_some();
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn put_many(
+        &self,
+        writes: Vec<ResourceWrite>,
+    ) -> StoreResult<Vec<StoreResult<ResourceRecord>>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for write in &writes {
+                match put_in(&txn, write) {
+                    Ok(record) => outcomes.push(Ok(record)),
+                    Err(conflict @ StoreError::Conflict { .. }) => outcomes.push(Err(conflict)),
+                    // Dropping the transaction aborts it: nothing of the batch is written.
+                    Err(other) => return Err(other),
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(outcomes)
+        })
+        .await
+    }
 }
 
 /// The check-and-write of `put`, in one write transaction: read the current item, check
 /// the condition, then write current + version + partition entry + look-up entries.
 fn put_blocking(db: &Database, write: &ResourceWrite) -> StoreResult<ResourceRecord> {
     let txn = db.begin_write().map_err(backend)?;
+    match put_in(&txn, write) {
+        Ok(record) => {
+            txn.commit().map_err(backend)?;
+            Ok(record)
+        }
+        Err(error) => {
+            txn.abort().map_err(backend)?;
+            Err(error)
+        }
+    }
+}
+
+/// One write inside a write transaction: nothing is written when the condition
+/// fails (a [`StoreError::Conflict`]).
+fn put_in(txn: &WriteTransaction, write: &ResourceWrite) -> StoreResult<ResourceRecord> {
     let key = keys::resource_key(write.resource_type, &write.id);
     let previous = {
         let current = txn.open_table(CURRENT).map_err(backend)?;
         let value = current.get(key.as_str()).map_err(backend)?;
         value.map(|v| codec::decode(v.value())).transpose()?
     };
-    let record = match next_version(
+    let record = next_version(
         write,
         previous
             .as_ref()
             .map(|p| Previous::from(&p.record))
             .as_ref(),
-    ) {
-        Ok(record) => record,
-        Err(conflict) => {
-            txn.abort().map_err(backend)?;
-            return Err(conflict);
-        }
-    };
+    )?;
     let stored = Stored {
         partition: keys::partition_entry(&record),
         lookups: keys::lookup_entries(&record).into_iter().collect(),
         record,
     };
-    write_items(&txn, &key, previous.as_ref(), &stored)?;
-    txn.commit().map_err(backend)?;
+    write_items(txn, &key, previous.as_ref(), &stored)?;
     Ok(stored.record)
 }
 
@@ -292,21 +374,66 @@ fn entry_key(entry: &EntryKey) -> String {
     format!("{}\0{}", entry.pk, entry.sk)
 }
 
-fn read_current(txn: &ReadTransaction, key: &str) -> StoreResult<Option<Stored>> {
+fn read_record(txn: &ReadTransaction, key: &str) -> StoreResult<Option<ResourceRecord>> {
     let table = txn.open_table(CURRENT).map_err(backend)?;
     let value = table.get(key).map_err(backend)?;
-    value.map(|v| codec::decode(v.value())).transpose()
+    value.map(|v| codec::decode_record(v.value())).transpose()
 }
 
 /// Reads `limit + 1` index entries of the range (the extra one only tells `more`), then
 /// the current record of each, in the same snapshot.
 fn list_blocking(db: &Database, query: &ListQuery) -> StoreResult<ListPage> {
+    let txn = db.begin_read().map_err(backend)?;
+    let table_def = match query.partition {
+        Partition::Lookup { .. } => LOOKUPS,
+        Partition::Compartment { .. } | Partition::Type(_) => PARTITIONS,
+    };
+    let table = txn.open_table(table_def).map_err(backend)?;
+    let (hits, more) = list_hits(&table, query)?;
+    let current = txn.open_table(CURRENT).map_err(backend)?;
+    let mut entries = Vec::with_capacity(hits.len());
+    for (sort_key, resource_key) in hits {
+        let value = current.get(resource_key.as_str()).map_err(backend)?;
+        let record = value.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "index entry {sort_key:?} points at missing {resource_key}"
+            ))
+        })?;
+        entries.push((SortKey(sort_key), codec::decode_record(record.value())?));
+    }
+    Ok(ListPage { entries, more })
+}
+
+/// The keys of one page: the index entries alone, no record read.
+fn list_keys_in(table: &IndexTable, query: &ListQuery) -> StoreResult<KeyPage> {
+    let (hits, more) = list_hits(table, query)?;
+    let entries = hits
+        .into_iter()
+        .map(|(sort_key, resource_key)| {
+            let id = resource_key
+                .splitn(3, '#')
+                .nth(2)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "index entry {sort_key:?} holds a malformed key {resource_key}"
+                    ))
+                })?
+                .to_owned();
+            Ok((SortKey(sort_key), id))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(KeyPage { entries, more })
+}
+
+/// An index table (`partitions` or `lookups`) open for reading.
+type IndexTable = redb::ReadOnlyTable<&'static str, &'static str>;
+
+/// Up to `limit` index entries of the query's range (in `table`, the one its partition
+/// kind lives in) as (sort key, resource key), and whether more follow.
+fn list_hits(table: &IndexTable, query: &ListQuery) -> StoreResult<(Vec<(String, String)>, bool)> {
     let range = keys::sort_range(query);
     if range.is_empty() {
-        return Ok(ListPage {
-            entries: Vec::new(),
-            more: false,
-        });
+        return Ok((Vec::new(), false));
     }
     let pk = keys::partition_key(&query.partition);
     let low = format!("{pk}\0{}", range.low.unwrap_or_default());
@@ -314,12 +441,6 @@ fn list_blocking(db: &Database, query: &ListQuery) -> StoreResult<ListPage> {
         Some(high) => Bound::Included(format!("{pk}\0{high}")),
         None => Bound::Excluded(format!("{pk}\u{1}")),
     };
-    let table_def = match query.partition {
-        Partition::Lookup { .. } => LOOKUPS,
-        Partition::Compartment { .. } | Partition::Type(_) => PARTITIONS,
-    };
-    let txn = db.begin_read().map_err(backend)?;
-    let table = txn.open_table(table_def).map_err(backend)?;
     let bounds = (
         Bound::Included(low.as_str()),
         high.as_ref().map(String::as_str),
@@ -332,20 +453,18 @@ fn list_blocking(db: &Database, query: &ListQuery) -> StoreResult<ListPage> {
         collect_hits(range, want)?
     };
     let more = hits.len() > query.limit;
-    let mut entries = Vec::with_capacity(query.limit.min(hits.len()));
-    for (composite, resource_key) in hits.into_iter().take(query.limit) {
-        let sort_key = composite
-            .split_once('\0')
-            .map(|(_, sk)| sk.to_owned())
-            .unwrap_or_default();
-        let stored = read_current(&txn, &resource_key)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "index entry {sort_key:?} points at missing {resource_key}"
-            ))
-        })?;
-        entries.push((SortKey(sort_key), stored.record));
-    }
-    Ok(ListPage { entries, more })
+    let hits = hits
+        .into_iter()
+        .take(query.limit)
+        .map(|(composite, resource_key)| {
+            let sort_key = composite
+                .split_once('\0')
+                .map(|(_, sk)| sk.to_owned())
+                .unwrap_or_default();
+            (sort_key, resource_key)
+        })
+        .collect();
+    Ok((hits, more))
 }
 
 type RangeItem<'a> = redb::Result<(

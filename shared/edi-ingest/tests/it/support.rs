@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use fhir::ResourceType;
 use fhir_store::kv::{StoredVersion, WriteWhen};
 use fhir_store::{
-    KeyValueStore, KvEntry, ListPage, ListQuery, ResourceRecord, ResourceStore, ResourceWrite,
-    StoreError, StoreResult,
+    KeyPage, KeyValueStore, KvEntry, ListPage, ListQuery, ResourceRecord, ResourceStore,
+    ResourceWrite, StoreError, StoreResult,
 };
 use serde_json::Value;
 
@@ -83,6 +83,30 @@ impl ResourceStore for NullStore {
             entries: Vec::new(),
             more: false,
         })
+    }
+
+    async fn list_keys(&self, queries: Vec<ListQuery>) -> StoreResult<Vec<KeyPage>> {
+        Ok(queries.iter().map(|_| KeyPage::default()).collect())
+    }
+
+    async fn lookup_contains(
+        &self,
+        _: ResourceType,
+        _: &str,
+        probes: &[(String, String)],
+    ) -> StoreResult<Vec<bool>> {
+        Ok(vec![false; probes.len()])
+    }
+
+    async fn put_many(
+        &self,
+        writes: Vec<ResourceWrite>,
+    ) -> StoreResult<Vec<StoreResult<ResourceRecord>>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for write in writes {
+            out.push(Ok(ResourceStore::put(self, write).await?));
+        }
+        Ok(out)
     }
 }
 
