@@ -197,6 +197,11 @@ pub struct ExchangeRequest {
     /// (none before the first run, after the last, and for the `$everything` fallback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// Which asking this is: new with every [`request`], so that a run under way
+    /// never writes its request back over one the member or an operator made
+    /// meanwhile ([`write_if_same_request`]).
+    #[serde(default)]
+    pub generation: String,
 }
 
 /// How far a bulk exchange got, saved after each step ([`crate::bulk_asking`]).
@@ -362,9 +367,17 @@ async fn request_due<K: KeyValueStore + ?Sized>(
         received: 0,
         updated_at: now,
         progress: None,
+        generation: secrets::random_hex(8).map_err(|e| StoreError::Backend(e.to_string()))?,
     };
     let earlier = get_request(kv, patient, payer).await?;
-    save(kv, earlier.as_ref(), &request).await?;
+    kv.put(
+        REQUESTS,
+        &request_key(patient, payer),
+        &to_value(&request)?,
+        None,
+    )
+    .await?;
+    move_in_due_order(kv, earlier.as_ref(), &request).await?;
     Ok(request)
 }
 
@@ -442,14 +455,47 @@ fn due_key(request: &ExchangeRequest) -> String {
     )
 }
 
-/// Saves `request`, moving its place in the due order (from where `earlier` had it).
+/// Writes `request` over the stored one only while that is still the same asking
+/// (its [`ExchangeRequest::generation`]), as one conditional write: a member who asks
+/// again while a run is under way (a new card number, all data after all) replaces
+/// the request, and the run must not put the old one back. Returns whether it wrote;
+/// a run whose request was replaced lets the new one be picked up in its turn.
+async fn write_if_same_request<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    request: &ExchangeRequest,
+) -> Result<bool, StoreError> {
+    let key = request_key(&request.patient, &request.payer);
+    let Some(stored) = kv.get(REQUESTS, &key).await? else {
+        return Ok(false);
+    };
+    let version = stored.version;
+    let stored: ExchangeRequest = from_value(stored.value)?;
+    if stored.generation != request.generation {
+        return Ok(false);
+    }
+    kv.replace(REQUESTS, &key, version, &to_value(request)?, None)
+        .await
+}
+
+/// Saves a run's outcome, moving the request's place in the due order (from where
+/// `earlier` had it), unless the request was replaced meanwhile.
 async fn save<K: KeyValueStore + ?Sized>(
     kv: &K,
     earlier: Option<&ExchangeRequest>,
     request: &ExchangeRequest,
 ) -> Result<(), StoreError> {
-    let key = request_key(&request.patient, &request.payer);
-    kv.put(REQUESTS, &key, &to_value(request)?, None).await?;
+    if write_if_same_request(kv, request).await? {
+        move_in_due_order(kv, earlier, request).await?;
+    }
+    Ok(())
+}
+
+/// Takes `earlier`'s place in the due order away and gives `request` its own.
+async fn move_in_due_order<K: KeyValueStore + ?Sized>(
+    kv: &K,
+    earlier: Option<&ExchangeRequest>,
+    request: &ExchangeRequest,
+) -> Result<(), StoreError> {
     if let Some(earlier) = earlier.filter(|e| e.state == RequestState::Waiting) {
         kv.delete(DUE, &due_key(earlier)).await?;
     }
@@ -461,13 +507,13 @@ async fn save<K: KeyValueStore + ?Sized>(
 }
 
 /// Saves where a run is, without moving the request in the due order (the run holds
-/// its lease there).
+/// its lease there), unless the request was replaced meanwhile: then the run goes on
+/// unsaved and its end is not written either.
 pub(crate) async fn save_progress<K: KeyValueStore + ?Sized>(
     kv: &K,
     request: &ExchangeRequest,
 ) -> Result<(), StoreError> {
-    let key = request_key(&request.patient, &request.payer);
-    kv.put(REQUESTS, &key, &to_value(request)?, None).await
+    write_if_same_request(kv, request).await.map(|_| ())
 }
 
 /// Seconds before try `attempts + 1`: a minute, doubling, at most six hours.
@@ -1004,6 +1050,7 @@ mod tests {
             received: 0,
             updated_at: 0,
             progress: None,
+            generation: String::new(),
         };
         let payer = other_payer("oldplan");
         let parameters = member_match_parameters(&member, &request, &payer, "2027-01-08");
@@ -1195,6 +1242,45 @@ mod tests {
                        "patient": {"reference": "Patient/p9"}}),
             ])
         }
+    }
+
+    /// The other plan, while the member asks again (another card) in the middle of
+    /// the run.
+    struct AskedAgainMidRun<'s>(&'s store_redb::RedbStore);
+
+    impl OtherPlan for AskedAgainMidRun<'_> {
+        async fn member_match(&self, _: &Value) -> Result<String, RemoteError> {
+            request(self.0, "m1", "oldplan", terms("SUB-NEW"), 1500)
+                .await
+                .unwrap();
+            Ok("p9".into())
+        }
+
+        async fn everything(&self, patient: &str) -> Result<Vec<Value>, RemoteError> {
+            Answers.everything(patient).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_who_asks_again_during_a_run_keeps_the_new_request() {
+        let (_dir, store) = store();
+        opted_in_member(&store, "m1").await;
+        let asked = request(&store, "m1", "oldplan", terms("SUB-OLD"), 1000)
+            .await
+            .unwrap();
+        let plan = AskedAgainMidRun(&store);
+        run(&store, &store, &plan, &other_payer("oldplan"), asked, 2000)
+            .await
+            .unwrap();
+        let stored = get_request(&store, "m1", "oldplan").await.unwrap().unwrap();
+        assert_eq!(
+            stored.old_member_id, "SUB-NEW",
+            "the run did not write back the old one"
+        );
+        assert_eq!(stored.state, RequestState::Waiting);
+        let picked = due(&store, 2000, 10).await.unwrap();
+        assert_eq!(picked.len(), 1, "the new request is picked up in its turn");
+        assert_eq!(picked[0].old_member_id, "SUB-NEW");
     }
 
     #[tokio::test]
