@@ -430,16 +430,7 @@ pub async fn tombstones_are_readable_but_leave_every_listing<S: ResourceStore>(s
         ),
     )
     .await;
-    put(
-        store,
-        directory_write(
-            ResourceType::Organization,
-            &org,
-            &[("name", &term)],
-            WriteCondition::Absent,
-        ),
-    )
-    .await;
+    put_new_organization(store, &org, &[("name", &term)]).await;
     let compartment = compartment(&member, ResourceType::ExplanationOfBenefit);
     assert_eq!(
         ids(&list_all(store, ListQuery::new(compartment.clone(), 10)).await),
@@ -833,37 +824,20 @@ pub async fn lookup_prefix_returns_current_records_by_term<S: ResourceStore>(sto
     let tag = unique("lk");
     let term = |suffix: &str| format!("{tag}{suffix}");
     let (one, two, three) = (format!("{tag}-1"), format!("{tag}-2"), format!("{tag}-3"));
-    put(
+    put_new_organization(
         store,
-        directory_write(
-            ResourceType::Organization,
-            &one,
-            &[("name", &term("smith")), ("name", &term("smithson"))],
-            WriteCondition::Absent,
-        ),
+        &one,
+        &[("name", &term("smith")), ("name", &term("smithson"))],
     )
     .await;
-    put(
+    put_new_organization(store, &two, &[("name", &term("smyth"))]).await;
+    put_new_organization(
         store,
-        directory_write(
-            ResourceType::Organization,
-            &two,
-            &[("name", &term("smyth"))],
-            WriteCondition::Absent,
-        ),
-    )
-    .await;
-    put(
-        store,
-        directory_write(
-            ResourceType::Organization,
-            &three,
-            &[
-                ("name", &term("jones")),
-                ("address-city", &term("smithville")),
-            ],
-            WriteCondition::Absent,
-        ),
+        &three,
+        &[
+            ("name", &term("jones")),
+            ("address-city", &term("smithville")),
+        ],
     )
     .await;
 
@@ -1097,25 +1071,9 @@ pub async fn list_keys_returns_what_list_returns_without_the_records<S: Resource
             terms.push(("address-city", term("a")));
         }
         let terms: Vec<(&str, &str)> = terms.iter().map(|(p, t)| (*p, t.as_str())).collect();
-        put(
-            store,
-            directory_write(
-                ResourceType::Organization,
-                id,
-                &terms,
-                WriteCondition::Absent,
-            ),
-        )
-        .await;
+        put_new_organization(store, id, &terms).await;
     }
-    let mut gone = directory_write(
-        ResourceType::Organization,
-        &ids[6],
-        &[],
-        WriteCondition::VersionIs(1),
-    );
-    gone.deleted = true;
-    put(store, gone).await;
+    delete_organization(store, &ids[6], 1).await;
     put(
         store,
         directory_write(
@@ -1182,44 +1140,15 @@ pub async fn lookup_contains_answers_each_exact_term_and_id<S: ResourceStore>(st
     let tag = unique("has");
     let term = |suffix: &str| format!("{tag}{suffix}");
     let (one, two, three) = (format!("{tag}-1"), format!("{tag}-2"), format!("{tag}-3"));
-    put(
+    put_new_organization(
         store,
-        directory_write(
-            ResourceType::Organization,
-            &one,
-            &[("name", &term("smith")), ("address-city", &term("x"))],
-            WriteCondition::Absent,
-        ),
+        &one,
+        &[("name", &term("smith")), ("address-city", &term("x"))],
     )
     .await;
-    put(
-        store,
-        directory_write(
-            ResourceType::Organization,
-            &two,
-            &[("name", &term("smithson"))],
-            WriteCondition::Absent,
-        ),
-    )
-    .await;
-    put(
-        store,
-        directory_write(
-            ResourceType::Organization,
-            &three,
-            &[("name", &term("smith"))],
-            WriteCondition::Absent,
-        ),
-    )
-    .await;
-    let mut gone = directory_write(
-        ResourceType::Organization,
-        &three,
-        &[],
-        WriteCondition::VersionIs(1),
-    );
-    gone.deleted = true;
-    put(store, gone).await;
+    put_new_organization(store, &two, &[("name", &term("smithson"))]).await;
+    put_new_organization(store, &three, &[("name", &term("smith"))]).await;
+    delete_organization(store, &three, 1).await;
 
     let mut probes = vec![
         (term("smith"), one.clone()),
@@ -1265,16 +1194,7 @@ pub async fn put_many_writes_each_as_put_with_its_own_condition<S: ResourceStore
     let tag = unique("pm");
     let term = format!("{tag}t");
     let names: Vec<String> = (0..30).map(|n| format!("{tag}-{n}")).collect();
-    let first = put(
-        store,
-        directory_write(
-            ResourceType::Organization,
-            &names[0],
-            &[("name", &term)],
-            WriteCondition::Absent,
-        ),
-    )
-    .await;
+    let first = put_new_organization(store, &names[0], &[("name", &term)]).await;
     let mut writes: Vec<ResourceWrite> = names
         .iter()
         .map(|id| {
@@ -1985,6 +1905,36 @@ fn lookup_query(param: &str, prefix: &str, limit: usize) -> ListQuery {
         prefix: prefix.to_owned(),
     };
     ListQuery::new(partition, limit)
+}
+
+/// A new Organization with `terms` as its look-up entries.
+async fn put_new_organization<S: ResourceStore>(
+    store: &S,
+    id: &str,
+    terms: &[(&str, &str)],
+) -> ResourceRecord {
+    put(
+        store,
+        directory_write(
+            ResourceType::Organization,
+            id,
+            terms,
+            WriteCondition::Absent,
+        ),
+    )
+    .await
+}
+
+/// Deletes the Organization `id` at `version` (its look-up entries go with it).
+async fn delete_organization<S: ResourceStore>(store: &S, id: &str, version: u64) {
+    let mut gone = directory_write(
+        ResourceType::Organization,
+        id,
+        &[],
+        WriteCondition::VersionIs(version),
+    );
+    gone.deleted = true;
+    put(store, gone).await;
 }
 
 async fn put<S: ResourceStore>(store: &S, write: ResourceWrite) -> ResourceRecord {

@@ -63,7 +63,8 @@ fn type_key(resource_type: ResourceType) -> String {
     format!("T#{resource_type}")
 }
 
-fn lookup_key(resource_type: ResourceType, param: &str) -> String {
+/// The partition of one search parameter's look-up entries: `L#{type}#{param}`.
+pub fn lookup_key(resource_type: ResourceType, param: &str) -> String {
     format!("L#{resource_type}#{param}")
 }
 

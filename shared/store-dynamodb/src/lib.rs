@@ -611,11 +611,7 @@ impl ResourceStore for DynamoStore {
         param: &str,
         probes: &[(String, String)],
     ) -> StoreResult<Vec<bool>> {
-        let pk = keys::partition_key(&Partition::Lookup {
-            resource_type,
-            param: param.to_owned(),
-            prefix: String::new(),
-        });
+        let pk = keys::lookup_key(resource_type, param);
         let wanted: Vec<String> = probes
             .iter()
             .map(|(term, id)| keys::term_sort_key(term, id).0)

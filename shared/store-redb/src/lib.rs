@@ -223,11 +223,7 @@ impl ResourceStore for RedbStore {
         param: &str,
         probes: &[(String, String)],
     ) -> StoreResult<Vec<bool>> {
-        let pk = keys::partition_key(&Partition::Lookup {
-            resource_type,
-            param: param.to_owned(),
-            prefix: String::new(),
-        });
+        let pk = keys::lookup_key(resource_type, param);
         let wanted: Vec<String> = probes
             .iter()
             .map(|(term, id)| format!("{pk}\0{}", keys::term_sort_key(term, id).0))
