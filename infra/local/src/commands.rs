@@ -50,10 +50,7 @@ pub fn member_match_rules(
     let sensitive = match sensitive_codes {
         None => payer_to_payer::SensitivePolicy::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, e))?;
             payer_to_payer::SensitivePolicy::configured(&text)
                 .map_err(|e| RunnerError::Invalid(format!("{}: {e}", path.display())))?
         }
@@ -75,12 +72,8 @@ pub async fn serve(
     let first_start = !data.store_path().exists();
     let no_demo_marker = data.root().join("no-demo");
     if first_start && options.no_demo {
-        std::fs::write(&no_demo_marker, b"started with --no-demo\n").map_err(|source| {
-            RunnerError::Io {
-                path: no_demo_marker.display().to_string(),
-                source,
-            }
-        })?;
+        std::fs::write(&no_demo_marker, b"started with --no-demo\n")
+            .map_err(|e| RunnerError::io(&no_demo_marker, e))?;
     }
     let skip_demo = options.no_demo || no_demo_marker.exists();
     let store = Arc::new(

@@ -68,13 +68,6 @@ fn keep_big_buffers_out_of_the_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_big_buffers_out_of_the_arenas() {}
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError + '_ {
-    move |source| RunnerError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Converts `path` into `output` (stdout when `None`).
 ///
 /// A file with any rejected part writes no resources: it prints the report (on
@@ -96,16 +89,16 @@ pub fn convert(
     output: Option<&Path>,
 ) -> Result<(), RunnerError> {
     keep_big_buffers_out_of_the_arenas();
-    let open = || std::fs::File::open(path).map_err(io_error(path));
+    let open = || std::fs::File::open(path).map_err(|e| RunnerError::io(path, e));
     let mapping = local_mapping();
     match output {
         Some(out) if !is_device_or_pipe(out) => {
             let partial = partial_path(out);
-            let file = std::fs::File::create(&partial).map_err(io_error(&partial))?;
+            let file = std::fs::File::create(&partial).map_err(|e| RunnerError::io(&partial, e))?;
             let written = write_resources(path, open()?, &mapping, format, file, workers());
             match written {
                 Ok((report, _)) if accepted(&report) => {
-                    std::fs::rename(&partial, out).map_err(io_error(out))?;
+                    std::fs::rename(&partial, out).map_err(|e| RunnerError::io(out, e))?;
                     print_warnings(&report);
                     Ok(())
                 }
@@ -125,7 +118,7 @@ pub fn convert(
             let device = std::fs::OpenOptions::new()
                 .write(true)
                 .open(out)
-                .map_err(io_error(out))?;
+                .map_err(|e| RunnerError::io(out, e))?;
             convert_to_stream(path, format, &mapping, device)
         }
         None => convert_to_stream(path, format, &mapping, std::io::stdout().lock()),
@@ -146,7 +139,7 @@ fn convert_to_stream<W: Write>(
     mapping: &MappingConfig,
     sink: W,
 ) -> Result<(), RunnerError> {
-    let open = || std::fs::File::open(path).map_err(io_error(path));
+    let open = || std::fs::File::open(path).map_err(|e| RunnerError::io(path, e));
     let report = verdicts(path, open()?, mapping);
     if !accepted(&report) {
         return rejected(path, &report);

@@ -46,7 +46,7 @@ impl DataDir {
     }
 
     pub fn ensure(&self) -> Result<(), RunnerError> {
-        fs::create_dir_all(&self.root).map_err(|e| self.io(&self.root, e))
+        fs::create_dir_all(&self.root).map_err(|e| RunnerError::io(&self.root, e))
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -77,7 +77,7 @@ impl DataDir {
                 .map(str::to_owned)
                 .collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(self.io(&path, e)),
+            Err(e) => Err(RunnerError::io(&path, e)),
         }
     }
 
@@ -94,7 +94,7 @@ impl DataDir {
                 .map(|info| info.base_url)
                 .map_err(|e| RunnerError::Invalid(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_BASE_URL.to_owned()),
-            Err(e) => Err(self.io(&path, e)),
+            Err(e) => Err(RunnerError::io(&path, e)),
         }
     }
 
@@ -146,7 +146,7 @@ impl DataDir {
                 )));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io(&path, e)),
+            Err(e) => return Err(RunnerError::io(&path, e)),
         }
         let mut secret = vec![0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
@@ -163,18 +163,12 @@ impl DataDir {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temp).map_err(|e| self.io(&temp, e))?;
-        file.write_all(contents).map_err(|e| self.io(&temp, e))?;
-        file.sync_all().map_err(|e| self.io(&temp, e))?;
+        let mut file = options.open(&temp).map_err(|e| RunnerError::io(&temp, e))?;
+        file.write_all(contents)
+            .map_err(|e| RunnerError::io(&temp, e))?;
+        file.sync_all().map_err(|e| RunnerError::io(&temp, e))?;
         // Rename is atomic: a concurrent reader sees the old file or the new one.
-        fs::rename(&temp, path).map_err(|e| self.io(path, e))
-    }
-
-    fn io(&self, path: &Path, source: std::io::Error) -> RunnerError {
-        RunnerError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        fs::rename(&temp, path).map_err(|e| RunnerError::io(path, e))
     }
 }
 

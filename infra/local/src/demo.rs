@@ -32,13 +32,13 @@ where
     S: ResourceStore + KeyValueStore + 'static,
 {
     if let Some(dir) = files_dir {
-        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        std::fs::create_dir_all(dir).map_err(|e| RunnerError::io(dir, e))?;
     }
     let ingestor = Ingestor::new(Arc::clone(&store), crate::edi::local_ingest_config());
     for (name, bytes) in demo_data::x12::files(config) {
         if let Some(dir) = files_dir {
             let path = dir.join(&name);
-            std::fs::write(&path, &bytes).map_err(|source| io(&path, source))?;
+            std::fs::write(&path, &bytes).map_err(|e| RunnerError::io(&path, e))?;
         }
         let identity = FileIdentity::content(format!("demo/{name}"), &bytes);
         let outcome = ingestor
@@ -53,10 +53,11 @@ where
         }
         if let (Some(dir), IngestOutcome::Ingested(done)) = (files_dir, &outcome) {
             let report = dir.join(format!("{name}.json"));
-            std::fs::write(&report, done.report.to_json()).map_err(|e| io(&report, e))?;
+            std::fs::write(&report, done.report.to_json())
+                .map_err(|e| RunnerError::io(&report, e))?;
             if let Some(ack) = &done.ack {
                 let path = dir.join(format!("{name}.999"));
-                std::fs::write(&path, ack).map_err(|e| io(&path, e))?;
+                std::fs::write(&path, ack).map_err(|e| RunnerError::io(&path, e))?;
             }
         }
     }
@@ -69,11 +70,4 @@ where
         }
     }
     Ok(data.members)
-}
-
-fn io(path: &Path, source: std::io::Error) -> RunnerError {
-    RunnerError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }

@@ -68,10 +68,7 @@ pub async fn directory_load(
         Ok(store) => {
             let mut ok = true;
             for path in files {
-                let bytes = std::fs::read(path).map_err(|source| RunnerError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+                let bytes = std::fs::read(path).map_err(|e| RunnerError::io(path, e))?;
                 let name = path.display().to_string();
                 let mode = if snapshot {
                     Mode::Snapshot
@@ -112,11 +109,7 @@ fn print_report(report: &FileReport) {
 /// then renamed), waits until it is taken and prints the report it wrote.
 async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<bool, RunnerError> {
     let inbox = root.join(DIRECTORY_INBOX);
-    let io = |p: &Path, source| RunnerError::Io {
-        path: p.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(&inbox).map_err(|e| io(&inbox, e))?;
+    std::fs::create_dir_all(&inbox).map_err(|e| RunnerError::io(&inbox, e))?;
     println!(
         "serve is running on {}: handing the files to its directory inbox",
         root.display()
@@ -135,8 +128,8 @@ async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<boo
         }
         let staging = inbox.join(format!(".{name}.partial"));
         let dropped = inbox.join(&name);
-        std::fs::copy(path, &staging).map_err(|e| io(&staging, e))?;
-        std::fs::rename(&staging, &dropped).map_err(|e| io(&dropped, e))?;
+        std::fs::copy(path, &staging).map_err(|e| RunnerError::io(&staging, e))?;
+        std::fs::rename(&staging, &dropped).map_err(|e| RunnerError::io(&dropped, e))?;
         let deadline = std::time::Instant::now() + INBOX_WAIT;
         while dropped.exists() {
             if std::time::Instant::now() > deadline {

@@ -37,10 +37,7 @@ pub fn local_ingest_config() -> IngestConfig {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, RunnerError> {
-    std::fs::read(path).map_err(|source| RunnerError::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read(path).map_err(|e| RunnerError::io(path, e))
 }
 
 /// `ingest FILE…`: each file through the pipeline into the store, with a progress bar
@@ -197,10 +194,7 @@ const INBOX_WAIT: Duration = Duration::from_secs(600);
 /// rejected.
 pub async fn ingest_via_inbox(root: &Path, files: &[PathBuf]) -> Result<bool, RunnerError> {
     let inbox = root.join(INBOX);
-    std::fs::create_dir_all(&inbox).map_err(|source| RunnerError::Io {
-        path: inbox.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&inbox).map_err(|e| RunnerError::io(&inbox, e))?;
     println!(
         "serve is running on {}: handing the files to its inbox",
         root.display()
@@ -214,12 +208,8 @@ pub async fn ingest_via_inbox(root: &Path, files: &[PathBuf]) -> Result<bool, Ru
         let started = std::time::SystemTime::now();
         let dropped = inbox.join(&name);
         let staging = inbox.join(format!(".{name}.partial"));
-        let io = |p: &Path, source| RunnerError::Io {
-            path: p.display().to_string(),
-            source,
-        };
-        std::fs::copy(path, &staging).map_err(|e| io(&staging, e))?;
-        std::fs::rename(&staging, &dropped).map_err(|e| io(&dropped, e))?;
+        std::fs::copy(path, &staging).map_err(|e| RunnerError::io(&staging, e))?;
+        std::fs::rename(&staging, &dropped).map_err(|e| RunnerError::io(&dropped, e))?;
         let deadline = std::time::Instant::now() + INBOX_WAIT;
         while dropped.exists() {
             if std::time::Instant::now() > deadline {

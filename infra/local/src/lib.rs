@@ -40,3 +40,13 @@ pub enum RunnerError {
     #[error("{0} was rejected in whole or in part (the report is above)")]
     Rejected(String),
 }
+
+impl RunnerError {
+    /// A file operation on `path` failed.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> RunnerError {
+        RunnerError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

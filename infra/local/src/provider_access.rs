@@ -116,10 +116,7 @@ pub async fn attribution_load(
 ) -> Result<(), RunnerError> {
     let mut rejected = 0;
     for file in files {
-        let bytes = std::fs::read(file).map_err(|source| RunnerError::Io {
-            path: file.display().to_string(),
-            source,
-        })?;
+        let bytes = std::fs::read(file).map_err(|e| RunnerError::io(file, e))?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
