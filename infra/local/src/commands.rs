@@ -90,9 +90,21 @@ pub async fn serve(
             report.summary()
         );
     }
+    // Answers and store reads kept while the directory is unchanged
+    // (`directory_api::cache`): 256 MB holds the records of a directory of about
+    // 100,000 practitioners, the hot part of a far larger one. The inbox's loads
+    // tell it at once; the generation is read again at least every second anyway.
+    let directory_cache = Arc::new(
+        directory_api::ResponseCache::new(
+            256 * 1024 * 1024,
+            directory_api::DirectoryConfig::new("").cache_max_age,
+        )
+        .with_generation_recheck(std::time::Duration::from_secs(1)),
+    );
     tokio::spawn(crate::directory::watch_directory_inbox(
         Arc::clone(&directory_store),
         data.root().to_path_buf(),
+        Arc::clone(&directory_cache),
     ));
     let mut members = data.members()?;
     if members.is_empty() && !skip_demo {
@@ -163,10 +175,9 @@ pub async fn serve(
             smart_auth::CursorSealer::from_ring(&data.cursor_keys().await?)
                 .map_err(|e| RunnerError::Invalid(e.to_string()))?,
         ),
-        // Answers kept while the directory is unchanged (`directory_api::cache`).
-        directory_api::DirectoryConfig::new(format!("{base_url}/directory"))
-            .with_response_cache(64 * 1024 * 1024),
-    );
+        directory_api::DirectoryConfig::new(format!("{base_url}/directory")),
+    )
+    .with_cache(directory_cache);
     let pages = crate::pages::local_public_pages(
         &data,
         Arc::clone(&store),

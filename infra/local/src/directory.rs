@@ -162,7 +162,11 @@ async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<boo
 /// settled file is loaded and moved to `DIR/directory-processed/` or
 /// `DIR/directory-rejected/`, with its JSON report beside it. A file whose load
 /// fails in the store stays in the inbox and is tried again.
-pub async fn watch_directory_inbox(store: Arc<RedbStore>, root: PathBuf) {
+pub async fn watch_directory_inbox(
+    store: Arc<RedbStore>,
+    root: PathBuf,
+    served: Arc<directory_api::ResponseCache>,
+) {
     let inbox = root.join(DIRECTORY_INBOX);
     if let Err(e) = std::fs::create_dir_all(&inbox) {
         tracing::error!(path = %inbox.display(), error = %e, "cannot create the directory inbox");
@@ -186,6 +190,8 @@ pub async fn watch_directory_inbox(store: Arc<RedbStore>, root: PathBuf) {
             {
                 Ok(report) => {
                     tracing::info!("{}", report.summary());
+                    // Before the report: whoever waits for it then sees the load.
+                    served.directory_changed();
                     let folder = root.join(if report.status == FileStatus::Applied {
                         PROCESSED
                     } else {

@@ -17,6 +17,7 @@
 
 pub mod cache;
 mod capability;
+mod reads;
 mod search;
 
 pub use capability::capability_statement;
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 use smart_auth::{Cursor, CursorBinding, CursorSealer};
 
 pub use cache::ResponseCache;
+use reads::{ReadCache, Reads};
 use search::Searcher;
 
 /// Where the directory lives under the API's host.
@@ -165,16 +167,20 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
         response
     }
 
-    /// [`Self::respond`], through the response cache for GET and HEAD.
+    /// [`Self::respond`], through the response cache for GET and HEAD, with the
+    /// store's reads through its read cache.
     async fn respond_cached(
         &self,
         request: &Request<Bytes>,
         flavour: JsonFlavour,
     ) -> Result<(Bytes, Option<String>), ApiError> {
-        let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
-        let Some(cache) = self.cache.as_ref().filter(|_| cacheable) else {
-            return self.respond(request, flavour).await;
+        let Some((cache, generation)) = self.cached_at().await else {
+            return self.respond(request, flavour, None).await;
         };
+        let reads = Some((cache.reads(), generation));
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            return self.respond(request, flavour, reads).await;
+        }
         // Answers hold absolute links: the base URL is part of the key.
         let url = format!(
             "{}{}",
@@ -182,14 +188,32 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             request.uri().path_and_query().map_or("", |p| p.as_str())
         );
         cache
-            .get_or_compute(self.store.as_ref(), &url, self.respond(request, flavour))
+            .get_or_compute(generation, &url, self.respond(request, flavour, reads))
             .await
+    }
+
+    /// The cache and the directory's generation now (one key read), when there is a
+    /// cache and the store can say which directory it holds.
+    async fn cached_at(&self) -> Option<(&ResponseCache, u64)> {
+        let cache = self.cache.as_deref()?;
+        let generation = cache.generation(self.store.as_ref()).await?;
+        Some((cache, generation))
+    }
+
+    fn searcher<'a>(&'a self, cache: Option<(&'a ReadCache, u64)>) -> Searcher<'a, S> {
+        Searcher {
+            store: Reads {
+                store: self.store.as_ref(),
+                cache,
+            },
+        }
     }
 
     async fn respond(
         &self,
         request: &Request<Bytes>,
         _flavour: JsonFlavour,
+        reads: Option<(&ReadCache, u64)>,
     ) -> Result<(Bytes, Option<String>), ApiError> {
         let path = request.uri().path();
         let relative = path.strip_prefix(DIRECTORY_PREFIX).unwrap_or(path);
@@ -244,7 +268,7 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
                 self.check_size(query.len())?;
                 let params = fhir_api::params::decode(query)?;
                 Ok((
-                    self.search(resource_type, params, request.headers())
+                    self.search(resource_type, params, request.headers(), reads)
                         .await?,
                     None,
                 ))
@@ -252,7 +276,7 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             Route::SearchPost { resource_type } => {
                 let params = self.post_params(request)?;
                 Ok((
-                    self.search(resource_type, params, request.headers())
+                    self.search(resource_type, params, request.headers(), reads)
                         .await?,
                     None,
                 ))
@@ -313,11 +337,12 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
     }
 
     /// Runs one search and writes the searchset Bundle.
-    pub async fn search(
+    async fn search(
         &self,
         resource_type: ResourceType,
         mut params: fhir_api::params::Params,
         headers: &HeaderMap,
+        reads: Option<(&ReadCache, u64)>,
     ) -> Result<Bytes, ApiError> {
         let cursor = fhir_api::params::take(&mut params, CURSOR_PARAM);
         let search =
@@ -344,9 +369,7 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             ),
             None => None,
         };
-        let searcher = Searcher {
-            store: self.store.as_ref(),
-        };
+        let searcher = self.searcher(reads);
         let page = searcher.page(&search, count, after).await?;
         let included = searcher.included(&search, &page.records).await?;
         let self_link = self.link(resource_type, &query, count, cursor.as_deref());
@@ -394,9 +417,8 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             params,
             fhir_search::Handling::Lenient,
         )?;
-        let searcher = Searcher {
-            store: self.store.as_ref(),
-        };
+        let cached = self.cached_at().await;
+        let searcher = self.searcher(cached.map(|(cache, g)| (cache.reads(), g)));
         let page = searcher
             .page(&search, count.clamp(1, self.config.max_count), after)
             .await?;

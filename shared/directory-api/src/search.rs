@@ -15,12 +15,15 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use fhir::{Reference, ResourceType};
 use fhir_api::ApiError;
-use fhir_store::{ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
+use fhir_store::{KeyPage, ListQuery, Partition, ResourceRecord, ResourceStore, SortKey};
 use plan_net::params::{Kind, includes as include_table};
 use plan_net::{DirectorySearch, IncludeSpec, Resolved, Test};
+
+use crate::reads::{Members, Reads};
 
 /// The most ids a chain's or `_has`'s inner search may resolve to; more is a 400.
 pub const MAX_CHAIN_IDS: usize = 1_000;
@@ -74,6 +77,9 @@ pub(crate) struct Candidate {
     record: Option<ResourceRecord>,
 }
 
+/// One candidate as its listed keys show it: its (id, term) entries, all of one id.
+type Listed<'k> = &'k [(&'k str, &'k str)];
+
 /// What a search's chains and `_has` resolved to, and the distances of a
 /// `param.near` chain's targets (for nearest-first order).
 #[derive(Default)]
@@ -85,7 +91,8 @@ struct Resolution {
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
 pub(crate) struct Searcher<'a, S> {
-    pub store: &'a S,
+    /// The store, through the read cache when there is one.
+    pub store: Reads<'a, S>,
 }
 
 impl<'a, S: ResourceStore> Searcher<'a, S> {
@@ -268,39 +275,24 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             .list_keys_all(partitions, cap)
             .await?
             .ok_or_else(too_broad)?;
-        // Each candidate once, with the terms it was listed under.
-        let mut order: Vec<String> = Vec::new();
-        let mut found: HashMap<String, Vec<String>> = HashMap::new();
-        for (i, entries) in listed.into_iter().enumerate() {
-            for (key, id) in entries {
-                let term = entry_term(&key);
+        // Each candidate once, with the terms it was listed under: (id, term) pairs,
+        // borrowed from the listed pages, grouped by id (the order comes later).
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (i, pages) in listed.iter().enumerate() {
+            for (key, id) in pages.iter().flat_map(|page| page.entries.iter()) {
+                let term = entry_term(key);
                 if from.is_some() && exact && terms.get(i).is_some_and(|t| t != term) {
                     continue;
                 }
-                match found.get_mut(&id) {
-                    Some(held) => held.push(term.to_owned()),
-                    None => {
-                        order.push(id.clone());
-                        found.insert(id, vec![term.to_owned()]);
-                    }
-                }
+                pairs.push((id.as_str(), term));
             }
         }
+        pairs.sort_unstable();
+        pairs.dedup();
         let plan = KeyPlan::new(search, resolution, from);
-        let mut candidates: Vec<(Candidate, Vec<String>)> = order
-            .into_iter()
-            .filter(|id| plan.keeps_id(resolution, id))
-            .map(|id| {
-                let held = found.remove(&id).unwrap_or_default();
-                (
-                    Candidate {
-                        id,
-                        distance: None,
-                        record: None,
-                    },
-                    held,
-                )
-            })
+        let mut candidates: Vec<Listed<'_>> = pairs
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|held| plan.keeps_id(resolution, held[0].0))
             .collect();
         for (param, terms) in &plan.probes {
             candidates = self
@@ -308,7 +300,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 .await?;
         }
         if plan.needs_records {
-            let ids: Vec<String> = candidates.into_iter().map(|(c, _)| c.id).collect();
+            let ids: Vec<String> = candidates.iter().map(|held| held[0].0.to_owned()).collect();
             let records = self.get_all(search.resource_type, &ids).await?;
             return Ok(self.decided_by_records(search, resolution, records));
         }
@@ -316,30 +308,36 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         // chain's from the nearest target the candidate was listed under.
         let mut unread = Vec::new();
         let mut out = Vec::with_capacity(candidates.len());
-        for (mut candidate, held) in candidates {
+        for held in candidates {
+            let id = held[0].0;
+            let terms = held.iter().map(|(_, term)| *term);
+            let mut distance = None;
             if let Some(near) = &search.near {
-                let position = held.iter().find_map(|t| plan_net::geo::term_position(t));
-                match position {
+                match terms.clone().find_map(plan_net::geo::term_position) {
                     Some(p) => {
                         let d = plan_net::geo::distance_km([near.lat, near.lon], p);
                         if d > near.radius_km {
                             continue;
                         }
-                        candidate.distance = Some(d);
+                        distance = Some(d);
                     }
                     None => {
-                        unread.push(candidate.id);
+                        unread.push(id.to_owned());
                         continue;
                     }
                 }
             } else if let Some((_, distances)) = &resolution.distances {
-                candidate.distance = held
-                    .iter()
+                distance = terms
                     .filter_map(|t| t.split_once('/').and_then(|(_, id)| distances.get(id)))
                     .copied()
                     .reduce(f64::min);
             }
-            out.push((distance_key(candidate.distance, &candidate.id), candidate));
+            let candidate = Candidate {
+                id: id.to_owned(),
+                distance,
+                record: None,
+            };
+            out.push((distance_key(distance, id), candidate));
         }
         if !unread.is_empty() {
             let records = self.get_all(search.resource_type, &unread).await?;
@@ -377,19 +375,25 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
     }
 
     /// Keeps the candidates that hold one of `terms` exactly under `param`.
-    async fn probe(
+    async fn probe<'k>(
         &self,
         resource_type: ResourceType,
         param: &str,
         terms: &[String],
-        candidates: Vec<(Candidate, Vec<String>)>,
-    ) -> Result<Vec<(Candidate, Vec<String>)>, ApiError> {
+        candidates: Vec<Listed<'k>>,
+    ) -> Result<Vec<Listed<'k>>, ApiError> {
         if candidates.is_empty() {
             return Ok(candidates);
         }
+        if let Some(sets) = self.members_of_all(resource_type, param, terms).await? {
+            return Ok(candidates
+                .into_iter()
+                .filter(|held| sets.iter().any(|set| set.contains(held[0].0)))
+                .collect());
+        }
         let probes: Vec<(String, String)> = candidates
             .iter()
-            .flat_map(|(c, _)| terms.iter().map(|t| (t.clone(), c.id.clone())))
+            .flat_map(|held| terms.iter().map(|t| (t.clone(), held[0].0.to_owned())))
             .collect();
         let mut answers = Vec::with_capacity(probes.len());
         for chunk in probes.chunks(PROBE_BATCH) {
@@ -410,6 +414,24 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             })
             .map(|(_, c)| c)
             .collect())
+    }
+
+    /// The members of every one of `terms`, when each is known in memory (or can be
+    /// listed there): see [`Reads::members`].
+    async fn members_of_all(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        terms: &[String],
+    ) -> Result<Option<Vec<Arc<Members>>>, ApiError> {
+        let mut sets = Vec::with_capacity(terms.len());
+        for term in terms {
+            match self.store.members(resource_type, param, term).await? {
+                Some(set) => sets.push(set),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(sets))
     }
 
     /// Reads the records of the candidates that have none yet; a candidate whose
@@ -443,14 +465,15 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         Ok(())
     }
 
-    /// Every key of each partition, in order, or `None` past `cap` entries in all:
-    /// one `list_keys` call per round for all partitions still being paged.
+    /// Every key of each partition, in order, as the pages that hold them, or `None`
+    /// past `cap` entries in all: one `list_keys` call per round for all partitions
+    /// still being paged.
     async fn list_keys_all(
         &self,
         partitions: Vec<Partition>,
         cap: usize,
-    ) -> Result<Option<Vec<Vec<(SortKey, String)>>>, ApiError> {
-        let mut out: Vec<Vec<(SortKey, String)>> = vec![Vec::new(); partitions.len()];
+    ) -> Result<Option<Vec<Vec<Arc<KeyPage>>>>, ApiError> {
+        let mut out: Vec<Vec<Arc<KeyPage>>> = vec![Vec::new(); partitions.len()];
         let mut pending: Vec<(usize, Option<SortKey>)> =
             (0..partitions.len()).map(|i| (i, None)).collect();
         let mut total = 0usize;
@@ -470,11 +493,10 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 if total > cap {
                     return Ok(None);
                 }
-                let last = page.entries.last().map(|(k, _)| k.clone());
-                out[*i].extend(page.entries);
                 if page.more {
-                    next.push((*i, last));
+                    next.push((*i, page.entries.last().map(|(k, _)| k.clone())));
                 }
+                out[*i].push(page);
             }
             pending = next;
         }

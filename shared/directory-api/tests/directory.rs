@@ -46,6 +46,16 @@ async fn on_redb<F: AsyncFnOnce(Directory<RedbStore>)>(test: F) {
     test(directory(store).await).await;
 }
 
+/// Runs a spec test on a fresh redb directory, with the answers and the store's
+/// reads kept in memory as the local server and the Lambda function keep them: the
+/// same answers, through the cache's code paths (term members, shared pages).
+async fn on_redb_cached<F: AsyncFnOnce(Directory<RedbStore>)>(test: F) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(RedbStore::open(dir.path().join("directory.redb")).expect("open"));
+    let d = directory(store).await;
+    test(with_cache(&d)).await;
+}
+
 /// Runs a spec test on a fresh DynamoDB table (moto), dropped afterwards.
 async fn on_dynamodb<F: AsyncFnOnce(Directory<DynamoStore>)>(name: &str, test: F) {
     let Some(config) = aws_test_config::local_sdk_config().await else {
@@ -71,7 +81,7 @@ async fn on_dynamodb<F: AsyncFnOnce(Directory<DynamoStore>)>(name: &str, test: F
     let _ = client.delete_table().table_name(&table).send().await;
 }
 
-/// Every spec test, once per store.
+/// Every spec test, once per store, and once more on redb with the caches on.
 macro_rules! on_both_stores {
     ($($test:ident),* $(,)?) => {
         mod redb {
@@ -79,6 +89,14 @@ macro_rules! on_both_stores {
                 #[tokio::test]
                 async fn $test() {
                     super::on_redb(super::$test).await;
+                }
+            )*
+        }
+        mod redb_cached {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::on_redb_cached(super::$test).await;
                 }
             )*
         }
@@ -731,41 +749,138 @@ async fn reloading_converges_and_a_snapshot_ends_what_it_no_longer_holds<S: Stor
 /// answer is served from memory while the directory is unchanged, and a load retires
 /// it at once.
 async fn a_cached_answer_lasts_until_the_next_load<S: Store>(d: Directory<S>) {
+    let cached = with_cache(&d);
+    let path = format!("/{}", moreno());
+    let first = cached.get(&path).await;
+    assert_eq!(first.status, StatusCode::OK);
+
+    // A write that bypasses the loader (so the directory's generation stays) is not
+    // seen: the answer comes from memory.
+    rename_moreno_behind_the_loaders_back(&d).await;
+    let second = cached.get(&path).await;
+    assert_eq!(second.json, first.json, "served from memory");
+    assert_eq!(
+        without_cache(&d).get(&path).await.json["name"][0]["family"],
+        "Renamed",
+        "an uncached API reads the store"
+    );
+
+    // Any applied load moves the generation on: the next answer is fresh.
+    load_an_unrelated_change(&d).await;
+    assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Renamed");
+}
+
+/// A search never asked before still reads from memory what earlier searches read
+/// (key listings, probes, records) while the directory is unchanged; a load retires
+/// those reads as it retires the answers.
+async fn the_reads_behind_new_searches_last_until_the_next_load<S: Store>(d: Directory<S>) {
+    let cached = with_cache(&d);
+    let by_id = |count: u32| format!("/Practitioner?_id={}&_count={count}", moreno_id());
+    let by_chain =
+        |count: u32| format!("/PractitionerRole?practitioner.name=renamed&_count={count}");
+    let family = |reply: Reply| reply.json["entry"][0]["resource"]["name"][0]["family"].clone();
+    assert_eq!(family(cached.get(&by_id(1)).await), "Moreno");
+    assert_eq!(cached.ids(&by_chain(1)).await.len(), 0);
+
+    rename_moreno_behind_the_loaders_back(&d).await;
+    assert_eq!(
+        family(cached.get(&by_id(2)).await),
+        "Moreno",
+        "a new search, the record read before"
+    );
+    assert_eq!(
+        cached.ids(&by_chain(2)).await.len(),
+        0,
+        "a new search, the name look-up listed before"
+    );
+    assert_eq!(
+        d.ids(&by_chain(2)).await.len(),
+        1,
+        "the store has the new name"
+    );
+
+    load_an_unrelated_change(&d).await;
+    assert_eq!(family(cached.get(&by_id(3)).await), "Renamed");
+    assert_eq!(cached.ids(&by_chain(3)).await.len(), 1);
+}
+
+/// A cache that trusts the generation it read for a while (as the local server and
+/// the Lambda function run, for a second) serves the directory it read until then,
+/// unless the process that applied a load says so.
+async fn a_held_generation_lasts_until_rechecked_or_told<S: Store>(d: Directory<S>) {
+    let cache = Arc::new(
+        directory_api::ResponseCache::new(1 << 20, std::time::Duration::from_secs(60))
+            .with_generation_recheck(std::time::Duration::from_secs(3600)),
+    );
     let cached = Directory {
+        api: DirectoryApi::new(
+            Arc::clone(&d.store),
+            Arc::new(CursorSealer::new([7; 32])),
+            DirectoryConfig::new(BASE),
+        )
+        .with_cache(Arc::clone(&cache)),
+        store: Arc::clone(&d.store),
+    };
+    let path = format!("/{}", moreno());
+    assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Moreno");
+    rename_moreno_behind_the_loaders_back(&d).await;
+    load_an_unrelated_change(&d).await;
+    assert_eq!(
+        cached.get(&path).await.json["name"][0]["family"],
+        "Moreno",
+        "the generation read an hour ago is still trusted"
+    );
+    cache.directory_changed();
+    assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Renamed");
+}
+
+/// The API as the local server and the Lambda function run it: answers and reads
+/// kept in memory while the directory is unchanged.
+fn with_cache<S: Store>(d: &Directory<S>) -> Directory<S> {
+    Directory {
         api: DirectoryApi::new(
             Arc::clone(&d.store),
             Arc::new(CursorSealer::new([7; 32])),
             DirectoryConfig::new(BASE).with_response_cache(1 << 20),
         ),
         store: Arc::clone(&d.store),
-    };
-    let path = format!("/{}", moreno());
-    let first = cached.get(&path).await;
-    assert_eq!(first.status, StatusCode::OK);
-    let id = moreno().trim_start_matches("Practitioner/").to_owned();
+    }
+}
 
-    // A write that bypasses the loader (so the directory's generation stays) is not
-    // seen: the answer comes from memory.
-    let mut renamed = first.json.clone();
+/// The API with nothing kept in memory: what the store holds now.
+fn without_cache<S: Store>(d: &Directory<S>) -> Directory<S> {
+    Directory {
+        api: DirectoryApi::new(
+            Arc::clone(&d.store),
+            Arc::new(CursorSealer::new([7; 32])),
+            DirectoryConfig::new(BASE),
+        ),
+        store: Arc::clone(&d.store),
+    }
+}
+
+fn moreno_id() -> String {
+    moreno().trim_start_matches("Practitioner/").to_owned()
+}
+
+/// Renames Moreno with a store write that bypasses the loader, so the directory's
+/// generation stays where it was.
+async fn rename_moreno_behind_the_loaders_back<S: Store>(d: &Directory<S>) {
+    let mut renamed = without_cache(&d).get(&format!("/{}", moreno())).await.json;
     renamed["name"][0]["family"] = json!("Renamed");
     let write = fhir_store::ResourceWrite::indexed(
         fhir::ResourceType::Practitioner,
-        id,
+        moreno_id(),
         renamed,
         fhir_store::WriteCondition::Always,
     );
     ResourceStore::put(d.store.as_ref(), write)
         .await
         .expect("write");
-    let second = cached.get(&path).await;
-    assert_eq!(second.json, first.json, "served from memory");
-    assert_eq!(
-        d.get(&path).await.json["name"][0]["family"],
-        "Renamed",
-        "an uncached API reads the store"
-    );
+}
 
-    // Any applied load moves the generation on: the next answer is fresh.
+/// Applies a change set that touches none of the resources the tests look at.
+async fn load_an_unrelated_change<S: Store>(d: &Directory<S>) {
     let ndjson = json!({"resourceType": "Endpoint", "id": "ep-2", "status": "active",
         "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
         "payloadType": [{"text": "FHIR"}], "address": "https://ep2.example/fhir"})
@@ -780,11 +895,12 @@ async fn a_cached_answer_lasts_until_the_next_load<S: Store>(d: Directory<S>) {
     .await
     .expect("store");
     assert_eq!(report.status, FileStatus::Applied, "{:?}", report.problems);
-    assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Renamed");
 }
 
 on_both_stores!(
     a_cached_answer_lasts_until_the_next_load,
+    the_reads_behind_new_searches_last_until_the_next_load,
+    a_held_generation_lasts_until_rechecked_or_told,
     every_stored_resource_carries_its_plan_net_profile_and_is_public,
     read_vread_and_caching,
     metadata_is_generated_from_the_tables_and_says_when_the_directory_was_loaded,

@@ -1,0 +1,316 @@
+//! The store as a directory search reads it: every read goes to the store the first
+//! time and, when a [`ReadCache`] is given, comes from memory after that for as
+//! long as the directory stays at the generation it was read at.
+//!
+//! Why: searches that never repeat as a whole still share nearly all of their parts.
+//! "Family medicine at 43215" and "cardiology at 43215" list the same Locations and
+//! the same roles at them; every search for family medicine probes the same
+//! specialty entries; a practitioner shows up in many pages. The response cache
+//! ([`crate::cache`]) only helps when a whole URL comes again. This cache keeps the
+//! parts: key listings, look-up probes, records and streamed pages. A computed
+//! search then costs a few hash look-ups and the Bundle, not hundreds of B-tree
+//! reads (redb) or a Query per chain target (DynamoDB, where it also saves read
+//! units). Keys carry the generation, read once per request, so a load retires
+//! every earlier read at once, exactly as it retires the answers; entries also
+//! expire after the answers' `max-age`, which bounds staleness should a write ever
+//! bypass the loader. What was read while a load was being applied can mix old and
+//! new, as reading the store itself would; the page is checked against its records
+//! anyway.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fhir::ResourceType;
+use fhir_store::{
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, StoreResult,
+};
+
+/// What was read, by the directory generation it was read at.
+pub(crate) struct ReadCache {
+    entries: quick_cache::sync::Cache<(u64, ReadKey), Entry, ByBytes>,
+    ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ReadKey {
+    Keys(ListQuery),
+    Page(ListQuery),
+    Record(ResourceType, String),
+    /// (type, param, term): the ids holding the term.
+    Members(ResourceType, String, String),
+}
+
+#[derive(Clone)]
+enum ReadValue {
+    Keys(Arc<KeyPage>),
+    Page(Arc<ListPage>),
+    /// `None`: the store holds no such resource (asked again, the answer is the same).
+    Record(Option<Arc<ResourceRecord>>),
+    /// `None`: more than [`MAX_MEMBERS`].
+    Members(Option<Arc<Members>>),
+}
+
+/// The ids that hold one look-up term.
+pub(crate) type Members = HashSet<Box<str>>;
+
+/// The most ids [`Reads::members`] keeps for one term; past it, candidates are probed.
+pub(crate) const MAX_MEMBERS: usize = 10_000;
+/// Entries per store call while listing a term's members.
+const MEMBERS_PAGE: usize = 1_000;
+
+#[derive(Clone)]
+struct Entry {
+    read_at: Instant,
+    value: ReadValue,
+}
+
+/// Bookkeeping per entry beyond its text: the cache's slot, `Arc`s, the index's vectors.
+const OVERHEAD: usize = 96;
+/// A guess at the mean entry, for sizing the table up front.
+const MEAN_ENTRY_BYTES: u64 = 256;
+
+/// Weighs an entry by about the bytes it holds.
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<(u64, ReadKey), Entry> for ByBytes {
+    fn weight(&self, (_, key): &(u64, ReadKey), entry: &Entry) -> u64 {
+        (weight(key) + weight_of_value(&entry.value)) as u64
+    }
+}
+
+impl ReadCache {
+    /// At most `max_bytes` of reads (approximately), each for at most `ttl`: the
+    /// generation retires them at a load, the time limit should a write ever reach
+    /// the store without one (a load that failed half-way and is never retried).
+    pub fn new(max_bytes: u64, ttl: Duration) -> Self {
+        let items = usize::try_from(max_bytes / MEAN_ENTRY_BYTES).unwrap_or(usize::MAX);
+        ReadCache {
+            entries: quick_cache::sync::Cache::with_weighter(items.max(16), max_bytes, ByBytes),
+            ttl,
+        }
+    }
+
+    fn get(&self, generation: u64, key: ReadKey) -> Option<ReadValue> {
+        self.entries
+            .get(&(generation, key))
+            .filter(|entry| entry.read_at.elapsed() < self.ttl)
+            .map(|entry| entry.value)
+    }
+
+    fn insert(&self, generation: u64, key: ReadKey, value: ReadValue) {
+        let entry = Entry {
+            read_at: Instant::now(),
+            value,
+        };
+        self.entries.insert((generation, key), entry);
+    }
+}
+
+fn weight(key: &ReadKey) -> usize {
+    OVERHEAD
+        + match key {
+            ReadKey::Keys(q) | ReadKey::Page(q) => query_weight(q),
+            ReadKey::Record(_, id) => id.len(),
+            ReadKey::Members(_, param, term) => param.len() + term.len(),
+        }
+}
+
+fn query_weight(query: &ListQuery) -> usize {
+    let partition = match &query.partition {
+        Partition::Lookup { param, prefix, .. } => param.len() + prefix.len(),
+        Partition::Compartment { patient, .. } => patient.len(),
+        Partition::Type(_) => 0,
+    };
+    partition + query.after.as_ref().map_or(0, |a| a.0.len()) + 64
+}
+
+fn weight_of_value(value: &ReadValue) -> usize {
+    match value {
+        ReadValue::Keys(page) => page
+            .entries
+            .iter()
+            .map(|(key, id)| key.0.len() + id.len() + 48)
+            .sum(),
+        ReadValue::Page(page) => page
+            .entries
+            .iter()
+            .map(|(key, record)| key.0.len() + record_weight(record))
+            .sum(),
+        ReadValue::Record(record) => record.as_deref().map_or(0, record_weight),
+        ReadValue::Members(members) => members
+            .as_deref()
+            .map_or(0, |m| m.iter().map(|id| id.len() + 24).sum()),
+    }
+}
+
+/// The body, and about as much again for the id and the stored search index.
+fn record_weight(record: &ResourceRecord) -> usize {
+    2 * record.body.len() + OVERHEAD
+}
+
+/// The store, through the cache when there is one.
+pub(crate) struct Reads<'a, S> {
+    pub store: &'a S,
+    pub cache: Option<(&'a ReadCache, u64)>,
+}
+
+impl<S: ResourceStore> Reads<'_, S> {
+    /// [`ResourceStore::list`].
+    pub async fn list(&self, query: ListQuery) -> StoreResult<ListPage> {
+        let Some((cache, generation)) = self.cache else {
+            return self.store.list(query).await;
+        };
+        if let Some(ReadValue::Page(page)) = cache.get(generation, ReadKey::Page(query.clone())) {
+            return Ok(page.as_ref().clone());
+        }
+        let page = Arc::new(self.store.list(query.clone()).await?);
+        cache.insert(
+            generation,
+            ReadKey::Page(query),
+            ReadValue::Page(Arc::clone(&page)),
+        );
+        Ok(Arc::unwrap_or_clone(page))
+    }
+
+    /// [`ResourceStore::list_keys`], shared rather than copied out of memory: the
+    /// queries not in memory in one store call.
+    pub async fn list_keys(&self, queries: Vec<ListQuery>) -> StoreResult<Vec<Arc<KeyPage>>> {
+        let Some((cache, generation)) = self.cache else {
+            let pages = self.store.list_keys(queries).await?;
+            return Ok(pages.into_iter().map(Arc::new).collect());
+        };
+        let mut pages: Vec<Option<Arc<KeyPage>>> = Vec::with_capacity(queries.len());
+        let mut missing: Vec<(usize, ListQuery)> = Vec::new();
+        for query in queries {
+            match cache.get(generation, ReadKey::Keys(query.clone())) {
+                Some(ReadValue::Keys(page)) => pages.push(Some(page)),
+                _ => {
+                    missing.push((pages.len(), query));
+                    pages.push(None);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let queries = missing.iter().map(|(_, q)| q.clone()).collect();
+            let read = self.store.list_keys(queries).await?;
+            for ((slot, query), page) in missing.into_iter().zip(read) {
+                let page = Arc::new(page);
+                cache.insert(
+                    generation,
+                    ReadKey::Keys(query),
+                    ReadValue::Keys(Arc::clone(&page)),
+                );
+                pages[slot] = Some(page);
+            }
+        }
+        Ok(pages.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// [`ResourceStore::get_many`]: each resource once, in the order asked; the ones
+    /// not in memory in one store call.
+    pub async fn get_many(
+        &self,
+        keys: &[(ResourceType, String)],
+    ) -> StoreResult<Vec<ResourceRecord>> {
+        let Some((cache, generation)) = self.cache else {
+            return self.store.get_many(keys).await;
+        };
+        let mut seen = HashSet::with_capacity(keys.len());
+        let mut found: Vec<Option<Arc<ResourceRecord>>> = Vec::with_capacity(keys.len());
+        let mut missing: Vec<(usize, (ResourceType, String))> = Vec::new();
+        for (resource_type, id) in keys.iter().filter(|k| seen.insert(*k)) {
+            match cache.get(generation, ReadKey::Record(*resource_type, id.clone())) {
+                Some(ReadValue::Record(record)) => found.push(record),
+                _ => {
+                    missing.push((found.len(), (*resource_type, id.clone())));
+                    found.push(None);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let wanted: Vec<(ResourceType, String)> =
+                missing.iter().map(|(_, k)| k.clone()).collect();
+            let mut read: HashMap<(ResourceType, String), Arc<ResourceRecord>> = self
+                .store
+                .get_many(&wanted)
+                .await?
+                .into_iter()
+                .map(|r| ((r.resource_type, r.id.clone()), Arc::new(r)))
+                .collect();
+            for (slot, key) in missing {
+                let record = read.remove(&key);
+                found[slot] = record.clone();
+                cache.insert(
+                    generation,
+                    ReadKey::Record(key.0, key.1),
+                    ReadValue::Record(record),
+                );
+            }
+        }
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    /// [`ResourceStore::lookup_contains`], from the store: with a cache, a criterion
+    /// is checked against [`Reads::members`] first, and probes are what is left when
+    /// a term has too many.
+    pub async fn lookup_contains(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        probes: &[(String, String)],
+    ) -> StoreResult<Vec<bool>> {
+        self.store
+            .lookup_contains(resource_type, param, probes)
+            .await
+    }
+
+    /// The ids of the current resources of `resource_type` that hold exactly `term`
+    /// under `param`, when there is a cache and there are at most [`MAX_MEMBERS`] of
+    /// them; `None` otherwise (the caller probes the store instead). Listed once per
+    /// term and generation: a term that many searches test (a specialty, a network)
+    /// is then one hash look-up per candidate rather than one store read.
+    pub async fn members(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        term: &str,
+    ) -> StoreResult<Option<Arc<Members>>> {
+        let Some((cache, generation)) = self.cache else {
+            return Ok(None);
+        };
+        let key = ReadKey::Members(resource_type, param.to_owned(), term.to_owned());
+        if let Some(ReadValue::Members(members)) = cache.get(generation, key.clone()) {
+            return Ok(members);
+        }
+        let partition = Partition::Lookup {
+            resource_type,
+            param: param.to_owned(),
+            prefix: fhir_store::keys::exact_term_prefix(term),
+        };
+        let mut members = Members::new();
+        let mut after = None;
+        let listed = loop {
+            let mut query = ListQuery::new(partition.clone(), MEMBERS_PAGE);
+            query.after = after;
+            let Some(page) = self.store.list_keys(vec![query]).await?.pop() else {
+                break None;
+            };
+            after = page.entries.last().map(|(k, _)| k.clone());
+            members.extend(page.entries.into_iter().map(|(_, id)| id.into_boxed_str()));
+            if members.len() > MAX_MEMBERS {
+                break None;
+            }
+            if !page.more {
+                break Some(Arc::new(members));
+            }
+        };
+        cache.insert(generation, key, ReadValue::Members(listed.clone()));
+        Ok(listed)
+    }
+}
