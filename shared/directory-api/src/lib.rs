@@ -88,8 +88,8 @@ impl DirectoryConfig {
 /// One page of [`DirectoryApi::find`].
 #[derive(Debug)]
 pub struct Found {
-    pub matches: Vec<ResourceRecord>,
-    pub included: Vec<ResourceRecord>,
+    pub matches: Vec<Arc<ResourceRecord>>,
+    pub included: Vec<Arc<ResourceRecord>>,
     /// Where the next page starts, if there is one.
     pub next: Option<String>,
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use fhir::ResourceType;
 use fhir_store::{
-    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, StoreResult,
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, SortKey, StoreResult,
 };
 
 /// What was read, by the directory generation it was read at.
@@ -44,7 +44,7 @@ enum ReadKey {
 #[derive(Clone)]
 enum ReadValue {
     Keys(Arc<KeyPage>),
-    Page(Arc<ListPage>),
+    Page(Arc<SharedPage>),
     /// `None`: the store holds no such resource (asked again, the answer is the same).
     Record(Option<Arc<ResourceRecord>>),
     /// `None`: more than [`MAX_MEMBERS`].
@@ -63,6 +63,27 @@ const MEMBERS_PAGE: usize = 1_000;
 struct Entry {
     read_at: Instant,
     value: ReadValue,
+}
+
+/// One page of a listing with its records shared: [`ListPage`] as this module hands
+/// it out, so a record in memory is never copied for a search.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedPage {
+    pub entries: Vec<(SortKey, Arc<ResourceRecord>)>,
+    pub more: bool,
+}
+
+impl From<ListPage> for SharedPage {
+    fn from(page: ListPage) -> Self {
+        SharedPage {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|(key, record)| (key, Arc::new(record)))
+                .collect(),
+            more: page.more,
+        }
+    }
 }
 
 /// Bookkeeping per entry beyond its text: the cache's slot, `Arc`s, the index's vectors.
@@ -157,21 +178,21 @@ pub(crate) struct Reads<'a, S> {
 }
 
 impl<S: ResourceStore> Reads<'_, S> {
-    /// [`ResourceStore::list`].
-    pub async fn list(&self, query: ListQuery) -> StoreResult<ListPage> {
+    /// [`ResourceStore::list`], with the records shared.
+    pub async fn list(&self, query: ListQuery) -> StoreResult<Arc<SharedPage>> {
         let Some((cache, generation)) = self.cache else {
-            return self.store.list(query).await;
+            return Ok(Arc::new(self.store.list(query).await?.into()));
         };
         if let Some(ReadValue::Page(page)) = cache.get(generation, ReadKey::Page(query.clone())) {
-            return Ok(page.as_ref().clone());
+            return Ok(page);
         }
-        let page = Arc::new(self.store.list(query.clone()).await?);
+        let page: Arc<SharedPage> = Arc::new(self.store.list(query.clone()).await?.into());
         cache.insert(
             generation,
             ReadKey::Page(query),
             ReadValue::Page(Arc::clone(&page)),
         );
-        Ok(Arc::unwrap_or_clone(page))
+        Ok(page)
     }
 
     /// [`ResourceStore::list_keys`], shared rather than copied out of memory: the
@@ -208,14 +229,15 @@ impl<S: ResourceStore> Reads<'_, S> {
         Ok(pages.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    /// [`ResourceStore::get_many`]: each resource once, in the order asked; the ones
-    /// not in memory in one store call.
+    /// [`ResourceStore::get_many`], with the records shared: each resource once, in
+    /// the order asked; the ones not in memory in one store call.
     pub async fn get_many(
         &self,
         keys: &[(ResourceType, String)],
-    ) -> StoreResult<Vec<ResourceRecord>> {
+    ) -> StoreResult<Vec<Arc<ResourceRecord>>> {
         let Some((cache, generation)) = self.cache else {
-            return self.store.get_many(keys).await;
+            let records = self.store.get_many(keys).await?;
+            return Ok(records.into_iter().map(Arc::new).collect());
         };
         let mut seen = HashSet::with_capacity(keys.len());
         let mut found: Vec<Option<Arc<ResourceRecord>>> = Vec::with_capacity(keys.len());
@@ -249,11 +271,7 @@ impl<S: ResourceStore> Reads<'_, S> {
                 );
             }
         }
-        Ok(found
-            .into_iter()
-            .flatten()
-            .map(Arc::unwrap_or_clone)
-            .collect())
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// [`ResourceStore::lookup_contains`], from the store: with a cache, a criterion

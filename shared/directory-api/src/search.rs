@@ -42,7 +42,7 @@ const PROBE_BATCH: usize = 1_000;
 
 /// One page of matches and the cursor position after it.
 pub(crate) struct Page {
-    pub records: Vec<ResourceRecord>,
+    pub records: Vec<Arc<ResourceRecord>>,
     pub next: Option<String>,
 }
 
@@ -74,7 +74,7 @@ enum Origin {
 pub(crate) struct Candidate {
     id: String,
     distance: Option<f64>,
-    record: Option<ResourceRecord>,
+    record: Option<Arc<ResourceRecord>>,
 }
 
 /// One candidate as its listed keys show it: its (id, term) entries, all of one id.
@@ -179,7 +179,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             .unwrap_or((None, None));
         let keyed_by_time = matches!(partition, Partition::Type(_));
         let mut after = after.map(SortKey);
-        let mut found: Vec<(SortKey, ResourceRecord)> = Vec::with_capacity(count + 1);
+        let mut found: Vec<(SortKey, Arc<ResourceRecord>)> = Vec::with_capacity(count + 1);
         let mut limit = count + 1;
         loop {
             let mut query = ListQuery::new(partition.clone(), limit);
@@ -189,17 +189,17 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
                 query.last_updated_to = to.clone();
             }
             let page = self.store.list(query).await?;
-            for (key, record) in page.entries {
+            for (key, record) in &page.entries {
                 after = Some(key.clone());
                 if let Some((param, wanted, exact)) = &term
-                    && !first_matching_term(&key, &record, param, wanted, *exact)
+                    && !first_matching_term(key, record, param, wanted, *exact)
                 {
                     continue;
                 }
-                if !self.is_match(search, resolution, &record) {
+                if !self.is_match(search, resolution, record) {
                     continue;
                 }
-                found.push((key, record));
+                found.push((key.clone(), Arc::clone(record)));
                 if found.len() > count {
                     found.truncate(count);
                     let next = found.last().map(|(k, _)| k.0.clone());
@@ -352,7 +352,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         &self,
         search: &DirectorySearch,
         resolution: &Resolution,
-        records: Vec<ResourceRecord>,
+        records: Vec<Arc<ResourceRecord>>,
     ) -> Vec<(String, Candidate)> {
         let mut seen = HashSet::new();
         let mut out: Vec<(String, Candidate)> = records
@@ -449,7 +449,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut records: HashMap<String, ResourceRecord> = self
+        let mut records: HashMap<String, Arc<ResourceRecord>> = self
             .get_all(resource_type, &missing)
             .await?
             .into_iter()
@@ -508,7 +508,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         &self,
         partition: Partition,
         cap: usize,
-    ) -> Result<Option<Vec<(SortKey, ResourceRecord)>>, ApiError> {
+    ) -> Result<Option<Vec<(SortKey, Arc<ResourceRecord>)>>, ApiError> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
@@ -516,7 +516,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             query.after = after;
             let page = self.store.list(query).await?;
             after = page.entries.last().map(|(k, _)| k.clone());
-            out.extend(page.entries);
+            out.extend(page.entries.iter().cloned());
             if out.len() > cap {
                 return Ok(None);
             }
@@ -530,7 +530,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         &self,
         resource_type: ResourceType,
         ids: &[String],
-    ) -> Result<Vec<ResourceRecord>, ApiError> {
+    ) -> Result<Vec<Arc<ResourceRecord>>, ApiError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(GET_BATCH) {
             let keys: Vec<(ResourceType, String)> =
@@ -605,8 +605,8 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
     pub async fn included(
         &self,
         search: &DirectorySearch,
-        matches: &[ResourceRecord],
-    ) -> Result<Vec<ResourceRecord>, ApiError> {
+        matches: &[Arc<ResourceRecord>],
+    ) -> Result<Vec<Arc<ResourceRecord>>, ApiError> {
         let mut seen: HashSet<(ResourceType, String)> = matches
             .iter()
             .map(|r| (r.resource_type, r.id.clone()))
@@ -618,7 +618,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
             .collect();
         let mut included = self.fetch(wanted, &mut seen).await?;
         included.extend(self.revincluded(search, matches, &mut seen).await?);
-        let mut frontier: Vec<ResourceRecord> =
+        let mut frontier: Vec<Arc<ResourceRecord>> =
             matches.iter().chain(included.iter()).cloned().collect();
         for _round in 0..3 {
             let wanted: Vec<Reference> = search
@@ -642,7 +642,7 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         &self,
         references: Vec<Reference>,
         seen: &mut HashSet<(ResourceType, String)>,
-    ) -> Result<Vec<ResourceRecord>, ApiError> {
+    ) -> Result<Vec<Arc<ResourceRecord>>, ApiError> {
         let keys: Vec<(ResourceType, String)> = references
             .into_iter()
             .map(|r| (r.resource_type, r.id))
@@ -666,9 +666,9 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
     async fn revincluded(
         &self,
         search: &DirectorySearch,
-        matches: &[ResourceRecord],
+        matches: &[Arc<ResourceRecord>],
         seen: &mut HashSet<(ResourceType, String)>,
-    ) -> Result<Vec<ResourceRecord>, ApiError> {
+    ) -> Result<Vec<Arc<ResourceRecord>>, ApiError> {
         let mut out = Vec::new();
         for spec in &search.revincludes {
             for record in matches {

@@ -866,7 +866,7 @@ fn moreno_id() -> String {
 /// Renames Moreno with a store write that bypasses the loader, so the directory's
 /// generation stays where it was.
 async fn rename_moreno_behind_the_loaders_back<S: Store>(d: &Directory<S>) {
-    let mut renamed = without_cache(&d).get(&format!("/{}", moreno())).await.json;
+    let mut renamed = without_cache(d).get(&format!("/{}", moreno())).await.json;
     renamed["name"][0]["family"] = json!("Renamed");
     let write = fhir_store::ResourceWrite::indexed(
         fhir::ResourceType::Practitioner,

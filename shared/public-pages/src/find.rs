@@ -136,6 +136,7 @@ pub(crate) async fn networks(
     let mut networks: Vec<(String, String)> = found
         .matches
         .iter()
+        .map(Arc::as_ref)
         .filter_map(parse)
         .map(|r| {
             let name = text(&r.body["name"]).unwrap_or_else(|| r.id.clone());
@@ -194,8 +195,13 @@ pub(crate) async fn find(
             Err(error) => return Err(FindError(error.to_string())),
         };
         read += found.matches.len();
-        let included: Vec<Parsed> = found.included.iter().filter_map(parse).collect();
-        for role in found.matches.iter().filter_map(parse) {
+        let included: Vec<Parsed> = found
+            .included
+            .iter()
+            .map(Arc::as_ref)
+            .filter_map(parse)
+            .collect();
+        for role in found.matches.iter().map(Arc::as_ref).filter_map(parse) {
             if let Some(view) = provider_view(&role.body, &included, form) {
                 providers.push(view);
             }
@@ -295,6 +301,7 @@ async fn centre(search: &dyn ProviderSearch, place: &str) -> Result<Option<(f64,
     let positions: Vec<(f64, f64)> = found
         .matches
         .iter()
+        .map(Arc::as_ref)
         .filter_map(parse)
         .filter_map(|r| position(&r.body))
         .collect();
