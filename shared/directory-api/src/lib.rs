@@ -391,6 +391,14 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             next_link.as_deref(),
             total,
         );
+        writer.reserve(
+            page.records.len() + included.len(),
+            page.records
+                .iter()
+                .chain(&included)
+                .map(|r| r.body.len())
+                .sum(),
+        );
         for record in &page.records {
             writer.push(record, SearchMode::Match);
         }

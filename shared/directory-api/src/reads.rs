@@ -18,12 +18,14 @@
 //! anyway.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fhir::ResourceType;
 use fhir_store::{
-    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, SortKey, StoreResult,
+    KeyPage, ListPage, ListQuery, Partition, ResourceRecord, ResourceStore, SortKey, StoreError,
+    StoreResult,
 };
 
 /// What was read, by the directory generation it was read at.
@@ -39,6 +41,16 @@ enum ReadKey {
     Record(ResourceType, String),
     /// (type, param, term): the ids holding the term.
     Members(ResourceType, String, String),
+}
+
+/// A key looked up without copying it: hashes and compares as `(u64, ReadKey)`.
+#[derive(Hash)]
+struct Borrowed<'a>(u64, &'a ReadKey);
+
+impl quick_cache::Equivalent<(u64, ReadKey)> for Borrowed<'_> {
+    fn equivalent(&self, key: &(u64, ReadKey)) -> bool {
+        self.0 == key.0 && *self.1 == key.1
+    }
 }
 
 #[derive(Clone)]
@@ -113,11 +125,37 @@ impl ReadCache {
         }
     }
 
-    fn get(&self, generation: u64, key: ReadKey) -> Option<ReadValue> {
+    fn get(&self, generation: u64, key: &ReadKey) -> Option<ReadValue> {
         self.entries
-            .get(&(generation, key))
+            .get(&Borrowed(generation, key))
             .filter(|entry| entry.read_at.elapsed() < self.ttl)
             .map(|entry| entry.value)
+    }
+
+    /// The value of `key`, read by `read` when it is not in memory: once, however
+    /// many ask for it at the same time (the others wait for that read).
+    async fn get_or_read(
+        &self,
+        generation: u64,
+        key: ReadKey,
+        read: impl Future<Output = StoreResult<ReadValue>>,
+    ) -> StoreResult<ReadValue> {
+        let key = (generation, key);
+        if let Some(entry) = self.entries.peek(&key)
+            && entry.read_at.elapsed() >= self.ttl
+        {
+            self.entries.remove(&key);
+        }
+        let entry = self
+            .entries
+            .get_or_insert_async(&key, async {
+                Ok::<_, StoreError>(Entry {
+                    read_at: Instant::now(),
+                    value: read.await?,
+                })
+            })
+            .await?;
+        Ok(entry.value)
     }
 
     fn insert(&self, generation: u64, key: ReadKey, value: ReadValue) {
@@ -183,15 +221,12 @@ impl<S: ResourceStore> Reads<'_, S> {
         let Some((cache, generation)) = self.cache else {
             return Ok(Arc::new(self.store.list(query).await?.into()));
         };
-        if let Some(ReadValue::Page(page)) = cache.get(generation, ReadKey::Page(query.clone())) {
+        let key = ReadKey::Page(query.clone());
+        if let Some(ReadValue::Page(page)) = cache.get(generation, &key) {
             return Ok(page);
         }
-        let page: Arc<SharedPage> = Arc::new(self.store.list(query.clone()).await?.into());
-        cache.insert(
-            generation,
-            ReadKey::Page(query),
-            ReadValue::Page(Arc::clone(&page)),
-        );
+        let page: Arc<SharedPage> = Arc::new(self.store.list(query).await?.into());
+        cache.insert(generation, key, ReadValue::Page(Arc::clone(&page)));
         Ok(page)
     }
 
@@ -203,26 +238,29 @@ impl<S: ResourceStore> Reads<'_, S> {
             return Ok(pages.into_iter().map(Arc::new).collect());
         };
         let mut pages: Vec<Option<Arc<KeyPage>>> = Vec::with_capacity(queries.len());
-        let mut missing: Vec<(usize, ListQuery)> = Vec::new();
+        let mut missing: Vec<(usize, ReadKey)> = Vec::new();
         for query in queries {
-            match cache.get(generation, ReadKey::Keys(query.clone())) {
+            let key = ReadKey::Keys(query);
+            match cache.get(generation, &key) {
                 Some(ReadValue::Keys(page)) => pages.push(Some(page)),
                 _ => {
-                    missing.push((pages.len(), query));
+                    missing.push((pages.len(), key));
                     pages.push(None);
                 }
             }
         }
         if !missing.is_empty() {
-            let queries = missing.iter().map(|(_, q)| q.clone()).collect();
+            let queries = missing
+                .iter()
+                .filter_map(|(_, key)| match key {
+                    ReadKey::Keys(query) => Some(query.clone()),
+                    _ => None,
+                })
+                .collect();
             let read = self.store.list_keys(queries).await?;
-            for ((slot, query), page) in missing.into_iter().zip(read) {
+            for ((slot, key), page) in missing.into_iter().zip(read) {
                 let page = Arc::new(page);
-                cache.insert(
-                    generation,
-                    ReadKey::Keys(query),
-                    ReadValue::Keys(Arc::clone(&page)),
-                );
+                cache.insert(generation, key, ReadValue::Keys(Arc::clone(&page)));
                 pages[slot] = Some(page);
             }
         }
@@ -243,7 +281,7 @@ impl<S: ResourceStore> Reads<'_, S> {
         let mut found: Vec<Option<Arc<ResourceRecord>>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<(usize, (ResourceType, String))> = Vec::new();
         for (resource_type, id) in keys.iter().filter(|k| seen.insert(*k)) {
-            match cache.get(generation, ReadKey::Record(*resource_type, id.clone())) {
+            match cache.get(generation, &ReadKey::Record(*resource_type, id.clone())) {
                 Some(ReadValue::Record(record)) => found.push(record),
                 _ => {
                     missing.push((found.len(), (*resource_type, id.clone())));
@@ -303,9 +341,26 @@ impl<S: ResourceStore> Reads<'_, S> {
             return Ok(None);
         };
         let key = ReadKey::Members(resource_type, param.to_owned(), term.to_owned());
-        if let Some(ReadValue::Members(members)) = cache.get(generation, key.clone()) {
-            return Ok(members);
-        }
+        // Listed once however many searches want it at the same time: after a load
+        // or at start, every connection asks for the same popular terms at once.
+        let listed = cache
+            .get_or_read(generation, key, async {
+                let members = self.list_members(resource_type, param, term).await?;
+                Ok(ReadValue::Members(members))
+            })
+            .await?;
+        Ok(match listed {
+            ReadValue::Members(members) => members,
+            _ => None,
+        })
+    }
+
+    async fn list_members(
+        &self,
+        resource_type: ResourceType,
+        param: &str,
+        term: &str,
+    ) -> StoreResult<Option<Arc<Members>>> {
         let partition = Partition::Lookup {
             resource_type,
             param: param.to_owned(),
@@ -313,22 +368,20 @@ impl<S: ResourceStore> Reads<'_, S> {
         };
         let mut members = Members::new();
         let mut after = None;
-        let listed = loop {
+        loop {
             let mut query = ListQuery::new(partition.clone(), MEMBERS_PAGE);
             query.after = after;
             let Some(page) = self.store.list_keys(vec![query]).await?.pop() else {
-                break None;
+                return Ok(None);
             };
             after = page.entries.last().map(|(k, _)| k.clone());
             members.extend(page.entries.into_iter().map(|(_, id)| id.into_boxed_str()));
             if members.len() > MAX_MEMBERS {
-                break None;
+                return Ok(None);
             }
             if !page.more {
-                break Some(Arc::new(members));
+                return Ok(Some(Arc::new(members)));
             }
-        };
-        cache.insert(generation, key, ReadValue::Members(listed.clone()));
-        Ok(listed)
+        }
     }
 }

@@ -23,6 +23,9 @@ impl SearchMode {
 }
 
 /// Builds a `searchset` Bundle as JSON text.
+/// An entry's text beyond its resource and base URL: `fullUrl`, type/id, `search`.
+const ENTRY_OVERHEAD: usize = 160;
+
 pub struct SearchsetWriter {
     out: String,
     base_url: String,
@@ -57,6 +60,13 @@ impl SearchsetWriter {
             base_url: base_url.to_owned(),
             entries: 0,
         }
+    }
+
+    /// Room for `entries` more entries whose resources take `body_bytes` in all, so a
+    /// large page is written without growing the buffer again and again.
+    pub fn reserve(&mut self, entries: usize, body_bytes: usize) {
+        let per_entry = self.base_url.len() + ENTRY_OVERHEAD;
+        self.out.reserve(body_bytes + entries * per_entry);
     }
 
     pub fn push(&mut self, record: &ResourceRecord, mode: SearchMode) {
