@@ -155,7 +155,9 @@ impl<S: ResourceStore + KeyValueStore> DirectoryApi<S> {
             Ok(f) => f,
             Err(e) => return error_response(&e, JsonFlavour::Fhir),
         };
-        let response = match self.respond_cached(&request, flavour).await {
+        // Boxed: a search's state machine is large (the store's futures, DynamoDB's
+        // above all); on the heap it does not weigh on the caller's stack.
+        let response = match Box::pin(self.respond_cached(&request, flavour)).await {
             Ok((body, etag)) => self.cacheable(request.headers(), body, etag, flavour),
             Err(error) => error_response(&error, flavour),
         };

@@ -385,7 +385,10 @@ impl<'a, S: ResourceStore> Searcher<'a, S> {
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        if let Some(sets) = self.members_of_all(resource_type, param, terms).await? {
+        // Boxed: listing a term is the rare path, and its store future (DynamoDB's
+        // above all) would otherwise swell every search's state machine.
+        let members = Box::pin(self.members_of_all(resource_type, param, terms));
+        if let Some(sets) = members.await? {
             return Ok(candidates
                 .into_iter()
                 .filter(|held| sets.iter().any(|set| set.contains(held[0].0)))
