@@ -158,6 +158,20 @@ async fn via_inbox(root: &Path, files: &[PathBuf], snapshot: bool) -> Result<boo
     Ok(all_applied)
 }
 
+/// A load holds the whole file parsed (a 2.0 GB peak for 100,000 practitioners) and
+/// glibc keeps what it freed in its arenas. Giving it back after a load keeps the
+/// server's RSS to what it uses: 1.09 GB after that load, most of it redb's cache.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    // SAFETY: malloc_trim only releases free memory; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}
+
 /// Watches `DIR/directory-inbox/` as the S3 trigger runs the load on AWS: each
 /// settled file is loaded and moved to `DIR/directory-processed/` or
 /// `DIR/directory-rejected/`, with its JSON report beside it. A file whose load
@@ -192,6 +206,7 @@ pub async fn watch_directory_inbox(
                     tracing::info!("{}", report.summary());
                     // Before the report: whoever waits for it then sees the load.
                     served.directory_changed();
+                    return_freed_memory();
                     let folder = root.join(if report.status == FileStatus::Applied {
                         PROCESSED
                     } else {
