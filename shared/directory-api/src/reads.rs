@@ -4,14 +4,15 @@
 //!
 //! Why: searches that never repeat as a whole still share nearly all of their parts.
 //! "Family medicine at 43215" and "cardiology at 43215" list the same Locations and
-//! the same roles at them; every search for family medicine probes the same
-//! specialty entries; a practitioner shows up in many pages. The response cache
+//! the same roles at them; every search for family medicine tests the same
+//! specialty term; a practitioner shows up in many pages. The response cache
 //! ([`crate::cache`]) only helps when a whole URL comes again. This cache keeps the
-//! parts: key listings, look-up probes, records and streamed pages. A computed
-//! search then costs a few hash look-ups and the Bundle, not hundreds of B-tree
-//! reads (redb) or a Query per chain target (DynamoDB, where it also saves read
-//! units). Keys carry the generation, read once per request, so a load retires
-//! every earlier read at once, exactly as it retires the answers; entries also
+//! parts: key listings, the ids that hold a term ([`Reads::members`]), records and
+//! streamed pages, all shared (`Arc`) rather than copied out. A computed search
+//! then costs hash look-ups and the Bundle, not hundreds of B-tree reads (redb) or
+//! a Query per chain target (DynamoDB, where it also saves read units). Keys carry
+//! the generation the request read, so a load retires every earlier read at once,
+//! exactly as it retires the answers; entries also
 //! expire after the answers' `max-age`, which bounds staleness should a write ever
 //! bypass the loader. What was read while a load was being applied can mix old and
 //! new, as reading the store itself would; the page is checked against its records
