@@ -68,6 +68,34 @@ def generate(n, path):
     return 2 * n + locations + 21
 
 
+def computed_passes(port, pid, label, per_thread, second_offset, request_body, preamble=""):
+    """Runs wrk twice on searches that never repeat: a first pass, whose parts are read
+    from the store as first needed, and a second pass of new URLs starting
+    `second_offset` searches on. `request_body` is the body of wrk's `request`
+    function, given `n`, the search's number (each thread has its own `per_thread`);
+    `preamble` is Lua run once per thread before it."""
+    for pass_label, offset in (("first pass", 0), ("second pass", second_offset)):
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write(f"""{preamble}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local n = nil
+request = function()
+  if n == nil then n = (id - 1) * {per_thread} + {offset} end
+  n = n + 1
+{request_body}
+end
+""")
+        try:
+            wrk(f"http://localhost:{port}",
+                f"{label}, never the same twice (computed), {pass_label}", pid, ["-s", lua.name])
+        finally:
+            os.unlink(lua.name)
+
+
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
@@ -96,64 +124,27 @@ def main():
         entries = body.count(b'"fullUrl"')
         print(f"response: {len(body)} bytes, {entries} entries", flush=True)
         wrk(base + search, "specialty+postalcode+_include, repeated (cached)", server.pid)
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-            lua.write("""
--- Each thread walks its own half of 10 specialties x 500 postal codes x 100 page
--- sizes (500,000 distinct searches), so no request repeats an earlier one.
-local specialties = {%s}
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-local n = nil
-request = function()
-  if n == nil then n = (id - 1) * 250000 + OFFSET end
-  n = n + 1
-  local s = specialties[(n %% 10) + 1]
-  local zip = 43000 + (math.floor(n / 10) %% 500)
-  local count = 10 + (math.floor(n / 5000) %% 100)
-  return wrk.format("GET", "/directory/PractitionerRole?specialty=" .. s ..
-    "&location.address-postalcode=" .. zip .. "&_include=PractitionerRole:practitioner&_count=" .. count)
-end
-""" % ",".join(f'"{s}"' for s in SPECIALTIES))
-        script = open(lua.name).read()
-        # The second pass starts 125,000 searches on: the same specialties and postal
-        # codes with other page sizes, so no URL repeats the first pass.
-        for label, offset in (("first pass", 0), ("second pass", 125000)):
-            with open(lua.name, "w") as f:
-                f.write(script.replace("OFFSET", str(offset)))
-            wrk(f"http://localhost:{port}",
-                f"specialty+postalcode+_include, never the same twice (computed), {label}",
-                server.pid, ["-s", lua.name])
-        os.unlink(lua.name)
+        # Each thread walks its own half of 10 specialties x 500 postal codes x 100 page
+        # sizes (500,000 distinct searches), so no request repeats an earlier one. The
+        # second pass starts 125,000 searches on: the same specialties and postal codes
+        # with other page sizes, so no URL repeats the first pass.
+        specialties = ",".join(f'"{s}"' for s in SPECIALTIES)
+        computed_passes(port, server.pid, "specialty+postalcode+_include", 250000, 125000, """
+local s = specialties[(n % 10) + 1]
+local zip = 43000 + (math.floor(n / 10) % 500)
+local count = 10 + (math.floor(n / 5000) % 100)
+return wrk.format("GET", "/directory/PractitionerRole?specialty=" .. s ..
+  "&location.address-postalcode=" .. zip .. "&_include=PractitionerRole:practitioner&_count=" .. count)
+""", preamble=f"local specialties = {{{specialties}}}")
         wrk(base + "/Location?near=39.0|-84.75|5|km", "near 5 km, repeated (cached)", server.pid)
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-            lua.write("""
--- Each thread walks its own half of a 0.001-degree grid of centres over the
--- generated Locations (3 x 1 degrees: 3,000,000 distinct searches).
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-local n = nil
-request = function()
-  if n == nil then n = (id - 1) * 1500000 + OFFSET end
-  n = n + 1
-  local lat = 38.5 + (n % 3000) * 0.001
-  local lon = -84.8 + (math.floor(n / 3000) % 1000) * 0.001
-  return wrk.format("GET", string.format("/directory/Location?near=%.3f|%.3f|5|km", lat, lon))
-end
+        # Each thread walks its own half of a 0.001-degree grid of centres over the
+        # generated Locations (3 x 1 degrees: 3,000,000 distinct searches); the second
+        # pass walks on from where the first could have reached.
+        computed_passes(port, server.pid, "near 5 km", 1500000, 700000, """
+local lat = 38.5 + (n % 3000) * 0.001
+local lon = -84.8 + (math.floor(n / 3000) % 1000) * 0.001
+return wrk.format("GET", string.format("/directory/Location?near=%.3f|%.3f|5|km", lat, lon))
 """)
-        script = open(lua.name).read()
-        # The second pass walks on from where the first could have reached.
-        for label, offset in (("first pass", 0), ("second pass", 700000)):
-            with open(lua.name, "w") as f:
-                f.write(script.replace("OFFSET", str(offset)))
-            wrk(f"http://localhost:{port}", f"near 5 km, never the same twice (computed), {label}",
-                server.pid, ["-s", lua.name])
-        os.unlink(lua.name)
     finally:
         server.terminate()
         server.wait()
