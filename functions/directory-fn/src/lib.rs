@@ -9,7 +9,7 @@
 //! `/directory`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use directory_api::{DIRECTORY_PREFIX, DirectoryApi, DirectoryConfig, ResponseCache};
 use lambda_adapter::{BaseUrl, ConfigError, from_lambda, required, to_lambda};
@@ -44,9 +44,6 @@ pub struct DirectoryFunction {
 /// The response and read caches' size: three eighths of the function's 256 MB
 /// (template.yaml's Globals).
 const RESPONSE_CACHE_BYTES: u64 = 96 * 1024 * 1024;
-/// How often a warm function reads the directory's generation (one GetItem) rather
-/// than on every request: a load applied by the ingest function shows within it.
-const GENERATION_RECHECK: Duration = Duration::from_secs(1);
 
 impl DirectoryFunction {
     /// The cold start: environment, the directory table's client, the cursor key.
@@ -61,10 +58,8 @@ impl DirectoryFunction {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
             sealer: Arc::new(CursorSealer::from_ring(&ring)?),
             cursor_keys,
-            cache: Arc::new(
-                ResponseCache::new(RESPONSE_CACHE_BYTES, DirectoryConfig::new("").cache_max_age)
-                    .with_generation_recheck(GENERATION_RECHECK),
-            ),
+            // A warm instance reads the generation (one GetItem) once a second.
+            cache: Arc::new(ResponseCache::serving(RESPONSE_CACHE_BYTES)),
         })
     }
 

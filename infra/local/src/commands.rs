@@ -94,13 +94,7 @@ pub async fn serve(
     // (`directory_api::cache`): 256 MB holds the records of a directory of about
     // 100,000 practitioners, the hot part of a far larger one. The inbox's loads
     // tell it at once; the generation is read again at least every second anyway.
-    let directory_cache = Arc::new(
-        directory_api::ResponseCache::new(
-            256 * 1024 * 1024,
-            directory_api::DirectoryConfig::new("").cache_max_age,
-        )
-        .with_generation_recheck(std::time::Duration::from_secs(1)),
-    );
+    let directory_cache = Arc::new(directory_api::ResponseCache::serving(256 * 1024 * 1024));
     tokio::spawn(crate::directory::watch_directory_inbox(
         Arc::clone(&directory_store),
         data.root().to_path_buf(),

@@ -31,6 +31,10 @@ struct HeldGeneration {
     changes: u64,
 }
 
+/// How often a serving process reads the directory's generation: a load applied by
+/// another process (the ingest function on AWS) shows within it.
+pub const SERVING_RECHECK: Duration = Duration::from_secs(1);
+
 /// A GET answer: the body and its ETag.
 pub(crate) type Answer = (Bytes, Option<String>);
 
@@ -62,6 +66,13 @@ impl ResponseCache {
             generation: Mutex::new(HeldGeneration::default()),
             recheck_after: Duration::ZERO,
         }
+    }
+
+    /// The cache as the local server and the Lambda function run it: answers and
+    /// reads kept for [`crate::CACHE_MAX_AGE`], the generation read again at most
+    /// every [`SERVING_RECHECK`] (see [`Self::with_generation_recheck`]).
+    pub fn serving(max_bytes: u64) -> Self {
+        Self::new(max_bytes, crate::CACHE_MAX_AGE).with_generation_recheck(SERVING_RECHECK)
     }
 
     /// The same, reading the directory's generation from the store at most once per

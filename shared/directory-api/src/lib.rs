@@ -44,6 +44,9 @@ use search::Searcher;
 
 /// Where the directory lives under the API's host.
 pub const DIRECTORY_PREFIX: &str = "/directory";
+/// `Cache-Control: public, max-age` of successful answers, unless configured: short,
+/// so a loaded change shows within a minute even through caches.
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(60);
 /// Our paging parameter, as in the Patient Access API.
 const CURSOR_PARAM: &str = "_cursor";
 
@@ -71,8 +74,7 @@ impl DirectoryConfig {
             max_count: 100,
             max_body_bytes: 64 * 1024,
             cursor_lifetime: Duration::from_secs(3600),
-            // Short: a loaded change shows within a minute even through caches.
-            cache_max_age: Duration::from_secs(60),
+            cache_max_age: CACHE_MAX_AGE,
             response_cache_bytes: 0,
         }
     }

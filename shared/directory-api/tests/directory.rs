@@ -812,15 +812,8 @@ async fn a_held_generation_lasts_until_rechecked_or_told<S: Store>(d: Directory<
         directory_api::ResponseCache::new(1 << 20, std::time::Duration::from_secs(60))
             .with_generation_recheck(std::time::Duration::from_secs(3600)),
     );
-    let cached = Directory {
-        api: DirectoryApi::new(
-            Arc::clone(&d.store),
-            Arc::new(CursorSealer::new([7; 32])),
-            DirectoryConfig::new(BASE),
-        )
-        .with_cache(Arc::clone(&cache)),
-        store: Arc::clone(&d.store),
-    };
+    let mut cached = without_cache(&d);
+    cached.api = cached.api.with_cache(Arc::clone(&cache));
     let path = format!("/{}", moreno());
     assert_eq!(cached.get(&path).await.json["name"][0]["family"], "Moreno");
     rename_moreno_behind_the_loaders_back(&d).await;
@@ -837,23 +830,21 @@ async fn a_held_generation_lasts_until_rechecked_or_told<S: Store>(d: Directory<
 /// The API as the local server and the Lambda function run it: answers and reads
 /// kept in memory while the directory is unchanged.
 fn with_cache<S: Store>(d: &Directory<S>) -> Directory<S> {
-    Directory {
-        api: DirectoryApi::new(
-            Arc::clone(&d.store),
-            Arc::new(CursorSealer::new([7; 32])),
-            DirectoryConfig::new(BASE).with_response_cache(1 << 20),
-        ),
-        store: Arc::clone(&d.store),
-    }
+    over_the_same_store(d, DirectoryConfig::new(BASE).with_response_cache(1 << 20))
 }
 
 /// The API with nothing kept in memory: what the store holds now.
 fn without_cache<S: Store>(d: &Directory<S>) -> Directory<S> {
+    over_the_same_store(d, DirectoryConfig::new(BASE))
+}
+
+/// Another API over `d`'s store, with `config`.
+fn over_the_same_store<S: Store>(d: &Directory<S>, config: DirectoryConfig) -> Directory<S> {
     Directory {
         api: DirectoryApi::new(
             Arc::clone(&d.store),
             Arc::new(CursorSealer::new([7; 32])),
-            DirectoryConfig::new(BASE),
+            config,
         ),
         store: Arc::clone(&d.store),
     }
